@@ -1,0 +1,247 @@
+"""The embedded store: one SQLite file in WAL mode with full fsync.
+
+Writers take the database lock up front (``BEGIN IMMEDIATE``), so read-modify-write units
+never interleave, across threads or processes. Readers run in WAL snapshots and never wait
+for writers. Every connection belongs to one thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from strongroom.errors import StoreError
+from strongroom.kms.audit import GENESIS_HASH, chain_hash
+from strongroom.kms.ports import AuditRecord
+
+T = TypeVar("T")
+
+_PREFIX_END = "\U0010ffff"
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE records (
+            tenant TEXT NOT NULL,
+            kind   TEXT NOT NULL,
+            name   TEXT NOT NULL,
+            value  BLOB NOT NULL,
+            PRIMARY KEY (tenant, kind, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE audit (
+            seq       INTEGER PRIMARY KEY,
+            body      BLOB NOT NULL,
+            prev_hash BLOB NOT NULL,
+            hash      BLOB NOT NULL
+        );
+        """,
+    ),
+]
+
+
+class SqliteTx:
+    """A :class:`~strongroom.kms.ports.StoreTx` over one SQLite connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def get(self, tenant: str, kind: str, name: str) -> bytes | None:
+        """Return one record's value, or ``None``."""
+        row = self._conn.execute(
+            "SELECT value FROM records WHERE tenant=? AND kind=? AND name=?", (tenant, kind, name)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_for_update(self, tenant: str, kind: str, name: str) -> bytes | None:
+        """Return one record's value; the write transaction already holds the lock."""
+        return self.get(tenant, kind, name)
+
+    def insert(self, tenant: str, kind: str, name: str, value: bytes) -> bool:
+        """Create a record unless it exists."""
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO records (tenant, kind, name, value) VALUES (?, ?, ?, ?)",
+            (tenant, kind, name, value),
+        )
+        return cur.rowcount == 1
+
+    def insert_many(self, tenant: str, kind: str, items: Sequence[tuple[str, bytes]]) -> int:
+        """Create many records, skipping names that exist."""
+        before = self._conn.total_changes
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO records (tenant, kind, name, value) VALUES (?, ?, ?, ?)",
+            ((tenant, kind, name, value) for name, value in items),
+        )
+        return self._conn.total_changes - before
+
+    def put(self, tenant: str, kind: str, name: str, value: bytes) -> None:
+        """Create or replace a record."""
+        self._conn.execute(
+            "INSERT INTO records (tenant, kind, name, value) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (tenant, kind, name) DO UPDATE SET value = excluded.value",
+            (tenant, kind, name, value),
+        )
+
+    def delete(self, tenant: str, kind: str, name: str) -> bool:
+        """Delete a record."""
+        cur = self._conn.execute(
+            "DELETE FROM records WHERE tenant=? AND kind=? AND name=?", (tenant, kind, name)
+        )
+        return cur.rowcount == 1
+
+    def delete_prefix(self, tenant: str, kind: str, prefix: str) -> int:
+        """Delete every record whose name starts with ``prefix``."""
+        cur = self._conn.execute(
+            "DELETE FROM records WHERE tenant=? AND kind=? AND name>=? AND name<?",
+            (tenant, kind, prefix, prefix + _PREFIX_END),
+        )
+        return cur.rowcount
+
+    def scan(
+        self,
+        tenant: str,
+        kind: str,
+        prefix: str = "",
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, bytes]]:
+        """Return records by ascending name."""
+        low = prefix if after is None or after < prefix else after
+        op = ">=" if after is None or after < prefix else ">"
+        rows = self._conn.execute(
+            f"SELECT name, value FROM records WHERE tenant=? AND kind=? AND name{op}? "  # noqa: S608 - op is one of two literals
+            "AND name<? ORDER BY name LIMIT ?",
+            (tenant, kind, low, prefix + _PREFIX_END, -1 if limit is None else limit),
+        ).fetchall()
+        return [(str(name), bytes(value)) for name, value in rows]
+
+    def count(self, tenant: str, kind: str, prefix: str = "") -> int:
+        """Count records whose name starts with ``prefix``."""
+        row = self._conn.execute(
+            "SELECT count(*) FROM records WHERE tenant=? AND kind=? AND name>=? AND name<?",
+            (tenant, kind, prefix, prefix + _PREFIX_END),
+        ).fetchone()
+        return int(row[0])
+
+    def tenants(self) -> list[str]:
+        """Return every tenant with a record."""
+        rows = self._conn.execute("SELECT DISTINCT tenant FROM records ORDER BY tenant")
+        return [str(r[0]) for r in rows]
+
+    def append_audit(self, bodies: Sequence[bytes]) -> list[AuditRecord]:
+        """Append events to the chain (the write lock serialises appenders)."""
+        row = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (0, GENESIS_HASH) if row is None else (int(row[0]), bytes(row[1]))
+        out: list[AuditRecord] = []
+        for body in bodies:
+            seq += 1
+            digest = chain_hash(prev, seq, body)
+            out.append(AuditRecord(seq, body, prev, digest))
+            prev = digest
+        self._conn.executemany(
+            "INSERT INTO audit (seq, body, prev_hash, hash) VALUES (?, ?, ?, ?)",
+            ((r.seq, r.body, r.prev_hash, r.hash) for r in out),
+        )
+        return out
+
+    def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
+        """Return audit records after ``after_seq``."""
+        rows = self._conn.execute(
+            "SELECT seq, body, prev_hash, hash FROM audit WHERE seq>? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [AuditRecord(int(s), bytes(b), bytes(p), bytes(h)) for s, b, p, h in rows]
+
+
+class SqliteStore:
+    """A :class:`~strongroom.kms.ports.Store` in one SQLite file (WAL, ``synchronous=FULL``)."""
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
+        self.path = str(path)
+        self._timeout = busy_timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=self._timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
+            except sqlite3.Error as exc:
+                raise StoreError("cannot open the key store") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+            )
+            done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, sql in MIGRATIONS:
+                if version not in done:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        """Return the highest applied migration."""
+        row = self._connect().execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def _run(self, fn: Callable[[SqliteTx], T], begin: str) -> T:
+        conn = self._connect()
+        try:
+            conn.execute(begin)
+        except sqlite3.Error as exc:
+            raise StoreError("the key store is busy or unavailable") from exc
+        try:
+            result = fn(SqliteTx(conn))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError("the key store could not commit") from exc
+        return result
+
+    def read(self, fn: Callable[[SqliteTx], T]) -> T:
+        """Run ``fn`` in a snapshot-consistent read transaction."""
+        return self._run(fn, "BEGIN DEFERRED")
+
+    def write(self, fn: Callable[[SqliteTx], T]) -> T:
+        """Run ``fn`` holding the write lock; commit durably."""
+        return self._run(fn, "BEGIN IMMEDIATE")
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
