@@ -36,7 +36,8 @@ of another tenant. Log detail goes to the log, not into the exception text.
     │   ├── UnsupportedOperationError     UnsupportedOperationException
     │   ├── DryRunOperationError          DryRunOperationException
     │   ├── AccessDeniedError             AccessDeniedException
-    │   └── AuthError                     (SigV4: the four AWS auth types, 403)
+    │   ├── AuthError                     (SigV4: the four AWS auth types, 403)
+    │   └── ProtocolError                 (wire: SerializationException, UnknownOperation...)
     └── InternalError                     (5xx: our fault, never the client's)
         ├── KMSInternalError              KMSInternalException
         ├── DependencyTimeoutError        DependencyTimeoutException
@@ -223,6 +224,20 @@ class AuthError(ClientError):
     def __init__(self, aws_type: str, message: str) -> None:
         super().__init__(message)
         self.aws_type = aws_type  # type: ignore[misc]
+
+
+class ProtocolError(ClientError):
+    """The request breaks the wire protocol itself (JSON, base64, target, size).
+
+    Raised by ``strongroom.api`` before the key service sees the request; ``aws_type``
+    (``SerializationException``, ``UnknownOperationException``...) and ``http_status`` are
+    set per instance.
+    """
+
+    def __init__(self, aws_type: str, message: str, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.aws_type = aws_type  # type: ignore[misc]
+        self.http_status = http_status  # type: ignore[misc]
 
 
 class InternalError(StrongroomError):
