@@ -1,0 +1,320 @@
+"""The shared state and building blocks of the key service that every operation uses.
+
+:class:`ServiceCore` holds the injected store, root of trust and clock, the bounded caches
+of unwrapped keys, the audit buffer, and the steps each operation is made of: resolve a
+KeyId to a key of the caller's tenant, check its state, authorise, load material, audit.
+Operation handlers live in the ``ops_*`` mixins and are combined in
+:class:`strongroom.kms.service.KeyService`.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_key
+from strongroom.errors import (
+    AccessDeniedError,
+    DryRunOperationError,
+    NotFoundError,
+    RootOfTrustError,
+    StrongroomError,
+)
+from strongroom.kms.audit_log import AuditLog
+from strongroom.kms.cache import TtlCache
+from strongroom.kms.caller import Caller
+from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
+from strongroom.kms.records import (
+    AliasRecord,
+    KeyRecord,
+    KeyVersionRecord,
+    TenantRecord,
+    version_name,
+)
+from strongroom.kms.states import PENDING_DELETION, check_state
+from strongroom.kms.wire_model import WireModel
+
+T = TypeVar("T")
+
+DAY = 86400.0
+
+
+@dataclass
+class OpContext:
+    """One request in flight: who calls, which operation, which request id."""
+
+    caller: Caller
+    operation: str
+    request_id: str
+    dry_run: bool = False
+    key_arn: str | None = None
+
+
+class ServiceCore:
+    """State and steps shared by every operation of the key service."""
+
+    def __init__(
+        self,
+        store: Store,
+        root: RootOfTrust,
+        clock: Clock,
+        *,
+        material_ttl_s: float = 300.0,
+        material_cache_size: int = 10_000,
+        model: WireModel | None = None,
+    ) -> None:
+        self.store = store
+        self.root = root
+        self.clock = clock
+        self.model = model or WireModel.load()
+        self.audit = AuditLog(store, clock)
+        self._keks: TtlCache[str, bytes] = TtlCache(material_ttl_s, 10_000, clock.now)
+        self._material: TtlCache[tuple[str, str, int], bytes] = TtlCache(
+            material_ttl_s, material_cache_size, clock.now
+        )
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={self.root.description})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("the key service holds key material and cannot be pickled")
+
+    # -- transactions -------------------------------------------------------------------
+
+    def read(self, fn: Callable[[StoreTx], T]) -> T:
+        """Run ``fn`` in a read transaction."""
+        return self.store.read(fn)
+
+    def write(self, ctx: OpContext, fn: Callable[[StoreTx], T]) -> T:
+        """Run ``fn`` in a write transaction; in a dry run, roll it back at the end."""
+
+        def unit(tx: StoreTx) -> T:
+            result = fn(tx)
+            if ctx.dry_run:
+                raise DryRunOperationError(
+                    "The request would have succeeded, but the DryRun option is set."
+                )
+            return result
+
+        return self.store.write(unit)
+
+    # -- tenants and their key-encryption keys ------------------------------------------
+
+    def tenant_kek(self, account_id: str) -> bytes:
+        """Return the unwrapped key-encryption key of a tenant (cached)."""
+        kek = self._keks.get(account_id)
+        if kek is not None:
+            return kek
+        raw = self.store.read(lambda tx: tx.get(account_id, "tenant", "self"))
+        if raw is None:
+            raise NotFoundError(f"Account {account_id} does not exist.")
+        tenant = TenantRecord.from_bytes(raw)
+        kek = self.root.unwrap(tenant.wrapped_kek, key_identity("tenant", account_id))
+        self._keks.put(account_id, kek)
+        return kek
+
+    # -- key material --------------------------------------------------------------------
+
+    def wrap_material(self, account_id: str, key_id: str, version: int, material: bytes) -> bytes:
+        """Wrap one version's material under the tenant KEK, bound to its identity."""
+        identity = key_identity("keyver", account_id, key_id, version)
+        return wrap_key(self.tenant_kek(account_id), material, identity)
+
+    def material(self, tx: StoreTx, key: KeyRecord, version: int) -> bytes:
+        """Return the unwrapped material of ``key`` at ``version`` (cached, bounded)."""
+        cache_key = (key.account_id, key.key_id, version)
+        cached = self._material.get(cache_key)
+        if cached is not None:
+            return cached
+        raw = tx.get(key.account_id, "keyver", version_name(key.key_id, version))
+        if raw is None:
+            raise NotFoundError(f"Key version {version} of {key.arn} does not exist.")
+        record = KeyVersionRecord.from_bytes(raw)
+        identity = key_identity("keyver", key.account_id, key.key_id, version)
+        try:
+            material = unwrap_key(
+                self.tenant_kek(key.account_id), record.wrapped_material, identity
+            )
+        except UnwrapFailed as exc:
+            raise RootOfTrustError("stored key material does not unwrap") from exc
+        self._material.put(cache_key, material)
+        return material
+
+    def version_record(self, tx: StoreTx, key: KeyRecord, version: int) -> KeyVersionRecord:
+        """Return the stored record of one key version."""
+        raw = tx.get(key.account_id, "keyver", version_name(key.key_id, version))
+        if raw is None:
+            raise NotFoundError(f"Key version {version} of {key.arn} does not exist.")
+        return KeyVersionRecord.from_bytes(raw)
+
+    def forget_key(self, account_id: str, key_id: str) -> None:
+        """Drop every cached material of one key (disable, deletion, rotation)."""
+        self._material.drop_where(lambda k: k[0] == account_id and k[1] == key_id)
+
+    # -- resolving KeyId -----------------------------------------------------------------
+
+    def resolve_key(self, tx: StoreTx, ctx: OpContext, key_spec: str) -> KeyRecord:
+        """Find the key a KeyId names: key id, key ARN, alias name or alias ARN.
+
+        Only keys of the caller's tenant and region are visible. An ARN of another account
+        is refused as AWS refuses a cross-account call without a policy that allows it.
+        A key whose deletion date has passed is shredded here and reported as not found.
+        """
+        caller = ctx.caller
+        region = caller.region
+        account = caller.tenant
+        ident = key_spec
+        if key_spec.startswith("arn:"):
+            parts = key_spec.split(":", 5)
+            if len(parts) != 6 or parts[2] != "kms" or not parts[5]:
+                raise NotFoundError(f"Invalid arn {key_spec}")
+            region, account, ident = parts[3], parts[4], parts[5]
+            if account != caller.tenant:
+                raise AccessDeniedError(
+                    f"User: {caller.principal_arn} is not authorized to perform: "
+                    f"kms:{ctx.operation} on resource: {key_spec} because no resource-based "
+                    "policy allows the kms:" + ctx.operation + " action"
+                )
+            if ident.startswith("key/"):
+                ident = ident[4:]
+            elif not ident.startswith("alias/"):
+                raise NotFoundError(f"Invalid arn {key_spec}")
+        if ident.startswith("alias/"):
+            raw_alias = tx.get(account, "alias", f"{region}/{ident}")
+            if raw_alias is None:
+                raise NotFoundError(f"Alias arn:aws:kms:{region}:{account}:{ident} is not found.")
+            ident = AliasRecord.from_bytes(raw_alias).key_id
+        raw = tx.get(account, "key", ident)
+        key = None if raw is None else KeyRecord.from_bytes(raw)
+        if key is None or key.region != region or self.is_past_deletion(key):
+            raise NotFoundError(f"Key 'arn:aws:kms:{region}:{account}:key/{ident}' does not exist")
+        ctx.key_arn = key.arn
+        return key
+
+    def is_past_deletion(self, key: KeyRecord) -> bool:
+        """Whether ``key`` is pending deletion and its waiting period has ended."""
+        return (
+            key.key_state == PENDING_DELETION
+            and key.deletion_date is not None
+            and self.clock.now() >= key.deletion_date
+        )
+
+    def usable_key(
+        self,
+        tx: StoreTx,
+        ctx: OpContext,
+        key_spec: str,
+        group: str,
+        action: str,
+        encryption_context: dict[str, str] | None = None,
+        grant_tokens: list[str] | None = None,
+    ) -> KeyRecord:
+        """Resolve, check the key state for ``group``, and authorise ``action``."""
+        key = self.resolve_key(tx, ctx, key_spec)
+        self.authorize(tx, ctx, key, action, encryption_context, grant_tokens)
+        check_state(key.key_state, group, key.arn)
+        return key
+
+    # -- authorisation -------------------------------------------------------------------
+
+    def authorize(
+        self,
+        tx: StoreTx,
+        ctx: OpContext,
+        key: KeyRecord,
+        action: str,
+        encryption_context: dict[str, str] | None = None,
+        grant_tokens: list[str] | None = None,
+    ) -> None:
+        """Raise ``AccessDeniedError`` unless the caller may do ``action`` on ``key``.
+
+        Tenancy is already enforced by :meth:`resolve_key`; key policies and grants narrow
+        access further (see ``strongroom.kms.policy``).
+        """
+        if key.account_id != ctx.caller.tenant:
+            raise AccessDeniedError(
+                f"User: {ctx.caller.principal_arn} is not authorized to perform: "
+                f"kms:{action} on resource: {key.arn}"
+            )
+        self.check_policy(tx, ctx, key, action, encryption_context, grant_tokens)
+
+    def check_policy(
+        self,
+        tx: StoreTx,
+        ctx: OpContext,
+        key: KeyRecord,
+        action: str,
+        encryption_context: dict[str, str] | None,
+        grant_tokens: list[str] | None,
+    ) -> None:
+        """Hook for key policies and grants; the default policy allows the tenant."""
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def record(self, ctx: OpContext, result: str, detail: dict[str, Any] | None = None) -> None:
+        """Queue one audit event (who, what, which key, result, request id)."""
+        self.audit.record(
+            {
+                "requestId": ctx.request_id,
+                "operation": ctx.operation,
+                "account": ctx.caller.tenant,
+                "principal": ctx.caller.principal_arn,
+                "accessKeyId": ctx.caller.access_key_id,
+                "region": ctx.caller.region,
+                "keyArn": ctx.key_arn,
+                "result": result,
+                **(detail or {}),
+            }
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def new_key_id() -> str:
+        """Return a fresh key id (a UUID, as AWS KMS)."""
+        return str(uuid.uuid4())
+
+    def describe(self, key: KeyRecord) -> dict[str, Any]:
+        """Return the AWS ``KeyMetadata`` of ``key``."""
+        from strongroom.kms.keyspec import algorithms
+
+        meta: dict[str, Any] = {
+            "AWSAccountId": key.account_id,
+            "KeyId": key.key_id,
+            "Arn": key.arn,
+            "CreationDate": key.creation_date,
+            "Enabled": key.key_state == "Enabled",
+            "Description": key.description,
+            "KeyUsage": key.key_usage,
+            "KeyState": key.key_state,
+            "Origin": key.origin,
+            "KeyManager": "CUSTOMER",
+            "CustomerMasterKeySpec": key.key_spec,
+            "KeySpec": key.key_spec,
+            "MultiRegion": False,
+        }
+        algs = list(algorithms(key.key_spec, key.key_usage))
+        if key.key_usage == "ENCRYPT_DECRYPT":
+            meta["EncryptionAlgorithms"] = algs
+        elif key.key_usage == "SIGN_VERIFY":
+            meta["SigningAlgorithms"] = algs
+        elif key.key_usage == "GENERATE_VERIFY_MAC":
+            meta["MacAlgorithms"] = algs
+        if key.deletion_date is not None:
+            meta["DeletionDate"] = key.deletion_date
+            meta["PendingDeletionWindowInDays"] = key.pending_window_days
+        if key.valid_to is not None:
+            meta["ValidTo"] = key.valid_to
+        if key.expiration_model is not None:
+            meta["ExpirationModel"] = key.expiration_model
+        return meta
+
+
+def raise_unless_client_error(exc: BaseException) -> None:
+    """Re-raise anything that is not a :class:`StrongroomError` unchanged."""
+    if not isinstance(exc, StrongroomError):
+        raise exc

@@ -1,0 +1,74 @@
+"""Key specs, the usages each allows, and the algorithms each usage offers (as AWS KMS)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
+SIGN_VERIFY = "SIGN_VERIFY"
+GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
+
+_RSA_ENCRYPTION = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256")
+_RSA_SIGNING = (
+    "RSASSA_PSS_SHA_256",
+    "RSASSA_PSS_SHA_384",
+    "RSASSA_PSS_SHA_512",
+    "RSASSA_PKCS1_V1_5_SHA_256",
+    "RSASSA_PKCS1_V1_5_SHA_384",
+    "RSASSA_PKCS1_V1_5_SHA_512",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpecInfo:
+    """What one key spec is: its family and, per usage, the algorithms it offers."""
+
+    name: str
+    family: str  # "symmetric", "hmac", "rsa", "ecc"
+    usages: dict[str, tuple[str, ...]]
+
+    @property
+    def default_usage(self) -> str | None:
+        """The usage CreateKey picks when none is given (only symmetric keys have one)."""
+        return ENCRYPT_DECRYPT if self.family == "symmetric" else None
+
+
+def _ecc(name: str, algorithm: str) -> KeySpecInfo:
+    return KeySpecInfo(name, "ecc", {SIGN_VERIFY: (algorithm,)})
+
+
+def _hmac(bits: int) -> KeySpecInfo:
+    return KeySpecInfo(f"HMAC_{bits}", "hmac", {GENERATE_VERIFY_MAC: (f"HMAC_SHA_{bits}",)})
+
+
+def _rsa(bits: int) -> KeySpecInfo:
+    return KeySpecInfo(
+        f"RSA_{bits}", "rsa", {ENCRYPT_DECRYPT: _RSA_ENCRYPTION, SIGN_VERIFY: _RSA_SIGNING}
+    )
+
+
+KEY_SPECS: dict[str, KeySpecInfo] = {
+    spec.name: spec
+    for spec in (
+        KeySpecInfo(SYMMETRIC_DEFAULT, "symmetric", {ENCRYPT_DECRYPT: (SYMMETRIC_DEFAULT,)}),
+        _hmac(224),
+        _hmac(256),
+        _hmac(384),
+        _hmac(512),
+        _rsa(2048),
+        _rsa(3072),
+        _rsa(4096),
+        _ecc("ECC_NIST_P256", "ECDSA_SHA_256"),
+        _ecc("ECC_NIST_P384", "ECDSA_SHA_384"),
+        _ecc("ECC_NIST_P521", "ECDSA_SHA_512"),
+        _ecc("ECC_SECG_P256K1", "ECDSA_SHA_256"),
+    )
+}
+"""Every key spec Strongroom can create."""
+
+
+def algorithms(spec: str, usage: str) -> tuple[str, ...]:
+    """Return the algorithms a key of ``spec`` and ``usage`` offers (empty if none)."""
+    info = KEY_SPECS.get(spec)
+    return () if info is None else info.usages.get(usage, ())

@@ -1,0 +1,288 @@
+"""Symmetric cryptographic operations: Encrypt, Decrypt, ReEncrypt, data keys, randomness.
+
+Asymmetric keys (RSA encryption) branch off to :meth:`asymmetric_encrypt` and
+:meth:`asymmetric_decrypt`, which the asymmetric mixin provides.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from strongroom.crypto.blob import BlobHeader, BlobKind, InvalidBlob, open_blob, parse_header, seal
+from strongroom.crypto.hazmat import random_bytes
+from strongroom.errors import (
+    IncorrectKeyError,
+    InvalidCiphertextError,
+    InvalidKeyUsageError,
+    NotFoundError,
+    ValidationError,
+)
+from strongroom.kms.core import OpContext, ServiceCore
+from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT
+from strongroom.kms.ports import StoreTx
+from strongroom.kms.records import KeyRecord
+
+_PLAIN_KEY_ID = re.compile(r"[0-9a-f-]{1,64}")
+_DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
+
+
+def _number_of_bytes(req: dict[str, Any]) -> int:
+    spec, count = req.get("KeySpec"), req.get("NumberOfBytes")
+    if spec is not None and count is not None:
+        raise ValidationError("Please specify either number of bytes or key spec, not both.")
+    if spec is None and count is None:
+        raise ValidationError("Please specify either number of bytes or key spec.")
+    if spec is not None:
+        return _DATA_KEY_BYTES[str(spec)]
+    return int(str(count))
+
+
+class CryptoOps(ServiceCore):
+    """Encrypt, Decrypt, ReEncrypt, GenerateDataKey(+WithoutPlaintext), GenerateRandom."""
+
+    # -- building blocks -----------------------------------------------------------------
+
+    def check_encryption_algorithm(self, key: KeyRecord, algorithm: str | None) -> str:
+        """Return the algorithm to use; refuse one the key does not offer."""
+        if key.key_usage != ENCRYPT_DECRYPT:
+            raise InvalidKeyUsageError(
+                f"{key.arn} key usage is {key.key_usage} which is not valid for this operation."
+            )
+        if key.key_spec == SYMMETRIC_DEFAULT:
+            if algorithm not in (None, SYMMETRIC_DEFAULT):
+                raise InvalidKeyUsageError(
+                    f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
+                )
+            return SYMMETRIC_DEFAULT
+        if algorithm is None:
+            raise ValidationError("EncryptionAlgorithm is required for asymmetric KMS keys.")
+        from strongroom.kms.keyspec import algorithms
+
+        if algorithm not in algorithms(key.key_spec, key.key_usage):
+            raise InvalidKeyUsageError(
+                f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
+            )
+        return algorithm
+
+    def seal_for(
+        self, tx: StoreTx, key: KeyRecord, plaintext: bytes, context: dict[str, str] | None
+    ) -> bytes:
+        """Encrypt under the key's current version into a ciphertext blob."""
+        material = self.material(tx, key, key.current_version)
+        header = BlobHeader(key.key_id, key.current_version)
+        return seal(material, key.account_id, header, plaintext, context)
+
+    def open_symmetric(
+        self,
+        tx: StoreTx,
+        ctx: OpContext,
+        blob: bytes,
+        context: dict[str, str] | None,
+        key_id: str | None,
+        action: str,
+        grant_tokens: list[str] | None,
+    ) -> tuple[KeyRecord, bytes]:
+        """Decrypt a ciphertext blob; the blob names its key, ``key_id`` must agree."""
+        try:
+            header, _ = parse_header(blob)
+        except InvalidBlob as exc:
+            raise InvalidCiphertextError("") from exc
+        if not _PLAIN_KEY_ID.fullmatch(header.key_id):
+            raise InvalidCiphertextError("")
+        requested = None if key_id is None else self.resolve_key(tx, ctx, key_id)
+        try:
+            key = self.resolve_key(tx, ctx, header.key_id)
+        except NotFoundError as exc:
+            if requested is not None:
+                raise IncorrectKeyError(
+                    "The key ID in the request does not identify a CMK that can perform "
+                    "this operation."
+                ) from exc
+            raise InvalidCiphertextError("") from exc
+        if requested is not None and requested.key_id != key.key_id:
+            raise IncorrectKeyError(
+                "The key ID in the request does not identify a CMK that can perform this operation."
+            )
+        self.authorize(tx, ctx, key, action, context, grant_tokens)
+        from strongroom.kms.states import check_state
+
+        check_state(key.key_state, "crypto", key.arn)
+        if key.key_spec != SYMMETRIC_DEFAULT or header.key_version > key.current_version:
+            raise InvalidCiphertextError("")
+        if header.kind is BlobKind.USER_KEY:
+            material = self.user_key_material(tx, key, header)
+        else:
+            material = self.material(tx, key, header.key_version)
+        try:
+            return key, open_blob(material, key.account_id, blob, context)
+        except InvalidBlob as exc:
+            raise InvalidCiphertextError("") from exc
+
+    def user_key_material(self, tx: StoreTx, key: KeyRecord, header: BlobHeader) -> bytes:
+        """Unwrap the user key a blob names; the user mixin provides this."""
+        raise InvalidCiphertextError("")
+
+    def asymmetric_encrypt(
+        self, tx: StoreTx, key: KeyRecord, algorithm: str, plaintext: bytes
+    ) -> bytes:
+        """RSA-OAEP encryption; provided by the asymmetric mixin."""
+        raise InvalidKeyUsageError(f"{key.arn} cannot encrypt.")
+
+    def asymmetric_decrypt(
+        self, tx: StoreTx, key: KeyRecord, algorithm: str, ciphertext: bytes
+    ) -> bytes:
+        """RSA-OAEP decryption; provided by the asymmetric mixin."""
+        raise InvalidKeyUsageError(f"{key.arn} cannot decrypt.")
+
+    # -- operations ----------------------------------------------------------------------
+
+    def op_encrypt(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Encrypt up to 4 KiB under a KMS key."""
+        context = req.get("EncryptionContext")
+
+        def unit(tx: StoreTx) -> dict[str, Any]:
+            key = self.usable_key(
+                tx, ctx, req["KeyId"], "crypto", "Encrypt", context, req.get("GrantTokens")
+            )
+            algorithm = self.check_encryption_algorithm(key, req.get("EncryptionAlgorithm"))
+            if algorithm == SYMMETRIC_DEFAULT:
+                blob = self.seal_for(tx, key, req["Plaintext"], context)
+            else:
+                if context:
+                    raise ValidationError(
+                        "EncryptionContext is not supported for asymmetric KMS keys."
+                    )
+                blob = self.asymmetric_encrypt(tx, key, algorithm, req["Plaintext"])
+            return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
+
+        return self.read(unit)
+
+    def op_decrypt(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Decrypt a blob; with a symmetric blob the KeyId is optional."""
+        context = req.get("EncryptionContext")
+        algorithm = req.get("EncryptionAlgorithm")
+
+        def unit(tx: StoreTx) -> dict[str, Any]:
+            if algorithm not in (None, SYMMETRIC_DEFAULT):
+                if req.get("KeyId") is None:
+                    raise ValidationError("KeyId is required for asymmetric decryption.")
+                key = self.usable_key(
+                    tx, ctx, req["KeyId"], "crypto", "Decrypt", context, req.get("GrantTokens")
+                )
+                self.check_encryption_algorithm(key, algorithm)
+                plaintext = self.asymmetric_decrypt(tx, key, algorithm, req["CiphertextBlob"])
+                return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+            key, plaintext = self.open_symmetric(
+                tx,
+                ctx,
+                req["CiphertextBlob"],
+                context,
+                req.get("KeyId"),
+                "Decrypt",
+                req.get("GrantTokens"),
+            )
+            return {
+                "KeyId": key.arn,
+                "Plaintext": plaintext,
+                "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+            }
+
+        return self.read(unit)
+
+    def op_re_encrypt(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Decrypt under one key and encrypt under another, without exposing plaintext."""
+        source_alg = req.get("SourceEncryptionAlgorithm")
+        dest_context = req.get("DestinationEncryptionContext")
+
+        def unit(tx: StoreTx) -> dict[str, Any]:
+            if source_alg not in (None, SYMMETRIC_DEFAULT):
+                if req.get("SourceKeyId") is None:
+                    raise ValidationError("SourceKeyId is required for asymmetric keys.")
+                source = self.usable_key(
+                    tx,
+                    ctx,
+                    req["SourceKeyId"],
+                    "crypto",
+                    "ReEncryptFrom",
+                    None,
+                    req.get("GrantTokens"),
+                )
+                self.check_encryption_algorithm(source, source_alg)
+                plaintext = self.asymmetric_decrypt(tx, source, source_alg, req["CiphertextBlob"])
+            else:
+                source, plaintext = self.open_symmetric(
+                    tx,
+                    ctx,
+                    req["CiphertextBlob"],
+                    req.get("SourceEncryptionContext"),
+                    req.get("SourceKeyId"),
+                    "ReEncryptFrom",
+                    req.get("GrantTokens"),
+                )
+            dest = self.usable_key(
+                tx,
+                ctx,
+                req["DestinationKeyId"],
+                "crypto",
+                "ReEncryptTo",
+                dest_context,
+                req.get("GrantTokens"),
+            )
+            dest_alg = self.check_encryption_algorithm(
+                dest, req.get("DestinationEncryptionAlgorithm")
+            )
+            if dest_alg == SYMMETRIC_DEFAULT:
+                blob = self.seal_for(tx, dest, plaintext, dest_context)
+            else:
+                blob = self.asymmetric_encrypt(tx, dest, dest_alg, plaintext)
+            return {
+                "CiphertextBlob": blob,
+                "SourceKeyId": source.arn,
+                "KeyId": dest.arn,
+                "SourceEncryptionAlgorithm": source_alg or SYMMETRIC_DEFAULT,
+                "DestinationEncryptionAlgorithm": dest_alg,
+            }
+
+        return self.read(unit)
+
+    def _generate_data_key(
+        self, ctx: OpContext, req: dict[str, Any], action: str
+    ) -> dict[str, Any]:
+        size = _number_of_bytes(req)
+        context = req.get("EncryptionContext")
+
+        def unit(tx: StoreTx) -> dict[str, Any]:
+            key = self.usable_key(
+                tx, ctx, req["KeyId"], "crypto", action, context, req.get("GrantTokens")
+            )
+            if key.key_spec != SYMMETRIC_DEFAULT:
+                raise InvalidKeyUsageError(
+                    f"{key.arn} key usage is {key.key_usage} and key "
+                    f"spec {key.key_spec}; it cannot generate data keys."
+                )
+            data_key = random_bytes(size)
+            blob = self.seal_for(tx, key, data_key, context)
+            return {"CiphertextBlob": blob, "Plaintext": data_key, "KeyId": key.arn}
+
+        return self.read(unit)
+
+    def op_generate_data_key(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Return a fresh data key in plaintext and encrypted under a KMS key."""
+        return self._generate_data_key(ctx, req, "GenerateDataKey")
+
+    def op_generate_data_key_without_plaintext(
+        self, ctx: OpContext, req: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Return a fresh data key only encrypted under a KMS key."""
+        response = self._generate_data_key(ctx, req, "GenerateDataKeyWithoutPlaintext")
+        del response["Plaintext"]
+        return response
+
+    def op_generate_random(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Return 1 to 1024 random bytes."""
+        if req.get("NumberOfBytes") is None:
+            raise ValidationError("NumberOfBytes is required.")
+        if req.get("CustomKeyStoreId") is not None:
+            raise NotFoundError("Custom key stores are not supported.")
+        return {"Plaintext": random_bytes(int(req["NumberOfBytes"]))}

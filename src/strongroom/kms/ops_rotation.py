@@ -1,0 +1,239 @@
+"""Key rotation (automatic and on demand), tags and key policy operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strongroom.errors import NotFoundError, TagError, UnsupportedOperationError
+from strongroom.kms.core import DAY, OpContext
+from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
+from strongroom.kms.material import new_material
+from strongroom.kms.ops_keys import KeyOps, page
+from strongroom.kms.ports import StoreTx
+from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
+from strongroom.kms.states import check_state
+from strongroom.kms.tags import MAX_TAGS, check_tags
+
+DEFAULT_ROTATION_DAYS = 365
+
+
+class RotationOps(KeyOps):
+    """Rotation, tag and key policy operations.
+
+    Enable/DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand, ListKeyRotations,
+    TagResource, UntagResource, ListResourceTags, Get/Put/ListKeyPolicies.
+    """
+
+    @staticmethod
+    def _check_rotatable(key: KeyRecord) -> None:
+        if key.key_spec != SYMMETRIC_DEFAULT or key.origin != "AWS_KMS":
+            raise UnsupportedOperationError(
+                f"{key.arn} origin is {key.origin} and key spec is {key.key_spec}; only "
+                "symmetric keys with origin AWS_KMS can be rotated."
+            )
+
+    def rotate_in_tx(self, tx: StoreTx, key: KeyRecord, rotation_type: str) -> KeyRecord:
+        """Add a new material version to a locked key and make it current."""
+        version = key.current_version + 1
+        material, public = new_material(key.key_spec)
+        record = KeyVersionRecord(
+            key_id=key.key_id,
+            version=version,
+            created_at=self.clock.now(),
+            wrapped_material=self.wrap_material(key.account_id, key.key_id, version, material),
+            rotation_type=rotation_type,
+            public_key=public,
+        )
+        if not tx.insert(
+            key.account_id, "keyver", version_name(key.key_id, version), record.to_bytes()
+        ):
+            raise NotFoundError("concurrent rotation; retry")
+        updated = key.replace(current_version=version)
+        if rotation_type == "AUTOMATIC" and key.rotation_period_days:
+            updated = updated.replace(
+                next_rotation_date=self.clock.now() + key.rotation_period_days * DAY
+            )
+        tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
+        return updated
+
+    def op_enable_key_rotation(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Turn on automatic rotation every 90-2560 days (default 365)."""
+        days = int(req.get("RotationPeriodInDays") or DEFAULT_ROTATION_DAYS)
+
+        def change(key: KeyRecord) -> KeyRecord:
+            self._check_rotatable(key)
+            return key.replace(
+                rotation_enabled=True,
+                rotation_period_days=days,
+                next_rotation_date=self.clock.now() + days * DAY,
+            )
+
+        self._update_key(ctx, req, "rotate", "EnableKeyRotation", change)
+        return {}
+
+    def op_disable_key_rotation(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Turn off automatic rotation."""
+
+        def change(key: KeyRecord) -> KeyRecord:
+            self._check_rotatable(key)
+            return key.replace(rotation_enabled=False, next_rotation_date=None)
+
+        self._update_key(ctx, req, "rotate", "DisableKeyRotation", change)
+        return {}
+
+    def op_get_key_rotation_status(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Say whether automatic rotation is on, its period and next date."""
+
+        def unit(tx: StoreTx) -> KeyRecord:
+            key = self.resolve_key(tx, ctx, req["KeyId"])
+            self.authorize(tx, ctx, key, "GetKeyRotationStatus")
+            return key
+
+        key = self.read(unit)
+        response: dict[str, Any] = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.arn}
+        if key.rotation_enabled:
+            response["RotationPeriodInDays"] = key.rotation_period_days
+            response["NextRotationDate"] = key.next_rotation_date
+        return response
+
+    def op_rotate_key_on_demand(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Create a new version of a key's material now; every old version still decrypts."""
+
+        def unit(tx: StoreTx) -> KeyRecord:
+            key = self.resolve_key(tx, ctx, req["KeyId"])
+            self.authorize(tx, ctx, key, "RotateKeyOnDemand")
+            raw = tx.get_for_update(key.account_id, "key", key.key_id)
+            key = KeyRecord.from_bytes(raw) if raw is not None else key
+            check_state(key.key_state, "rotate", key.arn)
+            self._check_rotatable(key)
+            return self.rotate_in_tx(tx, key, "ON_DEMAND")
+
+        key = self.write(ctx, unit)
+        return {"KeyId": key.key_id}
+
+    def op_list_key_rotations(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """List the rotations of a key (every version after the first), oldest first."""
+        marker = req.get("Marker")
+
+        def unit(tx: StoreTx) -> tuple[KeyRecord, list[KeyVersionRecord]]:
+            key = self.resolve_key(tx, ctx, req["KeyId"])
+            self.authorize(tx, ctx, key, "ListKeyRotations")
+            self._check_rotatable(key)
+            rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/", after=marker)
+            return key, [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
+
+        key, versions = self.read(unit)
+        rotations = [v for v in versions if v.version > 1]
+        shown, truncated = page(rotations, req.get("Limit"))
+        response: dict[str, Any] = {
+            "Rotations": [
+                {"KeyId": key.key_id, "RotationDate": v.created_at, "RotationType": v.rotation_type}
+                for v in shown
+            ],
+            "Truncated": truncated,
+        }
+        if truncated:
+            response["NextMarker"] = version_name(key.key_id, shown[-1].version)
+        return response
+
+    def rotate_due_keys(self) -> list[str]:
+        """Rotate every key whose automatic rotation date has passed; return their ARNs."""
+        now = self.clock.now()
+
+        def unit(tx: StoreTx) -> list[str]:
+            done = []
+            for tenant in tx.tenants():
+                for _, raw in tx.scan(tenant, "key"):
+                    key = KeyRecord.from_bytes(raw)
+                    if (
+                        key.rotation_enabled
+                        and key.key_state == "Enabled"
+                        and key.next_rotation_date is not None
+                        and key.next_rotation_date <= now
+                    ):
+                        done.append(self.rotate_in_tx(tx, key, "AUTOMATIC").arn)
+            return done
+
+        arns = self.store.write(unit)
+        for arn in arns:
+            self.audit.record(
+                {
+                    "operation": "RotateKey",
+                    "keyArn": arn,
+                    "result": "Success",
+                    "account": arn.split(":")[4],
+                }
+            )
+        return arns
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def op_tag_resource(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Add or overwrite tags on a key."""
+        new = check_tags(req["Tags"])
+
+        def change(key: KeyRecord) -> KeyRecord:
+            merged = {**key.tags, **new}
+            if len(merged) > MAX_TAGS:
+                raise TagError(f"A key can have at most {MAX_TAGS} tags.")
+            return key.replace(tags=merged)
+
+        self._update_key(ctx, req, "manage", "TagResource", change)
+        return {}
+
+    def op_untag_resource(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Remove tags from a key."""
+        drop = set(req["TagKeys"])
+        self._update_key(
+            ctx,
+            req,
+            "manage",
+            "UntagResource",
+            lambda k: k.replace(tags={a: b for a, b in k.tags.items() if a not in drop}),
+        )
+        return {}
+
+    def op_list_resource_tags(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """List a key's tags sorted by tag key."""
+        key = self.read(lambda tx: self.resolve_key(tx, ctx, req["KeyId"]))
+        self.read(lambda tx: self.authorize(tx, ctx, key, "ListResourceTags"))
+        marker = req.get("Marker")
+        items = sorted((k, v) for k, v in key.tags.items() if marker is None or k > marker)
+        shown, truncated = page(items, req.get("Limit"), default=50)
+        response: dict[str, Any] = {
+            "Tags": [{"TagKey": k, "TagValue": v} for k, v in shown],
+            "Truncated": truncated,
+        }
+        if truncated:
+            response["NextMarker"] = shown[-1][0]
+        return response
+
+    # -- key policies --------------------------------------------------------------------
+
+    @staticmethod
+    def _policy_name(req: dict[str, Any]) -> None:
+        name = req.get("PolicyName") or "default"
+        if name != "default":
+            raise NotFoundError(f"No such policy exists: {name}")
+
+    def op_get_key_policy(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Return a key's policy document."""
+        self._policy_name(req)
+        key = self.read(lambda tx: self.resolve_key(tx, ctx, req["KeyId"]))
+        self.read(lambda tx: self.authorize(tx, ctx, key, "GetKeyPolicy"))
+        return {"Policy": key.policy, "PolicyName": "default"}
+
+    def op_put_key_policy(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Replace a key's policy document (validated first)."""
+        self._policy_name(req)
+        self.check_policy_document(req["Policy"], ctx.caller.tenant)
+        self._update_key(
+            ctx, req, "manage", "PutKeyPolicy", lambda k: k.replace(policy=req["Policy"])
+        )
+        return {}
+
+    def op_list_key_policies(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """List policy names: always just ``default``."""
+        key = self.read(lambda tx: self.resolve_key(tx, ctx, req["KeyId"]))
+        self.read(lambda tx: self.authorize(tx, ctx, key, "ListKeyPolicies"))
+        return {"PolicyNames": ["default"], "Truncated": False}

@@ -1,0 +1,198 @@
+"""The records the key service keeps, and how they are serialised into the store.
+
+Every record is a frozen dataclass with ``to_bytes``/``from_bytes`` (JSON, bytes fields as
+base64). Wrapped key material is the only secret-derived content, and only ever wrapped.
+Store layout (``tenant``, ``kind``, ``name``):
+
+=================  ==========================  ===================================
+kind               name                        record
+=================  ==========================  ===================================
+``tenant``         ``self``                    :class:`TenantRecord`
+``principal``      access key id               :class:`PrincipalRecord`
+``key``            key id                      :class:`KeyRecord`
+``keyver``         ``<key id>/<version:010>``  :class:`KeyVersionRecord`
+``alias``          ``<region>/<alias name>``   :class:`AliasRecord`
+``grant``          ``<key id>/<grant id>``     grant (``strongroom.kms.grants``)
+``userkey``        ``<key id>/<user id>``      :class:`UserKeyRecord`
+=================  ==========================  ===================================
+
+Access keys are also indexed globally under tenant ``_global``, kind ``accesskey``, so a
+SigV4 request finds its tenant from its access key id alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+GLOBAL_TENANT = "_global"
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$b64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$b64"}:
+            return base64.b64decode(value["$b64"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class JsonRecord:
+    """Mixin: JSON (de)serialisation of a dataclass record with bytes fields."""
+
+    def to_bytes(self) -> bytes:
+        """Serialise the record."""
+        data = {f.name: _encode(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Self:
+        """Parse a record written by :meth:`to_bytes` (unknown fields are ignored)."""
+        data = _decode(json.loads(raw))
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def replace(self, **changes: Any) -> Self:
+        """Return a copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord(JsonRecord):
+    """A tenant (one customer = one AWS account id) and its wrapped key-encryption key."""
+
+    account_id: str
+    name: str
+    wrapped_kek: bytes
+    created_at: float
+    state: str = "ACTIVE"
+
+    def __repr__(self) -> str:
+        return f"TenantRecord(account_id={self.account_id!r}, name={self.name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalRecord(JsonRecord):
+    """A principal's access key; the secret is kept only wrapped by the root of trust."""
+
+    access_key_id: str
+    account_id: str
+    user_name: str
+    wrapped_secret: bytes
+    created_at: float
+    is_admin: bool = False
+    status: str = "Active"
+
+    @property
+    def arn(self) -> str:
+        """``arn:aws:iam::<account>:user/<name>`` (or ``:root`` for the tenant admin)."""
+        if self.user_name == "root":
+            return f"arn:aws:iam::{self.account_id}:root"
+        return f"arn:aws:iam::{self.account_id}:user/{self.user_name}"
+
+    def __repr__(self) -> str:
+        return f"PrincipalRecord(access_key_id={self.access_key_id!r}, arn={self.arn!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord(JsonRecord):
+    """A KMS key's metadata and state; its material lives in :class:`KeyVersionRecord` rows."""
+
+    key_id: str
+    account_id: str
+    region: str
+    key_spec: str
+    key_usage: str
+    origin: str
+    key_state: str
+    creation_date: float
+    description: str = ""
+    current_version: int = 0
+    deletion_date: float | None = None
+    pending_window_days: int | None = None
+    rotation_enabled: bool = False
+    rotation_period_days: int | None = None
+    next_rotation_date: float | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    policy: str = ""
+    valid_to: float | None = None
+    expiration_model: str | None = None
+    state_before_deletion: str | None = None
+
+    @property
+    def arn(self) -> str:
+        """The key ARN."""
+        return f"arn:aws:kms:{self.region}:{self.account_id}:key/{self.key_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyVersionRecord(JsonRecord):
+    """One version of a key's material, wrapped by the tenant KEK.
+
+    Symmetric and HMAC keys keep ``wrapped_material``; asymmetric keys keep the wrapped
+    private key (DER, PKCS#8) and the public key (DER, SubjectPublicKeyInfo).
+    """
+
+    key_id: str
+    version: int
+    created_at: float
+    wrapped_material: bytes
+    rotation_type: str = "INITIAL"
+    public_key: bytes | None = None
+    material_id: str = ""
+
+    def __repr__(self) -> str:
+        return f"KeyVersionRecord(key_id={self.key_id!r}, version={self.version})"
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord(JsonRecord):
+    """An alias: a friendly name pointing at one key of the same tenant and region."""
+
+    alias_name: str
+    key_id: str
+    region: str
+    account_id: str
+    creation_date: float
+    last_updated_date: float
+
+    @property
+    def arn(self) -> str:
+        """The alias ARN."""
+        return f"arn:aws:kms:{self.region}:{self.account_id}:{self.alias_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class UserKeyRecord(JsonRecord):
+    """One end user's small key, wrapped under a version of a KMS key.
+
+    Deleting this one record makes every blob under the user key unreadable
+    (crypto-shredding).
+    """
+
+    user_id: str
+    key_version: int
+    wrapped_material: bytes
+    created_at: float
+
+    def __repr__(self) -> str:
+        return f"UserKeyRecord(user_id={self.user_id!r})"
+
+
+def version_name(key_id: str, version: int) -> str:
+    """Store name of a key version row (zero-padded, so scans return versions in order)."""
+    return f"{key_id}/{version:010d}"

@@ -1,0 +1,76 @@
+"""The key service: every operation, one entry point, one audit trail.
+
+:class:`KeyService` combines the operation mixins. :meth:`KeyService.call` is the single
+entry point the API layer and in-process clients use: it validates the request against the
+AWS service model, runs the operation as the caller, honours ``DryRun`` and records the
+outcome in the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from strongroom.errors import DryRunOperationError, StrongroomError, UnsupportedOperationError
+from strongroom.kms.admin import AdminOps
+from strongroom.kms.caller import Caller
+from strongroom.kms.core import OpContext
+from strongroom.kms.ops_aliases import AliasOps
+from strongroom.kms.ops_crypto import CryptoOps
+from strongroom.kms.ops_rotation import RotationOps
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def handler_name(operation: str) -> str:
+    """``GenerateDataKeyWithoutPlaintext`` -> ``op_generate_data_key_without_plaintext``."""
+    return "op_" + _CAMEL.sub("_", operation).lower()
+
+
+class KeyService(CryptoOps, RotationOps, AliasOps, AdminOps):
+    """The key service core: AWS KMS operations over an injected store and root of trust."""
+
+    def call(
+        self,
+        caller: Caller,
+        operation: str,
+        request: dict[str, Any],
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run one AWS KMS operation for ``caller``.
+
+        ``request`` is the JSON request with blob members as ``bytes``; the response has
+        blob members as ``bytes``. Every failure is a :class:`StrongroomError` subclass
+        carrying its AWS error type.
+        """
+        ctx = OpContext(
+            caller, operation, request_id or str(uuid.uuid4()), dry_run=bool(request.get("DryRun"))
+        )
+        try:
+            if operation not in self.model.operations:
+                raise UnsupportedOperationError(f"Operation {operation} is not supported.")
+            handler = getattr(self, handler_name(operation), None)
+            if handler is None:
+                raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
+            self.model.validate(operation, request)
+            response: dict[str, Any] = handler(ctx, request)
+            if ctx.dry_run:
+                raise DryRunOperationError(
+                    "The request would have succeeded, but the DryRun option is set."
+                )
+        except StrongroomError as exc:
+            self.record(ctx, exc.aws_type)
+            raise
+        self.record(ctx, "Success")
+        return response
+
+    def run_maintenance(self) -> dict[str, list[str]]:
+        """Rotate keys that are due and shred keys whose deletion date has passed."""
+        return {"rotated": self.rotate_due_keys(), "deleted": self.delete_due_keys()}
+
+    def close(self) -> None:
+        """Flush the audit log and release the store and root of trust."""
+        self.audit.flush()
+        self.store.close()
+        self.root.close()

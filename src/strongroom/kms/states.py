@@ -1,0 +1,42 @@
+"""Key states and which operations each allows: one table, read by every operation.
+
+Operations are grouped: ``crypto`` (Encrypt, Decrypt, Sign, GenerateMac...), ``enable``
+(EnableKey, DisableKey), ``rotate`` (rotation and its settings), ``cancel``
+(CancelKeyDeletion), ``schedule`` (ScheduleKeyDeletion), ``manage`` (descriptions, tags,
+policies, grants and aliases), ``import`` (key material import). Reading metadata
+(DescribeKey, List*) is allowed in every state.
+"""
+
+from __future__ import annotations
+
+from strongroom.errors import DisabledError, InvalidStateError, StrongroomError
+
+ENABLED = "Enabled"
+DISABLED = "Disabled"
+PENDING_DELETION = "PendingDeletion"
+PENDING_IMPORT = "PendingImport"
+
+_ALLOWED: dict[str, frozenset[str]] = {
+    ENABLED: frozenset({"crypto", "enable", "rotate", "schedule", "manage", "import"}),
+    DISABLED: frozenset({"enable", "rotate", "schedule", "manage", "import"}),
+    PENDING_DELETION: frozenset({"cancel"}),
+    PENDING_IMPORT: frozenset({"schedule", "manage", "import"}),
+}
+
+
+def check_state(state: str, group: str, arn: str) -> None:
+    """Raise the error AWS returns when a key in ``state`` is used for ``group``."""
+    if group in _ALLOWED.get(state, frozenset()):
+        return
+    error: StrongroomError
+    if state == DISABLED and group == "crypto":
+        error = DisabledError(f"{arn} is disabled.")
+    elif state == PENDING_DELETION:
+        error = InvalidStateError(f"{arn} is pending deletion.")
+    elif state == PENDING_IMPORT:
+        error = InvalidStateError(f"{arn} is pending import.")
+    elif group == "cancel":
+        error = InvalidStateError(f"{arn} is not pending deletion.")
+    else:
+        error = InvalidStateError(f"{arn} is {state.lower()}.")
+    raise error

@@ -1,0 +1,174 @@
+"""The AWS KMS service model (2014-11-01) and the checks it defines for every request.
+
+``kms-2014-11-01.json`` beside this module is botocore's ``service-2.json`` for KMS with the
+documentation strings removed (Apache-2.0, from the botocore package). It lists every
+operation, member, type, length, range, pattern and enum; :class:`WireModel` checks a
+request against it and reports violations the way AWS words them::
+
+    1 validation error detected: Value at 'plaintext' failed to satisfy constraint:
+    Member must have length greater than or equal to 1
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from strongroom.errors import ValidationError
+
+_MODEL_FILE = "kms-2014-11-01.json"
+
+
+def _lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+@dataclass
+class WireModel:
+    """The parsed service model; build it once with :meth:`load` and share it."""
+
+    shapes: dict[str, dict[str, Any]]
+    operations: dict[str, dict[str, Any]]
+    _patterns: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls) -> WireModel:
+        """Read the vendored model from the package."""
+        text = resources.files("strongroom.kms").joinpath(_MODEL_FILE).read_text("utf-8")
+        raw = json.loads(text)
+        return cls(shapes=raw["shapes"], operations=raw["operations"])
+
+    def input_shape(self, operation: str) -> str | None:
+        """Return the input shape name of ``operation`` (``None`` if it takes none)."""
+        op = self.operations.get(operation)
+        if op is None or "input" not in op:
+            return None
+        return str(op["input"]["shape"])
+
+    def output_shape(self, operation: str) -> str | None:
+        """Return the output shape name of ``operation`` (``None`` if it returns none)."""
+        op = self.operations.get(operation)
+        if op is None or "output" not in op:
+            return None
+        return str(op["output"]["shape"])
+
+    def validate(self, operation: str, request: dict[str, Any]) -> None:
+        """Raise :class:`ValidationError` listing every way ``request`` breaks the model."""
+        shape = self.input_shape(operation)
+        if shape is None:
+            return
+        problems: list[str] = []
+        self._check_structure(shape, request, "", problems)
+        if problems:
+            count = len(problems)
+            noun = "error" if count == 1 else "errors"
+            raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(problems))
+
+    def _pattern(self, pattern: str) -> re.Pattern[str]:
+        compiled = self._patterns.get(pattern)
+        if compiled is None:
+            compiled = re.compile(pattern)
+            self._patterns[pattern] = compiled
+        return compiled
+
+    def _check_structure(self, shape_name: str, value: Any, path: str, problems: list[str]) -> None:
+        shape = self.shapes[shape_name]
+        if not isinstance(value, dict):
+            problems.append(f"Value at '{path or 'request'}' must be a structure")
+            return
+        for member in shape.get("required", []):
+            if value.get(member) is None:
+                where = f"{path}.{_lower_first(member)}" if path else _lower_first(member)
+                problems.append(
+                    f"Value null at '{where}' failed to satisfy constraint: Member must not be null"
+                )
+        for member, spec in shape.get("members", {}).items():
+            if member in value and value[member] is not None:
+                where = f"{path}.{_lower_first(member)}" if path else _lower_first(member)
+                self._check(spec["shape"], value[member], where, problems)
+
+    def _check(self, shape_name: str, value: Any, path: str, problems: list[str]) -> None:
+        shape = self.shapes[shape_name]
+        kind = shape["type"]
+        prefix = f"Value at '{path}' failed to satisfy constraint: Member must"
+        if kind == "structure":
+            self._check_structure(shape_name, value, path, problems)
+        elif kind == "string":
+            if not isinstance(value, str):
+                problems.append(f"{prefix} be a string")
+                return
+            self._check_length(shape, len(value), prefix, problems)
+            if "enum" in shape and value not in shape["enum"]:
+                allowed = ", ".join(shape["enum"])
+                problems.append(f"{prefix} satisfy enum value set: [{allowed}]")
+            if "pattern" in shape and not self._pattern(shape["pattern"]).fullmatch(value):
+                problems.append(f"{prefix} satisfy regular expression pattern: {shape['pattern']}")
+        elif kind == "blob":
+            if not isinstance(value, bytes | bytearray):
+                problems.append(f"{prefix} be binary data")
+                return
+            self._check_length(shape, len(value), prefix, problems)
+        elif kind == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                problems.append(f"{prefix} be an integer")
+                return
+            if "min" in shape and value < shape["min"]:
+                problems.append(f"{prefix} have value greater than or equal to {shape['min']}")
+            if "max" in shape and value > shape["max"]:
+                problems.append(f"{prefix} have value less than or equal to {shape['max']}")
+        elif kind == "boolean":
+            if not isinstance(value, bool):
+                problems.append(f"{prefix} be a boolean")
+        elif kind == "list":
+            if not isinstance(value, list):
+                problems.append(f"{prefix} be a list")
+                return
+            self._check_length(shape, len(value), prefix, problems)
+            for index, item in enumerate(value):
+                self._check(shape["member"]["shape"], item, f"{path}.{index + 1}.member", problems)
+        elif kind == "map":
+            if not isinstance(value, dict):
+                problems.append(f"{prefix} be a map")
+                return
+            self._check_length(shape, len(value), prefix, problems)
+            for key, item in value.items():
+                self._check(shape["key"]["shape"], key, f"{path}.key", problems)
+                self._check(shape["value"]["shape"], item, f"{path}.{key}.value", problems)
+        elif kind == "timestamp" and not isinstance(value, int | float):
+            problems.append(f"{prefix} be a timestamp")
+
+    @staticmethod
+    def _check_length(shape: dict[str, Any], length: int, prefix: str, out: list[str]) -> None:
+        if "min" in shape and length < shape["min"]:
+            out.append(f"{prefix} have length greater than or equal to {shape['min']}")
+        if "max" in shape and length > shape["max"]:
+            out.append(f"{prefix} have length less than or equal to {shape['max']}")
+
+    def blob_paths(self, shape_name: str) -> Any:
+        """Return a nested description of where blobs sit in a shape (for the API codec).
+
+        The result is ``True`` for a blob, a dict member -> description for a structure,
+        ``("list", description)`` / ``("map", description)`` for containers, and ``None``
+        where no blob can occur.
+        """
+        shape = self.shapes[shape_name]
+        kind = shape["type"]
+        if kind == "blob":
+            return True
+        if kind == "structure":
+            found = {
+                member: sub
+                for member, spec in shape.get("members", {}).items()
+                if (sub := self.blob_paths(spec["shape"])) is not None
+            }
+            return found or None
+        if kind == "list":
+            sub = self.blob_paths(shape["member"]["shape"])
+            return None if sub is None else ("list", sub)
+        if kind == "map":
+            sub = self.blob_paths(shape["value"]["shape"])
+            return None if sub is None else ("map", sub)
+        return None
