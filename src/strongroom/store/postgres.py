@@ -1,0 +1,365 @@
+"""The scale-out store: PostgreSQL, shared by any number of Strongroom processes.
+
+Isolation. Write units run at ``SERIALIZABLE``: whatever ``fn`` reads and writes behaves as
+if the units ran one after another, exactly like the SQLite store (whose writers hold one
+lock), so the key service core is correct on both without knowing which it has, even when
+it reads a record with plain :meth:`~PostgresTx.get` and writes it back. PostgreSQL
+reports a would-be anomaly as a serialisation failure (SQLSTATE 40001) or a deadlock
+(40P01); :meth:`PostgresStore.write` then rolls back and runs ``fn`` again after a short
+random pause, until ``retry_timeout_s`` has passed. :meth:`~PostgresTx.get_for_update`
+adds ``SELECT ... FOR UPDATE``, so rivals for one record queue on its row lock instead of
+all doing their work before one of them loses. Read units run ``REPEATABLE READ READ
+ONLY``: one consistent snapshot, never blocked, never retried.
+
+Audit chain. The newest ``(seq, hash)`` lives in the one-row table ``audit_head``; an
+appender locks that row, so appenders in any number of processes take turns and the chain
+never forks (``audit.seq`` is also the primary key, a second guard). A unit that lost the
+race for the head once is retried with ``LOCK TABLE audit_head`` as its first statement,
+which PostgreSQL grants before the unit's snapshot is taken, so it cannot lose again.
+
+Connections come from a :class:`ConnectionPool`. A lost connection surfaces as
+:class:`~strongroom.errors.StoreError` and the next call connects anew.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+
+from strongroom.errors import StoreError
+from strongroom.kms.audit import chain_hash
+from strongroom.kms.ports import AuditRecord
+from strongroom.store.keyrange import prefix_end
+from strongroom.store.postgres_pool import Connection, ConnectionPool
+from strongroom.store.postgres_schema import migrate
+
+T = TypeVar("T")
+
+_CONFLICTS = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+_COPY_THRESHOLD = 2000  # insert_many batches from this size go through COPY
+_BACKOFF_CAP_S = 0.05
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.Error) and exc.sqlstate in _CONFLICTS
+
+
+def _store_error(exc: psycopg.Error) -> StoreError:
+    """A client-safe error for ``exc``; the detail stays in ``__cause__`` for the log."""
+    if _is_conflict(exc):
+        return StoreError("the key store was busy with a conflicting change; retry")
+    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        return StoreError("lost the connection to the PostgreSQL key store")
+    return StoreError(f"the PostgreSQL key store failed (SQLSTATE {exc.sqlstate or 'none'})")
+
+
+class PostgresTx:
+    """A :class:`~strongroom.kms.ports.StoreTx` over one PostgreSQL transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.failed: StoreError | None = None
+        self.conflict = False
+        self.audit_conflict = False
+
+    def _exec(self, query: Any, params: Sequence[object] = ()) -> psycopg.Cursor[Any]:
+        if self.failed is not None:  # the server has aborted this transaction already
+            raise self.failed
+        try:
+            return self._conn.execute(query, params)
+        except psycopg.Error as exc:
+            self.failed = _store_error(exc)
+            self.conflict = _is_conflict(exc)
+            raise self.failed from exc
+
+    def get(self, tenant: str, kind: str, name: str) -> bytes | None:
+        """Return one record's value, or ``None``."""
+        row = self._exec(
+            "SELECT value FROM records WHERE tenant = %s AND kind = %s AND name = %s",
+            (tenant, kind, name),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_for_update(self, tenant: str, kind: str, name: str) -> bytes | None:
+        """Return one record's value and hold its row lock until the unit ends.
+
+        A record that does not exist is not locked, but a rival that creates it meanwhile
+        still makes one of the two units fail and run again (serialisable isolation).
+        """
+        row = self._exec(
+            "SELECT value FROM records WHERE tenant = %s AND kind = %s AND name = %s FOR UPDATE",
+            (tenant, kind, name),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def insert(self, tenant: str, kind: str, name: str, value: bytes) -> bool:
+        """Create a record unless it exists."""
+        cur = self._exec(
+            "INSERT INTO records (tenant, kind, name, value) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (tenant, kind, name, value),
+        )
+        return cur.rowcount == 1
+
+    def insert_many(self, tenant: str, kind: str, items: Sequence[tuple[str, bytes]]) -> int:
+        """Create many records, skipping names that exist (the first of duplicates wins).
+
+        Small batches go in one ``INSERT ... SELECT FROM unnest(...)``; large ones are
+        streamed with ``COPY`` into a session-private temporary table, then inserted in
+        name order (kind to the index) with ``ON CONFLICT DO NOTHING``.
+        """
+        if not items:
+            return 0
+        if len(items) < _COPY_THRESHOLD:
+            names = [name for name, _ in items]
+            values = [value for _, value in items]
+            cur = self._exec(
+                "INSERT INTO records (tenant, kind, name, value) "
+                "SELECT %s, %s, n, v FROM unnest(%s::text[], %s::bytea[]) "
+                "WITH ORDINALITY AS batch (n, v, i) ORDER BY i "
+                "ON CONFLICT DO NOTHING",
+                (tenant, kind, names, values),
+            )
+            return cur.rowcount
+        self._exec(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS strongroom_batch "
+            '(i BIGINT NOT NULL, name TEXT COLLATE "C" NOT NULL, value BYTEA NOT NULL) '
+            "ON COMMIT DROP"
+        )
+        self._exec("TRUNCATE strongroom_batch")
+        self._copy_batch(items)
+        cur = self._exec(
+            "INSERT INTO records (tenant, kind, name, value) "
+            "SELECT DISTINCT ON (name) %s, %s, name, value FROM strongroom_batch "
+            "ORDER BY name, i ON CONFLICT DO NOTHING",
+            (tenant, kind),
+        )
+        return cur.rowcount
+
+    def _copy_batch(self, items: Sequence[tuple[str, bytes]]) -> None:
+        if self.failed is not None:
+            raise self.failed
+        try:
+            with (
+                self._conn.cursor() as cur,
+                cur.copy(
+                    "COPY strongroom_batch (i, name, value) FROM STDIN (FORMAT BINARY)"
+                ) as copy,
+            ):
+                copy.set_types(["int8", "text", "bytea"])
+                for i, (name, value) in enumerate(items):
+                    copy.write_row((i, name, value))
+        except psycopg.Error as exc:
+            self.failed = _store_error(exc)
+            raise self.failed from exc
+
+    def put(self, tenant: str, kind: str, name: str, value: bytes) -> None:
+        """Create or replace a record."""
+        self._exec(
+            "INSERT INTO records (tenant, kind, name, value) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (tenant, kind, name) DO UPDATE SET value = excluded.value",
+            (tenant, kind, name, value),
+        )
+
+    def delete(self, tenant: str, kind: str, name: str) -> bool:
+        """Delete a record."""
+        cur = self._exec(
+            "DELETE FROM records WHERE tenant = %s AND kind = %s AND name = %s",
+            (tenant, kind, name),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    def _range(prefix: str, after: str | None) -> tuple[sql.Composable, list[str]]:
+        """The ``name`` condition for "starts with ``prefix``, above ``after``"."""
+        if after is not None and after >= prefix:
+            parts, params = [sql.SQL("name > %s")], [after]
+        else:
+            parts, params = [sql.SQL("name >= %s")], [prefix]
+        end = prefix_end(prefix)
+        if end is not None:
+            parts.append(sql.SQL("name < %s"))
+            params.append(end)
+        return sql.SQL(" AND ").join(parts), params
+
+    def delete_prefix(self, tenant: str, kind: str, prefix: str) -> int:
+        """Delete every record whose name starts with ``prefix``."""
+        cond, params = self._range(prefix, None)
+        query = sql.SQL("DELETE FROM records WHERE tenant = %s AND kind = %s AND {}").format(cond)
+        return self._exec(query, [tenant, kind, *params]).rowcount
+
+    def scan(
+        self,
+        tenant: str,
+        kind: str,
+        prefix: str = "",
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, bytes]]:
+        """Return records by ascending name (byte order)."""
+        cond, params = self._range(prefix, after)
+        query = sql.SQL(
+            "SELECT name, value FROM records WHERE tenant = %s AND kind = %s AND {} "
+            "ORDER BY name LIMIT %s"
+        ).format(cond)
+        rows = self._exec(query, [tenant, kind, *params, limit]).fetchall()
+        return [(str(name), bytes(value)) for name, value in rows]
+
+    def count(self, tenant: str, kind: str, prefix: str = "") -> int:
+        """Count records whose name starts with ``prefix``."""
+        cond, params = self._range(prefix, None)
+        query = sql.SQL(
+            "SELECT count(*) FROM records WHERE tenant = %s AND kind = %s AND {}"
+        ).format(cond)
+        row = self._exec(query, [tenant, kind, *params]).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def tenants(self) -> list[str]:
+        """Return every tenant with a record (a skip scan: one index probe per tenant)."""
+        rows = self._exec(
+            "WITH RECURSIVE t (tenant) AS ("
+            " (SELECT tenant FROM records ORDER BY tenant LIMIT 1)"
+            " UNION ALL"
+            " SELECT (SELECT r.tenant FROM records r WHERE r.tenant > t.tenant"
+            "         ORDER BY r.tenant LIMIT 1)"
+            " FROM t WHERE t.tenant IS NOT NULL"
+            ") SELECT tenant FROM t WHERE tenant IS NOT NULL"
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def append_audit(self, bodies: Sequence[bytes]) -> list[AuditRecord]:
+        """Append events after the locked chain head."""
+        if not bodies:
+            return []
+        try:
+            row = self._exec("SELECT seq, hash FROM audit_head WHERE one FOR UPDATE").fetchone()
+        except StoreError:
+            self.audit_conflict = self.conflict
+            raise
+        if row is None:
+            raise StoreError("the audit chain head is missing")
+        seq, prev = int(row[0]), bytes(row[1])
+        out: list[AuditRecord] = []
+        for body in bodies:
+            seq += 1
+            digest = chain_hash(prev, seq, body)
+            out.append(AuditRecord(seq, bytes(body), prev, digest))
+            prev = digest
+        self._exec(
+            "INSERT INTO audit (seq, body, prev_hash, hash) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[], %s::bytea[])",
+            (
+                [r.seq for r in out],
+                [r.body for r in out],
+                [r.prev_hash for r in out],
+                [r.hash for r in out],
+            ),
+        )
+        self._exec("UPDATE audit_head SET seq = %s, hash = %s WHERE one", (seq, prev))
+        return out
+
+    def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
+        """Return audit records after ``after_seq``."""
+        rows = self._exec(
+            "SELECT seq, body, prev_hash, hash FROM audit WHERE seq > %s ORDER BY seq LIMIT %s",
+            (after_seq, limit),
+        ).fetchall()
+        return [AuditRecord(int(s), bytes(b), bytes(p), bytes(h)) for s, b, p, h in rows]
+
+
+class PostgresStore:
+    """A :class:`~strongroom.kms.ports.Store` in one PostgreSQL database.
+
+    ``dsn`` is a libpq connection string or URL (``postgresql://user@host:5432/db``).
+    Opening applies missing schema migrations. Safe to share between threads (up to
+    ``pool_size`` units run at once; more wait up to ``checkout_timeout_s``) and between
+    processes and hosts over the same database.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        pool_size: int = 8,
+        retry_timeout_s: float = 30.0,
+        checkout_timeout_s: float = 30.0,
+        connect_timeout_s: int = 10,
+    ) -> None:
+        self._pool = ConnectionPool(dsn, pool_size, checkout_timeout_s, connect_timeout_s)
+        self._retry_timeout = retry_timeout_s
+        conn = self._pool.connect()
+        try:
+            self._version = migrate(conn)
+        except psycopg.Error as exc:
+            raise _store_error(exc) from exc
+        finally:
+            conn.close()
+
+    def __repr__(self) -> str:
+        return "PostgresStore(<dsn hidden>)"
+
+    def schema_version(self) -> int:
+        """Return the schema version this store brought the database to."""
+        return self._version
+
+    def read(self, fn: Callable[[PostgresTx], T]) -> T:
+        """Run ``fn`` in a read-only snapshot (``REPEATABLE READ READ ONLY``)."""
+        return self._run(fn, write=False)
+
+    def write(self, fn: Callable[[PostgresTx], T]) -> T:
+        """Run ``fn`` in a ``SERIALIZABLE`` transaction; on a conflict, run it again."""
+        return self._run(fn, write=True)
+
+    def _run(self, fn: Callable[[PostgresTx], T], write: bool) -> T:
+        deadline = time.monotonic() + self._retry_timeout
+        attempt, lock_audit, reconnected = 0, False, False
+        while True:
+            attempt += 1
+            conn = self._pool.acquire()
+            tx, began = PostgresTx(conn), False
+            try:
+                if write:
+                    conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                    began = True
+                    if lock_audit:  # before any snapshot: see the class docstring
+                        conn.execute("LOCK TABLE audit_head IN EXCLUSIVE MODE")
+                else:
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    began = True
+                result = fn(tx)
+                if tx.failed is not None:  # fn swallowed a store error: do not commit
+                    raise tx.failed
+                conn.execute("COMMIT")
+                return result
+            except BaseException as exc:
+                _rollback(conn)
+                if not began and conn.broken and not reconnected:
+                    reconnected = True  # a pooled connection died while idle: nothing ran
+                    continue
+                if write and (tx.conflict or _is_conflict(exc)) and time.monotonic() < deadline:
+                    lock_audit = lock_audit or tx.audit_conflict
+                    time.sleep(random.uniform(0, min(_BACKOFF_CAP_S, 0.001 * 2**attempt)))  # noqa: S311 - jitter, not a secret
+                    continue
+                if isinstance(exc, psycopg.Error):
+                    raise _store_error(exc) from exc
+                raise
+            finally:
+                self._pool.release(conn)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._pool.close()
+
+
+def _rollback(conn: Connection) -> None:
+    """Roll back whatever is open on ``conn``; a dead connection has nothing to roll back."""
+    if conn.closed or conn.broken:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except psycopg.Error:
+        conn.close()
