@@ -37,6 +37,8 @@ class LocalRootOfTrust:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError as exc:
             raise RootOfTrustError(f"master key file {path} exists already") from exc
+        except OSError as exc:
+            raise RootOfTrustError(f"cannot create master key file {path}") from exc
         with os.fdopen(fd, "wb") as handle:
             handle.write(key)
             handle.flush()
