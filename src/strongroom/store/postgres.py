@@ -61,8 +61,9 @@ def _store_error(exc: psycopg.Error) -> StoreError:
 class PostgresTx:
     """A :class:`~strongroom.kms.ports.StoreTx` over one PostgreSQL transaction."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, read_only: bool = False) -> None:
         self._conn = conn
+        self._read_only = read_only
         self.failed: StoreError | None = None
         self.conflict = False
         self.audit_conflict = False
@@ -89,8 +90,11 @@ class PostgresTx:
         """Return one record's value and hold its row lock until the unit ends.
 
         A record that does not exist is not locked, but a rival that creates it meanwhile
-        still makes one of the two units fail and run again (serialisable isolation).
+        still makes one of the two units fail and run again (serialisable isolation). In a
+        read-only unit there is nothing to protect, and this is :meth:`get`.
         """
+        if self._read_only:
+            return self.get(tenant, kind, name)
         row = self._exec(
             "SELECT value FROM records WHERE tenant = %s AND kind = %s AND name = %s FOR UPDATE",
             (tenant, kind, name),
@@ -320,7 +324,7 @@ class PostgresStore:
         while True:
             attempt += 1
             conn = self._pool.acquire()
-            tx, began = PostgresTx(conn), False
+            tx, began = PostgresTx(conn, read_only=not write), False
             try:
                 if write:
                     conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")

@@ -16,10 +16,17 @@ from typing import TypeVar
 from strongroom.errors import StoreError
 from strongroom.kms.audit import GENESIS_HASH, chain_hash
 from strongroom.kms.ports import AuditRecord
+from strongroom.store.keyrange import prefix_end
 
 T = TypeVar("T")
 
-_PREFIX_END = "\U0010ffff"
+_ABOVE_ALL_TEXT = b""  # SQLite orders every TEXT value below every BLOB value
+
+
+def _name_range(prefix: str) -> tuple[str, str | bytes]:
+    """``(low, high)`` with "starts with ``prefix``" = ``low <= name < high``."""
+    end = prefix_end(prefix)
+    return prefix, _ABOVE_ALL_TEXT if end is None else end
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -96,7 +103,7 @@ class SqliteTx:
         """Delete every record whose name starts with ``prefix``."""
         cur = self._conn.execute(
             "DELETE FROM records WHERE tenant=? AND kind=? AND name>=? AND name<?",
-            (tenant, kind, prefix, prefix + _PREFIX_END),
+            (tenant, kind, *_name_range(prefix)),
         )
         return cur.rowcount
 
@@ -114,7 +121,7 @@ class SqliteTx:
         rows = self._conn.execute(
             f"SELECT name, value FROM records WHERE tenant=? AND kind=? AND name{op}? "  # noqa: S608 - op is one of two literals
             "AND name<? ORDER BY name LIMIT ?",
-            (tenant, kind, low, prefix + _PREFIX_END, -1 if limit is None else limit),
+            (tenant, kind, low, _name_range(prefix)[1], -1 if limit is None else limit),
         ).fetchall()
         return [(str(name), bytes(value)) for name, value in rows]
 
@@ -122,7 +129,7 @@ class SqliteTx:
         """Count records whose name starts with ``prefix``."""
         row = self._conn.execute(
             "SELECT count(*) FROM records WHERE tenant=? AND kind=? AND name>=? AND name<?",
-            (tenant, kind, prefix, prefix + _PREFIX_END),
+            (tenant, kind, *_name_range(prefix)),
         ).fetchone()
         return int(row[0])
 
