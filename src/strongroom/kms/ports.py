@@ -88,6 +88,13 @@ class StoreTx(Protocol):
         """Return every tenant that has at least one record, ascending."""
         ...
 
+    def kinds(self, tenant: str) -> list[str]:
+        """Return every kind that has at least one record of ``tenant``, ascending.
+
+        With :meth:`tenants` and :meth:`scan` this enumerates the whole store (backups).
+        """
+        ...
+
     def append_audit(self, bodies: Sequence[bytes]) -> list[AuditRecord]:
         """Append events to the hash-chained audit log, in order, and return them.
 
