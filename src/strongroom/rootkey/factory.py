@@ -30,7 +30,7 @@ def open_root_of_trust(spec: str, data_dir: Path, create: bool = False) -> RootO
             return LocalRootOfTrust.create(path)
         return LocalRootOfTrust.load(path)
     if is_pkcs11_uri(spec):
-        return Pkcs11RootOfTrust.open(spec, create=create)
+        return Pkcs11RootOfTrust.from_uri(spec, create=create)
     raise ValidationError(
         "the root of trust must be 'local' or a PKCS#11 URI "
         "('pkcs11:token=...;object=...?module-path=...')"

@@ -73,7 +73,8 @@ _KEY_TEMPLATE: dict[Attribute, Any] = {
 class Pkcs11RootOfTrust:
     """A :class:`~strongroom.kms.ports.RootOfTrust` whose key lives in a PKCS#11 token.
 
-    Build it with :meth:`open`. It holds no key material, only the PIN (never shown).
+    Build it with :meth:`from_uri`. It holds no key material; the PIN stays in the
+    shared token login and is never shown.
     """
 
     def __init__(
@@ -93,7 +94,7 @@ class Pkcs11RootOfTrust:
         raise TypeError("a root of trust cannot be pickled")
 
     @classmethod
-    def open(
+    def from_uri(
         cls,
         uri: str | Pkcs11Uri,
         *,

@@ -3,7 +3,7 @@
 ::
 
     with TempSoftHSM(tmp_path) as hsm:
-        root = Pkcs11RootOfTrust.open(hsm.uri("root"), create=True)
+        root = Pkcs11RootOfTrust.from_uri(hsm.uri("root"), create=True)
 
 SoftHSM reads ``SOFTHSM2_CONF`` once, when the module is initialised, and python-pkcs11
 keeps one initialised module per path for the whole process. So each ``TempSoftHSM``
@@ -27,6 +27,8 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,6 +36,7 @@ from typing import Any
 import pkcs11
 
 from strongroom.errors import RootOfTrustError
+from strongroom.rootkey.pkcs11_session import PROCESS_MODULES
 from strongroom.rootkey.pkcs11_uri import Pkcs11Uri
 
 MODULE_CANDIDATES = (
@@ -111,6 +114,22 @@ class TempSoftHSM:
             module_path=str(self.module_path),
             pin_value=self.pin,
         ).to_text(include_pin=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """Yield a python-pkcs11 session logged in to this token, to inspect its objects.
+
+        The login is the one this process's roots of trust share, so opening and closing
+        this session never logs them out; the module's lock is held throughout.
+        """
+        module = PROCESS_MODULES.get(str(self.module_path))
+        with module.lock:
+            token = module.lib.get_token(token_label=self.token_label)
+            login = module.login(token, self.pin)
+            try:
+                yield login.session
+            finally:
+                module.release(login)
 
     def __enter__(self) -> TempSoftHSM:
         self.base_dir.mkdir(parents=True, exist_ok=True)
