@@ -41,6 +41,7 @@ from strongroom.store.postgres_schema import migrate
 T = TypeVar("T")
 
 _CONFLICTS = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+_SHUTDOWNS = frozenset({"57P01", "57P02", "57P03"})  # admin/crash shutdown, cannot connect now
 _COPY_THRESHOLD = 2000  # insert_many batches from this size go through COPY
 _BACKOFF_CAP_S = 0.05
 
@@ -53,7 +54,10 @@ def _store_error(exc: psycopg.Error) -> StoreError:
     """A client-safe error for ``exc``; the detail stays in ``__cause__`` for the log."""
     if _is_conflict(exc):
         return StoreError("the key store was busy with a conflicting change; retry")
-    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+    state = exc.sqlstate
+    if state is None and isinstance(exc, psycopg.OperationalError):
+        return StoreError("lost the connection to the PostgreSQL key store")
+    if state is not None and (state in _SHUTDOWNS or state.startswith("08")):  # 08: connection
         return StoreError("lost the connection to the PostgreSQL key store")
     return StoreError(f"the PostgreSQL key store failed (SQLSTATE {exc.sqlstate or 'none'})")
 
@@ -233,6 +237,20 @@ class PostgresTx:
             "         ORDER BY r.tenant LIMIT 1)"
             " FROM t WHERE t.tenant IS NOT NULL"
             ") SELECT tenant FROM t WHERE tenant IS NOT NULL"
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def kinds(self, tenant: str) -> list[str]:
+        """Return every kind with a record of ``tenant`` (a skip scan: one probe per kind)."""
+        rows = self._exec(
+            "WITH RECURSIVE k (kind) AS ("
+            " SELECT (SELECT kind FROM records WHERE tenant = %s ORDER BY kind LIMIT 1)"
+            " UNION ALL"
+            " SELECT (SELECT r.kind FROM records r WHERE r.tenant = %s AND r.kind > k.kind"
+            "         ORDER BY r.kind LIMIT 1)"
+            " FROM k WHERE k.kind IS NOT NULL"
+            ") SELECT kind FROM k WHERE kind IS NOT NULL",
+            (tenant, tenant),
         ).fetchall()
         return [str(row[0]) for row in rows]
 

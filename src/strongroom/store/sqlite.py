@@ -28,6 +28,7 @@ def _name_range(prefix: str) -> tuple[str, str | bytes]:
     end = prefix_end(prefix)
     return prefix, _ABOVE_ALL_TEXT if end is None else end
 
+
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
@@ -136,6 +137,20 @@ class SqliteTx:
     def tenants(self) -> list[str]:
         """Return every tenant with a record."""
         rows = self._conn.execute("SELECT DISTINCT tenant FROM records ORDER BY tenant")
+        return [str(r[0]) for r in rows]
+
+    def kinds(self, tenant: str) -> list[str]:
+        """Return every kind with a record of ``tenant`` (a skip scan: one probe per kind)."""
+        rows = self._conn.execute(
+            "WITH RECURSIVE k (kind) AS ("
+            " SELECT (SELECT kind FROM records WHERE tenant=? ORDER BY kind LIMIT 1)"
+            " UNION ALL"
+            " SELECT (SELECT r.kind FROM records r WHERE r.tenant=? AND r.kind > k.kind"
+            "         ORDER BY r.kind LIMIT 1)"
+            " FROM k WHERE k.kind IS NOT NULL"
+            ") SELECT kind FROM k WHERE kind IS NOT NULL",
+            (tenant, tenant),
+        )
         return [str(r[0]) for r in rows]
 
     def append_audit(self, bodies: Sequence[bytes]) -> list[AuditRecord]:
