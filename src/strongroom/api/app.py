@@ -1,0 +1,403 @@
+"""The ASGI application: AWS KMS over JSON 1.1 with SigV4, plus health, readiness and metrics.
+
+Routes::
+
+    POST /        X-Amz-Target: TrentService.<Op>, application/x-amz-json-1.1 -> KMS
+    POST /        application/x-www-form-urlencoded, Action=GetCallerIdentity -> STS (XML)
+    GET  /healthz 200 while the process serves (no authentication)
+    GET  /readyz  200 if the readiness callable says so, else 503 (no authentication)
+    GET  /metrics Prometheus text format (no authentication: scrapers do not sign; the
+                  metrics hold counts and latencies by operation, nothing about keys)
+
+Every response carries ``x-amzn-RequestId``. Errors are ``{"__type", "message"}`` with the
+HTTP status of the error class; anything unexpected is a 500 ``KMSInternalException``
+with a generic message, the traceback going to the log under the request id. One JSON
+access log line per API request goes to the ``strongroom.api.access`` logger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+
+from strongroom.api import sts
+from strongroom.api.backend import KmsBackend
+from strongroom.api.metrics import ApiMetrics
+from strongroom.api.shapes import SERIALIZATION, ShapeCodec
+from strongroom.api.sigv4 import INVALID, SignedRequest, SigV4Verifier, Verified
+from strongroom.errors import AuthError, InternalError, ProtocolError, StrongroomError
+
+# The largest valid KMS request is a 32 KiB key policy (PutKeyPolicy/CreateKey), which
+# JSON escaping can grow up to six-fold; every other member is at most a few KiB.
+MAX_REQUEST_BYTES = 256 * 1024
+JSON_CONTENT_TYPES = frozenset({"application/x-amz-json-1.1", "application/x-amz-json-1.0"})
+JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
+KMS_SERVICE = "kms"
+STS_SERVICE = "sts"
+UNKNOWN_OPERATION = "UnknownOperationException"
+INTERNAL_MESSAGE = "An internal error occurred. Retry the request."
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_log = logging.getLogger("strongroom.api")
+_access_log = logging.getLogger("strongroom.api.access")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What the synchronous handler needs from one HTTP request."""
+
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    content_type: str
+    target: str
+    request_id: str
+    started: float
+    client: str
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """The response being built, and what the access log and metrics say about it."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: bytes = JSON_CONTENT_TYPE
+    operation: str = "unknown"
+    error: str | None = None
+    access_key_id: str = ""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+class KmsApi:
+    """The ASGI callable; build it with :func:`create_app`."""
+
+    def __init__(
+        self,
+        backend: KmsBackend,
+        clock: Callable[[], float],
+        registry: CollectorRegistry,
+        readiness: Callable[[], bool] | None,
+        max_request_bytes: int,
+        offload: bool,
+    ) -> None:
+        self._backend = backend
+        self._codec = ShapeCodec.load()
+        self._verifier = SigV4Verifier(backend.lookup_access_key, clock)
+        self._metrics = ApiMetrics(registry)
+        self._readiness = readiness
+        self._max_request_bytes = max_request_bytes
+        self._offload = offload
+        self._prefix = self._codec.target_prefix + "."
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection scope."""
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if path == "/" and method == "POST":
+            await self._api(scope, receive, send)
+        elif path == "/healthz" and method in ("GET", "HEAD"):
+            await _send(send, 200, b'{"status":"ok"}', b"application/json", _new_id())
+        elif path == "/readyz" and method in ("GET", "HEAD"):
+            ready = await self._run(self._ready)
+            body = b'{"status":"ready"}' if ready else b'{"status":"not ready"}'
+            await _send(send, 200 if ready else 503, body, b"application/json", _new_id())
+        elif path == "/metrics" and method == "GET":
+            body = self._metrics.render()
+            await _send(send, 200, body, CONTENT_TYPE_LATEST.encode("ascii"), _new_id())
+        else:
+            body = _json_error(UNKNOWN_OPERATION, "No such resource.")
+            await _send(send, 404, body, JSON_CONTENT_TYPE, _new_id())
+
+    def _ready(self) -> bool:
+        if self._readiness is None:
+            return True
+        try:
+            return bool(self._readiness())
+        except Exception:
+            _log.exception("readiness check failed")
+            return False
+
+    async def _run(self, func: Callable[[], Any]) -> Any:
+        if self._offload:
+            return await asyncio.get_running_loop().run_in_executor(None, func)
+        return func()
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = _new_id()
+        content_type = target = length = ""
+        headers = []
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers.append((name, value))
+            if name == "content-type":
+                content_type = value.partition(";")[0].strip().lower()
+            elif name == "x-amz-target":
+                target = value.strip()
+            elif name == "content-length":
+                length = value.strip()
+        client = scope.get("client")
+        request = _Request(
+            method="POST",
+            path=(scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1"),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=tuple(headers),
+            body=b"",
+            content_type=content_type,
+            target=target,
+            request_id=request_id,
+            started=started,
+            client=f"{client[0]}:{client[1]}" if client else "",
+        )
+        if length and (not length.isdigit() or int(length) > self._max_request_bytes):
+            outcome = self._too_large(request)
+        else:
+            body = await _read_body(receive, self._max_request_bytes)
+            if body is None:
+                return  # the client went away mid-request: nobody to answer
+            request = replace(request, body=body)
+            if len(body) > self._max_request_bytes:
+                outcome = self._too_large(request)
+            elif self._offload:
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(None, self._handle, request)
+            else:
+                outcome = self._handle(request)
+        await _send(send, outcome.status, outcome.body, outcome.content_type, request_id)
+
+    def _too_large(self, request: _Request) -> _Outcome:
+        outcome = _Outcome(operation=self._operation_label(request))
+        error = ProtocolError(
+            "RequestEntityTooLargeException",
+            f"The request body is larger than {self._max_request_bytes} bytes.",
+            http_status=413,
+        )
+        self._fail(request, outcome, error)
+        self._finish(request, outcome)
+        return outcome
+
+    def _operation_label(self, request: _Request) -> str:
+        if request.content_type == sts.FORM_CONTENT_TYPE:
+            return "GetCallerIdentity"
+        if request.target.startswith(self._prefix):
+            operation = request.target[len(self._prefix) :]
+            if operation in self._codec.operations:
+                return operation
+        return "unknown"
+
+    def _handle(self, request: _Request) -> _Outcome:
+        """Authenticate, dispatch and encode one API request (runs off the event loop)."""
+        outcome = _Outcome(operation=self._operation_label(request))
+        try:
+            if request.content_type == sts.FORM_CONTENT_TYPE:
+                self._sts(request, outcome)
+            else:
+                self._kms(request, outcome)
+        except StrongroomError as err:
+            self._fail(request, outcome, err)
+        except Exception:
+            _log.exception("unexpected error serving request %s", request.request_id)
+            self._fail(request, outcome, InternalError(INTERNAL_MESSAGE))
+        self._finish(request, outcome)
+        return outcome
+
+    def _authenticate(self, request: _Request, service: str, outcome: _Outcome) -> Verified:
+        verified = self._verifier.verify(
+            SignedRequest(
+                method=request.method,
+                path=request.path,
+                query=request.query,
+                headers=request.headers,
+                body=request.body,
+            )
+        )
+        outcome.access_key_id = verified.access_key_id
+        if verified.service != service:
+            raise AuthError(
+                INVALID, f"Credential should be scoped to correct service: '{service}'."
+            )
+        return verified
+
+    def _kms(self, request: _Request, outcome: _Outcome) -> None:
+        verified = self._authenticate(request, KMS_SERVICE, outcome)
+        operation = outcome.operation
+        if operation == "unknown" or request.content_type not in JSON_CONTENT_TYPES:
+            raise ProtocolError(
+                UNKNOWN_OPERATION,
+                "Send POST / with Content-Type application/x-amz-json-1.1 and "
+                f"X-Amz-Target {self._prefix}<Operation> naming a KMS operation.",
+            )
+        try:
+            parsed = (
+                json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
+                if request.body.strip()
+                else {}
+            )
+        except (ValueError, RecursionError):
+            raise ProtocolError(SERIALIZATION, "The request body is not valid JSON.") from None
+        decoded = self._codec.decode_request(operation, parsed)
+        caller = replace(
+            verified.access_key.caller,
+            region=verified.region,
+            access_key_id=verified.access_key_id,
+        )
+        response = self._backend.call(caller, operation, decoded, request.request_id)
+        encoded = self._codec.encode_response(operation, response)
+        outcome.body = json.dumps(
+            encoded, separators=(",", ":"), allow_nan=False, default=_json_default
+        ).encode("utf-8")
+
+    def _sts(self, request: _Request, outcome: _Outcome) -> None:
+        outcome.content_type = sts.XML_CONTENT_TYPE.encode("ascii")
+        verified = self._authenticate(request, STS_SERVICE, outcome)
+        try:
+            form = request.body.decode("utf-8") or request.query
+        except UnicodeDecodeError:
+            raise ProtocolError("MalformedQueryString", "The request is not valid UTF-8.") from None
+        sts.parse_action(form)
+        caller = replace(verified.access_key.caller, access_key_id=verified.access_key_id)
+        outcome.body = sts.caller_identity_xml(caller, request.request_id)
+
+    def _fail(self, request: _Request, outcome: _Outcome, err: StrongroomError) -> None:
+        aws_type, status = err.aws_type, err.http_status
+        message = str(err)
+        if isinstance(err, InternalError) and status >= 500:
+            _log.error(
+                "internal error serving request %s: %s: %s", request.request_id, aws_type, message
+            )
+            message = INTERNAL_MESSAGE
+        outcome.status, outcome.error = status, aws_type
+        if request.content_type == sts.FORM_CONTENT_TYPE:
+            outcome.content_type = sts.XML_CONTENT_TYPE.encode("ascii")
+            outcome.body = sts.error_xml(aws_type, message, request.request_id, status)
+        else:
+            outcome.content_type = JSON_CONTENT_TYPE
+            outcome.body = _json_error(aws_type, message)
+
+    def _finish(self, request: _Request, outcome: _Outcome) -> None:
+        elapsed = time.perf_counter() - request.started
+        self._metrics.observe(outcome.operation, outcome.status, outcome.error, elapsed)
+        if _access_log.isEnabledFor(logging.INFO):
+            _access_log.info(
+                json.dumps(
+                    {
+                        "request_id": request.request_id,
+                        "operation": outcome.operation,
+                        "status": outcome.status,
+                        "error": outcome.error,
+                        "latency_ms": round(elapsed * 1000, 3),
+                        "access_key_id": outcome.access_key_id,
+                        "client": request.client,
+                    },
+                    separators=(",", ":"),
+                )
+            )
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """Read the whole body; ``None`` if the client left; stop reading once past ``limit``."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > limit:
+            return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes, request_id: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode("ascii")),
+                (b"x-amzn-requestid", request_id.encode("ascii")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _json_error(aws_type: str, message: str) -> bytes:
+    return json.dumps({"__type": aws_type, "message": message}).encode("utf-8")
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def create_app(
+    backend: KmsBackend,
+    clock: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
+    readiness: Callable[[], bool] | None = None,
+    *,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+    offload: bool = True,
+) -> KmsApi:
+    """Build the ASGI app serving the KMS API of ``backend``.
+
+    ``clock`` is the time SigV4 timestamps are checked against; ``registry`` the Prometheus
+    registry the metrics go to (a new private one if ``None``); ``readiness`` is called by
+    ``/readyz``. With ``offload`` (the default) the backend runs in the event loop's thread
+    pool so slow store I/O does not stall other requests.
+    """
+    return KmsApi(
+        backend,
+        clock=clock,
+        registry=registry if registry is not None else CollectorRegistry(auto_describe=True),
+        readiness=readiness,
+        max_request_bytes=max_request_bytes,
+        offload=offload,
+    )
