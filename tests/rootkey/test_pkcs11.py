@@ -292,3 +292,24 @@ def test_softhsm_restores_an_unset_environment(
     assert CONF_ENV not in os.environ
     assert not conf.exists()
     assert hsm.pin not in repr(hsm)
+
+
+def test_a_forked_child_refuses_to_use_the_parents_root(softhsm_token: TempSoftHSM) -> None:
+    root = Pkcs11RootOfTrust.from_uri(softhsm_token.uri(_label()), create=True)
+    try:
+        wrapped = root.wrap(MATERIAL, IDENTITY)
+        pid = os.fork()
+        if pid == 0:  # the child: never return into pytest
+            code = 1
+            try:
+                root.unwrap(wrapped, IDENTITY)
+            except RootOfTrustError as exc:
+                code = 0 if "another process" in str(exc) else 2
+            finally:
+                root.close()  # must not log the parent out
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert root.unwrap(wrapped, IDENTITY) == MATERIAL
+    finally:
+        root.close()

@@ -26,13 +26,12 @@ from strongroom.errors import RootOfTrustError
 class TokenLogin:
     """A logged-in read-write session on one token, shared and reference-counted."""
 
-    __slots__ = ("_pin", "key", "owns_login", "session", "users")
+    __slots__ = ("_pin", "key", "session", "users")
 
-    def __init__(self, key: tuple[int, bytes], session: Any, pin: str, owns_login: bool) -> None:
+    def __init__(self, key: tuple[int, bytes], session: Any, pin: str) -> None:
         self.key = key
         self.session = session
         self._pin = pin.encode("utf-8")
-        self.owns_login = owns_login
         self.users = 1
 
     def __repr__(self) -> str:
@@ -78,16 +77,15 @@ class Pkcs11Module:
         try:
             try:
                 session = token.open(rw=True, user_pin=pin)
-                owns_login = True
             except UserAlreadyLoggedIn:
-                # Logged in by other code of this process: share that login, never end it.
+                # Other code of this process logged in (the PIN cannot be checked then): use
+                # that login through a session that does not log out when closed.
                 session = token.open(rw=True)
-                owns_login = False
         except PKCS11Error as exc:
             raise RootOfTrustError(
                 f"cannot log in to the PKCS#11 token ({type(exc).__name__})"
             ) from exc
-        login = TokenLogin(key, session, pin, owns_login)
+        login = TokenLogin(key, session, pin)
         self.logins[key] = login
         return login
 
