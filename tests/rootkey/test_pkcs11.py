@@ -200,9 +200,11 @@ def test_two_keys_with_one_label_are_refused(softhsm_token: TempSoftHSM) -> None
         Pkcs11RootOfTrust.from_uri(softhsm_token.uri(label), create=True)
 
 
-def test_oversized_material_is_refused(softhsm_token: TempSoftHSM) -> None:
+def test_material_up_to_64_kib_is_wrapped_and_more_is_refused(softhsm_token: TempSoftHSM) -> None:
     root = Pkcs11RootOfTrust.from_uri(softhsm_token.uri(_label()), create=True)
     try:
+        largest = os.urandom(65536)
+        assert root.unwrap(root.wrap(largest, IDENTITY), IDENTITY) == largest
         with pytest.raises(RootOfTrustError):
             root.wrap(b"\x00" * 65537, IDENTITY)
         with pytest.raises(RootOfTrustError):

@@ -52,6 +52,7 @@ MAX_PIN_BYTES = 255
 
 _LABEL = b"strongroom/pkcs11-wrap/v1"
 _HEADER_BYTES = 1 + NONCE_BYTES
+_MAX_WRAPPED_BYTES = _HEADER_BYTES + MAX_MATERIAL_BYTES + TAG_BYTES
 
 _KEY_TEMPLATE: dict[Attribute, Any] = {
     Attribute.TOKEN: True,
@@ -147,7 +148,7 @@ class Pkcs11RootOfTrust:
     def unwrap(self, wrapped: bytes, identity: bytes) -> bytes:
         """Decrypt a wrapped key inside the HSM; any mismatch raises ``RootOfTrustError``."""
         if (
-            not _HEADER_BYTES + TAG_BYTES <= len(wrapped) <= _HEADER_BYTES + MAX_MATERIAL_BYTES
+            not _HEADER_BYTES + TAG_BYTES <= len(wrapped) <= _MAX_WRAPPED_BYTES
             or wrapped[0] != WRAP_VERSION
         ):
             raise RootOfTrustError("the root of trust could not unwrap a key")
