@@ -338,8 +338,10 @@ class PostgresStore:
 
     def _run(self, fn: Callable[[PostgresTx], T], write: bool) -> T:
         deadline = time.monotonic() + self._retry_timeout
-        attempt, lock_audit, reconnected = 0, False, False
+        attempt, lock_audit, reconnected, pause = 0, False, False, 0.0
         while True:
+            if pause:
+                time.sleep(pause)
             attempt += 1
             conn = self._pool.acquire()
             tx, began = PostgresTx(conn, read_only=not write), False
@@ -364,7 +366,7 @@ class PostgresStore:
                     continue
                 if write and (tx.conflict or _is_conflict(exc)) and time.monotonic() < deadline:
                     lock_audit = lock_audit or tx.audit_conflict
-                    time.sleep(random.uniform(0, min(_BACKOFF_CAP_S, 0.001 * 2**attempt)))  # noqa: S311 - jitter, not a secret
+                    pause = random.uniform(0, _BACKOFF_CAP_S * 2 ** min(attempt - 6, 0))  # noqa: S311 - jitter, not a secret
                     continue
                 if isinstance(exc, psycopg.Error):
                     raise _store_error(exc) from exc

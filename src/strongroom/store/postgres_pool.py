@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -32,7 +31,6 @@ class ConnectionPool:
         size: int = 8,
         checkout_timeout_s: float = 30.0,
         connect_timeout_s: int = 10,
-        on_connect: Callable[[Connection], None] | None = None,
     ) -> None:
         if size < 1:
             raise StoreError("the connection pool needs room for at least one connection")
@@ -40,7 +38,6 @@ class ConnectionPool:
         self._size = size
         self._checkout_timeout = checkout_timeout_s
         self._connect_timeout = connect_timeout_s
-        self._on_connect = on_connect
         self._cond = threading.Condition()
         self._idle: list[Connection] = []
         self._open = 0
@@ -58,12 +55,6 @@ class ConnectionPool:
             )
         except psycopg.Error as exc:
             raise StoreError("cannot connect to the PostgreSQL key store") from exc
-        if self._on_connect is not None:
-            try:
-                self._on_connect(conn)
-            except BaseException:
-                conn.close()
-                raise
         return conn
 
     def acquire(self) -> Connection:
