@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -87,6 +88,9 @@ class EchoBackend:
             if not blob.startswith(CT_PREFIX):
                 raise InvalidCiphertextError("")
             return {"KeyId": "k", "Plaintext": blob[len(CT_PREFIX) :]}
+        if operation == "DescribeKey" and key_id == "dated":
+            created = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+            return {"KeyMetadata": {"KeyId": "dated", "CreationDate": created, "Enabled": True}}
         if operation == "DescribeKey":
             raise NotFoundError(f"Key '{key_id}' does not exist")
         raise UnsupportedOperationError(f"{operation} is not offered by the echo backend.")

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from strongroom.api import sts
+from strongroom.api.asgi import Receive, Scope, Send, lifespan, read_body, send_response
 from strongroom.api.backend import KmsBackend
 from strongroom.api.metrics import ApiMetrics
 from strongroom.api.shapes import SERIALIZATION, ShapeCodec
@@ -47,11 +48,6 @@ STS_SERVICE = "sts"
 UNKNOWN_OPERATION = "UnknownOperationException"
 CALLER_MEMO_SIZE = 4096
 INTERNAL_MESSAGE = "An internal error occurred. Retry the request."
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _log = logging.getLogger("strongroom.api")
 _access_log = logging.getLogger("strongroom.api.access")
@@ -123,7 +119,7 @@ class KmsApi:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
@@ -131,17 +127,17 @@ class KmsApi:
         if path == "/" and method == "POST":
             await self._api(scope, receive, send)
         elif path == "/healthz" and method in ("GET", "HEAD"):
-            await _send(send, 200, b'{"status":"ok"}', b"application/json", _new_id())
+            await send_response(send, 200, b'{"status":"ok"}', b"application/json", _new_id())
         elif path == "/readyz" and method in ("GET", "HEAD"):
             ready = await self._run(self._ready)
             body = b'{"status":"ready"}' if ready else b'{"status":"not ready"}'
-            await _send(send, 200 if ready else 503, body, b"application/json", _new_id())
+            await send_response(send, 200 if ready else 503, body, b"application/json", _new_id())
         elif path == "/metrics" and method == "GET":
             body = self._metrics.render()
-            await _send(send, 200, body, CONTENT_TYPE_LATEST.encode("ascii"), _new_id())
+            await send_response(send, 200, body, CONTENT_TYPE_LATEST.encode("ascii"), _new_id())
         else:
             body = _json_error(UNKNOWN_OPERATION, "No such resource.")
-            await _send(send, 404, body, JSON_CONTENT_TYPE, _new_id())
+            await send_response(send, 404, body, JSON_CONTENT_TYPE, _new_id())
 
     def _ready(self) -> bool:
         if self._readiness is None:
@@ -178,7 +174,7 @@ class KmsApi:
         )
         body = b""
         if not oversized:
-            received = await _read_body(receive, limit)
+            received = await read_body(receive, limit)
             if received is None:
                 return  # the client went away mid-request: nobody to answer
             body = received
@@ -203,7 +199,7 @@ class KmsApi:
             outcome = await loop.run_in_executor(None, self._handle, request)
         else:
             outcome = self._handle(request)
-        await _send(send, outcome.status, outcome.body, outcome.content_type, request_id)
+        await send_response(send, outcome.status, outcome.body, outcome.content_type, request_id)
 
     def _too_large(self, request: _Request) -> _Outcome:
         outcome = _Outcome(operation=self._operation_label(request))
@@ -342,48 +338,6 @@ class KmsApi:
                     separators=(",", ":"),
                 )
             )
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """Read the whole body; ``None`` if the client left; stop reading once past ``limit``."""
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        chunks.append(chunk)
-        if size > limit:
-            return b"".join(chunks)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _send(send: Send, status: int, body: bytes, content_type: bytes, request_id: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode("ascii")),
-                (b"x-amzn-requestid", request_id.encode("ascii")),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def _json_error(aws_type: str, message: str) -> bytes:
