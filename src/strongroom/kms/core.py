@@ -76,6 +76,7 @@ class ServiceCore:
             material_ttl_s, material_cache_size, clock.now
         )
         self._lock = threading.Lock()
+        self._active = threading.local()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={self.root.description})"
@@ -85,31 +86,63 @@ class ServiceCore:
 
     # -- transactions -------------------------------------------------------------------
 
+    def _tracked(self, fn: Callable[[StoreTx], T]) -> Callable[[StoreTx], T]:
+        """Wrap ``fn`` so that :meth:`active_tx` returns its transaction while it runs."""
+
+        def unit(tx: StoreTx) -> T:
+            outer = getattr(self._active, "tx", None)
+            self._active.tx = tx
+            try:
+                return fn(tx)
+            finally:
+                self._active.tx = outer
+
+        return unit
+
+    def active_tx(self) -> StoreTx | None:
+        """The transaction this thread runs in through :meth:`read`/:meth:`write`, if any.
+
+        Lookups made deep inside an operation (a tenant KEK) use it instead of opening a
+        nested transaction, which SQLite refuses on the same connection.
+        """
+        tx: StoreTx | None = getattr(self._active, "tx", None)
+        return tx
+
     def read(self, fn: Callable[[StoreTx], T]) -> T:
         """Run ``fn`` in a read transaction."""
-        return self.store.read(fn)
+        return self.store.read(self._tracked(fn))
 
-    def write(self, ctx: OpContext, fn: Callable[[StoreTx], T]) -> T:
-        """Run ``fn`` in a write transaction; in a dry run, roll it back at the end."""
+    def write(self, ctx: OpContext | None, fn: Callable[[StoreTx], T]) -> T:
+        """Run ``fn`` in a write transaction; in a dry run, roll it back at the end.
+
+        ``ctx`` is ``None`` for work that is not a request (maintenance).
+        """
 
         def unit(tx: StoreTx) -> T:
             result = fn(tx)
-            if ctx.dry_run:
+            if ctx is not None and ctx.dry_run:
                 raise DryRunOperationError(
                     "The request would have succeeded, but the DryRun option is set."
                 )
             return result
 
-        return self.store.write(unit)
+        return self.store.write(self._tracked(unit))
 
     # -- tenants and their key-encryption keys ------------------------------------------
 
-    def tenant_kek(self, account_id: str) -> bytes:
-        """Return the unwrapped key-encryption key of a tenant (cached)."""
+    def tenant_kek(self, account_id: str, tx: StoreTx | None = None) -> bytes:
+        """Return the unwrapped key-encryption key of a tenant (cached).
+
+        Read through ``tx`` (or the thread's active transaction) when there is one.
+        """
         kek = self._keks.get(account_id)
         if kek is not None:
             return kek
-        raw = self.store.read(lambda tx: tx.get(account_id, "tenant", "self"))
+        tx = tx or self.active_tx()
+        if tx is not None:
+            raw = tx.get(account_id, "tenant", "self")
+        else:
+            raw = self.store.read(lambda t: t.get(account_id, "tenant", "self"))
         if raw is None:
             raise NotFoundError(f"Account {account_id} does not exist.")
         tenant = TenantRecord.from_bytes(raw)
@@ -137,7 +170,7 @@ class ServiceCore:
         identity = key_identity("keyver", key.account_id, key.key_id, version)
         try:
             material = unwrap_key(
-                self.tenant_kek(key.account_id), record.wrapped_material, identity
+                self.tenant_kek(key.account_id, tx), record.wrapped_material, identity
             )
         except UnwrapFailed as exc:
             raise RootOfTrustError("stored key material does not unwrap") from exc
@@ -173,6 +206,9 @@ class ServiceCore:
             if len(parts) != 6 or parts[2] != "kms" or not parts[5]:
                 raise NotFoundError(f"Invalid arn {key_spec}")
             region, account, ident = parts[3], parts[4], parts[5]
+            if region != caller.region:
+                # Keys are regional: another region's ARN names nothing here.
+                raise NotFoundError(f"Invalid arn {key_spec}")
             if account != caller.tenant:
                 raise AccessDeniedError(
                     f"User: {caller.principal_arn} is not authorized to perform: "

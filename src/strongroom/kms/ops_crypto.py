@@ -38,6 +38,26 @@ def _number_of_bytes(req: dict[str, Any]) -> int:
     return int(str(count))
 
 
+def require_ciphertext(req: dict[str, Any]) -> bytes:
+    """Return ``CiphertextBlob``; the model leaves it optional only for DryRun modifiers."""
+    blob = req.get("CiphertextBlob")
+    if blob is None:
+        raise ValidationError(
+            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    return bytes(blob)
+
+
+def ignores_ciphertext(ctx: OpContext, req: dict[str, Any], key_member: str = "KeyId") -> bool:
+    """Whether this is a DryRun with ``IGNORE_CIPHERTEXT``: check the key, not the blob."""
+    if not ctx.dry_run or "IGNORE_CIPHERTEXT" not in (req.get("DryRunModifiers") or []):
+        return False
+    if req.get(key_member) is None:
+        raise ValidationError(f"{key_member} is required with the IGNORE_CIPHERTEXT modifier.")
+    return True
+
+
 class CryptoOps(ServiceCore):
     """Encrypt, Decrypt, ReEncrypt, GenerateDataKey(+WithoutPlaintext), GenerateRandom."""
 
@@ -94,11 +114,8 @@ class CryptoOps(ServiceCore):
         try:
             key = self.resolve_key(tx, ctx, header.key_id)
         except NotFoundError as exc:
-            if requested is not None:
-                raise IncorrectKeyError(
-                    "The key ID in the request does not identify a CMK that can perform "
-                    "this operation."
-                ) from exc
+            # A header naming no key of the caller is a bad ciphertext, KeyId or not:
+            # IncorrectKey is only for a ciphertext of another existing key.
             raise InvalidCiphertextError("") from exc
         if requested is not None and requested.key_id != key.key_id:
             raise IncorrectKeyError(
@@ -110,10 +127,13 @@ class CryptoOps(ServiceCore):
         check_state(key.key_state, "crypto", key.arn)
         if key.key_spec != SYMMETRIC_DEFAULT or header.key_version > key.current_version:
             raise InvalidCiphertextError("")
-        if header.kind is BlobKind.USER_KEY:
-            material = self.user_key_material(tx, key, header)
-        else:
-            material = self.material(tx, key, header.key_version)
+        try:
+            if header.kind is BlobKind.USER_KEY:
+                material = self.user_key_material(tx, key, header)
+            else:
+                material = self.material(tx, key, header.key_version)
+        except NotFoundError as exc:  # a version or user key the blob names is gone
+            raise InvalidCiphertextError("") from exc
         try:
             return key, open_blob(material, key.account_id, blob, context)
         except InvalidBlob as exc:
@@ -173,10 +193,15 @@ class CryptoOps(ServiceCore):
                 self.check_encryption_algorithm(key, algorithm)
                 plaintext = self.asymmetric_decrypt(tx, key, algorithm, req["CiphertextBlob"])
                 return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+            if ignores_ciphertext(ctx, req):
+                self.usable_key(
+                    tx, ctx, req["KeyId"], "crypto", "Decrypt", context, req.get("GrantTokens")
+                )
+                return {}
             key, plaintext = self.open_symmetric(
                 tx,
                 ctx,
-                req["CiphertextBlob"],
+                require_ciphertext(req),
                 context,
                 req.get("KeyId"),
                 "Decrypt",
@@ -210,11 +235,20 @@ class CryptoOps(ServiceCore):
                 )
                 self.check_encryption_algorithm(source, source_alg)
                 plaintext = self.asymmetric_decrypt(tx, source, source_alg, req["CiphertextBlob"])
+            elif ignores_ciphertext(ctx, req, "SourceKeyId"):
+                tokens = req.get("GrantTokens")
+                self.usable_key(
+                    tx, ctx, req["SourceKeyId"], "crypto", "ReEncryptFrom", None, tokens
+                )
+                self.usable_key(
+                    tx, ctx, req["DestinationKeyId"], "crypto", "ReEncryptTo", dest_context, tokens
+                )
+                return {}
             else:
                 source, plaintext = self.open_symmetric(
                     tx,
                     ctx,
-                    req["CiphertextBlob"],
+                    require_ciphertext(req),
                     req.get("SourceEncryptionContext"),
                     req.get("SourceKeyId"),
                     "ReEncryptFrom",

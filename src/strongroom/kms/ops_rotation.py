@@ -154,7 +154,7 @@ class RotationOps(KeyOps):
                         done.append(self.rotate_in_tx(tx, key, "AUTOMATIC").arn)
             return done
 
-        arns = self.store.write(unit)
+        arns = self.write(None, unit)
         for arn in arns:
             self.audit.record(
                 {
