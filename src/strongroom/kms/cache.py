@@ -50,6 +50,11 @@ class TtlCache(Generic[K, V]):
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
 
+    def discard(self, key: K) -> None:
+        """Remove ``key`` if present."""
+        with self._lock:
+            self._items.pop(key, None)
+
     def drop_where(self, predicate: Callable[[K], bool]) -> None:
         """Remove every entry whose key matches ``predicate``."""
         with self._lock:

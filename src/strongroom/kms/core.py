@@ -70,6 +70,7 @@ class ServiceCore:
         self.root = root
         self.clock = clock
         self.model = model or WireModel.load()
+        self.material_ttl_s = material_ttl_s
         self.audit = AuditLog(store, clock)
         self._keks: TtlCache[str, bytes] = TtlCache(material_ttl_s, 10_000, clock.now)
         self._material: TtlCache[tuple[str, str, int], bytes] = TtlCache(

@@ -1,0 +1,447 @@
+"""User keys: one small wrapped key per end user of a tenant, destroyable one by one.
+
+A user key is 32 random bytes, kept only wrapped, under the store name
+``(<account>, "userkey", "<key id>/<user id>")``. It is wrapped (``crypto.wrap``) by
+``HKDF-Expand(material of the KMS key's current version, "strongroom/userkey-wrap/v1")``
+with the identity ``("userkey", account, key id, user id, version)``, and the record keeps
+that version, so the user key outlives rotations of its KMS key. Blobs under a user key are
+ordinary version-1 blobs of kind ``USER_KEY`` naming the key, that version and the user id;
+the normal ``Decrypt`` (and ``ReEncrypt``) opens them, so AWS clients need nothing special.
+
+Deleting the one row is the shred (:meth:`UserKeyOps.destroy_user_key`): afterwards every
+blob of that user fails to decrypt with ``InvalidCiphertextException``, exactly as a
+tampered blob does (use :meth:`UserKeyOps.user_key_exists` to tell the two apart). Every
+decryption reads the row, so a destroy takes effect at once in every process; only the
+unwrapping is cached, keyed by the row's exact bytes.
+
+User ids are 1 to 256 bytes of UTF-8 without NUL. They may contain ``/``: key ids never
+do, so ``"<key id>/"`` is still an exact prefix of one key's user keys. User ids are
+written to the audit log (which is append-only): use opaque ids, not e-mail addresses.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from strongroom.crypto.blob import MAX_USER_ID_BYTES, BlobHeader, BlobKind, seal
+from strongroom.crypto.hazmat import KEY_BYTES, hkdf_expand_sha256, random_bytes
+from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_key
+from strongroom.errors import (
+    InvalidCiphertextError,
+    InvalidKeyUsageError,
+    RootOfTrustError,
+    StoreError,
+    StrongroomError,
+    ValidationError,
+)
+from strongroom.kms.cache import TtlCache
+from strongroom.kms.caller import Caller
+from strongroom.kms.core import OpContext, ServiceCore
+from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT
+from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
+from strongroom.kms.records import KeyRecord, UserKeyRecord
+
+T = TypeVar("T")
+
+USER_KEY_KIND = "userkey"
+USER_KEY_CHUNK = 10_000
+"""User keys created per transaction by :meth:`UserKeyOps.create_user_keys`."""
+MAX_PLAINTEXT_BYTES = 4096
+"""As AWS ``Encrypt``: the blob must stay within ``Decrypt``'s 6144-byte limit."""
+MAX_DATA_KEY_BYTES = 1024
+_WRAP_LABEL = b"strongroom/userkey-wrap/v1"
+
+
+def user_key_name(key_id: str, user_id: str) -> str:
+    """Store name of a user key row."""
+    return f"{key_id}/{user_id}"
+
+
+def check_user_id(user_id: object) -> str:
+    """Return ``user_id`` if it is 1-256 bytes of UTF-8 without NUL; else ValidationError."""
+    if isinstance(user_id, str) and "\x00" not in user_id:
+        try:
+            size = len(user_id.encode("utf-8"))
+        except UnicodeEncodeError:
+            size = 0
+        if 1 <= size <= MAX_USER_ID_BYTES:
+            return user_id
+    raise ValidationError(
+        "1 validation error detected: Value at 'userId' failed to satisfy constraint: "
+        f"Member must be 1 to {MAX_USER_ID_BYTES} bytes of UTF-8 without NUL characters"
+    )
+
+
+class UserKeyOps(ServiceCore):
+    """Per-user keys under a symmetric KMS key: typed methods, authorised and audited.
+
+    Actions passed to the policy hook: ``Encrypt`` (:meth:`encrypt_for_user`),
+    ``GenerateDataKey`` (:meth:`generate_user_data_key`), ``CreateUserKeys``,
+    ``DestroyUserKey``, and ``DescribeKey`` for the two read-only queries.
+
+    It overrides the :meth:`CryptoOps.user_key_material` hook, so it comes before
+    ``CryptoOps`` in the bases of ``KeyService``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        root: RootOfTrust,
+        clock: Clock,
+        *,
+        user_key_cache_size: int = 50_000,
+        **options: Any,
+    ) -> None:
+        super().__init__(store, root, clock, **options)
+        # (account, key id, user id) -> (row bytes, version, unwrapped user key)
+        self._user_keys: TtlCache[tuple[str, str, str], tuple[bytes, int, bytes]] = TtlCache(
+            self.material_ttl_s, user_key_cache_size, clock.now
+        )
+
+    # -- public methods ------------------------------------------------------------------
+
+    def encrypt_for_user(
+        self,
+        caller: Caller,
+        key_id: str,
+        user_id: str,
+        plaintext: bytes,
+        encryption_context: dict[str, str] | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> bytes:
+        """Encrypt up to 4 KiB under the user's key (created on first use); return the blob.
+
+        ``Decrypt`` opens the blob as any other; after :meth:`destroy_user_key` it fails.
+        """
+        detail: dict[str, Any] = {}
+
+        def run(ctx: OpContext) -> bytes:
+            self.model.validate(
+                "Encrypt",
+                {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": encryption_context},
+            )
+            key, version, material = self._obtain(
+                ctx, key_id, user_id, "Encrypt", encryption_context, detail
+            )
+            header = BlobHeader(key.key_id, version, BlobKind.USER_KEY, user_id)
+            return seal(material, key.account_id, header, plaintext, encryption_context)
+
+        return self._audited(caller, "EncryptForUser", request_id, detail, run)
+
+    def generate_user_data_key(
+        self,
+        caller: Caller,
+        key_id: str,
+        user_id: str,
+        encryption_context: dict[str, str] | None = None,
+        number_of_bytes: int = 32,
+        *,
+        request_id: str | None = None,
+    ) -> tuple[bytes, bytes]:
+        """Return a fresh data key in plaintext and sealed under the user's key."""
+        detail: dict[str, Any] = {}
+
+        def run(ctx: OpContext) -> tuple[bytes, bytes]:
+            self.model.validate(
+                "GenerateDataKey",
+                {
+                    "KeyId": key_id,
+                    "NumberOfBytes": number_of_bytes,
+                    "EncryptionContext": encryption_context,
+                },
+            )
+            key, version, material = self._obtain(
+                ctx, key_id, user_id, "GenerateDataKey", encryption_context, detail
+            )
+            data_key = random_bytes(number_of_bytes)
+            header = BlobHeader(key.key_id, version, BlobKind.USER_KEY, user_id)
+            return data_key, seal(material, key.account_id, header, data_key, encryption_context)
+
+        return self._audited(caller, "GenerateUserDataKey", request_id, detail, run)
+
+    def create_user_keys(
+        self,
+        caller: Caller,
+        key_id: str,
+        user_ids: Sequence[str],
+        *,
+        chunk_size: int = USER_KEY_CHUNK,
+        request_id: str | None = None,
+    ) -> int:
+        """Create the user keys that do not exist yet; return how many were created.
+
+        Every id is checked before anything is written; then ``chunk_size`` keys are
+        written per transaction, so a failure part-way keeps the chunks already written
+        (calling again completes the batch: existing keys are skipped).
+        """
+        detail: dict[str, Any] = {"userKeysRequested": len(user_ids), "userKeysCreated": 0}
+
+        def run(ctx: OpContext) -> int:
+            self._validate_key_id(key_id)
+            if chunk_size < 1:
+                raise ValidationError("chunk_size must be at least 1.")
+            ids = [check_user_id(user_id) for user_id in user_ids]
+            # resolve an alias once: every chunk must go to the same key
+            plain_id = self.read(
+                lambda tx: self._user_capable_key(tx, ctx, key_id, "CreateUserKeys", None).key_id
+            )
+            created = 0
+            for start in range(0, len(ids), chunk_size):
+                part = ids[start : start + chunk_size]
+                created += self.write(
+                    ctx, partial(self._insert_user_keys, ctx=ctx, key_id=plain_id, user_ids=part)
+                )
+                detail["userKeysCreated"] = created
+            return created
+
+        return self._audited(caller, "CreateUserKeys", request_id, detail, run)
+
+    def destroy_user_key(
+        self, caller: Caller, key_id: str, user_id: str, *, request_id: str | None = None
+    ) -> bool:
+        """Delete one user key (crypto-shredding); return whether it existed.
+
+        Allowed in every key state: forgetting a user never waits for a key to be enabled.
+        """
+        detail: dict[str, Any] = {}
+
+        def run(ctx: OpContext) -> bool:
+            self._validate_key_id(key_id)
+            detail["userId"] = check_user_id(user_id)
+
+            def unit(tx: StoreTx) -> tuple[KeyRecord, bool]:
+                key = self.resolve_key(tx, ctx, key_id)
+                self.authorize(tx, ctx, key, "DestroyUserKey")
+                name = user_key_name(key.key_id, user_id)
+                return key, tx.delete(key.account_id, USER_KEY_KIND, name)
+
+            key, existed = self.write(ctx, unit)
+            self._user_keys.discard((key.account_id, key.key_id, user_id))
+            detail["userKeyExisted"] = existed
+            return existed
+
+        return self._audited(caller, "DestroyUserKey", request_id, detail, run)
+
+    def user_key_exists(
+        self, caller: Caller, key_id: str, user_id: str, *, request_id: str | None = None
+    ) -> bool:
+        """Whether the user has a key under ``key_id`` (created and not destroyed)."""
+        detail: dict[str, Any] = {}
+
+        def run(ctx: OpContext) -> bool:
+            self._validate_key_id(key_id)
+            detail["userId"] = check_user_id(user_id)
+
+            def unit(tx: StoreTx) -> bool:
+                key = self.resolve_key(tx, ctx, key_id)
+                self.authorize(tx, ctx, key, "DescribeKey")
+                name = user_key_name(key.key_id, user_id)
+                return tx.get(key.account_id, USER_KEY_KIND, name) is not None
+
+            return self.read(unit)
+
+        return self._audited(caller, "DescribeUserKey", request_id, detail, run)
+
+    def count_user_keys(self, caller: Caller, key_id: str, *, request_id: str | None = None) -> int:
+        """How many user keys exist under ``key_id`` (a range count: linear in the result)."""
+
+        def run(ctx: OpContext) -> int:
+            self._validate_key_id(key_id)
+
+            def unit(tx: StoreTx) -> int:
+                key = self.resolve_key(tx, ctx, key_id)
+                self.authorize(tx, ctx, key, "DescribeKey")
+                return tx.count(key.account_id, USER_KEY_KIND, key.key_id + "/")
+
+            return self.read(unit)
+
+        return self._audited(caller, "CountUserKeys", request_id, {}, run)
+
+    # -- the Decrypt hook and cache upkeep -------------------------------------------------
+
+    def user_key_material(self, tx: StoreTx, key: KeyRecord, header: BlobHeader) -> bytes:
+        """The user key a ``USER_KEY`` blob names; a destroyed one is InvalidCiphertext."""
+        if header.user_id is None:
+            raise InvalidCiphertextError("")
+        name = user_key_name(key.key_id, header.user_id)
+        raw = tx.get(key.account_id, USER_KEY_KIND, name)
+        if raw is None:
+            raise InvalidCiphertextError("")
+        version, material = self._unwrap_user_key(tx, key, header.user_id, raw)
+        if version != header.key_version:
+            raise InvalidCiphertextError("")
+        return material
+
+    def forget_key(self, account_id: str, key_id: str) -> None:
+        """Also drop the cached user keys under the key (disable, deletion, rotation)."""
+        super().forget_key(account_id, key_id)
+        self._user_keys.drop_where(lambda k: k[0] == account_id and k[1] == key_id)
+
+    # -- building blocks -----------------------------------------------------------------
+
+    def _audited(
+        self,
+        caller: Caller,
+        operation: str,
+        request_id: str | None,
+        detail: dict[str, Any],
+        run: Callable[[OpContext], T],
+    ) -> T:
+        ctx = OpContext(caller, operation, request_id or str(uuid.uuid4()))
+        try:
+            result = run(ctx)
+        except StrongroomError as exc:
+            self.record(ctx, exc.aws_type, detail)
+            raise
+        self.record(ctx, "Success", detail)
+        return result
+
+    def _validate_key_id(self, key_id: str) -> None:
+        self.model.validate("DescribeKey", {"KeyId": key_id})
+
+    def _user_capable_key(
+        self,
+        tx: StoreTx,
+        ctx: OpContext,
+        key_id: str,
+        action: str,
+        context: dict[str, str] | None,
+    ) -> KeyRecord:
+        key = self.usable_key(tx, ctx, key_id, "crypto", action, context)
+        if key.key_spec != SYMMETRIC_DEFAULT or key.key_usage != ENCRYPT_DECRYPT:
+            raise InvalidKeyUsageError(
+                f"{key.arn} key usage is {key.key_usage} and key spec is {key.key_spec}; "
+                "only symmetric encryption keys hold user keys."
+            )
+        return key
+
+    def _wrapping_key(self, tx: StoreTx, key: KeyRecord, version: int) -> bytes:
+        return hkdf_expand_sha256(self.material(tx, key, version), _WRAP_LABEL)
+
+    @staticmethod
+    def _identity(key: KeyRecord, user_id: str, version: int) -> bytes:
+        return key_identity("userkey", key.account_id, key.key_id, user_id, version)
+
+    @staticmethod
+    def _identities(key: KeyRecord, version: int) -> Callable[[str], bytes]:
+        """``user_id -> _identity(key, user_id, version)``, with the fixed parts encoded once.
+
+        ``key_identity`` length-prefixes each part and concatenates, so it splits exactly.
+        """
+        head = key_identity("userkey", key.account_id, key.key_id)
+        tail = key_identity(version)
+        return lambda user_id: head + key_identity(user_id) + tail
+
+    @staticmethod
+    def _new_user_key(
+        wrapping: bytes, identity: bytes, user_id: str, version: int, secret: bytes, now: float
+    ) -> bytes:
+        """The stored bytes of a new user key: ``UserKeyRecord.to_bytes()``, built directly."""
+        wrapped = wrap_key(wrapping, secret, identity)
+        return json.dumps(
+            {
+                "created_at": now,
+                "key_version": version,
+                "user_id": user_id,
+                "wrapped_material": {"$b64": base64.b64encode(wrapped).decode("ascii")},
+            },
+            separators=(",", ":"),
+            sort_keys=True,
+        ).encode("utf-8")
+
+    def _unwrap_user_key(
+        self, tx: StoreTx, key: KeyRecord, user_id: str, raw: bytes
+    ) -> tuple[int, bytes]:
+        cache_key = (key.account_id, key.key_id, user_id)
+        cached = self._user_keys.get(cache_key)
+        if cached is not None and cached[0] == raw:
+            return cached[1], cached[2]
+        record = UserKeyRecord.from_bytes(raw)
+        version = record.key_version
+        if record.user_id != user_id or not 1 <= version <= key.current_version:
+            raise RootOfTrustError("a stored user key does not belong to its row")
+        try:
+            material = unwrap_key(
+                self._wrapping_key(tx, key, version),
+                record.wrapped_material,
+                self._identity(key, user_id, version),
+            )
+        except UnwrapFailed as exc:
+            raise RootOfTrustError("a stored user key does not unwrap") from exc
+        self._user_keys.put(cache_key, (raw, version, material))
+        return version, material
+
+    def _obtain(
+        self,
+        ctx: OpContext,
+        key_id: str,
+        user_id: str,
+        action: str,
+        context: dict[str, str] | None,
+        detail: dict[str, Any],
+    ) -> tuple[KeyRecord, int, bytes]:
+        """The user's key under ``key_id``, created if it does not exist (race-safe)."""
+        detail["userId"] = check_user_id(user_id)
+
+        def look(tx: StoreTx) -> tuple[KeyRecord, tuple[int, bytes] | None]:
+            key = self._user_capable_key(tx, ctx, key_id, action, context)
+            raw = tx.get(key.account_id, USER_KEY_KIND, user_key_name(key.key_id, user_id))
+            return key, None if raw is None else self._unwrap_user_key(tx, key, user_id, raw)
+
+        key, found = self.read(look)
+        if found is not None:
+            detail["userKeyCreated"] = False
+            return key, found[0], found[1]
+
+        def create(tx: StoreTx) -> tuple[KeyRecord, tuple[int, bytes], bool]:
+            key = self._user_capable_key(tx, ctx, key_id, action, context)
+            name = user_key_name(key.key_id, user_id)
+            secret = random_bytes(KEY_BYTES)
+            wrapping = self._wrapping_key(tx, key, key.current_version)
+            version = key.current_version
+            identity = self._identity(key, user_id, version)
+            raw = self._new_user_key(wrapping, identity, user_id, version, secret, self.clock.now())
+            if tx.insert(key.account_id, USER_KEY_KIND, name, raw):
+                self._user_keys.put(
+                    (key.account_id, key.key_id, user_id), (raw, key.current_version, secret)
+                )
+                return key, (key.current_version, secret), True
+            existing = tx.get(key.account_id, USER_KEY_KIND, name)  # a rival created it
+            if existing is None:  # insert saw a row this snapshot does not: a store bug
+                raise StoreError("a user key vanished while it was being created")
+            return key, self._unwrap_user_key(tx, key, user_id, existing), False
+
+        key, (version, material), created = self.write(ctx, create)
+        detail["userKeyCreated"] = created
+        return key, version, material
+
+    def _insert_user_keys(
+        self, tx: StoreTx, *, ctx: OpContext, key_id: str, user_ids: list[str]
+    ) -> int:
+        key = self._user_capable_key(tx, ctx, key_id, "CreateUserKeys", None)
+        wrapping = self._wrapping_key(tx, key, key.current_version)
+        now, version = self.clock.now(), key.current_version
+        identity = self._identities(key, version)
+        secrets = random_bytes(KEY_BYTES * len(user_ids))
+        items = [
+            (
+                user_key_name(key.key_id, user_id),
+                self._new_user_key(
+                    wrapping,
+                    identity(user_id),
+                    user_id,
+                    version,
+                    secrets[i * KEY_BYTES : (i + 1) * KEY_BYTES],
+                    now,
+                ),
+            )
+            for i, user_id in enumerate(user_ids)
+        ]
+        items.sort()
+        return tx.insert_many(key.account_id, USER_KEY_KIND, items)
