@@ -6,6 +6,7 @@ DER PKCS#8 (the wrapped form) with their public key as DER SubjectPublicKeyInfo.
 
 from __future__ import annotations
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -19,6 +20,14 @@ _CURVES: dict[str, type[ec.EllipticCurve]] = {
 }
 
 HMAC_KEY_BYTES = {"HMAC_224": 28, "HMAC_256": 32, "HMAC_384": 48, "HMAC_512": 64}
+
+IMPORTED_HMAC_BYTES = {
+    "HMAC_224": (28, 64),
+    "HMAC_256": (32, 64),
+    "HMAC_384": (48, 128),
+    "HMAC_512": (64, 128),
+}
+"""Lengths AWS KMS accepts for imported HMAC key material, inclusive."""
 
 
 def new_material(key_spec: str) -> tuple[bytes, bytes | None]:
@@ -34,6 +43,10 @@ def new_material(key_spec: str) -> tuple[bytes, bytes | None]:
         private = ec.generate_private_key(_CURVES[key_spec]())
     else:
         raise ValueError(f"unknown key spec {key_spec}")
+    return _serialise(private)
+
+
+def _serialise(private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> tuple[bytes, bytes]:
     secret = private.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -43,3 +56,36 @@ def new_material(key_spec: str) -> tuple[bytes, bytes | None]:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return secret, public
+
+
+def checked_material(key_spec: str, raw: bytes) -> tuple[bytes, bytes | None]:
+    """Check imported key material against ``key_spec``; return it as :func:`new_material` does.
+
+    Symmetric material must be 32 bytes, HMAC material within :data:`IMPORTED_HMAC_BYTES`;
+    RSA and ECC material is a private key in DER PKCS#8 of exactly that size or curve, and
+    comes back re-serialised (canonical DER) with its public key. Raises ``ValueError`` with
+    a message that names no key material.
+    """
+    if key_spec == "SYMMETRIC_DEFAULT":
+        if len(raw) != 32:
+            raise ValueError("symmetric key material must be 256 bits")
+        return raw, None
+    if key_spec in IMPORTED_HMAC_BYTES:
+        low, high = IMPORTED_HMAC_BYTES[key_spec]
+        if not low <= len(raw) <= high:
+            raise ValueError(f"{key_spec} key material must be {low} to {high} bytes")
+        return raw, None
+    try:
+        private = serialization.load_der_private_key(raw, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError("key material is not a DER PKCS#8 private key") from None
+    if key_spec.startswith("RSA_"):
+        if not isinstance(private, rsa.RSAPrivateKey) or private.key_size != int(key_spec[4:]):
+            raise ValueError(f"key material is not an {key_spec} private key")
+        return _serialise(private)
+    curve = _CURVES.get(key_spec)
+    if curve is None:
+        raise ValueError(f"unknown key spec {key_spec}")
+    if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(private.curve, curve):
+        raise ValueError(f"key material is not an {key_spec} private key")
+    return _serialise(private)

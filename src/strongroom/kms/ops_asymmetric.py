@@ -1,0 +1,329 @@
+"""Asymmetric operations: RSA encryption, Sign and Verify, GetPublicKey, data key pairs.
+
+Everything a client sees is in AWS KMS's own formats, so a client can work offline with
+the public key GetPublicKey returns: an RSA ciphertext is the bare RSAES-OAEP ciphertext
+(as long as the modulus), an RSA signature the bare RSASSA-PSS (salt length = digest
+length) or PKCS #1 v1.5 signature, an ECDSA signature DER-encoded ``(r, s)``. Public keys
+are DER SubjectPublicKeyInfo, private keys of data key pairs DER PKCS #8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from strongroom.errors import (
+    InvalidCiphertextError,
+    InvalidKeyUsageError,
+    InvalidSignatureError,
+    KMSInternalError,
+    UnsupportedOperationError,
+    ValidationError,
+)
+from strongroom.kms.core import OpContext
+from strongroom.kms.keyspec import (
+    ENCRYPT_DECRYPT,
+    KEY_SPECS,
+    SIGN_VERIFY,
+    SYMMETRIC_DEFAULT,
+    algorithms,
+)
+from strongroom.kms.material import new_material
+from strongroom.kms.ops_crypto import CryptoOps
+from strongroom.kms.ports import StoreTx
+from strongroom.kms.records import KeyRecord
+from strongroom.kms.states import check_state
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "SHA_1": hashes.SHA1,
+    "SHA_256": hashes.SHA256,
+    "SHA_384": hashes.SHA384,
+    "SHA_512": hashes.SHA512,
+}
+
+OAEP_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "RSAES_OAEP_SHA_1": hashes.SHA1,
+    "RSAES_OAEP_SHA_256": hashes.SHA256,
+}
+"""The RSA encryption algorithms and the hash each uses for OAEP and MGF1."""
+
+DATA_KEY_PAIR_SPECS = frozenset(
+    name for name, info in KEY_SPECS.items() if info.family in ("rsa", "ecc")
+)
+"""The KeyPairSpec values GenerateDataKeyPair serves (SM2 and Ed25519 are not offered)."""
+
+RAW = "RAW"
+DIGEST = "DIGEST"
+
+
+def oaep(algorithm: str) -> padding.OAEP:
+    """The OAEP padding of an ``RSAES_OAEP_SHA_*`` algorithm (same hash for MGF1, no label)."""
+    digest = OAEP_HASHES[algorithm]()
+    return padding.OAEP(mgf=padding.MGF1(digest), algorithm=digest, label=None)
+
+
+def max_oaep_plaintext(key_bits: int, algorithm: str) -> int:
+    """The longest plaintext RSAES-OAEP takes: ``k - 2 * hLen - 2`` (RSA_2048, SHA-256: 190)."""
+    return key_bits // 8 - 2 * OAEP_HASHES[algorithm]().digest_size - 2
+
+
+def load_private(material: bytes) -> PrivateKey:
+    """Load a private key from stored material (DER PKCS #8).
+
+    The material was checked when it was generated or imported and is authenticated by its
+    wrapping, so OpenSSL's slow RSA consistency check is skipped here.
+    """
+    key = serialization.load_der_private_key(
+        material, password=None, unsafe_skip_rsa_key_validation=True
+    )
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise KMSInternalError("stored key material is not an RSA or EC private key")
+    return key
+
+
+def load_public(der: bytes | None) -> PublicKey:
+    """Load a stored public key (DER SubjectPublicKeyInfo)."""
+    if der is None:
+        raise KMSInternalError("an asymmetric key version has no public key")
+    key = serialization.load_der_public_key(der)
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise KMSInternalError("stored public key is not an RSA or EC key")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class SigningScheme:
+    """One AWS signing algorithm: its family (``pss``, ``pkcs1``, ``ecdsa``) and hash."""
+
+    name: str
+    family: str
+    hash: type[hashes.HashAlgorithm]
+
+    @classmethod
+    def named(cls, name: str) -> SigningScheme:
+        """``RSASSA_PSS_SHA_256`` -> PSS with SHA-256, and so on for every AWS name."""
+        if name.startswith("RSASSA_PSS_"):
+            return cls(name, "pss", _HASHES[name.removeprefix("RSASSA_PSS_")])
+        if name.startswith("RSASSA_PKCS1_V1_5_"):
+            return cls(name, "pkcs1", _HASHES[name.removeprefix("RSASSA_PKCS1_V1_5_")])
+        if name.startswith("ECDSA_"):
+            return cls(name, "ecdsa", _HASHES[name.removeprefix("ECDSA_")])
+        raise KeyError(name)
+
+    def prepare(self, message: bytes, message_type: str) -> hashes.HashAlgorithm | Prehashed:
+        """The hash argument for ``cryptography``: hash RAW messages, take DIGESTs as they are."""
+        digest = self.hash()
+        if message_type == RAW:
+            return digest
+        if message_type != DIGEST:
+            raise ValidationError(
+                f"MessageType {message_type} is not valid for signing algorithm {self.name}."
+            )
+        if len(message) != digest.digest_size:
+            raise ValidationError(
+                f"Digest is invalid length for algorithm {self.name}: a {message_type} message "
+                f"must be exactly {digest.digest_size} bytes."
+            )
+        return Prehashed(digest)
+
+    def _padding(self) -> padding.AsymmetricPadding:
+        if self.family == "pss":
+            return padding.PSS(mgf=padding.MGF1(self.hash()), salt_length=self.hash().digest_size)
+        return padding.PKCS1v15()
+
+    def sign(self, key: PrivateKey, message: bytes, message_type: str) -> bytes:
+        """Sign ``message`` (RAW or DIGEST) with ``key``."""
+        chosen = self.prepare(message, message_type)
+        if self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
+            return key.sign(message, ec.ECDSA(chosen))
+        if self.family != "ecdsa" and isinstance(key, rsa.RSAPrivateKey):
+            return key.sign(message, self._padding(), chosen)
+        raise KMSInternalError("signing algorithm does not match the key type")
+
+    def verify(self, key: PublicKey, signature: bytes, message: bytes, message_type: str) -> bool:
+        """Whether ``signature`` is valid for ``message`` (RAW or DIGEST) under ``key``."""
+        chosen = self.prepare(message, message_type)
+        try:
+            if self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(signature, message, ec.ECDSA(chosen))
+            elif self.family != "ecdsa" and isinstance(key, rsa.RSAPublicKey):
+                key.verify(signature, message, self._padding(), chosen)
+            else:
+                raise KMSInternalError("signing algorithm does not match the key type")
+        except InvalidSignature:
+            return False
+        return True
+
+
+def _wrong_usage(key: KeyRecord, operation: str) -> InvalidKeyUsageError:
+    return InvalidKeyUsageError(
+        f"{key.arn} key usage is {key.key_usage} which is not valid for {operation}."
+    )
+
+
+class AsymmetricOps(CryptoOps):
+    """Sign, Verify, GetPublicKey, GenerateDataKeyPair(+WithoutPlaintext), RSA Encrypt/Decrypt."""
+
+    # -- RSA encryption (the hooks Encrypt, Decrypt and ReEncrypt call) --------------------
+
+    def asymmetric_encrypt(
+        self, tx: StoreTx, key: KeyRecord, algorithm: str, plaintext: bytes
+    ) -> bytes:
+        """RSAES-OAEP with the key's public key; plaintext limited as AWS limits it."""
+        public = load_public(self.version_record(tx, key, key.current_version).public_key)
+        if not isinstance(public, rsa.RSAPublicKey) or algorithm not in OAEP_HASHES:
+            raise InvalidKeyUsageError(
+                f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
+            )
+        limit = max_oaep_plaintext(public.key_size, algorithm)
+        if len(plaintext) > limit:
+            raise ValidationError(
+                f"Plaintext is too long: {key.key_spec} with {algorithm} encrypts at most "
+                f"{limit} bytes."
+            )
+        return public.encrypt(plaintext, oaep(algorithm))
+
+    def asymmetric_decrypt(
+        self, tx: StoreTx, key: KeyRecord, algorithm: str, ciphertext: bytes
+    ) -> bytes:
+        """RSAES-OAEP decryption; any failure is one InvalidCiphertextError."""
+        private = load_private(self.material(tx, key, key.current_version))
+        if not isinstance(private, rsa.RSAPrivateKey) or algorithm not in OAEP_HASHES:
+            raise InvalidKeyUsageError(
+                f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
+            )
+        if len(ciphertext) != private.key_size // 8:
+            raise InvalidCiphertextError("")
+        try:
+            return private.decrypt(ciphertext, oaep(algorithm))
+        except ValueError as exc:
+            raise InvalidCiphertextError("") from exc
+
+    # -- signing -------------------------------------------------------------------------
+
+    @staticmethod
+    def signing_scheme(key: KeyRecord, algorithm: str, operation: str) -> SigningScheme:
+        """The scheme for ``algorithm``; refuse keys not for signing or not offering it."""
+        if key.key_usage != SIGN_VERIFY:
+            raise _wrong_usage(key, operation)
+        if algorithm not in algorithms(key.key_spec, SIGN_VERIFY):
+            raise InvalidKeyUsageError(
+                f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
+            )
+        return SigningScheme.named(algorithm)
+
+    def op_sign(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Sign a message (RAW, up to 4096 bytes) or a message digest (DIGEST)."""
+        message_type = req.get("MessageType") or RAW
+
+        def unit(tx: StoreTx) -> dict[str, Any]:
+            key = self.usable_key(
+                tx, ctx, req["KeyId"], "crypto", "Sign", None, req.get("GrantTokens")
+            )
+            scheme = self.signing_scheme(key, req["SigningAlgorithm"], "Sign")
+            scheme.prepare(req["Message"], message_type)
+            private = load_private(self.material(tx, key, key.current_version))
+            signature = scheme.sign(private, req["Message"], message_type)
+            return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": scheme.name}
+
+        return self.read(unit)
+
+    def op_verify(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Verify a signature; an invalid one is ``KMSInvalidSignatureException``."""
+        message_type = req.get("MessageType") or RAW
+
+        def unit(tx: StoreTx) -> dict[str, Any]:
+            key = self.usable_key(
+                tx, ctx, req["KeyId"], "crypto", "Verify", None, req.get("GrantTokens")
+            )
+            scheme = self.signing_scheme(key, req["SigningAlgorithm"], "Verify")
+            public = load_public(self.version_record(tx, key, key.current_version).public_key)
+            if not scheme.verify(public, req["Signature"], req["Message"], message_type):
+                raise InvalidSignatureError("")
+            return {"KeyId": key.arn, "SignatureValid": True, "SigningAlgorithm": scheme.name}
+
+        return self.read(unit)
+
+    # -- public keys ---------------------------------------------------------------------
+
+    def op_get_public_key(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Return the public key (DER SubjectPublicKeyInfo) of an asymmetric key."""
+
+        def unit(tx: StoreTx) -> dict[str, Any]:
+            key = self.resolve_key(tx, ctx, req["KeyId"])
+            self.authorize(tx, ctx, key, "GetPublicKey", None, req.get("GrantTokens"))
+            if KEY_SPECS[key.key_spec].family not in ("rsa", "ecc"):
+                raise UnsupportedOperationError(
+                    f"{key.arn} key spec is {key.key_spec}; only asymmetric KMS keys have a "
+                    "public key."
+                )
+            check_state(key.key_state, "crypto", key.arn)
+            record = self.version_record(tx, key, key.current_version)
+            response: dict[str, Any] = {
+                "KeyId": key.arn,
+                "PublicKey": record.public_key,
+                "CustomerMasterKeySpec": key.key_spec,
+                "KeySpec": key.key_spec,
+                "KeyUsage": key.key_usage,
+            }
+            offered = list(algorithms(key.key_spec, key.key_usage))
+            if key.key_usage == ENCRYPT_DECRYPT:
+                response["EncryptionAlgorithms"] = offered
+            else:
+                response["SigningAlgorithms"] = offered
+            return response
+
+        return self.read(unit)
+
+    # -- data key pairs ------------------------------------------------------------------
+
+    def _generate_data_key_pair(
+        self, ctx: OpContext, req: dict[str, Any], action: str
+    ) -> dict[str, Any]:
+        pair_spec = req["KeyPairSpec"]
+        if pair_spec not in DATA_KEY_PAIR_SPECS:
+            raise UnsupportedOperationError(f"KeyPairSpec {pair_spec} is not supported.")
+        if req.get("Recipient") is not None:
+            raise UnsupportedOperationError("Recipient (attested enclaves) is not supported.")
+        context = req.get("EncryptionContext")
+
+        def unit(tx: StoreTx) -> dict[str, Any]:
+            key = self.usable_key(
+                tx, ctx, req["KeyId"], "crypto", action, context, req.get("GrantTokens")
+            )
+            if key.key_spec != SYMMETRIC_DEFAULT:
+                raise InvalidKeyUsageError(
+                    f"{key.arn} key spec is {key.key_spec}; data key pairs are encrypted under "
+                    "symmetric encryption KMS keys only."
+                )
+            private, public = new_material(pair_spec)
+            blob = self.seal_for(tx, key, private, context)
+            return {
+                "PrivateKeyCiphertextBlob": blob,
+                "PrivateKeyPlaintext": private,
+                "PublicKey": public,
+                "KeyId": key.arn,
+                "KeyPairSpec": pair_spec,
+            }
+
+        return self.read(unit)
+
+    def op_generate_data_key_pair(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+        """Return a fresh key pair: private key in plaintext and encrypted, public key."""
+        return self._generate_data_key_pair(ctx, req, "GenerateDataKeyPair")
+
+    def op_generate_data_key_pair_without_plaintext(
+        self, ctx: OpContext, req: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Return a fresh key pair: the private key only encrypted, and the public key."""
+        response = self._generate_data_key_pair(ctx, req, "GenerateDataKeyPairWithoutPlaintext")
+        del response["PrivateKeyPlaintext"]
+        return response
