@@ -20,6 +20,7 @@ from strongroom.kms.ops_aliases import AliasOps
 from strongroom.kms.ops_crypto import CryptoOps
 from strongroom.kms.ops_grants import GrantOps
 from strongroom.kms.ops_rotation import RotationOps
+from strongroom.kms.ops_userkeys import UserKeyOps
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -29,7 +30,7 @@ def handler_name(operation: str) -> str:
     return "op_" + _CAMEL.sub("_", operation).lower()
 
 
-class KeyService(GrantOps, CryptoOps, RotationOps, AliasOps, AdminOps):
+class KeyService(GrantOps, UserKeyOps, CryptoOps, RotationOps, AliasOps, AdminOps):
     """The key service core: AWS KMS operations over an injected store and root of trust."""
 
     def call(
