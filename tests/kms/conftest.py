@@ -54,8 +54,9 @@ def service(
 ) -> Iterator[KeyService]:
     """A key service over one store and root of trust combination."""
     store_kind, root_kind = request.param
-    svc = KeyService(_store(store_kind, tmp_path, request), _root(root_kind, tmp_path, request),
-                     clock)
+    svc = KeyService(
+        _store(store_kind, tmp_path, request), _root(root_kind, tmp_path, request), clock
+    )
     yield svc
     svc.close()
 
@@ -63,8 +64,9 @@ def service(
 @pytest.fixture
 def sqlite_service(tmp_path: Path, clock: ManualClock) -> Iterator[KeyService]:
     """A key service over SQLite and a local root key only (for tests of pure logic)."""
-    svc = KeyService(SqliteStore(tmp_path / "store.db"),
-                     LocalRootOfTrust.create(tmp_path / "master.key"), clock)
+    svc = KeyService(
+        SqliteStore(tmp_path / "store.db"), LocalRootOfTrust.create(tmp_path / "master.key"), clock
+    )
     yield svc
     svc.close()
 
