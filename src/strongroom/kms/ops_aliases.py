@@ -6,6 +6,7 @@ An alias belongs to one tenant and one region and points at one key there. Names
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from strongroom.errors import (
@@ -21,6 +22,9 @@ from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import AliasRecord, KeyRecord
 from strongroom.kms.states import PENDING_DELETION, check_state
 
+ALIAS_NAME = re.compile(r"alias/[a-zA-Z0-9/_-]+")
+"""What an alias name is, as AWS KMS documents it."""
+
 
 def check_alias_name(name: str) -> None:
     """Refuse names without ``alias/`` or in the reserved ``alias/aws/`` namespace."""
@@ -31,6 +35,12 @@ def check_alias_name(name: str) -> None:
         )
     if name.startswith("alias/aws/"):
         raise InvalidAliasNameError(f"Cannot create alias with prefix 'alias/aws/': {name}")
+    if not ALIAS_NAME.fullmatch(name):
+        # The model's pattern admits ':' (for ARNs); alias names themselves do not.
+        raise ValidationError(
+            "1 validation error detected: Value at 'aliasName' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {ALIAS_NAME.pattern}"
+        )
 
 
 class AliasOps(ServiceCore):
