@@ -58,9 +58,12 @@ _EMPTY = KeyPolicy(())
 class GrantOps(KeyOps):
     """Key policy and grant authorisation; CreateGrant, List(Retirable)Grants, Retire/Revoke."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, max_grants_per_key: int = MAX_GRANTS_PER_KEY, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.policies = PolicyCache()
+        self.max_grants_per_key = max_grants_per_key
 
     # -- hooks of the core -----------------------------------------------------------------
 
@@ -224,9 +227,9 @@ class GrantOps(KeyOps):
                 for grant in existing:
                     if grant.same_as(candidate):
                         return grant
-            if len(existing) >= MAX_GRANTS_PER_KEY:
+            if len(existing) >= self.max_grants_per_key:
                 raise LimitExceededError(
-                    f"{key.arn} has {MAX_GRANTS_PER_KEY} grants, the most a key can have."
+                    f"{key.arn} has {self.max_grants_per_key} grants, the most a key can have."
                 )
             tx.insert(account, "grant", candidate.store_name, candidate.to_bytes())
             return candidate
