@@ -22,6 +22,7 @@ from strongroom.errors import (
     InvalidStateError,
     NotFoundError,
     StrongroomError,
+    UnsupportedOperationError,
     ValidationError,
 )
 from strongroom.kms import Caller, KeyService
@@ -690,3 +691,23 @@ def test_dry_run_ignoring_the_ciphertext_checks_only_the_keys(
         )
     with pytest.raises(ValidationError, match="ciphertextBlob"):
         service.call(alice, "Decrypt", {"KeyId": key, "DryRunModifiers": ["IGNORE_CIPHERTEXT"]})
+
+
+@pytest.mark.parametrize(
+    "operation", ["Decrypt", "GenerateDataKey", "GenerateRandom"], ids=str.lower
+)
+def test_recipient_requests_are_refused_not_answered_in_plaintext(
+    service: KeyService, alice: Caller, operation: str
+) -> None:
+    key = create_key(service, alice)["KeyId"]
+    recipient = {
+        "KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256",
+        "AttestationDocument": b"attestation",
+    }
+    request = {
+        "Decrypt": {"CiphertextBlob": encrypt(service, alice, key)},
+        "GenerateDataKey": {"KeyId": key, "KeySpec": "AES_256"},
+        "GenerateRandom": {"NumberOfBytes": 32},
+    }[operation]
+    with pytest.raises(UnsupportedOperationError, match="Recipient"):
+        service.call(alice, operation, {**request, "Recipient": recipient})

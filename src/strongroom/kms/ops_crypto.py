@@ -16,6 +16,7 @@ from strongroom.errors import (
     InvalidCiphertextError,
     InvalidKeyUsageError,
     NotFoundError,
+    UnsupportedOperationError,
     ValidationError,
 )
 from strongroom.kms.core import OpContext, ServiceCore
@@ -36,6 +37,14 @@ def _number_of_bytes(req: dict[str, Any]) -> int:
     if spec is not None:
         return _DATA_KEY_BYTES[str(spec)]
     return int(str(count))
+
+
+def refuse_recipient(req: dict[str, Any]) -> None:
+    """Refuse ``Recipient``: answering in plaintext would defeat what the caller asked for."""
+    if req.get("Recipient") is not None:
+        raise UnsupportedOperationError(
+            "Recipient (attested enclave) requests are not supported by Strongroom."
+        )
 
 
 def require_ciphertext(req: dict[str, Any]) -> bytes:
@@ -180,6 +189,7 @@ class CryptoOps(ServiceCore):
 
     def op_decrypt(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         """Decrypt a blob; with a symmetric blob the KeyId is optional."""
+        refuse_recipient(req)
         context = req.get("EncryptionContext")
         algorithm = req.get("EncryptionAlgorithm")
 
@@ -283,6 +293,7 @@ class CryptoOps(ServiceCore):
     def _generate_data_key(
         self, ctx: OpContext, req: dict[str, Any], action: str
     ) -> dict[str, Any]:
+        refuse_recipient(req)
         size = _number_of_bytes(req)
         context = req.get("EncryptionContext")
 
@@ -315,6 +326,7 @@ class CryptoOps(ServiceCore):
 
     def op_generate_random(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         """Return 1 to 1024 random bytes."""
+        refuse_recipient(req)
         if req.get("NumberOfBytes") is None:
             raise ValidationError("NumberOfBytes is required.")
         if req.get("CustomKeyStoreId") is not None:
