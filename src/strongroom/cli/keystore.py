@@ -35,7 +35,9 @@ from strongroom.kms.keystore_backup import (
 from strongroom.kms.ports import AuditRecord, RootOfTrust, Store, StoreTx, SystemClock
 
 PAGE = 2000
-"""Records read per scan and inserted per batch."""
+"""Records or audit events read per scan."""
+BATCH = 10_000
+"""Records or audit events inserted per bulk insert on restore."""
 
 Progress = Callable[[str, int], None]
 """Told ``(stage, n)`` after ``n`` more items of ``stage`` (``records``, ``audit``) are done."""
@@ -188,7 +190,7 @@ class _Loader:
     def record(self, entry: StoreEntry) -> None:
         """Queue one record."""
         group = (entry.tenant, entry.kind)
-        if group != self._group or len(self._items) >= PAGE:
+        if group != self._group or len(self._items) >= BATCH:
             self._flush_records()
             self._group = group
         self._items.append((entry.name, entry.value))
@@ -197,7 +199,7 @@ class _Loader:
         """Queue one audit event."""
         self._flush_records()
         self._events.append(event)
-        if len(self._events) >= PAGE:
+        if len(self._events) >= BATCH:
             self._flush_events()
 
     def flush(self) -> None:

@@ -13,6 +13,7 @@ import typer
 COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.init",
     "strongroom.cli.admin",
+    "strongroom.cli.server",
 )
 """Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""
 

@@ -1,0 +1,192 @@
+"""``strongroom server``: serve the AWS KMS API over HTTPS from a data directory.
+
+The listening socket is bound first (a busy port fails at once), then the data directory
+is prepared (:mod:`strongroom.cli.server_bootstrap`), then the workers serve until SIGTERM
+or SIGINT, which they answer by finishing the requests in flight.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strongroom.cli.context import (
+    DataDirOption,
+    cli_errors,
+    data_dir_of,
+    fail,
+    shown_root,
+    shown_store_url,
+)
+from strongroom.cli.server_bootstrap import Prepared, prepare_data_dir
+from strongroom.server import ServerSettings, bind_listener, serve
+from strongroom.server.settings import DEFAULT_HOST, DEFAULT_PORT
+
+
+def _announce(settings: ServerSettings, prepared: Prepared, endpoint: str) -> None:
+    """Say what is served where (one line each, unwrapped: this ends up in logs)."""
+    lines = []
+    if prepared.initialised:
+        lines.append(f"Initialised data directory {prepared.data_dir}")
+    workers = f"{settings.workers} worker{'s' if settings.workers != 1 else ''}"
+    lines.append(f"Strongroom server on {endpoint} ({workers})")
+    lines.append(f"  key store          {shown_store_url(prepared.config.store_url)}")
+    lines.append(f"  root of trust      {shown_root(prepared.config.root_of_trust)}")
+    if settings.uses_instance_ca:
+        lines.append(f"  CA bundle          {prepared.ca_file}")
+    elif settings.tls_cert is not None:
+        lines.append(f"  certificate        {settings.tls_cert} (the operator's)")
+    for line in lines:
+        typer.echo(line)
+    if prepared.credentials_file is not None:
+        note = (
+            " (created now, mode 0600: keep it safe)" if prepared.credentials_created else ""
+        )
+        typer.secho(
+            f"  admin credentials  {prepared.credentials_file}{note}",
+            bold=prepared.credentials_created,
+        )
+    if settings.insecure_http:
+        typer.secho(
+            "WARNING: --insecure-http: serving PLAIN HTTP. Secrets, plaintexts and data keys "
+            "cross the network unencrypted. For local development only.",
+            fg="red",
+            bold=True,
+            err=True,
+        )
+    sys.stdout.flush()
+
+
+def server_command(
+    data_dir: DataDirOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = DEFAULT_HOST,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="TCP port to listen on.")
+    ] = DEFAULT_PORT,
+    insecure_http: Annotated[
+        bool,
+        typer.Option("--insecure-http", help="Serve plain HTTP (local development only)."),
+    ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Key store URL for a new data directory (default: SQLite in the data "
+            "directory; postgresql://user@host/db to scale out).",
+            show_default=False,
+        ),
+    ] = None,
+    root_of_trust: Annotated[
+        str | None,
+        typer.Option(
+            "--root-of-trust",
+            help="Root of trust for a new data directory: 'local' (default) or a PKCS#11 URI.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Worker processes.")
+    ] = 1,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="Region written to admin-credentials.json (default us-east-1); the server "
+            "answers in every region.",
+            show_default=False,
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="Serve this PEM certificate chain instead of the CA's."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The PEM private key of --tls-cert.")
+    ] = None,
+    tls_san: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tls-san",
+            help="Extra DNS name or IP address for the server certificate (repeatable).",
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log one JSON line per API request.")
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    """Serve the AWS KMS API (HTTPS, SigV4) from a data directory, initialising it first.
+
+    On first start with an empty or missing data directory this initialises it, creates
+    the admin tenant and credentials (DATA_DIR/admin-credentials.json, mode 0600) and the
+    instance CA (its certificate in DATA_DIR/ca.pem: clients pass it as their CA bundle).
+    """
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together")
+    if insecure_http and tls_cert is not None:
+        fail("--insecure-http serves no certificate: drop --tls-cert/--tls-key")
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        fail("--log-level must be debug, info, warning or error")
+    directory = data_dir_of(data_dir)
+    with cli_errors():
+        sock = bind_listener(host, port)
+    try:
+        bound_port = int(sock.getsockname()[1])
+        draft = ServerSettings(
+            data_dir=directory,
+            store_url="",
+            root_spec="",
+            host=host,
+            port=bound_port,
+            workers=workers,
+            insecure_http=insecure_http,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
+        endpoint = draft.endpoint(bound_port)
+        with cli_errors():
+            prepared = prepare_data_dir(
+                directory,
+                store_url=store,
+                root_spec=root_of_trust,
+                region=region,
+                endpoint=endpoint,
+                serves_instance_ca=draft.uses_instance_ca,
+            )
+        settings = ServerSettings(
+            data_dir=prepared.data_dir,
+            store_url=prepared.config.store_url,
+            root_spec=prepared.config.root_of_trust,
+            host=host,
+            port=bound_port,
+            workers=workers,
+            insecure_http=insecure_http,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_sans=tuple(tls_san or ()),
+            access_log=access_log,
+            log_level=log_level.lower(),
+        )
+        _announce(settings, prepared, endpoint)
+    except BaseException:
+        sock.close()
+        raise
+    with cli_errors():
+        status = serve(settings, sock)
+    raise typer.Exit(status)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``server`` to the top-level app."""
+    app.command(
+        "server",
+        epilog="Examples:  strongroom server   |   strongroom server --data-dir /var/lib/"
+        "strongroom --host 0.0.0.0 --workers 2   |   strongroom server --store "
+        "postgresql://kms@db/kms --root-of-trust 'pkcs11:token=prod;object=root"
+        "?module-path=/usr/lib/softhsm/libsofthsm2.so'",
+    )(server_command)

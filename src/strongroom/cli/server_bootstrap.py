@@ -1,0 +1,169 @@
+"""Prepare a data directory for ``strongroom server``: first start and every start.
+
+First start on an empty or missing directory: initialise it as ``strongroom init`` does
+(SQLite and a local master key unless told otherwise), create the ``admin`` tenant and an
+admin access key, and write them to ``admin-credentials.json`` (mode 0600). Every start:
+make sure the instance CA exists (its key wrapped by the root of trust, in the key store)
+and that ``ca.pem`` holds its certificate; keep ``Endpoint`` and ``CaBundle`` of an
+existing credentials file current.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from strongroom.cli.context import open_service
+from strongroom.cli.init import initialise
+from strongroom.config import CONFIG_FILE, DataDirConfig, fsync_dir, load_config
+from strongroom.errors import AlreadyExistsError, NotFoundError, ValidationError
+from strongroom.kms import KeyService
+from strongroom.tls import load_or_create_ca
+
+ADMIN_TENANT = "admin"
+"""Name of the tenant the first start creates for the administrator."""
+CREDENTIALS_FILE = "admin-credentials.json"
+CA_FILE = "ca.pem"
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What :func:`prepare_data_dir` found or made."""
+
+    data_dir: Path
+    config: DataDirConfig
+    initialised: bool
+    credentials_file: Path | None
+    credentials_created: bool
+    ca_file: Path
+
+
+def _write_private(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` atomically with ``data`` (a new file of ``mode``, fsynced)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)  # the umask filtered the mode os.open was given
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def _config_for(data_dir: Path, store_url: str | None, root_spec: str | None) -> DataDirConfig:
+    config = load_config(data_dir)
+    if store_url is not None and store_url != config.store_url:
+        raise ValidationError(
+            f"{data_dir} is configured with another key store: drop --store "
+            f"(or edit {CONFIG_FILE} if the store has moved)"
+        )
+    if root_spec is not None and root_spec != config.root_of_trust:
+        raise ValidationError(
+            f"{data_dir} is configured with another root of trust: drop --root-of-trust"
+        )
+    return config
+
+
+def _create_admin(service: KeyService) -> tuple[str, str, str] | None:
+    """Create the admin tenant and its access key; ``None`` if it exists already."""
+    try:
+        service.find_tenant(ADMIN_TENANT)
+        return None
+    except NotFoundError:
+        pass
+    try:
+        tenant = service.create_tenant(ADMIN_TENANT)
+    except AlreadyExistsError:  # another node created it at the same moment
+        return None
+    principal, secret = service.create_access_key(tenant.account_id, "admin", is_admin=True)
+    return principal.access_key_id, secret, tenant.account_id
+
+
+def _credentials_json(info: dict[str, Any]) -> bytes:
+    return (json.dumps(info, indent=2) + "\n").encode("utf-8")
+
+
+def prepare_data_dir(
+    data_dir: Path,
+    *,
+    store_url: str | None,
+    root_spec: str | None,
+    region: str | None,
+    endpoint: str,
+    serves_instance_ca: bool,
+) -> Prepared:
+    """Initialise ``data_dir`` if needed, then make the admin credentials and CA bundle.
+
+    ``endpoint`` is the URL the server is about to serve; ``serves_instance_ca`` says
+    whether clients verify it with ``ca.pem`` (not with ``--insecure-http`` or an
+    operator's certificate), which is what ``CaBundle`` records.
+    """
+    data_dir = Path(os.path.abspath(data_dir))
+    initialised = not (data_dir / CONFIG_FILE).exists()
+    if initialised:
+        config = initialise(data_dir, root_spec or "local", store_url).config
+    else:
+        config = _config_for(data_dir, store_url, root_spec)
+    ca_file = data_dir / CA_FILE
+    creds_file = data_dir / CREDENTIALS_FILE
+    service = open_service(data_dir)
+    try:
+        root = service.root
+        now = time.time()
+        ca = service.store.write(lambda tx: load_or_create_ca(tx, root, now))
+        if not ca_file.exists() or ca_file.read_bytes() != ca.pem:
+            _write_private(ca_file, ca.pem, 0o644)
+        bundle = str(ca_file) if serves_instance_ca else None
+        admin = _create_admin(service)
+        if admin is not None:
+            access_key_id, secret, account = admin
+            info = {
+                "AccessKeyId": access_key_id,
+                "SecretAccessKey": secret,
+                "AccountId": account,
+                "Region": region or DEFAULT_REGION,
+                "Endpoint": endpoint,
+                "CaBundle": bundle,
+            }
+            try:
+                _write_private(creds_file, _credentials_json(info), 0o600)
+            except BaseException:
+                service.delete_access_key(access_key_id)  # a secret nobody has is no use
+                raise
+        elif creds_file.exists():
+            _refresh_credentials(creds_file, region, endpoint, bundle)
+    finally:
+        service.close()
+    return Prepared(
+        data_dir=data_dir,
+        config=config,
+        initialised=initialised,
+        credentials_file=creds_file if creds_file.exists() else None,
+        credentials_created=admin is not None,
+        ca_file=ca_file,
+    )
+
+
+def _refresh_credentials(path: Path, region: str | None, endpoint: str, bundle: str | None) -> None:
+    """Point an existing credentials file at this run's endpoint (and region, if given)."""
+    try:
+        info = json.loads(path.read_bytes())
+    except ValueError:
+        return  # not ours to repair: leave it as the operator left it
+    if not isinstance(info, dict):
+        return
+    wanted = dict(info, Endpoint=endpoint, CaBundle=bundle)
+    if region is not None:
+        wanted["Region"] = region
+    if wanted != info:
+        _write_private(path, _credentials_json(wanted), 0o600)
