@@ -307,7 +307,9 @@ class StreamSealer:
         """Whether the final chunk has been sealed."""
         return self._done
 
-    def seal_into(self, plaintext: bytes | memoryview, final: bool, out: memoryview) -> int:
+    def seal_into(
+        self, plaintext: bytes | bytearray | memoryview, final: bool, out: memoryview
+    ) -> int:
         """Encrypt the next chunk into ``out`` (exactly ``len(plaintext) + 16`` bytes).
 
         A non-final chunk must hold exactly ``chunk_size`` bytes, the final one fewer.
@@ -326,7 +328,7 @@ class StreamSealer:
         self._done = final
         return length + TAG_BYTES
 
-    def seal(self, plaintext: bytes | memoryview, final: bool) -> bytes:
+    def seal(self, plaintext: bytes | bytearray | memoryview, final: bool) -> bytes:
         """Encrypt the next chunk and return ciphertext || tag."""
         out = bytearray(len(plaintext) + TAG_BYTES)
         self.seal_into(plaintext, final, memoryview(out))
@@ -358,7 +360,7 @@ class StreamOpener:
         self._digest = hashlib.sha256(header.raw).digest()
 
     def open_into(
-        self, index: int, ciphertext: bytes | memoryview, final: bool, out: memoryview
+        self, index: int, ciphertext: bytes | bytearray | memoryview, final: bool, out: memoryview
     ) -> int:
         """Decrypt chunk ``index`` into ``out`` (exactly ``len(ciphertext) - 16`` bytes).
 
@@ -382,7 +384,7 @@ class StreamOpener:
             raise InvalidStream from exc
         return length
 
-    def open(self, index: int, ciphertext: bytes | memoryview, final: bool) -> bytes:
+    def open(self, index: int, ciphertext: bytes | bytearray | memoryview, final: bool) -> bytes:
         """Decrypt chunk ``index`` and return its plaintext."""
         out = bytearray(max(len(ciphertext) - TAG_BYTES, 0))
         self.open_into(index, ciphertext, final, memoryview(out))
