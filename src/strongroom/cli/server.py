@@ -42,9 +42,7 @@ def _announce(settings: ServerSettings, prepared: Prepared, endpoint: str) -> No
     for line in lines:
         typer.echo(line)
     if prepared.credentials_file is not None:
-        note = (
-            " (created now, mode 0600: keep it safe)" if prepared.credentials_created else ""
-        )
+        note = " (created now, mode 0600: keep it safe)" if prepared.credentials_created else ""
         typer.secho(
             f"  admin credentials  {prepared.credentials_file}{note}",
             bold=prepared.credentials_created,
@@ -87,9 +85,7 @@ def server_command(
             show_default=False,
         ),
     ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Worker processes.")
-    ] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
     region: Annotated[
         str | None,
         typer.Option(

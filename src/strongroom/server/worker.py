@@ -1,0 +1,167 @@
+"""One worker process: open the key service, load the TLS key, serve with uvicorn.
+
+A worker serves on a listening socket it is handed (bound once by the supervisor, shared
+by every worker) with uvicorn on uvloop and httptools. SIGTERM and SIGINT shut it down
+gracefully: it stops accepting, finishes the requests in flight (up to
+``graceful_seconds``), runs the lifespan shutdown (final audit flush, service closed) and
+exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Generator
+
+import uvicorn
+
+from strongroom.kms import KeyService, SystemClock
+from strongroom.rootkey import open_root_of_trust
+from strongroom.server.runtime import Runtime
+from strongroom.server.settings import ServerSettings
+from strongroom.store import open_store
+from strongroom.tls import (
+    ServerCredentials,
+    SubjectNames,
+    file_ssl_context,
+    server_credentials,
+    server_ssl_context,
+)
+
+_log = logging.getLogger("strongroom.server")
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+ACCESS_LOGGER = "strongroom.api.access"
+
+
+def configure_logging(level: str, access_log: bool) -> None:
+    """Server logs as text lines on stderr; API access log lines (JSON) as they are."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_strongroom", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s")
+        )
+        handler._strongroom = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+        access = logging.StreamHandler(sys.stderr)
+        access.setFormatter(logging.Formatter("%(message)s"))
+        access_logger = logging.getLogger(ACCESS_LOGGER)
+        access_logger.addHandler(access)
+        access_logger.propagate = False
+    root.setLevel(level.upper())
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def open_key_service(settings: ServerSettings) -> KeyService:
+    """Open this process's store, root of trust and key service."""
+    store = open_store(settings.store_url)
+    try:
+        root = open_root_of_trust(settings.root_spec, settings.data_dir, create=False)
+    except BaseException:
+        store.close()
+        raise
+    return KeyService(store, root, SystemClock())
+
+
+def tls_for(
+    settings: ServerSettings, service: KeyService
+) -> tuple[ssl.SSLContext, ServerCredentials] | ssl.SSLContext | None:
+    """The server's TLS context: from the instance CA, the operator's files, or none."""
+    if settings.insecure_http:
+        return None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        return file_ssl_context(settings.tls_cert, settings.tls_key)
+    names = SubjectNames.build((*settings.tls_sans, settings.host))
+    root = service.root
+    now = time.time()
+    credentials = service.store.write(lambda tx: server_credentials(tx, root, names, now))
+    return server_ssl_context(credentials), credentials
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with two changes to its graceful shutdown.
+
+    - Idle keep-alive connections are dropped at once instead of closed with a TLS
+      ``close_notify`` exchange: a pooled client that is not reading never answers it,
+      and the shutdown would wait out the whole TLS shutdown timeout (30 s). Connections
+      with a request in flight still finish it (uvicorn marks them to close after).
+    - uvicorn raises the captured SIGTERM again once it has shut down, which kills the
+      process with status -15; a clean shutdown here exits 0.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # No await before uvicorn's own shutdown: it closes the listeners in this same
+        # step, so no new connection is accepted in between.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            idle = cycle is None or getattr(cycle, "response_complete", False)
+            if (
+                idle
+                and transport is not None
+                and not getattr(connection, "pipeline", None)
+                and transport.get_write_buffer_size() == 0
+            ):
+                transport.abort()
+        await super().shutdown(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def run_worker(settings: ServerSettings, sock: socket.socket, supervised: bool = False) -> int:
+    """Serve on ``sock`` until told to stop; return the exit status."""
+    configure_logging(settings.log_level, settings.access_log)
+    service = open_key_service(settings)
+    server: _Server | None = None
+
+    def orphaned() -> None:
+        if server is not None:
+            server.should_exit = True
+
+    try:
+        tls = tls_for(settings, service)
+        context = tls[0] if isinstance(tls, tuple) else tls
+        runtime = Runtime(
+            settings,
+            service,
+            tls=tls if isinstance(tls, tuple) else None,
+            on_orphaned=orphaned if supervised else None,
+        )
+    except BaseException:
+        service.close()
+        raise
+    config = uvicorn.Config(
+        runtime,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=int(settings.graceful_seconds),
+        ssl_context_factory=None if context is None else (lambda _config, _default: context),
+    )
+    server = _Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        runtime.close()
+    return 0 if server.started else 1

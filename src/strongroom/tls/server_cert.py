@@ -1,0 +1,176 @@
+"""The server's TLS certificate: issued by the instance CA, kept wrapped in the key store.
+
+:func:`server_credentials` returns the certificate for a set of SANs, reusing the stored
+one until a third of its lifetime is left, then issuing a fresh one. Its key, like the
+CA's, is kept only wrapped by the root of trust (``("_global", "ca", "server/<digest>")``);
+:func:`server_ssl_context` loads it into an :class:`ssl.SSLContext` through an anonymous
+in-memory file, so it never touches the disk in clear.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import os
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from strongroom.kms.ports import RootOfTrust, StoreTx
+from strongroom.tls.ca import (
+    CA_KIND,
+    CA_TENANT,
+    load_or_create_ca,
+    private_key_der,
+    unwrap_record,
+    wrap_record,
+)
+
+SERVER_VALIDITY_DAYS = 90
+RENEW_WHEN_LEFT = 1 / 3
+"""Re-issue once less than this share of the certificate's lifetime is left."""
+DEFAULT_DNS_NAMES = ("localhost",)
+DEFAULT_IP_ADDRESSES = ("127.0.0.1", "::1")
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectNames:
+    """The SANs a server certificate carries: DNS names and IP addresses, sorted."""
+
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+
+    @classmethod
+    def build(cls, extra: list[str] | tuple[str, ...] = ()) -> SubjectNames:
+        """localhost, 127.0.0.1, ::1, this host's name and every name in ``extra``."""
+        dns = set(DEFAULT_DNS_NAMES)
+        ips = set(DEFAULT_IP_ADDRESSES)
+        host = socket.gethostname()
+        for name in (host, *extra):
+            name = name.strip()
+            if not name or name in ("0.0.0.0", "::"):  # noqa: S104 - wildcard, not a SAN
+                continue
+            try:
+                ips.add(str(ipaddress.ip_address(name)))
+            except ValueError:
+                dns.add(name.lower())
+        return cls(tuple(sorted(dns)), tuple(sorted(ips)))
+
+    @property
+    def digest(self) -> str:
+        """A short stable name for this set of SANs."""
+        text = "\n".join((*self.dns_names, "", *self.ip_addresses))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerCredentials:
+    """A PEM certificate chain (leaf, then CA) and its PEM key; the key is never shown."""
+
+    chain_pem: bytes
+    key_pem: bytes = field(repr=False)
+    ca_pem: bytes
+    not_after: float
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("server credentials hold a private key and cannot be pickled")
+
+
+def _renew_at(not_before: float, not_after: float) -> float:
+    return not_after - (not_after - not_before) * RENEW_WHEN_LEFT
+
+
+def server_credentials(
+    tx: StoreTx,
+    root: RootOfTrust,
+    names: SubjectNames,
+    now: float,
+    validity_days: int = SERVER_VALIDITY_DAYS,
+) -> ServerCredentials:
+    """Return the stored certificate for ``names``, issuing one if missing or near expiry.
+
+    Run it in a write transaction (it may create the CA and store a new certificate).
+    """
+    ca = load_or_create_ca(tx, root, now)
+    name = f"server/{names.digest}"
+    identity = (CA_KIND, name)
+    raw = tx.get_for_update(CA_TENANT, CA_KIND, name)
+    if raw is not None:
+        cert, key = unwrap_record(root, identity, raw)
+        start = cert.not_valid_before_utc.timestamp()
+        end = cert.not_valid_after_utc.timestamp()
+        if now < _renew_at(start, end) and cert.issuer == ca.certificate.subject:
+            return _credentials(cert.public_bytes(serialization.Encoding.PEM), key, ca.pem, end)
+    cert, key = ca.issue_server(list(names.dns_names), list(names.ip_addresses), now, validity_days)
+    tx.put(CA_TENANT, CA_KIND, name, wrap_record(root, identity, cert, private_key_der(key)))
+    end = cert.not_valid_after_utc.timestamp()
+    return _credentials(cert.public_bytes(serialization.Encoding.PEM), key, ca.pem, end)
+
+
+def renewal_due(credentials: ServerCredentials, now: float, validity_days: int) -> bool:
+    """Whether the certificate in use should be replaced now."""
+    lifetime = datetime.timedelta(days=validity_days).total_seconds()
+    return now >= credentials.not_after - lifetime * RENEW_WHEN_LEFT
+
+
+def _credentials(
+    cert_pem: bytes, key: ec.EllipticCurvePrivateKey, ca_pem: bytes, not_after: float
+) -> ServerCredentials:
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return ServerCredentials(cert_pem + ca_pem, key_pem, ca_pem, not_after)
+
+
+def new_server_context() -> ssl.SSLContext:
+    """A server-side context: TLS 1.2 or newer, no compression, server cipher preference."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def load_credentials(context: ssl.SSLContext, credentials: ServerCredentials) -> None:
+    """Load (or replace, for later handshakes) the certificate and key of ``context``.
+
+    The PEM goes through an anonymous in-memory file (``memfd``) where the platform has
+    one, else a private temporary file removed at once.
+    """
+    blob = credentials.chain_pem + credentials.key_pem
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("strongroom-tls", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, blob)
+            context.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory() as private:  # pragma: no cover - non-Linux
+        path = Path(private) / "tls.pem"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(blob)
+        context.load_cert_chain(str(path))
+
+
+def server_ssl_context(credentials: ServerCredentials) -> ssl.SSLContext:
+    """A server context serving ``credentials``."""
+    context = new_server_context()
+    load_credentials(context, credentials)
+    return context
+
+
+def file_ssl_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A server context serving an operator's certificate chain and key files."""
+    context = new_server_context()
+    context.load_cert_chain(str(cert_file), str(key_file))
+    return context
