@@ -112,10 +112,19 @@ def kms_client(
 
 
 def client_environment(
-    endpoint: Endpoint, credentials: AwsCredentials, region: str = DEFAULT_REGION
+    endpoint: Endpoint,
+    credentials: AwsCredentials,
+    region: str = DEFAULT_REGION,
+    *,
+    endpoint_variable: bool = True,
 ) -> dict[str, str]:
-    """Environment variables that point AWS tools (CLI, SDKs) at ``endpoint``."""
-    return {
+    """Environment variables that point AWS tools (CLI, SDKs) at ``endpoint``.
+
+    They name the credentials, the region and the CA bundle, keep shared config files
+    and instance metadata out, and (with ``endpoint_variable``) set
+    ``AWS_ENDPOINT_URL_KMS`` so that KMS clients made without ``endpoint_url`` use it.
+    """
+    env = {
         "AWS_ACCESS_KEY_ID": credentials.access_key_id,
         "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
         "AWS_DEFAULT_REGION": region,
@@ -128,6 +137,9 @@ def client_environment(
         "AWS_MAX_ATTEMPTS": "1",
         "AWS_PAGER": "",
     }
+    if not endpoint_variable:
+        del env["AWS_ENDPOINT_URL_KMS"]
+    return env
 
 
 def sign_headers(
