@@ -112,12 +112,15 @@ class EncryptedFile(io.RawIOBase):
     def read(self, size: int | None = -1, /) -> bytes:
         """Read up to ``size`` bytes (all that is left if negative or ``None``)."""
         self._check_open()
+        to_end = size is None or size < 0
         if size is None or size < 0:
             size = max(self.size - self._pos, 0)
+        if size == 0:
+            if to_end and not self._final_verified:
+                self._chunk_at(self._layout.final_index)
+            return b""
         buf = bytearray(size)
-        got = self.readinto(buf) if size else 0
-        if size == 0 and self._pos >= self.size and not self._final_verified:
-            self._chunk_at(self._layout.final_index)
+        got = self.readinto(buf)
         return bytes(buf[:got])
 
     def readall(self) -> bytes:
