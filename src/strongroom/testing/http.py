@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -109,6 +110,39 @@ def kms_client(
             parameter_validation=validate,
         ),
     )
+
+
+def botocore_session(
+    endpoint: Endpoint,
+    credentials: AwsCredentials,
+    region: str,
+    config_file: Path,
+    profile: str = "strongroom",
+) -> Any:
+    """A botocore session whose KMS clients go to ``endpoint``, however they are made.
+
+    Libraries that take a session and make their own clients (the AWS Encryption SDK)
+    cannot be handed an ``endpoint_url``; the shared config file can name one per service.
+    This writes such a file to ``config_file`` (profile ``profile``: region, CA bundle,
+    ``services`` section with the KMS endpoint) and returns a session that reads it.
+    """
+    config_file.write_text(
+        f"[profile {profile}]\n"
+        f"region = {region}\n"
+        f"ca_bundle = {endpoint.ca_bundle}\n"
+        f"services = {profile}-services\n"
+        f"\n[services {profile}-services]\n"
+        f"kms =\n  endpoint_url = {endpoint.url}\n",
+        encoding="utf-8",
+    )
+    session = botocore.session.Session(profile=profile)
+    session.set_config_variable("config_file", str(config_file))
+    session.set_config_variable("credentials_file", "/dev/null")
+    # Set on the session, these win over AWS_CA_BUNDLE / AWS_DEFAULT_REGION in os.environ.
+    session.set_config_variable("ca_bundle", str(endpoint.ca_bundle))
+    session.set_config_variable("region", region)
+    session.set_credentials(credentials.access_key_id, credentials.secret_access_key)
+    return session
 
 
 def client_environment(
