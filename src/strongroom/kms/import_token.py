@@ -23,7 +23,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_key
+from strongroom.crypto.hazmat import NONCE_BYTES, random_bytes
+from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_key_with
 from strongroom.errors import InvalidImportTokenError
 
 TOKEN_VERSION = 1
@@ -96,8 +97,15 @@ def parse_token_header(token: bytes) -> tuple[ImportTokenHeader, int]:
 
 def seal_token(kek: bytes, tenant: str, header: ImportTokenHeader, private_der: bytes) -> bytes:
     """Build a token: ``header`` and the wrapping private key wrapped under ``kek``."""
+    return seal_token_with(kek, tenant, header, private_der, random_bytes(NONCE_BYTES))
+
+
+def seal_token_with(
+    kek: bytes, tenant: str, header: ImportTokenHeader, private_der: bytes, nonce: bytes
+) -> bytes:
+    """Like :func:`seal_token` with the nonce given: for test vectors only."""
     head = header.encode()
-    return head + wrap_key(kek, private_der, _identity(tenant, head))
+    return head + wrap_key_with(kek, private_der, _identity(tenant, head), nonce)
 
 
 def open_token(kek: bytes, tenant: str, token: bytes) -> tuple[ImportTokenHeader, bytes]:

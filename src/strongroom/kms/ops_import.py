@@ -71,6 +71,13 @@ def without_material(key: KeyRecord) -> KeyRecord:
     return cleared.replace(key_state=PENDING_IMPORT)
 
 
+def _awaits_import(key: KeyRecord) -> bool:
+    """Whether a stored key is (or, once its deletion is cancelled, will be) PendingImport."""
+    return key.key_state == PENDING_IMPORT or (
+        key.key_state == PENDING_DELETION and key.state_before_deletion == PENDING_IMPORT
+    )
+
+
 def unwrap_import(algorithm: str, wrapping_der: bytes, encrypted: bytes) -> bytes:
     """Recover key material wrapped as AWS KMS clients wrap it; any failure is one error.
 
@@ -126,8 +133,14 @@ class ImportOps(KeyOps):
         )
 
     def current_view(self, key: KeyRecord) -> KeyRecord:
-        """Return ``key`` with expired imported material counted as deleted."""
-        return without_material(key) if self.material_expired(key) else key
+        """Return ``key`` with expired imported material counted as deleted.
+
+        The state reads ``PendingImport``; ``current_version`` is kept, so the record still
+        names the version its (unusable) material was stored under.
+        """
+        if not self.material_expired(key):
+            return key
+        return without_material(key).replace(current_version=key.current_version)
 
     def resolve_key(self, tx: StoreTx, ctx: OpContext, key_spec: str) -> KeyRecord:
         """Resolve as the core does, then apply :meth:`current_view`."""
@@ -147,24 +160,22 @@ class ImportOps(KeyOps):
                 for _, raw in tx.scan(tenant, "key"):
                     key = KeyRecord.from_bytes(raw)
                     if key.origin != EXTERNAL or not (
-                        key.current_version == 0 or self.material_expired(key)
+                        self.material_expired(key) or _awaits_import(key)
                     ):
                         continue
                     name = version_name(key.key_id, 1)
                     row = tx.get(tenant, "keyver", name)
                     record = None if row is None else KeyVersionRecord.from_bytes(row)
-                    if key.current_version == 0 and (record is None or not record.wrapped_material):
+                    if record is not None and record.wrapped_material:
+                        empty = record.replace(wrapped_material=b"")
+                        tx.put(tenant, "keyver", name, empty.to_bytes())
+                    elif key.current_version == 0:
                         continue
-                    if record is not None:
-                        tx.put(
-                            tenant, "keyver", name, record.replace(wrapped_material=b"").to_bytes()
-                        )
-                    if key.current_version > 0:
-                        tx.put(tenant, "key", key.key_id, without_material(key).to_bytes())
+                    tx.put(tenant, "key", key.key_id, without_material(key).to_bytes())
                     done.append(key)
             return done
 
-        keys = self.store.write(unit)
+        keys = self.write(None, unit)
         for key in keys:
             self.forget_key(key.account_id, key.key_id)
             self.audit.record(

@@ -17,8 +17,11 @@ from strongroom.kms.admin import AdminOps
 from strongroom.kms.caller import Caller
 from strongroom.kms.core import OpContext
 from strongroom.kms.ops_aliases import AliasOps
+from strongroom.kms.ops_asymmetric import AsymmetricOps
 from strongroom.kms.ops_crypto import CryptoOps
 from strongroom.kms.ops_grants import GrantOps
+from strongroom.kms.ops_import import ImportOps
+from strongroom.kms.ops_mac import MacOps
 from strongroom.kms.ops_rotation import RotationOps
 from strongroom.kms.ops_userkeys import UserKeyOps
 
@@ -30,7 +33,17 @@ def handler_name(operation: str) -> str:
     return "op_" + _CAMEL.sub("_", operation).lower()
 
 
-class KeyService(GrantOps, UserKeyOps, CryptoOps, RotationOps, AliasOps, AdminOps):
+class KeyService(
+    GrantOps,
+    AsymmetricOps,
+    MacOps,
+    ImportOps,
+    UserKeyOps,
+    CryptoOps,
+    RotationOps,
+    AliasOps,
+    AdminOps,
+):
     """The key service core: AWS KMS operations over an injected store and root of trust."""
 
     def call(
