@@ -56,8 +56,8 @@ def median_time(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
-def interleaved(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
-    """Median seconds of each function, running them in turn so load hits all alike."""
+def interleaved(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    """Seconds of each run of each function, run in turn so that load hits all alike."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():  # warm-up
         fn()
@@ -66,7 +66,12 @@ def interleaved(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, fl
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
+
+
+def paired(slower: list[float], faster: list[float]) -> float:
+    """Median over runs of ``slower[i] / faster[i]`` (neighbours in time, so fair under load)."""
+    return statistics.median(a / b for a, b in zip(slower, faster, strict=True))
 
 
 def mbps(size: int, seconds: float) -> float:
@@ -124,12 +129,13 @@ def in_memory(size: int, chunk: int, runs: int) -> list[Row]:
     label = f"{chunk // 1024} KiB" if chunk < MIB else f"{chunk // MIB} MiB"
     rows: list[Row] = []
     for op, r, v in (("encrypt", "re", "ve"), ("decrypt", "rd", "vd")):
-        rows.append((f"in memory {op}, raw AESGCM, {label} chunks", mbps(size, t[r]), ""))
+        raw_speed = mbps(size, statistics.median(t[r]))
+        rows.append((f"in memory {op}, raw AESGCM, {label} chunks", raw_speed, ""))
         rows.append(
             (
                 f"in memory {op}, v1 stream, {label} chunks",
-                mbps(size, t[v]),
-                f"{t[r] / t[v]:.0%} of raw",
+                mbps(size, statistics.median(t[v])),
+                f"{paired(t[r], t[v]):.0%} of raw",
             )
         )
     return rows
@@ -274,7 +280,7 @@ def files(size: int, runs: int, tmp: Path) -> list[Row]:
         ops[f"encrypt|{name}"] = pair["encrypt"]
         ops[f"decrypt|{name}"] = pair["decrypt"]
     t = interleaved(ops, runs)
-    cp_speed = mbps(size, t["cp"])
+    cp_speed = mbps(size, statistics.median(t["cp"]))
     rows: list[Row] = [("file to file, cp", cp_speed, "")]
     first = next(iter(tools))
     for name in tools:
@@ -282,11 +288,12 @@ def files(size: int, runs: int, tmp: Path) -> list[Row]:
             rows.append((f"file to file, {name}", float("nan"), "not installed"))
             continue
         for op in ("encrypt", "decrypt"):
-            speed = mbps(size, t[f"{op}|{name}"])
+            times = t[f"{op}|{name}"]
+            speed = mbps(size, statistics.median(times))
             if name == first:
-                note = f"{speed / cp_speed:.0%} of cp"
+                note = f"{paired(t['cp'], times):.0%} of cp"
             else:
-                note = f"v1 is {t[f'{op}|{name}'] / t[f'{op}|{first}']:.2f}x as fast"
+                note = f"v1 is {paired(times, t[f'{op}|{first}']):.2f}x as fast"
             rows.append((f"file to file {op}, {name}", speed, note))
     return rows
 
@@ -324,7 +331,9 @@ def render(rows: list[Row], command: str, setup: str) -> str:
         lines.append(f"| {what} | {value} | {note} |")
     lines += [
         "",
-        "Medians of interleaved runs; MB/s = 10^6 bytes/s; files in the page cache, no fsync.",
+        "MB/s: medians of interleaved runs (10^6 bytes/s). Ratios: medians of the per-round",
+        "ratios of neighbouring runs, which hold up better than the MB/s when other work",
+        "shares the machine. Files in the page cache, no fsync.",
         "In memory: both sides write into preallocated buffers; v1 pays a header, an HKDF-Expand",
         "and an AES key schedule per chunk. File to file runs in one Python process",
         "(v1, AWS Encryption SDK, Tink) or as a process per run (cp, age).",
@@ -351,11 +360,11 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 5)
-    memory_size = (64 if args.quick else 256) * MIB
+    memory_size = (32 if args.quick else 128) * MIB
     file_size = (256 if args.quick else 1024) * MIB
     rows: list[Row] = []
     for chunk in (MIB, 64 * 1024):
-        rows += in_memory(memory_size, chunk, runs)
+        rows += in_memory(memory_size, chunk, 4 * runs)
         print(*rows[-4:], sep="\n", flush=True)
     with tempfile.TemporaryDirectory(prefix="at_rest_", dir=os.environ.get("BENCH_DIR")) as tmp:
         rows += files(file_size, runs, Path(tmp))

@@ -169,6 +169,8 @@ def test_public_chunk_size_limits() -> None:
         StreamSealer(KEY, key_id="k", wrapped_key=b"w", chunk_size=C)
     with pytest.raises(ValueError):
         check_chunk_size(16, min_chunk_size=16)
+    with pytest.raises(ValueError):
+        parse_header(encrypt_buffer(b"", sealer()), min_chunk_size=32)
 
 
 def test_small_chunk_streams_are_refused_by_default_readers() -> None:

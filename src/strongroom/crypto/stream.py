@@ -188,6 +188,8 @@ def read_header(read: Callable[[int], bytes], min_chunk_size: int = MIN_CHUNK_SI
     Reads exactly the header's bytes and no more. Raises :class:`InvalidStream` for
     anything malformed; the result is not yet authenticated.
     """
+    if min_chunk_size < TEST_MIN_CHUNK_SIZE:
+        raise ValueError("minimum chunk size below the format's floor")
 
     def take(n: int) -> bytes:
         data = read(n)

@@ -148,8 +148,8 @@ def decrypt_file(
 ) -> StreamHeader:
     """Verify and decrypt a stream from ``src`` to ``dst``; return its header.
 
-    Reads exactly the stream's bytes: if ``src`` holds anything after the final chunk, the
-    last chunk read does not verify. Raises :class:`InvalidStream` (after the plaintext of
+    Reads ``src`` to its end: if it holds anything after the final chunk, the last chunk
+    read does not verify. Raises :class:`InvalidStream` (after the plaintext of
     every chunk that did verify was written) or whatever ``unwrap`` raises.
     """
     header = read_header(reader_of(src), min_chunk_size)
