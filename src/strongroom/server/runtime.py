@@ -18,17 +18,19 @@ import os
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from strongroom.api import KmsApi, create_app
-from strongroom.api.asgi import Receive, Scope, Send
+from strongroom.api.asgi import Receive, Scope, Send, send_response
 from strongroom.crypto.wrap import key_identity
 from strongroom.kms import KeyService
 from strongroom.kms.caller import AccessKey, Caller
 from strongroom.kms.records import GLOBAL_TENANT
+from strongroom.server.metrics import ServerMetrics, multiprocess_exposition, render
 from strongroom.server.settings import ServerSettings
 from strongroom.tls import (
     SERVER_VALIDITY_DAYS,
@@ -100,6 +102,9 @@ class Runtime:
         self.settings = settings
         self.service = service
         self.backend = CachedBackend(service, settings.access_key_ttl_seconds)
+        registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.metrics = ServerMetrics(registry)
+        self._exposition = multiprocess_exposition()
         self.api: KmsApi = create_app(
             self.backend,
             registry=registry,
@@ -120,6 +125,11 @@ class Runtime:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve HTTP through the KMS app; run start-up and shut-down on lifespan events."""
         if scope["type"] != "lifespan":
+            if self._exposition is not None and scope["path"] == "/metrics":
+                body = render(self._exposition)  # every worker's counters, summed
+                content_type = CONTENT_TYPE_LATEST.encode("ascii")
+                await send_response(send, 200, body, content_type, str(uuid.uuid4()))
+                return
             await self.api(scope, receive, send)
             return
         while True:
@@ -168,10 +178,15 @@ class Runtime:
     def flush_audit(self) -> int:
         """Append every queued audit event now; log (and keep them queued) on failure."""
         try:
-            return self.service.audit.flush()
+            written = self.service.audit.flush()
         except Exception:
+            self.metrics.audit_failures.inc()
             _log.exception("audit flush failed; the events stay queued and are retried")
             return 0
+        if written:
+            self.metrics.audit_events.inc(written)
+            self.metrics.audit_batches.inc()
+        return written
 
     def _maintenance_loop(self) -> None:
         while not self._stop.wait(self.settings.maintenance_seconds):
@@ -188,10 +203,12 @@ class Runtime:
                     len(done["deleted"]),
                 )
         except Exception:
+            self.metrics.maintenance_failures.inc()
             _log.exception("maintenance failed; retrying next round")
         try:
             self._renew_certificate()
         except Exception:
+            self.metrics.maintenance_failures.inc()
             _log.exception("server certificate renewal failed; retrying next round")
 
     def _renew_certificate(self) -> None:

@@ -18,10 +18,12 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from strongroom.server.metrics import MULTIPROC_ENV
 from strongroom.server.settings import ServerSettings
 from strongroom.server.worker import configure_logging, run_worker
 
@@ -81,6 +83,9 @@ class Supervisor:
         if not self._stopping:
             _log.info("received %s: stopping the workers", signal.Signals(signum).name)
         self._stopping = True
+        # Close our copy of the listener: once the workers close theirs, connecting is
+        # refused at once instead of waiting in a backlog nobody accepts from.
+        self._sock.close()
         for process in self._workers:
             if process.is_alive() and process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
@@ -89,6 +94,14 @@ class Supervisor:
     def run(self) -> int:
         """Run until stopped; return 0 if every worker shut down cleanly."""
         configure_logging(self._settings.log_level, self._settings.access_log)
+        with tempfile.TemporaryDirectory(prefix="strongroom-metrics-") as metrics_dir:
+            os.environ[MULTIPROC_ENV] = metrics_dir  # inherited by every worker
+            try:
+                return self._run()
+            finally:
+                os.environ.pop(MULTIPROC_ENV, None)
+
+    def _run(self) -> int:
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }

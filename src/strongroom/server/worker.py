@@ -23,6 +23,7 @@ import uvicorn
 
 from strongroom.kms import KeyService, SystemClock
 from strongroom.rootkey import open_root_of_trust
+from strongroom.server.http_protocol import CoalescingHttpToolsProtocol
 from strongroom.server.runtime import Runtime
 from strongroom.server.settings import ServerSettings
 from strongroom.store import open_store
@@ -150,7 +151,8 @@ def run_worker(settings: ServerSettings, sock: socket.socket, supervised: bool =
     config = uvicorn.Config(
         runtime,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
+        ws="none",
         lifespan="on",
         log_config=None,
         access_log=False,

@@ -1,0 +1,57 @@
+"""Metrics of the server process itself (audit batches, maintenance), and multi-process export.
+
+With ``--workers N`` every worker counts in shared memory-mapped files (prometheus_client's
+multi-process mode: the supervisor points ``PROMETHEUS_MULTIPROC_DIR`` at a private
+directory before it starts the workers), and ``/metrics`` on any worker reports the sum
+over all of them, so counters never go backwards between scrapes that land on different
+workers.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class ServerMetrics:
+    """Counters of the audit flusher and the maintenance loop."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.audit_events = Counter(
+            "strongroom_audit_events_written",
+            "Audit events appended to the hash chain.",
+            registry=registry,
+        )
+        self.audit_batches = Counter(
+            "strongroom_audit_batches_written",
+            "Flushes that appended at least one audit event (one transaction each).",
+            registry=registry,
+        )
+        self.audit_failures = Counter(
+            "strongroom_audit_flush_failures",
+            "Audit flushes that failed (their events stay queued and are retried).",
+            registry=registry,
+        )
+        self.maintenance_failures = Counter(
+            "strongroom_maintenance_failures",
+            "Maintenance rounds (rotation, deletion, certificate renewal) that failed.",
+            registry=registry,
+        )
+
+
+def multiprocess_exposition() -> CollectorRegistry | None:
+    """A registry summing every worker's metrics, in multi-process mode; else ``None``."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return None
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The registry in the Prometheus text format."""
+    return generate_latest(registry)
