@@ -19,7 +19,8 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from strongroom.errors import LimitExceededError, MalformedPolicyDocumentError
@@ -65,6 +66,9 @@ CONDITION_KEYS = frozenset(
 """Condition keys (lower case) besides ``kms:EncryptionContext:<key>``."""
 
 
+_NO_CONTEXT: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+
+
 class Decision(enum.Enum):
     """What a key policy says about one request."""
 
@@ -87,7 +91,7 @@ class Request:
     action: str
     resource: str | None
     encryption_context: Mapping[str, str] | None = None
-    context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    context: Mapping[str, tuple[str, ...]] | None = None
 
 
 def glob_match(pattern: str, text: str) -> bool:
@@ -279,7 +283,7 @@ def _lookup(key: str, request: Request) -> tuple[str, ...]:
         return (request.account,)
     if key == "aws:principalarn":
         return (request.principal_arn,)
-    return request.context.get(key, ())
+    return (request.context or _NO_CONTEXT).get(key, ())
 
 
 def _condition_values(raw: Any, where: str) -> tuple[str, ...]:
@@ -343,11 +347,15 @@ class Statement:
     resources: tuple[str, ...]
     conditions: tuple[Condition, ...]
     sid: str = ""
+    any_action: bool = False
+    any_resource: bool = False
 
     def action_matches(self, action: str) -> bool:
         """Whether the statement's action patterns cover ``kms:<action>``."""
+        if self.any_action:
+            return True
         name = "kms:" + action.lower()
-        return any(p == "*" or p == "kms:*" or glob_match(p, name) for p in self.actions)
+        return any(glob_match(p, name) for p in self.actions)
 
     def applies(self, request: Request) -> bool:
         """Whether this statement speaks to ``request``."""
@@ -355,10 +363,15 @@ class Statement:
             return False
         if self.action_matches(request.action) == self.not_action:
             return False
-        if request.resource is not None and not any(
-            r == "*" or glob_match(r, request.resource) for r in self.resources
+        resource = request.resource
+        if not (
+            self.any_resource
+            or resource is None
+            or any(glob_match(r, resource) for r in self.resources)
         ):
             return False
+        if not self.conditions:
+            return True
         allow = self.effect is Decision.ALLOW
         return all(c.holds(request, allow) for c in self.conditions)
 
@@ -420,6 +433,7 @@ def _parse_statement(raw: Any, index: int) -> Statement:
     for action in actions:
         if action != "*" and not _ACTION.fullmatch(action):
             raise _malformed(f"{where}: {action!r} is not a KMS action (kms:<Operation>).")
+    lowered = tuple(a.lower() for a in actions)
     resources = _strings(raw["Resource"], "Resource", where)
     for resource in resources:
         if resource != "*" and not _KMS_ARN.fullmatch(resource):
@@ -428,11 +442,13 @@ def _parse_statement(raw: Any, index: int) -> Statement:
         effect=Decision(effect),
         principals=_parse_principal(principal, where),
         not_principal="NotPrincipal" in raw,
-        actions=tuple(a.lower() for a in actions),
+        actions=lowered,
         not_action="NotAction" in raw,
         resources=tuple(resources),
-        conditions=_parse_conditions(raw.get("Condition", {}), where) if "Condition" in raw else (),
+        conditions=_parse_conditions(raw["Condition"], where) if "Condition" in raw else (),
         sid=sid,
+        any_action=any(a in ("*", "kms:*") for a in lowered),
+        any_resource="*" in resources,
     )
 
 
