@@ -48,6 +48,10 @@ class AwsCredentials:
     def __repr__(self) -> str:
         return f"AwsCredentials({self.access_key_id!r}, account_id={self.account_id!r})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Pretty printers (hypothesis's falsifying examples) show the repr, no secret."""
+        printer.text(repr(self))
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AwsCredentials:
         """Read ``{"AccessKeyId", "SecretAccessKey", "AccountId"}`` (as the CLI prints it)."""
@@ -300,14 +304,19 @@ class RawConnection:
         return self.request("POST", "/", body, headers)
 
 
-def send_raw(endpoint: Endpoint, data: bytes, timeout: float = 10.0) -> bytes:
-    """Write ``data`` as-is over a new TLS connection, half-close it, return the answer.
+def send_raw(
+    endpoint: Endpoint, data: bytes, timeout: float = 10.0, *, half_close: bool = True
+) -> bytes:
+    """Write ``data`` as-is over a new TLS connection and return what comes back.
 
     For requests no HTTP client would send: a body shorter than its ``Content-Length``,
-    a huge ``Content-Length``, broken framing. After ``data`` the client shuts down its
-    sending side of the TCP connection (the server sees the end of the stream) and reads
-    until the server closes. Returns ``b""`` if the server closed without answering.
-    TLS runs over memory buffers so the TCP half-close stays in the client's hands.
+    a huge ``Content-Length``, broken framing. With ``half_close`` the client then shuts
+    down its sending side of the TCP connection (the server sees the end of the stream)
+    and reads until the server closes; ``b""`` means it closed without answering. Without
+    it the client keeps the connection open and reads one whole response (its
+    ``Content-Length``), so a server that answers before the body arrives is seen doing
+    so; ``timeout`` bounds the wait either way. TLS runs over memory buffers so the TCP
+    half-close stays in the client's hands.
     """
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = endpoint.ssl_context().wrap_bio(incoming, outgoing, server_hostname=endpoint.host)
@@ -324,9 +333,10 @@ def send_raw(endpoint: Endpoint, data: bytes, timeout: float = 10.0) -> bytes:
                 incoming.write(received)
         tls.write(data)
         sock.sendall(outgoing.read())
-        sock.shutdown(socket.SHUT_WR)
-        chunks: list[bytes] = []
-        while True:
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while not (not half_close and _complete(answer)):
             try:
                 received = sock.recv(65536)
             except (ConnectionResetError, TimeoutError):
@@ -336,12 +346,24 @@ def send_raw(endpoint: Endpoint, data: bytes, timeout: float = 10.0) -> bytes:
             else:
                 incoming.write_eof()
             try:
-                while True:
-                    chunks.append(tls.read(65536))
+                while chunk := tls.read(65536):
+                    answer += chunk
             except ssl.SSLWantReadError:
                 pass
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 break
             if not received:
                 break
-        return b"".join(chunks)
+        return answer
+
+
+def _complete(answer: bytes) -> bool:
+    """Whether ``answer`` holds a whole HTTP response with a ``Content-Length``."""
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return len(body) >= int(value.strip())
+    return False
