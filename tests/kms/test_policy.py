@@ -24,8 +24,8 @@ from strongroom.kms.policy import (
     Request,
     glob_match,
     parse_policy,
-    principal_covers,
 )
+from strongroom.kms.principals import principal_covers
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"

@@ -27,8 +27,14 @@ from strongroom.crypto.hazmat import (
     random_bytes,
 )
 from strongroom.errors import InvalidGrantTokenError, ValidationError
-from strongroom.kms.keyspec import ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_SPECS, SIGN_VERIFY
-from strongroom.kms.records import JsonRecord
+from strongroom.kms.keyspec import (
+    ENCRYPT_DECRYPT,
+    GENERATE_VERIFY_MAC,
+    KEY_SPECS,
+    SIGN_VERIFY,
+    SYMMETRIC_DEFAULT,
+)
+from strongroom.kms.records import JsonRecord, KeyRecord
 
 GRANT_ID = re.compile(r"[0-9a-f]{64}")
 MAX_GRANTS_PER_KEY = 10_000
@@ -99,6 +105,23 @@ def grant_operations_for(key_spec: str, key_usage: str) -> frozenset[str]:
     if key_usage == "KEY_AGREEMENT":
         return _ALWAYS | _AGREE
     return _ALWAYS
+
+
+def check_grant_fits(key: KeyRecord, grant: GrantRecord) -> None:
+    """Refuse operations the key cannot do, and constraints on keys without a context."""
+    allowed = grant_operations_for(key.key_spec, key.key_usage)
+    bad = [op for op in grant.operations if op not in allowed]
+    if bad:
+        raise ValidationError(
+            f"Grant operations {', '.join(bad)} are not valid for {key.arn}, whose key "
+            f"spec is {key.key_spec} and key usage {key.key_usage}."
+        )
+    constrained = grant.context_equals is not None or grant.context_subset is not None
+    if constrained and key.key_spec != SYMMETRIC_DEFAULT:
+        raise ValidationError(
+            "Encryption context grant constraints are only valid for symmetric "
+            f"encryption keys; {key.arn} has key spec {key.key_spec}."
+        )
 
 
 def check_constraint(pairs: Any, name: str) -> dict[str, str] | None:

@@ -28,24 +28,17 @@ from strongroom.kms.grants import (
     GrantRecord,
     at_least_as_strict,
     check_constraint,
-    grant_operations_for,
+    check_grant_fits,
     issue_token,
     new_grant_id,
     new_grant_secret,
     read_token,
     token_is_for,
 )
-from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 from strongroom.kms.ops_keys import KeyOps, page
-from strongroom.kms.policy import (
-    Decision,
-    KeyPolicy,
-    PolicyCache,
-    Request,
-    principal_covers,
-    valid_principal,
-)
+from strongroom.kms.policy import Decision, KeyPolicy, PolicyCache, Request
 from strongroom.kms.ports import StoreTx
+from strongroom.kms.principals import principal_covers, valid_principal
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.states import check_state
 
@@ -221,7 +214,7 @@ class GrantOps(KeyOps):
             raw = tx.get_for_update(account, "key", key.key_id)
             key = KeyRecord.from_bytes(raw) if raw is not None else key
             check_state(key.key_state, "manage", key.arn)
-            self._check_grant_fits_key(key, candidate)
+            check_grant_fits(key, candidate)
             existing = self.grants_of(tx, key)
             if candidate.name is not None:
                 for grant in existing:
@@ -236,22 +229,6 @@ class GrantOps(KeyOps):
 
         grant = self.write(ctx, unit)
         return {"GrantId": grant.grant_id, "GrantToken": issue_token(grant)}
-
-    @staticmethod
-    def _check_grant_fits_key(key: KeyRecord, grant: GrantRecord) -> None:
-        allowed = grant_operations_for(key.key_spec, key.key_usage)
-        bad = [op for op in grant.operations if op not in allowed]
-        if bad:
-            raise ValidationError(
-                f"Grant operations {', '.join(bad)} are not valid for {key.arn}, whose key "
-                f"spec is {key.key_spec} and key usage {key.key_usage}."
-            )
-        constrained = grant.context_equals is not None or grant.context_subset is not None
-        if constrained and key.key_spec != SYMMETRIC_DEFAULT:
-            raise ValidationError(
-                "Encryption context grant constraints are only valid for symmetric "
-                f"encryption keys; {key.arn} has key spec {key.key_spec}."
-            )
 
     def _authorize_create_grant(
         self,

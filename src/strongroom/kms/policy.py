@@ -24,21 +24,13 @@ from types import MappingProxyType
 from typing import Any
 
 from strongroom.errors import LimitExceededError, MalformedPolicyDocumentError
+from strongroom.kms.principals import Principals, principal_element
 
 MAX_POLICY_BYTES = 32_768
 """AWS's key policy size limit: 32 KiB of UTF-8."""
 
 VERSIONS = ("2012-10-17", "2008-10-17")
-INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."
 
-_ACCOUNT = re.compile(r"\d{12}")
-_NAME = r"[\w+=,.@-]+"
-_IAM_ARN = re.compile(
-    rf"arn:aws(?:-[a-z]+)*:iam::(\d{{12}}):(root|user/(?:{_NAME}/)*{_NAME}|"
-    rf"role/(?:{_NAME}/)*({_NAME}))"
-)
-_STS_ARN = re.compile(rf"arn:aws(?:-[a-z]+)*:sts::(\d{{12}}):assumed-role/({_NAME})/{_NAME}")
-_SERVICE = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?")
 _ACTION = re.compile(r"kms:[A-Za-z0-9*?]+", re.IGNORECASE)
 _KMS_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:kms:[^:]*:[^:]*:.+")
 
@@ -58,9 +50,6 @@ CONDITION_KEYS = frozenset(
         "kms:granteeprincipal",
         "kms:retiringprincipal",
         "kms:grantoperations",
-        "kms:keyspec",
-        "kms:keyusage",
-        "kms:keyorigin",
     }
 )
 """Condition keys (lower case) besides ``kms:EncryptionContext:<key>``."""
@@ -123,102 +112,11 @@ def _malformed(message: str) -> MalformedPolicyDocumentError:
     return MalformedPolicyDocumentError(message)
 
 
-# -- principals ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Principals:
-    """A set of principals: everyone, whole accounts, exact ARNs, or roles' sessions."""
-
-    everyone: bool = False
-    accounts: frozenset[str] = frozenset()
-    arns: frozenset[str] = frozenset()
-    roles: frozenset[tuple[str, str]] = frozenset()
-
-    def matches(self, principal_arn: str, account: str) -> bool:
-        """Whether the caller ``principal_arn`` of ``account`` is in the set."""
-        if self.everyone or account in self.accounts or principal_arn in self.arns:
-            return True
-        if self.roles:
-            session = _STS_ARN.fullmatch(principal_arn)
-            return session is not None and (session[1], session[2]) in self.roles
-        return False
-
-
-def principal_set(values: list[str]) -> Principals:
-    """Build a :class:`Principals` from AWS principal strings; raise if one is invalid.
-
-    Valid: ``*``, a 12-digit account id, ``arn:aws:iam::<account>:root|user/..|role/..``,
-    ``arn:aws:sts::<account>:assumed-role/<role>/<session>``.
-    """
-    everyone, accounts, arns, roles = False, set(), set(), set()
-    for value in values:
-        if value == "*":
-            everyone = True
-        elif _ACCOUNT.fullmatch(value):
-            accounts.add(value)
-        elif (iam := _IAM_ARN.fullmatch(value)) is not None:
-            if iam[2] == "root":
-                accounts.add(iam[1])
-            else:
-                arns.add(value)
-                if iam[3] is not None:
-                    roles.add((iam[1], iam[3]))
-        elif _STS_ARN.fullmatch(value):
-            arns.add(value)
-        else:
-            raise _malformed(INVALID_PRINCIPALS)
-    return Principals(everyone, frozenset(accounts), frozenset(arns), frozenset(roles))
-
-
-def principal_covers(principal: str, principal_arn: str, account: str) -> bool:
-    """Whether one principal string (a grantee, a retiring principal) names the caller.
-
-    An account root or account id covers every principal of that account; an unparseable
-    principal covers nobody.
-    """
-    if principal == principal_arn:
-        return True
-    try:
-        found = principal_set([principal])
-    except MalformedPolicyDocumentError:
-        return False
-    return not found.everyone and found.matches(principal_arn, account)
-
-
-def valid_principal(principal: str) -> bool:
-    """Whether ``principal`` is an account, user, role or session principal (not ``*``)."""
-    if principal == "*":
-        return False
-    try:
-        principal_set([principal])
-    except MalformedPolicyDocumentError:
-        return False
-    return True
-
-
 def _strings(value: Any, what: str, where: str) -> list[str]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(v, str) and v for v in items):
         raise _malformed(f"{where}: {what} must be a non-empty string or list of strings.")
     return items
-
-
-def _parse_principal(value: Any, where: str) -> Principals:
-    if value == "*":
-        return Principals(everyone=True)
-    if not isinstance(value, dict) or not value:
-        raise _malformed(f'{where}: Principal must be "*" or an object such as {{"AWS": ...}}.')
-    found = Principals()
-    for kind, entries in value.items():
-        if kind == "AWS":
-            found = principal_set(_strings(entries, "a principal", where))
-        elif kind == "Service":
-            if not all(_SERVICE.fullmatch(s) for s in _strings(entries, "a principal", where)):
-                raise _malformed(INVALID_PRINCIPALS)
-        else:
-            raise _malformed(f"{where}: principal type {kind!r} is not supported (AWS, Service).")
-    return found
 
 
 # -- conditions ---------------------------------------------------------------------------
@@ -440,7 +338,7 @@ def _parse_statement(raw: Any, index: int) -> Statement:
             raise _malformed(f'{where}: Resource {resource!r} is not "*" or a KMS key ARN.')
     return Statement(
         effect=Decision(effect),
-        principals=_parse_principal(principal, where),
+        principals=principal_element(principal, where),
         not_principal="NotPrincipal" in raw,
         actions=lowered,
         not_action="NotAction" in raw,
