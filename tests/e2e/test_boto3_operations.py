@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from strongroom.testing.e2e_server import RunningServer, add_access_key
+from strongroom.testing.e2e_server import RunningServer, add_access_key, revoke_access_key
 from strongroom.testing.http import AwsCredentials, aws_error
 
 REGION = "eu-west-1"
@@ -690,6 +690,33 @@ def test_unsupported_operations(
     filled = {k: key["KeyId"] if v == "KEY" else v for k, v in params.items()}
     failure = aws_error(getattr(kms, method), **filled)
     assert (failure.code, failure.status) == ("UnsupportedOperationException", 400)
+
+
+def test_get_key_last_usage_is_not_offered(kms: Any, key: dict[str, Any]) -> None:
+    failure = aws_error(kms.get_key_last_usage, KeyId=key["KeyId"])
+    assert (failure.code, failure.status) == ("UnsupportedOperationException", 400)
+
+
+# -- authentication --------------------------------------------------------------------------
+
+
+def test_authentication_failures(
+    server: RunningServer, client_of: Callable[..., Any], tenant_a: AwsCredentials
+) -> None:
+    wrong_secret = AwsCredentials(tenant_a.access_key_id, "x" * 40, tenant_a.account_id)
+    failure = aws_error(client_of(wrong_secret).list_keys)
+    assert (failure.code, failure.status) == ("InvalidSignatureException", 403)
+    unknown = AwsCredentials("AKIAUNKNOWNUNKNOWN00", "x" * 40, tenant_a.account_id)
+    failure = aws_error(client_of(unknown).list_keys)
+    assert (failure.code, failure.status) == ("UnrecognizedClientException", 403)
+    sts_failure = aws_error(client_of(unknown, service="sts").get_caller_identity)
+    assert (sts_failure.code, sts_failure.status) == ("InvalidClientTokenId", 403)
+    # A revoked key: unknown ids are looked up on every request (found ones are reused for
+    # a few seconds by the server, so revoking a key in use is not checked here).
+    doomed = add_access_key(server.data_dir, tenant_a.account_id, "short-lived")
+    revoke_access_key(server.data_dir, doomed.access_key_id)
+    failure = aws_error(client_of(doomed).list_keys, Limit=1)
+    assert (failure.code, failure.status) == ("UnrecognizedClientException", 403)
 
 
 def test_every_response_has_a_request_id(kms: Any) -> None:

@@ -79,6 +79,14 @@ def add_access_key(
     return AwsCredentials(principal.access_key_id, secret, account_id)
 
 
+def revoke_access_key(data_dir: Path, access_key_id: str) -> None:
+    """Delete an access key in the running server's data directory."""
+    from strongroom.cli.context import service_session
+
+    with service_session(data_dir) as service:
+        service.delete_access_key(access_key_id)
+
+
 @contextlib.contextmanager
 def start_server(data_dir: Path, *extra_args: str) -> Iterator[RunningServer]:
     """Run a server on ``data_dir`` (empty or missing) until the block ends."""
