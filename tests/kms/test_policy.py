@@ -505,3 +505,19 @@ def test_malformed_policies_are_refused(service: KeyService, alice: Caller) -> N
     huge = policy_for(allow(alice.principal_arn, Sid="x" * MAX_POLICY_BYTES))
     with pytest.raises(LimitExceededError):
         service.call(alice, "PutKeyPolicy", {"KeyId": key, "Policy": huge})
+
+
+def test_alias_changes_need_permission_on_the_keys(service: KeyService, alice: Caller) -> None:
+    carol = principal(service, alice.tenant, "carol")
+    text = policy_for(allow(alice.principal_arn), allow(carol.principal_arn, "kms:Describe*"))
+    key = service.call(alice, "CreateKey", {"Policy": text})["KeyMetadata"]["KeyId"]
+    open_key = service.call(alice, "CreateKey", {})["KeyMetadata"]["KeyId"]
+    service.call(alice, "CreateAlias", {"AliasName": "alias/app", "TargetKeyId": key})
+    with pytest.raises(AccessDeniedError, match="kms:DeleteAlias"):
+        service.call(carol, "DeleteAlias", {"AliasName": "alias/app"})
+    with pytest.raises(AccessDeniedError, match="kms:UpdateAlias"):
+        service.call(carol, "UpdateAlias", {"AliasName": "alias/app", "TargetKeyId": open_key})
+    with pytest.raises(AccessDeniedError, match="kms:CreateAlias"):
+        service.call(carol, "CreateAlias", {"AliasName": "alias/other", "TargetKeyId": key})
+    service.call(alice, "UpdateAlias", {"AliasName": "alias/app", "TargetKeyId": open_key})
+    service.call(carol, "DeleteAlias", {"AliasName": "alias/app"})

@@ -86,6 +86,7 @@ class AliasOps(ServiceCore):
             old_raw = tx.get(account, "key", alias.key_id)
             if old_raw is not None:
                 old = KeyRecord.from_bytes(old_raw)
+                self.authorize(tx, ctx, old, "UpdateAlias")  # both keys, as in AWS
                 if (old.key_spec, old.key_usage) != (key.key_spec, key.key_usage):
                     raise ValidationError(
                         f"{key.arn} is not of the same key spec and usage as the key the "
@@ -104,8 +105,13 @@ class AliasOps(ServiceCore):
         account, region = ctx.caller.tenant, ctx.caller.region
 
         def unit(tx: StoreTx) -> None:
-            if not tx.delete(account, "alias", f"{region}/{name}"):
+            raw = tx.get_for_update(account, "alias", f"{region}/{name}")
+            if raw is None:
                 raise NotFoundError(f"Alias arn:aws:kms:{region}:{account}:{name} is not found.")
+            key_raw = tx.get(account, "key", AliasRecord.from_bytes(raw).key_id)
+            if key_raw is not None:  # AWS asks for kms:DeleteAlias on the key too
+                self.authorize(tx, ctx, KeyRecord.from_bytes(key_raw), "DeleteAlias")
+            tx.delete(account, "alias", f"{region}/{name}")
 
         self.write(ctx, unit)
         return {}
