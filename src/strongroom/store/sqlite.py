@@ -20,6 +20,8 @@ from strongroom.store.keyrange import prefix_end
 
 T = TypeVar("T")
 
+_AUDIT_ROWS_PER_INSERT = 500  # 2,000 bound values: under every SQLite build's limit
+
 _ABOVE_ALL_TEXT = b""  # SQLite orders every TEXT value below every BLOB value
 
 
@@ -163,10 +165,17 @@ class SqliteTx:
             digest = chain_hash(prev, seq, body)
             out.append(AuditRecord(seq, body, prev, digest))
             prev = digest
-        self._conn.executemany(
-            "INSERT INTO audit (seq, body, prev_hash, hash) VALUES (?, ?, ?, ?)",
-            ((r.seq, r.body, r.prev_hash, r.hash) for r in out),
-        )
+        # One multi-row INSERT per chunk rather than executemany: sqlite3 releases the GIL
+        # around every statement step, and a thread that needs it back from a busy event
+        # loop waits a switch interval (5 ms) each time; row by row, a batch of a few
+        # hundred events would take seconds to append in a loaded server.
+        for start in range(0, len(out), _AUDIT_ROWS_PER_INSERT):
+            chunk = out[start : start + _AUDIT_ROWS_PER_INSERT]
+            self._conn.execute(
+                "INSERT INTO audit (seq, body, prev_hash, hash) VALUES "  # noqa: S608 - placeholders only
+                + ",".join(["(?, ?, ?, ?)"] * len(chunk)),
+                [v for r in chunk for v in (r.seq, r.body, r.prev_hash, r.hash)],
+            )
         return out
 
     def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
