@@ -311,6 +311,7 @@ def test_principal_covers() -> None:
         (doc(stmt(Condition={"NullIfExists": {"kms:CallerAccount": "true"}})), "operator"),
         (doc(stmt(Condition="x")), "Condition"),
         ('{"Statement": [], "Statement": []}', "twice"),
+        ("[" * 16_000 + "]" * 16_000, "not valid JSON"),  # too deep, yet under 32 KiB
     ],
 )
 def test_malformed(text: str, fragment: str) -> None:

@@ -362,9 +362,7 @@ def parse_policy(text: str) -> KeyPolicy:
         )
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, MalformedPolicyDocumentError):
-            raise
+    except (ValueError, RecursionError) as exc:  # duplicate members raise their own error
         raise _malformed(f"The policy is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict):
         raise _malformed("The policy must be a JSON object.")
