@@ -83,13 +83,14 @@ def _crash_loop(tmp_path: Path, store_url: str | None, kills: int, max_delay_s: 
                 stdout=subprocess.PIPE,
                 stderr=err,
             )
-            assert worker.stdout is not None
-            ready = worker.stdout.readline()
-            assert ready == b"ready\n", log.read_text()
-            time.sleep(rng.uniform(0.0, max_delay_s))  # the random kill moment, not a wait
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(timeout=30)
-            worker.stdout.close()
+            with worker:  # waits for the worker and closes its pipe whatever happens
+                try:
+                    assert worker.stdout is not None
+                    ready = worker.stdout.readline()
+                    assert ready == b"ready\n", log.read_text()
+                    time.sleep(rng.uniform(0.0, max_delay_s))  # the random kill moment
+                finally:
+                    worker.send_signal(signal.SIGKILL)
         assert worker.returncode == -signal.SIGKILL, log.read_text()  # it never failed alone
         drop_torn_line(ack_file)
         acks = read_acks(ack_file)
