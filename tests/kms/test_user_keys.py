@@ -21,7 +21,7 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms import Caller, KeyService, ManualClock
-from strongroom.kms.ops_userkeys import UserKeyOps, check_user_id
+from strongroom.kms.ops_userkeys import check_user_id, user_identities
 from strongroom.kms.records import KeyRecord, UserKeyRecord
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
@@ -434,6 +434,6 @@ def test_identity_split_matches_key_identity() -> None:
         0.0,
         current_version=3,
     )
-    split = UserKeyOps._identities(key, 3)
+    split = user_identities(key, 3)
     for user in ("u", "ü/ß", "x" * 256):
         assert split(user) == key_identity("userkey", "123456789012", "k-1", user, 3)

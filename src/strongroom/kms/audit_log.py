@@ -26,12 +26,11 @@ class AuditLog:
         self._pending: list[bytes] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 
     def record(self, event: dict[str, Any]) -> None:
         """Queue one event; ``time`` is added from the clock."""
-        body = json.dumps(
-            {"time": self._clock.now(), **event}, separators=(",", ":"), sort_keys=True
-        ).encode("utf-8")
+        body = self._encode({"time": self._clock.now(), **event}).encode("utf-8")
         with self._lock:
             self._pending.append(body)
 

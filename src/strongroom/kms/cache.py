@@ -1,18 +1,31 @@
-"""A small, thread-safe cache bounded by age and size, for unwrapped key material.
+"""The key service's in-memory caches.
 
-Entries expire ``ttl_s`` after they were put; past ``max_entries`` the oldest go first.
-The cache never logs or shows its values.
+:class:`TtlCache` holds unwrapped key material: entries expire ``ttl_s`` after they were
+put; past ``max_entries`` the oldest go first; it never logs or shows its values.
+
+:class:`RecordCache` holds parsed key and alias records for a very short time, so the hot
+operations (Encrypt, Decrypt, GenerateDataKey) need no store round trip. Any write unit of
+this process ends every entry at once (:class:`WriteWatchingStore` reports writes), so a
+change made here is seen here immediately; a change made by another process is seen
+within the record TTL. :class:`CacheOnlyTx` lets a read unit run from caches alone: the
+first store call raises :class:`NeedsStore` and the unit is run again in a transaction.
+:class:`HotRecords` puts these together for the key service core.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Generic, NoReturn, TypeVar
+
+from strongroom.kms.ports import Store, StoreTx
+from strongroom.kms.records import AliasRecord, KeyRecord
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 class TtlCache(Generic[K, V]):
@@ -65,3 +78,180 @@ class TtlCache(Generic[K, V]):
         """Remove every entry."""
         with self._lock:
             self._items.clear()
+
+
+class RecordCache(Generic[K, V]):
+    """Recently read records, valid for ``ttl_s`` and until the next :meth:`invalidate`.
+
+    A reader takes :attr:`generation` before its transaction starts and passes it to
+    :meth:`put`; an entry read before a write of this process committed is refused or
+    dropped, never served after it.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int, now: Callable[[], float]) -> None:
+        self.ttl_s = ttl_s
+        self._max = max_entries
+        self._now = now
+        self._items: dict[K, tuple[float, V]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RecordCache(entries={len(self._items)}, generation={self._generation})"
+
+    @property
+    def generation(self) -> int:
+        """The current generation: it changes on every :meth:`invalidate`."""
+        return self._generation
+
+    def get(self, key: K) -> V | None:
+        """Return the live record for ``key`` or ``None``."""
+        item = self._items.get(key)
+        if item is None or self._now() >= item[0]:
+            return None
+        return item[1]
+
+    def put(self, key: K, value: V, generation: int) -> None:
+        """Keep ``value`` if nothing was invalidated since ``generation`` was taken."""
+        if self.ttl_s <= 0 or self._max <= 0:
+            return
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._items) >= self._max and key not in self._items:
+                del self._items[next(iter(self._items))]
+            self._items[key] = (self._now() + self.ttl_s, value)
+
+    def invalidate(self) -> None:
+        """Forget every entry and start a new generation."""
+        with self._lock:
+            self._generation += 1
+            self._items = {}
+
+
+class NeedsStore(BaseException):
+    """A unit run by :class:`CacheOnlyTx` needs the store; run it in a real transaction.
+
+    A ``BaseException``, so ``except Exception`` in a unit does not swallow it.
+    """
+
+
+class CacheOnlyTx:
+    """A :class:`~strongroom.kms.ports.StoreTx` with no store: every call raises NeedsStore."""
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise NeedsStore(name)
+
+
+class WriteWatchingStore:
+    """A :class:`~strongroom.kms.ports.Store` that calls ``on_write`` after every write unit.
+
+    Other attributes (``path``, ``schema_version``...) are those of the wrapped store.
+    """
+
+    def __init__(self, store: Store, on_write: Callable[[], None]) -> None:
+        self.inner = store
+        self._on_write = on_write
+
+    def __repr__(self) -> str:
+        return f"WriteWatchingStore({self.inner!r})"
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def read(self, fn: Callable[[StoreTx], T]) -> T:
+        """Run ``fn`` in a read transaction of the wrapped store."""
+        return self.inner.read(fn)
+
+    def write(self, fn: Callable[[StoreTx], T]) -> T:
+        """Run ``fn`` in a write transaction, then report the write (also on failure)."""
+        try:
+            return self.inner.write(fn)
+        finally:
+            self._on_write()
+
+    def close(self) -> None:
+        """Close the wrapped store."""
+        self.inner.close()
+
+
+class HotRecords:
+    """Key and alias records for the hot read units, and how those units run.
+
+    :meth:`run` runs a read unit first from caches alone, then (if it needs the store) in
+    a read transaction with the generation taken before that transaction starts. Inside
+    such a unit :meth:`key` and :meth:`alias_target` serve recent copies; elsewhere they
+    read the store. ``active`` is the service's thread-local whose ``tx`` attribute names
+    the running transaction (so nested lookups of the unit see the cache-only one).
+    """
+
+    def __init__(self, ttl_s: float, now: Callable[[], float], active: threading.local) -> None:
+        self.enabled = ttl_s > 0
+        self._keys: RecordCache[tuple[str, str], KeyRecord] = RecordCache(ttl_s, 10_000, now)
+        self._aliases: RecordCache[tuple[str, str], str] = RecordCache(ttl_s, 10_000, now)
+        self._active = active
+        self._local = threading.local()  # .generation while a unit may use the cache
+        self._cache_only: StoreTx = CacheOnlyTx()
+
+    def invalidate(self) -> None:
+        """Forget every record (a write unit of this process ended)."""
+        self._keys.invalidate()
+        self._aliases.invalidate()
+
+    def run(self, fn: Callable[[StoreTx], T], read: Callable[[Callable[[StoreTx], T]], T]) -> T:
+        """Run the read unit ``fn`` from caches alone if it can, else through ``read``."""
+        if not self.enabled:
+            return read(fn)
+        local, active = self._local, self._active
+        outer_gen, outer_tx = getattr(local, "generation", None), getattr(active, "tx", None)
+        try:
+            local.generation, active.tx = self._keys.generation, self._cache_only
+            try:
+                return fn(self._cache_only)
+            except NeedsStore:
+                pass
+            active.tx = outer_tx
+            local.generation = self._keys.generation  # before the transaction starts
+            return read(fn)
+        finally:
+            local.generation, active.tx = outer_gen, outer_tx
+
+    @contextmanager
+    def bypass(self) -> Iterator[None]:
+        """Within the block, read the store even inside :meth:`run` (and keep nothing)."""
+        outer = getattr(self._local, "generation", None)
+        self._local.generation = None
+        try:
+            yield
+        finally:
+            self._local.generation = outer
+
+    def key(self, tx: StoreTx, account_id: str, key_id: str) -> KeyRecord | None:
+        """The record of a key (maybe a recent copy inside :meth:`run`), or ``None``."""
+        generation: int | None = getattr(self._local, "generation", None)
+        if generation is not None:
+            cached = self._keys.get((account_id, key_id))
+            if cached is not None:
+                return cached
+        raw = tx.get(account_id, "key", key_id)
+        if raw is None:
+            return None
+        key = KeyRecord.from_bytes(raw)
+        if generation is not None:
+            self._keys.put((account_id, key_id), key, generation)
+        return key
+
+    def alias_target(self, tx: StoreTx, account_id: str, name: str) -> str | None:
+        """The key id an alias (store name ``<region>/alias/...``) points at, or ``None``."""
+        generation: int | None = getattr(self._local, "generation", None)
+        if generation is not None:
+            cached = self._aliases.get((account_id, name))
+            if cached is not None:
+                return cached
+        raw = tx.get(account_id, "alias", name)
+        if raw is None:
+            return None
+        target = AliasRecord.from_bytes(raw).key_id
+        if generation is not None:
+            self._aliases.put((account_id, name), target, generation)
+        return target

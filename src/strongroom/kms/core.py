@@ -24,11 +24,10 @@ from strongroom.errors import (
     StrongroomError,
 )
 from strongroom.kms.audit_log import AuditLog
-from strongroom.kms.cache import TtlCache
+from strongroom.kms.cache import HotRecords, TtlCache, WriteWatchingStore
 from strongroom.kms.caller import Caller
 from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.kms.records import (
-    AliasRecord,
     KeyRecord,
     KeyVersionRecord,
     TenantRecord,
@@ -64,6 +63,7 @@ class ServiceCore:
         *,
         material_ttl_s: float = 300.0,
         material_cache_size: int = 10_000,
+        key_record_ttl_s: float = 1.0,
         model: WireModel | None = None,
     ) -> None:
         self.store = store
@@ -78,6 +78,11 @@ class ServiceCore:
         )
         self._lock = threading.Lock()
         self._active = threading.local()
+        # key and alias records for read_cached: a write of this process ends them at once,
+        # a change by another process is seen within key_record_ttl_s (0: no such cache)
+        self._hot = HotRecords(key_record_ttl_s, clock.now, self._active)
+        if self._hot.enabled:
+            self.store = WriteWatchingStore(store, self._hot.invalidate)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={self.root.description})"
@@ -112,6 +117,15 @@ class ServiceCore:
     def read(self, fn: Callable[[StoreTx], T]) -> T:
         """Run ``fn`` in a read transaction."""
         return self.store.read(self._tracked(fn))
+
+    def read_cached(self, fn: Callable[[StoreTx], T]) -> T:
+        """Run a read unit that may use recently read key and alias records.
+
+        The unit runs first with no store at all (caches only); if it needs the store it
+        runs again in a read transaction, so ``fn`` must have no effect beyond its result.
+        Write units never use cached records.
+        """
+        return self._hot.run(fn, self.read)
 
     def write(self, ctx: OpContext | None, fn: Callable[[StoreTx], T]) -> T:
         """Run ``fn`` in a write transaction; in a dry run, roll it back at the end.
@@ -221,16 +235,20 @@ class ServiceCore:
             elif not ident.startswith("alias/"):
                 raise NotFoundError(f"Invalid arn {key_spec}")
         if ident.startswith("alias/"):
-            raw_alias = tx.get(account, "alias", f"{region}/{ident}")
-            if raw_alias is None:
+            target = self._hot.alias_target(tx, account, f"{region}/{ident}")
+            if target is None:
                 raise NotFoundError(f"Alias arn:aws:kms:{region}:{account}:{ident} is not found.")
-            ident = AliasRecord.from_bytes(raw_alias).key_id
-        raw = tx.get(account, "key", ident)
-        key = None if raw is None else KeyRecord.from_bytes(raw)
+            ident = target
+        key = self._hot.key(tx, account, ident)
         if key is None or key.region != region or self.is_past_deletion(key):
             raise NotFoundError(f"Key 'arn:aws:kms:{region}:{account}:key/{ident}' does not exist")
         ctx.key_arn = key.arn
         return key
+
+    def resolve_fresh(self, tx: StoreTx, ctx: OpContext, key_spec: str) -> KeyRecord:
+        """:meth:`resolve_key` from the store: a cached record may predate a rotation."""
+        with self._hot.bypass():
+            return self.resolve_key(tx, ctx, key_spec)
 
     def is_past_deletion(self, key: KeyRecord) -> bool:
         """Whether ``key`` is pending deletion and its waiting period has ended."""

@@ -23,6 +23,7 @@ from strongroom.kms.core import OpContext, ServiceCore
 from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT
 from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord
+from strongroom.kms.states import check_state
 
 _PLAIN_KEY_ID = re.compile(r"[0-9a-f-]{1,64}")
 _DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
@@ -122,6 +123,8 @@ class CryptoOps(ServiceCore):
         requested = None if key_id is None else self.resolve_key(tx, ctx, key_id)
         try:
             key = self.resolve_key(tx, ctx, header.key_id)
+            if header.key_version > key.current_version:  # rotated by another process?
+                key = self.resolve_fresh(tx, ctx, header.key_id)
         except NotFoundError as exc:
             # A header naming no key of the caller is a bad ciphertext, KeyId or not:
             # IncorrectKey is only for a ciphertext of another existing key.
@@ -131,8 +134,6 @@ class CryptoOps(ServiceCore):
                 "The key ID in the request does not identify a CMK that can perform this operation."
             )
         self.authorize(tx, ctx, key, action, context, grant_tokens)
-        from strongroom.kms.states import check_state
-
         check_state(key.key_state, "crypto", key.arn)
         if key.key_spec != SYMMETRIC_DEFAULT or header.key_version > key.current_version:
             raise InvalidCiphertextError("")
@@ -185,7 +186,7 @@ class CryptoOps(ServiceCore):
                 blob = self.asymmetric_encrypt(tx, key, algorithm, req["Plaintext"])
             return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
-        return self.read(unit)
+        return self.read_cached(unit)
 
     def op_decrypt(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         """Decrypt a blob; with a symmetric blob the KeyId is optional."""
@@ -223,7 +224,7 @@ class CryptoOps(ServiceCore):
                 "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
             }
 
-        return self.read(unit)
+        return self.read_cached(unit)
 
     def op_re_encrypt(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         """Decrypt under one key and encrypt under another, without exposing plaintext."""
@@ -288,7 +289,7 @@ class CryptoOps(ServiceCore):
                 "DestinationEncryptionAlgorithm": dest_alg,
             }
 
-        return self.read(unit)
+        return self.read_cached(unit)
 
     def _generate_data_key(
         self, ctx: OpContext, req: dict[str, Any], action: str
@@ -310,7 +311,7 @@ class CryptoOps(ServiceCore):
             blob = self.seal_for(tx, key, data_key, context)
             return {"CiphertextBlob": blob, "Plaintext": data_key, "KeyId": key.arn}
 
-        return self.read(unit)
+        return self.read_cached(unit)
 
     def op_generate_data_key(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         """Return a fresh data key in plaintext and encrypted under a KMS key."""

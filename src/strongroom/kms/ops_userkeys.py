@@ -43,7 +43,7 @@ from strongroom.kms.cache import TtlCache
 from strongroom.kms.caller import Caller
 from strongroom.kms.core import OpContext, ServiceCore
 from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT
-from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
+from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord, UserKeyRecord
 
 T = TypeVar("T")
@@ -51,9 +51,6 @@ T = TypeVar("T")
 USER_KEY_KIND = "userkey"
 USER_KEY_CHUNK = 10_000
 """User keys created per transaction by :meth:`UserKeyOps.create_user_keys`."""
-MAX_PLAINTEXT_BYTES = 4096
-"""As AWS ``Encrypt``: the blob must stay within ``Decrypt``'s 6144-byte limit."""
-MAX_DATA_KEY_BYTES = 1024
 _WRAP_LABEL = b"strongroom/userkey-wrap/v1"
 
 
@@ -77,6 +74,34 @@ def check_user_id(user_id: object) -> str:
     )
 
 
+def user_identities(key: KeyRecord, version: int) -> Callable[[str], bytes]:
+    """``user id -> key_identity("userkey", account, key id, user id, version)``.
+
+    ``key_identity`` length-prefixes each part and concatenates, so the fixed parts are
+    encoded once (a batch of a million keys shares them).
+    """
+    head = key_identity("userkey", key.account_id, key.key_id)
+    tail = key_identity(version)
+    return lambda user_id: head + key_identity(user_id) + tail
+
+
+def new_user_key(
+    wrapping: bytes, identity: bytes, user_id: str, version: int, secret: bytes, now: float
+) -> bytes:
+    """The stored bytes of a new user key: ``UserKeyRecord.to_bytes()``, built directly."""
+    wrapped = wrap_key(wrapping, secret, identity)
+    return json.dumps(
+        {
+            "created_at": now,
+            "key_version": version,
+            "user_id": user_id,
+            "wrapped_material": {"$b64": base64.b64encode(wrapped).decode("ascii")},
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode("utf-8")
+
+
 class UserKeyOps(ServiceCore):
     """Per-user keys under a symmetric KMS key: typed methods, authorised and audited.
 
@@ -88,19 +113,11 @@ class UserKeyOps(ServiceCore):
     ``CryptoOps`` in the bases of ``KeyService``.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        root: RootOfTrust,
-        clock: Clock,
-        *,
-        user_key_cache_size: int = 50_000,
-        **options: Any,
-    ) -> None:
-        super().__init__(store, root, clock, **options)
+    def __init__(self, *args: Any, user_key_cache_size: int = 50_000, **options: Any) -> None:
+        super().__init__(*args, **options)
         # (account, key id, user id) -> (row bytes, version, unwrapped user key)
         self._user_keys: TtlCache[tuple[str, str, str], tuple[bytes, int, bytes]] = TtlCache(
-            self.material_ttl_s, user_key_cache_size, clock.now
+            self.material_ttl_s, user_key_cache_size, self.clock.now
         )
 
     # -- public methods ------------------------------------------------------------------
@@ -119,20 +136,16 @@ class UserKeyOps(ServiceCore):
 
         ``Decrypt`` opens the blob as any other; after :meth:`destroy_user_key` it fails.
         """
-        detail: dict[str, Any] = {}
-
-        def run(ctx: OpContext) -> bytes:
-            self.model.validate(
-                "Encrypt",
-                {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": encryption_context},
-            )
-            key, version, material = self._obtain(
-                ctx, key_id, user_id, "Encrypt", encryption_context, detail
-            )
-            header = BlobHeader(key.key_id, version, BlobKind.USER_KEY, user_id)
-            return seal(material, key.account_id, header, plaintext, encryption_context)
-
-        return self._audited(caller, "EncryptForUser", request_id, detail, run)
+        request = {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": encryption_context}
+        return self._audited(
+            caller,
+            "EncryptForUser",
+            request_id,
+            {},
+            lambda ctx, detail: self._seal_for_user(
+                ctx, "Encrypt", request, user_id, plaintext, detail
+            ),
+        )
 
     def generate_user_data_key(
         self,
@@ -144,26 +157,21 @@ class UserKeyOps(ServiceCore):
         *,
         request_id: str | None = None,
     ) -> tuple[bytes, bytes]:
-        """Return a fresh data key in plaintext and sealed under the user's key."""
-        detail: dict[str, Any] = {}
+        """Return a fresh data key (1-1024 bytes) in plaintext and sealed under the user's key."""
+        request = {
+            "KeyId": key_id,
+            "NumberOfBytes": number_of_bytes,
+            "EncryptionContext": encryption_context,
+        }
 
-        def run(ctx: OpContext) -> tuple[bytes, bytes]:
-            self.model.validate(
-                "GenerateDataKey",
-                {
-                    "KeyId": key_id,
-                    "NumberOfBytes": number_of_bytes,
-                    "EncryptionContext": encryption_context,
-                },
-            )
-            key, version, material = self._obtain(
-                ctx, key_id, user_id, "GenerateDataKey", encryption_context, detail
-            )
+        def run(ctx: OpContext, detail: dict[str, Any]) -> tuple[bytes, bytes]:
+            self.model.validate("GenerateDataKey", request)
             data_key = random_bytes(number_of_bytes)
-            header = BlobHeader(key.key_id, version, BlobKind.USER_KEY, user_id)
-            return data_key, seal(material, key.account_id, header, data_key, encryption_context)
+            return data_key, self._seal_for_user(
+                ctx, "GenerateDataKey", request, user_id, data_key, detail
+            )
 
-        return self._audited(caller, "GenerateUserDataKey", request_id, detail, run)
+        return self._audited(caller, "GenerateUserDataKey", request_id, {}, run)
 
     def create_user_keys(
         self,
@@ -180,10 +188,9 @@ class UserKeyOps(ServiceCore):
         written per transaction, so a failure part-way keeps the chunks already written
         (calling again completes the batch: existing keys are skipped).
         """
-        detail: dict[str, Any] = {"userKeysRequested": len(user_ids), "userKeysCreated": 0}
 
-        def run(ctx: OpContext) -> int:
-            self._validate_key_id(key_id)
+        def run(ctx: OpContext, detail: dict[str, Any]) -> int:
+            self.model.validate("DescribeKey", {"KeyId": key_id})
             if chunk_size < 1:
                 raise ValidationError("chunk_size must be at least 1.")
             ids = [check_user_id(user_id) for user_id in user_ids]
@@ -191,15 +198,16 @@ class UserKeyOps(ServiceCore):
             plain_id = self.read(
                 lambda tx: self._user_capable_key(tx, ctx, key_id, "CreateUserKeys", None).key_id
             )
-            created = 0
+            detail["userKeysCreated"] = 0
             for start in range(0, len(ids), chunk_size):
                 part = ids[start : start + chunk_size]
-                created += self.write(
+                detail["userKeysCreated"] += self.write(
                     ctx, partial(self._insert_user_keys, ctx=ctx, key_id=plain_id, user_ids=part)
                 )
-                detail["userKeysCreated"] = created
+            created: int = detail["userKeysCreated"]
             return created
 
+        detail = {"userKeysRequested": len(user_ids)}
         return self._audited(caller, "CreateUserKeys", request_id, detail, run)
 
     def destroy_user_key(
@@ -209,68 +217,58 @@ class UserKeyOps(ServiceCore):
 
         Allowed in every key state: forgetting a user never waits for a key to be enabled.
         """
-        detail: dict[str, Any] = {}
 
-        def run(ctx: OpContext) -> bool:
-            self._validate_key_id(key_id)
+        def unit(tx: StoreTx, key: KeyRecord) -> tuple[tuple[str, str, str], bool]:
+            name = user_key_name(key.key_id, user_id)
+            return (key.account_id, key.key_id, user_id), tx.delete(
+                key.account_id, USER_KEY_KIND, name
+            )
+
+        def run(ctx: OpContext, detail: dict[str, Any]) -> bool:
             detail["userId"] = check_user_id(user_id)
-
-            def unit(tx: StoreTx) -> tuple[KeyRecord, bool]:
-                key = self.resolve_key(tx, ctx, key_id)
-                self.authorize(tx, ctx, key, "DestroyUserKey")
-                name = user_key_name(key.key_id, user_id)
-                return key, tx.delete(key.account_id, USER_KEY_KIND, name)
-
-            key, existed = self.write(ctx, unit)
-            self._user_keys.discard((key.account_id, key.key_id, user_id))
+            cached, existed = self._on_key(ctx, key_id, "DestroyUserKey", unit)
+            self._user_keys.discard(cached)
             detail["userKeyExisted"] = existed
             return existed
 
-        return self._audited(caller, "DestroyUserKey", request_id, detail, run)
+        return self._audited(caller, "DestroyUserKey", request_id, {}, run)
 
     def user_key_exists(
         self, caller: Caller, key_id: str, user_id: str, *, request_id: str | None = None
     ) -> bool:
         """Whether the user has a key under ``key_id`` (created and not destroyed)."""
-        detail: dict[str, Any] = {}
 
-        def run(ctx: OpContext) -> bool:
-            self._validate_key_id(key_id)
+        def unit(tx: StoreTx, key: KeyRecord) -> bool:
+            name = user_key_name(key.key_id, user_id)
+            return tx.get(key.account_id, USER_KEY_KIND, name) is not None
+
+        def run(ctx: OpContext, detail: dict[str, Any]) -> bool:
             detail["userId"] = check_user_id(user_id)
+            return self._on_key(ctx, key_id, "DescribeKey", unit)
 
-            def unit(tx: StoreTx) -> bool:
-                key = self.resolve_key(tx, ctx, key_id)
-                self.authorize(tx, ctx, key, "DescribeKey")
-                name = user_key_name(key.key_id, user_id)
-                return tx.get(key.account_id, USER_KEY_KIND, name) is not None
-
-            return self.read(unit)
-
-        return self._audited(caller, "DescribeUserKey", request_id, detail, run)
+        return self._audited(caller, "DescribeUserKey", request_id, {}, run)
 
     def count_user_keys(self, caller: Caller, key_id: str, *, request_id: str | None = None) -> int:
         """How many user keys exist under ``key_id`` (a range count: linear in the result)."""
 
-        def run(ctx: OpContext) -> int:
-            self._validate_key_id(key_id)
+        def unit(tx: StoreTx, key: KeyRecord) -> int:
+            return tx.count(key.account_id, USER_KEY_KIND, key.key_id + "/")
 
-            def unit(tx: StoreTx) -> int:
-                key = self.resolve_key(tx, ctx, key_id)
-                self.authorize(tx, ctx, key, "DescribeKey")
-                return tx.count(key.account_id, USER_KEY_KIND, key.key_id + "/")
-
-            return self.read(unit)
-
-        return self._audited(caller, "CountUserKeys", request_id, {}, run)
+        return self._audited(
+            caller,
+            "CountUserKeys",
+            request_id,
+            {},
+            lambda ctx, _: self._on_key(ctx, key_id, "DescribeKey", unit),
+        )
 
     # -- the Decrypt hook and cache upkeep -------------------------------------------------
 
     def user_key_material(self, tx: StoreTx, key: KeyRecord, header: BlobHeader) -> bytes:
         """The user key a ``USER_KEY`` blob names; a destroyed one is InvalidCiphertext."""
-        if header.user_id is None:
+        if header.user_id is None or "\x00" in header.user_id:  # no such user id is stored
             raise InvalidCiphertextError("")
-        name = user_key_name(key.key_id, header.user_id)
-        raw = tx.get(key.account_id, USER_KEY_KIND, name)
+        raw = tx.get(key.account_id, USER_KEY_KIND, user_key_name(key.key_id, header.user_id))
         if raw is None:
             raise InvalidCiphertextError("")
         version, material = self._unwrap_user_key(tx, key, header.user_id, raw)
@@ -291,19 +289,29 @@ class UserKeyOps(ServiceCore):
         operation: str,
         request_id: str | None,
         detail: dict[str, Any],
-        run: Callable[[OpContext], T],
+        run: Callable[[OpContext, dict[str, Any]], T],
     ) -> T:
         ctx = OpContext(caller, operation, request_id or str(uuid.uuid4()))
         try:
-            result = run(ctx)
+            result = run(ctx, detail)
         except StrongroomError as exc:
             self.record(ctx, exc.aws_type, detail)
             raise
         self.record(ctx, "Success", detail)
         return result
 
-    def _validate_key_id(self, key_id: str) -> None:
+    def _on_key(
+        self, ctx: OpContext, key_id: str, action: str, fn: Callable[[StoreTx, KeyRecord], T]
+    ) -> T:
+        """Validate, resolve and authorise (any key state), then ``fn`` (writes if destroying)."""
         self.model.validate("DescribeKey", {"KeyId": key_id})
+
+        def unit(tx: StoreTx) -> T:
+            key = self.resolve_key(tx, ctx, key_id)
+            self.authorize(tx, ctx, key, action)
+            return fn(tx, key)
+
+        return self.write(ctx, unit) if action == "DestroyUserKey" else self.read(unit)
 
     def _user_capable_key(
         self,
@@ -324,37 +332,6 @@ class UserKeyOps(ServiceCore):
     def _wrapping_key(self, tx: StoreTx, key: KeyRecord, version: int) -> bytes:
         return hkdf_expand_sha256(self.material(tx, key, version), _WRAP_LABEL)
 
-    @staticmethod
-    def _identity(key: KeyRecord, user_id: str, version: int) -> bytes:
-        return key_identity("userkey", key.account_id, key.key_id, user_id, version)
-
-    @staticmethod
-    def _identities(key: KeyRecord, version: int) -> Callable[[str], bytes]:
-        """``user_id -> _identity(key, user_id, version)``, with the fixed parts encoded once.
-
-        ``key_identity`` length-prefixes each part and concatenates, so it splits exactly.
-        """
-        head = key_identity("userkey", key.account_id, key.key_id)
-        tail = key_identity(version)
-        return lambda user_id: head + key_identity(user_id) + tail
-
-    @staticmethod
-    def _new_user_key(
-        wrapping: bytes, identity: bytes, user_id: str, version: int, secret: bytes, now: float
-    ) -> bytes:
-        """The stored bytes of a new user key: ``UserKeyRecord.to_bytes()``, built directly."""
-        wrapped = wrap_key(wrapping, secret, identity)
-        return json.dumps(
-            {
-                "created_at": now,
-                "key_version": version,
-                "user_id": user_id,
-                "wrapped_material": {"$b64": base64.b64encode(wrapped).decode("ascii")},
-            },
-            separators=(",", ":"),
-            sort_keys=True,
-        ).encode("utf-8")
-
     def _unwrap_user_key(
         self, tx: StoreTx, key: KeyRecord, user_id: str, raw: bytes
     ) -> tuple[int, bytes]:
@@ -364,75 +341,72 @@ class UserKeyOps(ServiceCore):
             return cached[1], cached[2]
         record = UserKeyRecord.from_bytes(raw)
         version = record.key_version
-        if record.user_id != user_id or not 1 <= version <= key.current_version:
+        if record.user_id != user_id or version < 1:
             raise RootOfTrustError("a stored user key does not belong to its row")
+        identity = user_identities(key, version)(user_id)
         try:
             material = unwrap_key(
-                self._wrapping_key(tx, key, version),
-                record.wrapped_material,
-                self._identity(key, user_id, version),
+                self._wrapping_key(tx, key, version), record.wrapped_material, identity
             )
         except UnwrapFailed as exc:
             raise RootOfTrustError("a stored user key does not unwrap") from exc
         self._user_keys.put(cache_key, (raw, version, material))
         return version, material
 
-    def _obtain(
+    def _seal_for_user(
         self,
         ctx: OpContext,
-        key_id: str,
-        user_id: str,
         action: str,
-        context: dict[str, str] | None,
+        request: dict[str, Any],
+        user_id: str,
+        plaintext: bytes,
         detail: dict[str, Any],
-    ) -> tuple[KeyRecord, int, bytes]:
-        """The user's key under ``key_id``, created if it does not exist (race-safe)."""
+    ) -> bytes:
+        """Seal ``plaintext`` under the user's key, created if it does not exist (race-safe)."""
+        self.model.validate(action, request)
         detail["userId"] = check_user_id(user_id)
+        key_id, context = request["KeyId"], request["EncryptionContext"]
 
         def look(tx: StoreTx) -> tuple[KeyRecord, tuple[int, bytes] | None]:
             key = self._user_capable_key(tx, ctx, key_id, action, context)
             raw = tx.get(key.account_id, USER_KEY_KIND, user_key_name(key.key_id, user_id))
             return key, None if raw is None else self._unwrap_user_key(tx, key, user_id, raw)
 
-        key, found = self.read(look)
-        if found is not None:
-            detail["userKeyCreated"] = False
-            return key, found[0], found[1]
-
         def create(tx: StoreTx) -> tuple[KeyRecord, tuple[int, bytes], bool]:
             key = self._user_capable_key(tx, ctx, key_id, action, context)
-            name = user_key_name(key.key_id, user_id)
+            name, version = user_key_name(key.key_id, user_id), key.current_version
             secret = random_bytes(KEY_BYTES)
-            wrapping = self._wrapping_key(tx, key, key.current_version)
-            version = key.current_version
-            identity = self._identity(key, user_id, version)
-            raw = self._new_user_key(wrapping, identity, user_id, version, secret, self.clock.now())
+            wrapping = self._wrapping_key(tx, key, version)
+            identity = user_identities(key, version)(user_id)
+            raw = new_user_key(wrapping, identity, user_id, version, secret, self.clock.now())
             if tx.insert(key.account_id, USER_KEY_KIND, name, raw):
-                self._user_keys.put(
-                    (key.account_id, key.key_id, user_id), (raw, key.current_version, secret)
-                )
-                return key, (key.current_version, secret), True
+                self._user_keys.put((key.account_id, key.key_id, user_id), (raw, version, secret))
+                return key, (version, secret), True
             existing = tx.get(key.account_id, USER_KEY_KIND, name)  # a rival created it
             if existing is None:  # insert saw a row this snapshot does not: a store bug
                 raise StoreError("a user key vanished while it was being created")
             return key, self._unwrap_user_key(tx, key, user_id, existing), False
 
-        key, (version, material), created = self.write(ctx, create)
+        key, found = self.read(look)
+        created = False
+        if found is None:
+            key, found, created = self.write(ctx, create)
         detail["userKeyCreated"] = created
-        return key, version, material
+        header = BlobHeader(key.key_id, found[0], BlobKind.USER_KEY, user_id)
+        return seal(found[1], key.account_id, header, plaintext, context)
 
     def _insert_user_keys(
         self, tx: StoreTx, *, ctx: OpContext, key_id: str, user_ids: list[str]
     ) -> int:
         key = self._user_capable_key(tx, ctx, key_id, "CreateUserKeys", None)
-        wrapping = self._wrapping_key(tx, key, key.current_version)
-        now, version = self.clock.now(), key.current_version
-        identity = self._identities(key, version)
+        version = key.current_version
+        wrapping, identity = self._wrapping_key(tx, key, version), user_identities(key, version)
+        now = self.clock.now()
         secrets = random_bytes(KEY_BYTES * len(user_ids))
-        items = [
+        items = sorted(
             (
                 user_key_name(key.key_id, user_id),
-                self._new_user_key(
+                new_user_key(
                     wrapping,
                     identity(user_id),
                     user_id,
@@ -442,6 +416,5 @@ class UserKeyOps(ServiceCore):
                 ),
             )
             for i, user_id in enumerate(user_ids)
-        ]
-        items.sort()
+        )
         return tx.insert_many(key.account_id, USER_KEY_KIND, items)

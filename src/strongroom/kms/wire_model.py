@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -33,6 +34,7 @@ class WireModel:
     shapes: dict[str, dict[str, Any]]
     operations: dict[str, dict[str, Any]]
     _patterns: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    _fast: dict[str, Callable[[Any], bool]] = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> WireModel:
@@ -58,7 +60,7 @@ class WireModel:
     def validate(self, operation: str, request: dict[str, Any]) -> None:
         """Raise :class:`ValidationError` listing every way ``request`` breaks the model."""
         shape = self.input_shape(operation)
-        if shape is None:
+        if shape is None or self._checker(shape)(request):
             return
         problems: list[str] = []
         self._check_structure(shape, request, "", problems)
@@ -66,6 +68,73 @@ class WireModel:
             count = len(problems)
             noun = "error" if count == 1 else "errors"
             raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(problems))
+
+    # -- fast path: one compiled predicate per shape, True only if nothing is wrong ---------
+
+    def _checker(self, shape_name: str) -> Callable[[Any], bool]:
+        found = self._fast.get(shape_name)
+        if found is None:
+            # a recursive shape reaches itself through this stand-in while it is compiled
+            self._fast[shape_name] = lambda value: self._fast[shape_name](value)
+            found = self._fast[shape_name] = self._compile(self.shapes[shape_name])
+        return found
+
+    def _compile(self, shape: dict[str, Any]) -> Callable[[Any], bool]:
+        kind = shape["type"]
+        low, high = shape.get("min"), shape.get("max")
+
+        def sized(size: int) -> bool:
+            return (low is None or size >= low) and (high is None or size <= high)
+
+        if kind == "structure":
+            required = tuple(shape.get("required", ()))
+            members = {
+                m: self._checker(spec["shape"]) for m, spec in shape.get("members", {}).items()
+            }
+
+            def structure(value: Any) -> bool:
+                if not isinstance(value, dict):
+                    return False
+                for name in required:
+                    if value.get(name) is None:
+                        return False
+                for name, item in value.items():
+                    check = members.get(name)
+                    if check is not None and item is not None and not check(item):
+                        return False
+                return True
+
+            return structure
+        if kind == "string":
+            enum = frozenset(shape["enum"]) if "enum" in shape else None
+            pattern = self._pattern(shape["pattern"]) if "pattern" in shape else None
+            return lambda v: (
+                isinstance(v, str)
+                and sized(len(v))
+                and (enum is None or v in enum)
+                and (pattern is None or pattern.fullmatch(v) is not None)
+            )
+        if kind == "blob":
+            return lambda v: isinstance(v, bytes | bytearray) and sized(len(v))
+        if kind == "integer":
+            return lambda v: not isinstance(v, bool) and isinstance(v, int) and sized(v)
+        if kind == "boolean":
+            return lambda v: isinstance(v, bool)
+        if kind == "list":
+            item = self._checker(shape["member"]["shape"])
+            return lambda v: isinstance(v, list) and sized(len(v)) and all(map(item, v))
+        if kind == "map":
+            key, val = self._checker(shape["key"]["shape"]), self._checker(shape["value"]["shape"])
+            return lambda v: (
+                isinstance(v, dict)
+                and sized(len(v))
+                and all(key(k) and val(x) for k, x in v.items())
+            )
+        if kind == "timestamp":
+            return lambda v: isinstance(v, int | float)
+        return lambda v: True
+
+    # -- slow path: every problem, worded as AWS words it --------------------------------
 
     def _pattern(self, pattern: str) -> re.Pattern[str]:
         compiled = self._patterns.get(pattern)
