@@ -135,6 +135,7 @@ def test_each_stream_gets_its_own_data_key(alice_keys: InProcessDataKeys, alice_
 
 def test_data_key_hides_its_plaintext() -> None:
     key = DataKey(KEY, b"wrapped", "arn")
+    assert tuple(key) == (KEY, b"wrapped", "arn")
     assert KEY.hex() not in repr(key) and str(KEY) not in repr(key)
     import pickle
 

@@ -9,7 +9,7 @@ HTTP (so the same code runs against a Strongroom server or AWS KMS) implements i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -26,7 +26,8 @@ DATA_KEY_SPEC = "AES_256"
 class DataKey:
     """A fresh data key: its plaintext, the key service's wrapped form and the KMS key ARN.
 
-    The plaintext never shows in ``repr``; the value refuses pickling.
+    Unpacks like the tuple ``(plaintext, wrapped, key_arn)``. The plaintext never shows in
+    ``repr``; the value refuses pickling.
     """
 
     plaintext: bytes = field(repr=False)
@@ -35,6 +36,10 @@ class DataKey:
 
     def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("data keys cannot be pickled")
+
+    def __iter__(self) -> Iterator[bytes | str]:
+        """Unpack as ``plaintext, wrapped, key_arn``."""
+        return iter((self.plaintext, self.wrapped, self.key_arn))
 
 
 @runtime_checkable
