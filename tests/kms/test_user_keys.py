@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from strongroom.crypto import BlobKind, parse_header
+from strongroom.crypto import BlobHeader, BlobKind, parse_header
 from strongroom.crypto.wrap import key_identity
 from strongroom.errors import (
     AccessDeniedError,
@@ -100,6 +100,19 @@ def test_user_blobs_are_bound_to_their_user(service: KeyService, alice: Caller) 
         decrypt(service, alice, forged)
     with pytest.raises(InvalidCiphertextError):
         decrypt(service, alice, blob[:-1] + bytes([blob[-1] ^ 1]))
+
+
+def test_user_ids_no_store_can_hold_are_invalid_ciphertext(
+    service: KeyService, alice: Caller
+) -> None:
+    key_id = create_key(service, alice)
+    blob = service.encrypt_for_user(alice, key_id, "user-1", b"x")
+    header, offset = parse_header(blob)
+    for forged_user in ("\x00", "a\x00b", "missing-user"):
+        forged = BlobHeader(key_id, 1, BlobKind.USER_KEY, forged_user).encode() + blob[offset:]
+        with pytest.raises(InvalidCiphertextError):
+            decrypt(service, alice, forged)
+    assert header.user_id == "user-1"
 
 
 def test_alias_names_the_key(service: KeyService, alice: Caller) -> None:
