@@ -253,3 +253,18 @@ def test_secrets_stay_out_of_reprs_and_pickles() -> None:
         pickle.dumps(keys)
     seal = sealer()
     assert KEY.hex() not in repr(seal) and str(KEY) not in repr(seal)
+
+
+def test_commitment_and_header_mac_are_each_checked() -> None:
+    header = sealer().header
+    keys = StreamKeys(KEY, header.salt)
+    # A wrong commitment under a header MAC that is right for those bytes.
+    body = header.raw[:-64] + bytes(32)
+    forged = parse_header(body + keys.header_mac(body), C)
+    with pytest.raises(InvalidStream):
+        StreamOpener(forged, KEY)
+    # The right commitment with a wrong MAC.
+    forged = parse_header(header.raw[:-32] + bytes(32), C)
+    with pytest.raises(InvalidStream):
+        StreamOpener(forged, KEY)
+    assert StreamOpener(parse_header(header.raw, C), KEY).header == header
