@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -55,6 +56,8 @@ PYTHON_LEAKS = re.compile(
     r"binascii|sqlite3|psycopg|strongroom\.|<object|0x[0-9a-f]{6,}"
 )
 AWS_TYPE = re.compile(r"[A-Z][A-Za-z]{2,80}(Exception|Error|Fault)?")
+# STRONGROOM_E2E_FUZZ_SCALE=20 runs twenty times the examples (a longer hunt than CI's).
+SCALE = float(os.environ.get("STRONGROOM_E2E_FUZZ_SCALE", "1"))
 SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -282,7 +285,7 @@ def post(
 # -- fuzzing through the model --------------------------------------------------------------
 
 
-@settings(SETTINGS, max_examples=700)
+@settings(SETTINGS, max_examples=int(700 * SCALE))
 @given(data=st.data())
 def test_model_driven_requests_never_fail_the_server(
     data: st.DataObject,
@@ -356,7 +359,7 @@ _bodies = st.one_of(
 )
 
 
-@settings(SETTINGS, max_examples=350)
+@settings(SETTINGS, max_examples=int(350 * SCALE))
 @given(
     target=_targets,
     body=_bodies,
@@ -383,7 +386,7 @@ def test_junk_targets_and_bodies_never_fail_the_server(
     check_reply(reply)
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=int(60 * SCALE))
 @given(
     operation=st.sampled_from(OPERATIONS),
     member=st.sampled_from(["KeyId", "Plaintext", "CiphertextBlob", "Message", "Policy", "Tags"]),
@@ -477,7 +480,7 @@ def test_oversized_bodies_are_refused(
     check_reply(reply)
 
 
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=int(25 * SCALE))
 @given(declared=st.integers(2, 4000), cut=st.floats(0, 0.99))
 def test_truncated_bodies_get_no_5xx(
     server: RunningServer, tenant_a: AwsCredentials, declared: int, cut: float
