@@ -14,8 +14,18 @@ from typing import Any
 
 import aws_encryption_sdk
 import pytest
-from aws_encryption_sdk import CommitmentPolicy, EncryptionSDKClient, StrictAwsKmsMasterKeyProvider
-from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError, DecryptKeyError
+from aws_encryption_sdk import (
+    CommitmentPolicy,
+    DiscoveryAwsKmsMasterKeyProvider,
+    EncryptionSDKClient,
+    StrictAwsKmsMasterKeyProvider,
+)
+from aws_encryption_sdk.exceptions import (
+    AWSEncryptionSDKClientError,
+    DecryptKeyError,
+    MasterKeyProviderError,
+)
+from aws_encryption_sdk.key_providers.kms import DiscoveryFilter
 from cryptography.exceptions import InvalidTag
 
 from strongroom.testing.e2e_server import RunningServer
@@ -136,6 +146,43 @@ def test_streaming_round_trip(
         for chunk in dec:
             out.write(chunk)
     assert out.getvalue() == message
+
+
+def test_encrypt_by_alias_arn_decrypt_by_key_arn(
+    kms: Any, sdk: EncryptionSDKClient, provider_for: Callable[[str], Any], key_arn: str
+) -> None:
+    # The SDK records the key ARN KMS answers Encrypt with, and strict decryption needs it.
+    alias = "alias/sdk-e2e"
+    kms.create_alias(AliasName=alias, TargetKeyId=key_arn)
+    alias_arn = key_arn.split(":key/")[0] + ":" + alias
+    ciphertext, header = sdk.encrypt(source=b"via alias", key_provider=provider_for(alias_arn))
+    [wrapped] = list(header.encrypted_data_keys)
+    assert wrapped.key_provider.key_info.decode() == key_arn
+    assert sdk.decrypt(source=ciphertext, key_provider=provider_for(key_arn))[0] == b"via alias"
+
+
+def test_discovery_decryption_filters_by_account(
+    session: Any,
+    sdk: EncryptionSDKClient,
+    tenant_a: AwsCredentials,
+    message: bytes,
+    sealed: tuple[bytes, Any],
+) -> None:
+    made = []
+    for accounts, works in (([tenant_a.account_id], True), (["000000000000"], False)):
+        provider = DiscoveryAwsKmsMasterKeyProvider(
+            botocore_session=session,
+            discovery_filter=DiscoveryFilter(account_ids=accounts, partition="aws"),
+        )
+        made.append(provider)
+        if works:
+            assert sdk.decrypt(source=sealed[0], key_provider=provider)[0] == message
+        else:  # the filter reads the account from the ARN KMS returned: it must be ours
+            with pytest.raises((DecryptKeyError, MasterKeyProviderError)):
+                sdk.decrypt(source=sealed[0], key_provider=provider)
+    for provider in made:
+        for client in provider._regional_clients.values():
+            client.close()
 
 
 def test_another_key_cannot_decrypt(
