@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
-from strongroom.testing.http import aws_error
+from strongroom.testing.e2e_server import RunningServer
+from strongroom.testing.http import aws_error, request_counts
 
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "SHA_256": hashes.SHA256,
@@ -419,3 +420,25 @@ def test_imported_ecc_key_signs_for_its_local_public_key(kms: Any) -> None:
         KeyId=meta["KeyId"], Message=b"local", Signature=local, SigningAlgorithm="ECDSA_SHA_256"
     )
     assert checked["SignatureValid"] is True
+
+
+def test_every_operation_of_this_module_succeeded(server: RunningServer) -> None:
+    # Last in the module: the server's own metrics say which operations answered 200.
+    served = {
+        op
+        for (op, status), count in request_counts(server.endpoint).items()
+        if status == "200" and count > 0
+    }
+    expected = {
+        "Sign",
+        "Verify",
+        "GetPublicKey",
+        "GenerateMac",
+        "VerifyMac",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GetParametersForImport",
+        "ImportKeyMaterial",
+        "DeleteImportedKeyMaterial",
+    }
+    assert sorted(expected - served) == []

@@ -304,6 +304,23 @@ class RawConnection:
         return self.request("POST", "/", body, headers)
 
 
+def request_counts(endpoint: Endpoint) -> dict[tuple[str, str], float]:
+    """``(operation, HTTP status) -> requests served``, read from the server's ``/metrics``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with RawConnection(endpoint) as conn:
+        reply = conn.request("GET", "/metrics", None, {})
+    if reply.status != 200:
+        raise ConnectionError(f"/metrics answered {reply.status}")
+    counts: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(reply.body.decode("utf-8")):
+        for sample in family.samples:
+            if sample.name == "strongroom_api_requests_total":
+                labels = (sample.labels["operation"], sample.labels["status"])
+                counts[labels] = counts.get(labels, 0.0) + sample.value
+    return counts
+
+
 def send_raw(
     endpoint: Endpoint, data: bytes, timeout: float = 10.0, *, half_close: bool = True
 ) -> bytes:
