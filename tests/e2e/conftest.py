@@ -1,8 +1,8 @@
 """End-to-end fixtures: one HTTPS server process per test module, tenants, boto3 clients.
 
-The server is ``strongroom server`` through ``strongroom.testing.server.run_server`` when
-that exists, else the stand-in of :mod:`strongroom.testing.e2e_server` (same wiring:
-SQLite, local root key, :func:`strongroom.api.create_app`, uvicorn, HTTPS with its own CA).
+The server is the real ``strongroom server`` command (SQLite, local root key, HTTPS with
+the instance CA) in a child process, started by :func:`strongroom.testing.e2e_server.start_server`;
+tenants are added to its data directory from the test process.
 """
 
 from __future__ import annotations
