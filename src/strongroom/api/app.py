@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -264,20 +264,14 @@ class KmsApi:
                 f"X-Amz-Target {self._prefix}<Operation> naming a KMS operation.",
             )
         try:
-            parsed = (
-                json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
-                if request.body.strip()
-                else {}
-            )
+            parsed = _DECODER.decode(request.body.decode("utf-8")) if request.body.strip() else {}
         except (ValueError, RecursionError):
             raise ProtocolError(SERIALIZATION, "The request body is not valid JSON.") from None
         decoded = self._codec.decode_request(operation, parsed)
         caller = self._caller(verified)
         response = self._backend.call(caller, operation, decoded, request.request_id)
         encoded = self._codec.encode_response(operation, response)
-        outcome.body = json.dumps(
-            encoded, separators=(",", ":"), allow_nan=False, default=_json_default
-        ).encode("utf-8")
+        outcome.body = _ENCODER.encode(encoded).encode("utf-8")
 
     def _caller(self, verified: Verified) -> Caller:
         """The key's principal in the signed region (memoised: ``replace`` is slow)."""
@@ -340,12 +334,22 @@ class KmsApi:
             )
 
 
+# One decoder and one encoder for every request: json.loads/dumps with options build new ones.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default)
+
+
 def _json_error(aws_type: str, message: str) -> bytes:
     return json.dumps({"__type": aws_type, "message": message}).encode("utf-8")
 
 
 def _new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` but a third of the cost."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def create_app(

@@ -8,6 +8,8 @@ types from our own error classes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 # Latency buckets in seconds: a Decrypt is expected well under 10 ms.
@@ -52,13 +54,25 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        # Label values are bounded (see the module docstring), and so is this memo.
+        self._children: dict[tuple[str, int, str | None], tuple[Any, Any, Any]] = {}
 
     def observe(self, operation: str, status: int, error: str | None, seconds: float) -> None:
         """Count one finished request."""
-        self.requests.labels(operation, str(status)).inc()
-        if error is not None:
-            self.errors.labels(operation, error).inc()
-        self.latency.labels(operation).observe(seconds)
+        # ``labels()`` validates and looks the child up on every call: keep the children.
+        children = self._children.get((operation, status, error))
+        if children is None:
+            children = (
+                self.requests.labels(operation, str(status)),
+                None if error is None else self.errors.labels(operation, error),
+                self.latency.labels(operation),
+            )
+            self._children[(operation, status, error)] = children
+        requests, errors, latency = children
+        requests.inc()
+        if errors is not None:
+            errors.inc()
+        latency.observe(seconds)
 
     def render(self) -> bytes:
         """Return the registry in the Prometheus text format."""

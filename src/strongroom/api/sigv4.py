@@ -60,7 +60,8 @@ MSG_MISMATCH = (
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+_HEADER_NAME = r"[!#$%&'*+.^_`|~0-9a-z-]+"
+_HEADER_NAMES = re.compile(f"{_HEADER_NAME}(?:;{_HEADER_NAME})*")
 # The header that names the operation: signed whenever sent, so it cannot be swapped.
 _MUST_SIGN_IF_SENT = ("x-amz-target",)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -129,9 +130,10 @@ def _parse_authorization(value: str) -> _Authorization:
             INCOMPLETE,
             "Credential must have the form <key id>/<date>/<region>/<service>/aws4_request.",
         )
-    names = params["SignedHeaders"].lower().split(";")
-    if not all(_HEADER_NAME.fullmatch(n) for n in names):
+    signed = params["SignedHeaders"].lower()
+    if not _HEADER_NAMES.fullmatch(signed):
         raise AuthError(INCOMPLETE, "SignedHeaders must list header names separated by ';'.")
+    names = signed.split(";")
     return _Authorization(
         access_key_id=scope[0],
         date=scope[1],
@@ -145,7 +147,7 @@ def _parse_authorization(value: str) -> _Authorization:
 
 def canonical_uri(raw_path: str) -> str:
     """Return the canonical URI of a raw request path (see the module docstring)."""
-    if not raw_path:
+    if not raw_path or raw_path == "/":
         return "/"
     segments: list[str] = []
     for segment in raw_path.split("/"):
@@ -249,6 +251,7 @@ class SigV4Verifier:
         self._max_skew = max_skew_seconds
         # Signing keys change once a day per key, region and service: derive each once.
         self._keys: dict[tuple[str, str, str, str], bytes] = {}
+        self._last_date: tuple[str, tuple[str, float]] = ("", ("", 0.0))
 
     def verify(self, request: SignedRequest) -> Verified:
         """Return who signed ``request``, or raise :class:`~strongroom.errors.AuthError`."""
@@ -263,7 +266,7 @@ class SigV4Verifier:
         auth = _parse_authorization(authorization[0])
         if "x-amz-security-token" in headers:
             raise AuthError(UNRECOGNIZED, MSG_UNRECOGNIZED)
-        amz_date, sent = _timestamp(headers)
+        amz_date, sent = self._timestamp(headers)
         self._check_scope(auth, amz_date)
         for name in _MUST_SIGN_IF_SENT:
             if name in headers and name not in auth.signed_headers:
@@ -284,11 +287,22 @@ class SigV4Verifier:
             )
         )
         key = self._signing_key(access_key, auth)
-        expected = hmac.new(key, string_to_sign.encode("utf-8"), "sha256").hexdigest()
+        expected = hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
         provided = auth.signature if _SIGNATURE.fullmatch(auth.signature) else ""
         if not hmac.compare_digest(expected.encode("ascii"), provided.encode("ascii")):
             raise AuthError(INVALID, MSG_MISMATCH)
         return Verified(access_key=access_key, region=auth.region, service=auth.service)
+
+    def _timestamp(self, headers: dict[str, list[str]]) -> tuple[str, float]:
+        """:func:`_timestamp`, remembering the last X-Amz-Date (requests share seconds)."""
+        amz = headers.get("x-amz-date")
+        last = self._last_date  # one read: other threads may replace it meanwhile
+        if amz and amz[0] and amz[0] == last[0]:  # never the empty initial value
+            return last[1]
+        parsed = _timestamp(headers)
+        if amz:
+            self._last_date = (amz[0], parsed)
+        return parsed
 
     def _signing_key(self, access_key: AccessKey, auth: _Authorization) -> bytes:
         cache_key = (access_key.secret_access_key, auth.date, auth.region, auth.service)
