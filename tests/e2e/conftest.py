@@ -83,3 +83,18 @@ def kms(client_of: Callable[..., Any], tenant_a: AwsCredentials) -> Any:
 def loose(client_of: Callable[..., Any], tenant_a: AwsCredentials) -> Any:
     """Tenant A's client without botocore's parameter validation: the server answers."""
     return client_of(tenant_a, validate=False)
+
+
+@pytest.fixture
+def whole_module(request: pytest.FixtureRequest) -> None:
+    """Skip a test that sums up its module unless every test of the module was selected."""
+    defined = {
+        name
+        for name, value in vars(request.module).items()
+        if name.startswith("test_") and callable(value)
+    }
+    selected = {
+        item.originalname for item in request.session.items if item.module is request.module
+    }
+    if defined - selected:
+        pytest.skip("sums up the whole module: run it without -k / node ids")

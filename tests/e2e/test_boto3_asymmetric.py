@@ -422,7 +422,9 @@ def test_imported_ecc_key_signs_for_its_local_public_key(kms: Any) -> None:
     assert checked["SignatureValid"] is True
 
 
-def test_every_operation_of_this_module_succeeded(server: RunningServer) -> None:
+def test_every_operation_of_this_module_succeeded(
+    whole_module: None, server: RunningServer
+) -> None:
     # Last in the module: the server's own metrics say which operations answered 200.
     served = {
         op

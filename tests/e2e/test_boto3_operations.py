@@ -743,7 +743,9 @@ ELSEWHERE = frozenset(
 )
 
 
-def test_every_offered_operation_succeeded_here(kms: Any, server: RunningServer) -> None:
+def test_every_offered_operation_succeeded_here(
+    whole_module: None, kms: Any, server: RunningServer
+) -> None:
     # Last in the module: the server's own metrics say which operations answered 200.
     model = kms.meta.service_model
     offered = {op for op in model.operation_names if hasattr(KeyService, handler_name(op))}

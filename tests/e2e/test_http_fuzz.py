@@ -496,7 +496,11 @@ def test_truncated_bodies_get_no_5xx(
 
 
 def test_the_server_is_healthy_afterwards_and_counted_no_5xx(
-    server: RunningServer, tenant_a: AwsCredentials, kms: Any, conn: RawConnection
+    whole_module: None,
+    server: RunningServer,
+    tenant_a: AwsCredentials,
+    kms: Any,
+    conn: RawConnection,
 ) -> None:
     assert conn.request("GET", "/healthz", None, {}).status == 200
     assert kms.generate_random(NumberOfBytes=8)["Plaintext"]
