@@ -311,7 +311,7 @@ class UserKeyOps(ServiceCore):
             self.authorize(tx, ctx, key, action)
             return fn(tx, key)
 
-        return self.write(ctx, unit) if action == "DestroyUserKey" else self.read(unit)
+        return self.write(ctx, unit) if action == "DestroyUserKey" else self.read_cached(unit)
 
     def _user_capable_key(
         self,
@@ -387,7 +387,7 @@ class UserKeyOps(ServiceCore):
                 raise StoreError("a user key vanished while it was being created")
             return key, self._unwrap_user_key(tx, key, user_id, existing), False
 
-        key, found = self.read(look)
+        key, found = self.read_cached(look)
         created = False
         if found is None:
             key, found, created = self.write(ctx, create)
