@@ -1,0 +1,289 @@
+"""``strongroom encrypt`` / ``decrypt`` and ``strongroom objects``: encryption at rest.
+
+Data keys come from the AWS KMS API over HTTP (:class:`~strongroom.data.KmsHttpDataKeys`),
+so these commands work against a Strongroom server and against AWS KMS alike. Everything
+not given on the command line comes from the standard AWS chain: credentials
+(``AWS_ACCESS_KEY_ID``..., profiles), region (``AWS_DEFAULT_REGION``), endpoint
+(``AWS_ENDPOINT_URL_KMS``) and CA bundle (``AWS_CA_BUNDLE``).
+
+``-`` stands for stdin or stdout. An output file appears only complete: data goes to a
+temporary file beside it that is renamed at the end, and removed if anything fails, so
+a failed decrypt leaves no output behind. (On stdout, only chunks that verified are
+written, but a failure part-way leaves a prefix: check the exit status.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from strongroom.cli.context import cli_errors, stderr_console
+from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, StreamHeader
+from strongroom.crypto.stream_io import decrypt_file
+from strongroom.data.kms_http import KmsHttpDataKeys
+from strongroom.data.objects import (
+    OBJECT_KEY,
+    check_user_context,
+    kms_context_of,
+    remaining_length,
+)
+from strongroom.data.objects_local import fsync_dir
+from strongroom.data.streams import encrypt_stream, stream_errors
+from strongroom.errors import InvalidCiphertextError, ValidationError
+
+PROGRESS_MIN_BYTES = 16 << 20
+"""Inputs at least this large get a progress bar (on a terminal, when stdout is not data)."""
+COPY_BYTES = 1 << 20
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        help="KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS, then AWS KMS).",
+        show_default=False,
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option("--region", help="Region (default: the AWS chain).", show_default=False),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile", help="Named AWS profile for the KMS credentials.", show_default=False
+    ),
+]
+CaBundleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ca-bundle",
+        help="CA certificates to verify the KMS endpoint (default: $AWS_CA_BUNDLE).",
+        show_default=False,
+    ),
+]
+ContextOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        "-c",
+        help="Encryption context entry KEY=VALUE (repeatable).",
+        show_default=False,
+    ),
+]
+KeyOption = Annotated[
+    str,
+    typer.Option("--key", "-k", help="KMS key id, ARN or alias.", show_default=False),
+]
+
+
+def parse_context(entries: list[str] | None) -> dict[str, str]:
+    """``["k=v", ...]`` as a dict; a malformed or repeated entry is a ValidationError."""
+    context: dict[str, str] = {}
+    for entry in entries or ():
+        key, sep, value = entry.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"A context entry is KEY=VALUE, not {entry!r}.")
+        if key in context:
+            raise ValidationError(f"The context key {key!r} is given twice.")
+        context[key] = value
+    return check_user_context(context)
+
+
+def connect(
+    endpoint: str | None, region: str | None, profile: str | None, ca_bundle: str | None
+) -> KmsHttpDataKeys:
+    """The KMS client of a command."""
+    return KmsHttpDataKeys.connect(
+        endpoint_url=endpoint, region=region, ca_bundle=ca_bundle, profile=profile
+    )
+
+
+@contextlib.contextmanager
+def open_input(path: str) -> Iterator[BinaryIO]:
+    """``path`` opened for reading, or stdin for ``-``."""
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    with open(path, "rb") as src:
+        yield src
+
+
+@contextlib.contextmanager
+def open_output(path: str) -> Iterator[BinaryIO]:
+    """Stdout for ``-``; else a temporary file renamed to ``path`` when the block succeeds.
+
+    The file is fsynced before the rename and the directory after it; on any failure the
+    temporary file is removed and ``path`` is left as it was.
+    """
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ValidationError(f"{path}: is a directory.")
+    parent = target.parent
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=parent)
+    done = False
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            yield sink
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(temp, target)
+        done = True
+    finally:
+        if not done:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+    fsync_dir(parent)
+
+
+class Counted:
+    """A binary reader that advances a progress bar by what it reads."""
+
+    def __init__(self, src: Any, progress: Progress | None) -> None:
+        self._src = src
+        self._progress = progress
+        self._task = None if progress is None else progress.add_task("", total=None)
+
+    def set_total(self, total: int | None) -> None:
+        """Set the bar's total (bytes)."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, total=total)
+
+    def readinto(self, buffer: Any, /) -> int:
+        """Read into ``buffer`` and count it."""
+        got = int(self._src.readinto(buffer) or 0)
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, got)
+        return got
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Read up to ``size`` bytes and count them."""
+        data: bytes = self._src.read(size)
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, len(data))
+        return data
+
+
+@contextlib.contextmanager
+def progress_for(size: int | None, out: str, label: str) -> Iterator[Progress | None]:
+    """A transient progress bar on stderr for a large input, if it would be seen."""
+    if size is None or size < PROGRESS_MIN_BYTES or out == "-":
+        yield None
+        return
+    console = stderr_console()
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        yield progress
+
+
+@contextlib.contextmanager
+def counted_input(path: str, out: str, label: str) -> Iterator[Counted]:
+    """Open ``path`` and count what is read from it on a progress bar when fitting."""
+    with open_input(path) as src:
+        size = remaining_length(src)
+        with progress_for(size, out, label) as progress:
+            counted = Counted(src, progress)
+            counted.set_total(size)
+            yield counted
+
+
+# -- encrypt / decrypt ------------------------------------------------------------------
+
+
+def encrypt_command(
+    source: Annotated[str, typer.Argument(help="File to encrypt, or - for stdin.")],
+    dest: Annotated[str, typer.Argument(help="Encrypted file to write, or - for stdout.")],
+    key: KeyOption,
+    context: ContextOption = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Chunk size: a power of two, 64 KiB to 16 MiB.")
+    ] = DEFAULT_CHUNK_SIZE,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Encrypt a file into a chunked stream under a fresh data key of a KMS key."""
+    with cli_errors():
+        entries = parse_context(context)
+        keys = connect(endpoint, region, profile, ca_bundle)
+        with counted_input(source, dest, "encrypting") as src, open_output(dest) as sink:
+            encrypt_stream(src, sink, keys, key_id=key, context=entries, chunk_size=chunk_size)
+
+
+def decrypt_command(
+    source: Annotated[str, typer.Argument(help="Encrypted file, or - for stdin.")],
+    dest: Annotated[str, typer.Argument(help="File to write the plaintext to, or - for stdout.")],
+    context: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--context",
+            "-c",
+            help="Require exactly this encryption context: KEY=VALUE (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Verify and decrypt a chunked stream (also a stored object's file)."""
+    with cli_errors():
+        expected = parse_context(context) if context else None
+        keys = connect(endpoint, region, profile, ca_bundle)
+
+        def unwrap(header: StreamHeader) -> bytes:
+            found = kms_context_of(header.context)
+            if (
+                expected is not None
+                and {k: v for k, v in header.context.items() if k != OBJECT_KEY} != expected
+            ):
+                raise InvalidCiphertextError(
+                    "The stream's encryption context is not the one given."
+                )
+            return keys.decrypt_data_key(header.wrapped_key, found, key_id=header.key_id)
+
+        with (
+            counted_input(source, dest, "decrypting") as src,
+            open_output(dest) as sink,
+            stream_errors(),
+        ):
+            decrypt_file(src, sink, unwrap)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``encrypt``, ``decrypt`` and ``objects`` to the top-level app."""
+    from strongroom.cli.data_objects import register_objects  # it imports this module
+
+    app.command(
+        "encrypt",
+        epilog="Examples:  strongroom encrypt --key alias/backups -c app=db dump.sql dump.sr   |"
+        "   pg_dump db | strongroom encrypt -k alias/backups - - > dump.sr",
+    )(encrypt_command)
+    app.command(
+        "decrypt",
+        epilog="Examples:  strongroom decrypt dump.sr dump.sql   |   "
+        "strongroom decrypt -c app=db - - < dump.sr | psql db",
+    )(decrypt_command)
+    register_objects(app)

@@ -1,0 +1,230 @@
+"""``strongroom objects put|get|ls|rm``: encrypted objects in a directory or an S3 bucket.
+
+Objects belong to a tenant namespace (``--tenant``, by default the account id of the KMS
+credentials, from ``sts:GetCallerIdentity``); see :mod:`strongroom.data.objects`. Output
+files appear only complete, as for ``strongroom decrypt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strongroom.cli.context import cli_errors, fail, print_json
+from strongroom.cli.data import (
+    COPY_BYTES,
+    CaBundleOption,
+    ContextOption,
+    EndpointOption,
+    KeyOption,
+    ProfileOption,
+    RegionOption,
+    connect,
+    counted_input,
+    open_output,
+    parse_context,
+    progress_for,
+)
+from strongroom.data.objects import ObjectBackend, ObjectStore
+from strongroom.data.objects_local import LocalBackend
+from strongroom.data.objects_s3 import S3Backend
+from strongroom.errors import ValidationError
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Keep objects in this local directory.", show_default=False),
+]
+BucketOption = Annotated[
+    str | None,
+    typer.Option("--s3-bucket", help="Keep objects in this S3 bucket.", show_default=False),
+]
+S3EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--s3-endpoint",
+        help="S3-compatible endpoint URL (default: $AWS_ENDPOINT_URL_S3, then AWS S3).",
+        show_default=False,
+    ),
+]
+S3ProfileOption = Annotated[
+    str | None,
+    typer.Option("--s3-profile", help="Named AWS profile for S3 credentials.", show_default=False),
+]
+TenantOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tenant",
+        help="Tenant namespace (default: the account id of the KMS credentials).",
+        show_default=False,
+    ),
+]
+
+
+def backend_of(
+    directory: Path | None, bucket: str | None, s3_endpoint: str | None, s3_profile: str | None
+) -> ObjectBackend:
+    """The backend named by ``--dir`` or ``--s3-bucket`` (exactly one)."""
+    if (directory is None) == (bucket is None):
+        fail("give exactly one of --dir PATH and --s3-bucket BUCKET")
+    if directory is not None:
+        return LocalBackend(directory)
+    assert bucket is not None
+    return S3Backend.connect(bucket, endpoint_url=s3_endpoint, profile=s3_profile)
+
+
+@contextlib.contextmanager
+def object_store(
+    where: tuple[Path | None, str | None, str | None, str | None],
+    kms: tuple[str | None, str | None, str | None, str | None],
+    tenant: str | None,
+    key: str | None = None,
+) -> Iterator[ObjectStore]:
+    """The store of ``--dir``/``--s3-*`` and the KMS options (inside ``cli_errors``)."""
+    backend = backend_of(*where)
+    keys = connect(*kms)
+    try:
+        yield ObjectStore(backend, keys, tenant=tenant or keys.account_id(), key_id=key)
+    finally:
+        keys.close()
+
+
+def objects_put(
+    name: Annotated[str, typer.Argument(help="Object name, e.g. reports/2024/q1.pdf.")],
+    source: Annotated[str, typer.Argument(help="File to store, or - for stdin.")],
+    key: KeyOption,
+    context: ContextOption = None,
+    directory: DirOption = None,
+    bucket: BucketOption = None,
+    s3_endpoint: S3EndpointOption = None,
+    s3_profile: S3ProfileOption = None,
+    tenant: TenantOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Encrypt a file into the store as NAME (replacing an object of that name)."""
+    where = (directory, bucket, s3_endpoint, s3_profile)
+    with cli_errors():
+        entries = parse_context(context)
+        with (
+            object_store(where, (endpoint, region, profile, ca_bundle), tenant, key) as store,
+            counted_input(source, "", "storing") as src,
+        ):
+            store.put(name, src, entries)
+
+
+def objects_get(
+    name: Annotated[str, typer.Argument(help="Object name.")],
+    dest: Annotated[str, typer.Argument(help="File to write, or - for stdout.")] = "-",
+    offset: Annotated[int, typer.Option("--offset", help="First byte to read.")] = 0,
+    length: Annotated[
+        int | None,
+        typer.Option("--length", help="Bytes to read (default: to the end).", show_default=False),
+    ] = None,
+    context: Annotated[
+        list[str] | None,
+        typer.Option("--context", "-c", help="Require exactly this context: KEY=VALUE."),
+    ] = None,
+    directory: DirOption = None,
+    bucket: BucketOption = None,
+    s3_endpoint: S3EndpointOption = None,
+    s3_profile: S3ProfileOption = None,
+    tenant: TenantOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Decrypt object NAME (or a byte range of it) to a file or stdout."""
+    where = (directory, bucket, s3_endpoint, s3_profile)
+    with cli_errors():
+        expected = parse_context(context) if context else None
+        if offset < 0 or (length is not None and length < 0):
+            raise ValidationError("--offset and --length cannot be negative.")
+        with (
+            object_store(where, (endpoint, region, profile, ca_bundle), tenant) as store,
+            store.open(name, context=expected) as reader,
+        ):
+            reader.seek(offset)
+            left = max(reader.size - offset, 0) if length is None else length
+            with progress_for(left, dest, "reading") as bar, open_output(dest) as sink:
+                task = None if bar is None else bar.add_task("", total=left)
+                while left > 0 or length is None:
+                    data = reader.read(COPY_BYTES if length is None else min(left, COPY_BYTES))
+                    if not data:
+                        break
+                    sink.write(data)
+                    left -= len(data)
+                    if bar is not None and task is not None:
+                        bar.advance(task, len(data))
+
+
+def objects_ls(
+    prefix: Annotated[str, typer.Argument(help="List names starting with this.")] = "",
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON document.")] = False,
+    directory: DirOption = None,
+    bucket: BucketOption = None,
+    s3_endpoint: S3EndpointOption = None,
+    s3_profile: S3ProfileOption = None,
+    tenant: TenantOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """List object names (sorted)."""
+    where = (directory, bucket, s3_endpoint, s3_profile)
+    kms = (endpoint, region, profile, ca_bundle)
+    with cli_errors(), object_store(where, kms, tenant) as store:
+        names = store.list(prefix)
+    if json_output:
+        print_json({"Tenant": store.tenant, "Objects": names})
+    else:
+        sys.stdout.write("".join(f"{name}\n" for name in names))
+
+
+def objects_rm(
+    names: Annotated[list[str], typer.Argument(help="Object names.")],
+    directory: DirOption = None,
+    bucket: BucketOption = None,
+    s3_endpoint: S3EndpointOption = None,
+    s3_profile: S3ProfileOption = None,
+    tenant: TenantOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Delete objects (an unknown name is an error)."""
+    where = (directory, bucket, s3_endpoint, s3_profile)
+    kms = (endpoint, region, profile, ca_bundle)
+    with cli_errors(), object_store(where, kms, tenant) as store:
+        for name in names:
+            store.delete(name)
+
+
+def register_objects(app: typer.Typer) -> None:
+    """Add the ``objects`` group to the top-level app."""
+    objects = typer.Typer(
+        help="Encrypted objects of one tenant in a local directory or an S3 bucket.",
+        no_args_is_help=True,
+    )
+    objects.command(
+        "put", epilog="Example:  strongroom objects put --dir /srv/obj -k alias/obj q1.pdf ./q1.pdf"
+    )(objects_put)
+    objects.command(
+        "get", epilog="Example:  strongroom objects get --s3-bucket b --offset 1024 q1.pdf -"
+    )(objects_get)
+    objects.command("ls", epilog="Example:  strongroom objects ls --dir /srv/obj reports/")(
+        objects_ls
+    )
+    objects.command("rm", epilog="Example:  strongroom objects rm --dir /srv/obj q1.pdf")(
+        objects_rm
+    )
+    app.add_typer(objects, name="objects")

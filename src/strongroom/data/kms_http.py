@@ -1,0 +1,231 @@
+"""Data keys from the AWS KMS API over HTTP: a Strongroom server or AWS KMS itself.
+
+:class:`KmsHttpDataKeys` is the :class:`~strongroom.data.keys.DataKeyProvider` over a boto3
+KMS client: ``GenerateDataKey`` (``KeySpec=AES_256``) and ``Decrypt``. Build it with
+:meth:`KmsHttpDataKeys.connect`, which follows the standard AWS chain for everything not
+given: credentials (environment, profile, config files...), region, ``AWS_ENDPOINT_URL_KMS``
+(botocore reads it) and ``AWS_CA_BUNDLE``::
+
+    keys = KmsHttpDataKeys.connect(endpoint_url="https://kms.internal:8443",
+                                   ca_bundle="ca.pem")
+    encrypt_stream(src, dst, keys, key_id="alias/backups")
+
+Errors of the service come back as the Strongroom error of the same AWS error type
+(:func:`strongroom_error`: ``NotFoundException`` -> :class:`~strongroom.errors.NotFoundError`
+and so on), so code above this module cannot tell which service answered.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from strongroom.data.keys import DATA_KEY_SPEC, DataKey
+from strongroom.errors import (
+    AuthError,
+    DependencyTimeoutError,
+    KMSInternalError,
+    ProtocolError,
+    StrongroomError,
+    ValidationError,
+)
+
+T = TypeVar("T")
+
+AUTH_ERROR_TYPES = frozenset(
+    {
+        "MissingAuthenticationTokenException",
+        "IncompleteSignatureException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        # STS names the same failures differently
+        "MissingAuthenticationToken",
+        "IncompleteSignature",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+    }
+)
+"""AWS error types of failed authentication: :class:`~strongroom.errors.AuthError`."""
+
+
+@functools.cache
+def error_classes() -> dict[str, type[StrongroomError]]:
+    """``aws_type -> class`` over the leaf classes of :mod:`strongroom.errors`.
+
+    Where several classes share a type (``KMSInternalException``) the first defined wins;
+    :class:`~strongroom.errors.AuthError` and :class:`~strongroom.errors.ProtocolError`
+    carry their type per instance and are built by :func:`strongroom_error` instead.
+    """
+    table: dict[str, type[StrongroomError]] = {}
+
+    def walk(cls: type[StrongroomError]) -> None:
+        subclasses = cls.__subclasses__()
+        if not subclasses and cls not in (AuthError, ProtocolError):
+            table.setdefault(cls.aws_type, cls)
+        for sub in subclasses:
+            walk(sub)
+
+    walk(StrongroomError)
+    return table
+
+
+def error_from_response(aws_type: str, message: str, http_status: int) -> StrongroomError:
+    """The Strongroom error for an AWS error response (type, message, HTTP status)."""
+    if aws_type in AUTH_ERROR_TYPES:
+        return AuthError(aws_type, message)
+    cls = error_classes().get(aws_type)
+    if cls is not None:
+        return cls(message)
+    if http_status >= 500:
+        return KMSInternalError(f"{aws_type}: {message}" if message else aws_type)
+    return ProtocolError(aws_type, message, http_status)
+
+
+def strongroom_error(exc: Exception, service: str = "the key service") -> StrongroomError:
+    """The Strongroom error for a botocore exception (a Strongroom error is returned as is).
+
+    ``service`` names the other side in messages about reaching it.
+    """
+    from botocore import exceptions as boto
+
+    if isinstance(exc, StrongroomError):
+        return exc
+    if isinstance(exc, boto.ClientError):
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
+        code = str(error.get("Code") or "UnknownError")
+        return error_from_response(code, str(error.get("Message") or ""), status)
+    if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
+        return AuthError(
+            "MissingAuthenticationTokenException",
+            "No AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "a profile, or another source of the AWS credential chain.",
+        )
+    if isinstance(exc, boto.NoRegionError):
+        return ValidationError("No AWS region is set: give --region or set AWS_DEFAULT_REGION.")
+    if isinstance(exc, boto.ParamValidationError):
+        return ValidationError(str(exc))
+    if isinstance(exc, boto.ConnectionError | boto.HTTPClientError):
+        return DependencyTimeoutError(f"Cannot reach {service}: {exc}")
+    return KMSInternalError(f"{service}: {exc}")
+
+
+@contextmanager
+def aws_errors(service: str = "the key service") -> Iterator[None]:
+    """Re-raise botocore exceptions inside the block as Strongroom errors."""
+    from botocore import exceptions as boto
+
+    try:
+        yield
+    except (boto.ClientError, boto.BotoCoreError) as exc:
+        raise strongroom_error(exc, service) from exc
+
+
+def _context_member(context: Mapping[str, str] | None) -> dict[str, Any]:
+    return {"EncryptionContext": dict(context)} if context else {}
+
+
+def is_aws_endpoint(url: str) -> bool:
+    """Whether ``url`` is one of AWS's own endpoints (``*.amazonaws.com`` and the like)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
+
+
+class KmsHttpDataKeys:
+    """:class:`~strongroom.data.keys.DataKeyProvider` over the AWS KMS API (a boto3 client).
+
+    ``kms_client`` is a boto3 ``kms`` client; ``sts_client`` (optional) answers
+    :meth:`account_id`. Both are thread-safe, and so is this object.
+    """
+
+    def __init__(self, kms_client: Any, sts_client: Any | None = None) -> None:
+        self._kms = kms_client
+        self._sts = sts_client
+        self._account: str | None = None
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        ca_bundle: str | None = None,
+        profile: str | None = None,
+        session: Any | None = None,
+        **config: Any,
+    ) -> KmsHttpDataKeys:
+        """Build the clients from the standard AWS chain, overriding what is given.
+
+        ``endpoint_url`` defaults to ``AWS_ENDPOINT_URL_KMS`` (then AWS itself),
+        ``ca_bundle`` to ``AWS_CA_BUNDLE`` (then the system trust store), credentials and
+        region to the usual chain (``profile`` picks a named profile). ``config`` goes to
+        botocore's ``Config`` (``retries``, ``connect_timeout``...). The STS client for
+        :meth:`account_id` talks to the same endpoint unless that is AWS's own.
+        """
+        import boto3
+        from botocore.config import Config
+
+        with aws_errors():
+            if session is None:
+                session = boto3.session.Session(profile_name=profile)
+            options: dict[str, Any] = {"region_name": region, "config": Config(**config)}
+            if ca_bundle is not None:
+                options["verify"] = ca_bundle
+            kms = session.client("kms", endpoint_url=endpoint_url, **options)
+            resolved = str(kms.meta.endpoint_url)
+            sts_endpoint = None if is_aws_endpoint(resolved) else resolved
+            sts = session.client("sts", endpoint_url=sts_endpoint, **options)
+        return cls(kms, sts)
+
+    @property
+    def endpoint_url(self) -> str:
+        """The endpoint the KMS client talks to."""
+        return str(self._kms.meta.endpoint_url)
+
+    def generate_data_key(self, key_id: str, context: Mapping[str, str] | None) -> DataKey:
+        """``GenerateDataKey`` with ``KeySpec=AES_256``; the key ARN comes from the reply."""
+        response = self._call(
+            self._kms.generate_data_key,
+            KeyId=key_id,
+            KeySpec=DATA_KEY_SPEC,
+            **_context_member(context),
+        )
+        plaintext = bytes(response["Plaintext"])
+        if len(plaintext) != 32:
+            raise KMSInternalError("The key service returned a data key of the wrong size.")
+        return DataKey(plaintext, bytes(response["CiphertextBlob"]), str(response["KeyId"]))
+
+    def decrypt_data_key(
+        self, wrapped_key: bytes, context: Mapping[str, str] | None, key_id: str | None = None
+    ) -> bytes:
+        """``Decrypt`` the wrapped key (naming ``key_id`` when given, as AWS advises)."""
+        request: dict[str, Any] = {"CiphertextBlob": wrapped_key, **_context_member(context)}
+        if key_id is not None:
+            request["KeyId"] = key_id
+        return bytes(self._call(self._kms.decrypt, **request)["Plaintext"])
+
+    def account_id(self) -> str:
+        """The account id (tenant) of the credentials, by ``sts:GetCallerIdentity`` (once)."""
+        if self._account is None:
+            if self._sts is None:
+                raise ValidationError("No STS client to ask for the caller's account id.")
+            self._account = str(self._call(self._sts.get_caller_identity)["Account"])
+        return self._account
+
+    def close(self) -> None:
+        """Close the clients' connection pools."""
+        for client in (self._kms, self._sts):
+            if client is not None:
+                client.close()
+
+    @staticmethod
+    def _call(method: Callable[..., T], **request: Any) -> T:
+        with aws_errors():
+            return method(**request)
+
+    def __repr__(self) -> str:
+        return f"KmsHttpDataKeys(endpoint_url={self.endpoint_url!r})"
