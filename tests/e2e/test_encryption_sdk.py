@@ -57,7 +57,7 @@ def provider_for(session: Any) -> Iterator[Callable[[str], Any]]:
 
     yield make
     for provider in made:
-        for client in provider._regional_clients.values():
+        for client in getattr(provider, "_regional_clients", {}).values():
             client.close()
 
 
@@ -181,7 +181,7 @@ def test_discovery_decryption_filters_by_account(
             with pytest.raises((DecryptKeyError, MasterKeyProviderError)):
                 sdk.decrypt(source=sealed[0], key_provider=provider)
     for provider in made:
-        for client in provider._regional_clients.values():
+        for client in getattr(provider, "_regional_clients", {}).values():
             client.close()
 
 
