@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.init",
     "strongroom.cli.admin",
     "strongroom.cli.server",
+    "strongroom.cli.k8s",
     "strongroom.cli.data",
 )
 """Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""

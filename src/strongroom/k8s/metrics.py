@@ -1,0 +1,96 @@
+"""Prometheus metrics of the KMS plugin: calls, their outcome and latency, retries, health.
+
+The collectors live in the registry handed to :class:`PluginMetrics` (never the
+process-global one). Label values are bounded: methods are the three RPCs, codes the gRPC
+status names, operations the backend calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+
+
+class PluginMetrics:
+    """The plugin's collectors in one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "strongroom_k8s_plugin_requests",
+            "KMS v2 calls answered, by method and gRPC status code.",
+            ("method", "code"),
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "strongroom_k8s_plugin_request_duration_seconds",
+            "Time to answer a KMS v2 call, by method.",
+            ("method",),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.retries = Counter(
+            "strongroom_k8s_plugin_backend_retries",
+            "Key service calls retried after a transient failure, by operation.",
+            ("operation",),
+            registry=registry,
+        )
+        self.healthy = Gauge(
+            "strongroom_k8s_plugin_healthy",
+            "1 while the last Status probe's encrypt/decrypt round trip succeeded, else 0.",
+            registry=registry,
+        )
+        self.key_changes = Counter(
+            "strongroom_k8s_plugin_key_id_changes",
+            "Times the key_id changed (the key was rotated or its alias moved).",
+            registry=registry,
+        )
+
+    def observe(self, method: str, code: str, seconds: float) -> None:
+        """Count one answered call."""
+        self.requests.labels(method, code).inc()
+        self.latency.labels(method).observe(seconds)
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+class MetricsEndpoint:
+    """``GET /metrics`` of a registry on ``host:port`` (a daemon thread), until closed."""
+
+    def __init__(self, registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> None:
+        from prometheus_client import start_http_server
+
+        self._server: Any
+        self._thread: threading.Thread
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with port 0)."""
+        return int(self._server.server_address[1])
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
