@@ -486,6 +486,15 @@ def test_rotate_on_demand(service: KeyService, alice: Caller, clock: ManualClock
             break
         request["Marker"] = page["NextMarker"]
     assert seen == listed["Rotations"]
+    other = create_key(service, alice)["KeyId"]
+    for marker in ("garbage", page_marker_of(other)):
+        with pytest.raises(InvalidMarkerError):
+            service.call(alice, "ListKeyRotations", {"KeyId": key, "Marker": marker})
+
+
+def page_marker_of(key_id: str) -> str:
+    """A marker ListKeyRotations could issue, but for another key."""
+    return f"{key_id}/{1:010d}"
 
 
 def test_rotation_refusals(service: KeyService, alice: Caller) -> None:

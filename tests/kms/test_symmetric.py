@@ -117,6 +117,16 @@ def test_key_id_forms(service: KeyService, alice: Caller, form: str) -> None:
     assert data_key["KeyId"] == meta["Arn"]
 
 
+def test_a_key_arn_never_names_an_alias(service: KeyService, alice: Caller) -> None:
+    meta = create_key(service, alice)
+    service.call(alice, "CreateAlias", {"AliasName": "alias/app", "TargetKeyId": meta["KeyId"]})
+    prefix = f"arn:aws:kms:us-east-1:{alice.tenant}:"
+    for ref in (prefix + "key/alias/app", prefix + "key/" + meta["KeyId"] + "/x", prefix + "app"):
+        with pytest.raises(NotFoundError):
+            encrypt(service, alice, ref)
+    assert service.call(alice, "Encrypt", {"KeyId": prefix + "alias/app", "Plaintext": b"x"})
+
+
 def test_unknown_key_is_not_found(service: KeyService, alice: Caller) -> None:
     missing = str(uuid.uuid4())
     for ref in (missing, f"arn:aws:kms:us-east-1:{alice.tenant}:key/{missing}", "alias/none"):

@@ -230,8 +230,8 @@ class ServiceCore:
                     f"kms:{ctx.operation} on resource: {key_spec} because no resource-based "
                     "policy allows the kms:" + ctx.operation + " action"
                 )
-            if ident.startswith("key/"):
-                ident = ident[4:]
+            if ident.startswith("key/") and "/" not in ident[4:]:
+                ident = ident[4:]  # a key ARN names a key id, never an alias
             elif not ident.startswith("alias/"):
                 raise NotFoundError(f"Invalid arn {key_spec}")
         if ident.startswith("alias/"):

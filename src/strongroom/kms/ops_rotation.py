@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.errors import NotFoundError, TagError, UnsupportedOperationError
+from strongroom.errors import (
+    InvalidMarkerError,
+    NotFoundError,
+    TagError,
+    UnsupportedOperationError,
+)
 from strongroom.kms.core import DAY, OpContext
 from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
@@ -119,6 +124,8 @@ class RotationOps(KeyOps):
             key = self.resolve_key(tx, ctx, req["KeyId"])
             self.authorize(tx, ctx, key, "ListKeyRotations")
             self._check_rotatable(key)
+            if marker is not None and not marker.startswith(key.key_id + "/"):
+                raise InvalidMarkerError("Marker is invalid.")
             rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/", after=marker)
             return key, [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
 
