@@ -35,7 +35,9 @@ def _encode(value: Any) -> Any:
     if isinstance(value, bytes):
         return {"$b64": base64.b64encode(value).decode("ascii")}
     if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
+        # Keys starting with "$" get one more "$", so user data (a tag key "$b64", say)
+        # never reads back as the bytes marker.
+        return {("$" + k if k.startswith("$") else k): _encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_encode(v) for v in value]
     return value
@@ -45,7 +47,7 @@ def _decode(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"$b64"}:
             return base64.b64decode(value["$b64"])
-        return {k: _decode(v) for k, v in value.items()}
+        return {(k[1:] if k.startswith("$") else k): _decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value
