@@ -237,7 +237,10 @@ class Runtime:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=max(30.0, self.settings.maintenance_seconds))
+        pending = self.service.audit.pending()
         try:
             self.service.close()
         except Exception:
             _log.exception("closing the key service failed (audit events may be lost)")
+            return
+        _log.info("stopped: %d queued audit event(s) flushed, key service closed", pending)
