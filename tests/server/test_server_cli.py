@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from strongroom.cli.init import initialise
 from strongroom.kms.audit import verify_chain
 from strongroom.store import SqliteStore
 from strongroom.testing.server import ServerProcess, client_for, run_server
@@ -189,10 +190,24 @@ def test_operator_certificate_is_served(tmp_path: Path) -> None:
         assert served == cert.public_bytes(serialization.Encoding.DER)
 
 
+def test_pkcs11_root_of_trust_with_two_workers(softhsm_token: Any, tmp_path: Path) -> None:
+    uri = softhsm_token.uri("server-root")
+    server = ServerProcess(tmp_path / "data", "--root-of-trust", uri, "--workers", "2").start()
+    try:
+        kms = client_for(server.info())
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        blobs = [kms.encrypt(KeyId=key_id, Plaintext=b"hsm")["CiphertextBlob"] for _ in range(6)]
+        assert {kms.decrypt(CiphertextBlob=b)["Plaintext"] for b in blobs} == {b"hsm"}
+        assert server.get("/readyz")[0] == 200
+        assert not (server.data_dir / "master.key").exists()
+    finally:
+        assert server.stop() == 0, server.output()
+        server.close()
+
+
 def test_conflicting_store_option_is_refused(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    with run_server(data_dir):
-        pass
+    initialise(data_dir)
     done = subprocess.run(
         [
             sys.executable,
