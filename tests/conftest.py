@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI shares two cores with servers the tests start: wall-clock deadlines would make
+# property tests flaky without finding anything; example counts stay at the default.
+settings.register_profile("strongroom", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("strongroom")
 
 
 @pytest.fixture(scope="session")
