@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import re
 import shutil
 import ssl
@@ -252,6 +253,34 @@ def run_wrk(
     return data
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its children (a supervisor and its workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = [pid]
+    if children.exists():
+        for child in children.read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all, idle) CPU ticks of the machine so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
 def prepare_request(
     endpoint: str, credentials: dict[str, Any], ca_bundle: str | None, operation: str
 ) -> tuple[dict[str, str], bytes]:
@@ -288,11 +317,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--wrk", action="store_true", help="use wrk as the client")
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        help="also report the server's CPU time per request (this pid and its children)",
+    )
     args = parser.parse_args()
     credentials = json.loads(Path(args.credentials).read_text())
     endpoint = args.endpoint or credentials["Endpoint"]
     ca_bundle = args.ca_bundle or credentials.get("CaBundle")
     headers, body = prepare_request(endpoint, credentials, ca_bundle, args.operation)
+    pids = process_tree(args.server_pid) if args.server_pid else []
+    cpu_before, ticks_before = cpu_seconds(pids), machine_ticks()
     if args.wrk:
         summary = run_wrk(endpoint, headers, body, args.connections, args.duration)
     else:
@@ -314,6 +350,13 @@ def main() -> None:
         )
         summary = result.summary()
     summary.update(operation=args.operation, connections=args.connections)
+    if pids:
+        used = cpu_seconds(pids) - cpu_before
+        total, idle = (a - b for a, b in zip(machine_ticks(), ticks_before, strict=True))
+        hz = os.sysconf("SC_CLK_TCK")
+        summary["server_cpu_us_per_request"] = round(used / max(1, summary["requests"]) * 1e6, 1)
+        summary["server_share_of_machine"] = round(used * hz / max(1, total), 3)
+        summary["machine_idle_share"] = round(idle / max(1, total), 3)
     print(json.dumps(summary))
 
 
