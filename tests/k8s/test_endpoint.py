@@ -1,0 +1,135 @@
+"""The plugin against a key service over HTTPS: a real ``strongroom server``, and failures.
+
+The plugin process gets its credentials from the AWS credential chain (environment
+variables here) and verifies the server with ``--ca-bundle``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import grpc
+import pytest
+
+from strongroom.k8s import AwsKmsBackend, RetryPolicy
+from strongroom.k8s.proto import api_pb2
+from strongroom.testing.server import client_for, free_port, run_server
+
+
+def _aws_env(tmp_path: Path, credentials: dict[str, str]) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_DEFAULT_REGION": credentials.get("Region") or "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+    }
+
+
+def test_plugin_over_a_real_strongroom_server(tmp_path: Path, plugin_process) -> None:
+    with run_server(tmp_path / "server") as info:
+        kms = client_for(info)
+        arn = kms.create_key()["KeyMetadata"]["Arn"]
+        kms.create_alias(AliasName="alias/k8s-secrets", TargetKeyId=arn)
+        proc = plugin_process(
+            "--key",
+            "alias/k8s-secrets",
+            "--endpoint",
+            info.endpoint_url,
+            "--ca-bundle",
+            str(info.ca_bundle),
+            "--health-ttl",
+            "0",
+            "--timeout",
+            "5",
+            env=_aws_env(tmp_path, info.credentials),
+        )
+        stub = proc.stub
+        status = stub.Status(api_pb2.StatusRequest(), timeout=10)
+        assert (status.version, status.healthz, status.key_id) == ("v2", "ok", f"{arn}#v1")
+        seed = os.urandom(32)
+        first = stub.Encrypt(api_pb2.EncryptRequest(plaintext=seed, uid="e1"), timeout=10)
+        assert first.key_id == f"{arn}#v1" and 0 < len(first.ciphertext) <= 1024
+
+        kms.rotate_key_on_demand(KeyId=arn)
+        assert stub.Status(api_pb2.StatusRequest(), timeout=10).key_id == f"{arn}#v2"
+        second = stub.Encrypt(api_pb2.EncryptRequest(plaintext=seed, uid="e2"), timeout=10)
+        assert second.key_id == f"{arn}#v2"
+        for sealed in (first, second):
+            request = api_pb2.DecryptRequest(
+                ciphertext=sealed.ciphertext, key_id=sealed.key_id, annotations=sealed.annotations
+            )
+            assert stub.Decrypt(request, timeout=10).plaintext == seed
+
+        kms.disable_key(KeyId=arn)
+        assert "DisabledException" in stub.Status(api_pb2.StatusRequest(), timeout=10).healthz
+        with pytest.raises(grpc.RpcError) as info_error:
+            stub.Encrypt(api_pb2.EncryptRequest(plaintext=seed), timeout=10)
+        assert info_error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        kms.enable_key(KeyId=arn)
+        assert stub.Status(api_pb2.StatusRequest(), timeout=10).healthz == "ok"
+        assert proc.stop() == 0
+    assert not proc.socket_path.exists()
+    assert info.credentials["SecretAccessKey"] not in proc.output()
+
+
+@pytest.fixture
+def fake_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name, value in _aws_env(
+        tmp_path, {"AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "secret-example"}
+    ).items():
+        monkeypatch.setenv(name, value)
+
+
+def test_unreachable_key_service_is_unhealthy_and_unavailable(
+    launch, fake_credentials: None
+) -> None:
+    backend = AwsKmsBackend.connect(f"http://127.0.0.1:{free_port()}", timeout=1.0)
+    running = launch(backend=backend, retry=RetryPolicy(attempts=3, base_delay=0.0))
+    status = running.stub.Status(api_pb2.StatusRequest(), timeout=10)
+    assert status.healthz.startswith("key service: DependencyTimeoutException")
+    assert status.key_id == ""  # never reached: no key id known yet
+    with pytest.raises(grpc.RpcError) as info:
+        running.stub.Encrypt(api_pb2.EncryptRequest(plaintext=b"s" * 32), timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    retries = running.metrics.retries.labels("KeyVersion")._value.get()
+    assert retries == 4  # two retries for Status, two for Encrypt
+
+
+def test_a_silent_key_service_times_out(launch, fake_credentials: None) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # accepts connections, never answers
+    try:
+        port = listener.getsockname()[1]
+        backend = AwsKmsBackend.connect(f"http://127.0.0.1:{port}", timeout=0.3)
+        running = launch(backend=backend, retry=RetryPolicy(attempts=2, base_delay=0.0))
+        with pytest.raises(grpc.RpcError) as info:
+            running.stub.Encrypt(api_pb2.EncryptRequest(plaintext=b"s" * 32), timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "did not answer within 0.3 s" in info.value.details()
+        assert running.metrics.retries.labels("KeyVersion")._value.get() == 1
+    finally:
+        listener.close()
+
+
+def test_grpc_deadline_bounds_the_retries(launch, fake_credentials: None) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        port = listener.getsockname()[1]
+        backend = AwsKmsBackend.connect(f"http://127.0.0.1:{port}", timeout=0.4)
+        running = launch(backend=backend, retry=RetryPolicy(attempts=10, base_delay=1.0))
+        with pytest.raises(grpc.RpcError) as info:
+            running.stub.Encrypt(api_pb2.EncryptRequest(plaintext=b"s" * 32), timeout=0.7)
+        assert info.value.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        )
+        # one attempt (0.4 s) and a pause of at least 0.5 s would pass the 0.7 s deadline
+        assert running.metrics.retries.labels("KeyVersion")._value.get() == 0
+    finally:
+        listener.close()
