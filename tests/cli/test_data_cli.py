@@ -1,0 +1,232 @@
+"""``strongroom encrypt|decrypt`` and ``strongroom objects`` against a real server (HTTPS).
+
+The console script runs in a subprocess with the standard AWS environment pointing at a
+``strongroom server`` started for this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from strongroom.crypto.stream import parse_header
+from strongroom.testing.server import ServerInfo, client_for, run_server
+
+MIB = 1 << 20
+
+
+def script() -> str:
+    beside = Path(sys.executable).parent / "strongroom"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("strongroom")
+    assert found, "the strongroom console script is not installed"
+    return found
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    with run_server(tmp_path_factory.mktemp("cli-data") / "data") as info:
+        yield info
+
+
+@pytest.fixture(scope="module")
+def key_arn(server: ServerInfo) -> str:
+    kms = client_for(server)
+    try:
+        return str(kms.create_key()["KeyMetadata"]["Arn"])
+    finally:
+        kms.close()
+
+
+@pytest.fixture(scope="module")
+def aws_env(server: ServerInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    creds = server.credentials
+    none = tmp_path_factory.mktemp("aws") / "none"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+        AWS_DEFAULT_REGION=creds["Region"],
+        AWS_CA_BUNDLE=str(server.ca_bundle),
+        AWS_ENDPOINT_URL_KMS=server.endpoint_url,
+        AWS_CONFIG_FILE=str(none),
+        AWS_SHARED_CREDENTIALS_FILE=str(none),
+        COLUMNS="200",
+    )
+    return env
+
+
+class Cli:
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+
+    def __call__(
+        self, *args: str, stdin: bytes = b"", expect: int = 0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        proc = subprocess.run(
+            [script(), *args],
+            input=stdin,
+            capture_output=True,
+            env=self.env if env is None else env,
+            cwd=self.cwd,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == expect, (args, proc.returncode, proc.stderr.decode())
+        assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+        return proc
+
+
+@pytest.fixture
+def cli(aws_env: dict[str, str], tmp_path: Path) -> Cli:
+    return Cli(aws_env, tmp_path)
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
+
+
+def test_encrypt_decrypt_round_trip_of_a_file(cli: Cli, key_arn: str, tmp_path: Path) -> None:
+    plain = os.urandom(3 * MIB + 123)
+    (tmp_path / "in.bin").write_bytes(plain)
+    cli("encrypt", "--key", key_arn, "-c", "app=tests", "-c", "env=ci", "in.bin", "out.sr")
+    sealed = (tmp_path / "out.sr").read_bytes()
+    header = parse_header(sealed)
+    assert dict(header.context) == {"app": "tests", "env": "ci"}
+    assert header.key_id == key_arn and plain[:4096] not in sealed
+    cli("decrypt", "out.sr", "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == plain
+    cli("decrypt", "--context", "env=ci", "-c", "app=tests", "out.sr", "again.bin")
+    assert (tmp_path / "again.bin").read_bytes() == plain
+    assert leftovers(tmp_path) == []
+
+
+def test_stdin_and_stdout(cli: Cli, key_arn: str) -> None:
+    plain = os.urandom(MIB + 7)
+    sealed = cli("encrypt", "-k", key_arn, "-", "-", stdin=plain).stdout
+    assert parse_header(sealed).key_id == key_arn
+    assert cli("decrypt", "-", "-", stdin=sealed).stdout == plain
+
+
+def test_tampered_truncated_and_wrong_context_leave_no_output(
+    cli: Cli, key_arn: str, tmp_path: Path
+) -> None:
+    plain = os.urandom(2 * MIB)
+    (tmp_path / "in.bin").write_bytes(plain)
+    cli("encrypt", "-k", key_arn, "-c", "purpose=a", "--chunk-size", "65536", "in.bin", "s.sr")
+    sealed = (tmp_path / "s.sr").read_bytes()
+    flipped = bytearray(sealed)
+    flipped[len(sealed) - 100] ^= 0x80  # in the last chunk: every earlier chunk verifies
+    (tmp_path / "flipped.sr").write_bytes(bytes(flipped))
+    (tmp_path / "short.sr").write_bytes(sealed[: len(sealed) // 2])
+    for source in ("flipped.sr", "short.sr"):
+        result = cli("decrypt", source, "out.bin", expect=1)
+        assert result.stderr.startswith(b"error: ")
+        assert not (tmp_path / "out.bin").exists()
+    # a failed decrypt does not touch an existing output file either
+    (tmp_path / "out.bin").write_bytes(b"keep me")
+    cli("decrypt", "--context", "purpose=b", "s.sr", "out.bin", expect=1)
+    assert (tmp_path / "out.bin").read_bytes() == b"keep me"
+    assert leftovers(tmp_path) == []
+
+
+def test_bad_key_and_context_fail_cleanly(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "in.bin").write_bytes(b"x")
+    result = cli("encrypt", "-k", "alias/missing", "in.bin", "out.sr", expect=1)
+    assert b"alias/missing" in result.stderr and not (tmp_path / "out.sr").exists()
+    result = cli("encrypt", "-k", "alias/x", "-c", "novalue", "in.bin", "out.sr", expect=1)
+    assert b"KEY=VALUE" in result.stderr and not (tmp_path / "out.sr").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_endpoint_and_ca_bundle_options(
+    cli: Cli, key_arn: str, server: ServerInfo, aws_env: dict[str, str]
+) -> None:
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_ENDPOINT_URL_KMS", "AWS_CA_BUNDLE")}
+    options = ["--endpoint", server.endpoint_url, "--ca-bundle", str(server.ca_bundle)]
+    sealed = cli("encrypt", "-k", key_arn, *options, "-", "-", stdin=b"hi", env=env).stdout
+    assert parse_header(sealed).key_id == key_arn
+    # without the CA bundle the server's certificate is not trusted
+    env["AWS_MAX_ATTEMPTS"] = "1"
+    args = ("decrypt", "--endpoint", server.endpoint_url, "-", "-")
+    result = cli(*args, stdin=sealed, env=env, expect=1)
+    assert b"certificate" in result.stderr.lower() and result.stdout == b""
+
+
+def test_objects_put_get_ls_rm_on_a_directory(
+    cli: Cli, key_arn: str, tmp_path: Path, server: ServerInfo
+) -> None:
+    store = ["--dir", str(tmp_path / "objects")]
+    body = os.urandom(MIB + 5)
+    (tmp_path / "q1.pdf").write_bytes(body)
+    cli("objects", "put", *store, "-k", key_arn, "-c", "dept=finance", "reports/q1", "q1.pdf")
+    cli("objects", "put", *store, "-k", key_arn, "notes", "-", stdin=b"a note")
+    doc = json.loads(cli("objects", "ls", *store, "--json").stdout)
+    assert doc == {"Tenant": server.credentials["AccountId"], "Objects": ["notes", "reports/q1"]}
+    assert cli("objects", "ls", *store, "rep").stdout == b"reports/q1\n"
+
+    cli("objects", "get", *store, "reports/q1", "copy.pdf")
+    assert (tmp_path / "copy.pdf").read_bytes() == body
+    assert cli("objects", "get", *store, "notes").stdout == b"a note"
+    part = cli("objects", "get", *store, "--offset", "1000", "--length", "70000", "reports/q1", "-")
+    assert part.stdout == body[1000:71000]
+    cli("objects", "get", *store, "-c", "dept=finance", "reports/q1", "ok.pdf")
+    cli("objects", "get", *store, "-c", "dept=sales", "reports/q1", "bad.pdf", expect=1)
+    assert not (tmp_path / "bad.pdf").exists()
+
+    # a stored object's file decrypts with the plain decrypt command too
+    stored = next((tmp_path / "objects").rglob("q1.o"))
+    cli("decrypt", str(stored), "plain.pdf")
+    assert (tmp_path / "plain.pdf").read_bytes() == body
+
+    cli("objects", "rm", *store, "reports/q1", "notes")
+    assert b"does not exist" in cli("objects", "get", *store, "notes", "x", expect=1).stderr
+    assert b"exactly one of" in cli("objects", "ls", expect=1).stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_progress_bar_on_a_terminal_only(cli: Cli, key_arn: str, tmp_path: Path) -> None:
+    (tmp_path / "big.bin").write_bytes(b"\0" * (17 * MIB))
+    env = {**cli.env, "TERM": "xterm-256color"}
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [script(), "encrypt", "-k", key_arn, "big.bin", "big.sr"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert proc.returncode == 0
+    assert b"encrypting" in seen
+    # not on a pipe, and not when stdout carries the data
+    assert b"encrypting" not in cli("encrypt", "-k", key_arn, "big.bin", "b2.sr").stderr
+    assert (tmp_path / "big.sr").stat().st_size == (tmp_path / "b2.sr").stat().st_size

@@ -1,0 +1,106 @@
+"""The local directory backend: layout on disk, atomic and durable writes, leftovers."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from strongroom.data import InProcessDataKeys
+from strongroom.data.objects import ObjectStore
+from strongroom.data.objects_local import LocalBackend
+from strongroom.kms import Caller
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "objects"
+
+
+@pytest.fixture
+def store(root: Path, alice_keys: InProcessDataKeys, alice: Caller, alice_key: str) -> ObjectStore:
+    return ObjectStore(LocalBackend(root), alice_keys, tenant=alice.tenant, key_id=alice_key)
+
+
+def files_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+
+
+def test_names_map_inside_the_root_without_clashes(
+    store: ObjectStore, root: Path, alice: Caller, tmp_path: Path
+) -> None:
+    names = ["a", "a/b", "..", "../x", ".", "a.d/c", "a.o", "-rf"]
+    for name in names:
+        store.put(name, name.encode())
+    t = f"{alice.tenant}.d"
+    assert files_under(root) == sorted(
+        f"{t}/{p}"
+        for p in ["a.o", "a.d/b.o", "...o", "...d/x.o", "..o", "a.d.d/c.o", "a.o.o", "-rf.o"]
+    )
+    assert files_under(tmp_path / "objects") == files_under(root)  # nothing outside
+    assert store.list() == sorted(names)
+    for name in names:
+        assert store.get(name) == name.encode()
+
+
+def test_modes_are_private(store: ObjectStore, root: Path, alice: Caller) -> None:
+    store.put("dir/doc", b"x")
+    path = LocalBackend(root).path_of(f"{alice.tenant}/dir/doc")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+def test_write_is_fsynced_then_renamed_then_the_directory_fsynced(
+    store: ObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.put("warm", b"x")  # directories exist now
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        kind = "dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        events.append(f"fsync {kind}")
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        assert Path(src).parent == Path(dst).parent and Path(src).name.endswith(".part")
+        events.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    store.put("doc", b"y" * 1000)
+    assert events == ["fsync file", "rename", "fsync dir"]
+    events.clear()
+    store.delete("doc")
+    assert events == ["fsync dir"]
+
+
+def test_failed_write_leaves_no_temporary_file(store: ObjectStore, root: Path) -> None:
+    class Failing:
+        def readinto(self, buffer: memoryview) -> int:
+            raise OSError("read error")
+
+    store.put("doc", b"old")
+    before = files_under(root)
+    with pytest.raises(OSError, match="read error"):
+        store.put("doc", Failing())
+    with pytest.raises(OSError, match="read error"):
+        store.put("new/doc", Failing())
+    assert files_under(root) == before
+    assert store.get("doc") == b"old"
+
+
+def test_crash_leftovers_and_foreign_files_are_not_listed(
+    store: ObjectStore, root: Path, alice: Caller
+) -> None:
+    store.put("doc", b"x")
+    tenant_dir = root / f"{alice.tenant}.d"
+    (tenant_dir / ".tmp-abc123.part").write_bytes(b"half an object")
+    (tenant_dir / "README").write_text("not an object")
+    (tenant_dir / "stray").mkdir()
+    (tenant_dir / "stray" / "x.o").write_bytes(b"not in a .d directory")
+    assert store.list() == ["doc"]
