@@ -13,6 +13,7 @@ import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -41,7 +42,7 @@ class JwtSvid:
     expiry: float
     issued_at: float
 
-    def claims(self) -> dict[str, object]:
+    def claims(self) -> dict[str, Any]:
         """The claims as a JSON-ready dict (``ValidateJWTSVID`` returns them)."""
         return {
             "sub": str(self.spiffe_id),

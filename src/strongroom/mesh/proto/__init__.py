@@ -1,0 +1,1 @@
+"""The SPIFFE Workload API proto and its generated stubs (see README.md here)."""

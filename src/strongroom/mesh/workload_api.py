@@ -1,0 +1,286 @@
+"""The SPIFFE Workload API, served with grpclib on a unix socket.
+
+Why grpclib and not grpcio: a workload is identified by the kernel's peer credentials of
+its connection (``SO_PEERCRED``), and grpcio's server never shows the accepted socket
+(``context.peer()`` is just ``unix:`` for a unix socket; matching ``/proc/net/unix``
+inodes to find the peer is racy and needs the ``sock_diag`` netlink API to see peers).
+grpclib is a pure-asyncio gRPC server: each request's stream knows its connection's
+transport, and the transport gives the socket, so :func:`connection_socket` reads
+``SO_PEERCRED`` on the very socket the request came in on. Clients (py-spiffe, go-spiffe,
+Envoy) speak ordinary gRPC over HTTP/2 to it.
+
+Every call must carry the metadata ``workload.spiffe.io: true`` (else ``InvalidArgument``,
+as the standard says). The caller is then attested (:mod:`strongroom.mesh.attest`) and
+matched against the registration entries of the agent's trust domain; a caller with no
+matching entry gets ``PermissionDenied`` ("no identity issued", as SPIRE answers), except
+for ``ValidateJWTSVID``, which any local process may use to check a token.
+
+``FetchX509SVID`` sends the caller's SVIDs (a fresh key pair each time) at once and again at
+the earliest half life (:attr:`X509Svid.renew_at`), waiting through the injected
+:class:`~strongroom.mesh.schedule.Scheduler`; every ``refresh_s`` seconds it also rereads
+the entries and revocations and sends a new response when the caller's IDs changed, or ends
+the stream with ``PermissionDenied`` when none is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import struct_pb2
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+from grpclib.server import Stream
+
+from strongroom.errors import AccessDeniedError, StrongroomError, ValidationError
+from strongroom.mesh.attest import (
+    PeerCredentials,
+    PeerSocket,
+    peer_credentials,
+    workload_selectors,
+)
+from strongroom.mesh.ca import MeshCA
+from strongroom.mesh.proto import workload_pb2 as pb
+from strongroom.mesh.proto.workload_grpc import SpiffeWorkloadAPIBase
+from strongroom.mesh.registry import Registry, Selector
+from strongroom.mesh.schedule import Scheduler
+from strongroom.mesh.spiffe_id import SpiffeId
+from strongroom.mesh.svid import X509Svid
+
+_log = logging.getLogger("strongroom.mesh.agent")
+SECURITY_HEADER = "workload.spiffe.io"
+NO_IDENTITY = "no identity issued"
+DEFAULT_REFRESH_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A caller as attested: its peer credentials and the selectors they give."""
+
+    credentials: PeerCredentials
+    selectors: frozenset[Selector]
+
+
+def connection_socket(stream: Stream[Any, Any]) -> PeerSocket:
+    """The accepted socket a request arrived on (grpclib keeps its transport on the peer)."""
+    transport = getattr(stream.peer, "_transport", None)
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is None:
+        raise GRPCError(Status.PERMISSION_DENIED, "the connection cannot be attested")
+    return sock  # type: ignore[no-any-return]
+
+
+def attest_stream(stream: Stream[Any, Any]) -> Workload:
+    """Attest the caller of ``stream`` by its connection's ``SO_PEERCRED`` and ``/proc``."""
+    try:
+        creds = peer_credentials(connection_socket(stream))
+    except AccessDeniedError as exc:
+        raise GRPCError(Status.PERMISSION_DENIED, str(exc)) from exc
+    return Workload(creds, workload_selectors(creds))
+
+
+class WorkloadApi(SpiffeWorkloadAPIBase):
+    """The Workload API of one trust domain over a mesh CA and its registration entries."""
+
+    def __init__(
+        self,
+        ca: MeshCA,
+        registry: Registry,
+        scheduler: Scheduler,
+        *,
+        svid_ttl_s: float | None = None,
+        jwt_ttl_s: float | None = None,
+        refresh_s: float = DEFAULT_REFRESH_S,
+        attest: Callable[[Stream[Any, Any]], Workload] = attest_stream,
+    ) -> None:
+        self._ca = ca
+        self._registry = registry
+        self._scheduler = scheduler
+        self._svid_ttl_s = svid_ttl_s
+        self._jwt_ttl_s = jwt_ttl_s
+        self._refresh_s = refresh_s
+        self._attest = attest
+
+    # -- admission ------------------------------------------------------------------------
+
+    def _check_header(self, stream: Stream[Any, Any]) -> None:
+        if stream.metadata is None or stream.metadata.get(SECURITY_HEADER) != "true":
+            raise GRPCError(Status.INVALID_ARGUMENT, "security header missing from request")
+
+    async def _admit(self, stream: Stream[Any, Any]) -> Workload:
+        self._check_header(stream)
+        return await asyncio.to_thread(self._attest, stream)
+
+    def entitled(self, workload: Workload) -> list[SpiffeId]:
+        """The IDs ``workload`` may have now: matching entries, less revoked IDs."""
+        domain = self._ca.trust_domain
+        ids = sorted({e.spiffe_id for e in self._registry.match(workload.selectors, domain)})
+        return [i for i in ids if not self._ca.is_revoked(i)]
+
+    async def _entitled_or_deny(self, workload: Workload) -> list[SpiffeId]:
+        ids = await asyncio.to_thread(self.entitled, workload)
+        if not ids:
+            _log.info(
+                "workload pid=%d uid=%d gid=%d: %s",
+                workload.credentials.pid,
+                workload.credentials.uid,
+                workload.credentials.gid,
+                NO_IDENTITY,
+            )
+            raise GRPCError(Status.PERMISSION_DENIED, NO_IDENTITY)
+        return ids
+
+    # -- X.509 ----------------------------------------------------------------------------
+
+    def _issue(self, ids: list[SpiffeId]) -> list[X509Svid]:
+        issued = []
+        for spiffe_id in ids:
+            try:
+                issued.append(self._ca.new_svid(spiffe_id, self._svid_ttl_s))
+            except AccessDeniedError:
+                continue  # revoked since the entries were read
+        return issued
+
+    async def FetchX509SVID(self, stream: Stream[pb.X509SVIDRequest, pb.X509SVIDResponse]) -> None:
+        """Stream the caller's X.509-SVIDs, with a fresh set before each half life."""
+        workload = await self._admit(stream)
+        await stream.recv_message()
+        ids = await self._entitled_or_deny(workload)
+        clock = self._scheduler.clock
+        while True:
+            svids = await asyncio.to_thread(self._issue, ids)
+            if not svids:
+                raise GRPCError(Status.PERMISSION_DENIED, NO_IDENTITY)
+            bundle = await asyncio.to_thread(self._ca.trust_bundle_der)
+            await stream.send_message(
+                pb.X509SVIDResponse(
+                    svids=[
+                        pb.X509SVID(
+                            spiffe_id=str(s.spiffe_id),
+                            x509_svid=s.chain_der(),
+                            x509_svid_key=s.key_der(),
+                            bundle=bundle,
+                        )
+                        for s in svids
+                    ]
+                )
+            )
+            renew_at = min(s.renew_at for s in svids)
+            while clock.now() < renew_at:
+                await self._scheduler.sleep_until(min(renew_at, clock.now() + self._refresh_s))
+                now_ids = await self._entitled_or_deny(workload)
+                if now_ids != ids:
+                    ids = now_ids
+                    break
+
+    async def FetchX509Bundles(
+        self, stream: Stream[pb.X509BundlesRequest, pb.X509BundlesResponse]
+    ) -> None:
+        """Stream the trust domain's X.509 bundle, again whenever it changes."""
+        workload = await self._admit(stream)
+        await stream.recv_message()
+        await self._entitled_or_deny(workload)
+        key = str(self._ca.trust_domain.id)
+        await self._stream_changes(
+            stream,
+            workload,
+            self._ca.trust_bundle_der,
+            lambda der: pb.X509BundlesResponse(bundles={key: der}),
+        )
+
+    # -- JWT ------------------------------------------------------------------------------
+
+    async def FetchJWTSVID(self, stream: Stream[pb.JWTSVIDRequest, pb.JWTSVIDResponse]) -> None:
+        """JWT-SVIDs for the requested audience: for one of the caller's IDs, or all."""
+        workload = await self._admit(stream)
+        request = await stream.recv_message()
+        if request is None or not request.audience:
+            raise GRPCError(Status.INVALID_ARGUMENT, "audience must be specified")
+        ids = await self._entitled_or_deny(workload)
+        if request.spiffe_id:
+            try:
+                wanted = SpiffeId.parse(request.spiffe_id)
+            except ValidationError as exc:
+                raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
+            if wanted not in ids:
+                raise GRPCError(Status.PERMISSION_DENIED, NO_IDENTITY)
+            ids = [wanted]
+        audience = list(request.audience)
+
+        def sign() -> list[pb.JWTSVID]:
+            return [
+                pb.JWTSVID(
+                    spiffe_id=str(i), svid=self._ca.new_jwt_svid(i, audience, self._jwt_ttl_s).token
+                )
+                for i in ids
+            ]
+
+        try:
+            svids = await asyncio.to_thread(sign)
+        except AccessDeniedError as exc:
+            raise GRPCError(Status.PERMISSION_DENIED, NO_IDENTITY) from exc
+        except ValidationError as exc:
+            raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
+        await stream.send_message(pb.JWTSVIDResponse(svids=svids))
+
+    async def FetchJWTBundles(
+        self, stream: Stream[pb.JWTBundlesRequest, pb.JWTBundlesResponse]
+    ) -> None:
+        """Stream the trust domain's JWT bundle (a JWK Set), again whenever it changes."""
+        workload = await self._admit(stream)
+        await stream.recv_message()
+        await self._entitled_or_deny(workload)
+        key = str(self._ca.trust_domain.id)
+
+        def jwks() -> bytes:
+            return json.dumps(self._ca.jwt_bundle(), sort_keys=True).encode("utf-8")
+
+        await self._stream_changes(
+            stream, workload, jwks, lambda doc: pb.JWTBundlesResponse(bundles={key: doc})
+        )
+
+    async def ValidateJWTSVID(
+        self, stream: Stream[pb.ValidateJWTSVIDRequest, pb.ValidateJWTSVIDResponse]
+    ) -> None:
+        """Check a JWT-SVID for an audience; answer its SPIFFE ID and claims."""
+        self._check_header(stream)
+        request = await stream.recv_message()
+        if request is None or not request.audience:
+            raise GRPCError(Status.INVALID_ARGUMENT, "audience must be specified")
+        if not request.svid:
+            raise GRPCError(Status.INVALID_ARGUMENT, "svid must be specified")
+        try:
+            svid = await asyncio.to_thread(
+                self._ca.validate_jwt_svid, request.svid, request.audience
+            )
+        except StrongroomError as exc:
+            raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
+        claims = struct_pb2.Struct()
+        claims.update(svid.claims())
+        await stream.send_message(
+            pb.ValidateJWTSVIDResponse(spiffe_id=str(svid.spiffe_id), claims=claims)
+        )
+
+    # -- streams of bundles -----------------------------------------------------------------
+
+    async def _stream_changes(
+        self,
+        stream: Stream[Any, Any],
+        workload: Workload,
+        read: Callable[[], bytes],
+        message: Callable[[bytes], Any],
+    ) -> None:
+        """Send ``message(read())`` now and whenever it changes; end if the identity goes."""
+        clock = self._scheduler.clock
+        sent: bytes | None = None
+        while True:
+            current = await asyncio.to_thread(read)
+            if current != sent:
+                await stream.send_message(message(current))
+                sent = current
+            await self._scheduler.sleep_until(clock.now() + self._refresh_s)
+            await self._entitled_or_deny(workload)
