@@ -1,0 +1,280 @@
+"""``strongroom mesh ...``: workload identities (SPIFFE) for encryption in transit.
+
+Commands of the ``mesh`` sub-app:
+
+- ``register --spiffe-id ID --selector unix:uid:N [--selector ...]``, ``entries``,
+  ``unregister ENTRY_ID``: the registration entries (in the key store);
+- ``revoke --spiffe-id ID``: revoke an identity for good; ``revoked``: list them;
+- ``bundle --trust-domain TD [--format pem|spiffe]``: the trust bundle;
+- ``agent --socket PATH --trust-domain TD``: serve the SPIFFE Workload API.
+
+Adding commands (``mesh proxy``, ``mesh egress``...): write a module with
+``register_mesh(mesh: typer.Typer) -> None`` that calls ``mesh.command("proxy")(...)``, and
+add its name to :data:`MESH_COMMAND_MODULES` below (one line). Keep heavy imports (grpclib,
+uvloop, protobuf) inside the command functions, as ``agent`` does, so ``strongroom --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from strongroom.cli.context import (
+    DataDirOption,
+    JsonOption,
+    cli_errors,
+    data_dir_of,
+    fail,
+    open_root_for,
+    open_store_for,
+    print_json,
+    stdout_console,
+)
+from strongroom.kms.ports import Store, SystemClock
+
+if TYPE_CHECKING:
+    from strongroom.mesh.ca import MeshCA
+
+MESH_COMMAND_MODULES: tuple[str, ...] = ()
+"""Modules whose ``register_mesh(mesh)`` adds more ``strongroom mesh`` commands."""
+
+TrustDomainOption = Annotated[
+    str,
+    typer.Option(
+        "--trust-domain",
+        envvar="STRONGROOM_TRUST_DOMAIN",
+        show_envvar=True,
+        help="The SPIFFE trust domain, e.g. example.org.",
+        show_default=False,
+    ),
+]
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _with_ca(data_dir: Path | None, trust_domain: str) -> tuple[MeshCA, Store]:
+    """The trust domain's CA (created on first use) and the store to close afterwards."""
+    from strongroom.mesh.ca import MeshCA
+
+    directory = data_dir_of(data_dir)
+    store = open_store_for(directory)
+    try:
+        root = open_root_for(directory)
+        return MeshCA.create(trust_domain, store, root, SystemClock()), store
+    except BaseException:
+        store.close()
+        raise
+
+
+def register_command(
+    spiffe_id: Annotated[
+        str, typer.Option("--spiffe-id", help="spiffe://TD/path to hand out.", show_default=False)
+    ],
+    selector: Annotated[
+        list[str],
+        typer.Option(
+            "--selector",
+            help="unix:uid:N, unix:gid:N, unix:user:NAME, unix:group:NAME or "
+            "unix:path:/abs/bin (repeatable; a workload needs ALL of them).",
+            show_default=False,
+        ),
+    ],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a workload: who (selectors) gets which SPIFFE ID."""
+    from strongroom.mesh.registry import Registry
+
+    with cli_errors():
+        store = open_store_for(data_dir_of(data_dir))
+        try:
+            entry = Registry(store, SystemClock()).register(spiffe_id, selector)
+        finally:
+            store.close()
+    if as_json:
+        print_json(entry.to_json())
+    else:
+        typer.echo(f"{entry.entry_id}  {entry.spiffe_id}  {' '.join(map(str, entry.selectors))}")
+
+
+def entries_command(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+    """List the registration entries."""
+    from rich.table import Table
+
+    from strongroom.mesh.registry import Registry
+
+    with cli_errors():
+        store = open_store_for(data_dir_of(data_dir))
+        try:
+            found = Registry(store, SystemClock()).entries()
+        finally:
+            store.close()
+    if as_json:
+        print_json([e.to_json() for e in found])
+        return
+    table = Table("Entry id", "SPIFFE ID", "Selectors")
+    for entry in found:
+        table.add_row(entry.entry_id, str(entry.spiffe_id), " ".join(map(str, entry.selectors)))
+    stdout_console().print(table)
+
+
+def unregister_command(
+    entry_id: Annotated[str, typer.Argument(help="The entry id (see `strongroom mesh entries`).")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Delete a registration entry (its workloads get no new SVIDs from then on)."""
+    from strongroom.mesh.registry import Registry
+
+    with cli_errors():
+        store = open_store_for(data_dir_of(data_dir))
+        try:
+            entry = Registry(store, SystemClock()).unregister(entry_id)
+        finally:
+            store.close()
+    typer.echo(f"unregistered {entry.entry_id} ({entry.spiffe_id})")
+
+
+def revoke_command(
+    spiffe_id: Annotated[
+        str, typer.Option("--spiffe-id", help="The identity to revoke.", show_default=False)
+    ],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Revoke an identity for good: no new SVIDs, and its certificates are refused."""
+    from strongroom.mesh.spiffe_id import SpiffeId
+
+    with cli_errors():
+        sid = SpiffeId.parse(spiffe_id)
+        ca, store = _with_ca(data_dir, sid.trust_domain.name)
+        try:
+            added = ca.revoke(sid)
+        finally:
+            store.close()
+    typer.echo(f"revoked {sid}" if added else f"{sid} was revoked already")
+
+
+def revoked_command(
+    trust_domain: TrustDomainOption, data_dir: DataDirOption = None, as_json: JsonOption = False
+) -> None:
+    """List the revoked identities of a trust domain."""
+    with cli_errors():
+        ca, store = _with_ca(data_dir, trust_domain)
+        try:
+            found = sorted(ca.revoked())
+        finally:
+            store.close()
+    if as_json:
+        print_json(found)
+    else:
+        for name in found:
+            typer.echo(name)
+
+
+def bundle_command(
+    trust_domain: TrustDomainOption,
+    data_dir: DataDirOption = None,
+    output_format: Annotated[
+        str,
+        typer.Option("--format", help="pem (CA certificates) or spiffe (JWK Set)."),
+    ] = "pem",
+) -> None:
+    """Print the trust bundle of a trust domain (creating its CA on first use)."""
+    if output_format not in ("pem", "spiffe"):
+        fail("--format is pem or spiffe")
+    with cli_errors():
+        ca, store = _with_ca(data_dir, trust_domain)
+        try:
+            if output_format == "pem":
+                sys.stdout.write(ca.trust_bundle_pem().decode("ascii"))
+            else:
+                sys.stdout.write(json.dumps(ca.spiffe_bundle(), indent=2) + "\n")
+        finally:
+            store.close()
+
+
+def agent_command(
+    socket_path: Annotated[
+        Path,
+        typer.Option(
+            "--socket",
+            help="Unix socket to serve the Workload API on (workloads set "
+            "SPIFFE_ENDPOINT_SOCKET=unix://PATH).",
+            show_default=False,
+        ),
+    ],
+    trust_domain: TrustDomainOption,
+    data_dir: DataDirOption = None,
+    svid_ttl: Annotated[
+        float, typer.Option("--svid-ttl", min=60, help="X.509-SVID lifetime, seconds.")
+    ] = 3600.0,
+    jwt_ttl: Annotated[
+        float, typer.Option("--jwt-ttl", min=60, help="JWT-SVID lifetime, seconds.")
+    ] = 300.0,
+    log_level: Annotated[str, typer.Option("--log-level", help=", ".join(_LOG_LEVELS))] = "info",
+) -> None:
+    """Serve the SPIFFE Workload API on a unix socket (key store of --data-dir, in process).
+
+    Callers are identified by the kernel (SO_PEERCRED of their connection, /proc/PID/exe)
+    and get the SVIDs of the entries whose selectors they all have. Run it as root (or
+    with CAP_SYS_PTRACE) for unix:path selectors of other users' processes.
+    """
+    if log_level not in _LOG_LEVELS:
+        fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    from strongroom.mesh.agent import run_agent
+    from strongroom.mesh.registry import Registry
+    from strongroom.mesh.schedule import SystemScheduler
+    from strongroom.mesh.workload_api import WorkloadApi
+
+    with cli_errors():
+        ca, store = _with_ca(data_dir, trust_domain)
+        try:
+            clock = SystemClock()
+            api = WorkloadApi(
+                ca,
+                Registry(store, clock),
+                SystemScheduler(clock),
+                svid_ttl_s=svid_ttl,
+                jwt_ttl_s=jwt_ttl,
+            )
+            typer.echo(f"SPIFFE Workload API for {ca.trust_domain} on unix://{socket_path}")
+            sys.stdout.flush()
+            status = run_agent(api, socket_path.absolute())
+        finally:
+            store.close()
+    raise typer.Exit(status)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``mesh`` sub-app to the top-level app."""
+    mesh = typer.Typer(
+        name="mesh",
+        help="Workload identities (SPIFFE): registration, trust bundles, the Workload API.",
+        no_args_is_help=True,
+    )
+    mesh.command(
+        "register",
+        epilog="Example:  strongroom mesh register --spiffe-id spiffe://example.org/web "
+        "--selector unix:uid:1000 --selector unix:path:/usr/bin/web",
+    )(register_command)
+    mesh.command("entries")(entries_command)
+    mesh.command("unregister")(unregister_command)
+    mesh.command("revoke")(revoke_command)
+    mesh.command("revoked")(revoked_command)
+    mesh.command("bundle")(bundle_command)
+    mesh.command(
+        "agent",
+        epilog="Example:  strongroom mesh agent --socket /run/spiffe/agent.sock "
+        "--trust-domain example.org",
+    )(agent_command)
+    for name in MESH_COMMAND_MODULES:
+        importlib.import_module(name).register_mesh(mesh)
+    app.add_typer(mesh, name="mesh")
