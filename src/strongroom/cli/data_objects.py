@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +30,8 @@ from strongroom.cli.data import (
     parse_context,
     progress_for,
 )
+from strongroom.data.keys import DataKey
+from strongroom.data.kms_http import KmsHttpDataKeys
 from strongroom.data.objects import ObjectBackend, ObjectStore
 from strongroom.data.objects_local import LocalBackend
 from strongroom.data.objects_s3 import S3Backend
@@ -77,6 +79,35 @@ def backend_of(
     return S3Backend.connect(bucket, endpoint_url=s3_endpoint, profile=s3_profile)
 
 
+class LazyKeys:
+    """The KMS client, connected on first use: ``ls``/``rm`` with ``--tenant`` need none."""
+
+    def __init__(self, options: tuple[str | None, str | None, str | None, str | None]) -> None:
+        self._options = options
+        self._keys: KmsHttpDataKeys | None = None
+
+    def keys(self) -> KmsHttpDataKeys:
+        """The connected client."""
+        if self._keys is None:
+            self._keys = connect(*self._options)
+        return self._keys
+
+    def generate_data_key(self, key_id: str, context: Mapping[str, str] | None) -> DataKey:
+        """As :meth:`KmsHttpDataKeys.generate_data_key`."""
+        return self.keys().generate_data_key(key_id, context)
+
+    def decrypt_data_key(
+        self, wrapped_key: bytes, context: Mapping[str, str] | None, key_id: str | None = None
+    ) -> bytes:
+        """As :meth:`KmsHttpDataKeys.decrypt_data_key`."""
+        return self.keys().decrypt_data_key(wrapped_key, context, key_id)
+
+    def close(self) -> None:
+        """Close the client if it was connected."""
+        if self._keys is not None:
+            self._keys.close()
+
+
 @contextlib.contextmanager
 def object_store(
     where: tuple[Path | None, str | None, str | None, str | None],
@@ -86,9 +117,9 @@ def object_store(
 ) -> Iterator[ObjectStore]:
     """The store of ``--dir``/``--s3-*`` and the KMS options (inside ``cli_errors``)."""
     backend = backend_of(*where)
-    keys = connect(*kms)
+    keys = LazyKeys(kms)
     try:
-        yield ObjectStore(backend, keys, tenant=tenant or keys.account_id(), key_id=key)
+        yield ObjectStore(backend, keys, tenant=tenant or keys.keys().account_id(), key_id=key)
     finally:
         keys.close()
 
