@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import os
 import signal
 import socket
 import ssl
@@ -202,6 +203,53 @@ def test_pkcs11_root_of_trust_with_two_workers(softhsm_token: Any, tmp_path: Pat
         assert not (server.data_dir / "master.key").exists()
     finally:
         assert server.stop() == 0, server.output()
+        server.close()
+
+
+def _workers_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(c)
+        for c in children
+        if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()
+        and b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()
+    ]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+def test_dead_worker_is_replaced_and_orphans_stop(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", "--workers", "2").start()
+    try:
+        assert server.process is not None
+        supervisor = server.process.pid
+        workers = _workers_of(supervisor)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(set(_workers_of(supervisor)) - {workers[0]}) < 2:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        server.wait_healthy(30)
+        kms = client_for(server.info())
+        for _ in range(4):  # new connections reach either worker
+            kms.generate_random(NumberOfBytes=8)
+        # Without its supervisor a worker shuts itself down.
+        current = _workers_of(supervisor)
+        os.kill(supervisor, signal.SIGKILL)
+        server.process.wait()
+        deadline = time.monotonic() + 30
+        while not all(_gone(w) for w in current):
+            assert time.monotonic() < deadline, "orphaned workers kept running:\n" + server.output()
+            time.sleep(0.05)
+        assert _refused(server.port)
+    finally:
         server.close()
 
 

@@ -98,6 +98,7 @@ class Runtime:
         registry: CollectorRegistry | None = None,
         tls: tuple[ssl.SSLContext, ServerCredentials] | None = None,
         on_orphaned: Callable[[], None] | None = None,
+        supervisor_pid: int | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -113,7 +114,10 @@ class Runtime:
         )
         self._tls = tls
         self._on_orphaned = on_orphaned
-        self._parent = os.getppid()
+        # The supervisor's pid comes from the supervisor itself: if it died before this
+        # worker got here, os.getppid() would already name init.
+        self._supervisor = supervisor_pid
+        self._orphan_noted = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -170,10 +174,15 @@ class Runtime:
         interval = self.settings.audit_flush_seconds
         while not self._stop.wait(interval):
             self.flush_audit()
-            if self._on_orphaned is not None and os.getppid() != self._parent:
-                _log.error("the supervisor process went away: shutting this worker down")
-                self._on_orphaned()
-                self._on_orphaned = None
+            if self.orphaned() and self._on_orphaned is not None:
+                if not self._orphan_noted:
+                    _log.error("the supervisor process went away: shutting this worker down")
+                    self._orphan_noted = True
+                self._on_orphaned()  # every round: the server may not have been running yet
+
+    def orphaned(self) -> bool:
+        """Whether this worker's supervisor has gone away (the worker should stop)."""
+        return self._supervisor is not None and os.getppid() != self._supervisor
 
     def flush_audit(self) -> int:
         """Append every queued audit event now; log (and keep them queued) on failure."""

@@ -51,9 +51,9 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker_main(settings: ServerSettings, sock: socket.socket) -> None:
+def _worker_main(settings: ServerSettings, sock: socket.socket, supervisor_pid: int) -> None:
     """Entry point of a spawned worker process."""
-    sys.exit(run_worker(settings, sock, supervised=True))
+    sys.exit(run_worker(settings, sock, supervisor_pid))
 
 
 class Supervisor:
@@ -71,7 +71,7 @@ class Supervisor:
     def _spawn(self) -> BaseProcess:
         process = self._context.Process(
             target=_worker_main,
-            args=(self._settings, self._sock),
+            args=(self._settings, self._sock, os.getpid()),
             name="strongroom-worker",
             daemon=False,
         )

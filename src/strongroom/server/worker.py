@@ -21,6 +21,7 @@ from collections.abc import Generator
 
 import uvicorn
 
+from strongroom.errors import InternalError
 from strongroom.kms import KeyService, SystemClock
 from strongroom.rootkey import open_root_of_trust
 from strongroom.server.http_protocol import CoalescingHttpToolsProtocol
@@ -128,8 +129,13 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run_worker(settings: ServerSettings, sock: socket.socket, supervised: bool = False) -> int:
-    """Serve on ``sock`` until told to stop; return the exit status."""
+def run_worker(
+    settings: ServerSettings, sock: socket.socket, supervisor_pid: int | None = None
+) -> int:
+    """Serve on ``sock`` until told to stop; return the exit status.
+
+    A worker of a supervisor (``supervisor_pid``) also stops once that process is gone.
+    """
     configure_logging(settings.log_level, settings.access_log)
     # The audit flusher and maintenance threads hold the GIL in bursts of pure Python
     # (hashing a batch into the chain); hand it back to the event loop every millisecond
@@ -149,8 +155,11 @@ def run_worker(settings: ServerSettings, sock: socket.socket, supervised: bool =
             settings,
             service,
             tls=tls if isinstance(tls, tuple) else None,
-            on_orphaned=orphaned if supervised else None,
+            on_orphaned=orphaned,
+            supervisor_pid=supervisor_pid,
         )
+        if runtime.orphaned():
+            raise InternalError("the supervisor exited while this worker was starting")
     except BaseException:
         service.close()
         raise
