@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from strongroom.crypto.blob import BlobKind, InvalidBlob, parse_header
 from strongroom.data.keys import DataKey
 from strongroom.errors import InvalidCiphertextError, KMSInternalError
-from strongroom.kms.ops_userkeys import check_user_id
 
 if TYPE_CHECKING:
     from strongroom.kms import Caller, KeyService
@@ -44,6 +43,8 @@ class UserDataKeys:
     """
 
     def __init__(self, service: KeyService, caller: Caller, user_id: str) -> None:
+        from strongroom.kms.ops_userkeys import check_user_id  # keep strongroom.data light
+
         self._service = service
         self._caller = caller
         self._user_id = check_user_id(user_id)
