@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import ssl
 import threading
 import time
@@ -198,8 +199,13 @@ class Runtime:
         return written
 
     def _maintenance_loop(self) -> None:
-        while not self._stop.wait(self.settings.maintenance_seconds):
+        # Workers and nodes started together would otherwise scan for due rotations and
+        # deletions at the same moments: spread the first round over half an interval.
+        interval = self.settings.maintenance_seconds
+        wait = interval * (0.5 + secrets.randbelow(1000) / 2000)
+        while not self._stop.wait(wait):
             self.maintain()
+            wait = interval
 
     def maintain(self) -> None:
         """Run one round of maintenance: due rotations and deletions, certificate renewal."""
