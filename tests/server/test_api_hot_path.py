@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import re
+import threading
 import uuid
 from unittest import mock
 
@@ -13,7 +15,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from prometheus_client import CollectorRegistry, generate_latest
 
-from strongroom.api import SignedRequest, SigV4Verifier
+from strongroom.api import SignedRequest, SigV4Verifier, create_app
 from strongroom.api.app import _new_id
 from strongroom.api.metrics import ApiMetrics
 from strongroom.errors import AuthError
@@ -91,3 +93,79 @@ def test_memoised_metric_children_count_every_request() -> None:
         in text
     )
     assert 'strongroom_api_request_duration_seconds_count{operation="Decrypt"} 5.0' in text
+
+
+class _ThreadRecorder:
+    """A backend that notes which thread served each operation."""
+
+    def __init__(self) -> None:
+        self.threads: dict[str, str] = {}
+
+    def lookup_access_key(self, access_key_id: str) -> AccessKey | None:
+        return KEY if access_key_id == KEY.access_key_id else None
+
+    def call(
+        self, caller: Caller, operation: str, request: dict[str, object], request_id: str
+    ) -> dict[str, object]:
+        self.threads[operation] = threading.current_thread().name
+        return {}
+
+
+def test_inline_operations_run_on_the_loop_and_the_rest_in_the_pool() -> None:
+    backend = _ThreadRecorder()
+    app = create_app(backend, offload=True, inline_operations=frozenset({"DescribeKey"}))
+    statuses: list[int] = []
+
+    async def call(operation: str) -> None:
+        signed = _signed_now(b"{}", operation)
+        headers = [(k.encode(), v.encode()) for k, v in signed.headers]
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/",
+            "raw_path": b"/",
+            "query_string": b"",
+            "headers": headers,
+            "client": ("127.0.0.1", 1),
+        }
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(int(message["status"]))  # type: ignore[call-overload]
+
+        await app(scope, receive, send)
+
+    async def both() -> str:
+        await call("DescribeKey")
+        await call("ListKeys")
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(both())
+    assert statuses == [200, 200]
+    assert backend.threads["DescribeKey"] == loop_thread
+    assert backend.threads["ListKeys"] != loop_thread
+
+
+def _signed_now(body: bytes, operation: str) -> SignedRequest:
+    request = AWSRequest(
+        method="POST",
+        url="https://127.0.0.1:8443/",
+        data=body,
+        headers={
+            "X-Amz-Target": f"TrentService.{operation}",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    SigV4Auth(Credentials(KEY.access_key_id, KEY.secret_access_key), "kms", "us-east-1").add_auth(
+        request
+    )
+    return SignedRequest(
+        "POST",
+        "/",
+        "",
+        (*((k.lower(), v) for k, v in request.headers.items()), ("host", "127.0.0.1:8443")),
+        body,
+    )

@@ -102,6 +102,7 @@ class KmsApi:
         readiness: Callable[[], bool] | None,
         max_request_bytes: int,
         offload: bool,
+        inline_operations: frozenset[str] = frozenset(),
     ) -> None:
         self._backend = backend
         self._codec = ShapeCodec.load()
@@ -111,6 +112,7 @@ class KmsApi:
         self._max_request_bytes = max_request_bytes
         self._offload = offload
         self._prefix = self._codec.target_prefix + "."
+        self._inline_targets = frozenset(self._prefix + op for op in inline_operations)
         self._callers: dict[tuple[Caller, str, str], Caller] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -194,7 +196,7 @@ class KmsApi:
         )
         if oversized:
             outcome = self._too_large(request)
-        elif self._offload:
+        elif self._offload and request.target not in self._inline_targets:
             loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(None, self._handle, request)
         else:
@@ -360,13 +362,16 @@ def create_app(
     *,
     max_request_bytes: int = MAX_REQUEST_BYTES,
     offload: bool = True,
+    inline_operations: frozenset[str] = frozenset(),
 ) -> KmsApi:
     """Build the ASGI app serving the KMS API of ``backend``.
 
     ``clock`` is the time SigV4 timestamps are checked against; ``registry`` the Prometheus
     registry the metrics go to (a new private one if ``None``); ``readiness`` is called by
     ``/readyz``. With ``offload`` (the default) the backend runs in the event loop's thread
-    pool so slow store I/O does not stall other requests.
+    pool so slow store I/O does not stall other requests; operations named in
+    ``inline_operations`` (``"Decrypt"``...) run on the event loop all the same, for a
+    backend that answers them from memory faster than a thread hand-off (~100 us).
     """
     return KmsApi(
         backend,
@@ -375,4 +380,5 @@ def create_app(
         readiness=readiness,
         max_request_bytes=max_request_bytes,
         offload=offload,
+        inline_operations=inline_operations,
     )

@@ -111,7 +111,8 @@ class Runtime:
             self.backend,
             registry=registry,
             readiness=self.ready,
-            offload=settings.offload,
+            offload=True,
+            inline_operations=settings.inline_operations,
         )
         self._tls = tls
         self._on_orphaned = on_orphaned
