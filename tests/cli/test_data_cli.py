@@ -178,7 +178,7 @@ def test_objects_put_get_ls_rm_on_a_directory(
 
     # a stored object's file decrypts with the plain decrypt command too
     stored = next((tmp_path / "objects").rglob("q1.o"))
-    cli("decrypt", str(stored), "plain.pdf")
+    cli("decrypt", "--context", "dept=finance", str(stored), "plain.pdf")
     assert (tmp_path / "plain.pdf").read_bytes() == body
 
     cli("objects", "rm", *store, *tenant, "reports/q1", "notes", env={"PATH": os.environ["PATH"]})

@@ -30,7 +30,7 @@ from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, StreamHeader
 from strongroom.crypto.stream_io import decrypt_file
 from strongroom.data.kms_http import KmsHttpDataKeys
 from strongroom.data.objects import (
-    OBJECT_KEY,
+    caller_context_of,
     check_user_context,
     kms_context_of,
     remaining_length,
@@ -255,10 +255,7 @@ def decrypt_command(
 
         def unwrap(header: StreamHeader) -> bytes:
             found = kms_context_of(header.context)
-            if (
-                expected is not None
-                and {k: v for k, v in header.context.items() if k != OBJECT_KEY} != expected
-            ):
+            if expected is not None and caller_context_of(header.context) != expected:
                 raise InvalidCiphertextError(
                     "The stream's encryption context is not the one given."
                 )

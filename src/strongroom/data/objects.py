@@ -134,6 +134,11 @@ def kms_context_of(header_context: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in header_context.items() if k != OBJECT_KEY}
 
 
+def caller_context_of(header_context: Mapping[str, str]) -> dict[str, str]:
+    """The caller's own part of a stream's context: without the reserved entries."""
+    return {k: v for k, v in header_context.items() if not k.startswith(RESERVED_PREFIX)}
+
+
 def chunk_size_for(length: int | None, configured: int) -> int:
     """``configured``, or a smaller power of two (64 KiB at least) that holds ``length``."""
     if length is None or length >= configured:
@@ -302,11 +307,7 @@ class ObjectStore:
             found = dict(header.context)
             if found.get(OBJECT_KEY) != name or found.get(TENANT_KEY) != self._tenant:
                 raise InvalidCiphertextError(_INVALID)
-            if (
-                expected is not None
-                and {k: v for k, v in found.items() if not k.startswith(RESERVED_PREFIX)}
-                != expected
-            ):
+            if expected is not None and caller_context_of(found) != expected:
                 raise InvalidCiphertextError(_INVALID)
             return self._keys.decrypt_data_key(
                 header.wrapped_key, kms_context_of(found), key_id=header.key_id
