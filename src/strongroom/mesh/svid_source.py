@@ -145,9 +145,7 @@ class FileSvidSource:
     and skipped: the previous SVID stays in use until the files are consistent again.
     """
 
-    def __init__(
-        self, cert: Path, key: Path, bundle: Path, *, poll_seconds: float = 5.0
-    ) -> None:
+    def __init__(self, cert: Path, key: Path, bundle: Path, *, poll_seconds: float = 5.0) -> None:
         self._paths = (cert, key, bundle)
         self._poll = poll_seconds
         self._stamp = self._stamps()
@@ -180,9 +178,7 @@ class FileSvidSource:
         """Call ``callback()`` after each change; starts the watcher on first use."""
         self._subscribers.add(callback)
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._watch, name="svid-file-watch", daemon=True
-            )
+            self._thread = threading.Thread(target=self._watch, name="svid-file-watch", daemon=True)
             self._thread.start()
 
     def poll(self) -> bool:

@@ -1,0 +1,128 @@
+"""Running the sidecar and egress proxies as processes: wiring, uvloop, signals, JSON logs.
+
+:func:`run_proxy` and :func:`run_egress` are what ``strongroom mesh proxy`` and
+``strongroom mesh egress`` call: they build the SVID source and revocation hook a policy
+names, start the listeners on a uvloop event loop and run until SIGTERM or SIGINT. The
+first log lines (``"message": "listening"``) give each listener's bound address, which
+matters when a policy asks for port 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import IO, Any
+
+from strongroom.mesh.policy import ProxyPolicy
+from strongroom.mesh.proxy_tls import NoRevocation, RevocationCheck, RevocationFile
+from strongroom.mesh.svid_source import FileSvidSource, SvidSource, WorkloadApiSvidSource
+
+LOGGER_NAME = "strongroom.mesh"
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: ``time``, ``level``, ``logger``, ``message`` and fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format ``record`` with the fields passed as ``extra={"fields": {...}}``."""
+        entry: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, separators=(",", ":"), default=str)
+
+
+def configure_logging(level: str = "info", stream: IO[str] | None = None) -> logging.Handler:
+    """Send ``strongroom.mesh.*`` logs as JSON lines to ``stream`` (stderr); return the handler."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
+    return handler
+
+
+def svid_source_for(policy: ProxyPolicy) -> SvidSource:
+    """The SVID source the policy names (Workload API socket or PEM files)."""
+    svid = policy.svid
+    if svid.workload_api is not None:
+        return WorkloadApiSvidSource(svid.workload_api)
+    assert svid.cert is not None and svid.key is not None and svid.bundle is not None
+    return FileSvidSource(svid.cert, svid.key, svid.bundle, poll_seconds=svid.poll_seconds)
+
+
+def revocation_for(policy: ProxyPolicy) -> RevocationCheck:
+    """The revocation hook the policy names (a revocation file, or none)."""
+    if policy.revocation_file is not None:
+        return RevocationFile(policy.revocation_file)
+    return NoRevocation()
+
+
+async def _until_signalled(start: Callable[[], Awaitable[Callable[[], Awaitable[None]]]]) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    close = await start()
+    try:
+        await stop.wait()
+    finally:
+        await close()
+
+
+def _run(main: Awaitable[None]) -> None:
+    import uvloop
+
+    uvloop.run(main)  # type: ignore[arg-type]
+
+
+def run_proxy(policy: ProxyPolicy) -> None:
+    """Run the sidecar for ``policy`` until SIGTERM or SIGINT."""
+    from strongroom.mesh.proxy import SidecarProxy
+
+    source = svid_source_for(policy)
+    proxy = SidecarProxy(policy, source, revocation_for(policy))
+
+    async def start() -> Callable[[], Awaitable[None]]:
+        await proxy.start()
+        return proxy.close
+
+    try:
+        _run(_until_signalled(start))
+    finally:
+        source.close()
+        logging.getLogger("strongroom.mesh.proxy").info(
+            "stopped", extra={"fields": {"stats": _stats(proxy.stats)}}
+        )
+
+
+def _stats(stats: object) -> dict[str, int]:
+    return {name: getattr(stats, name) for name in getattr(stats, "__slots__", ())}
+
+
+def run_egress(config: Any) -> None:
+    """Run the egress proxy for ``config`` (an ``EgressConfig``) until SIGTERM or SIGINT."""
+    from strongroom.mesh.egress import EgressProxy
+
+    egress = EgressProxy(config)
+
+    async def start() -> Callable[[], Awaitable[None]]:
+        await egress.start()
+        return egress.close
+
+    _run(_until_signalled(start))

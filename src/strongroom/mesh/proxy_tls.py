@@ -1,0 +1,317 @@
+"""TLS for the sidecar: contexts built from an SVID, and the SPIFFE check of a peer.
+
+Python's ``ssl`` module cannot run a custom verification callback, so a peer is checked in
+two steps:
+
+1. **During the handshake, by OpenSSL**: the peer must present a chain that leads to one
+   of the trust bundle's anchors (and only those: no system store is loaded), every
+   certificate inside its validity period, the right extended key usage (``clientAuth``
+   for callers, ``serverAuth`` for servers). Hostname checking is off: SPIFFE identities
+   are not host names. A failure aborts the handshake.
+2. **Right after the handshake, by** :class:`PeerVerifier` **with** ``cryptography``: the
+   leaf has exactly one URI SAN and it is a valid SPIFFE ID of the configured trust domain;
+   it is not a CA; it is valid now; its ID is the expected peer (outbound) or on the
+   listener's allow-list (inbound, deny by default); the revocation hook does not list it.
+   A failure closes the connection before a single byte is relayed.
+
+A resumed TLS 1.3 session skips step 1 (the peer proved its key when the session was made);
+step 2 runs on every connection, resumed or not, so expiry, allow-lists and revocation still
+apply. A peer whose CA left the trust bundle stays resumable until the session ticket ends
+(OpenSSL's default lifetime, 2 hours); set ``session_resumption: false`` to refuse that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography import x509
+
+from strongroom.errors import ValidationError
+from strongroom.mesh.spiffe_id import SpiffeId
+from strongroom.mesh.svid_source import SvidState
+
+PEER_CACHE_SIZE = 4096
+"""Parsed peer certificates remembered (by DER) so a new connection costs one dict lookup."""
+
+
+class RevocationCheck(Protocol):
+    """Whether an identity is revoked (:class:`~strongroom.mesh.MeshCA` is one)."""
+
+    def is_revoked(self, subject: str, /) -> bool:
+        """``True`` if the SPIFFE ID ``subject`` must be refused."""
+        ...
+
+
+class NoRevocation:
+    """No identity is revoked (certificates still expire)."""
+
+    def is_revoked(self, subject: str, /) -> bool:
+        """Always ``False``."""
+        return False
+
+
+class RevocationFile:
+    """Revoked SPIFFE IDs listed in a text file, one per line (``#`` starts a comment).
+
+    The file is reread when its modification time changes, checked at most every
+    ``interval`` seconds. A missing file means nothing is revoked; an unreadable one keeps
+    the last list.
+    """
+
+    def __init__(self, path: Path, *, interval: float = 1.0) -> None:
+        self._path = path
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._checked = float("-inf")
+        self._stamp: int | None = None
+        self._revoked: frozenset[str] = frozenset()
+
+    def _refresh(self) -> None:
+        try:
+            stamp: int | None = self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._stamp:
+            return
+        if stamp is None:
+            self._stamp, self._revoked = None, frozenset()
+            return
+        with contextlib.suppress(OSError):
+            lines = self._path.read_text("utf-8").splitlines()
+            ids = (line.split("#", 1)[0].strip() for line in lines)
+            self._stamp, self._revoked = stamp, frozenset(i for i in ids if i)
+
+    def is_revoked(self, subject: str, /) -> bool:
+        """Whether ``subject`` is listed (rereading the file if due)."""
+        now = time.monotonic()
+        if now - self._checked >= self._interval:
+            with self._lock:
+                self._checked = now
+                self._refresh()
+        return subject in self._revoked
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCert:
+    """What the proxy needs of a peer's leaf certificate."""
+
+    spiffe_id: str
+    trust_domain: str
+    serial: int
+    not_before: float
+    not_after: float
+
+
+def read_peer(der: bytes) -> PeerCert | str:
+    """Parse a peer leaf certificate as an X.509-SVID; a ``str`` is the reason it is not one."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        try:
+            basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+            if basic.ca:
+                return "peer certificate is a CA certificate"
+        except x509.ExtensionNotFound:
+            pass
+        try:
+            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            return "peer certificate has no URI SAN"
+        uris = sans.get_values_for_type(x509.UniformResourceIdentifier)
+        if len(uris) != 1:
+            return f"peer certificate has {len(uris)} URI SANs, not exactly one"
+        try:
+            sid = SpiffeId.parse(uris[0])
+        except ValidationError as exc:
+            return f"peer URI SAN is not a SPIFFE ID: {exc.message}"
+        return PeerCert(
+            spiffe_id=str(sid),
+            trust_domain=sid.trust_domain.name,
+            serial=cert.serial_number,
+            not_before=cert.not_valid_before_utc.timestamp(),
+            not_after=cert.not_valid_after_utc.timestamp(),
+        )
+    except ValueError as exc:
+        return f"peer certificate unreadable: {exc}"
+
+
+class PeerVerifier:
+    """Step 2 of the peer check (see the module docstring), with a parse cache."""
+
+    def __init__(
+        self,
+        trust_domain: str,
+        revocation: RevocationCheck,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._trust_domain = trust_domain
+        self._revocation = revocation
+        self._clock = clock
+        self._cache: dict[bytes, PeerCert | str] = {}
+
+    def check(self, der: bytes | None, allowed: frozenset[str]) -> tuple[PeerCert | None, str]:
+        """``(peer, "")`` if the peer may pass, else ``(peer or None, reason)``."""
+        if der is None:
+            return None, "peer sent no certificate"
+        peer = self._cache.get(der)
+        if peer is None:
+            peer = read_peer(der)
+            if len(self._cache) >= PEER_CACHE_SIZE:
+                self._cache.clear()
+            self._cache[der] = peer
+        if isinstance(peer, str):
+            return None, peer
+        if peer.trust_domain != self._trust_domain:
+            return peer, f"peer is in trust domain {peer.trust_domain}, not {self._trust_domain}"
+        now = self._clock()
+        if not peer.not_before <= now <= peer.not_after:
+            return peer, "peer certificate is not valid now"
+        if peer.spiffe_id not in allowed:
+            return peer, "peer SPIFFE ID is not allowed here"
+        if self._revocation.is_revoked(peer.spiffe_id):
+            return peer, "peer SPIFFE ID is revoked"
+        return peer, ""
+
+
+class ResumingClientContext(ssl.SSLContext):
+    """A client context that offers its last session for resumption on each new connection.
+
+    asyncio creates TLS objects through ``SSLContext.wrap_bio`` and has no ``session``
+    parameter of its own; this subclass passes :attr:`last_session` there. A session only
+    resumes with the context that made it, so a rotation (a new context) starts afresh.
+    """
+
+    last_session: ssl.SSLSession | None = None
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        """Like ``SSLContext.wrap_bio``, resuming :attr:`last_session` by default."""
+        return super().wrap_bio(
+            incoming,
+            outgoing,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            session=session if session is not None else self.last_session,
+        )
+
+    def remember(self, ssl_object: Any) -> None:
+        """Keep ``ssl_object``'s session if it carries a ticket (TLS 1.3 sends it late)."""
+        session = ssl_object.session
+        if session is not None and session.has_ticket:
+            self.last_session = session
+
+
+def _load_chain(ctx: ssl.SSLContext, state: SvidState) -> None:
+    """Load the SVID chain and key without writing the key to a disk file.
+
+    ``load_cert_chain`` reads only paths; a memfd (Linux) keeps the key in memory. Elsewhere
+    a private temporary file is used and removed at once.
+    """
+    data = state.svid.chain_pem() + state.svid.key_pem()
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("svid", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, data)
+            ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
+    fd, name = tempfile.mkstemp(prefix="svid-")
+    try:
+        os.write(fd, data)
+        os.close(fd)
+        ctx.load_cert_chain(name)
+    finally:
+        os.unlink(name)
+
+
+def _common(ctx: ssl.SSLContext, state: SvidState) -> None:
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=state.bundle_pem())
+    _load_chain(ctx, state)
+
+
+def client_context(state: SvidState) -> ResumingClientContext:
+    """The context of an outbound mTLS connection: our SVID, the bundle, no hostname check."""
+    ctx = ResumingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    _common(ctx, state)
+    return ctx
+
+
+def server_context(state: SvidState) -> ssl.SSLContext:
+    """The context of an inbound mTLS connection: a client certificate is required."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _common(ctx, state)
+    return ctx
+
+
+class ServerContextSwitch:
+    """One listening context whose certificate and bundle can be replaced in place.
+
+    asyncio fixes a server's ``SSLContext`` when it starts listening. The listening context
+    (:attr:`front`) has a servername callback, which OpenSSL runs for every ClientHello,
+    with or without SNI; it switches the connection to the context of the current SVID
+    (certificate, key and the trust store used to verify the caller). Session tickets stay
+    with the front context, so callers keep resuming across rotations.
+    """
+
+    def __init__(self, state: SvidState, *, resumption: bool = True) -> None:
+        self.front = server_context(state)
+        if not resumption:
+            self.front.options |= ssl.OP_NO_TICKET
+            self.front.num_tickets = 0
+        self.current = self.front
+        self.front.sni_callback = self._select
+
+    def _select(self, ssl_object: Any, server_name: str | None, ctx: ssl.SSLContext) -> None:
+        current = self.current
+        if current is not ctx:
+            ssl_object.context = current
+
+    def rotate(self, state: SvidState) -> None:
+        """Use ``state`` for every handshake from now on."""
+        self.current = server_context(state)
+
+
+def watch_handshakes(ctx: ssl.SSLContext, on_failure: Callable[[ssl.SSLError], None]) -> None:
+    """Call ``on_failure(error)`` whenever a handshake made with ``ctx`` fails.
+
+    asyncio drops server-side handshake errors silently; this hooks the TLS object class
+    the context creates (``SSLContext.sslobject_class``) to see them, so refusals of
+    plaintext, expired, unknown-CA or certificate-less callers are logged and counted.
+    """
+
+    class _Watched(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            try:
+                super().do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise
+            except ssl.SSLError as exc:
+                on_failure(exc)
+                raise
+
+    ctx.sslobject_class = _Watched
+
+
+def handshake_reason(exc: ssl.SSLError) -> str:
+    """A short reason for a failed handshake (``certificate has expired``, ``http request``)."""
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return str(exc.verify_message)
+    return str(exc.reason or exc).lower().replace("_", " ")
