@@ -162,9 +162,14 @@ def test_objects_put_get_ls_rm_on_a_directory(
     body = os.urandom(MIB + 5)
     (tmp_path / "q1.pdf").write_bytes(body)
     cli("objects", "put", *store, "-k", key_arn, "-c", "dept=finance", "reports/q1", "q1.pdf")
+    (tmp_path / "note.txt").write_bytes(b"a note")
     cli("objects", "put", *store, "-k", key_arn, "notes", "-", stdin=b"a note")
+    cli("objects", "put", *store, "-k", key_arn, "small", "note.txt")  # size known: 64 KiB chunks
+    small = next((tmp_path / "objects").rglob("small.o")).read_bytes()
+    assert parse_header(small).chunk_size == 1 << 16
     doc = json.loads(cli("objects", "ls", *store, "--json").stdout)
-    assert doc == {"Tenant": server.credentials["AccountId"], "Objects": ["notes", "reports/q1"]}
+    names = ["notes", "reports/q1", "small"]
+    assert doc == {"Tenant": server.credentials["AccountId"], "Objects": names}
     tenant = ["--tenant", server.credentials["AccountId"]]  # no key service needed then
     assert cli("objects", "ls", *store, *tenant, "rep").stdout == b"reports/q1\n"
 
@@ -178,10 +183,11 @@ def test_objects_put_get_ls_rm_on_a_directory(
 
     # a stored object's file decrypts with the plain decrypt command too
     stored = next((tmp_path / "objects").rglob("q1.o"))
+    assert parse_header(stored.read_bytes()).chunk_size == MIB
     cli("decrypt", "--context", "dept=finance", str(stored), "plain.pdf")
     assert (tmp_path / "plain.pdf").read_bytes() == body
 
-    cli("objects", "rm", *store, *tenant, "reports/q1", "notes", env={"PATH": os.environ["PATH"]})
+    cli("objects", "rm", *store, *tenant, *names, env={"PATH": os.environ["PATH"]})
     assert b"does not exist" in cli("objects", "get", *store, "notes", "x", expect=1).stderr
     assert leftovers(tmp_path) == []
 

@@ -160,6 +160,14 @@ class Counted:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, total=total)
 
+    def fileno(self) -> int:
+        """The source's descriptor (so its size can be known)."""
+        return int(self._src.fileno())
+
+    def tell(self) -> int:
+        """The source's position."""
+        return int(self._src.tell())
+
     def readinto(self, buffer: Any, /) -> int:
         """Read into ``buffer`` and count it."""
         got = int(self._src.readinto(buffer) or 0)
