@@ -131,7 +131,11 @@ class Runtime:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve HTTP through the KMS app; run start-up and shut-down on lifespan events."""
         if scope["type"] != "lifespan":
-            if self._exposition is not None and scope["path"] == "/metrics":
+            if (
+                self._exposition is not None
+                and scope["path"] == "/metrics"
+                and scope["method"] == "GET"
+            ):
                 body = render(self._exposition)  # every worker's counters, summed
                 content_type = CONTENT_TYPE_LATEST.encode("ascii")
                 await send_response(send, 200, body, content_type, str(uuid.uuid4()))
