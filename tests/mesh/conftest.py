@@ -1,0 +1,95 @@
+"""Fixtures for the mesh tests: a key store, a trust domain's CA, an agent, py-spiffe probes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from strongroom.kms.ports import ManualClock
+from strongroom.mesh.agent import AgentThread
+from strongroom.mesh.ca import MeshCA
+from strongroom.mesh.registry import Registry
+from strongroom.mesh.schedule import ManualScheduler
+from strongroom.mesh.workload_api import WorkloadApi
+from strongroom.rootkey.local import LocalRootOfTrust
+from strongroom.store.sqlite import SqliteStore
+
+PROBE = Path(__file__).with_name("spiffe_probe.py")
+TRUST_DOMAIN = "example.org"
+
+
+@dataclass
+class Mesh:
+    store: SqliteStore
+    root: LocalRootOfTrust
+    clock: ManualClock
+    scheduler: ManualScheduler
+    ca: MeshCA
+    registry: Registry
+
+
+@pytest.fixture
+def mesh(tmp_path: Path) -> Iterator[Mesh]:
+    store = SqliteStore(tmp_path / "store.db")
+    root = LocalRootOfTrust(os.urandom(32))
+    clock = ManualClock(time.time())
+    ca = MeshCA.create(TRUST_DOMAIN, store, root, clock)
+    yield Mesh(store, root, clock, ManualScheduler(clock), ca, Registry(store, clock))
+    store.close()
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    """A short directory any user can reach (unix socket paths are limited to 107 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="sr-mesh-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def agent(mesh: Mesh, socket_dir: Path) -> Iterator[AgentThread]:
+    api = WorkloadApi(mesh.ca, mesh.registry, mesh.scheduler)
+    with AgentThread(api, socket_dir / "agent.sock") as running:
+        yield running
+
+
+Probe = Callable[..., tuple[int, list[dict[str, Any]]]]
+
+
+def probe_env(agent: AgentThread) -> dict[str, str]:
+    env = dict(os.environ)
+    env["SPIFFE_ENDPOINT_SOCKET"] = agent.endpoint
+    return env
+
+
+@pytest.fixture
+def probe(agent: AgentThread) -> Probe:
+    """``probe("x509")``: run the py-spiffe workload; return its exit code and JSON lines."""
+
+    def run(*args: str, as_uid: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+        prefix = [] if as_uid is None else ["--as-uid", str(as_uid)]
+        done = subprocess.run(
+            [sys.executable, str(PROBE), *prefix, *args],
+            env=probe_env(agent),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+        assert done.returncode in (0, 3), done.stderr
+        return done.returncode, lines
+
+    return run
