@@ -42,7 +42,7 @@ from strongroom.kms.ports import Store, SystemClock
 if TYPE_CHECKING:
     from strongroom.mesh.ca import MeshCA
 
-MESH_COMMAND_MODULES: tuple[str, ...] = ()
+MESH_COMMAND_MODULES: tuple[str, ...] = ("strongroom.cli.mesh_proxy",)
 """Modules whose ``register_mesh(mesh)`` adds more ``strongroom mesh`` commands."""
 
 TrustDomainOption = Annotated[

@@ -1,0 +1,61 @@
+"""``strongroom mesh proxy`` and ``strongroom mesh egress``: the sidecar and egress proxies.
+
+Both read a YAML file (``--config``), log JSON lines on stderr (the first ones,
+``"message": "listening"``, give each bound address) and run until SIGTERM or SIGINT.
+See ``docs/mesh.md``, "Sidecar and egress", for the file formats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strongroom.cli.context import cli_errors, fail
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="The YAML configuration file.", show_default=False),
+]
+LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+
+
+def proxy_command(config: ConfigOption, log_level: LogLevelOption = "info") -> None:
+    """Run the mTLS sidecar: inbound mTLS termination, outbound mTLS origination.
+
+    Example: strongroom mesh proxy --config /etc/strongroom/sidecar.yaml
+    """
+    if log_level not in _LOG_LEVELS:
+        fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
+    from strongroom.mesh.policy import load_policy
+    from strongroom.mesh.proxy_run import configure_logging, run_proxy
+
+    with cli_errors():
+        policy = load_policy(config)
+        configure_logging(log_level)
+        run_proxy(policy)
+
+
+def egress_command(config: ConfigOption, log_level: LogLevelOption = "info") -> None:
+    """Run the egress proxy: CONNECT to allowed hosts, only TLS to verified servers.
+
+    Example: strongroom mesh egress --config /etc/strongroom/egress.yaml
+    """
+    if log_level not in _LOG_LEVELS:
+        fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
+    from strongroom.mesh.policy_egress import load_egress_config
+    from strongroom.mesh.proxy_run import configure_logging, run_egress
+
+    with cli_errors():
+        egress = load_egress_config(config)
+        configure_logging(log_level)
+        run_egress(egress)
+
+
+def register_mesh(mesh: typer.Typer) -> None:
+    """Add ``proxy`` and ``egress`` to the ``strongroom mesh`` sub-app."""
+    mesh.command("proxy")(proxy_command)
+    mesh.command("egress")(egress_command)
