@@ -7,9 +7,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from strongroom.data import InProcessDataKeys
-from strongroom.data.objects import ObjectStore
+from strongroom.data.objects import ObjectStore, check_name
 from strongroom.data.objects_local import LocalBackend
 from strongroom.kms import Caller
 
@@ -104,3 +106,29 @@ def test_crash_leftovers_and_foreign_files_are_not_listed(
     (tenant_dir / "stray").mkdir()
     (tenant_dir / "stray" / "x.o").write_bytes(b"not in a .d directory")
     assert store.list() == ["doc"]
+
+
+segments = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
+    min_size=1,
+    max_size=12,
+)
+names = st.lists(segments, min_size=1, max_size=4).map("/".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(names, min_size=1, max_size=6, unique=True))
+def test_any_valid_names_map_inside_the_root_and_list_back(tmp_path_factory, batch) -> None:
+    root = tmp_path_factory.mktemp("names")
+    backend = LocalBackend(root)
+    for name in batch:
+        assert check_name(name) == name
+        path = backend.path_of(f"t/{name}")
+        assert path.resolve().is_relative_to(root.resolve())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")  # the layout only; writes through create() are tested above
+    assert list(backend.keys("t/")) == sorted(f"t/{n}" for n in batch)
+    for name in batch:
+        prefix = name[: len(name) // 2]
+        expected = sorted(f"t/{n}" for n in batch if n.startswith(prefix))
+        assert list(backend.keys(f"t/{prefix}")) == expected

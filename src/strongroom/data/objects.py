@@ -29,7 +29,7 @@ import re
 import stat
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, suppress
-from typing import Protocol
+from typing import Protocol, cast
 
 from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, StreamHeader
 from strongroom.crypto.stream_io import (
@@ -40,6 +40,7 @@ from strongroom.crypto.stream_io import (
     decrypt_buffer,
     encrypt_buffer,
     encrypt_file,
+    write_all,
 )
 from strongroom.data.cache import data_key_for
 from strongroom.data.keys import DataKeyProvider
@@ -238,22 +239,21 @@ class ObjectStore:
         if key_id is None:
             raise ValidationError("A key id is required to put an object.")
         kms_context = {**check_user_context(context), TENANT_KEY: self._tenant}
-        in_memory = isinstance(data, bytes | bytearray | memoryview)
-        length = memoryview(data).nbytes if in_memory else remaining_length(data)  # type: ignore[arg-type]
-        chunk_size = chunk_size_for(length, self._chunk_size)
+        buffer = memoryview(data) if isinstance(data, bytes | bytearray | memoryview) else None
+        length = buffer.nbytes if buffer is not None else remaining_length(data)
         data_key = data_key_for(self._keys, key_id, kms_context, length)
         sealer = new_sealer(
             data_key.plaintext,
             data_key.wrapped,
             data_key.key_arn,
             {**kms_context, OBJECT_KEY: name},
-            chunk_size,
+            chunk_size_for(length, self._chunk_size),
         )
         with self._backend.create(key) as sink:
-            if in_memory:
-                sink.write(memoryview(encrypt_buffer(data, sealer)))  # type: ignore[arg-type]
+            if buffer is not None:
+                write_all(sink, memoryview(encrypt_buffer(buffer, sealer)))
             else:
-                encrypt_file(data, sink, sealer)  # type: ignore[arg-type]
+                encrypt_file(cast(Readable, data), sink, sealer)
         return sealer.header
 
     def get(self, name: str, *, context: Mapping[str, str] | None = None) -> bytes:
