@@ -22,16 +22,14 @@ Revocations are reread at most every ``revocation_cache_s`` seconds (by the inje
 
 from __future__ import annotations
 
-import datetime
 import json
 import threading
 from collections.abc import Iterable
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from strongroom.errors import AccessDeniedError, ValidationError
 from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
@@ -40,13 +38,11 @@ from strongroom.mesh.authority import Authority, load_or_create_authority, store
 from strongroom.mesh.bundle import jwt_bundle, spiffe_bundle
 from strongroom.mesh.jwt_svid import JwtSvid, sign_jwt_svid, verify_jwt_svid
 from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
-from strongroom.mesh.svid import X509Svid, spiffe_id_of
+from strongroom.mesh.svid import IPAddress, X509Svid, sign_svid, spiffe_id_of
 
 DEFAULT_SVID_TTL_S = 3600.0
 DEFAULT_JWT_TTL_S = 300.0
 MIN_TTL_S = 1.0
-SVID_BACKDATE_S = 10.0
-"""SVIDs start this long in the past, for peers whose clock is a little slow."""
 REVOKED_KIND = "meshrevoked"
 DEFAULT_REVOCATION_CACHE_S = 1.0
 
@@ -141,7 +137,7 @@ class MeshCA:
         self,
         spiffe_id: SpiffeId | str,
         ttl_s: float | None = None,
-        dns_names: Iterable[str] = (),
+        dns_names: Iterable[str | IPAddress] = (),
     ) -> X509Svid:
         """Issue an SVID for a fresh P-256 key pair; the result holds the private key."""
         key = ec.generate_private_key(ec.SECP256R1())
@@ -153,12 +149,12 @@ class MeshCA:
         spiffe_id: SpiffeId | str,
         public_key: ec.EllipticCurvePublicKey,
         ttl_s: float | None = None,
-        dns_names: Iterable[str] = (),
+        dns_names: Iterable[str | IPAddress] = (),
     ) -> X509Svid:
         """Issue an X.509-SVID for ``public_key`` (kept by its holder).
 
         Raises ``ValidationError`` for an ID of another trust domain or a bad TTL and
-        ``AccessDeniedError`` for a revoked identity. ``dns_names`` adds DNS SANs (for a
+        ``AccessDeniedError`` for a revoked identity. ``dns_names`` adds DNS (or IP) SANs (for a
         server that plain HTTPS clients also reach by name); the URI SAN stays the only one.
         """
         sid = self._own_id(spiffe_id)
@@ -167,57 +163,7 @@ class MeshCA:
             raise ValidationError(f"an SVID lives at least {MIN_TTL_S:g} second")
         if self.is_revoked(sid, fresh=True):
             raise AccessDeniedError(f"{sid} is revoked: no certificate is issued for it")
-        authority = self.authority()
-        now = self._clock.now()
-        issuer = authority.intermediate_certificate
-        start = datetime.datetime.fromtimestamp(now - SVID_BACKDATE_S, datetime.UTC)
-        end = min(
-            datetime.datetime.fromtimestamp(now + ttl, datetime.UTC), issuer.not_valid_after_utc
-        )
-        sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(str(sid))]
-        sans += [x509.DNSName(name) for name in dns_names]
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(
-                x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Strongroom mesh")])
-            )
-            .issuer_name(issuer.subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    authority.intermediate_key.public_key()
-                ),
-                critical=False,
-            )
-            .sign(authority.intermediate_key, hashes.SHA256())
-        )
-        return X509Svid(sid, (cert, issuer))
+        return sign_svid(self.authority(), sid, public_key, self._clock.now(), ttl, dns_names)
 
     def _own_id(self, spiffe_id: SpiffeId | str) -> SpiffeId:
         sid = _as_id(spiffe_id)

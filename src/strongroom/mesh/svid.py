@@ -8,14 +8,26 @@ agent pushes a fresh one.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from strongroom.errors import ValidationError
 from strongroom.mesh.spiffe_id import SpiffeId
+
+if TYPE_CHECKING:
+    from strongroom.mesh.authority import Authority
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+SVID_BACKDATE_S = 10.0
+"""SVIDs start this long in the past, for peers whose clock is a little slow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +111,69 @@ def spiffe_id_of(cert: x509.Certificate) -> SpiffeId:
     if len(uris) != 1:
         raise ValidationError("an X.509-SVID has exactly one URI SAN")
     return SpiffeId.parse(uris[0])
+
+
+def _leaf_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def sign_svid(
+    authority: Authority,
+    spiffe_id: SpiffeId,
+    public_key: ec.EllipticCurvePublicKey,
+    now: float,
+    ttl_s: float,
+    other_names: Iterable[str | IPAddress] = (),
+) -> X509Svid:
+    """Sign an X.509-SVID with the authority's intermediate (the checks are the caller's).
+
+    The leaf: one URI SAN (``spiffe_id``) plus DNS or IP SANs from ``other_names``,
+    ``cA`` false (critical), ``digitalSignature`` only (critical), ``serverAuth`` and
+    ``clientAuth``, valid from ``now`` (less :data:`SVID_BACKDATE_S`) for ``ttl_s`` seconds
+    but never past the intermediate.
+    """
+    issuer = authority.intermediate_certificate
+    start = datetime.datetime.fromtimestamp(now - SVID_BACKDATE_S, datetime.UTC)
+    end = min(
+        datetime.datetime.fromtimestamp(now + ttl_s, datetime.UTC), issuer.not_valid_after_utc
+    )
+    sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(str(spiffe_id))]
+    for name in other_names:
+        sans.append(x509.DNSName(name) if isinstance(name, str) else x509.IPAddress(name))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Strongroom mesh")]))
+        .issuer_name(issuer.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_leaf_key_usage(), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                authority.intermediate_key.public_key()
+            ),
+            critical=False,
+        )
+        .sign(authority.intermediate_key, hashes.SHA256())
+    )
+    return X509Svid(spiffe_id, (cert, issuer))
