@@ -8,11 +8,14 @@ import socket
 import ssl
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from strongroom.errors import RootOfTrustError
 from strongroom.rootkey import LocalRootOfTrust
@@ -136,3 +139,37 @@ def test_context_serves_tls12_or_newer_verified_by_the_ca(parts, tmp_path: Path)
         .extensions.get_extension_for_class(x509.SubjectAlternativeName)
         .value.get_values_for_type(x509.IPAddress)
     ]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.ip_addresses().map(str),
+            st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,20}){0,3}", fullmatch=True),
+        ),
+        max_size=8,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_subject_names_classify_and_digest_stably(names: list[str], rnd: Any) -> None:
+    built = SubjectNames.build(names)
+    for name in names:
+        if not _is_ip(name):
+            assert name.lower() in built.dns_names
+        elif ipaddress.ip_address(name).is_unspecified:
+            assert str(ipaddress.ip_address(name)) not in built.ip_addresses
+        else:
+            assert str(ipaddress.ip_address(name)) in built.ip_addresses
+    shuffled = [*names, *names]
+    rnd.shuffle(shuffled)
+    again = SubjectNames.build([n.upper() if not _is_ip(n) else n for n in shuffled])
+    assert again == built and again.digest == built.digest
+    assert "localhost" in built.dns_names and {"127.0.0.1", "::1"} <= set(built.ip_addresses)
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True

@@ -54,12 +54,15 @@ class SubjectNames:
         host = socket.gethostname()
         for name in (host, *extra):
             name = name.strip()
-            if not name or name in ("0.0.0.0", "::"):  # noqa: S104 - wildcard, not a SAN
+            if not name:
                 continue
             try:
-                ips.add(str(ipaddress.ip_address(name)))
+                address = ipaddress.ip_address(name)
             except ValueError:
                 dns.add(name.lower())
+                continue
+            if not address.is_unspecified:  # a wildcard listener address names no host
+                ips.add(str(address))
         return cls(tuple(sorted(dns)), tuple(sorted(ips)))
 
     @property
