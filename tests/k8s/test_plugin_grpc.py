@@ -23,6 +23,10 @@ _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _FQDN = re.compile(rf"{_LABEL}(\.{_LABEL})+")
 
 
+def sample(running, name: str, **labels: str) -> float | None:
+    return running.metrics.registry.get_sample_value(name, labels)
+
+
 def kube_accepts(response: api_pb2.EncryptResponse) -> bool:
     size = sum(len(k) + len(v) for k, v in response.annotations.items())
     return (
@@ -92,7 +96,7 @@ def test_rotation_changes_key_id_and_old_ciphertexts_still_decrypt(
     # a key_id that names an older version still decrypts anything under the key
     oldest = api_pb2.DecryptRequest(ciphertext=sealed[-1][0].ciphertext, key_id=key_ids[0], uid="x")
     assert running.stub.Decrypt(oldest, timeout=10).plaintext == sealed[-1][1]
-    assert running.metrics.key_changes._value.get() == 2
+    assert sample(running, "strongroom_k8s_plugin_key_id_changes_total") == 2
 
 
 def test_alias_moved_to_another_key_changes_key_id_and_old_objects_decrypt(
@@ -123,12 +127,12 @@ def test_disabled_key_is_unhealthy_refuses_encrypt_and_recovers(
     assert "DisabledException" in error.details()
     error = rpc_error(running.stub.Decrypt, api_pb2.DecryptRequest(ciphertext=sealed.ciphertext))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert running.metrics.healthy._value.get() == 0
+    assert sample(running, "strongroom_k8s_plugin_healthy") == 0
     service.call(alice, "EnableKey", {"KeyId": key_arn})
     assert status(running.stub).healthz == "ok"
     assert decrypt(running.stub, sealed) == seed
     assert decrypt(running.stub, encrypt(running.stub, seed)) == seed
-    assert running.metrics.healthy._value.get() == 1
+    assert sample(running, "strongroom_k8s_plugin_healthy") == 1
 
 
 def test_health_is_cached_for_its_ttl(
