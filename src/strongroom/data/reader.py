@@ -112,9 +112,10 @@ class EncryptedFile(io.RawIOBase):
     def read(self, size: int | None = -1, /) -> bytes:
         """Read up to ``size`` bytes (all that is left if negative or ``None``)."""
         self._check_open()
-        to_end = size is None or size < 0
-        if size is None or size < 0:
-            size = max(self.size - self._pos, 0)
+        remaining = max(self.size - self._pos, 0)
+        # Never allocate past the end: read(10**9) on a small object is a small read.
+        to_end = size is None or size < 0 or size >= remaining
+        size = remaining if to_end else size
         if size == 0:
             if to_end and not self._final_verified:
                 self._chunk_at(self._layout.final_index)
