@@ -231,14 +231,44 @@ def render(results: list[StoreResult], args: argparse.Namespace) -> str:
                 f"| {result.store} | {uk.count:,} | {uk.seconds:.1f} s | {rate:,.0f} | "
                 f"{uk.lookup_us:,.0f} µs | {uk.decrypt_ops:,.0f} ops/s |"
             )
+    lines += ["", "Targets from the issue:", ""]
+    for result in results:
+        if result.store != "SQLite":
+            continue
+        decrypt = next(op for op in result.ops if op.operation == "Decrypt")
+        verdict = "met" if decrypt.cpu >= 50_000 else "**not met**"
+        lines.append(
+            f"- Decrypt of a cached key >= 50,000/s in-process on one core: {verdict} "
+            f"({decrypt.cpu:,.0f}/s per CPU-second, {decrypt.wall:,.0f}/s wall, SQLite)."
+        )
+        uk = result.user_keys
+        if uk is not None and uk.count >= 1_000_000:
+            verdict = "met" if uk.seconds < 300 else "**not met**"
+            lines.append(
+                f"- 1,000,000 user keys through the batch call in < 5 min on SQLite: {verdict} "
+                f"({uk.seconds:.0f} s)."
+            )
     lines += [
         "",
-        "Targets from the issue: Decrypt of a cached key at least 50,000/s in-process on one "
-        "core; 1,000,000 user keys created through the batch call in under 5 minutes on "
-        "SQLite. The hot operations use key and alias records read within the last "
+        "The hot operations use key and alias records read within the last "
         "`key_record_ttl_s` (1 s): a change made by the same process is seen at once, one "
-        "made by another process within that second; user keys are read from the store on "
-        "every use, so a destroyed user key fails at once everywhere.",
+        "made by another process within that second. User keys are read from the store on "
+        "every use, so a destroyed user key fails at once in every process.",
+        "",
+        "Before the hot path (short-lived key records, a cache-only first pass, compiled "
+        "request validation), Decrypt measured about 10,000/s per CPU-second on the same "
+        "machine, interleaved with the new code's 25,000/s. "
+        "Where Decrypt's time went when this bench was written (SQLite, cProfile and "
+        "experiments, 2026-11-29; about 37 µs per call on this machine): the audit event "
+        "about 10 µs (JSON encoding about 4, chain hash and SQLite insert at flush about 5); "
+        "opening the blob about 9 µs (an HKDF-Expand object per message about 3, the header "
+        "parsed twice about 3, AES-GCM about 2); key policy evaluation about 3 µs; request id "
+        "(`uuid4`) and handler lookup about 3 µs; validation about 1 µs. With an HMAC-based "
+        "single-block expand, cached handler names, cheaper request ids and a policy "
+        "decision cache (all outside the core) it measured about 33,000/s; without the "
+        "audit event about 54,000/s. On PostgreSQL the audit flush costs about 20 µs of "
+        "client CPU per event (bytea arrays sent as text); binary parameters measured about "
+        "2 µs.",
     ]
     return "\n".join(lines) + "\n"
 
