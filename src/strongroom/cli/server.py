@@ -109,6 +109,20 @@ def server_command(
             help="Extra DNS name or IP address for the server certificate (repeatable).",
         ),
     ] = None,
+    tls_from_mesh: Annotated[
+        bool,
+        typer.Option(
+            "--tls-from-mesh",
+            help="Take the certificate from the mesh CA of --trust-domain (SPIFFE ID "
+            "spiffe://TD/strongroom/server; clients trust DATA_DIR/mesh-TD.pem).",
+        ),
+    ] = False,
+    trust_domain: Annotated[
+        str | None,
+        typer.Option(
+            "--trust-domain", help="The SPIFFE trust domain of --tls-from-mesh.", show_default=False
+        ),
+    ] = None,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log one JSON line per API request.")
     ] = False,
@@ -128,6 +142,22 @@ def server_command(
         fail("--insecure-http serves no certificate: drop --tls-cert/--tls-key")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         fail("--log-level must be debug, info, warning or error")
+    sans = list(tls_san or ())
+    if any(s.strip().startswith("spiffe://") for s in sans):
+        fail("a SPIFFE ID is not a --tls-san: use --tls-from-mesh --trust-domain TD")
+    if trust_domain is not None and not tls_from_mesh:
+        fail("--trust-domain goes with --tls-from-mesh")
+    if tls_from_mesh:
+        if trust_domain is None:
+            fail("--tls-from-mesh needs --trust-domain")
+        if insecure_http or tls_cert is not None:
+            fail(
+                "--tls-from-mesh serves the mesh CA's certificate: drop --insecure-http/--tls-cert"
+            )
+        from strongroom.mesh.ingress import server_spiffe_id
+
+        with cli_errors():
+            sans.append(server_spiffe_id(trust_domain))
     directory = data_dir_of(data_dir)
     with cli_errors():
         sock = bind_listener(host, port)
@@ -153,6 +183,7 @@ def server_command(
                 region=region,
                 endpoint=endpoint,
                 serves_instance_ca=draft.uses_instance_ca,
+                mesh_trust_domain=trust_domain if tls_from_mesh else None,
             )
         settings = ServerSettings(
             data_dir=prepared.data_dir,
@@ -164,7 +195,7 @@ def server_command(
             insecure_http=insecure_http,
             tls_cert=tls_cert,
             tls_key=tls_key,
-            tls_sans=tuple(tls_san or ()),
+            tls_sans=tuple(sans),
             access_log=access_log,
             log_level=log_level.lower(),
         )

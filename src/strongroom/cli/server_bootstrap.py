@@ -101,12 +101,15 @@ def prepare_data_dir(
     region: str | None,
     endpoint: str,
     serves_instance_ca: bool,
+    mesh_trust_domain: str | None = None,
 ) -> Prepared:
     """Initialise ``data_dir`` if needed, then make the admin credentials and CA bundle.
 
     ``endpoint`` is the URL the server is about to serve; ``serves_instance_ca`` says
     whether clients verify it with ``ca.pem`` (not with ``--insecure-http`` or an
-    operator's certificate), which is what ``CaBundle`` records.
+    operator's certificate), which is what ``CaBundle`` records. With ``mesh_trust_domain``
+    the server's certificate comes from that trust domain's mesh CA, and the bundle clients
+    need is ``DATA_DIR/mesh-TD.pem`` (:mod:`strongroom.mesh.ingress`).
     """
     data_dir = Path(os.path.abspath(data_dir))
     initialised = not (data_dir / CONFIG_FILE).exists()
@@ -123,6 +126,13 @@ def prepare_data_dir(
         ca = service.store.write(lambda tx: load_or_create_ca(tx, root, now))
         if not ca_file.exists() or ca_file.read_bytes() != ca.pem:
             _write_private(ca_file, ca.pem, 0o644)
+        if mesh_trust_domain is not None:
+            from strongroom.mesh.ingress import mesh_bundle_pem
+
+            pem = mesh_bundle_pem(service.store, root, mesh_trust_domain, now)
+            ca_file = data_dir / f"mesh-{mesh_trust_domain}.pem"
+            if not ca_file.exists() or ca_file.read_bytes() != pem:
+                _write_private(ca_file, pem, 0o644)
         bundle = str(ca_file) if serves_instance_ca else None
         admin = _create_admin(service)
         if admin is not None:

@@ -19,9 +19,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from strongroom.errors import ValidationError
 from strongroom.kms.ports import RootOfTrust, StoreTx
 from strongroom.tls.ca import (
     CA_KIND,
@@ -41,20 +43,29 @@ DEFAULT_IP_ADDRESSES = ("127.0.0.1", "::1")
 
 @dataclass(frozen=True, slots=True)
 class SubjectNames:
-    """The SANs a server certificate carries: DNS names and IP addresses, sorted."""
+    """The SANs a server certificate carries: DNS names and IP addresses, sorted.
+
+    ``spiffe_id`` (a ``spiffe://`` name among the extras) makes the mesh CA of its trust
+    domain issue the certificate instead of the instance CA (:mod:`strongroom.mesh.ingress`).
+    """
 
     dns_names: tuple[str, ...]
     ip_addresses: tuple[str, ...]
+    spiffe_id: str | None = None
 
     @classmethod
     def build(cls, extra: list[str] | tuple[str, ...] = ()) -> SubjectNames:
         """localhost, 127.0.0.1, ::1, this host's name and every name in ``extra``."""
         dns = set(DEFAULT_DNS_NAMES)
         ips = set(DEFAULT_IP_ADDRESSES)
+        spiffe_ids = set()
         host = socket.gethostname()
         for name in (host, *extra):
             name = name.strip()
             if not name:
+                continue
+            if name.startswith("spiffe://"):
+                spiffe_ids.add(name)
                 continue
             try:
                 address = ipaddress.ip_address(name)
@@ -63,12 +74,16 @@ class SubjectNames:
                 continue
             if not address.is_unspecified:  # a wildcard listener address names no host
                 ips.add(str(address))
-        return cls(tuple(sorted(dns)), tuple(sorted(ips)))
+        if len(spiffe_ids) > 1:
+            raise ValidationError("a server certificate carries one SPIFFE ID")
+        return cls(tuple(sorted(dns)), tuple(sorted(ips)), min(spiffe_ids, default=None))
 
     @property
     def digest(self) -> str:
         """A short stable name for this set of SANs."""
         text = "\n".join((*self.dns_names, "", *self.ip_addresses))
+        if self.spiffe_id is not None:
+            text += f"\n\n{self.spiffe_id}"
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -80,6 +95,7 @@ class ServerCredentials:
     key_pem: bytes = field(repr=False)
     ca_pem: bytes
     not_after: float
+    not_before: float = 0.0
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("server credentials hold a private key and cannot be pickled")
@@ -99,7 +115,12 @@ def server_credentials(
     """Return the stored certificate for ``names``, issuing one if missing or near expiry.
 
     Run it in a write transaction (it may create the CA and store a new certificate).
+    With ``names.spiffe_id`` the trust domain's mesh CA issues it instead.
     """
+    if names.spiffe_id is not None:
+        from strongroom.mesh.ingress import mesh_server_credentials  # mesh imports tls
+
+        return mesh_server_credentials(tx, root, names, now)
     ca = load_or_create_ca(tx, root, now)
     name = f"server/{names.digest}"
     identity = (CA_KIND, name)
@@ -109,28 +130,41 @@ def server_credentials(
         start = cert.not_valid_before_utc.timestamp()
         end = cert.not_valid_after_utc.timestamp()
         if now < _renew_at(start, end) and cert.issuer == ca.certificate.subject:
-            return _credentials(cert.public_bytes(serialization.Encoding.PEM), key, ca.pem, end)
+            return credentials_of([cert], key, ca.pem)
     cert, key = ca.issue_server(list(names.dns_names), list(names.ip_addresses), now, validity_days)
     tx.put(CA_TENANT, CA_KIND, name, wrap_record(root, identity, cert, private_key_der(key)))
-    end = cert.not_valid_after_utc.timestamp()
-    return _credentials(cert.public_bytes(serialization.Encoding.PEM), key, ca.pem, end)
+    return credentials_of([cert], key, ca.pem)
 
 
 def renewal_due(credentials: ServerCredentials, now: float, validity_days: int) -> bool:
-    """Whether the certificate in use should be replaced now."""
+    """Whether the certificate in use should be replaced now (a third of its life left).
+
+    The lifetime is the certificate's own when known, else ``validity_days``.
+    """
     lifetime = datetime.timedelta(days=validity_days).total_seconds()
+    if credentials.not_before:
+        lifetime = credentials.not_after - credentials.not_before
     return now >= credentials.not_after - lifetime * RENEW_WHEN_LEFT
 
 
-def _credentials(
-    cert_pem: bytes, key: ec.EllipticCurvePrivateKey, ca_pem: bytes, not_after: float
+def credentials_of(
+    chain: list[x509.Certificate], key: ec.EllipticCurvePrivateKey, ca_pem: bytes
 ) -> ServerCredentials:
+    """Credentials serving ``chain`` (leaf first) then ``ca_pem``, with ``key``."""
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return ServerCredentials(cert_pem + ca_pem, key_pem, ca_pem, not_after)
+    leaf = chain[0]
+    chain_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
+    return ServerCredentials(
+        chain_pem + ca_pem,
+        key_pem,
+        ca_pem,
+        leaf.not_valid_after_utc.timestamp(),
+        leaf.not_valid_before_utc.timestamp(),
+    )
 
 
 def new_server_context() -> ssl.SSLContext:
