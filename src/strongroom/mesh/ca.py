@@ -106,6 +106,11 @@ class MeshCA:
         """The trust domain this CA issues for."""
         return self._trust_domain
 
+    @property
+    def clock(self) -> Clock:
+        """The clock validity periods are counted on (verifiers check at its time too)."""
+        return self._clock
+
     def authority(self) -> Authority:
         """The current certificates and keys, reloaded (or renewed) if the store changed."""
         domain = self._trust_domain
