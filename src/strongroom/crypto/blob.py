@@ -52,6 +52,9 @@ class BlobKind(IntEnum):
     USER_KEY = 2
 
 
+_KINDS = {1: BlobKind.KEY, 2: BlobKind.USER_KEY}
+
+
 class InvalidBlob(Exception):
     """The bytes are not a valid blob, or do not authenticate. Carries no detail."""
 
@@ -96,7 +99,9 @@ def parse_header(blob: bytes) -> tuple[BlobHeader, int]:
     try:
         if len(blob) < 3 or blob[0] != BLOB_VERSION:
             raise InvalidBlob
-        kind = BlobKind(blob[1])
+        kind = _KINDS.get(blob[1])
+        if kind is None:
+            raise InvalidBlob
         id_len = blob[2]
         if not 1 <= id_len <= MAX_KEY_ID_BYTES:
             raise InvalidBlob
@@ -175,9 +180,14 @@ def open_blob(
     tenant: str,
     blob: bytes,
     context: Mapping[str, str] | None = None,
+    header_end: int | None = None,
 ) -> bytes:
-    """Decrypt a blob whose header names ``material``'s key; raises :class:`InvalidBlob`."""
-    _, offset = parse_header(blob)
+    """Decrypt a blob whose header names ``material``'s key; raises :class:`InvalidBlob`.
+
+    ``header_end`` is the offset :func:`parse_header` returned for this same blob, when
+    the caller parsed it already; a wrong value only makes authentication fail.
+    """
+    offset = parse_header(blob)[1] if header_end is None else header_end
     salt = blob[offset : offset + SALT_BYTES]
     nonce = blob[offset + SALT_BYTES : offset + SALT_BYTES + NONCE_BYTES]
     sealed = blob[offset + SALT_BYTES + NONCE_BYTES :]

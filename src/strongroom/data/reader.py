@@ -115,7 +115,8 @@ class EncryptedFile(io.RawIOBase):
         remaining = max(self.size - self._pos, 0)
         # Never allocate past the end: read(10**9) on a small object is a small read.
         to_end = size is None or size < 0 or size >= remaining
-        size = remaining if to_end else size
+        if to_end or size is None:
+            size = remaining
         if size == 0:
             if to_end and not self._final_verified:
                 self._chunk_at(self._layout.final_index)

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import json
 import threading
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from strongroom.kms.caller import Caller
 from strongroom.kms.ports import Clock, Store
 
 MAX_BATCH = 5000
+
+_quote = encode_basestring_ascii
+_CALL_TEMPLATE = (
+    '{"accessKeyId":%s,"account":%s,"keyArn":%s,"operation":%s,"principal":%s,'
+    '"region":%s,"requestId":%s,"result":%s,"time":%s}'
+)
 
 
 class AuditLog:
@@ -31,6 +39,35 @@ class AuditLog:
     def record(self, event: dict[str, Any]) -> None:
         """Queue one event; ``time`` is added from the clock."""
         body = self._encode({"time": self._clock.now(), **event}).encode("utf-8")
+        with self._lock:
+            self._pending.append(body)
+
+    def record_call(
+        self,
+        caller: Caller,
+        request_id: str,
+        operation: str,
+        key_arn: str | None,
+        result: str,
+    ) -> None:
+        """Queue the event of one operation call (the hot path of :meth:`record`).
+
+        The body is byte for byte what :meth:`record` makes of the same fields (sorted
+        keys, no spaces, ASCII escapes), built from a template: ``json.dumps`` of a dict
+        costs more than the AES of a Decrypt.
+        """
+        text = _CALL_TEMPLATE % (
+            _quote(caller.access_key_id),
+            _quote(caller.tenant),
+            "null" if key_arn is None else _quote(key_arn),
+            _quote(operation),
+            _quote(caller.principal_arn),
+            _quote(caller.region),
+            _quote(request_id),
+            _quote(result),
+            float.__repr__(float(self._clock.now())),
+        )
+        body = text.encode("ascii")
         with self._lock:
             self._pending.append(body)
 

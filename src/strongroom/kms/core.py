@@ -9,6 +9,8 @@ Operation handlers live in the ``ops_*`` mixins and are combined in
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -78,6 +80,12 @@ class ServiceCore:
         )
         self._lock = threading.Lock()
         self._active = threading.local()
+        # uuid4 costs more than a whole Decrypt's AES: ids are a per-process random
+        # prefix (same shape as a UUID's first four groups) and a counter.
+        prefix = secrets.token_hex(10)
+        self._request_prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:]}"
+        self._request_counter = itertools.count(1)
+        self._handlers: dict[str, Callable[..., Any]] = {}
         # key and alias records for read_cached: a write of this process ends them at once,
         # a change by another process is seen within key_record_ttl_s (0: no such cache)
         self._hot = HotRecords(key_record_ttl_s, clock.now, self._active)
@@ -312,6 +320,9 @@ class ServiceCore:
 
     def record(self, ctx: OpContext, result: str, detail: dict[str, Any] | None = None) -> None:
         """Queue one audit event (who, what, which key, result, request id)."""
+        if not detail:
+            self.audit.record_call(ctx.caller, ctx.request_id, ctx.operation, ctx.key_arn, result)
+            return
         self.audit.record(
             {
                 "requestId": ctx.request_id,

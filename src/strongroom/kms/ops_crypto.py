@@ -115,7 +115,7 @@ class CryptoOps(ServiceCore):
     ) -> tuple[KeyRecord, bytes]:
         """Decrypt a ciphertext blob; the blob names its key, ``key_id`` must agree."""
         try:
-            header, _ = parse_header(blob)
+            header, header_end = parse_header(blob)
         except InvalidBlob as exc:
             raise InvalidCiphertextError("") from exc
         if not _PLAIN_KEY_ID.fullmatch(header.key_id):
@@ -145,7 +145,7 @@ class CryptoOps(ServiceCore):
         except NotFoundError as exc:  # a version or user key the blob names is gone
             raise InvalidCiphertextError("") from exc
         try:
-            return key, open_blob(material, key.account_id, blob, context)
+            return key, open_blob(material, key.account_id, blob, context, header_end)
         except InvalidBlob as exc:
             raise InvalidCiphertextError("") from exc
 

@@ -9,7 +9,6 @@ outcome in the audit log.
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 from strongroom.errors import DryRunOperationError, StrongroomError, UnsupportedOperationError
@@ -60,12 +59,19 @@ class KeyService(
         carrying its AWS error type.
         """
         ctx = OpContext(
-            caller, operation, request_id or str(uuid.uuid4()), dry_run=bool(request.get("DryRun"))
+            caller,
+            operation,
+            request_id or self.new_request_id(),
+            dry_run=bool(request.get("DryRun")),
         )
         try:
             if operation not in self.model.operations:
                 raise UnsupportedOperationError(f"Operation {operation} is not supported.")
-            handler = getattr(self, handler_name(operation), None)
+            handler = self._handlers.get(operation)
+            if handler is None:
+                handler = getattr(self, handler_name(operation), None)
+                if handler is not None:
+                    self._handlers[operation] = handler
             if handler is None:
                 raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
             self.model.validate(operation, request)
@@ -79,6 +85,10 @@ class KeyService(
             raise
         self.record(ctx, "Success")
         return response
+
+    def new_request_id(self) -> str:
+        """Return a request id unique across processes: a random prefix and a counter."""
+        return f"{self._request_prefix}-{next(self._request_counter):012x}"
 
     def run_maintenance(self) -> dict[str, list[str]]:
         """Rotate keys that are due and shred keys whose deletion date has passed."""
