@@ -7,7 +7,8 @@ Starts, on this machine and in one run:
   data directory;
 - ``strongroom server --workers 1 --insecure-http`` (plain HTTP, as moto serves; skip with
   ``--no-plain-http``);
-- ``moto_server`` (moto's KMS; plain HTTP, it has no TLS).
+- ``moto_server`` (moto's KMS; plain HTTP, it has no TLS; its Werkzeug server closes
+  the connection after each response, so the client reconnects for every request).
 
 For each server it creates a key, then measures Decrypt (of a 32-byte plaintext's blob),
 Encrypt (32 bytes) and GenerateDataKey (AES_256) at 1, 16 and 64 keep-alive connections:
@@ -32,252 +33,67 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import base64
+import asyncio
 import contextlib
-import http.client
 import json
 import os
 import shutil
 import ssl
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
-from botocore.config import Config
-from kms_api_report import DOC, Cell, render, write_doc
-from loadgen import presign, raw_request, run_load, run_wrk
-
-from strongroom.testing.server import ServerProcess, free_port
-
-OPERATIONS = ("Decrypt", "Encrypt", "GenerateDataKey")
-CONNECTIONS = (1, 16, 64)
-EXPECTED = {
-    "Decrypt": ("Plaintext", "KeyId"),
-    "Encrypt": ("CiphertextBlob", "KeyId"),
-    "GenerateDataKey": ("Plaintext", "CiphertextBlob", "KeyId"),
-}
-MOTO_CREDENTIALS = {
-    "AccessKeyId": "AKIDBENCHMOTO0000000",
-    "SecretAccessKey": "moto-accepts-any-secret",
-    "Region": "us-east-1",
-}
-TICK = os.sysconf("SC_CLK_TCK")
+from kms_api_report import CONNECTIONS, DOC, OPERATIONS, Cell, render, write_doc
+from kms_api_servers import (
+    Target,
+    check_once,
+    machine_busy,
+    moto_target,
+    prepare_bodies,
+    process_sched,
+    process_tree,
+    strongroom_target,
+)
+from loadgen import LoadResult, raw_request, run_load, run_wrk
 
 
-@dataclass
-class Target:
-    """A server under test, its endpoint and the request bodies to replay against it."""
-
-    key: str
-    label: str
-    endpoint: str
-    credentials: dict[str, Any]
-    ca_bundle: str | None
-    root_pid: int
-    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def ssl_context(self) -> ssl.SSLContext | None:
-        if not self.endpoint.startswith("https"):
-            return None
-        return ssl.create_default_context(cafile=self.ca_bundle)
-
-    def signed(self, operation: str) -> tuple[dict[str, str], bytes]:
-        """A freshly signed request (SigV4 allows 15 minutes; a full run takes longer)."""
-        return presign(self.endpoint, self.credentials, operation, self.bodies[operation])
-
-
-# --- /proc accounting -------------------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-        return handle.read().rsplit(")", 1)[1].split()
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and all its descendants."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                parents.setdefault(int(_stat_fields(int(entry))[1]), []).append(int(entry))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(parents.get(pid, []))
-    return tree
-
-
-@dataclass(frozen=True, slots=True)
-class Sched:
-    """One process at one moment: CPU seconds so far, and run-queue wait of its threads."""
-
-    cpu: float
-    waits: dict[int, float]
-
-    def since(self, before: Sched) -> tuple[float, float]:
-        """CPU seconds and run-queue wait seconds between ``before`` and this."""
-        waited = sum(w - before.waits.get(tid, 0.0) for tid, w in self.waits.items())
-        return self.cpu - before.cpu, waited
-
-
-def process_sched(pids: list[int]) -> list[Sched]:
-    """CPU time (``/proc/PID/stat``, which keeps the time of threads that ended) and the
-    run-queue wait of each live thread (``/proc/PID/task/TID/schedstat``, nanoseconds:
-    time the scheduler kept a ready thread off every core, i.e. contention). Threads
-    that end between two samples take their wait with them (moto's per-connection ones).
+async def run_load_reconnecting(
+    host: str,
+    port: int,
+    request: bytes,
+    connections: int,
+    seconds: float,
+    ssl_context: ssl.SSLContext | None,
+) -> LoadResult:
+    """Like :func:`loadgen.run_load` for a server that closes every connection after its
+    response (moto's Werkzeug server): each request opens a connection, sends, reads to
+    the end. The latency includes the connect, as it does with wrk.
     """
-    out = []
-    for pid in pids:
-        cpu, waits = 0.0, {}
-        with contextlib.suppress(OSError, IndexError):
-            fields = _stat_fields(pid)
-            cpu = (int(fields[11]) + int(fields[12])) / TICK
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                path = f"/proc/{pid}/task/{tid}/schedstat"
-                with contextlib.suppress(OSError, ValueError), open(path, encoding="ascii") as f:
-                    waits[int(tid)] = int(f.read().split()[1]) / 1e9
-        out.append(Sched(cpu, waits))
-    return out
+    result = LoadResult(seconds=seconds)
+    deadline = time.perf_counter() + seconds
 
+    async def one() -> None:
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            try:
+                reader, writer = await asyncio.open_connection(host, port, ssl=ssl_context)
+                writer.write(request)
+                response = await reader.read()
+                writer.close()
+            except OSError:
+                result.errors += 1
+                continue
+            status = int(response[9:12]) if response.startswith(b"HTTP/1.") else 0
+            result.latencies.append(time.perf_counter() - sent)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
 
-def machine_busy() -> float:
-    """CPU seconds all cores spent busy since boot (not idle, not waiting for I/O)."""
-    with open("/proc/stat", encoding="ascii") as handle:
-        values = [int(v) for v in handle.readline().split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / TICK
-
-
-# --- servers ----------------------------------------------------------------------------
-
-
-def kms_client(target: Target) -> Any:
-    creds = target.credentials
-    return boto3.session.Session().client(
-        "kms",
-        endpoint_url=target.endpoint,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        region_name=creds.get("Region", "us-east-1"),
-        verify=target.ca_bundle if target.ca_bundle else True,
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-
-
-def prepare_bodies(target: Target) -> None:
-    """Create a key on the server and the three request bodies that use it."""
-    client = kms_client(target)
-    key_id = client.create_key(Description="bench/kms_api.py")["KeyMetadata"]["KeyId"]
-    plaintext = base64.b64encode(b"k" * 32).decode("ascii")
-    blob = client.encrypt(KeyId=key_id, Plaintext=b"k" * 32)["CiphertextBlob"]
-    target.bodies = {
-        "Decrypt": {"CiphertextBlob": base64.b64encode(blob).decode("ascii")},
-        "Encrypt": {"KeyId": key_id, "Plaintext": plaintext},
-        "GenerateDataKey": {"KeyId": key_id, "KeySpec": "AES_256"},
-    }
-
-
-def check_once(target: Target, operation: str) -> None:
-    """Send the signed request once; fail unless it answers 200 with the expected fields."""
-    headers, body = target.signed(operation)
-    parts = urlsplit(target.endpoint)
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(
-            parts.hostname or "", parts.port, timeout=10, context=target.ssl_context()
-        )
-    else:
-        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
-    try:
-        conn.request("POST", "/", body=body, headers=headers)
-        response = conn.getresponse()
-        payload = response.read()
-    finally:
-        conn.close()
-    fields = json.loads(payload) if payload.startswith(b"{") else {}
-    missing = [name for name in EXPECTED[operation] if name not in fields]
-    if response.status != 200 or missing:
-        raise SystemExit(
-            f"{target.label} {operation}: status {response.status}, missing {missing}: "
-            f"{payload[:300]!r}"
-        )
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"moto_server exited with status {process.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/moto-api/")
-            conn.getresponse().read()
-            conn.close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("moto_server did not start") from None
-            time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def moto_target() -> Iterator[Target]:
-    port = free_port()
-    found = shutil.which("moto_server")
-    command = [found] if found else [sys.executable, "-m", "moto.server"]
-    process = subprocess.Popen(
-        [*command, "-H", "127.0.0.1", "-p", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port, process)
-        yield Target(
-            "moto",
-            "moto_server, HTTP",
-            f"http://127.0.0.1:{port}",
-            MOTO_CREDENTIALS,
-            None,
-            process.pid,
-        )
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
-def strongroom_target(base: Path, key: str, label: str, *args: str) -> Iterator[Target]:
-    server = ServerProcess(base / key, *args).start()
-    try:
-        info = server.info()
-        assert server.process is not None
-        yield Target(
-            key,
-            label,
-            info.endpoint_url,
-            info.credentials,
-            str(info.ca_bundle) if info.ca_bundle else None,
-            server.process.pid,
-        )
-    finally:
-        server.close()
-
-
-# --- load -------------------------------------------------------------------------------
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(connections)))
+    result.seconds = time.perf_counter() - start
+    return result
 
 
 def run_client(
@@ -299,7 +115,7 @@ def run_client(
     parts = urlsplit(target.endpoint)
     start = time.process_time()
     result = uvloop.run(
-        run_load(
+        (run_load_reconnecting if target.closes else run_load)(
             parts.hostname or "127.0.0.1",
             parts.port or 80,
             raw_request(headers, body),

@@ -271,7 +271,10 @@ def render(
         f"ratios to moto at the same operation and connections. strongroom runs its "
         f"defaults: SigV4 verified on every request, audit log on (batched every 0.2 s), "
         f"SQLite store, local root key; HTTPS with the instance CA unless marked plain "
-        f"HTTP. moto serves plain HTTP only (no TLS), so it does not pay for TLS.",
+        f"HTTP. moto serves plain HTTP only (no TLS), so it does not pay for TLS; its "
+        f"server (Werkzeug's) closes the connection after every response, so against moto "
+        f"the client opens a new TCP connection per request (wrk does that by itself), and "
+        f"that connect is in moto's latency and CPU, as it is for any client of moto.",
         "",
         "Requests per second (median):",
         "",
