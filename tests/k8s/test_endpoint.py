@@ -1,7 +1,7 @@
 """The plugin against a key service over HTTPS: a real ``strongroom server``, and failures.
 
-The plugin process gets its credentials from the AWS credential chain (environment
-variables here) and verifies the server with ``--ca-bundle``.
+The plugin process gets its credentials and its CA bundle from the AWS chain (environment
+variables here: ``AWS_CA_BUNDLE``, as for the AWS CLI); ``--ca-bundle`` is checked in process.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from strongroom.k8s import AwsKmsBackend, RetryPolicy
+from strongroom import errors
+from strongroom.k8s import AwsKmsBackend, KeyVersion, RetryPolicy
 from strongroom.k8s.proto import api_pb2
 from strongroom.testing.server import client_for, free_port, run_server
 
@@ -42,13 +43,11 @@ def test_plugin_over_a_real_strongroom_server(tmp_path: Path, plugin_process) ->
             "alias/k8s-secrets",
             "--endpoint",
             info.endpoint_url,
-            "--ca-bundle",
-            str(info.ca_bundle),
             "--health-ttl",
             "0",
             "--timeout",
             "5",
-            env=_aws_env(tmp_path, info.credentials),
+            env={**_aws_env(tmp_path, info.credentials), "AWS_CA_BUNDLE": str(info.ca_bundle)},
         )
         stub = proc.stub
         status = stub.Status(api_pb2.StatusRequest(), timeout=10)
@@ -77,6 +76,23 @@ def test_plugin_over_a_real_strongroom_server(tmp_path: Path, plugin_process) ->
         assert proc.stop() == 0
     assert not proc.socket_path.exists()
     assert info.credentials["SecretAccessKey"] not in proc.output()
+
+
+def test_ca_bundle_option_and_unverified_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with run_server(tmp_path / "server") as info:
+        arn = client_for(info).create_key()["KeyMetadata"]["Arn"]
+        for name, value in _aws_env(tmp_path, info.credentials).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+        trusted = AwsKmsBackend.connect(info.endpoint_url, ca_bundle=info.ca_bundle, timeout=5)
+        assert trusted.key_version(arn) == KeyVersion(arn, 1)
+        trusted.close()
+        unverified = AwsKmsBackend.connect(info.endpoint_url, timeout=5)  # system CAs only
+        with pytest.raises(errors.DependencyTimeoutError, match="SSLError"):
+            unverified.key_version(arn)
+        unverified.close()
 
 
 @pytest.fixture

@@ -104,7 +104,11 @@ def k8s_plugin_command(
     ] = None,
     ca_bundle: Annotated[
         Path | None,
-        typer.Option("--ca-bundle", help="PEM CA bundle to verify --endpoint with."),
+        typer.Option(
+            "--ca-bundle",
+            help="PEM CA bundle to verify --endpoint with (default: $AWS_CA_BUNDLE).",
+            show_default=False,
+        ),
     ] = None,
     profile: Annotated[
         str | None, typer.Option("--profile", help="AWS profile for --endpoint credentials.")

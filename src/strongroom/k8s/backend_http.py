@@ -83,7 +83,8 @@ class AwsKmsBackend:
     ) -> AwsKmsBackend:
         """A client for ``endpoint_url`` (``None``: AWS KMS of ``region``), credential chain.
 
-        ``ca_bundle`` is the PEM file to verify the server with (``None``: the system's).
+        ``ca_bundle`` is the PEM file to verify the server with (``None``: the AWS chain's,
+        ``AWS_CA_BUNDLE`` or ``ca_bundle`` in the AWS config, else the system's).
         """
         import boto3
         from botocore.config import Config
@@ -93,7 +94,7 @@ class AwsKmsBackend:
             "kms",
             endpoint_url=endpoint_url,
             region_name=region or session.region_name or "us-east-1",
-            verify=str(ca_bundle) if ca_bundle is not None else True,
+            verify=str(ca_bundle) if ca_bundle is not None else None,  # None: AWS_CA_BUNDLE
             config=Config(
                 connect_timeout=timeout,
                 read_timeout=timeout,
