@@ -24,7 +24,7 @@ from strongroom.errors import AccessDeniedError, RootOfTrustError, ValidationErr
 from strongroom.kms.ports import ManualClock
 from strongroom.mesh.authority import INTERMEDIATE_VALIDITY_DAYS
 from strongroom.mesh.ca import DEFAULT_SVID_TTL_S, MeshCA
-from strongroom.mesh.svid import spiffe_id_of
+from strongroom.mesh.svid import certificates_from_der, spiffe_id_of
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
 
@@ -261,3 +261,20 @@ def test_mutual_tls_with_two_svids(mesh, tmp_path: Path) -> None:
     listener.close()
     assert spiffe_id_of(x509.load_der_x509_certificate(server_der)).path == "/server"
     assert spiffe_id_of(x509.load_der_x509_certificate(seen[0])).path == "/client"
+
+
+def test_der_chains_split_back(mesh) -> None:
+    svid = mesh.ca.new_svid(WEB)
+    assert certificates_from_der(svid.chain_der()) == list(svid.cert_chain)
+    assert certificates_from_der(b"") == []
+    with pytest.raises(ValidationError):
+        certificates_from_der(svid.chain_der()[:-1])
+
+
+@given(st.binary(max_size=200))
+def test_der_garbage_is_a_validation_error(data: bytes) -> None:
+    try:
+        found = certificates_from_der(data)
+    except ValidationError:
+        return
+    assert found == [] and data == b""

@@ -177,3 +177,30 @@ def sign_svid(
         .sign(authority.intermediate_key, hashes.SHA256())
     )
     return X509Svid(spiffe_id, (cert, issuer))
+
+
+def certificates_from_der(data: bytes) -> list[x509.Certificate]:
+    """Split concatenated DER certificates (the Workload API's chain and bundle fields)."""
+    found = []
+    offset = 0
+    while offset < len(data):
+        if data[offset] != 0x30 or offset + 2 > len(data):
+            raise ValidationError("not a sequence of DER certificates")
+        first = data[offset + 1]
+        if first < 0x80:
+            header, length = 2, first
+        else:
+            count = first & 0x7F
+            if not 1 <= count <= 4 or offset + 2 + count > len(data):
+                raise ValidationError("not a sequence of DER certificates")
+            header = 2 + count
+            length = int.from_bytes(data[offset + 2 : offset + header], "big")
+        end = offset + header + length
+        if end > len(data):
+            raise ValidationError("a DER certificate is cut short")
+        try:
+            found.append(x509.load_der_x509_certificate(data[offset:end]))
+        except ValueError as exc:
+            raise ValidationError("not a sequence of DER certificates") from exc
+        offset = end
+    return found
