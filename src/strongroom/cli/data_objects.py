@@ -245,6 +245,8 @@ def register_objects(app: typer.Typer) -> None:
     objects = typer.Typer(
         help="Encrypted objects of one tenant in a local directory or an S3 bucket.",
         no_args_is_help=True,
+        epilog="Examples:  strongroom objects put --dir /srv/obj -k alias/obj q1.pdf ./q1.pdf   |"
+        "   strongroom objects ls --s3-bucket b --s3-endpoint http://127.0.0.1:9000",
     )
     objects.command(
         "put", epilog="Example:  strongroom objects put --dir /srv/obj -k alias/obj q1.pdf ./q1.pdf"
