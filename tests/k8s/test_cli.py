@@ -123,3 +123,15 @@ def test_plugin_command_refuses_bad_setups(tmp_path: Path) -> None:
         assert message in result.stderr, (args, result.stderr)
         assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not Path(f"{tmp_path}/k.sock").exists()
+
+
+def test_help_has_examples() -> None:
+    from typer.testing import CliRunner
+
+    from strongroom.cli.main import build_app
+
+    result = CliRunner().invoke(build_app(), ["k8s-plugin", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "Examples" in text
+    assert "strongroom k8s-plugin --listen unix://" in text and "--endpoint https://" in text
+    assert "$AWS_CA_BUNDLE" in text
