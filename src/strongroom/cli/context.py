@@ -118,9 +118,18 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+PIPED_WIDTH = 1000
+"""Line width of stdout when it is not a terminal: tables and ids are never cut short."""
+
+
 def stdout_console() -> Console:
-    """A console on stdout for human-readable output."""
-    return Console(highlight=False)
+    """A console on stdout for human-readable output.
+
+    On a terminal rich fits the output to its width; into a pipe or a file it would
+    assume 80 columns and cut table cells (access key ids, ARNs) short with an ellipsis
+    and break long lines, so the width is then :data:`PIPED_WIDTH`.
+    """
+    return Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 
 def stderr_console() -> Console:
