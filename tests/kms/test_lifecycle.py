@@ -504,6 +504,11 @@ def test_rotation_refusals(service: KeyService, alice: Caller) -> None:
         for operation in ("EnableKeyRotation", "RotateKeyOnDemand"):
             with pytest.raises((UnsupportedOperationError, InvalidStateError)):
                 service.call(alice, operation, {"KeyId": key})
+    signing = create_key(service, alice, KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+    for key in (mac["KeyId"], signing["KeyId"], external["KeyId"]):
+        for operation in ("GetKeyRotationStatus", "ListKeyRotations"):
+            with pytest.raises(UnsupportedOperationError, match="can be rotated"):
+                service.call(alice, operation, {"KeyId": key})
     pending = create_key(service, alice)["KeyId"]
     service.call(alice, "ScheduleKeyDeletion", {"KeyId": pending})
     for operation in ("EnableKeyRotation", "RotateKeyOnDemand", "DisableKeyRotation"):
@@ -558,6 +563,8 @@ def test_tags_with_the_aws_prefix_are_refused(
     with pytest.raises(TagError):
         service.call(alice, "CreateKey", {"Tags": tags})
     assert service.call(alice, "ListResourceTags", {"KeyId": key})["Tags"] == []
+    with pytest.raises(TagError, match="aws:"):
+        service.call(alice, "UntagResource", {"KeyId": key, "TagKeys": ["mine", tag_key]})
     assert len(service.call(alice, "ListKeys", {})["Keys"]) == 1
 
 

@@ -87,11 +87,16 @@ class RotationOps(KeyOps):
         return {}
 
     def op_get_key_rotation_status(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-        """Say whether automatic rotation is on, its period and next date."""
+        """Say whether automatic rotation is on, its period and next date.
+
+        As in AWS KMS, asking about a key that cannot be rotated (asymmetric, HMAC,
+        imported material) is an UnsupportedOperationException, not ``False``.
+        """
 
         def unit(tx: StoreTx) -> KeyRecord:
             key = self.resolve_key(tx, ctx, req["KeyId"])
             self.authorize(tx, ctx, key, "GetKeyRotationStatus")
+            self._check_rotatable(key)
             return key
 
         key = self.read(unit)
@@ -189,8 +194,11 @@ class RotationOps(KeyOps):
         return {}
 
     def op_untag_resource(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-        """Remove tags from a key."""
+        """Remove tags from a key (never ``aws:`` tags, which are reserved)."""
         drop = set(req["TagKeys"])
+        for tag_key in sorted(drop):
+            if tag_key.lower().startswith("aws:"):
+                raise TagError(f"Tag key {tag_key!r} uses the reserved prefix 'aws:'.")
         self._update_key(
             ctx,
             req,
