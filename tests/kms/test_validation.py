@@ -591,3 +591,14 @@ def test_unknown_keys_do_not_leak_into_validation(env: Env) -> None:
     missing = str(uuid.uuid4())
     error = _call(env, "Encrypt", {"KeyId": missing, "Plaintext": b"x"})
     assert not isinstance(error, ValidationError)
+
+
+def test_numbers_are_named_in_the_message_but_blobs_never(env: Env) -> None:
+    error = _call(env, "EnableKeyRotation", {"KeyId": KEY, "RotationPeriodInDays": 89})
+    assert str(error) == (
+        "1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy "
+        "constraint: Member must have value greater than or equal to 90"
+    )
+    error = _call(env, "Encrypt", {"KeyId": KEY, "Plaintext": b"secret!" * 600})
+    assert isinstance(error, ValidationError)
+    assert "secret!" not in str(error) and "Value at 'plaintext'" in str(error)

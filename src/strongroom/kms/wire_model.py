@@ -184,10 +184,12 @@ class WireModel:
             if isinstance(value, bool) or not isinstance(value, int):
                 problems.append(f"{prefix} be an integer")
                 return
+            # AWS names the offending number (never a string or blob: those may be secret).
+            shown = f"Value '{value}' at '{path}' failed to satisfy constraint: Member must"
             if "min" in shape and value < shape["min"]:
-                problems.append(f"{prefix} have value greater than or equal to {shape['min']}")
+                problems.append(f"{shown} have value greater than or equal to {shape['min']}")
             if "max" in shape and value > shape["max"]:
-                problems.append(f"{prefix} have value less than or equal to {shape['max']}")
+                problems.append(f"{shown} have value less than or equal to {shape['max']}")
         elif kind == "boolean":
             if not isinstance(value, bool):
                 problems.append(f"{prefix} be a boolean")
