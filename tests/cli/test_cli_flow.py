@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 from strongroom.cli.context import open_service
 from strongroom.kms import KeyService
@@ -304,6 +305,31 @@ def test_every_command_has_help_with_an_example() -> None:
         assert "--data-dir" in text, command
     top = runner.invoke(app, ["--help"]).output
     assert "init" in top and "admin" in top
+
+
+def test_every_command_and_group_in_the_tree_shows_an_example() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from strongroom.cli.main import build_app
+
+    app, runner = build_app(), CliRunner()
+
+    def walk(command: Any, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found = [path]
+        for name, sub in getattr(command, "commands", {}).items():  # a group
+            found += walk(sub, (*path, name))
+        return found
+
+    paths = walk(typer.main.get_command(app), ())
+    assert ("server",) in paths and ("admin", "audit") in paths
+    for path in paths:
+        if path[:1] == ("mesh",):
+            continue  # the mesh CLI (its own issue) is still being built: its group lacks one
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, path
+        text = " ".join(result.output.split())
+        assert "Example" in text and "strongroom " in text.split("Example", 1)[1], path
 
 
 def test_init_with_an_hsm_root(cli, tmp_path: Path, softhsm_token) -> None:

@@ -168,14 +168,18 @@ def access_key_delete(
 def register(app: typer.Typer) -> None:
     """Add ``admin`` and its command groups to the top-level app."""
     tenant = typer.Typer(
-        help="Create and list tenants (customers = AWS account ids).", no_args_is_help=True
+        help="Create and list tenants (customers = AWS account ids).",
+        epilog="Example:  strongroom admin tenant create acme --json",
+        no_args_is_help=True,
     )
     tenant.command("create", epilog="Example:  strongroom admin tenant create acme --json")(
         tenant_create
     )
     tenant.command("list", epilog="Example:  strongroom admin tenant list --json")(tenant_list)
     access_key = typer.Typer(
-        help="Create, list and revoke access keys (SigV4 credentials).", no_args_is_help=True
+        help="Create, list and revoke access keys (SigV4 credentials).",
+        epilog="Example:  strongroom admin access-key create --tenant acme --user app --json",
+        no_args_is_help=True,
     )
     access_key.command(
         "create",
@@ -189,6 +193,8 @@ def register(app: typer.Typer) -> None:
     )(access_key_delete)
     admin_app = typer.Typer(
         help="Administer a data directory: tenants, access keys, audit, keystore backups.",
+        epilog="Examples:  strongroom admin tenant create acme --json   |   "
+        "strongroom admin audit verify --data-dir /var/lib/strongroom",
         no_args_is_help=True,
     )
     admin_app.add_typer(tenant, name="tenant")

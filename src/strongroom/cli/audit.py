@@ -129,7 +129,11 @@ def show_command(
 
 def register(admin: typer.Typer) -> None:
     """Add ``audit verify`` and ``audit show`` to the admin app."""
-    app = typer.Typer(help="Verify and read the hash-chained audit log.", no_args_is_help=True)
+    app = typer.Typer(
+        help="Verify and read the hash-chained audit log.",
+        epilog="Examples:  strongroom admin audit verify   |   strongroom admin audit show --json",
+        no_args_is_help=True,
+    )
     app.command(
         "verify", epilog="Example:  strongroom admin audit verify --data-dir /var/lib/strongroom"
     )(verify_command)

@@ -26,6 +26,8 @@ def build_app() -> typer.Typer:
     app = typer.Typer(
         name="strongroom",
         help="Strongroom: a self-hosted, AWS KMS-compatible key service.",
+        epilog="Examples:  strongroom server   |   strongroom admin tenant create acme --json"
+        "   |   strongroom <command> --help",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
