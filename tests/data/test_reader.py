@@ -188,3 +188,17 @@ def test_context_and_key_service(alice_keys: InProcessDataKeys, alice_key: str) 
     assert f.read() == plaintext_of(C + 7)[C:]
     with pytest.raises(InvalidCiphertextError):
         EncryptedFile(io.BytesIO(out.getvalue()), alice_keys, context={"object": "b"})
+
+
+@pytest.mark.parametrize("length", [0, C, 3 * C + 1000])
+def test_zero_length_reads_open_nothing_and_reads_at_the_end_verify_it(length: int) -> None:
+    source = CountingSource(STREAMS[length])
+    f = EncryptedFile(source, unwrap)
+    source.reads.clear()
+    for position in (0, length, length + 3):
+        f.seek(position)
+        assert f.read(0) == b""
+    assert source.chunks_read(f.header.size) == set()
+    f.seek(length)
+    assert f.read(1) == b""
+    assert source.chunks_read(f.header.size) == {length // C}

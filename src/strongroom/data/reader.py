@@ -114,7 +114,8 @@ class EncryptedFile(io.RawIOBase):
         self._check_open()
         remaining = max(self.size - self._pos, 0)
         # Never allocate past the end: read(10**9) on a small object is a small read.
-        to_end = size is None or size < 0 or size >= remaining
+        # read(0) reads nothing, so it opens nothing (not even the final chunk).
+        to_end = size is None or size < 0 or (size > 0 and size >= remaining)
         if to_end or size is None:
             size = remaining
         if size == 0:
