@@ -36,7 +36,7 @@ of another tenant. Log detail goes to the log, not into the exception text.
     │   ├── UnsupportedOperationError     UnsupportedOperationException
     │   ├── DryRunOperationError          DryRunOperationException
     │   ├── AccessDeniedError             AccessDeniedException
-    │   ├── AuthError                     (SigV4: the four AWS auth types, 403)
+    │   ├── AuthError                     (SigV4: the four AWS auth types; 400, STS 403)
     │   └── ProtocolError                 (wire: SerializationException, UnknownOperation...)
     └── InternalError                     (5xx: our fault, never the client's)
         ├── KMSInternalError              KMSInternalException
@@ -217,9 +217,13 @@ class AccessDeniedError(ClientError):
 
 
 class AuthError(ClientError):
-    """The request's authentication (SigV4) failed; ``aws_type`` is set per instance."""
+    """The request's authentication (SigV4) failed; ``aws_type`` is set per instance.
 
-    http_status = 403
+    AWS KMS (JSON 1.1) answers these with 400, as every JSON service does; STS (the query
+    protocol) with 403, which ``strongroom.api`` applies to its STS answers.
+    """
+
+    http_status = 400
 
     def __init__(self, aws_type: str, message: str) -> None:
         super().__init__(message)

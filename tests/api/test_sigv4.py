@@ -267,7 +267,7 @@ def test_missing_authorization() -> None:
         "MissingAuthenticationTokenException",
         "Missing Authentication Token",
     )
-    assert error.http_status == 403
+    assert error.http_status == 400
 
 
 @pytest.mark.parametrize(

@@ -706,10 +706,10 @@ def test_authentication_failures(
 ) -> None:
     wrong_secret = AwsCredentials(tenant_a.access_key_id, "x" * 40, tenant_a.account_id)
     failure = aws_error(client_of(wrong_secret).list_keys)
-    assert (failure.code, failure.status) == ("InvalidSignatureException", 403)
+    assert (failure.code, failure.status) == ("InvalidSignatureException", 400)
     unknown = AwsCredentials("AKIAUNKNOWNUNKNOWN00", "x" * 40, tenant_a.account_id)
     failure = aws_error(client_of(unknown).list_keys)
-    assert (failure.code, failure.status) == ("UnrecognizedClientException", 403)
+    assert (failure.code, failure.status) == ("UnrecognizedClientException", 400)
     sts_failure = aws_error(client_of(unknown, service="sts").get_caller_identity)
     assert (sts_failure.code, sts_failure.status) == ("InvalidClientTokenId", 403)
     # A revoked key: unknown ids are looked up on every request (found ones are reused for
@@ -717,7 +717,7 @@ def test_authentication_failures(
     doomed = add_access_key(server.data_dir, tenant_a.account_id, "short-lived")
     revoke_access_key(server.data_dir, doomed.access_key_id)
     failure = aws_error(client_of(doomed).list_keys, Limit=1)
-    assert (failure.code, failure.status) == ("UnrecognizedClientException", 403)
+    assert (failure.code, failure.status) == ("UnrecognizedClientException", 400)
 
 
 def test_every_response_has_a_request_id(kms: Any) -> None:

@@ -45,6 +45,7 @@ JSON_CONTENT_TYPES = frozenset({"application/x-amz-json-1.1", "application/x-amz
 JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
 KMS_SERVICE = "kms"
 STS_SERVICE = "sts"
+STS_AUTH_STATUS = 403  # STS answers failed authentication with 403, KMS with 400
 UNKNOWN_OPERATION = "UnknownOperationException"
 CALLER_MEMO_SIZE = 4096
 INTERNAL_MESSAGE = "An internal error occurred. Retry the request."
@@ -302,6 +303,8 @@ class KmsApi:
 
     def _fail(self, request: _Request, outcome: _Outcome, err: StrongroomError) -> None:
         aws_type, status = err.aws_type, err.http_status
+        if isinstance(err, AuthError) and request.content_type == sts.FORM_CONTENT_TYPE:
+            status = STS_AUTH_STATUS
         message = str(err)
         if isinstance(err, InternalError) and status >= 500:
             _log.error(
