@@ -287,12 +287,16 @@ def test_account_root_grantee_covers_every_principal(
 ) -> None:
     key = restricted_key(svc, owner)
     other = principal(svc, owner.tenant, "other")
+    for caller in (user, other):  # refused before the grant
+        with pytest.raises(AccessDeniedError):
+            svc.call(caller, "Encrypt", {"KeyId": key, "Plaintext": b"x"})
     root = f"arn:aws:iam::{owner.tenant}:root"
     svc.call(
         owner, "CreateGrant", {"KeyId": key, "GranteePrincipal": root, "Operations": ["Encrypt"]}
     )
     for caller in (user, other):
-        svc.call(caller, "Encrypt", {"KeyId": key, "Plaintext": b"x"})
+        blob = svc.call(caller, "Encrypt", {"KeyId": key, "Plaintext": b"x"})["CiphertextBlob"]
+        assert svc.call(owner, "Decrypt", {"CiphertextBlob": blob})["Plaintext"] == b"x"
 
 
 def test_grant_tokens_are_checked(svc: KeyService, owner: Caller, user: Caller) -> None:
