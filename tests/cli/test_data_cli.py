@@ -298,3 +298,34 @@ def test_every_data_command_has_help_with_an_example() -> None:
         assert result.exit_code == 0, command
         text = " ".join(result.output.split())
         assert "Example" in text and f"strongroom {' '.join(command)} " in text, command
+
+
+def test_sigterm_mid_write_leaves_no_partial_file(cli: Cli, key_arn: str, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [script(), "encrypt", "-k", key_arn, "-", "out.sr"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli.env,
+        cwd=tmp_path,
+    )
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(os.urandom(3 * MIB))  # more is to come: the command waits for it
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not leftovers(tmp_path):  # wait for the temporary output file (a condition)
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert leftovers(tmp_path) == [] and not (tmp_path / "out.sr").exists()

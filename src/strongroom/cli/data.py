@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, BinaryIO
 
 import typer
@@ -117,11 +120,33 @@ def open_input(path: str) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
+def terminate_unwinds() -> Iterator[None]:
+    """While the block runs, SIGTERM unwinds the stack (exit status 143) like Ctrl-C does.
+
+    So ``finally`` clauses run and a temporary output file is removed rather than left
+    behind by the default action (end the process at once). Main thread only.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_terminate(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def open_output(path: str) -> Iterator[BinaryIO]:
     """Stdout for ``-``; else a temporary file renamed to ``path`` when the block succeeds.
 
-    The file is fsynced before the rename and the directory after it; on any failure the
-    temporary file is removed and ``path`` is left as it was.
+    The file is fsynced before the rename and the directory after it; on any failure
+    (SIGTERM and Ctrl-C included) the temporary file is removed and ``path`` is left as
+    it was.
     """
     if path == "-":
         yield sys.stdout.buffer
@@ -131,19 +156,20 @@ def open_output(path: str) -> Iterator[BinaryIO]:
     if target.is_dir():
         raise ValidationError(f"{path}: is a directory.")
     parent = target.parent
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=parent)
-    done = False
-    try:
-        with os.fdopen(fd, "wb") as sink:
-            yield sink
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temp, target)
-        done = True
-    finally:
-        if not done:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
+    with terminate_unwinds():
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=parent)
+        done = False
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                yield sink
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(temp, target)
+            done = True
+        finally:
+            if not done:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
     fsync_dir(parent)
 
 
