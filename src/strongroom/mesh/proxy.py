@@ -86,28 +86,36 @@ class InboundConn(Pipe):
         self._route = route
         self._refused = False
         self._connecting = False
+        self._der: bytes | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Check the caller's identity; refuse it or wait for its first bytes."""
         super().connection_made(transport)
+        self._der = transport.get_extra_info("ssl_object").getpeercert(True)
+        if self._admit():
+            self._route.stats.accepted += 1
+
+    def _admit(self) -> bool:
+        """Check the caller (again: an idle pooled connection may wait past a revocation)."""
         route = self._route
-        ssl_object = transport.get_extra_info("ssl_object")
-        peer, reason = route.verifier.check(ssl_object.getpeercert(True), route.listener.allow)
-        if reason:
-            self._refused = True
-            route.stats.denied += 1
-            _log.warning(
-                "inbound caller refused",
-                extra=_fields(
-                    listener=route.listener.name,
-                    client=transport.get_extra_info("peername"),
-                    peer_id=peer.spiffe_id if peer else None,
-                    reason=reason,
-                ),
-            )
-            transport.close()
-            return
-        route.stats.accepted += 1
+        peer, reason = route.verifier.check(self._der, route.listener.allow)
+        if not reason:
+            return True
+        self._refused = True
+        route.stats.denied += 1
+        transport = self.transport
+        assert transport is not None
+        _log.warning(
+            "inbound caller refused",
+            extra=_fields(
+                listener=route.listener.name,
+                client=transport.get_extra_info("peername"),
+                peer_id=peer.spiffe_id if peer else None,
+                reason=reason,
+            ),
+        )
+        transport.close()
+        return False
 
     def data_received(self, data: bytes) -> None:
         """Relay, or keep the first bytes and connect to the upstream."""
@@ -116,6 +124,8 @@ class InboundConn(Pipe):
             peer.transport.write(data)  # type: ignore[union-attr]
             return
         if self._refused:
+            return
+        if not self._connecting and not self._admit():
             return
         self.pending.append(data)
         if not self._connecting:
