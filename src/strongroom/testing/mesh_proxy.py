@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Coroutine
@@ -100,10 +101,14 @@ class HttpResponder:
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port`` (0: any free port) and return the port."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> int:
+        """Listen on ``host:port`` (0: any free port; HTTPS with ``ssl_context``); the port."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Http(self), host, port, backlog=1024)
+        self._server = await loop.create_server(
+            lambda: _Http(self), host, port, backlog=1024, ssl=ssl_context
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
