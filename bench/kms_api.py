@@ -130,6 +130,23 @@ def run_client(
     return summary, used
 
 
+def wait_for_quiet(threshold: float, patience: float) -> float:
+    """Wait (at most ``patience`` s) until the machine's busy cores drop below ``threshold``.
+
+    Between cells our servers idle, so what keeps the cores busy is other work: a cell
+    started in the middle of someone's test run measures that run as much as the server.
+    Returns the seconds waited.
+    """
+    start = time.monotonic()
+    while True:
+        before, t0 = machine_busy(), time.monotonic()
+        time.sleep(0.5)
+        busy = (machine_busy() - before) / (time.monotonic() - t0)
+        waited = time.monotonic() - start
+        if busy < threshold or waited >= patience:
+            return waited
+
+
 def measure(
     client: str,
     target: Target,
@@ -139,6 +156,7 @@ def measure(
     round_no: int,
 ) -> Cell:
     """Warm up, then one measured run of one cell, with the CPU everyone used meanwhile."""
+    quiet_wait = wait_for_quiet(args.quiet_below, args.quiet_wait) if args.quiet_wait else 0.0
     run_client(client, target, operation, connections, args.warmup)
     pids = process_tree(target.root_pid)
     sched0, busy0, wall0 = process_sched(pids), machine_busy(), time.monotonic()
@@ -164,6 +182,7 @@ def measure(
         client_cpu=client_cpu,
         machine_cpu=busy1 - busy0,
         wall=wall1 - wall0,
+        quiet_wait=quiet_wait,
     )
 
 
@@ -222,6 +241,18 @@ def main() -> None:
         dest="plain_http",
         action="store_false",
         help="skip strongroom over plain HTTP",
+    )
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.3,
+        help="before each cell, wait until other work keeps fewer cores than this busy",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=10.0,
+        help="longest wait for that per cell, seconds (0: do not wait)",
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--doc", type=Path, default=DOC, help="where to write the section")
