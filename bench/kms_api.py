@@ -18,6 +18,8 @@ then a fixed duration; cells are interleaved across servers and repeated for
 ``--rounds`` rounds; the table shows medians. Every request must answer 200: non-200
 answers and socket errors are counted and reported. Server CPU (all its processes, from
 ``/proc``), client CPU and the CPU the rest of the machine used meanwhile are recorded.
+Before each cell the run waits (up to ``--quiet-wait`` seconds) for other work on the
+machine to drop below ``--quiet-below`` busy cores.
 
 Nothing is pinned: the servers and the client share the machine's cores, as they would
 on a 2-core host running both. Results replace the section "AWS KMS API (strongroom

@@ -190,6 +190,10 @@ def _sched(cells: list[Cell]) -> str:
     return f"{ran:.2f} / {waited:.2f}"
 
 
+def _conns(n: int) -> str:
+    return f"{n} connection" + ("" if n == 1 else "s")
+
+
 def _met(ok: bool, value: float) -> str:
     if value != value:  # NaN: no cell to judge by
         return "no cells to judge by"
@@ -206,14 +210,14 @@ def verdicts(g: Grid, labels: dict[str, str]) -> list[str]:
         met = _met(times >= TARGET_RATIO, times)
         out.append(
             f"- At least {TARGET_RATIO:.0f}x moto's Decrypt throughput, {labels[key]}: "
-            f"**{met}**: peak {rps:,.0f} req/s (at {n} connections) against moto's "
-            f"{moto_peak:,.0f} (at {moto_n}), {times:.1f}x."
+            f"**{met}**: peak {rps:,.0f} req/s (at {_conns(n)}) against moto's "
+            f"{moto_peak:,.0f} (at {_conns(moto_n)}), {times:.1f}x."
         )
     rps, n = peak(g, TWO_WORKERS, "Decrypt")
     met = _met(rps >= TARGET_RPS, rps)
     out.append(
         f"- At least {TARGET_RPS:,.0f} Decrypt requests/s with two workers: **{met}**: "
-        f"{rps:,.0f} req/s at best (at {n} connections)."
+        f"{rps:,.0f} req/s at best (at {_conns(n)})."
     )
     for key in (TWO_WORKERS, "sr1"):
         p99 = {op: med(g.get((key, op, 16), []), lambda c: c.p99_ms) for op in OPERATIONS}
