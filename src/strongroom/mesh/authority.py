@@ -205,7 +205,7 @@ def load_or_create_authority(
         raw = _insert_or_read(
             tx, root_name, wrap_record(root, (MESH_CA_KIND, root_name), cert, private_key_der(key))
         )
-    root_cert = x509.load_pem_x509_certificate(json.loads(raw)["certificate"].encode("ascii"))
+    root_cert = _certificate_of(raw, root_name)
     inter_name = record_name(trust_domain, "intermediate")
     inter_identity = (MESH_CA_KIND, inter_name)
     raw_inter = tx.get_for_update(GLOBAL_TENANT, MESH_CA_KIND, inter_name)
@@ -237,6 +237,14 @@ def load_or_create_authority(
         )
     jwt_key = _unwrap_jwt(root, jwt_name, raw_jwt)
     return Authority(trust_domain, root_cert, inter[0], inter[1], jwt_key)
+
+
+def _certificate_of(raw: bytes, name: str) -> x509.Certificate:
+    """The certificate of a stored record (no key unwrapped)."""
+    try:
+        return x509.load_pem_x509_certificate(json.loads(raw)["certificate"].encode("ascii"))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StoreError(f"the stored {name} certificate record is damaged") from exc
 
 
 def _fresh(cert: x509.Certificate, root_cert: x509.Certificate, now: float) -> bool:
