@@ -5,8 +5,9 @@ where one client's protocol exchange ends), so the pool keeps ``pool_size`` conn
 that are *handshaken and checked but unused*: a new client takes one and the pool
 replaces it in the background. Each pooled connection carries exactly one client. The
 handshake cost moves off the client's path; resumption makes it cheaper: every connection
-offers the peer's last TLS 1.3 session ticket (:class:`ResumingClientContext`), so a
-resumed handshake skips certificate transfer, signatures and chain verification.
+offers a TLS 1.3 session ticket from an earlier connection
+(:class:`ResumingClientContext`), so a resumed handshake skips certificate transfer,
+signatures and chain verification.
 
 A pooled connection older than ``pool_max_idle`` seconds, or closed by the peer meanwhile,
 is dropped instead of used. After a failed connect the pool waits (0.1 s doubling to 5 s)
@@ -33,11 +34,30 @@ BACKOFF_MAX = 5.0
 
 
 class PeerConn(Pipe):
-    """The TLS side of an outbound relay."""
+    """The TLS side of an outbound relay; hands its new session ticket to its context."""
 
     def __init__(self) -> None:
         super().__init__()
         self.born = 0.0
+        self.ticket_seen = False
+
+    def remember_ticket(self) -> None:
+        """Give the connection's new session (if its ticket came) to the context."""
+        transport = self.transport
+        if transport is not None:
+            ssl_object = transport.get_extra_info("ssl_object")
+            self.ticket_seen = ssl_object.context.remember(ssl_object)
+
+    def data_received(self, data: bytes) -> None:
+        """Relay; the first time, the ticket (sent before any data) is there to keep."""
+        peer = self.peer
+        if self.ticket_seen and peer is not None:
+            peer.transport.write(data)  # type: ignore[union-attr]
+            return
+        if not self.ticket_seen:
+            self.remember_ticket()
+            self.ticket_seen = True
+        super().data_received(data)
 
 
 class PeerPool:
@@ -108,7 +128,6 @@ class PeerPool:
         self._stats.peer_handshakes += 1
         if ssl_object.session_reused:
             self._stats.peer_resumed += 1
-        ctx.remember(ssl_object)
         conn.born = loop.time()
         return conn
 
@@ -126,8 +145,7 @@ class PeerPool:
             break
         if found is not None:
             self._stats.pool_hits += 1
-            ssl_object = found.transport.get_extra_info("ssl_object")  # type: ignore[union-attr]
-            ssl_object.context.remember(ssl_object)
+            found.remember_ticket()
         else:
             self._stats.pool_misses += 1
         self.refill()

@@ -28,6 +28,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ from strongroom.errors import ValidationError
 from strongroom.mesh.spiffe_id import SpiffeId
 from strongroom.mesh.svid_source import SvidState
 
+MAX_SESSIONS = 256
+"""Unused session tickets kept per outbound peer."""
 PEER_CACHE_SIZE = 4096
 """Parsed peer certificates remembered (by DER) so a new connection costs one dict lookup."""
 
@@ -181,15 +184,13 @@ class PeerVerifier:
         return peer, ""
 
 
-class ResumingClientContext(ssl.SSLContext):
-    """A client context that offers its last session for resumption on each new connection.
+class FastContext(ssl.SSLContext):
+    """A context whose TLS objects skip the ``ssl.SSLObject`` Python wrappers on the hot path.
 
-    asyncio creates TLS objects through ``SSLContext.wrap_bio`` and has no ``session``
-    parameter of its own; this subclass passes :attr:`last_session` there. A session only
-    resumes with the context that made it, so a rotation (a new context) starts afresh.
+    asyncio's TLS layer calls ``read``, ``write`` and ``pending`` of the ``SSLObject`` for
+    every record; ``ssl.SSLObject`` implements them as Python methods that only forward to
+    the C object. Binding the C methods on the instance saves a Python call per record.
     """
-
-    last_session: ssl.SSLSession | None = None
 
     def wrap_bio(
         self,
@@ -199,20 +200,67 @@ class ResumingClientContext(ssl.SSLContext):
         server_hostname: str | bytes | None = None,
         session: ssl.SSLSession | None = None,
     ) -> ssl.SSLObject:
-        """Like ``SSLContext.wrap_bio``, resuming :attr:`last_session` by default."""
-        return super().wrap_bio(
+        """Like ``SSLContext.wrap_bio``, with the C ``read``/``write``/``pending`` bound."""
+        tls = super().wrap_bio(
             incoming,
             outgoing,
             server_side=server_side,
             server_hostname=server_hostname,
-            session=session if session is not None else self.last_session,
+            session=session,
         )
+        inner = tls._sslobj  # type: ignore[attr-defined]
+        tls.read = inner.read  # type: ignore[method-assign]
+        tls.write = inner.write  # type: ignore[method-assign]
+        tls.pending = inner.pending  # type: ignore[method-assign]
+        return tls
 
-    def remember(self, ssl_object: Any) -> None:
-        """Keep ``ssl_object``'s session if it carries a ticket (TLS 1.3 sends it late)."""
+
+class ResumingClientContext(FastContext):
+    """A client context that resumes TLS 1.3 sessions on new connections to its peer.
+
+    asyncio creates TLS objects through ``SSLContext.wrap_bio`` and has no ``session``
+    parameter of its own; this subclass passes one there. Every handshake yields a fresh
+    ticket (:meth:`remember`), kept in :attr:`sessions`; each new connection takes the most
+    recent one. Tickets are used once: our sidecars issue single-use (stateful) tickets,
+    which spare the server the decoding of a ticket-borne session. A session only resumes
+    with the context that made it, so a rotation (a new context) starts afresh.
+    """
+
+    sessions: deque[ssl.SSLSession]
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        """Like ``SSLContext.wrap_bio``, offering the freshest remembered session."""
+        if session is None and self.sessions:
+            session = self.sessions.pop()
+        tls = super().wrap_bio(
+            incoming,
+            outgoing,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            session=session,
+        )
+        tls.offered_session_id = session.id if session is not None else b""  # type: ignore[attr-defined]
+        return tls
+
+    def remember(self, ssl_object: Any) -> bool:
+        """Keep ``ssl_object``'s session if the peer sent a new ticket; whether it did.
+
+        TLS 1.3 tickets arrive after the handshake, so call this once data has come in.
+        """
         session = ssl_object.session
-        if session is not None and session.has_ticket:
-            self.last_session = session
+        if session is None or not session.has_ticket:
+            return False
+        if session.id == getattr(ssl_object, "offered_session_id", b""):
+            return False  # the ticket we resumed with: no new one yet
+        self.sessions.append(session)
+        return True
 
 
 def _load_chain(ctx: ssl.SSLContext, state: SvidState) -> None:
@@ -249,6 +297,7 @@ def _common(ctx: ssl.SSLContext, state: SvidState) -> None:
 def client_context(state: SvidState) -> ResumingClientContext:
     """The context of an outbound mTLS connection: our SVID, the bundle, no hostname check."""
     ctx = ResumingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.sessions = deque(maxlen=MAX_SESSIONS)
     ctx.check_hostname = False
     _common(ctx, state)
     return ctx
@@ -256,7 +305,7 @@ def client_context(state: SvidState) -> ResumingClientContext:
 
 def server_context(state: SvidState) -> ssl.SSLContext:
     """The context of an inbound mTLS connection: a client certificate is required."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx = FastContext(ssl.PROTOCOL_TLS_SERVER)
     _common(ctx, state)
     return ctx
 
@@ -267,14 +316,16 @@ class ServerContextSwitch:
     asyncio fixes a server's ``SSLContext`` when it starts listening. The listening context
     (:attr:`front`) has a servername callback, which OpenSSL runs for every ClientHello,
     with or without SNI; it switches the connection to the context of the current SVID
-    (certificate, key and the trust store used to verify the caller). Session tickets stay
-    with the front context, so callers keep resuming across rotations.
+    (certificate, key and the trust store used to verify the caller). The session cache
+    stays with the front context, so callers keep resuming across rotations. Tickets are
+    stateful (``OP_NO_TICKET``: a ticket names a session kept in this process's cache, used
+    once), which saves decoding a whole session, peer certificate included, per resumption.
     """
 
     def __init__(self, state: SvidState, *, resumption: bool = True) -> None:
         self.front = server_context(state)
+        self.front.options |= ssl.OP_NO_TICKET  # TLS 1.3: stateful, single-use tickets
         if not resumption:
-            self.front.options |= ssl.OP_NO_TICKET
             self.front.num_tickets = 0
         self.current = self.front
         self.front.sni_callback = self._select
