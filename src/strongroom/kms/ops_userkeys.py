@@ -21,16 +21,14 @@ written to the audit log (which is append-only): use opaque ids, not e-mail addr
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from strongroom.crypto.blob import MAX_USER_ID_BYTES, BlobHeader, BlobKind, seal
+from strongroom.crypto.blob import BlobHeader, BlobKind, seal
 from strongroom.crypto.hazmat import KEY_BYTES, hkdf_expand_sha256, random_bytes
-from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_key
+from strongroom.crypto.wrap import UnwrapFailed, unwrap_key
 from strongroom.errors import (
     InvalidCiphertextError,
     InvalidKeyUsageError,
@@ -45,6 +43,12 @@ from strongroom.kms.core import OpContext, ServiceCore
 from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT
 from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord, UserKeyRecord
+from strongroom.kms.userkey_rows import (
+    check_user_id,
+    new_user_key,
+    user_identities,
+    user_key_name,
+)
 
 T = TypeVar("T")
 
@@ -52,54 +56,6 @@ USER_KEY_KIND = "userkey"
 USER_KEY_CHUNK = 10_000
 """User keys created per transaction by :meth:`UserKeyOps.create_user_keys`."""
 _WRAP_LABEL = b"strongroom/userkey-wrap/v1"
-
-
-def user_key_name(key_id: str, user_id: str) -> str:
-    """Store name of a user key row."""
-    return f"{key_id}/{user_id}"
-
-
-def check_user_id(user_id: object) -> str:
-    """Return ``user_id`` if it is 1-256 bytes of UTF-8 without NUL; else ValidationError."""
-    if isinstance(user_id, str) and "\x00" not in user_id:
-        try:
-            size = len(user_id.encode("utf-8"))
-        except UnicodeEncodeError:
-            size = 0
-        if 1 <= size <= MAX_USER_ID_BYTES:
-            return user_id
-    raise ValidationError(
-        "1 validation error detected: Value at 'userId' failed to satisfy constraint: "
-        f"Member must be 1 to {MAX_USER_ID_BYTES} bytes of UTF-8 without NUL characters"
-    )
-
-
-def user_identities(key: KeyRecord, version: int) -> Callable[[str], bytes]:
-    """``user id -> key_identity("userkey", account, key id, user id, version)``.
-
-    ``key_identity`` length-prefixes each part and concatenates, so the fixed parts are
-    encoded once (a batch of a million keys shares them).
-    """
-    head = key_identity("userkey", key.account_id, key.key_id)
-    tail = key_identity(version)
-    return lambda user_id: head + key_identity(user_id) + tail
-
-
-def new_user_key(
-    wrapping: bytes, identity: bytes, user_id: str, version: int, secret: bytes, now: float
-) -> bytes:
-    """The stored bytes of a new user key: ``UserKeyRecord.to_bytes()``, built directly."""
-    wrapped = wrap_key(wrapping, secret, identity)
-    return json.dumps(
-        {
-            "created_at": now,
-            "key_version": version,
-            "user_id": user_id,
-            "wrapped_material": {"$b64": base64.b64encode(wrapped).decode("ascii")},
-        },
-        separators=(",", ":"),
-        sort_keys=True,
-    ).encode("utf-8")
 
 
 class UserKeyOps(ServiceCore):
@@ -136,16 +92,14 @@ class UserKeyOps(ServiceCore):
 
         ``Decrypt`` opens the blob as any other; after :meth:`destroy_user_key` it fails.
         """
-        request = {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": encryption_context}
-        return self._audited(
-            caller,
-            "EncryptForUser",
-            request_id,
-            {},
-            lambda ctx, detail: self._seal_for_user(
-                ctx, "Encrypt", request, user_id, plaintext, detail
-            ),
+        run = partial(
+            self.user_encrypt,
+            key_id=key_id,
+            user_id=user_id,
+            plaintext=plaintext,
+            context=encryption_context,
         )
+        return self._audited(caller, "EncryptForUser", request_id, run)
 
     def generate_user_data_key(
         self,
@@ -158,20 +112,14 @@ class UserKeyOps(ServiceCore):
         request_id: str | None = None,
     ) -> tuple[bytes, bytes]:
         """Return a fresh data key (1-1024 bytes) in plaintext and sealed under the user's key."""
-        request = {
-            "KeyId": key_id,
-            "NumberOfBytes": number_of_bytes,
-            "EncryptionContext": encryption_context,
-        }
-
-        def run(ctx: OpContext, detail: dict[str, Any]) -> tuple[bytes, bytes]:
-            self.model.validate("GenerateDataKey", request)
-            data_key = random_bytes(number_of_bytes)
-            return data_key, self._seal_for_user(
-                ctx, "GenerateDataKey", request, user_id, data_key, detail
-            )
-
-        return self._audited(caller, "GenerateUserDataKey", request_id, {}, run)
+        run = partial(
+            self.user_generate_data_key,
+            key_id=key_id,
+            user_id=user_id,
+            context=encryption_context,
+            number_of_bytes=number_of_bytes,
+        )
+        return self._audited(caller, "GenerateUserDataKey", request_id, run)
 
     def create_user_keys(
         self,
@@ -188,27 +136,10 @@ class UserKeyOps(ServiceCore):
         written per transaction, so a failure part-way keeps the chunks already written
         (calling again completes the batch: existing keys are skipped).
         """
-
-        def run(ctx: OpContext, detail: dict[str, Any]) -> int:
-            self.model.validate("DescribeKey", {"KeyId": key_id})
-            if chunk_size < 1:
-                raise ValidationError("chunk_size must be at least 1.")
-            ids = [check_user_id(user_id) for user_id in user_ids]
-            # resolve an alias once: every chunk must go to the same key
-            plain_id = self.read(
-                lambda tx: self._user_capable_key(tx, ctx, key_id, "CreateUserKeys", None).key_id
-            )
-            detail["userKeysCreated"] = 0
-            for start in range(0, len(ids), chunk_size):
-                part = ids[start : start + chunk_size]
-                detail["userKeysCreated"] += self.write(
-                    ctx, partial(self._insert_user_keys, ctx=ctx, key_id=plain_id, user_ids=part)
-                )
-            created: int = detail["userKeysCreated"]
-            return created
-
-        detail = {"userKeysRequested": len(user_ids)}
-        return self._audited(caller, "CreateUserKeys", request_id, detail, run)
+        run = partial(
+            self.user_create_keys, key_id=key_id, user_ids=user_ids, chunk_size=chunk_size
+        )
+        return self._audited(caller, "CreateUserKeys", request_id, run)
 
     def destroy_user_key(
         self, caller: Caller, key_id: str, user_id: str, *, request_id: str | None = None
@@ -217,6 +148,87 @@ class UserKeyOps(ServiceCore):
 
         Allowed in every key state: forgetting a user never waits for a key to be enabled.
         """
+        run = partial(self.user_destroy_key, key_id=key_id, user_id=user_id)
+        return self._audited(caller, "DestroyUserKey", request_id, run)
+
+    def user_key_exists(
+        self, caller: Caller, key_id: str, user_id: str, *, request_id: str | None = None
+    ) -> bool:
+        """Whether the user has a key under ``key_id`` (created and not destroyed)."""
+        run = partial(self.user_key_present, key_id=key_id, user_id=user_id)
+        return self._audited(caller, "DescribeUserKey", request_id, run)
+
+    def count_user_keys(self, caller: Caller, key_id: str, *, request_id: str | None = None) -> int:
+        """How many user keys exist under ``key_id`` (a range count: linear in the result)."""
+        run = partial(self.user_count_keys, key_id=key_id)
+        return self._audited(caller, "CountUserKeys", request_id, run)
+
+    # -- the operations, within a request context (shared with the HTTP entry point) -------
+
+    def user_encrypt(
+        self,
+        ctx: OpContext,
+        detail: dict[str, Any],
+        *,
+        key_id: str,
+        user_id: str,
+        plaintext: bytes,
+        context: dict[str, str] | None,
+    ) -> bytes:
+        """:meth:`encrypt_for_user` as ``ctx``; ``detail`` collects the audit detail."""
+        request = {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": context}
+        return self._seal_for_user(ctx, "Encrypt", request, user_id, plaintext, detail)
+
+    def user_generate_data_key(
+        self,
+        ctx: OpContext,
+        detail: dict[str, Any],
+        *,
+        key_id: str,
+        user_id: str,
+        context: dict[str, str] | None,
+        number_of_bytes: int,
+    ) -> tuple[bytes, bytes]:
+        """:meth:`generate_user_data_key` as ``ctx``."""
+        request = {"KeyId": key_id, "NumberOfBytes": number_of_bytes, "EncryptionContext": context}
+        self.model.validate("GenerateDataKey", request)
+        data_key = random_bytes(number_of_bytes)
+        return data_key, self._seal_for_user(
+            ctx, "GenerateDataKey", request, user_id, data_key, detail
+        )
+
+    def user_create_keys(
+        self,
+        ctx: OpContext,
+        detail: dict[str, Any],
+        *,
+        key_id: str,
+        user_ids: Sequence[str],
+        chunk_size: int = USER_KEY_CHUNK,
+    ) -> int:
+        """:meth:`create_user_keys` as ``ctx``."""
+        detail["userKeysRequested"] = len(user_ids)
+        self.model.validate("DescribeKey", {"KeyId": key_id})
+        if chunk_size < 1:
+            raise ValidationError("chunk_size must be at least 1.")
+        ids = [check_user_id(user_id) for user_id in user_ids]
+        # resolve an alias once: every chunk must go to the same key
+        plain_id = self.read(
+            lambda tx: self._user_capable_key(tx, ctx, key_id, "CreateUserKeys", None).key_id
+        )
+        detail["userKeysCreated"] = 0
+        for start in range(0, len(ids), chunk_size):
+            part = ids[start : start + chunk_size]
+            detail["userKeysCreated"] += self.write(
+                ctx, partial(self._insert_user_keys, ctx=ctx, key_id=plain_id, user_ids=part)
+            )
+        created: int = detail["userKeysCreated"]
+        return created
+
+    def user_destroy_key(
+        self, ctx: OpContext, detail: dict[str, Any], *, key_id: str, user_id: str
+    ) -> bool:
+        """:meth:`destroy_user_key` as ``ctx`` (a dry run rolls the delete back)."""
 
         def unit(tx: StoreTx, key: KeyRecord) -> tuple[tuple[str, str, str], bool]:
             name = user_key_name(key.key_id, user_id)
@@ -224,43 +236,31 @@ class UserKeyOps(ServiceCore):
                 key.account_id, USER_KEY_KIND, name
             )
 
-        def run(ctx: OpContext, detail: dict[str, Any]) -> bool:
-            detail["userId"] = check_user_id(user_id)
-            cached, existed = self._on_key(ctx, key_id, "DestroyUserKey", unit)
-            self._user_keys.discard(cached)
-            detail["userKeyExisted"] = existed
-            return existed
+        detail["userId"] = check_user_id(user_id)
+        cached, existed = self._on_key(ctx, key_id, "DestroyUserKey", unit)
+        self._user_keys.discard(cached)
+        detail["userKeyExisted"] = existed
+        return existed
 
-        return self._audited(caller, "DestroyUserKey", request_id, {}, run)
-
-    def user_key_exists(
-        self, caller: Caller, key_id: str, user_id: str, *, request_id: str | None = None
+    def user_key_present(
+        self, ctx: OpContext, detail: dict[str, Any], *, key_id: str, user_id: str
     ) -> bool:
-        """Whether the user has a key under ``key_id`` (created and not destroyed)."""
+        """:meth:`user_key_exists` as ``ctx``."""
 
         def unit(tx: StoreTx, key: KeyRecord) -> bool:
             name = user_key_name(key.key_id, user_id)
             return tx.get(key.account_id, USER_KEY_KIND, name) is not None
 
-        def run(ctx: OpContext, detail: dict[str, Any]) -> bool:
-            detail["userId"] = check_user_id(user_id)
-            return self._on_key(ctx, key_id, "DescribeKey", unit)
+        detail["userId"] = check_user_id(user_id)
+        return self._on_key(ctx, key_id, "DescribeKey", unit)
 
-        return self._audited(caller, "DescribeUserKey", request_id, {}, run)
-
-    def count_user_keys(self, caller: Caller, key_id: str, *, request_id: str | None = None) -> int:
-        """How many user keys exist under ``key_id`` (a range count: linear in the result)."""
+    def user_count_keys(self, ctx: OpContext, detail: dict[str, Any], *, key_id: str) -> int:
+        """:meth:`count_user_keys` as ``ctx``."""
 
         def unit(tx: StoreTx, key: KeyRecord) -> int:
             return tx.count(key.account_id, USER_KEY_KIND, key.key_id + "/")
 
-        return self._audited(
-            caller,
-            "CountUserKeys",
-            request_id,
-            {},
-            lambda ctx, _: self._on_key(ctx, key_id, "DescribeKey", unit),
-        )
+        return self._on_key(ctx, key_id, "DescribeKey", unit)
 
     # -- the Decrypt hook and cache upkeep -------------------------------------------------
 
@@ -288,10 +288,10 @@ class UserKeyOps(ServiceCore):
         caller: Caller,
         operation: str,
         request_id: str | None,
-        detail: dict[str, Any],
         run: Callable[[OpContext, dict[str, Any]], T],
     ) -> T:
         ctx = OpContext(caller, operation, request_id or str(uuid.uuid4()))
+        detail: dict[str, Any] = {}
         try:
             result = run(ctx, detail)
         except StrongroomError as exc:
