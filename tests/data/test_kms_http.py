@@ -12,12 +12,7 @@ import pytest
 from strongroom import errors
 from strongroom.data import DataKeyProvider, decrypt_stream, encrypt_stream
 from strongroom.data.cache import CachingDataKeys
-from strongroom.data.kms_http import (
-    KmsHttpDataKeys,
-    error_classes,
-    error_from_response,
-    is_aws_endpoint,
-)
+from strongroom.data.kms_http import KmsHttpDataKeys, is_aws_endpoint
 from strongroom.data.objects import ObjectStore
 from strongroom.data.objects_memory import MemoryBackend
 from strongroom.testing.server import ServerInfo, client_for, free_port, run_server
@@ -157,7 +152,7 @@ def test_streams_and_objects_over_http(keys: KmsHttpDataKeys, key_arn: str) -> N
 
 
 def test_error_table_covers_every_class_of_errors_py() -> None:
-    table = error_classes()
+    table = errors.error_classes()
     assert table["ValidationException"] is errors.ValidationError
     assert table["KMSInternalException"] is errors.KMSInternalError
     for cls in table.values():
@@ -169,17 +164,19 @@ def test_error_table_covers_every_class_of_errors_py() -> None:
     }
     assert leaves - {"ValidationException"} <= set(table)
     for aws_type, cls in table.items():
-        made = error_from_response(aws_type, "msg", cls.http_status)
+        made = errors.error_for_aws_type(aws_type, "msg", cls.http_status)
         assert type(made) is cls and made.aws_type == aws_type and str(made) == "msg"
 
 
-def test_error_from_response_for_auth_and_unknown_types() -> None:
-    auth = error_from_response("UnrecognizedClientException", "who?", 400)
+def test_error_for_aws_type_for_auth_and_unknown_types() -> None:
+    auth = errors.error_for_aws_type("UnrecognizedClientException", "who?", 400)
     assert isinstance(auth, errors.AuthError) and auth.aws_type == "UnrecognizedClientException"
-    throttled = error_from_response("ThrottlingException", "slow down", 400)
+    throttled = errors.error_for_aws_type("ThrottlingException", "slow down", 400)
     assert isinstance(throttled, errors.ProtocolError)
     assert (throttled.aws_type, throttled.http_status) == ("ThrottlingException", 400)
-    assert isinstance(error_from_response("ServiceUnavailable", "", 503), errors.InternalError)
+    assert isinstance(
+        errors.error_for_aws_type("ServiceUnavailable", "", 503), errors.InternalError
+    )
 
 
 def test_aws_endpoints_are_recognised() -> None:

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from strongroom import errors
 from strongroom.k8s import KeyVersion, RetryPolicy, format_key_id, parse_key_id, parse_listen
-from strongroom.k8s.backend_http import error_from_response
 from strongroom.k8s.retry import Retrier
 from strongroom.k8s.server import clear_stale_socket, grpc_code
 
@@ -170,7 +169,7 @@ def test_retry_policy_checks_its_numbers() -> None:
     ],
 )
 def test_aws_errors_map_to_grpc_codes(code: str, status: int, cls: type, grpc_status: str) -> None:
-    error = error_from_response(code, "message", status)
+    error = errors.error_for_aws_type(code, "message", status)
     assert type(error) is cls
     if cls in (errors.AuthError, errors.ProtocolError):
         assert error.aws_type == code

@@ -11,13 +11,13 @@ given: credentials (environment, profile, config files...), region, ``AWS_ENDPOI
     encrypt_stream(src, dst, keys, key_id="alias/backups")
 
 Errors of the service come back as the Strongroom error of the same AWS error type
-(:func:`strongroom_error`: ``NotFoundException`` -> :class:`~strongroom.errors.NotFoundError`
-and so on), so code above this module cannot tell which service answered.
+(:func:`strongroom_error`, through :func:`~strongroom.errors.error_for_aws_type`:
+``NotFoundException`` -> :class:`~strongroom.errors.NotFoundError` and so on), so code above
+this module cannot tell which service answered.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -28,61 +28,12 @@ from strongroom.errors import (
     AuthError,
     DependencyTimeoutError,
     KMSInternalError,
-    ProtocolError,
     StrongroomError,
     ValidationError,
+    error_for_aws_type,
 )
 
 T = TypeVar("T")
-
-AUTH_ERROR_TYPES = frozenset(
-    {
-        "MissingAuthenticationTokenException",
-        "IncompleteSignatureException",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        # STS names the same failures differently
-        "MissingAuthenticationToken",
-        "IncompleteSignature",
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-    }
-)
-"""AWS error types of failed authentication: :class:`~strongroom.errors.AuthError`."""
-
-
-@functools.cache
-def error_classes() -> dict[str, type[StrongroomError]]:
-    """``aws_type -> class`` over the leaf classes of :mod:`strongroom.errors`.
-
-    Where several classes share a type (``KMSInternalException``) the first defined wins;
-    :class:`~strongroom.errors.AuthError` and :class:`~strongroom.errors.ProtocolError`
-    carry their type per instance and are built by :func:`strongroom_error` instead.
-    """
-    table: dict[str, type[StrongroomError]] = {}
-
-    def walk(cls: type[StrongroomError]) -> None:
-        subclasses = cls.__subclasses__()
-        if not subclasses and cls not in (AuthError, ProtocolError):
-            table.setdefault(cls.aws_type, cls)
-        for sub in subclasses:
-            walk(sub)
-
-    walk(StrongroomError)
-    return table
-
-
-def error_from_response(aws_type: str, message: str, http_status: int) -> StrongroomError:
-    """The Strongroom error for an AWS error response (type, message, HTTP status)."""
-    if aws_type in AUTH_ERROR_TYPES:
-        return AuthError(aws_type, message)
-    cls = error_classes().get(aws_type)
-    if cls is not None:
-        return cls(message)
-    if http_status >= 500:
-        return KMSInternalError(f"{aws_type}: {message}" if message else aws_type)
-    return ProtocolError(aws_type, message, http_status)
 
 
 def strongroom_error(exc: Exception, service: str = "the key service") -> StrongroomError:
@@ -98,7 +49,7 @@ def strongroom_error(exc: Exception, service: str = "the key service") -> Strong
         error = exc.response.get("Error", {})
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
         code = str(error.get("Code") or "UnknownError")
-        return error_from_response(code, str(error.get("Message") or ""), status)
+        return error_for_aws_type(code, str(error.get("Message") or ""), status)
     if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
         return AuthError(
             "MissingAuthenticationTokenException",

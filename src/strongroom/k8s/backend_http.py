@@ -6,7 +6,8 @@ chain (environment, shared files, profile, instance or pod role). Each HTTP atte
 bounded by ``timeout`` seconds (connect and read); botocore's own retries are off, since
 the plugin retries transient failures itself (:mod:`strongroom.k8s.retry`) within the
 deadline kube-apiserver gives it. Failures become
-:class:`~strongroom.errors.StrongroomError` subclasses with the AWS error type.
+:class:`~strongroom.errors.StrongroomError` subclasses with the AWS error type
+(:func:`~strongroom.errors.error_for_aws_type`).
 """
 
 from __future__ import annotations
@@ -19,48 +20,6 @@ from strongroom import errors
 from strongroom.k8s.backend import KeyVersion, Sealed, count_rotations
 
 T = TypeVar("T")
-
-_BY_TYPE: dict[str, type[errors.StrongroomError]] = {
-    "ValidationException": errors.ValidationError,
-    "NotFoundException": errors.NotFoundError,
-    "DisabledException": errors.DisabledError,
-    "KMSInvalidStateException": errors.InvalidStateError,
-    "InvalidCiphertextException": errors.InvalidCiphertextError,
-    "IncorrectKeyException": errors.IncorrectKeyError,
-    "InvalidKeyUsageException": errors.InvalidKeyUsageError,
-    "InvalidArnException": errors.InvalidArnError,
-    "InvalidGrantTokenException": errors.InvalidGrantTokenError,
-    "InvalidMarkerException": errors.InvalidMarkerError,
-    "LimitExceededException": errors.LimitExceededError,
-    "UnsupportedOperationException": errors.UnsupportedOperationError,
-    "AccessDeniedException": errors.AccessDeniedError,
-    "KMSInternalException": errors.KMSInternalError,
-    "DependencyTimeoutException": errors.DependencyTimeoutError,
-}
-"""AWS error types with a class of their own in :mod:`strongroom.errors`."""
-
-_AUTH_TYPES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "IncompleteSignatureException",
-        "MissingAuthenticationTokenException",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-    }
-)
-
-
-def error_from_response(code: str, message: str, http_status: int) -> errors.StrongroomError:
-    """The :class:`~strongroom.errors.StrongroomError` for an AWS error response."""
-    known = _BY_TYPE.get(code)
-    if known is not None:
-        return known(message)
-    if code in _AUTH_TYPES:
-        return errors.AuthError(code, message)
-    if http_status >= 500:
-        return errors.KMSInternalError(f"{code}: {message}" if code else message)
-    return errors.ProtocolError(code or "UnknownError", message, http_status or 400)
 
 
 class AwsKmsBackend:
@@ -113,7 +72,7 @@ class AwsKmsBackend:
         except boto.ClientError as exc:
             err = exc.response.get("Error", {})
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            raise error_from_response(
+            raise errors.error_for_aws_type(
                 str(err.get("Code", "")), str(err.get("Message", "")), status
             ) from None
         except (boto.ReadTimeoutError, boto.ConnectTimeoutError):
