@@ -23,7 +23,7 @@ from strongroom.k8s.backend import (
 )
 from strongroom.k8s.backend_http import AwsKmsBackend
 from strongroom.k8s.housekeeping import Housekeeping
-from strongroom.k8s.logs import JsonLogFormatter, configure_logging
+from strongroom.k8s.logs import configure_logging
 from strongroom.k8s.metrics import MetricsEndpoint, PluginMetrics
 from strongroom.k8s.plugin import (
     API_VERSION,
@@ -37,6 +37,7 @@ from strongroom.k8s.plugin import (
 )
 from strongroom.k8s.retry import RetryPolicy
 from strongroom.k8s.server import KmsServicer, PluginServer, parse_listen
+from strongroom.logs import JsonLogFormatter
 
 __all__ = [
     "API_VERSION",
