@@ -23,6 +23,7 @@ from strongroom.kms.ops_import import ImportOps
 from strongroom.kms.ops_mac import MacOps
 from strongroom.kms.ops_rotation import RotationOps
 from strongroom.kms.ops_userkeys import UserKeyOps
+from strongroom.kms.ops_userkeys_api import UserKeyApiOps
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -37,6 +38,7 @@ class KeyService(
     AsymmetricOps,
     MacOps,
     ImportOps,
+    UserKeyApiOps,
     UserKeyOps,
     CryptoOps,
     RotationOps,
