@@ -12,22 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-# Latency buckets in seconds: a Decrypt is expected well under 10 ms.
-LATENCY_BUCKETS = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-)
+from strongroom.metrics import LATENCY_BUCKETS
 
 
 class ApiMetrics:
