@@ -3,6 +3,8 @@
 Routes::
 
     POST /        X-Amz-Target: TrentService.<Op>, application/x-amz-json-1.1 -> KMS
+    POST /        X-Amz-Target: StrongroomUserKeys.<Op> (same protocol and signing) ->
+                  Strongroom's user-key operations, if the backend has them
     POST /        application/x-www-form-urlencoded, Action=GetCallerIdentity -> STS (XML)
     GET  /healthz 200 while the process serves (no authentication)
     GET  /readyz  200 if the readiness callable says so, else 503 (no authentication)
@@ -31,9 +33,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from strongroom.api import sts
 from strongroom.api.asgi import Receive, Scope, Send, lifespan, read_body, send_response
-from strongroom.api.backend import KmsBackend
+from strongroom.api.backend import KmsBackend, UserKeyBackend
 from strongroom.api.metrics import ApiMetrics
-from strongroom.api.shapes import SERIALIZATION, ShapeCodec
+from strongroom.api.shapes import SERIALIZATION, USER_KEYS_MODEL_PATH, ShapeCodec
 from strongroom.api.sigv4 import INVALID, SignedRequest, SigV4Verifier, Verified
 from strongroom.errors import AuthError, InternalError, ProtocolError, StrongroomError
 from strongroom.kms.caller import Caller
@@ -41,6 +43,8 @@ from strongroom.kms.caller import Caller
 # The largest valid KMS request is a 32 KiB key policy (PutKeyPolicy/CreateKey), which
 # JSON escaping can grow up to six-fold; every other member is at most a few KiB.
 MAX_REQUEST_BYTES = 256 * 1024
+USER_KEYS_MAX_REQUEST_BYTES = 2 * 1024 * 1024
+"""Requests of the user-key operations: ``CreateUserKeys`` names up to 10,000 user ids."""
 JSON_CONTENT_TYPES = frozenset({"application/x-amz-json-1.1", "application/x-amz-json-1.0"})
 JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
 KMS_SERVICE = "kms"
@@ -115,6 +119,15 @@ class KmsApi:
         self._prefix = self._codec.target_prefix + "."
         self._inline_targets = frozenset(self._prefix + op for op in inline_operations)
         self._callers: dict[tuple[Caller, str, str], Caller] = {}
+        # Strongroom's user-key operations: their own target prefix, names disjoint from AWS's
+        self._user_backend = backend if isinstance(backend, UserKeyBackend) else None
+        self._user_codec = ShapeCodec.load(USER_KEYS_MODEL_PATH)
+        self._user_prefix = self._user_codec.target_prefix + "."
+        self._user_operations = (
+            self._user_codec.operations if self._user_backend is not None else frozenset()
+        )
+        if self._user_operations & self._codec.operations:
+            raise ValueError("user-key operation names must differ from AWS KMS's")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
@@ -172,6 +185,8 @@ class KmsApi:
             elif name == "content-length":
                 length = value.strip()
         limit = self._max_request_bytes
+        if target.startswith(self._user_prefix):
+            limit = max(limit, USER_KEYS_MAX_REQUEST_BYTES)
         oversized = bool(length) and not (
             length.isascii() and length.isdigit() and int(length) <= limit
         )
@@ -196,7 +211,7 @@ class KmsApi:
             client=f"{client[0]}:{client[1]}" if client else "",
         )
         if oversized:
-            outcome = self._too_large(request)
+            outcome = self._too_large(request, limit)
         elif self._offload and request.target not in self._inline_targets:
             loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(None, self._handle, request)
@@ -204,11 +219,11 @@ class KmsApi:
             outcome = self._handle(request)
         await send_response(send, outcome.status, outcome.body, outcome.content_type, request_id)
 
-    def _too_large(self, request: _Request) -> _Outcome:
+    def _too_large(self, request: _Request, limit: int) -> _Outcome:
         outcome = _Outcome(operation=self._operation_label(request))
         error = ProtocolError(
             "RequestEntityTooLargeException",
-            f"The request body is larger than {self._max_request_bytes} bytes.",
+            f"The request body is larger than {limit} bytes.",
             http_status=413,
         )
         self._fail(request, outcome, error)
@@ -221,6 +236,10 @@ class KmsApi:
         if request.target.startswith(self._prefix):
             operation = request.target[len(self._prefix) :]
             if operation in self._codec.operations:
+                return operation
+        elif request.target.startswith(self._user_prefix):
+            operation = request.target[len(self._user_prefix) :]
+            if operation in self._user_operations:
                 return operation
         return "unknown"
 
@@ -270,11 +289,26 @@ class KmsApi:
             parsed = _DECODER.decode(request.body.decode("utf-8")) if request.body.strip() else {}
         except (ValueError, RecursionError):
             raise ProtocolError(SERIALIZATION, "The request body is not valid JSON.") from None
-        decoded = self._codec.decode_request(operation, parsed)
-        caller = self._caller(verified)
-        response = self._backend.call(caller, operation, decoded, request.request_id)
-        encoded = self._codec.encode_response(operation, response)
+        if operation in self._user_operations:
+            encoded = self._user_keys(verified, operation, parsed, request.request_id)
+        else:
+            decoded = self._codec.decode_request(operation, parsed)
+            caller = self._caller(verified)
+            response = self._backend.call(caller, operation, decoded, request.request_id)
+            encoded = self._codec.encode_response(operation, response)
         outcome.body = _ENCODER.encode(encoded).encode("utf-8")
+
+    def _user_keys(
+        self, verified: Verified, operation: str, parsed: Any, request_id: str
+    ) -> dict[str, Any]:
+        """One user-key operation: decode, run on the backend, encode."""
+        assert self._user_backend is not None  # only then are there user-key operations
+        codec = self._user_codec
+        decoded = codec.decode_request(operation, parsed)
+        response = self._user_backend.call_user_keys(
+            self._caller(verified), operation, decoded, request_id
+        )
+        return codec.encode_response(operation, response)
 
     def _caller(self, verified: Verified) -> Caller:
         """The key's principal in the signed region (memoised: ``replace`` is slow)."""

@@ -1,8 +1,12 @@
-"""What the API needs from the key service: two methods, so ``api`` never imports the core."""
+"""What the API needs from the key service: two methods, so ``api`` never imports the core.
+
+A backend that also has ``call_user_keys`` (:class:`UserKeyBackend`) serves Strongroom's
+user-key operations (``X-Amz-Target: StrongroomUserKeys.<Operation>``) too.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from strongroom.kms.caller import AccessKey, Caller
 
@@ -26,4 +30,15 @@ class KmsBackend(Protocol):
         returned dict has blob members as ``bytes``. Failures are raised as subclasses of
         :class:`strongroom.errors.StrongroomError`.
         """
+        ...
+
+
+@runtime_checkable
+class UserKeyBackend(KmsBackend, Protocol):
+    """A backend that also runs Strongroom's user-key operations (``KeyService`` does)."""
+
+    def call_user_keys(
+        self, caller: Caller, operation: str, request: dict[str, Any], request_id: str
+    ) -> dict[str, Any]:
+        """Run one user-key operation (``"CreateUserKeys"``...) for ``caller``, as :meth:`call`."""
         ...

@@ -21,6 +21,8 @@ from strongroom.errors import ProtocolError
 
 MODEL_PACKAGE = "strongroom"
 MODEL_PATH = ("kms", "kms-2014-11-01.json")
+USER_KEYS_MODEL_PATH = ("kms", "strongroom-userkeys-2024-06-01.json")
+"""Strongroom's user-key operations, a model in the same format (target StrongroomUserKeys)."""
 SERIALIZATION = "SerializationException"
 
 Decoder = Callable[[Any], Any]
@@ -241,9 +243,9 @@ class ShapeCodec:
         self.target_prefix: str = str(model["metadata"]["targetPrefix"])
 
     @classmethod
-    def load(cls) -> ShapeCodec:
-        """Build the codec from the KMS model shipped inside the package."""
-        resource = resources.files(MODEL_PACKAGE).joinpath(*MODEL_PATH)
+    def load(cls, path: tuple[str, ...] = MODEL_PATH) -> ShapeCodec:
+        """Build the codec from a model shipped inside the package (by default AWS KMS's)."""
+        resource = resources.files(MODEL_PACKAGE).joinpath(*path)
         return cls(json.loads(resource.read_text("utf-8")))
 
     def decode_request(self, operation: str, body: Any) -> dict[str, Any]:

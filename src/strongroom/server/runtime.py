@@ -88,6 +88,12 @@ class CachedBackend:
         """Run one operation on the key service."""
         return self._service.call(caller, operation, request, request_id)
 
+    def call_user_keys(
+        self, caller: Caller, operation: str, request: dict[str, Any], request_id: str
+    ) -> dict[str, Any]:
+        """Run one user-key operation (``StrongroomUserKeys.<Op>``) on the key service."""
+        return self._service.call_user_keys(caller, operation, request, request_id)
+
 
 class Runtime:
     """The key service of one process, its app, and the threads that keep it in order."""
