@@ -4,7 +4,8 @@
 :class:`EncryptedFile` reads any byte range of an encrypted stream, opening only the chunks
 that hold it. Data keys come from a :class:`DataKeyProvider` (:class:`InProcessDataKeys`
 over a key service in this process, :class:`KmsHttpDataKeys` over the AWS KMS API,
-:class:`UserDataKeys` per end user, :class:`CachingDataKeys` in front of any of them) or
+:class:`UserDataKeys` per end user in process, :class:`HttpUserDataKeys` per end user over
+HTTP (:class:`HttpUserKeys`), :class:`CachingDataKeys` in front of any of them) or
 from the caller. :class:`ObjectStore` keeps encrypted objects per tenant in a directory,
 S3 or memory. The format is the chunked stream, version 1, of
 :mod:`strongroom.crypto.stream` (spec in docs/formats.md).
@@ -19,6 +20,7 @@ from strongroom.data.objects_memory import MemoryBackend
 from strongroom.data.objects_s3 import S3Backend
 from strongroom.data.reader import EncryptedFile
 from strongroom.data.streams import KeySource, decrypt_stream, encrypt_stream
+from strongroom.data.user_keys_http import HttpUserDataKeys, HttpUserKeys
 from strongroom.data.users import UserDataKeys
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "DataKey",
     "DataKeyProvider",
     "EncryptedFile",
+    "HttpUserDataKeys",
+    "HttpUserKeys",
     "InProcessDataKeys",
     "KeySource",
     "KmsHttpDataKeys",

@@ -137,6 +137,11 @@ class KmsHttpDataKeys:
         """The endpoint the KMS client talks to."""
         return str(self._kms.meta.endpoint_url)
 
+    @property
+    def region(self) -> str:
+        """The region the KMS client signs for."""
+        return str(self._kms.meta.region_name)
+
     def generate_data_key(self, key_id: str, context: Mapping[str, str] | None) -> DataKey:
         """``GenerateDataKey`` with ``KeySpec=AES_256``; the key ARN comes from the reply."""
         response = self._call(

@@ -14,14 +14,15 @@ readable::
     objects.put("user-8c1f/profile.json", data)
     service.destroy_user_key(caller, "alias/users", "user-8c1f")   # forget the user
 
-In process only: the AWS KMS API has no user keys. Do not put a
+In process; over HTTP (a Strongroom server's ``StrongroomUserKeys`` operations) use
+:class:`~strongroom.data.user_keys_http.HttpUserDataKeys` instead. Do not put a
 :class:`~strongroom.data.cache.CachingDataKeys` in front of it if a destroyed user's data
 must become unreadable at once (the cache keeps keys for its ``max_age_s``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from strongroom.crypto.blob import BlobKind, InvalidBlob, parse_header
@@ -35,6 +36,32 @@ _OTHER_USER = "The data key is not sealed under this user's key."
 _DESTROYED = "The user's key was destroyed: data encrypted for this user cannot be read."
 
 
+def open_user_data_key(
+    wrapped_key: bytes,
+    user_id: str,
+    decrypt: Callable[[], bytes],
+    exists: Callable[[str], bool],
+) -> bytes:
+    """``decrypt()`` a data key sealed for ``user_id``; say so if the user key was destroyed.
+
+    A wrapped key of another user (or under no user key) is refused before ``decrypt`` is
+    called; if ``decrypt`` fails with InvalidCiphertext and ``exists(key id)`` says the
+    user has no key under the blob's KMS key any more, the error says it was destroyed.
+    """
+    try:
+        header, _ = parse_header(bytes(wrapped_key))
+    except InvalidBlob:
+        raise InvalidCiphertextError(_OTHER_USER) from None
+    if header.kind is not BlobKind.USER_KEY or header.user_id != user_id:
+        raise InvalidCiphertextError(_OTHER_USER)
+    try:
+        return decrypt()
+    except InvalidCiphertextError:
+        if not exists(header.key_id):
+            raise InvalidCiphertextError(_DESTROYED) from None
+        raise
+
+
 class UserDataKeys:
     """:class:`~strongroom.data.keys.DataKeyProvider` of one user (``user_id``) of a tenant.
 
@@ -43,7 +70,7 @@ class UserDataKeys:
     """
 
     def __init__(self, service: KeyService, caller: Caller, user_id: str) -> None:
-        from strongroom.kms.ops_userkeys import check_user_id  # keep strongroom.data light
+        from strongroom.kms.userkey_rows import check_user_id  # keep strongroom.data light
 
         self._service = service
         self._caller = caller
@@ -76,23 +103,17 @@ class UserDataKeys:
         Every failure is :class:`~strongroom.errors.InvalidCiphertextError` (or the key
         service's error for a key the caller cannot use).
         """
-        try:
-            header, _ = parse_header(bytes(wrapped_key))
-        except InvalidBlob:
-            raise InvalidCiphertextError(_OTHER_USER) from None
-        if header.kind is not BlobKind.USER_KEY or header.user_id != self._user_id:
-            raise InvalidCiphertextError(_OTHER_USER)
         request: dict[str, Any] = {"CiphertextBlob": bytes(wrapped_key)}
         if context:
             request["EncryptionContext"] = dict(context)
         if key_id is not None:
             request["KeyId"] = key_id
-        try:
-            return bytes(self._service.call(self._caller, "Decrypt", request)["Plaintext"])
-        except InvalidCiphertextError:
-            if not self._service.user_key_exists(self._caller, header.key_id, self._user_id):
-                raise InvalidCiphertextError(_DESTROYED) from None
-            raise
+        return open_user_data_key(
+            wrapped_key,
+            self._user_id,
+            lambda: bytes(self._service.call(self._caller, "Decrypt", request)["Plaintext"]),
+            lambda found: self._service.user_key_exists(self._caller, found, self._user_id),
+        )
 
     def __repr__(self) -> str:
         return f"UserDataKeys(tenant={self._caller.tenant!r}, user_id={self._user_id!r})"
