@@ -5,7 +5,7 @@ where one client's protocol exchange ends), so the pool keeps ``pool_size`` conn
 that are *handshaken and checked but unused*: a new client takes one and the pool
 replaces it in the background. Each pooled connection carries exactly one client. The
 handshake cost moves off the client's path; resumption makes it cheaper: every connection
-offers a TLS 1.3 session ticket from an earlier connection
+offers the TLS 1.3 session of an earlier connection
 (:class:`ResumingClientContext`), so a resumed handshake skips certificate transfer,
 signatures and chain verification.
 
@@ -42,11 +42,12 @@ class PeerConn(Pipe):
         self.ticket_seen = False
 
     def remember_ticket(self) -> None:
-        """Give the connection's new session (if its ticket came) to the context."""
+        """Give the connection's session to the context if it wants one (and the ticket came)."""
         transport = self.transport
         if transport is not None:
             ssl_object = transport.get_extra_info("ssl_object")
-            self.ticket_seen = ssl_object.context.remember(ssl_object)
+            ctx = ssl_object.context
+            self.ticket_seen = not ctx.wants_session() or ctx.remember(ssl_object)
 
     def data_received(self, data: bytes) -> None:
         """Relay; the first time, the ticket (sent before any data) is there to keep."""
@@ -128,6 +129,8 @@ class PeerPool:
         self._stats.peer_handshakes += 1
         if ssl_object.session_reused:
             self._stats.peer_resumed += 1
+        elif ctx.session is not None:
+            ctx.forget()  # the peer declined it: take the next connection's
         conn.born = loop.time()
         return conn
 

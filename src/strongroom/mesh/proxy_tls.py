@@ -28,7 +28,6 @@ import ssl
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +39,12 @@ from strongroom.errors import ValidationError
 from strongroom.mesh.spiffe_id import SpiffeId
 from strongroom.mesh.svid_source import SvidState
 
-MAX_SESSIONS = 256
-"""Unused session tickets kept per outbound peer."""
+SESSION_REFRESH = 60.0
+"""Seconds a client keeps resuming one session before it takes a fresher one."""
+SSL_OP_NO_ANTI_REPLAY = 0x01000000
+"""OpenSSL's option (not exported by ``ssl``): stateful TLS 1.3 tickets stay reusable.
+
+Anti-replay only matters for 0-RTT early data, which the sidecars never accept."""
 PEER_CACHE_SIZE = 4096
 """Parsed peer certificates remembered (by DER) so a new connection costs one dict lookup."""
 
@@ -216,17 +219,19 @@ class FastContext(ssl.SSLContext):
 
 
 class ResumingClientContext(FastContext):
-    """A client context that resumes TLS 1.3 sessions on new connections to its peer.
+    """A client context that resumes a TLS 1.3 session on new connections to its peer.
 
     asyncio creates TLS objects through ``SSLContext.wrap_bio`` and has no ``session``
-    parameter of its own; this subclass passes one there. Every handshake yields a fresh
-    ticket (:meth:`remember`), kept in :attr:`sessions`; each new connection takes the most
-    recent one. Tickets are used once: our sidecars issue single-use (stateful) tickets,
-    which spare the server the decoding of a ticket-borne session. A session only resumes
-    with the context that made it, so a rotation (a new context) starts afresh.
+    parameter of its own; this subclass passes :attr:`session` there. Reading a session
+    out of a connection costs a full copy of it (CPython serialises and parses it again,
+    peer certificate included), so a session is taken (:meth:`remember`) only when there
+    is none, when it is :data:`SESSION_REFRESH` seconds old, or after the peer declined it
+    (:meth:`forget`); our sidecars' tickets are reusable. A session only resumes with the
+    context that made it, so a rotation (a new context) starts afresh.
     """
 
-    sessions: deque[ssl.SSLSession]
+    session: ssl.SSLSession | None = None
+    session_taken = float("-inf")
 
     def wrap_bio(
         self,
@@ -236,31 +241,35 @@ class ResumingClientContext(FastContext):
         server_hostname: str | bytes | None = None,
         session: ssl.SSLSession | None = None,
     ) -> ssl.SSLObject:
-        """Like ``SSLContext.wrap_bio``, offering the freshest remembered session."""
-        if session is None and self.sessions:
-            session = self.sessions.pop()
-        tls = super().wrap_bio(
+        """Like ``SSLContext.wrap_bio``, offering :attr:`session` by default."""
+        return super().wrap_bio(
             incoming,
             outgoing,
             server_side=server_side,
             server_hostname=server_hostname,
-            session=session,
+            session=session if session is not None else self.session,
         )
-        tls.offered_session_id = session.id if session is not None else b""  # type: ignore[attr-defined]
-        return tls
+
+    def wants_session(self) -> bool:
+        """Whether :meth:`remember` would take a session now."""
+        return self.session is None or time.monotonic() - self.session_taken > SESSION_REFRESH
 
     def remember(self, ssl_object: Any) -> bool:
-        """Keep ``ssl_object``'s session if the peer sent a new ticket; whether it did.
+        """Take ``ssl_object``'s session if it carries a new ticket; whether it did.
 
-        TLS 1.3 tickets arrive after the handshake, so call this once data has come in.
+        TLS 1.3 tickets arrive after the handshake: call this once data has come in.
         """
+        if ssl_object.session_reused:
+            return False  # its session is the one we hold
         session = ssl_object.session
         if session is None or not session.has_ticket:
             return False
-        if session.id == getattr(ssl_object, "offered_session_id", b""):
-            return False  # the ticket we resumed with: no new one yet
-        self.sessions.append(session)
+        self.session, self.session_taken = session, time.monotonic()
         return True
+
+    def forget(self) -> None:
+        """Drop the session (the peer did not resume it)."""
+        self.session = None
 
 
 def _load_chain(ctx: ssl.SSLContext, state: SvidState) -> None:
@@ -297,7 +306,6 @@ def _common(ctx: ssl.SSLContext, state: SvidState) -> None:
 def client_context(state: SvidState) -> ResumingClientContext:
     """The context of an outbound mTLS connection: our SVID, the bundle, no hostname check."""
     ctx = ResumingClientContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.sessions = deque(maxlen=MAX_SESSIONS)
     ctx.check_hostname = False
     _common(ctx, state)
     return ctx
@@ -318,15 +326,17 @@ class ServerContextSwitch:
     with or without SNI; it switches the connection to the context of the current SVID
     (certificate, key and the trust store used to verify the caller). The session cache
     stays with the front context, so callers keep resuming across rotations. Tickets are
-    stateful (``OP_NO_TICKET``: a ticket names a session kept in this process's cache, used
-    once), which saves decoding a whole session, peer certificate included, per resumption.
+    stateful (``OP_NO_TICKET``: a ticket names a session kept in this process's cache),
+    which saves decoding a whole session, peer certificate included, per resumption.
     """
 
     def __init__(self, state: SvidState, *, resumption: bool = True) -> None:
         self.front = server_context(state)
-        self.front.options |= ssl.OP_NO_TICKET  # TLS 1.3: stateful, single-use tickets
-        if not resumption:
-            self.front.num_tickets = 0
+        # TLS 1.3 tickets that name a session in this process's cache (no session to decode
+        # per resumption), reusable (no 0-RTT here, so no replay to guard against), one per
+        # connection.
+        self.front.options |= ssl.OP_NO_TICKET | SSL_OP_NO_ANTI_REPLAY
+        self.front.num_tickets = 1 if resumption else 0
         self.current = self.front
         self.front.sni_callback = self._select
 
