@@ -45,6 +45,15 @@ BucketOption = Annotated[
     str | None,
     typer.Option("--s3-bucket", help="Keep objects in this S3 bucket.", show_default=False),
 ]
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        help="Encrypt for this end user: under their user key (a Strongroom server's user "
+        "keys), so destroying that key makes the object unreadable.",
+        show_default=False,
+    ),
+]
 S3EndpointOption = Annotated[
     str | None,
     typer.Option(
@@ -114,9 +123,20 @@ def object_store(
     kms: tuple[str | None, str | None, str | None, str | None],
     tenant: str | None,
     key: str | None = None,
+    user: str | None = None,
 ) -> Iterator[ObjectStore]:
-    """The store of ``--dir``/``--s3-*`` and the KMS options (inside ``cli_errors``)."""
+    """The store of ``--dir``/``--s3-*`` and the KMS options (inside ``cli_errors``).
+
+    With ``user``, data keys are that end user's (``StrongroomUserKeys`` over HTTP).
+    """
     backend = backend_of(*where)
+    if user is not None:
+        from strongroom.cli.user_keys import client
+
+        with client(*kms) as users:
+            owner = tenant or users.kms.account_id()
+            yield ObjectStore(backend, users.for_user(user), tenant=owner, key_id=key)
+        return
     keys = LazyKeys(kms)
     try:
         yield ObjectStore(backend, keys, tenant=tenant or keys.keys().account_id(), key_id=key)
@@ -129,6 +149,7 @@ def objects_put(
     source: Annotated[str, typer.Argument(help="File to store, or - for stdin.")],
     key: KeyOption,
     context: ContextOption = None,
+    user: UserOption = None,
     directory: DirOption = None,
     bucket: BucketOption = None,
     s3_endpoint: S3EndpointOption = None,
@@ -144,7 +165,7 @@ def objects_put(
     with cli_errors():
         entries = parse_context(context)
         with (
-            object_store(where, (endpoint, region, profile, ca_bundle), tenant, key) as store,
+            object_store(where, (endpoint, region, profile, ca_bundle), tenant, key, user) as store,
             counted_input(source, "", "storing") as src,
         ):
             store.put(name, src, entries)
@@ -161,6 +182,14 @@ def objects_get(
     context: Annotated[
         list[str] | None,
         typer.Option("--context", "-c", help="Require exactly this context: KEY=VALUE."),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help="Read only an object of this end user (a destroyed user key says so).",
+            show_default=False,
+        ),
     ] = None,
     directory: DirOption = None,
     bucket: BucketOption = None,
@@ -179,7 +208,7 @@ def objects_get(
         if offset < 0 or (length is not None and length < 0):
             raise ValidationError("--offset and --length cannot be negative.")
         with (
-            object_store(where, (endpoint, region, profile, ca_bundle), tenant) as store,
+            object_store(where, (endpoint, region, profile, ca_bundle), tenant, user=user) as store,
             store.open(name, context=expected) as reader,
         ):
             reader.seek(offset)
@@ -249,7 +278,9 @@ def register_objects(app: typer.Typer) -> None:
         "   strongroom objects ls --s3-bucket b --s3-endpoint http://127.0.0.1:9000",
     )
     objects.command(
-        "put", epilog="Example:  strongroom objects put --dir /srv/obj -k alias/obj q1.pdf ./q1.pdf"
+        "put",
+        epilog="Examples:  strongroom objects put --dir /srv/obj -k alias/obj q1.pdf ./q1.pdf   |"
+        "   strongroom objects put --dir /srv/obj -k alias/users --user u-42 u-42/cv.pdf cv.pdf",
     )(objects_put)
     objects.command(
         "get", epilog="Example:  strongroom objects get --s3-bucket b --offset 1024 q1.pdf -"

@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.server",
     "strongroom.cli.k8s",
     "strongroom.cli.data",
+    "strongroom.cli.user_keys",
     "strongroom.cli.mesh",
 )
 """Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""

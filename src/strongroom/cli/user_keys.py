@@ -1,0 +1,190 @@
+"""``strongroom user-keys create|destroy|exists|count``: per-user keys of a server, over HTTP.
+
+Clients of a Strongroom server's ``StrongroomUserKeys`` operations
+(:class:`~strongroom.data.user_keys_http.HttpUserKeys`), signed with an AWS access key of
+the tenant. As for ``strongroom encrypt``, everything not given on the command line comes
+from the standard AWS chain: credentials, region (``AWS_DEFAULT_REGION``), endpoint
+(``AWS_ENDPOINT_URL_KMS``) and CA bundle (``AWS_CA_BUNDLE``). AWS KMS itself has no user
+keys: these commands need a Strongroom server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+
+from strongroom.cli.context import JsonOption, cli_errors, fail, print_json
+from strongroom.cli.data import (
+    CaBundleOption,
+    EndpointOption,
+    KeyOption,
+    ProfileOption,
+    RegionOption,
+    open_input,
+)
+from strongroom.data.user_keys_http import HttpUserKeys
+from strongroom.errors import ValidationError
+
+UserOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--user", "-u", help="End user id, 1 to 256 bytes (repeatable).", show_default=False
+    ),
+]
+UsersFromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--users-from",
+        help="Also read user ids from this file, one per line (- for stdin).",
+        show_default=False,
+    ),
+]
+
+
+def user_ids(users: list[str] | None, users_from: str | None) -> list[str]:
+    """The ids of ``--user`` and then of ``--users-from`` (blank lines skipped)."""
+    ids = list(users or ())
+    if users_from is not None:
+        with open_input(users_from) as src:
+            for number, raw in enumerate(src, 1):
+                try:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError:
+                    raise ValidationError(f"{users_from}:{number}: not UTF-8.") from None
+                if line.strip():
+                    ids.append(line)
+    if not ids:
+        fail("give at least one --user USER (or --users-from FILE)")
+    return ids
+
+
+@contextlib.contextmanager
+def client(
+    endpoint: str | None, region: str | None, profile: str | None, ca_bundle: str | None
+) -> Iterator[HttpUserKeys]:
+    """The user-key client of a command, closed at the end."""
+    made = HttpUserKeys.connect(
+        endpoint_url=endpoint, region=region, ca_bundle=ca_bundle, profile=profile
+    )
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def create_command(
+    key: KeyOption,
+    users: UserOption = None,
+    users_from: UsersFromOption = None,
+    json_output: JsonOption = False,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Create the keys of users that have none yet (10,000 per request)."""
+    with cli_errors():
+        ids = user_ids(users, users_from)
+        with client(endpoint, region, profile, ca_bundle) as keys:
+            created = keys.create_user_keys(key, ids)
+    if json_output:
+        print_json({"Key": key, "Requested": len(ids), "Created": created})
+    else:
+        sys.stdout.write(f"created {created} user key(s), {len(ids) - created} existed\n")
+
+
+def destroy_command(
+    key: KeyOption,
+    users: UserOption = None,
+    users_from: UsersFromOption = None,
+    json_output: JsonOption = False,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Destroy users' keys: all their data under KEY becomes unreadable, for good."""
+    with cli_errors():
+        ids = user_ids(users, users_from)
+        results: list[tuple[str, bool]] = []
+        with client(endpoint, region, profile, ca_bundle) as keys:
+            for user in ids:
+                results.append((user, keys.destroy_user_key(key, user)))
+    if json_output:
+        print_json({"Key": key, "Users": [{"UserId": u, "Destroyed": done} for u, done in results]})
+    else:
+        sys.stdout.write(
+            "".join(f"{'destroyed' if done else 'no key   '}  {u}\n" for u, done in results)
+        )
+
+
+def exists_command(
+    key: KeyOption,
+    users: UserOption = None,
+    users_from: UsersFromOption = None,
+    json_output: JsonOption = False,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Tell whether users have a key under KEY (created and not destroyed)."""
+    with cli_errors():
+        ids = user_ids(users, users_from)
+        with client(endpoint, region, profile, ca_bundle) as keys:
+            results = [(user, keys.user_key_exists(key, user)) for user in ids]
+    if json_output:
+        print_json({"Key": key, "Users": [{"UserId": u, "Exists": found} for u, found in results]})
+    else:
+        sys.stdout.write("".join(f"{'yes' if found else 'no '}  {u}\n" for u, found in results))
+
+
+def count_command(
+    key: KeyOption,
+    json_output: JsonOption = False,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Count the user keys under KEY."""
+    with cli_errors(), client(endpoint, region, profile, ca_bundle) as keys:
+        count = keys.count_user_keys(key)
+    if json_output:
+        print_json({"Key": key, "Count": count})
+    else:
+        sys.stdout.write(f"{count}\n")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``user-keys`` group to the top-level app."""
+    group = typer.Typer(
+        help="Per-user keys of a Strongroom server (crypto-shredding): forget a user by "
+        "destroying their key.",
+        no_args_is_help=True,
+        epilog="Examples:  strongroom user-keys create -k alias/users -u user-1 -u user-2   |"
+        "   strongroom user-keys destroy -k alias/users -u user-1   |"
+        "   strongroom user-keys count -k alias/users --json",
+    )
+    group.command(
+        "create",
+        epilog="Examples:  strongroom user-keys create -k alias/users -u user-1 -u user-2   |"
+        "   strongroom user-keys create -k alias/users --users-from ids.txt --json",
+    )(create_command)
+    group.command(
+        "destroy",
+        epilog="Example:  strongroom user-keys destroy --key alias/users --user user-1 --json",
+    )(destroy_command)
+    group.command(
+        "exists", epilog="Example:  strongroom user-keys exists -k alias/users -u user-1 -u user-2"
+    )(exists_command)
+    group.command(
+        "count",
+        epilog="Example:  strongroom user-keys count --key alias/users "
+        "--endpoint https://kms.internal:8443 --ca-bundle ca.pem",
+    )(count_command)
+    app.add_typer(group, name="user-keys")

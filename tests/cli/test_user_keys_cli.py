@@ -1,0 +1,146 @@
+"""``strongroom user-keys`` and ``strongroom objects put|get --user`` against a real server.
+
+The console script runs in a subprocess with the standard AWS environment pointing at a
+``strongroom server`` started for this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from strongroom.testing.server import ServerInfo, client_for, run_server
+
+
+def script() -> str:
+    beside = Path(sys.executable).parent / "strongroom"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("strongroom")
+    assert found, "the strongroom console script is not installed"
+    return found
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    with run_server(tmp_path_factory.mktemp("cli-user-keys") / "data") as info:
+        yield info
+
+
+@pytest.fixture(scope="module")
+def key_arn(server: ServerInfo) -> str:
+    kms = client_for(server)
+    try:
+        arn = str(kms.create_key()["KeyMetadata"]["Arn"])
+        kms.create_alias(AliasName="alias/people", TargetKeyId=arn)
+        return arn
+    finally:
+        kms.close()
+
+
+@pytest.fixture(scope="module")
+def env(server: ServerInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The AWS chain without an endpoint or CA: the tests give --endpoint/--ca-bundle."""
+    creds = server.credentials
+    none = tmp_path_factory.mktemp("aws") / "none"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environ.update(
+        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+        AWS_DEFAULT_REGION=creds["Region"],
+        AWS_CONFIG_FILE=str(none),
+        AWS_SHARED_CREDENTIALS_FILE=str(none),
+        AWS_EC2_METADATA_DISABLED="true",
+        COLUMNS="200",
+    )
+    return environ
+
+
+def run(
+    env: dict[str, str], cwd: Path, *args: str, stdin: bytes = b"", expect: int = 0
+) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(
+        [script(), *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == expect, (args, proc.returncode, proc.stderr.decode())
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+    return proc
+
+
+def test_create_exists_destroy_count(
+    server: ServerInfo, key_arn: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    where = ["--endpoint", server.endpoint_url, "--ca-bundle", str(server.ca_bundle)]
+    key = ["--key", "alias/people"]
+    created = run(
+        env,
+        tmp_path,
+        "user-keys", "create", *key, "-u", "u1", "--user", "u2", "--users-from", "-", *where,
+        "--json",
+        stdin=b"u3\n\nu2\r\n",
+    )  # fmt: skip
+    assert json.loads(created.stdout) == {"Key": "alias/people", "Requested": 4, "Created": 3}
+
+    # the endpoint and CA bundle may come from the environment instead
+    chain = {**env, "AWS_ENDPOINT_URL_KMS": server.endpoint_url}
+    chain["AWS_CA_BUNDLE"] = str(server.ca_bundle)
+    destroyed = run(chain, tmp_path, "user-keys", "destroy", *key, "-u", "u1", "-u", "nobody")
+    assert destroyed.stdout.decode().split("\n") == ["destroyed  u1", "no key     nobody", ""]
+
+    exists = run(
+        chain, tmp_path, "user-keys", "exists", "-k", key_arn, "-u", "u1", "-u", "u2", "--json"
+    )
+    assert json.loads(exists.stdout)["Users"] == [
+        {"UserId": "u1", "Exists": False},
+        {"UserId": "u2", "Exists": True},
+    ]
+    count = run(chain, tmp_path, "user-keys", "count", *key)
+    assert count.stdout == b"2\n"
+
+    missing = run(chain, tmp_path, "user-keys", "count", "-k", "alias/missing", expect=1)
+    assert missing.stderr.startswith(b"error: ") and b"alias/missing" in missing.stderr
+
+
+def test_objects_for_a_user_die_with_the_user_key(
+    server: ServerInfo, key_arn: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    chain = {**env, "AWS_ENDPOINT_URL_KMS": server.endpoint_url}
+    chain["AWS_CA_BUNDLE"] = str(server.ca_bundle)
+    store = ["--dir", str(tmp_path / "objects")]
+    for user in ("carol", "dave"):
+        run(
+            chain, tmp_path, "objects", "put", *store, "-k", key_arn, "--user", user,
+            f"{user}/cv", "-", stdin=f"{user}'s cv".encode(),
+        )  # fmt: skip
+    run(chain, tmp_path, "user-keys", "destroy", "-k", key_arn, "-u", "carol")
+    gone = run(chain, tmp_path, "objects", "get", *store, "--user", "carol", "carol/cv", expect=1)
+    assert b"destroyed" in gone.stderr
+    # dave's object still reads, also with plain Decrypt (no --user)
+    assert run(chain, tmp_path, "objects", "get", *store, "dave/cv").stdout == b"dave's cv"
+
+
+def test_help_shows_examples() -> None:
+    from typer.testing import CliRunner
+
+    from strongroom.cli.main import build_app
+
+    app, runner = build_app(), CliRunner()
+    assert "user-keys" in runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    for command in ("create", "destroy", "exists", "count"):
+        result = runner.invoke(app, ["user-keys", command, "--help"], env={"COLUMNS": "200"})
+        text = " ".join(result.output.split())
+        assert result.exit_code == 0 and f"strongroom user-keys {command} " in text, command
+        assert "--endpoint" in text and "--ca-bundle" in text and "--json" in text, command
