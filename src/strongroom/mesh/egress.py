@@ -67,6 +67,8 @@ def _is_ip(host: str) -> bool:
 class _Upstream(Pipe):
     """The upstream side: its first byte must open a TLS handshake or alert record."""
 
+    inspects = True
+
     def __init__(self, owner: EgressClient) -> None:
         super().__init__()
         self._owner = owner
@@ -80,10 +82,14 @@ class _Upstream(Pipe):
                 self.close()
                 return
         super().data_received(data)
+        if self.peer is not None:
+            self.go_direct()
 
 
 class EgressClient(Pipe):
     """A client connection: CONNECT head, checks, then the tunnel."""
+
+    inspects = True
 
     def __init__(self, proxy: EgressProxy) -> None:
         super().__init__()
@@ -229,6 +235,7 @@ class EgressClient(Pipe):
         self._proxy.tunnels += 1
         self._log(logging.INFO, "egress tunnel", address=self._address)
         self.attach(self._upstream)
+        self.go_direct()
 
 
 class EgressProxy:

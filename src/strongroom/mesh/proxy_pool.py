@@ -49,16 +49,16 @@ class PeerConn(Pipe):
             ctx = ssl_object.context
             self.ticket_seen = not ctx.wants_session() or ctx.remember(ssl_object)
 
+    inspects = True
+
     def data_received(self, data: bytes) -> None:
-        """Relay; the first time, the ticket (sent before any data) is there to keep."""
-        peer = self.peer
-        if self.ticket_seen and peer is not None:
-            peer.transport.write(data)  # type: ignore[union-attr]
-            return
+        """The first time, keep the ticket (it came before any data), then relay directly."""
         if not self.ticket_seen:
             self.remember_ticket()
             self.ticket_seen = True
         super().data_received(data)
+        if self.peer is not None:
+            self.go_direct()
 
 
 class PeerPool:

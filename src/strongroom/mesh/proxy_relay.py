@@ -41,6 +41,9 @@ class ProxyStats:
 class Pipe(asyncio.Protocol):
     """One side of a relay; data that arrives before the other side is attached waits."""
 
+    inspects = False
+    """Subclasses that look at the first bytes call :meth:`go_direct` themselves."""
+
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.peer: Pipe | None = None
@@ -64,7 +67,24 @@ class Pipe(asyncio.Protocol):
             if side.closed:
                 target.transport.close()
             elif side.transport is not None:
+                if not side.inspects:
+                    side.go_direct()
                 side.transport.resume_reading()
+
+    def go_direct(self) -> None:
+        """From now on hand received bytes straight to the other side's ``write``.
+
+        The bound ``write`` of the other transport replaces this protocol's
+        ``data_received``, so a relayed read costs no Python frame of ours. uvloop keeps
+        a reference to a plain transport's ``data_received``: setting the protocol again
+        refreshes it.
+        """
+        peer = self.peer
+        transport = self.transport
+        if peer is None or peer.transport is None or transport is None or self.closed:
+            return
+        self.data_received = peer.transport.write  # type: ignore[method-assign]
+        transport.set_protocol(self)
 
     def data_received(self, data: bytes) -> None:
         """Forward ``data`` to the other side (or keep it until there is one)."""
