@@ -17,7 +17,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -240,6 +240,20 @@ def test_sni_must_name_the_connect_host(world: World, logs: Records) -> None:
         https_get(world, sock, server_name="elsewhere.test")
     assert logs.refusals() == ["SNI 'elsewhere.test' is not the CONNECT host"]
     assert world.good.requests == 0
+
+
+def test_silent_client_is_dropped(world: World, logs: Records) -> None:
+    world.egress.config = replace(world.egress.config, connect_timeout=0.3)
+    with socket.create_connection((LOCAL, world.egress_port), timeout=10) as sock:
+        assert sock.recv(4096).startswith(b"HTTP/1.1 408 ")
+    status, sock = connect(world, f"localhost:{world.good_port}")
+    with sock:
+        assert status == 200
+        assert sock.recv(4096) == b""  # no ClientHello in time
+    assert logs.refusals() == [
+        "client sent no request in time",
+        "client sent no ClientHello in time",
+    ]
 
 
 def test_egress_process(world: World, tmp_path: Path) -> None:

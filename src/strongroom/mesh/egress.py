@@ -100,11 +100,27 @@ class EgressClient(Pipe):
         self._upstream: _Upstream | None = None
         self._address = ""
         self._client: object = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Note the client address."""
+        """Note the client address; give it ``connect_timeout`` seconds to start TLS."""
         super().connection_made(transport)
         self._client = transport.get_extra_info("peername")
+        self._timer = asyncio.get_running_loop().call_later(
+            self._proxy.config.connect_timeout, self._too_slow
+        )
+
+    def _too_slow(self) -> None:
+        if self._state == "head":
+            self.refuse("client sent no request in time", _reply("408 Request Timeout"))
+        elif self._state == "hello":
+            self.refuse("client sent no ClientHello in time")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the timer; close the other side."""
+        if self._timer is not None:
+            self._timer.cancel()
+        super().connection_lost(exc)
 
     def _log(self, level: int, message: str, **fields: object) -> None:
         target = self._target
@@ -231,6 +247,8 @@ class EgressClient(Pipe):
             return
         self._state = "relay"
         self._buffer = b""
+        if self._timer is not None:
+            self._timer.cancel()
         self.pending.append(data)
         self._proxy.tunnels += 1
         self._log(logging.INFO, "egress tunnel", address=self._address)
