@@ -175,6 +175,24 @@ def test_bad_policy_is_reported_with_its_line(tmp_path: Path) -> None:
     )
 
 
+def test_unreachable_workload_api_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        f"trust_domain: {TD}\nsvid: {{workload_api: unix://{tmp_path}/none.sock}}\n"
+        "outbound: [{name: o, listen: 127.0.0.1:0, peer: 127.0.0.1:9, "
+        f"peer_id: spiffe://{TD}/x}}]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "strongroom.cli", "mesh", "proxy", "-c", str(tmp_path / "p.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "no SVID from the Workload API at unix://" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_sidecar_processes_fed_by_the_workload_api(mesh, agent, tmp_path, procs) -> None:
     web = f"spiffe://{TD}/web"
     mesh.registry.register(web, [f"unix:uid:{os.getuid()}"])

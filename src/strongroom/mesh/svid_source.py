@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from strongroom.errors import ValidationError
+from strongroom.errors import DependencyTimeoutError, ValidationError
 from strongroom.mesh.svid import X509Svid, spiffe_id_of
 
 _log = logging.getLogger("strongroom.mesh.proxy")
@@ -216,8 +216,15 @@ class WorkloadApiSvidSource:
 
     def __init__(self, socket: str | None = None, *, timeout: float = 30.0) -> None:
         from spiffe import X509Source  # the gRPC client loads only when used
+        from spiffe.errors import PySpiffeError
 
-        self._source = X509Source(socket_path=socket, timeout_in_seconds=timeout)
+        try:
+            self._source = X509Source(socket_path=socket, timeout_in_seconds=timeout)
+        except PySpiffeError as exc:
+            where = socket or "SPIFFE_ENDPOINT_SOCKET"
+            raise DependencyTimeoutError(
+                f"no SVID from the Workload API at {where}: {exc}"
+            ) from None
         self._subscribers = _Subscribers()
         self._state = self._convert()
         self._source.subscribe_for_updates(self._changed)
