@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from strongroom.crypto.blob import MessageKeys
 from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_key
 from strongroom.errors import (
     AccessDeniedError,
@@ -76,6 +77,10 @@ class ServiceCore:
         self.audit = AuditLog(store, clock)
         self._keks: TtlCache[str, bytes] = TtlCache(material_ttl_s, 10_000, clock.now)
         self._material: TtlCache[tuple[str, str, int], bytes] = TtlCache(
+            material_ttl_s, material_cache_size, clock.now
+        )
+        # the same material, ready to derive blob message keys (dropped with it)
+        self._message_keys: TtlCache[tuple[str, str, int], MessageKeys] = TtlCache(
             material_ttl_s, material_cache_size, clock.now
         )
         self._lock = threading.Lock()
@@ -200,6 +205,15 @@ class ServiceCore:
         self._material.put(cache_key, material)
         return material
 
+    def message_keys(self, tx: StoreTx, key: KeyRecord, version: int) -> MessageKeys:
+        """The :class:`MessageKeys` of ``key`` at ``version`` (cached as the material is)."""
+        cache_key = (key.account_id, key.key_id, version)
+        found = self._message_keys.get(cache_key)
+        if found is None:
+            found = MessageKeys(self.material(tx, key, version))
+            self._message_keys.put(cache_key, found)
+        return found
+
     def version_record(self, tx: StoreTx, key: KeyRecord, version: int) -> KeyVersionRecord:
         """Return the stored record of one key version."""
         raw = tx.get(key.account_id, "keyver", version_name(key.key_id, version))
@@ -210,6 +224,7 @@ class ServiceCore:
     def forget_key(self, account_id: str, key_id: str) -> None:
         """Drop every cached material of one key (disable, deletion, rotation)."""
         self._material.drop_where(lambda k: k[0] == account_id and k[1] == key_id)
+        self._message_keys.drop_where(lambda k: k[0] == account_id and k[1] == key_id)
 
     # -- resolving KeyId -----------------------------------------------------------------
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from strongroom.crypto.blob import BlobHeader, BlobKind, InvalidBlob, open_blob, parse_header, seal
+from strongroom.crypto.blob import (
+    BlobHeader,
+    BlobKind,
+    InvalidBlob,
+    MessageKeys,
+    open_blob,
+    parse_header,
+    seal,
+)
 from strongroom.crypto.hazmat import random_bytes
 from strongroom.errors import (
     IncorrectKeyError,
@@ -99,9 +107,9 @@ class CryptoOps(ServiceCore):
         self, tx: StoreTx, key: KeyRecord, plaintext: bytes, context: dict[str, str] | None
     ) -> bytes:
         """Encrypt under the key's current version into a ciphertext blob."""
-        material = self.material(tx, key, key.current_version)
+        keys = self.message_keys(tx, key, key.current_version)
         header = BlobHeader(key.key_id, key.current_version)
-        return seal(material, key.account_id, header, plaintext, context)
+        return seal(keys, key.account_id, header, plaintext, context)
 
     def open_symmetric(
         self,
@@ -137,11 +145,12 @@ class CryptoOps(ServiceCore):
         check_state(key.key_state, "crypto", key.arn)
         if key.key_spec != SYMMETRIC_DEFAULT or header.key_version > key.current_version:
             raise InvalidCiphertextError("")
+        material: bytes | MessageKeys
         try:
             if header.kind is BlobKind.USER_KEY:
                 material = self.user_key_material(tx, key, header)
             else:
-                material = self.material(tx, key, header.key_version)
+                material = self.message_keys(tx, key, header.key_version)
         except NotFoundError as exc:  # a version or user key the blob names is gone
             raise InvalidCiphertextError("") from exc
         try:

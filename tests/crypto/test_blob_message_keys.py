@@ -1,0 +1,55 @@
+"""MessageKeys (a keyed HMAC copied per message) derives exactly the HKDF-Expand keys."""
+
+import pickle
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strongroom.crypto.blob import (
+    SALT_BYTES,
+    BlobHeader,
+    BlobKind,
+    MessageKeys,
+    open_blob,
+    parse_header,
+    seal,
+)
+from strongroom.crypto.hazmat import hkdf_expand_sha256
+
+MATERIAL = st.binary(min_size=1, max_size=100)
+SALT = st.binary(min_size=SALT_BYTES, max_size=SALT_BYTES)
+
+
+@given(MATERIAL, SALT)
+def test_message_key_is_hkdf_expand_of_one_block(material: bytes, salt: bytes) -> None:
+    expected = hkdf_expand_sha256(material, b"strongroom/blob/v1" + salt)
+    keys = MessageKeys(material)
+    assert keys.message_key(salt) == expected
+    assert keys.message_key(salt) == expected  # the keyed HMAC is copied, never consumed
+
+
+@given(
+    st.binary(min_size=32, max_size=32),
+    st.binary(max_size=64),
+    st.none() | st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+    st.booleans(),
+)
+def test_blobs_open_alike_from_material_or_message_keys(
+    material: bytes, plaintext: bytes, context: dict[str, str] | None, user: bool
+) -> None:
+    header = BlobHeader("k-1", 3, BlobKind.USER_KEY, "u") if user else BlobHeader("k-1", 3)
+    keys = MessageKeys(material)
+    for sealer in (material, keys):
+        blob = seal(sealer, "111122223333", header, plaintext, context)
+        assert parse_header(blob)[0] == header
+        assert open_blob(material, "111122223333", blob, context) == plaintext
+        assert open_blob(keys, "111122223333", blob, context) == plaintext
+
+
+def test_message_keys_never_show_or_pickle_the_material() -> None:
+    material = bytes(range(32))
+    keys = MessageKeys(material)
+    assert material.hex() not in repr(keys) and "hidden" in repr(keys)
+    with pytest.raises(TypeError):
+        pickle.dumps(keys)
