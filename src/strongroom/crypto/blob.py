@@ -54,8 +54,6 @@ class BlobKind(IntEnum):
     USER_KEY = 2
 
 
-
-
 class InvalidBlob(Exception):
     """The bytes are not a valid blob, or do not authenticate. Carries no detail."""
 
