@@ -46,18 +46,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from mesh_proc import cpu_seconds, machine_busy, run_queue_wait, wait_for_quiet
 from mesh_report import DOC, Cell, render, write_doc
 from mesh_servers import (
     Stack,
-    cpu_seconds,
     http_get,
     issue_certificates,
-    machine_busy,
     missing_tools,
     refused_without_certificate,
-    run_queue_wait,
     tool,
-    wait_for_quiet,
 )
 
 PATHS = {

@@ -1,10 +1,13 @@
 """``bench/mesh.py --py-spy SECONDS``: where the two sidecars spend their time, by py-spy.
 
 For keep-alive requests and for new connections (32 connections each), wrk loads the
-sidecar path while ``py-spy record`` samples sidecar A and sidecar B (``--native``, so time
-inside OpenSSL and uvloop shows under the Python frame that called it). Prints, per
-sidecar and load, the functions with the most samples on top of the stack (self) and
-anywhere in it (inclusive). Needs py-spy (``pip install py-spy``) and ptrace rights.
+sidecar path while ``py-spy record --nonblocking`` samples sidecar A and sidecar B (idle
+samples, the event loop waiting in epoll, are left out). Time spent in C (OpenSSL,
+uvloop, system calls) counts as the self time of the Python frame that called it;
+``Runner.run`` self time is the event loop's own C code (callbacks, accept, connect,
+close). Prints, per sidecar and load, the functions with the most samples on top of the
+stack (self) and anywhere in it (inclusive, leaving out the frames every sample shares).
+Needs py-spy (``pip install py-spy``) and ptrace rights.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def summarize(raw: Path) -> tuple[int, Counter[str], Counter[str]]:
     return total, own, inclusive
 
 
-def _record(pid: int, seconds: float, out: Path, native: bool) -> subprocess.Popen[bytes]:
+def _record(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     command = [
         shutil.which("py-spy") or "py-spy",
         "record",
@@ -57,8 +60,6 @@ def _record(pid: int, seconds: float, out: Path, native: bool) -> subprocess.Pop
         "-o",
         str(out),
     ]
-    if native:
-        command.append("--native")
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -77,7 +78,7 @@ def profile_sidecars(
     for mode in ("keepalive", "new"):
         files = {name: out_dir / f"py-spy-{mode}-{name}.txt" for name in ("a", "b")}
         recorders = {
-            name: _record(stack.procs[f"sidecar_{name}"].popen.pid, seconds, path, True)
+            name: _record(stack.procs[f"sidecar_{name}"].popen.pid, seconds, path)
             for name, path in files.items()
         }
         result: dict[str, float] = {}
@@ -103,5 +104,7 @@ def profile_sidecars(
             for func, n in own.most_common(TOP):
                 print(f"   {n / total:6.1%}  {func}")
             print("   inclusive:")
-            for func, n in inclusive.most_common(TOP):
-                print(f"   {n / total:6.1%}  {func}")
+            shared = [func for func, n in inclusive.items() if n >= 0.95 * total]
+            for func, n in inclusive.most_common(TOP + len(shared)):
+                if func not in shared:
+                    print(f"   {n / total:6.1%}  {func}")

@@ -7,8 +7,6 @@
 - :class:`Stack`: starts and stops the processes: one nginx (plain HTTP backend + a TLS
   listener), two ``strongroom mesh proxy --config`` sidecars, two HAProxy processes.
 - :func:`http_get`, :func:`refused_without_certificate`: sanity checks of each path.
-- :func:`cpu_seconds`, :func:`run_queue_wait`, :func:`machine_busy`: CPU accounting from
-  ``/proc``.
 """
 
 from __future__ import annotations
@@ -26,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mesh_proc import process_tree
+
 from strongroom.testing.server import free_port
 
 TRUST_DOMAIN = "bench.example"
@@ -34,7 +34,6 @@ ID_B = f"spiffe://{TRUST_DOMAIN}/sidecar-b"
 ID_SERVER = f"spiffe://{TRUST_DOMAIN}/backend"
 SVID_TTL_S = 6 * 3600.0
 BODY = b"ok\n"
-TICK = os.sysconf("SC_CLK_TCK")
 
 NEEDED = {
     "wrk": "apt-get install -y wrk",
@@ -393,64 +392,3 @@ def refused_without_certificate(port: int, bundle: Path) -> bool:
             return not tls.recv(65536).startswith(b"HTTP/1.1 200")
     except (OSError, ssl.SSLError):
         return True
-
-
-# --- /proc accounting -------------------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-        return handle.read().rsplit(")", 1)[1].split()
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and its descendants (from ``/proc/PID/task/TID/children``)."""
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{pid}/task"):
-                children = Path(f"/proc/{pid}/task/{task}/children").read_text()
-                todo.extend(int(c) for c in children.split())
-    return tree
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds the processes used so far."""
-    ticks = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError):
-            fields = _stat_fields(pid)
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / TICK
-
-
-def run_queue_wait(pids: list[int]) -> float:
-    """Seconds the processes' threads waited, ready to run, for a CPU (``schedstat``)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    path = f"/proc/{pid}/task/{tid}/schedstat"
-                    total += int(Path(path).read_text().split()[1])
-    return total / 1e9
-
-
-def machine_busy() -> float:
-    """CPU seconds all cores spent busy since boot (not idle, not waiting for I/O)."""
-    with open("/proc/stat", encoding="ascii") as handle:
-        values = [int(v) for v in handle.readline().split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / TICK
-
-
-def wait_for_quiet(threshold: float, patience: float) -> float:
-    """Wait (at most ``patience`` s) until the machine's busy cores drop below ``threshold``."""
-    start = time.monotonic()
-    while True:
-        before, t0 = machine_busy(), time.monotonic()
-        time.sleep(0.5)
-        busy = (machine_busy() - before) / (time.monotonic() - t0)
-        if busy < threshold or time.monotonic() - start >= patience:
-            return time.monotonic() - start
