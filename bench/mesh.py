@@ -30,7 +30,7 @@ replace the section "Encryption in transit (mesh sidecars vs HAProxy)" of
 
 Examples::
 
-    python bench/mesh.py                 # 3 rounds of 5 s cells (about 4 minutes)
+    python bench/mesh.py                 # 5 rounds of 5 s cells (about 6 to 9 minutes)
     python bench/mesh.py --quick         # 1 round of 2 s cells (under a minute)
     python bench/mesh.py --py-spy 10     # also profile the sidecars (needs py-spy)
 """
@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one round of 2 s cells")
     parser.add_argument("--duration", type=float, help="seconds per cell (default 5; quick 2)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per cell")
-    parser.add_argument("--rounds", type=int, help="rounds (median; default 3, quick 1)")
+    parser.add_argument("--rounds", type=int, help="rounds (median; default 5, quick 1)")
     parser.add_argument(
         "--quiet-below",
         type=float,
@@ -232,7 +232,7 @@ def main() -> None:
     parser.add_argument(
         "--quiet-wait",
         type=float,
-        help="longest wait for that per cell, seconds (default 10; quick 2)",
+        help="longest wait for that per cell, seconds (default 5; quick 2)",
     )
     parser.add_argument(
         "--py-spy",
@@ -247,9 +247,9 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, help="also write every cell as JSON here")
     args = parser.parse_args()
     args.duration = args.duration or (2.0 if args.quick else 5.0)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (1 if args.quick else 5)
     if args.quiet_wait is None:
-        args.quiet_wait = 2.0 if args.quick else 10.0
+        args.quiet_wait = 2.0 if args.quick else 5.0
     missing = missing_tools()
     if missing:
         raise SystemExit("missing tools; install them with: " + "; ".join(missing))

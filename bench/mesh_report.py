@@ -241,7 +241,8 @@ def _counters(stats: dict[str, dict[str, int]]) -> str:
         f"connections served {hits:,} client connections and missed {misses:,}; B accepted "
         f"{b.get('accepted', 0):,} callers, denied {b.get('denied', 0)}, and failed "
         f"{b.get('handshake_failures', 0)} handshakes (the two refusal checks before the run "
-        f"are two of them)."
+        f"are two of them); failed connects or refused peers: A {a.get('peer_refused', 0)}, "
+        f"B's upstream {b.get('upstream_failures', 0)}."
     )
 
 
