@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.errors import ValidationError
+from strongroom.files import fsync_dir
 
 CONFIG_FILE = "config.json"
 """Name of the configuration file inside the data directory."""
@@ -117,12 +118,3 @@ def write_config(data_dir: Path, config: DataDirConfig) -> Path:
         tmp.unlink(missing_ok=True)
     fsync_dir(data_dir)
     return path
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries (a new or renamed file) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

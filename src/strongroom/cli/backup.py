@@ -30,8 +30,9 @@ from strongroom.cli.context import (
 )
 from strongroom.cli.init import StoreOption, initialise, remove_new_entries
 from strongroom.cli.keystore import backup_store, count_records, open_backup, restore_store
-from strongroom.config import CONFIG_FILE, fsync_dir
+from strongroom.config import CONFIG_FILE
 from strongroom.errors import ValidationError
+from strongroom.files import fsync_dir
 from strongroom.kms.keystore_backup import BackupSummary
 from strongroom.rootkey import MASTER_KEY_FILE, open_root_of_trust
 

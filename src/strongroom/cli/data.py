@@ -15,10 +15,8 @@ written, but a failure part-way leaves a prefix: check the exit status.)
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +36,9 @@ from strongroom.data.objects import (
     kms_context_of,
     remaining_length,
 )
-from strongroom.data.objects_local import fsync_dir
 from strongroom.data.streams import encrypt_stream, stream_errors
 from strongroom.errors import InvalidCiphertextError, ValidationError
+from strongroom.files import atomic_write
 
 PROGRESS_MIN_BYTES = 16 << 20
 """Inputs at least this large get a progress bar (on a terminal, when stdout is not data)."""
@@ -155,22 +153,8 @@ def open_output(path: str) -> Iterator[BinaryIO]:
     target = Path(path)
     if target.is_dir():
         raise ValidationError(f"{path}: is a directory.")
-    parent = target.parent
-    with terminate_unwinds():
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=parent)
-        done = False
-        try:
-            with os.fdopen(fd, "wb") as sink:
-                yield sink
-                sink.flush()
-                os.fsync(sink.fileno())
-            os.replace(temp, target)
-            done = True
-        finally:
-            if not done:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
-    fsync_dir(parent)
+    with terminate_unwinds(), atomic_write(target, prefix=f".{target.name}.") as sink:
+        yield sink
 
 
 class Counted:

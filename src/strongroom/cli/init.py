@@ -25,10 +25,10 @@ from strongroom.config import (
     SQLITE_FILE,
     DataDirConfig,
     default_store_url,
-    fsync_dir,
     write_config,
 )
 from strongroom.errors import ValidationError
+from strongroom.files import fsync_dir
 from strongroom.kms.ports import StoreTx
 from strongroom.rootkey import MASTER_KEY_FILE, open_root_of_trust
 from strongroom.store import open_store

@@ -20,8 +20,9 @@ from typing import Any
 
 from strongroom.cli.context import open_service
 from strongroom.cli.init import initialise
-from strongroom.config import CONFIG_FILE, DataDirConfig, fsync_dir, load_config
+from strongroom.config import CONFIG_FILE, DataDirConfig, load_config
 from strongroom.errors import AlreadyExistsError, NotFoundError, ValidationError
+from strongroom.files import fsync_dir
 from strongroom.kms import KeyService
 from strongroom.tls import load_or_create_ca
 

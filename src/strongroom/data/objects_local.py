@@ -15,26 +15,17 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from strongroom.errors import NotFoundError
+from strongroom.files import atomic_write, fsync_dir
 
 DIR_SUFFIX = ".d"
 FILE_SUFFIX = ".o"
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".part"
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries (a rename, a new file) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LocalBackend:
@@ -58,20 +49,8 @@ class LocalBackend:
         """A temporary file, renamed over the object when the block ends cleanly."""
         path = self.path_of(key)
         self._make_dirs(path.parent)
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
-        done = False
-        try:
-            with os.fdopen(fd, "wb") as sink:
-                yield sink
-                sink.flush()
-                os.fsync(sink.fileno())
-            os.replace(temp, path)
-            done = True
-        finally:
-            if not done:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
-        fsync_dir(path.parent)
+        with atomic_write(path, TEMP_PREFIX, TEMP_SUFFIX) as sink:
+            yield sink
 
     def open(self, key: str) -> io.BufferedReader:
         """The object's file, open for reading."""
