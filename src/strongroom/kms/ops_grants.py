@@ -84,8 +84,9 @@ class GrantOps(KeyOps):
         if grant_tokens:
             self.check_grant_tokens(tx, ctx, grant_tokens)
         caller = ctx.caller
-        request = Request(caller.principal_arn, caller.tenant, action, key.arn, encryption_context)
-        decision = self.key_policy(key).evaluate(request)
+        decision = self.policies.decide(
+            key.policy, caller.principal_arn, caller.tenant, action, key.arn, encryption_context
+        )
         if decision is Decision.ALLOW:
             return
         if decision is Decision.NONE and action in GRANT_OPERATIONS:

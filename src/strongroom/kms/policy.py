@@ -380,32 +380,89 @@ def parse_policy(text: str) -> KeyPolicy:
     return KeyPolicy(tuple(_parse_statement(s, i) for i, s in enumerate(statements, 1)))
 
 
+_MAX_DECISIONS = 1024
+"""Remembered decisions per policy text (all forgotten at once when full)."""
+
+
+@dataclass(slots=True)
+class _Parsed:
+    """A policy text parsed once: the policy or its error, and remembered decisions.
+
+    ``decisions`` is ``None`` when the policy has conditions (a decision may then depend
+    on the encryption context) and for an unparseable text.
+    """
+
+    policy: KeyPolicy | None
+    error: MalformedPolicyDocumentError | None
+    decisions: dict[tuple[str, str, str, str | None], Decision] | None
+
+
 class PolicyCache:
     """Parsed policies by their text, bounded (the oldest entries go first), thread-safe.
 
     Parsing happens once per distinct policy text; a changed key policy is a new text.
+    A policy without conditions decides by principal, account, action and resource alone,
+    so :meth:`decide` remembers those decisions with the text (Deny and None included).
     """
 
     def __init__(self, max_entries: int = 4096) -> None:
         self._max = max_entries
-        self._items: OrderedDict[str, KeyPolicy | MalformedPolicyDocumentError] = OrderedDict()
+        self._items: OrderedDict[str, _Parsed] = OrderedDict()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"PolicyCache(entries={len(self._items)})"
 
-    def get(self, text: str) -> KeyPolicy:
-        """Return the parsed ``text``; raise (and remember) its parse error."""
+    def _parsed(self, text: str) -> _Parsed:
         found = self._items.get(text)
         if found is None:
             try:
-                found = parse_policy(text)
+                policy = parse_policy(text)
             except MalformedPolicyDocumentError as exc:
-                found = exc
+                found = _Parsed(None, exc, None)
+            else:
+                conditional = any(st.conditions for st in policy.statements)
+                found = _Parsed(policy, None, None if conditional else {})
             with self._lock:
                 self._items[text] = found
                 while len(self._items) > self._max:
                     self._items.popitem(last=False)
-        if isinstance(found, MalformedPolicyDocumentError):
-            raise MalformedPolicyDocumentError(found.message)
         return found
+
+    def get(self, text: str) -> KeyPolicy:
+        """Return the parsed ``text``; raise (and remember) its parse error."""
+        found = self._parsed(text)
+        if found.policy is None:
+            raise MalformedPolicyDocumentError(
+                found.error.message if found.error is not None else ""
+            )
+        return found.policy
+
+    def decide(
+        self,
+        text: str,
+        principal_arn: str,
+        account: str,
+        action: str,
+        resource: str | None,
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> Decision:
+        """What the policy ``text`` says about the request; an unparseable text says NONE.
+
+        The same as ``get(text).evaluate(Request(...))`` with those fields.
+        """
+        found = self._items.get(text) or self._parsed(text)
+        decisions = found.decisions
+        if decisions is not None:
+            remembered = decisions.get((principal_arn, account, action, resource))
+            if remembered is not None:
+                return remembered
+        if found.policy is None:
+            return Decision.NONE
+        request = Request(principal_arn, account, action, resource, encryption_context)
+        decision = found.policy.evaluate(request)
+        if decisions is not None:
+            if len(decisions) >= _MAX_DECISIONS:
+                decisions.clear()
+            decisions[(principal_arn, account, action, resource)] = decision
+        return decision
