@@ -79,24 +79,32 @@ def _spawn(tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> N
 
 
 class InboundConn(Pipe):
-    """A caller's mTLS connection on an inbound listener."""
+    """A caller's mTLS connection on an inbound listener.
+
+    An admitted caller's upstream connection is opened at once (in parallel with the
+    caller's first bytes); the caller is checked again when its first bytes arrive, since
+    an outbound sidecar keeps ready connections that may wait past a revocation.
+    """
+
+    inspects = True
 
     def __init__(self, route: _Inbound) -> None:
         super().__init__()
         self._route = route
         self._refused = False
-        self._connecting = False
         self._der: bytes | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Check the caller's identity; refuse it or wait for its first bytes."""
+        """Check the caller's identity; refuse it, or connect to the upstream."""
         super().connection_made(transport)
         self._der = transport.get_extra_info("ssl_object").getpeercert(True)
         if self._admit():
             self._route.stats.accepted += 1
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            _spawn(self._route.tasks, self._connect())
 
     def _admit(self) -> bool:
-        """Check the caller (again: an idle pooled connection may wait past a revocation)."""
+        """Check the caller; close the connection (logged) if it may not pass."""
         route = self._route
         peer, reason = route.verifier.check(self._der, route.listener.allow)
         if not reason:
@@ -114,24 +122,23 @@ class InboundConn(Pipe):
                 reason=reason,
             ),
         )
-        transport.close()
+        self.close()
+        if self.peer is not None:
+            self.peer.close()
         return False
 
     def data_received(self, data: bytes) -> None:
-        """Relay, or keep the first bytes and connect to the upstream."""
-        peer = self.peer
-        if peer is not None:
-            peer.transport.write(data)  # type: ignore[union-attr]
-            return
+        """First bytes: check the caller again, relay, then relay without this method."""
         if self._refused:
             return
-        if not self._connecting and not self._admit():
+        peer = self.peer
+        if peer is None:
+            self.pending.append(data)  # arrived while the upstream connects
             return
-        self.pending.append(data)
-        if not self._connecting:
-            self._connecting = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
-            _spawn(self._route.tasks, self._connect())
+        if not self._admit():
+            return
+        peer.transport.write(data)  # type: ignore[union-attr]
+        self.go_direct()
 
     async def _connect(self) -> None:
         upstream = self._route.listener.upstream
