@@ -67,6 +67,29 @@ def _context_member(context: Mapping[str, str] | None) -> dict[str, Any]:
     return {"EncryptionContext": dict(context)} if context else {}
 
 
+def generate_data_key_request(key_id: str, context: Mapping[str, str] | None) -> dict[str, Any]:
+    """The ``GenerateDataKey`` request for a 256-bit data key under ``key_id``."""
+    return {"KeyId": key_id, "KeySpec": DATA_KEY_SPEC, **_context_member(context)}
+
+
+def decrypt_data_key_request(
+    wrapped_key: bytes, context: Mapping[str, str] | None, key_id: str | None
+) -> dict[str, Any]:
+    """The ``Decrypt`` request for a wrapped data key (naming ``key_id`` when given)."""
+    request: dict[str, Any] = {"CiphertextBlob": wrapped_key, **_context_member(context)}
+    if key_id is not None:
+        request["KeyId"] = key_id
+    return request
+
+
+def data_key_of(response: Mapping[str, Any]) -> DataKey:
+    """The :class:`DataKey` of a ``GenerateDataKey`` response; it must hold 32 bytes."""
+    plaintext = bytes(response["Plaintext"])
+    if len(plaintext) != 32:
+        raise KMSInternalError("The key service returned a data key of the wrong size.")
+    return DataKey(plaintext, bytes(response["CiphertextBlob"]), str(response["KeyId"]))
+
+
 class InProcessDataKeys:
     """:class:`DataKeyProvider` over a key service in this process, acting as ``caller``.
 
@@ -81,23 +104,14 @@ class InProcessDataKeys:
 
     def generate_data_key(self, key_id: str, context: Mapping[str, str] | None) -> DataKey:
         """Call ``GenerateDataKey`` with ``KeySpec=AES_256``."""
-        response = self._service.call(
-            self._caller,
-            "GenerateDataKey",
-            {"KeyId": key_id, "KeySpec": DATA_KEY_SPEC, **_context_member(context)},
-        )
-        plaintext = bytes(response["Plaintext"])
-        if len(plaintext) != 32:
-            raise KMSInternalError("The key service returned a data key of the wrong size.")
-        return DataKey(plaintext, bytes(response["CiphertextBlob"]), str(response["KeyId"]))
+        request = generate_data_key_request(key_id, context)
+        return data_key_of(self._service.call(self._caller, "GenerateDataKey", request))
 
     def decrypt_data_key(
         self, wrapped_key: bytes, context: Mapping[str, str] | None, key_id: str | None = None
     ) -> bytes:
         """Call ``Decrypt`` on the wrapped key (naming ``key_id`` when given)."""
-        request: dict[str, Any] = {"CiphertextBlob": wrapped_key, **_context_member(context)}
-        if key_id is not None:
-            request["KeyId"] = key_id
+        request = decrypt_data_key_request(wrapped_key, context, key_id)
         return bytes(self._service.call(self._caller, "Decrypt", request)["Plaintext"])
 
     def __repr__(self) -> str:

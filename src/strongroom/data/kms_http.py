@@ -23,7 +23,12 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from strongroom.data.keys import DATA_KEY_SPEC, DataKey
+from strongroom.data.keys import (
+    DataKey,
+    data_key_of,
+    decrypt_data_key_request,
+    generate_data_key_request,
+)
 from strongroom.errors import (
     AuthError,
     DependencyTimeoutError,
@@ -74,10 +79,6 @@ def aws_errors(service: str = "the key service") -> Iterator[None]:
         yield
     except (boto.ClientError, boto.BotoCoreError) as exc:
         raise strongroom_error(exc, service) from exc
-
-
-def _context_member(context: Mapping[str, str] | None) -> dict[str, Any]:
-    return {"EncryptionContext": dict(context)} if context else {}
 
 
 def is_aws_endpoint(url: str) -> bool:
@@ -144,24 +145,14 @@ class KmsHttpDataKeys:
 
     def generate_data_key(self, key_id: str, context: Mapping[str, str] | None) -> DataKey:
         """``GenerateDataKey`` with ``KeySpec=AES_256``; the key ARN comes from the reply."""
-        response = self._call(
-            self._kms.generate_data_key,
-            KeyId=key_id,
-            KeySpec=DATA_KEY_SPEC,
-            **_context_member(context),
-        )
-        plaintext = bytes(response["Plaintext"])
-        if len(plaintext) != 32:
-            raise KMSInternalError("The key service returned a data key of the wrong size.")
-        return DataKey(plaintext, bytes(response["CiphertextBlob"]), str(response["KeyId"]))
+        request = generate_data_key_request(key_id, context)
+        return data_key_of(self._call(self._kms.generate_data_key, **request))
 
     def decrypt_data_key(
         self, wrapped_key: bytes, context: Mapping[str, str] | None, key_id: str | None = None
     ) -> bytes:
         """``Decrypt`` the wrapped key (naming ``key_id`` when given, as AWS advises)."""
-        request: dict[str, Any] = {"CiphertextBlob": wrapped_key, **_context_member(context)}
-        if key_id is not None:
-            request["KeyId"] = key_id
+        request = decrypt_data_key_request(wrapped_key, context, key_id)
         return bytes(self._call(self._kms.decrypt, **request)["Plaintext"])
 
     def account_id(self) -> str:
