@@ -54,6 +54,14 @@ class AliasOps(ServiceCore):
             check_state(key.key_state, "manage", key.arn)
         return key
 
+    @staticmethod
+    def _alias_for_update(tx: StoreTx, account: str, region: str, name: str) -> AliasRecord:
+        """The alias ``name`` of ``account`` in ``region``, locked; NotFoundError if none."""
+        raw = tx.get_for_update(account, "alias", f"{region}/{name}")
+        if raw is None:
+            raise NotFoundError(f"Alias arn:aws:kms:{region}:{account}:{name} is not found.")
+        return AliasRecord.from_bytes(raw)
+
     def op_create_alias(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         """Create an alias for a key of the caller's tenant and region."""
         name = req["AliasName"]
@@ -77,10 +85,7 @@ class AliasOps(ServiceCore):
         account, region = ctx.caller.tenant, ctx.caller.region
 
         def unit(tx: StoreTx) -> None:
-            raw = tx.get_for_update(account, "alias", f"{region}/{name}")
-            if raw is None:
-                raise NotFoundError(f"Alias arn:aws:kms:{region}:{account}:{name} is not found.")
-            alias = AliasRecord.from_bytes(raw)
+            alias = self._alias_for_update(tx, account, region, name)
             key = self._target(tx, ctx, req["TargetKeyId"])
             self.authorize(tx, ctx, key, "UpdateAlias")
             old_raw = tx.get(account, "key", alias.key_id)
@@ -105,10 +110,8 @@ class AliasOps(ServiceCore):
         account, region = ctx.caller.tenant, ctx.caller.region
 
         def unit(tx: StoreTx) -> None:
-            raw = tx.get_for_update(account, "alias", f"{region}/{name}")
-            if raw is None:
-                raise NotFoundError(f"Alias arn:aws:kms:{region}:{account}:{name} is not found.")
-            key_raw = tx.get(account, "key", AliasRecord.from_bytes(raw).key_id)
+            alias = self._alias_for_update(tx, account, region, name)
+            key_raw = tx.get(account, "key", alias.key_id)
             if key_raw is not None:  # AWS asks for kms:DeleteAlias on the key too
                 self.authorize(tx, ctx, KeyRecord.from_bytes(key_raw), "DeleteAlias")
             tx.delete(account, "alias", f"{region}/{name}")
