@@ -5,9 +5,10 @@ A service reaches the outside through ``CONNECT host:port``. The proxy:
 1. refuses anything but ``CONNECT`` (no plaintext HTTP proxying: ``405``) and any
    ``host:port`` not on the allow-list (``403``);
 2. resolves the host once and **verifies the upstream itself**: a TLS handshake of its own
-   to that address with full verification (chain to the configured CA file or the system
-   trust store, validity, host name), cached for ``verify_cache_seconds``; a plaintext,
-   self-signed, expired or wrong-name upstream gets ``502``;
+   to an address of it (the next one if unreachable) with full verification (chain to the
+   configured CA file or the system trust store, validity, host name), cached for
+   ``verify_cache_seconds``; a plaintext, self-signed, expired or wrong-name upstream
+   gets ``502``;
 3. connects to the same address, answers ``200``, and reads the client's first bytes:
    they must be a TLS ClientHello whose SNI is the CONNECT host (for an IP literal: no
    SNI), else the tunnel is closed; the upstream's first bytes must be a TLS handshake or
@@ -36,6 +37,7 @@ from typing import Any
 from strongroom.mesh.egress_tls import (
     RECORD_ALERT,
     RECORD_HANDSHAKE,
+    UNREACHABLE,
     ClientHello,
     UpstreamVerifier,
     parse_client_hello,
@@ -48,6 +50,8 @@ _log = logging.getLogger("strongroom.mesh.egress")
 
 MAX_HEAD = 8192
 MAX_HELLO_BUFFER = 1 << 17
+MAX_ADDRESSES = 4
+"""Addresses of a host tried in turn when one is unreachable."""
 
 
 def _reply(status: str, extra: str = "") -> bytes:
@@ -202,18 +206,28 @@ class EgressClient(Pipe):
         except (OSError, TimeoutError) as exc:
             self.refuse(f"cannot resolve host: {exc}", _reply("502 Bad Gateway"))
             return
-        address = str(infos[0][4][0])
-        reason = await proxy.verifier.verify(target.host, address, target.port)
-        if reason:
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))[:MAX_ADDRESSES]
+        reason = "host has no address"
+        for address in addresses:  # the first that is reachable, verified and connects
+            reason = await proxy.verifier.verify(target.host, address, target.port)
+            if reason.startswith(UNREACHABLE):
+                continue
+            if reason:
+                break  # a server that answers but fails verification: refused
+            try:
+                _, upstream = await asyncio.wait_for(
+                    loop.create_connection(lambda: _Upstream(self), address, target.port),
+                    proxy.config.connect_timeout,
+                )
+            except (OSError, TimeoutError) as exc:
+                reason = f"{UNREACHABLE}: {exc}"
+                continue
+            break
+        else:
             self.refuse(reason, _reply("502 Bad Gateway"))
             return
-        try:
-            _, upstream = await asyncio.wait_for(
-                loop.create_connection(lambda: _Upstream(self), address, target.port),
-                proxy.config.connect_timeout,
-            )
-        except (OSError, TimeoutError) as exc:
-            self.refuse(f"upstream unreachable: {exc}", _reply("502 Bad Gateway"))
+        if reason:
+            self.refuse(reason, _reply("502 Bad Gateway"))
             return
         if self.closed:
             upstream.close()

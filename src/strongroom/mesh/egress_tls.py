@@ -23,6 +23,7 @@ RECORD_ALERT = 0x15
 HANDSHAKE_CLIENT_HELLO = 0x01
 EXT_SERVER_NAME = 0x0000
 MAX_RECORD = 16384 + 2048
+UNREACHABLE = "upstream unreachable"
 MAX_HELLO = 1 << 16
 """A ClientHello larger than this (over several records) is refused."""
 
@@ -207,8 +208,8 @@ class UpstreamVerifier:
         except ssl.SSLError as exc:
             return f"upstream TLS handshake failed: {exc.reason or exc}"
         except TimeoutError:
-            return "upstream TLS handshake timed out"
+            return f"{UNREACHABLE}: TLS handshake timed out"
         except OSError as exc:
-            return f"upstream unreachable: {exc.strerror or exc}"
+            return f"{UNREACHABLE}: {exc.strerror or exc}"
         transport.close()
         return ""
