@@ -8,21 +8,14 @@ from pathlib import Path
 import pytest
 
 from strongroom.data import InProcessDataKeys
-from strongroom.kms import Caller, KeyService, ManualClock
-from strongroom.rootkey import LocalRootOfTrust
-from strongroom.store import SqliteStore
-from strongroom.testing.service import tenant_caller
+from strongroom.kms import Caller, KeyService
+from strongroom.testing.service import sqlite_key_service, tenant_caller
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[KeyService]:
-    svc = KeyService(
-        SqliteStore(tmp_path / "store.db"),
-        LocalRootOfTrust.create(tmp_path / "master.key"),
-        ManualClock(),
-    )
-    yield svc
-    svc.close()
+    with sqlite_key_service(tmp_path) as svc:
+        yield svc
 
 
 @pytest.fixture

@@ -33,23 +33,16 @@ from strongroom.k8s import (
     plugin_caller,
 )
 from strongroom.k8s.proto import api_pb2_grpc
-from strongroom.kms import Caller, KeyService, ManualClock
-from strongroom.rootkey import LocalRootOfTrust
-from strongroom.store import SqliteStore
-from strongroom.testing.service import tenant_caller
+from strongroom.kms import Caller, KeyService
+from strongroom.testing.service import sqlite_key_service, tenant_caller
 
 ALIAS = "alias/k8s-secrets"
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[KeyService]:
-    svc = KeyService(
-        SqliteStore(tmp_path / "store.db"),
-        LocalRootOfTrust.create(tmp_path / "master.key"),
-        ManualClock(),
-    )
-    yield svc
-    svc.close()
+    with sqlite_key_service(tmp_path) as svc:
+        yield svc
 
 
 @pytest.fixture

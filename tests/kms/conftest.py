@@ -17,7 +17,7 @@ import pytest
 from strongroom.kms import Caller, KeyService, ManualClock
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
-from strongroom.testing.service import tenant_caller
+from strongroom.testing.service import sqlite_key_service, tenant_caller
 
 _COUNTER = itertools.count()
 
@@ -106,11 +106,8 @@ def service(
 @pytest.fixture
 def sqlite_service(tmp_path: Path, clock: ManualClock) -> Iterator[KeyService]:
     """A key service over SQLite and a local root key only (for tests of pure logic)."""
-    svc = KeyService(
-        SqliteStore(tmp_path / "store.db"), LocalRootOfTrust.create(tmp_path / "master.key"), clock
-    )
-    yield svc
-    svc.close()
+    with sqlite_key_service(tmp_path, clock) as svc:
+        yield svc
 
 
 @pytest.fixture

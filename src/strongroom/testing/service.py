@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import Clock, RootOfTrust, Store
+from strongroom.kms.ports import Clock, ManualClock, RootOfTrust, Store
 from strongroom.kms.service import KeyService
+from strongroom.rootkey.local import LocalRootOfTrust
+from strongroom.store.sqlite import SqliteStore
 
 
 def tenant_caller(service: KeyService, name: str, region: str = "us-east-1") -> Caller:
@@ -20,3 +26,21 @@ def tenant_caller(service: KeyService, name: str, region: str = "us-east-1") -> 
 def new_service(store: Store, root: RootOfTrust, clock: Clock) -> KeyService:
     """Return a key service over the given edges."""
     return KeyService(store, root, clock)
+
+
+@contextlib.contextmanager
+def sqlite_key_service(directory: Path, clock: Clock | None = None) -> Iterator[KeyService]:
+    """A key service over SQLite (``store.db``) and a new local root key (``master.key``).
+
+    Both files go into ``directory``; ``clock`` defaults to a fresh
+    :class:`~strongroom.kms.ManualClock`. The service is closed when the block ends.
+    """
+    service = KeyService(
+        SqliteStore(directory / "store.db"),
+        LocalRootOfTrust.create(directory / "master.key"),
+        clock if clock is not None else ManualClock(),
+    )
+    try:
+        yield service
+    finally:
+        service.close()
