@@ -308,6 +308,13 @@ class SidecarProxy:
             ),
         )
 
+    def pool_ready(self, name: str) -> int:
+        """Ready connections in the pool of outbound listener ``name``."""
+        for out in self._outbound:
+            if out.listener.name == name and out.pool is not None:
+                return out.pool.ready
+        raise KeyError(name)
+
     async def close(self) -> None:
         """Stop listening and close the pooled connections (open relays are left to end)."""
         for server in self._servers:

@@ -184,6 +184,11 @@ class PeerPool:
         else:
             self._idle.append(conn)
 
+    @property
+    def ready(self) -> int:
+        """Ready connections waiting in the pool."""
+        return len(self._idle)
+
     def drain(self) -> None:
         """Close the ready connections (after a rotation) and make new ones."""
         while self._idle:
