@@ -73,8 +73,18 @@ def revocation_for(policy: ProxyPolicy) -> RevocationCheck:
     return NoRevocation()
 
 
+def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Log errors of the event loop (a write racing a close, say) as JSON lines."""
+    exc = context.get("exception")
+    logging.getLogger("strongroom.mesh.loop").warning(
+        str(context.get("message", "event loop error")),
+        extra={"fields": {"error": repr(exc) if exc is not None else None}},
+    )
+
+
 async def _until_signalled(start: Callable[[], Awaitable[Callable[[], Awaitable[None]]]]) -> None:
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_loop_error)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
