@@ -44,7 +44,7 @@ T = TypeVar("T")
 DAY = 86400.0
 
 
-@dataclass
+@dataclass(slots=True)
 class OpContext:
     """One request in flight: who calls, which operation, which request id."""
 

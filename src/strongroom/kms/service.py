@@ -67,15 +67,14 @@ class KeyService(
             dry_run=bool(request.get("DryRun")),
         )
         try:
-            if operation not in self.model.operations:
-                raise UnsupportedOperationError(f"Operation {operation} is not supported.")
-            handler = self._handlers.get(operation)
+            handler = self._handlers.get(operation)  # only operations of the model are kept
             if handler is None:
+                if operation not in self.model.operations:
+                    raise UnsupportedOperationError(f"Operation {operation} is not supported.")
                 handler = getattr(self, handler_name(operation), None)
-                if handler is not None:
-                    self._handlers[operation] = handler
-            if handler is None:
-                raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
+                if handler is None:
+                    raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
+                self._handlers[operation] = handler
             self.model.validate(operation, request)
             response: dict[str, Any] = handler(ctx, request)
             if ctx.dry_run:

@@ -21,6 +21,12 @@ from typing import Any
 from strongroom.errors import ValidationError
 
 _MODEL_FILE = "kms-2014-11-01.json"
+_BLOB_TYPES = (bytes, bytearray)
+_NUMBER_TYPES = (int, float)
+
+
+def _anything(value: Any) -> bool:
+    return True
 
 
 def _lower_first(name: str) -> str:
@@ -35,6 +41,7 @@ class WireModel:
     operations: dict[str, dict[str, Any]]
     _patterns: dict[str, re.Pattern[str]] = field(default_factory=dict)
     _fast: dict[str, Callable[[Any], bool]] = field(default_factory=dict)
+    _requests: dict[str, Callable[[Any], bool]] = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> WireModel:
@@ -59,8 +66,15 @@ class WireModel:
 
     def validate(self, operation: str, request: dict[str, Any]) -> None:
         """Raise :class:`ValidationError` listing every way ``request`` breaks the model."""
+        check = self._requests.get(operation)
+        if check is None:
+            name = self.input_shape(operation)
+            check = _anything if name is None else self._checker(name)
+            self._requests[operation] = check
+        if check(request):
+            return
         shape = self.input_shape(operation)
-        if shape is None or self._checker(shape)(request):
+        if shape is None:
             return
         problems: list[str] = []
         self._check_structure(shape, request, "", problems)
@@ -115,7 +129,7 @@ class WireModel:
                 and (pattern is None or pattern.fullmatch(v) is not None)
             )
         if kind == "blob":
-            return lambda v: isinstance(v, bytes | bytearray) and sized(len(v))
+            return lambda v: isinstance(v, _BLOB_TYPES) and sized(len(v))
         if kind == "integer":
             return lambda v: not isinstance(v, bool) and isinstance(v, int) and sized(v)
         if kind == "boolean":
@@ -131,8 +145,8 @@ class WireModel:
                 and all(key(k) and val(x) for k, x in v.items())
             )
         if kind == "timestamp":
-            return lambda v: isinstance(v, int | float)
-        return lambda v: True
+            return lambda v: isinstance(v, _NUMBER_TYPES)
+        return _anything
 
     # -- slow path: every problem, worded as AWS words it --------------------------------
 
