@@ -22,11 +22,12 @@ Measured with ``wrk`` (one thread), each cell a warm-up and then a fixed duratio
 requests/s and p50/p99 latency of small keep-alive GETs at 1 and 32 connections through
 every path; and new connections per second through the sidecars and HAProxy (wrk sends
 ``Connection: close``: nginx closes after each response, so every request is a new
-connection through both hops, and a new mTLS handshake between A and B). Cells rotate
-across paths and repeat for ``--rounds`` rounds; tables show medians, ratios are medians
-of per-round ratios to HAProxy. Socket errors and non-2xx answers are counted. Results
-replace the section "Encryption in transit (mesh sidecars vs HAProxy)" of
-``docs/benchmarks.md`` (``--no-write`` leaves it alone).
+connection through both hops, and a new mTLS handshake between A and B). Each round
+measures every cell once, the sidecars and HAProxy back to back; ``--rounds`` rounds;
+tables show medians, ratios are medians (and ranges) of per-round ratios to HAProxy.
+CPU time (user and system) of every process is read from ``/proc``. Socket errors and
+non-2xx answers are counted. Results replace the section "Encryption in transit (mesh
+sidecars vs HAProxy)" of ``docs/benchmarks.md`` (``--no-write`` leaves it alone).
 
 Examples::
 
@@ -46,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mesh_proc import cpu_seconds, machine_busy, run_queue_wait, wait_for_quiet
+from mesh_proc import cpu_times, machine_busy, run_queue_wait, wait_for_quiet
 from mesh_report import DOC, Cell, render, write_doc
 from mesh_servers import (
     Stack,
@@ -63,9 +64,6 @@ PATHS = {
     "sidecars": ("sidecar_a", "http", {"a": "sidecar_a", "b": "sidecar_b", "nginx": "nginx"}),
     "haproxy": ("haproxy_a", "http", {"a": "haproxy_a", "b": "haproxy_b", "nginx": "nginx"}),
 }
-KEEPALIVE = [("direct", 1), ("sidecars", 1), ("haproxy", 1)]
-KEEPALIVE += [("direct", 32), ("sidecars", 32), ("haproxy", 32)]
-NEW_CONNECTIONS = [("sidecars", 1), ("haproxy", 1), ("sidecars", 32), ("haproxy", 32)]
 
 _LUA_DONE = """\
 done = function(summary, latency, requests)
@@ -125,24 +123,18 @@ def measure(
     run_wrk(url, scripts[mode], connections, args.warmup)
     pids = {group: stack.pids(name) for group, name in groups.items()}
     all_pids = [pid for group in pids.values() for pid in group]
-    cpu0 = {group: cpu_seconds(p) for group, p in pids.items()}
-    wait0, busy0, kids0, wall0 = (
-        run_queue_wait(all_pids),
-        machine_busy(),
-        os.times(),
-        time.monotonic(),
-    )
+    cpu0 = {group: cpu_times(p) for group, p in pids.items()}
+    wait0, busy0, kids0 = run_queue_wait(all_pids), machine_busy(), os.times()
+    wall0 = time.monotonic()
     summary = run_wrk(url, scripts[mode], connections, args.duration)
-    wall1, kids1, busy1, wait1 = (
-        time.monotonic(),
-        os.times(),
-        machine_busy(),
-        run_queue_wait(all_pids),
-    )
-    cpu = {group: cpu_seconds(p) - cpu0[group] for group, p in pids.items()}
-    cpu["wrk"] = (kids1.children_user - kids0.children_user) + (
-        kids1.children_system - kids0.children_system
-    )
+    wall1 = time.monotonic()
+    kids1, busy1, wait1 = os.times(), machine_busy(), run_queue_wait(all_pids)
+    cpu, user = {}, {}
+    for group, p in pids.items():
+        (u0, s0), (u1, s1) = cpu0[group], cpu_times(p)
+        cpu[group], user[group] = (u1 - u0) + (s1 - s0), u1 - u0
+    user["wrk"] = kids1.children_user - kids0.children_user
+    cpu["wrk"] = user["wrk"] + kids1.children_system - kids0.children_system
     return Cell(
         path=path,
         mode=mode,
@@ -155,6 +147,7 @@ def measure(
         errors=int(summary["errors"]),
         non2xx=int(summary["non2xx"]),
         cpu=cpu,
+        user=user,
         waited=wait1 - wait0,
         machine_cpu=busy1 - busy0,
         wall=wall1 - wall0,
@@ -176,14 +169,16 @@ def check_paths(stack: Stack) -> list[str]:
     return notes
 
 
-def rotated(items: list[tuple[str, int]], shift: int) -> list[tuple[str, int]]:
-    """The cells of each connection count in a rotated order (no path always goes first)."""
-    out: list[tuple[str, int]] = []
-    for n in sorted({c for _, c in items}):
-        group = [item for item in items if item[1] == n]
-        k = shift % len(group)
-        out += group[k:] + group[:k]
-    return out
+def round_plan(round_no: int) -> list[tuple[str, str, int]]:
+    """The cells of one round: (mode, path, connections).
+
+    The two relays measured against each other always run back to back (so their ratio
+    compares neighbours in time), in alternating order; direct TLS goes before or after.
+    """
+    pair = ["sidecars", "haproxy"] if round_no % 2 == 0 else ["haproxy", "sidecars"]
+    keepalive = ["direct", *pair] if round_no % 4 < 2 else [*pair, "direct"]
+    plan = [("keepalive", path, n) for n in (1, 32) for path in keepalive]
+    return plan + [("new", path, n) for n in (1, 32) for path in pair]
 
 
 def run_all(args: argparse.Namespace, folder: Path) -> tuple[list[Cell], dict[str, dict[str, int]]]:
@@ -201,9 +196,7 @@ def run_all(args: argparse.Namespace, folder: Path) -> tuple[list[Cell], dict[st
         )
         scripts = wrk_scripts(folder)
         for round_no in range(args.rounds):
-            plan = [("keepalive", p, n) for p, n in rotated(KEEPALIVE, round_no)]
-            plan += [("new", p, n) for p, n in rotated(NEW_CONNECTIONS, round_no)]
-            for mode, path, connections in plan:
+            for mode, path, connections in round_plan(round_no):
                 cell = measure(stack, scripts, path, mode, connections, args, round_no)
                 cells.append(cell)
                 print(cell.line(), flush=True)

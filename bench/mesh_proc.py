@@ -28,14 +28,15 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds the processes used so far."""
-    ticks = 0
+def cpu_times(pids: list[int]) -> tuple[float, float]:
+    """User and system CPU seconds the processes used so far."""
+    user = system = 0
     for pid in pids:
         with contextlib.suppress(OSError, IndexError):
             fields = _stat_fields(pid)
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / TICK
+            user += int(fields[11])
+            system += int(fields[12])
+    return user / TICK, system / TICK
 
 
 def run_queue_wait(pids: list[int]) -> float:

@@ -44,6 +44,7 @@ class Cell:
     errors: int
     non2xx: int
     cpu: dict[str, float] = field(default_factory=dict)
+    user: dict[str, float] = field(default_factory=dict)
     waited: float = 0.0
     machine_cpu: float = 0.0
     wall: float = 0.0
@@ -59,11 +60,12 @@ class Cell:
         ours = sum(self.cpu.values())
         return max(0.0, self.machine_cpu - ours) / self.wall if self.wall else 0.0
 
-    def cpu_us(self, group: str) -> float:
+    def cpu_us(self, group: str, *, user_only: bool = False) -> float:
         """CPU microseconds per request of one process group (``nan`` if not in this path)."""
-        if group not in self.cpu or not self.requests:
+        source = self.user if user_only else self.cpu
+        if group not in source or not self.requests:
             return float("nan")
-        return self.cpu[group] / self.requests * 1e6
+        return source[group] / self.requests * 1e6
 
     def line(self) -> str:
         per = "  ".join(f"{g} {self.cpu_us(g):4.0f}" for g in GROUPS if g in self.cpu)
@@ -90,10 +92,15 @@ def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def ratios(g: Grid, path: str, mode: str, n: int) -> list[float]:
+    """This path's req/s over HAProxy's in the same round, for every round."""
+    base = {c.round: c.rps for c in g.get((BASELINE, mode, n), [])}
+    return [c.rps / base[c.round] for c in g.get((path, mode, n), []) if base.get(c.round)]
+
+
 def ratio(g: Grid, path: str, mode: str, n: int) -> float:
     """Median over rounds of this path's req/s over HAProxy's in the same round."""
-    base = {c.round: c.rps for c in g.get((BASELINE, mode, n), [])}
-    return med([c.rps / base[c.round] for c in g.get((path, mode, n), []) if base.get(c.round)])
+    return med(ratios(g, path, mode, n))
 
 
 def _run(*command: str) -> str:
@@ -144,7 +151,7 @@ def _fmt(value: float, spec: str = ",.0f") -> str:
 
 def _table(g: Grid, mode: str, paths: tuple[str, ...], unit: str) -> list[str]:
     lines = [
-        f"| path | connections | {unit} | vs HAProxy | p50 ms | p99 ms |",
+        f"| path | connections | {unit} | vs HAProxy (range) | p50 ms | p99 ms |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for n in sorted({k[2] for k in g if k[1] == mode}):
@@ -152,10 +159,11 @@ def _table(g: Grid, mode: str, paths: tuple[str, ...], unit: str) -> list[str]:
             cells = g.get((path, mode, n), [])
             if not cells:
                 continue
-            r = ratio(g, path, mode, n)
+            found = ratios(g, path, mode, n)
+            spread = f" ({min(found):.0%}-{max(found):.0%})" if len(found) > 1 else ""
+            versus = "" if path == BASELINE else f"{_fmt(med(found) * 100, '.0f')}%{spread}"
             lines.append(
-                f"| {LABELS[path]} | {n} | {_fmt(med([c.rps for c in cells]))} | "
-                f"{'' if path == BASELINE else _fmt(r * 100, '.0f') + '%'} | "
+                f"| {LABELS[path]} | {n} | {_fmt(med([c.rps for c in cells]))} | {versus} | "
                 f"{_fmt(med([c.p50_ms for c in cells]), '.2f')} | "
                 f"{_fmt(med([c.p99_ms for c in cells]), '.2f')} |"
             )
@@ -169,17 +177,22 @@ def _order(item: tuple[tuple[str, str, int], list[Cell]]) -> tuple[str, int, int
 
 def _cpu_table(g: Grid) -> list[str]:
     lines = [
-        "| cell | path | A | B / nginx TLS | nginx | wrk | all | proxies waited (cores) "
-        "| others (cores) |",
+        "| cell | path | A user + sys | B user + sys | nginx | wrk | all | proxies waited "
+        "(cores) | others (cores) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (path, mode, n), cells in sorted(g.items(), key=_order):
-        values = [_fmt(med([c.cpu_us(grp) for c in cells])) for grp in GROUPS]
+        split = []
+        for grp in ("a", "b"):
+            user = med([c.cpu_us(grp, user_only=True) for c in cells])
+            total = med([c.cpu_us(grp) for c in cells])
+            split.append("n/a" if total != total else f"{_fmt(user)} + {_fmt(total - user)}")
+        rest = [_fmt(med([c.cpu_us(grp) for c in cells])) for grp in ("nginx", "wrk")]
         total = med([sum(c.cpu.values()) / c.requests * 1e6 for c in cells if c.requests])
         waited = med([c.waited / c.wall for c in cells if c.wall])
         others = med([c.others_cores for c in cells])
         lines.append(
-            f"| {mode} c={n} | {LABELS[path]} | {' | '.join(values)} | {_fmt(total)} | "
+            f"| {mode} c={n} | {LABELS[path]} | {' | '.join(split + rest)} | {_fmt(total)} | "
             f"{_fmt(waited, '.2f')} | {_fmt(others, '.2f')} |"
         )
     return lines
@@ -281,8 +294,9 @@ def render(
         'nginx, one worker, `return 200 "ok"`, keep-alive unlimited.',
         "",
         f"Load: wrk, one thread; each cell {args.warmup:g} s warm-up then {args.duration:g} s "
-        f"measured; {args.rounds} round(s), the paths' order rotating; medians over rounds; "
-        f"'vs HAProxy' is the median of the per-round ratios. Keep-alive cells send small "
+        f"measured; {args.rounds} round(s), each measuring every cell once with the sidecars "
+        f"and HAProxy back to back (in alternating order); medians over rounds; 'vs HAProxy' "
+        f"is the median (and the range) of the per-round ratios. Keep-alive cells send small "
         f"GETs (3-byte answer) over N persistent connections. New-connection cells send "
         f"`Connection: close`: nginx closes after each answer, the close runs back through "
         f"both hops, wrk reconnects, so every request is a new TCP connection to A, a new "
@@ -298,8 +312,9 @@ def render(
         "",
         *_table(g, "new", ("sidecars", "haproxy"), "connections/s"),
         "",
-        "CPU per request in µs (median over rounds): A and B are the two proxies (for the "
-        "direct path, B is nginx terminating TLS); 'proxies waited' is their scheduler "
+        "CPU per request in µs (median over rounds; from `/proc`, 10 ms ticks): A and B are "
+        "the two proxies, user + system time (for the direct path, B is nginx terminating "
+        "TLS); 'all' adds nginx and wrk; 'proxies waited' is their scheduler "
         "run-queue wait (ready to run, no free core) in cores' worth; 'others' is CPU the "
         "rest of the machine used meanwhile, in cores:",
         "",
