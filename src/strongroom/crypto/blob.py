@@ -134,6 +134,41 @@ def parse_header(blob: bytes) -> tuple[BlobHeader, int]:
     return BlobHeader(key_id, version, BlobKind.USER_KEY, user_id), offset
 
 
+class HeaderCache:
+    """:func:`parse_header` for blobs under KMS key versions, remembering what it parsed.
+
+    Blobs under one key version share their header bytes, so a header seen before is
+    looked up rather than parsed again (a header object and its checks cost more than a
+    dictionary lookup). The answer is always what :func:`parse_header` gives for the
+    same blob. Bounded: when full, everything is forgotten at once.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max = max_entries
+        self._items: dict[bytes, BlobHeader] = {}
+
+    def __repr__(self) -> str:
+        return f"HeaderCache(entries={len(self._items)})"
+
+    def parse(self, blob: bytes) -> tuple[BlobHeader, int]:
+        """Parse the header of ``blob`` as :func:`parse_header` does."""
+        if type(blob) is not bytes:  # a bytearray's slices cannot be looked up
+            return parse_header(blob)
+        size = len(blob)
+        if size > 2 and blob[1] == 1:  # BlobKind.KEY
+            end = blob[2] + 7  # version, kind, key id length, key id, u32 key version
+            if size >= end + _MIN_TAIL:
+                found = self._items.get(blob[:end])
+                if found is not None:  # the same header bytes parsed before
+                    return found, end
+        header, end = parse_header(blob)
+        if header.kind is BlobKind.KEY and self._max > 0:
+            if len(self._items) >= self._max:
+                self._items = {}
+            self._items[blob[:end]] = header
+        return header, end
+
+
 def _aad(tenant: str, header: bytes, context: Mapping[str, str] | None) -> bytes:
     # "strongroom/blob/v1" || u32 len(tenant) || tenant || header || context
     name = tenant.encode("utf-8")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from strongroom.crypto.blob import MessageKeys
+from strongroom.crypto.blob import HeaderCache, MessageKeys
 from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_key
 from strongroom.errors import (
     AccessDeniedError,
@@ -83,6 +83,7 @@ class ServiceCore:
         self._message_keys: TtlCache[tuple[str, str, int], MessageKeys] = TtlCache(
             material_ttl_s, material_cache_size, clock.now
         )
+        self.blob_headers = HeaderCache()  # parsed ciphertext blob headers
         self._lock = threading.Lock()
         self._active = threading.local()
         # uuid4 costs more than a whole Decrypt's AES: ids are a per-process random

@@ -15,7 +15,6 @@ from strongroom.crypto.blob import (
     InvalidBlob,
     MessageKeys,
     open_blob,
-    parse_header,
     seal,
 )
 from strongroom.crypto.hazmat import random_bytes
@@ -123,7 +122,7 @@ class CryptoOps(ServiceCore):
     ) -> tuple[KeyRecord, bytes]:
         """Decrypt a ciphertext blob; the blob names its key, ``key_id`` must agree."""
         try:
-            header, header_end = parse_header(blob)
+            header, header_end = self.blob_headers.parse(blob)
         except InvalidBlob as exc:
             raise InvalidCiphertextError("") from exc
         if not _PLAIN_KEY_ID.fullmatch(header.key_id):
