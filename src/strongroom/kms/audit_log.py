@@ -76,15 +76,9 @@ class AuditLog:
             if len(self._prefixes) >= _MAX_PREFIXES:
                 self._prefixes.clear()
             self._prefixes[cache_key] = found = (caller, prefix)
-        body = (
-            found[1]
-            + _quote(request_id)
-            + ',"result":'
-            + _quote(result)
-            + ',"time":'
-            + float.__repr__(float(self._clock.now()))
-            + "}"
-        ).encode("ascii")
+        now = float.__repr__(float(self._clock.now()))
+        parts = (found[1], _quote(request_id), ',"result":', _quote(result), ',"time":', now, "}")
+        body = "".join(parts).encode("ascii")
         with self._lock:
             self._pending.append(body)
 
