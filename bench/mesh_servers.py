@@ -62,8 +62,6 @@ def tool(name: str) -> str:
 
 def issue_certificates(folder: Path) -> dict[str, Path]:
     """Issue the SVIDs with a fresh ``MeshCA`` and write them to ``folder``; their paths."""
-    from cryptography.hazmat.primitives import serialization
-
     from strongroom.kms.ports import SystemClock
     from strongroom.mesh.ca import MeshCA
     from strongroom.rootkey.local import LocalRootOfTrust
@@ -80,11 +78,7 @@ def issue_certificates(folder: Path) -> dict[str, Path]:
             ("server", ID_SERVER, ("localhost", "127.0.0.1")),
         ):
             svid = ca.new_svid(sid, SVID_TTL_S, names)
-            key = svid.private_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+            key = svid.key_pem()
             paths[name] = folder / f"{name}.pem"
             paths[f"{name}_key"] = folder / f"{name}.key"
             paths[f"{name}_haproxy"] = folder / f"{name}-haproxy.pem"
