@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 from mesh_proc import cpu_times, machine_busy, run_queue_wait, wait_for_quiet
-from mesh_report import DOC, Cell, render, write_doc
+from mesh_report import DOC, Cell, render, versions, write_doc
 from mesh_servers import (
     Stack,
     http_get,
@@ -245,10 +245,10 @@ def main() -> None:
     missing = missing_tools()
     if missing:
         raise SystemExit("missing tools; install them with: " + "; ".join(missing))
-    load_before = os.getloadavg()
+    load_before, software = os.getloadavg(), versions()
     with tempfile.TemporaryDirectory(prefix="mesh-bench-") as folder:
         cells, stats = run_all(args, Path(folder))
-    section = render(cells, stats, args, load_before)
+    section = render(cells, stats, args, load_before, software)
     print(section)
     if args.raw:
         args.raw.write_text(json.dumps([c.__dict__ for c in cells], indent=1), encoding="utf-8")

@@ -264,7 +264,9 @@ def render(
     stats: dict[str, dict[str, int]],
     args: argparse.Namespace,
     load_before: tuple[float, float, float],
+    software: str,
 ) -> str:
+    """The section: ``software`` is :func:`versions` as read when the run started."""
     g = grid(cells)
     today = datetime.date.today().isoformat()
     command = "python " + " ".join(shlex.quote(a) for a in ["bench/mesh.py", *sys.argv[1:]])
@@ -277,7 +279,7 @@ def render(
     gave_up = sum(1 for c in cells if args.quiet_wait and c.quiet_wait >= args.quiet_wait)
     lines = [
         SECTION,
-        f"Command: `{command}` ({today}). Machine: {machine()}. {versions()}. "
+        f"Command: `{command}` ({today}). Machine: {machine()}. {software}. "
         f"Load average (1, 5, 15 min, `uptime`) {load} before the run, {load_after} after.",
         "",
         "Paths, all on 127.0.0.1: **direct**: wrk -> TLS 1.3 -> nginx. **sidecars**: wrk -> "
