@@ -40,7 +40,9 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import ssl
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -263,6 +265,9 @@ def main() -> None:
     args.duration = args.duration or (2.0 if args.quick else 5.0)
     args.rounds = args.rounds or (1 if args.quick else 3)
     client = choose_client(args.client)
+    # A SIGTERM (a timeout, a CI limit) unwinds like Ctrl-C, so the servers are stopped:
+    # they run in sessions of their own and would outlive this process otherwise.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kms-api-bench-") as base:
         cells, targets = run_all(args, client, Path(base))
