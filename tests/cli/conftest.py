@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,15 +12,12 @@ from typing import Any
 
 import pytest
 
+from strongroom.testing.server import console_script
+
 
 def _script() -> list[str]:
     """The console script of this interpreter's environment (not a pyenv shim)."""
-    beside = Path(sys.executable).parent / "strongroom"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("strongroom")
-    assert found, "the strongroom console script is not installed"
-    return [found]
+    return [console_script()]
 
 
 @dataclass

@@ -9,27 +9,20 @@ from __future__ import annotations
 import json
 import os
 import pty
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from strongroom.crypto.stream import parse_header
-from strongroom.testing.server import ServerInfo, client_for, run_server
+from strongroom.testing.server import ServerInfo, client_for, console_script, run_server
 
 MIB = 1 << 20
 
 
 def script() -> str:
-    beside = Path(sys.executable).parent / "strongroom"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("strongroom")
-    assert found, "the strongroom console script is not installed"
-    return found
+    return console_script()
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -34,6 +35,18 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from strongroom.errors import InternalError
+
+
+def console_script() -> str:
+    """The ``strongroom`` console script of this interpreter's environment (not a shim)."""
+    beside = Path(sys.executable).parent / "strongroom"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("strongroom")
+    if found is None:
+        raise InternalError("the strongroom console script is not installed")
+    return found
+
 
 CREDENTIALS_FILE = "admin-credentials.json"
 CA_FILE = "ca.pem"
