@@ -100,10 +100,11 @@ def _run(main: Awaitable[None]) -> None:
 
     import uvloop
 
-    # A relay allocates many short-lived objects and few cycles: move what startup made out
-    # of the collector's sight and collect the young generation less often.
+    # Move what startup made (modules, policy, certificates) out of the collector's sight,
+    # so each full collection walks only live connections. The thresholds stay Python's:
+    # raising them (50,000 young objects) made rare collections that took 30-80 ms each
+    # and set the p99 of new connections (68 ms against 2 ms with the defaults).
     gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
     uvloop.run(main)  # type: ignore[arg-type]
 
 
