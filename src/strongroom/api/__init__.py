@@ -5,7 +5,7 @@ Build the app with :func:`create_app` from anything that implements :class:`KmsB
 """
 
 from strongroom.api.app import MAX_REQUEST_BYTES, KmsApi, create_app
-from strongroom.api.backend import KmsBackend, UserKeyBackend
+from strongroom.api.backend import KmsBackend, MeshBackend, UserKeyBackend
 from strongroom.api.shapes import ShapeCodec
 from strongroom.api.sigv4 import SignedRequest, SigV4Verifier, Verified
 
@@ -13,6 +13,7 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "KmsApi",
     "KmsBackend",
+    "MeshBackend",
     "ShapeCodec",
     "SigV4Verifier",
     "SignedRequest",

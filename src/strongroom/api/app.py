@@ -5,6 +5,8 @@ Routes::
     POST /        X-Amz-Target: TrentService.<Op>, application/x-amz-json-1.1 -> KMS
     POST /        X-Amz-Target: StrongroomUserKeys.<Op> (same protocol and signing) ->
                   Strongroom's user-key operations, if the backend has them
+    POST /        X-Amz-Target: StrongroomMesh.<Op> (same protocol and signing) ->
+                  the mesh authority (SVIDs for remote agents), if the backend has it
     POST /        application/x-www-form-urlencoded, Action=GetCallerIdentity -> STS (XML)
     GET  /healthz 200 while the process serves (no authentication)
     GET  /readyz  200 if the readiness callable says so, else 503 (no authentication)
@@ -33,9 +35,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from strongroom.api import sts
 from strongroom.api.asgi import Receive, Scope, Send, lifespan, read_body, send_response
-from strongroom.api.backend import KmsBackend, UserKeyBackend
+from strongroom.api.backend import KmsBackend, MeshBackend, UserKeyBackend
 from strongroom.api.metrics import ApiMetrics
-from strongroom.api.shapes import SERIALIZATION, USER_KEYS_MODEL_PATH, ShapeCodec
+from strongroom.api.shapes import (
+    MESH_MODEL_PATH,
+    SERIALIZATION,
+    USER_KEYS_MODEL_PATH,
+    ShapeCodec,
+)
 from strongroom.api.sigv4 import INVALID, SignedRequest, SigV4Verifier, Verified
 from strongroom.errors import AuthError, InternalError, ProtocolError, StrongroomError
 from strongroom.kms.caller import Caller
@@ -72,6 +79,34 @@ class _Request:
     request_id: str
     started: float
     client: str
+
+
+ExtensionCall = Callable[[Caller, str, dict[str, Any], str], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Extension:
+    """Strongroom operations beside AWS's: their own target prefix, model and backend call."""
+
+    codec: ShapeCodec
+    prefix: str
+    call: ExtensionCall
+    max_request_bytes: int
+
+
+def _extensions(backend: KmsBackend, max_request_bytes: int) -> tuple[_Extension, ...]:
+    """The extension services ``backend`` runs (user keys, the mesh authority)."""
+    found = []
+    if isinstance(backend, UserKeyBackend):
+        codec = ShapeCodec.load(USER_KEYS_MODEL_PATH)
+        limit = max(max_request_bytes, USER_KEYS_MAX_REQUEST_BYTES)
+        found.append(_Extension(codec, codec.target_prefix + ".", backend.call_user_keys, limit))
+    if isinstance(backend, MeshBackend):
+        codec = ShapeCodec.load(MESH_MODEL_PATH)
+        found.append(
+            _Extension(codec, codec.target_prefix + ".", backend.call_mesh, max_request_bytes)
+        )
+    return tuple(found)
 
 
 @dataclass(slots=True)
@@ -119,15 +154,14 @@ class KmsApi:
         self._prefix = self._codec.target_prefix + "."
         self._inline_targets = frozenset(self._prefix + op for op in inline_operations)
         self._callers: dict[tuple[Caller, str, str], Caller] = {}
-        # Strongroom's user-key operations: their own target prefix, names disjoint from AWS's
-        self._user_backend = backend if isinstance(backend, UserKeyBackend) else None
-        self._user_codec = ShapeCodec.load(USER_KEYS_MODEL_PATH)
-        self._user_prefix = self._user_codec.target_prefix + "."
-        self._user_operations = (
-            self._user_codec.operations if self._user_backend is not None else frozenset()
-        )
-        if self._user_operations & self._codec.operations:
-            raise ValueError("user-key operation names must differ from AWS KMS's")
+        # Strongroom's own operations: their own target prefixes, names disjoint from AWS's
+        self._extensions = _extensions(backend, max_request_bytes)
+        self._extension_of: dict[str, _Extension] = {}
+        for extension in self._extensions:
+            for name in extension.codec.operations:
+                if name in self._codec.operations or name in self._extension_of:
+                    raise ValueError(f"operation {name} is defined twice")
+                self._extension_of[name] = extension
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
@@ -185,8 +219,9 @@ class KmsApi:
             elif name == "content-length":
                 length = value.strip()
         limit = self._max_request_bytes
-        if target.startswith(self._user_prefix):
-            limit = max(limit, USER_KEYS_MAX_REQUEST_BYTES)
+        for extension in self._extensions:
+            if target.startswith(extension.prefix):
+                limit = extension.max_request_bytes
         oversized = bool(length) and not (
             length.isascii() and length.isdigit() and int(length) <= limit
         )
@@ -237,10 +272,12 @@ class KmsApi:
             operation = request.target[len(self._prefix) :]
             if operation in self._codec.operations:
                 return operation
-        elif request.target.startswith(self._user_prefix):
-            operation = request.target[len(self._user_prefix) :]
-            if operation in self._user_operations:
-                return operation
+            return "unknown"
+        for extension in self._extensions:
+            if request.target.startswith(extension.prefix):
+                operation = request.target[len(extension.prefix) :]
+                if operation in extension.codec.operations:
+                    return operation
         return "unknown"
 
     def _handle(self, request: _Request) -> _Outcome:
@@ -289,26 +326,20 @@ class KmsApi:
             parsed = _DECODER.decode(request.body.decode("utf-8")) if request.body.strip() else {}
         except (ValueError, RecursionError):
             raise ProtocolError(SERIALIZATION, "The request body is not valid JSON.") from None
-        if operation in self._user_operations:
-            encoded = self._user_keys(verified, operation, parsed, request.request_id)
+        extension = self._extension_of.get(operation)
+        if extension is not None:
+            codec = extension.codec
+            decoded = codec.decode_request(operation, parsed)
+            response = extension.call(
+                self._caller(verified), operation, decoded, request.request_id
+            )
+            encoded = codec.encode_response(operation, response)
         else:
             decoded = self._codec.decode_request(operation, parsed)
             caller = self._caller(verified)
             response = self._backend.call(caller, operation, decoded, request.request_id)
             encoded = self._codec.encode_response(operation, response)
         outcome.body = _ENCODER.encode(encoded).encode("utf-8")
-
-    def _user_keys(
-        self, verified: Verified, operation: str, parsed: Any, request_id: str
-    ) -> dict[str, Any]:
-        """One user-key operation: decode, run on the backend, encode."""
-        assert self._user_backend is not None  # only then are there user-key operations
-        codec = self._user_codec
-        decoded = codec.decode_request(operation, parsed)
-        response = self._user_backend.call_user_keys(
-            self._caller(verified), operation, decoded, request_id
-        )
-        return codec.encode_response(operation, response)
 
     def _caller(self, verified: Verified) -> Caller:
         """The key's principal in the signed region (memoised: ``replace`` is slow)."""

@@ -1,7 +1,8 @@
 """What the API needs from the key service: two methods, so ``api`` never imports the core.
 
 A backend that also has ``call_user_keys`` (:class:`UserKeyBackend`) serves Strongroom's
-user-key operations (``X-Amz-Target: StrongroomUserKeys.<Operation>``) too.
+user-key operations (``X-Amz-Target: StrongroomUserKeys.<Operation>``) too; one with
+``call_mesh`` (:class:`MeshBackend`) the mesh authority (``StrongroomMesh.<Operation>``).
 """
 
 from __future__ import annotations
@@ -41,4 +42,15 @@ class UserKeyBackend(KmsBackend, Protocol):
         self, caller: Caller, operation: str, request: dict[str, Any], request_id: str
     ) -> dict[str, Any]:
         """Run one user-key operation (``"CreateUserKeys"``...) for ``caller``, as :meth:`call`."""
+        ...
+
+
+@runtime_checkable
+class MeshBackend(Protocol):
+    """A backend that also runs the mesh authority's operations (``GetMeshBundle``...)."""
+
+    def call_mesh(
+        self, caller: Caller, operation: str, request: dict[str, Any], request_id: str
+    ) -> dict[str, Any]:
+        """Run one mesh operation for ``caller``, as :meth:`KmsBackend.call`."""
         ...

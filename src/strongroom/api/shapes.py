@@ -23,6 +23,8 @@ MODEL_PACKAGE = "strongroom"
 MODEL_PATH = ("kms", "kms-2014-11-01.json")
 USER_KEYS_MODEL_PATH = ("kms", "strongroom-userkeys-2024-06-01.json")
 """Strongroom's user-key operations, a model in the same format (target StrongroomUserKeys)."""
+MESH_MODEL_PATH = ("mesh", "strongroom-mesh-2026-11-29.json")
+"""The mesh authority's operations, a model in the same format (target StrongroomMesh)."""
 SERIALIZATION = "SerializationException"
 
 Decoder = Callable[[Any], Any]

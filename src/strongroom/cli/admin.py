@@ -50,6 +50,7 @@ def _principal_json(principal: PrincipalRecord) -> dict[str, Any]:
         "Arn": principal.arn,
         "Status": principal.status,
         "IsAdmin": principal.is_admin,
+        "IsMeshAgent": principal.is_mesh_agent,
         "CreateDate": iso_time(principal.created_at),
     }
 
@@ -109,13 +110,23 @@ def access_key_create(
     admin: Annotated[
         bool, typer.Option("--admin", help="Mark the principal as a tenant administrator.")
     ] = False,
+    mesh_agent: Annotated[
+        bool,
+        typer.Option(
+            "--mesh-agent",
+            help="Let the key run `strongroom mesh agent --endpoint`: it may then have "
+            "certificates issued for any workload identity of the mesh.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create an access key; its secret is printed this once and never again."""
     with cli_errors(), service_session(data_dir_of(data_dir)) as service:
         account = service.find_tenant(tenant).account_id
-        principal, secret = service.create_access_key(account, user, is_admin=admin)
+        principal, secret = service.create_access_key(
+            account, user, is_admin=admin, is_mesh_agent=mesh_agent
+        )
     info = {
         "AccessKeyId": principal.access_key_id,
         "SecretAccessKey": secret,
@@ -147,7 +158,15 @@ def access_key_list(
     if json_output:
         print_json({"AccessKeys": rows})
     else:
-        columns = ["AccessKeyId", "UserName", "Arn", "Status", "IsAdmin", "CreateDate"]
+        columns = [
+            "AccessKeyId",
+            "UserName",
+            "Arn",
+            "Status",
+            "IsAdmin",
+            "IsMeshAgent",
+            "CreateDate",
+        ]
         stdout_console().print(_table(rows, columns, f"{len(rows)} access key(s) of {account}"))
 
 

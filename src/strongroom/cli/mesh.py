@@ -6,7 +6,8 @@ Commands of the ``mesh`` sub-app:
   ``unregister ENTRY_ID``: the registration entries (in the key store);
 - ``revoke --spiffe-id ID``: revoke an identity for good; ``revoked``: list them;
 - ``bundle --trust-domain TD [--format pem|spiffe]``: the trust bundle;
-- ``agent --socket PATH --trust-domain TD``: serve the SPIFFE Workload API.
+- ``agent --socket PATH --trust-domain TD [--endpoint URL]``: serve the SPIFFE Workload
+  API, with SVIDs from the key store or from a Strongroom server.
 
 Adding commands (``mesh proxy``, ``mesh egress``...): write a module with
 ``register_mesh(mesh: typer.Typer) -> None`` that calls ``mesh.command("proxy")(...)``, and
@@ -217,15 +218,44 @@ def agent_command(
         float, typer.Option("--jwt-ttl", min=60, help="JWT-SVID lifetime, seconds.")
     ] = 300.0,
     log_level: Annotated[str, typer.Option("--log-level", help=", ".join(_LOG_LEVELS))] = "info",
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="A Strongroom server (https://HOST:PORT) to get the SVIDs from, signed with "
+            "an access key created with --mesh-agent (AWS credential chain), instead of "
+            "the key store of --data-dir.",
+            show_default=False,
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="Region to sign for (default: the AWS chain, us-east-1)."),
+    ] = None,
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-bundle", help="PEM CA bundle to verify --endpoint with (default: $AWS_CA_BUNDLE)."
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="AWS profile for --endpoint credentials.")
+    ] = None,
 ) -> None:
-    """Serve the SPIFFE Workload API on a unix socket (key store of --data-dir, in process).
+    """Serve the SPIFFE Workload API on a unix socket.
 
+    SVIDs come from the key store of --data-dir (in process) or from a Strongroom server
+    (--endpoint), which signs the public keys this agent sends: private keys stay here.
     Callers are identified by the kernel (SO_PEERCRED of their connection, /proc/PID/exe)
     and get the SVIDs of the entries whose selectors they all have. Run it as root (or
     with CAP_SYS_PTRACE) for unix:path selectors of other users' processes.
     """
     if log_level not in _LOG_LEVELS:
         fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
+    if endpoint is None and (region or ca_bundle or profile):
+        fail("--region, --ca-bundle and --profile go with --endpoint")
+    if endpoint is not None and data_dir is not None:
+        fail("--data-dir and --endpoint exclude each other: the SVIDs come from one of them")
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -234,10 +264,38 @@ def agent_command(
     from strongroom.mesh.schedule import SystemScheduler
     from strongroom.mesh.workload_api import WorkloadApi
 
+    clock = SystemClock()
+    if endpoint is not None:
+        from strongroom.mesh.remote import RemoteMeshAuthority
+
+        with cli_errors():
+            remote = RemoteMeshAuthority.connect(
+                trust_domain,
+                endpoint_url=endpoint,
+                region=region,
+                ca_bundle=ca_bundle,
+                profile=profile,
+            )
+            try:
+                api = WorkloadApi(
+                    remote,
+                    remote,
+                    SystemScheduler(clock),
+                    svid_ttl_s=svid_ttl,
+                    jwt_ttl_s=jwt_ttl,
+                )
+                typer.echo(
+                    f"SPIFFE Workload API for {remote.trust_domain} on unix://{socket_path} "
+                    f"(SVIDs from {endpoint})"
+                )
+                sys.stdout.flush()
+                status = run_agent(api, socket_path.absolute())
+            finally:
+                remote.close()
+        raise typer.Exit(status)
     with cli_errors():
         ca, store = _with_ca(data_dir, trust_domain)
         try:
-            clock = SystemClock()
             api = WorkloadApi(
                 ca,
                 Registry(store, clock),
@@ -272,8 +330,10 @@ def register(app: typer.Typer) -> None:
     mesh.command("bundle")(bundle_command)
     mesh.command(
         "agent",
-        epilog="Example:  strongroom mesh agent --socket /run/spiffe/agent.sock "
-        "--trust-domain example.org",
+        epilog="Examples:  strongroom mesh agent --socket /run/spiffe/agent.sock "
+        "--trust-domain example.org   |   strongroom mesh agent --socket "
+        "/run/spiffe/agent.sock --trust-domain example.org --endpoint "
+        "https://kms.internal:8443 --ca-bundle /etc/strongroom/ca.pem",
     )(agent_command)
     for name in MESH_COMMAND_MODULES:
         importlib.import_module(name).register_mesh(mesh)

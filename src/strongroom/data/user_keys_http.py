@@ -3,8 +3,8 @@
 A Strongroom server answers, beside the AWS KMS operations and on the same endpoint,
 ``X-Amz-Target: StrongroomUserKeys.<Operation>`` (AWS JSON 1.1, SigV4 service ``kms``):
 create, use and destroy one key per end user below a KMS key (crypto-shredding; see
-docs/operations.md). boto3 has no methods for them, so :class:`HttpUserKeys` signs each
-request with botocore's ``SigV4Auth`` and sends it with botocore's HTTP session; endpoint,
+docs/operations.md). boto3 has no methods for them, so :class:`HttpUserKeys` sends them
+with :class:`~strongroom.data.signed_json.SignedJsonClient` (botocore's SigV4); endpoint,
 region, credentials and CA bundle come from the same standard AWS chain as
 :class:`~strongroom.data.kms_http.KmsHttpDataKeys` (whose client it keeps for
 ``Decrypt``)::
@@ -22,31 +22,26 @@ Errors come back as the Strongroom error of the AWS error type, as from
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from strongroom.data.keys import DataKey
 from strongroom.data.kms_http import KmsHttpDataKeys, aws_errors
+from strongroom.data.signed_json import (
+    DEFAULT_TIMEOUT,
+    SignedJsonClient,
+    reply_blob,
+    session_credentials,
+)
 from strongroom.data.users import open_user_data_key
-from strongroom.errors import AuthError, KMSInternalError, ValidationError, error_for_aws_type
+from strongroom.errors import KMSInternalError, ValidationError
 
-TARGET_PREFIX = "StrongroomUserKeys."
-JSON_11 = "application/x-amz-json-1.1"
-SIGNING_NAME = "kms"
+TARGET_PREFIX = "StrongroomUserKeys"
 MAX_USER_IDS = 10_000
 """User ids per ``CreateUserKeys`` request (the service's limit)."""
 MAX_BATCH_BYTES = 1 << 20
 """JSON bytes of user ids per ``CreateUserKeys`` request (the server takes up to 2 MiB)."""
-
-
-def _blob(response: Mapping[str, Any], name: str) -> bytes:
-    try:
-        return base64.b64decode(str(response[name]), validate=True)
-    except (KeyError, binascii.Error, ValueError):
-        raise KMSInternalError(f"The key service's reply has no valid {name}.") from None
 
 
 def id_batches(user_ids: Iterable[str]) -> Iterator[list[str]]:
@@ -78,16 +73,11 @@ class HttpUserKeys:
         credentials: Any,
         *,
         verify: str | bool = True,
-        timeout: tuple[float, float] = (10.0, 60.0),
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ) -> None:
-        from botocore.httpsession import URLLib3Session
-        from botocore.utils import get_environ_proxies
-
         self._kms = kms
-        self._credentials = credentials
-        self._url = kms.endpoint_url.rstrip("/") + "/"
-        self._http = URLLib3Session(
-            verify=verify, timeout=timeout, proxies=get_environ_proxies(self._url)
+        self._wire = SignedJsonClient(
+            kms.endpoint_url, kms.region, credentials, TARGET_PREFIX, verify=verify, timeout=timeout
         )
 
     @classmethod
@@ -99,7 +89,7 @@ class HttpUserKeys:
         ca_bundle: str | None = None,
         profile: str | None = None,
         session: Any | None = None,
-        timeout: tuple[float, float] = (10.0, 60.0),
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         **config: Any,
     ) -> HttpUserKeys:
         """Build from the standard AWS chain, as :meth:`KmsHttpDataKeys.connect` does.
@@ -119,19 +109,12 @@ class HttpUserKeys:
                 session=session,
                 **config,
             )
-            credentials = session.get_credentials()
-            # boto3 keeps AWS_CA_BUNDLE and the profile's ca_bundle in its botocore session
-            core = getattr(session, "_session", None)
-            configured = core.get_config_variable("ca_bundle") if core is not None else None
-        if credentials is None:
+        try:
+            credentials, configured = session_credentials(session)
+        except BaseException:
             kms.close()
-            raise AuthError(
-                "MissingAuthenticationTokenException",
-                "No AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                "a profile, or another source of the AWS credential chain.",
-            )
-        verify: str | bool = ca_bundle or configured or True
-        return cls(kms, credentials, verify=verify, timeout=timeout)
+            raise
+        return cls(kms, credentials, verify=ca_bundle or configured, timeout=timeout)
 
     @property
     def kms(self) -> KmsHttpDataKeys:
@@ -154,10 +137,10 @@ class HttpUserKeys:
         if number_of_bytes != 32:
             request["NumberOfBytes"] = number_of_bytes
         response = self.call("GenerateUserDataKey", request)
-        plaintext = _blob(response, "Plaintext")
+        plaintext = reply_blob(response, "Plaintext")
         if len(plaintext) != number_of_bytes:
             raise KMSInternalError("The key service returned a data key of the wrong size.")
-        return DataKey(plaintext, _blob(response, "CiphertextBlob"), str(response["KeyId"]))
+        return DataKey(plaintext, reply_blob(response, "CiphertextBlob"), str(response["KeyId"]))
 
     def encrypt_for_user(
         self,
@@ -170,7 +153,7 @@ class HttpUserKeys:
         request: dict[str, Any] = {"KeyId": key_id, "UserId": user_id, "Plaintext": plaintext}
         if context:
             request["EncryptionContext"] = dict(context)
-        return _blob(self.call("EncryptForUser", request), "CiphertextBlob")
+        return reply_blob(self.call("EncryptForUser", request), "CiphertextBlob")
 
     def create_user_keys(self, key_id: str, user_ids: Iterable[str]) -> int:
         """``CreateUserKeys`` in batches; return how many keys were new.
@@ -214,38 +197,11 @@ class HttpUserKeys:
         ``bytes`` members of ``request`` are sent base64-encoded. A refusal raises the
         Strongroom error of its AWS type.
         """
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
-        payload = {
-            name: base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
-            for name, value in request.items()
-        }
-        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        headers = {"Content-Type": JSON_11, "X-Amz-Target": TARGET_PREFIX + operation}
-        with aws_errors():
-            http_request = AWSRequest(method="POST", url=self._url, data=body, headers=headers)
-            frozen = self._credentials.get_frozen_credentials()
-            SigV4Auth(frozen, SIGNING_NAME, self._kms.region).add_auth(http_request)
-            reply = self._http.send(http_request.prepare())
-        status, content = int(reply.status_code), bytes(reply.content or b"")
-        try:
-            parsed = json.loads(content) if content.strip() else {}
-        except ValueError:
-            parsed = None
-        if status == 200 and isinstance(parsed, dict):
-            return parsed
-        if isinstance(parsed, dict) and parsed.get("__type"):
-            aws_type = str(parsed["__type"]).rpartition("#")[2]
-            message = str(parsed.get("message") or parsed.get("Message") or "")
-            raise error_for_aws_type(aws_type, message, status)
-        if status == 200:
-            raise KMSInternalError("The key service's reply is not a JSON object.")
-        raise error_for_aws_type("UnknownError", f"HTTP {status} from {self._url}", status)
+        return self._wire.call(operation, request)
 
     def close(self) -> None:
         """Close the HTTP connection pool and the KMS client."""
-        self._http.close()
+        self._wire.close()
         self._kms.close()
 
     def __repr__(self) -> str:

@@ -81,11 +81,18 @@ class AdminOps(ServiceCore):
         return self.store.read(unit)
 
     def create_access_key(
-        self, account_id: str, user_name: str = "admin", is_admin: bool = False
+        self,
+        account_id: str,
+        user_name: str = "admin",
+        is_admin: bool = False,
+        *,
+        is_mesh_agent: bool = False,
     ) -> tuple[PrincipalRecord, str]:
         """Create an access key for a principal of a tenant; return it and its secret.
 
         The secret is returned once and stored only wrapped by the root of trust.
+        ``is_mesh_agent`` lets the key call the mesh authority (``strongroom mesh agent
+        --endpoint``), which issues certificates for any workload identity.
         """
         tenant = self.find_tenant(account_id)
         access_key_id = "AKIA" + "".join(secrets.choice(_ACCESS_KEY_ALPHABET) for _ in range(16))
@@ -99,6 +106,7 @@ class AdminOps(ServiceCore):
             ),
             created_at=self.clock.now(),
             is_admin=is_admin,
+            is_mesh_agent=is_mesh_agent,
         )
 
         def unit(tx: StoreTx) -> None:
@@ -147,5 +155,12 @@ class AdminOps(ServiceCore):
         secret = self.root.unwrap(
             record.wrapped_secret, key_identity("principal", record.account_id, access_key_id)
         ).decode("ascii")
-        caller = Caller(record.account_id, record.arn, access_key_id, region, record.is_admin)
+        caller = Caller(
+            record.account_id,
+            record.arn,
+            access_key_id,
+            region,
+            record.is_admin,
+            record.is_mesh_agent,
+        )
         return AccessKey(access_key_id, secret, caller)

@@ -13,6 +13,7 @@ class Caller:
     policies and grants name it (``arn:aws:iam::<account>:user/<name>``);
     ``region`` is taken from the request's SigV4 credential scope (or chosen by the
     in-process client), and keys live in the region they were created in.
+    ``is_mesh_agent`` lets the principal call the mesh authority (``StrongroomMesh.*``).
     """
 
     tenant: str
@@ -20,6 +21,7 @@ class Caller:
     access_key_id: str = ""
     region: str = "us-east-1"
     is_admin: bool = False
+    is_mesh_agent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,7 @@ class PrincipalRecord(JsonRecord):
     created_at: float
     is_admin: bool = False
     status: str = "Active"
+    is_mesh_agent: bool = False
 
     @property
     def arn(self) -> str:

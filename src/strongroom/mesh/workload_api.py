@@ -29,7 +29,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import struct_pb2
 from grpclib.const import Status
@@ -43,10 +43,10 @@ from strongroom.mesh.attest import (
     peer_credentials,
     workload_selectors,
 )
-from strongroom.mesh.ca import MeshCA
+from strongroom.mesh.ports import EntrySource, WorkloadAuthority
 from strongroom.mesh.proto import workload_pb2 as pb
 from strongroom.mesh.proto.workload_grpc import SpiffeWorkloadAPIBase
-from strongroom.mesh.registry import Registry, Selector
+from strongroom.mesh.registry import Selector
 from strongroom.mesh.schedule import Scheduler
 from strongroom.mesh.spiffe_id import SpiffeId
 from strongroom.mesh.svid import X509Svid
@@ -83,13 +83,31 @@ def attest_stream(stream: Stream[Any, Any]) -> Workload:
     return Workload(creds, workload_selectors(creds))
 
 
+T = TypeVar("T")
+
+
+async def _off_loop(func: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call of the authority in a thread; a failing key service is UNAVAILABLE.
+
+    With ``--endpoint`` the authority is a server over the network: its outage must reach
+    the workload as a status its client retries, not as an internal error of the agent.
+    """
+    try:
+        return await asyncio.to_thread(func, *args)
+    except (AccessDeniedError, ValidationError):
+        raise
+    except StrongroomError as exc:
+        _log.warning("the mesh authority failed: %s: %s", exc.aws_type, exc)
+        raise GRPCError(Status.UNAVAILABLE, "the mesh authority is unavailable") from exc
+
+
 class WorkloadApi(SpiffeWorkloadAPIBase):
     """The Workload API of one trust domain over a mesh CA and its registration entries."""
 
     def __init__(
         self,
-        ca: MeshCA,
-        registry: Registry,
+        ca: WorkloadAuthority,
+        registry: EntrySource,
         scheduler: Scheduler,
         *,
         svid_ttl_s: float | None = None,
@@ -122,7 +140,7 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
         return [i for i in ids if not self._ca.is_revoked(i)]
 
     async def _entitled_or_deny(self, workload: Workload) -> list[SpiffeId]:
-        ids = await asyncio.to_thread(self.entitled, workload)
+        ids = await _off_loop(self.entitled, workload)
         if not ids:
             _log.info(
                 "workload pid=%d uid=%d gid=%d: %s",
@@ -152,10 +170,10 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
         ids = await self._entitled_or_deny(workload)
         clock = self._scheduler.clock
         while True:
-            svids = await asyncio.to_thread(self._issue, ids)
+            svids = await _off_loop(self._issue, ids)
             if not svids:
                 raise GRPCError(Status.PERMISSION_DENIED, NO_IDENTITY)
-            bundle = await asyncio.to_thread(self._ca.trust_bundle_der)
+            bundle = await _off_loop(self._ca.trust_bundle_der)
             await stream.send_message(
                 pb.X509SVIDResponse(
                     svids=[
@@ -212,19 +230,21 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
         audience = list(request.audience)
 
         def sign() -> list[pb.JWTSVID]:
-            return [
-                pb.JWTSVID(
-                    spiffe_id=str(i), svid=self._ca.new_jwt_svid(i, audience, self._jwt_ttl_s).token
-                )
-                for i in ids
-            ]
+            signed = []
+            for spiffe_id in ids:
+                try:
+                    token = self._ca.new_jwt_svid(spiffe_id, audience, self._jwt_ttl_s).token
+                except AccessDeniedError:
+                    continue  # revoked since the entries were read
+                signed.append(pb.JWTSVID(spiffe_id=str(spiffe_id), svid=token))
+            return signed
 
         try:
-            svids = await asyncio.to_thread(sign)
-        except AccessDeniedError as exc:
-            raise GRPCError(Status.PERMISSION_DENIED, NO_IDENTITY) from exc
+            svids = await _off_loop(sign)
         except ValidationError as exc:
             raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
+        if not svids:
+            raise GRPCError(Status.PERMISSION_DENIED, NO_IDENTITY)
         await stream.send_message(pb.JWTSVIDResponse(svids=svids))
 
     async def FetchJWTBundles(
@@ -278,7 +298,7 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
         clock = self._scheduler.clock
         sent: bytes | None = None
         while True:
-            current = await asyncio.to_thread(read)
+            current = await _off_loop(read)
             if current != sent:
                 await stream.send_message(message(current))
                 sent = current

@@ -31,6 +31,7 @@ from strongroom.crypto.wrap import key_identity
 from strongroom.kms import KeyService
 from strongroom.kms.caller import AccessKey, Caller
 from strongroom.kms.records import GLOBAL_TENANT
+from strongroom.mesh.api_ops import MeshApiOps
 from strongroom.server.metrics import ServerMetrics, multiprocess_exposition, render
 from strongroom.server.settings import ServerSettings
 from strongroom.tls import (
@@ -53,7 +54,8 @@ class CachedBackend:
     A SigV4 request needs its access key's secret, which is stored wrapped by the root of
     trust: looking it up on every request would cost a store read and an unwrap (an HSM
     round trip with PKCS#11). Found keys are reused for ``ttl_seconds``, so revoking one
-    takes effect within that time; unknown ids are looked up every time.
+    takes effect within that time; unknown ids are looked up every time. The mesh
+    authority's operations (``StrongroomMesh.*``) run on the same store and root of trust.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class CachedBackend:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._service = service
+        self._mesh = MeshApiOps(service.store, service.root, service.clock, service.audit.record)
         self._ttl = ttl_seconds
         self._clock = clock
         self._keys: dict[str, tuple[float, AccessKey]] = {}
@@ -93,6 +96,12 @@ class CachedBackend:
     ) -> dict[str, Any]:
         """Run one user-key operation (``StrongroomUserKeys.<Op>``) on the key service."""
         return self._service.call_user_keys(caller, operation, request, request_id)
+
+    def call_mesh(
+        self, caller: Caller, operation: str, request: dict[str, Any], request_id: str
+    ) -> dict[str, Any]:
+        """Run one mesh operation (``StrongroomMesh.<Op>``): SVIDs for remote agents."""
+        return self._mesh.call_mesh(caller, operation, request, request_id)
 
 
 class Runtime:
