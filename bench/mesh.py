@@ -46,7 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mesh_proc import cpu_times, machine_busy, run_queue_wait, wait_for_quiet
+from mesh_proc import cpu_times, machine_busy, run_queue_wait, set_affinity, wait_for_quiet
 from mesh_report import DOC, Cell, render, versions, write_doc
 from mesh_servers import (
     Stack,
@@ -63,6 +63,9 @@ PATHS = {
     "sidecars": ("sidecar_a", "http", {"a": "sidecar_a", "b": "sidecar_b", "nginx": "nginx"}),
     "haproxy": ("haproxy_a", "http", {"a": "haproxy_a", "b": "haproxy_b", "nginx": "nginx"}),
 }
+PINNED_CPU = {"a": 0, "nginx": 0, "b": 1, "wrk": 1}
+"""The pinned layout: each core runs one proxy and one end (wrk or nginx), both paths alike."""
+LAYOUTS = ("pinned", "shared")
 
 _LUA_DONE = """\
 done = function(summary, latency, requests)
@@ -83,10 +86,14 @@ def wrk_scripts(folder: Path) -> dict[str, Path]:
     return scripts
 
 
-def run_wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, float]:
-    """One wrk run (one thread); its summary."""
+def run_wrk(
+    url: str, script: Path, connections: int, seconds: float, cpu: int | None = None
+) -> dict[str, float]:
+    """One wrk run (one thread, on core ``cpu`` if given); its summary."""
+    pin = [] if cpu is None else [tool("taskset"), "-c", str(cpu)]
     out = subprocess.run(
         [
+            *pin,
             tool("wrk"),
             "-t1",
             f"-c{connections}",
@@ -106,6 +113,18 @@ def run_wrk(url: str, script: Path, connections: int, seconds: float) -> dict[st
     return data
 
 
+def place(stack: Stack, path: str, layout: str) -> int | None:
+    """Pin this path's processes (``pinned``) or free all of them; the core wrk runs on."""
+    everything = set(range(os.cpu_count() or 1))
+    set_affinity(stack.pids(*stack.procs), everything)
+    if layout != "pinned":
+        return None
+    for group, name in PATHS[path][2].items():
+        cpu = PINNED_CPU["nginx" if path == "direct" else group]
+        set_affinity(stack.pids(name), {cpu})
+    return PINNED_CPU["wrk"]
+
+
 def measure(
     stack: Stack,
     scripts: dict[str, Path],
@@ -114,18 +133,20 @@ def measure(
     connections: int,
     args: argparse.Namespace,
     round_no: int,
+    layout: str = "shared",
 ) -> Cell:
     """Warm up, then one measured run, with the CPU every process used meanwhile."""
     entry, scheme, groups = PATHS[path]
     url = f"{scheme}://127.0.0.1:{stack.ports[entry]}/"
     quiet = wait_for_quiet(args.quiet_below, args.quiet_wait) if args.quiet_wait else 0.0
-    run_wrk(url, scripts[mode], connections, args.warmup)
+    wrk_cpu = place(stack, path, layout)
+    run_wrk(url, scripts[mode], connections, args.warmup, wrk_cpu)
     pids = {group: stack.pids(name) for group, name in groups.items()}
     all_pids = [pid for group in pids.values() for pid in group]
     cpu0 = {group: cpu_times(p) for group, p in pids.items()}
     wait0, busy0, kids0 = run_queue_wait(all_pids), machine_busy(), os.times()
     wall0 = time.monotonic()
-    summary = run_wrk(url, scripts[mode], connections, args.duration)
+    summary = run_wrk(url, scripts[mode], connections, args.duration, wrk_cpu)
     wall1 = time.monotonic()
     kids1, busy1, wait1 = os.times(), machine_busy(), run_queue_wait(all_pids)
     cpu, user = {}, {}
@@ -151,6 +172,7 @@ def measure(
         machine_cpu=busy1 - busy0,
         wall=wall1 - wall0,
         quiet_wait=quiet,
+        layout=layout,
     )
 
 
@@ -194,11 +216,15 @@ def run_all(args: argparse.Namespace, folder: Path) -> tuple[list[Cell], dict[st
             flush=True,
         )
         scripts = wrk_scripts(folder)
+        if (os.cpu_count() or 1) < 2 and args.layout != "shared":
+            raise SystemExit("the pinned layout needs 2 cores: use --layout shared")
+        layouts = LAYOUTS if args.layout == "both" else (args.layout,)
         for round_no in range(args.rounds):
-            for mode, path, connections in round_plan(round_no):
-                cell = measure(stack, scripts, path, mode, connections, args, round_no)
-                cells.append(cell)
-                print(cell.line(), flush=True)
+            for layout in layouts if round_no % 2 == 0 else layouts[::-1]:
+                for mode, path, connections in round_plan(round_no):
+                    cell = measure(stack, scripts, path, mode, connections, args, round_no, layout)
+                    cells.append(cell)
+                    print(cell.line(), flush=True)
         if args.py_spy:
             from mesh_profile import profile_sidecars
 
@@ -234,6 +260,13 @@ def main() -> None:
         help="after the rounds, profile both sidecars with py-spy this long",
     )
     parser.add_argument("--py-spy-out", type=Path, help="keep py-spy's raw stacks here")
+    parser.add_argument(
+        "--layout",
+        choices=("both", *LAYOUTS),
+        default="both",
+        help="pinned: proxy A and nginx on core 0, proxy B and wrk on core 1 (both paths "
+        "alike); shared: the scheduler places everything; both (default): each round both",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--doc", type=Path, default=DOC, help="where to write the section")
     parser.add_argument("--raw", type=Path, help="also write every cell as JSON here")

@@ -67,3 +67,12 @@ def wait_for_quiet(threshold: float, patience: float) -> float:
         busy = (machine_busy() - before) / (time.monotonic() - t0)
         if busy < threshold or time.monotonic() - start >= patience:
             return time.monotonic() - start
+
+
+def set_affinity(pids: list[int], cpus: set[int]) -> None:
+    """Run every thread of these processes on ``cpus`` only."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(tid), cpus)

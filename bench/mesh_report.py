@@ -49,6 +49,7 @@ class Cell:
     machine_cpu: float = 0.0
     wall: float = 0.0
     quiet_wait: float = 0.0
+    layout: str = "shared"
 
     @property
     def rps(self) -> float:
@@ -70,7 +71,8 @@ class Cell:
     def line(self) -> str:
         per = "  ".join(f"{g} {self.cpu_us(g):4.0f}" for g in GROUPS if g in self.cpu)
         return (
-            f"  r{self.round} {self.mode:9s} c={self.connections:<3d} {self.path:9s} "
+            f"  r{self.round} {self.layout:6s} {self.mode:9s} c={self.connections:<3d} "
+            f"{self.path:9s} "
             f"{self.rps:9,.0f} req/s  p50 {self.p50_ms:7.2f} ms  p99 {self.p99_ms:7.2f} ms  "
             f"cpu us/req: {per}  others {self.others_cores:.2f} cores  "
             f"errors {self.errors} non-2xx {self.non2xx}"
@@ -259,6 +261,41 @@ def _counters(stats: dict[str, dict[str, int]]) -> str:
     )
 
 
+LAYOUT_ORDER = ("pinned", "shared")
+LAYOUT_TITLES = {
+    "pinned": "Pinned layout (proxy A and nginx on core 0, proxy B and wrk on core 1)",
+    "shared": "Shared cores (nothing pinned)",
+}
+
+
+def _layout_part(g: Grid, layout: str) -> list[str]:
+    """The tables and verdicts of one layout."""
+    return [
+        f"### {LAYOUT_TITLES[layout]}",
+        "",
+        "Small requests over keep-alive connections (requests/s, median):",
+        "",
+        *_table(g, "keepalive", ("direct", "sidecars", "haproxy"), "requests/s"),
+        "",
+        "New connections through both hops (connections/s = requests/s, median):",
+        "",
+        *_table(g, "new", ("sidecars", "haproxy"), "connections/s"),
+        "",
+        "CPU per request in µs (median over rounds; from `/proc`, 10 ms ticks): A and B are "
+        "the two proxies, user + system time (for the direct path, B is nginx terminating "
+        "TLS); 'all' adds nginx and wrk; 'proxies waited' is their scheduler "
+        "run-queue wait (ready to run, no free core) in cores' worth; 'others' is CPU the "
+        "rest of the machine used meanwhile, in cores:",
+        "",
+        *_cpu_table(g),
+        "",
+        f"Targets (issue 6), {layout}:",
+        "",
+        *verdicts(g),
+        "",
+    ]
+
+
 def render(
     cells: list[Cell],
     stats: dict[str, dict[str, int]],
@@ -267,7 +304,6 @@ def render(
     software: str,
 ) -> str:
     """The section: ``software`` is :func:`versions` as read when the run started."""
-    g = grid(cells)
     today = datetime.date.today().isoformat()
     command = "python " + " ".join(shlex.quote(a) for a in ["bench/mesh.py", *sys.argv[1:]])
     load = ", ".join(f"{x:.1f}" for x in load_before)
@@ -303,29 +339,23 @@ def render(
         f"`Connection: close`: nginx closes after each answer, the close runs back through "
         f"both hops, wrk reconnects, so every request is a new TCP connection to A, a new "
         f"mTLS connection A -> B (a resumed TLS 1.3 handshake where the proxy resumes) and a "
-        f"new connection B -> nginx. Nothing is pinned: wrk, both proxies and nginx share "
-        f"the {os.cpu_count()} cores.",
+        f"new connection B -> nginx.",
         "",
-        "Small requests over keep-alive connections (requests/s, median):",
+        "Two layouts on the machine's cores, each measured in every round (in alternating "
+        "order): **pinned**, every process held to one core, the same for both relays: "
+        "proxy A and nginx on core 0, proxy B and wrk on core 1 (for the direct path nginx "
+        "on 0, wrk on 1); **shared**, nothing pinned, the kernel's scheduler places wrk, "
+        "both proxies and nginx on the cores as it likes. The pinned layout compares the "
+        "relays' own work; with shared cores the scheduler's placement moves the figures "
+        "of either relay by up to a third between runs of a few seconds, which the medians "
+        "and the paired ratios only partly cancel.",
         "",
-        *_table(g, "keepalive", ("direct", "sidecars", "haproxy"), "requests/s"),
-        "",
-        "New connections through both hops (connections/s = requests/s, median):",
-        "",
-        *_table(g, "new", ("sidecars", "haproxy"), "connections/s"),
-        "",
-        "CPU per request in µs (median over rounds; from `/proc`, 10 ms ticks): A and B are "
-        "the two proxies, user + system time (for the direct path, B is nginx terminating "
-        "TLS); 'all' adds nginx and wrk; 'proxies waited' is their scheduler "
-        "run-queue wait (ready to run, no free core) in cores' worth; 'others' is CPU the "
-        "rest of the machine used meanwhile, in cores:",
-        "",
-        *_cpu_table(g),
-        "",
-        "Targets (issue 6):",
-        "",
-        *verdicts(g),
-        "",
+    ]
+    for layout in LAYOUT_ORDER:
+        chosen = [c for c in cells if c.layout == layout]
+        if chosen:
+            lines += _layout_part(grid(chosen), layout)
+    lines += [
         f"Errors: {errors} socket errors and {non2xx} non-2xx responses in all cells"
         + (f" (in: {'; '.join(bad)})." if bad else ".")
         + ' Before measuring, each path answered a GET with 200 "ok", and sidecar B and '
