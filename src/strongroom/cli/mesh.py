@@ -315,7 +315,12 @@ def register(app: typer.Typer) -> None:
     """Add the ``mesh`` sub-app to the top-level app."""
     mesh = typer.Typer(
         name="mesh",
-        help="Workload identities (SPIFFE): registration, trust bundles, the Workload API.",
+        help="Workload identities (SPIFFE): registration, trust bundles, the Workload API, "
+        "mTLS sidecars and TLS-only egress.",
+        epilog="Examples:  strongroom mesh register --spiffe-id spiffe://example.org/web "
+        "--selector unix:uid:1000   |   strongroom mesh agent --socket "
+        "/run/spiffe/agent.sock --trust-domain example.org   |   strongroom mesh proxy "
+        "--config /etc/strongroom/sidecar.yaml",
         no_args_is_help=True,
     )
     mesh.command(
@@ -323,11 +328,22 @@ def register(app: typer.Typer) -> None:
         epilog="Example:  strongroom mesh register --spiffe-id spiffe://example.org/web "
         "--selector unix:uid:1000 --selector unix:path:/usr/bin/web",
     )(register_command)
-    mesh.command("entries")(entries_command)
-    mesh.command("unregister")(unregister_command)
-    mesh.command("revoke")(revoke_command)
-    mesh.command("revoked")(revoked_command)
-    mesh.command("bundle")(bundle_command)
+    mesh.command("entries", epilog="Example:  strongroom mesh entries --json")(entries_command)
+    mesh.command(
+        "unregister",
+        epilog="Example:  strongroom mesh unregister 3f2c9d0e8b7a4c1d9e6f5a4b3c2d1e0f",
+    )(unregister_command)
+    mesh.command(
+        "revoke", epilog="Example:  strongroom mesh revoke --spiffe-id spiffe://example.org/web"
+    )(revoke_command)
+    mesh.command(
+        "revoked", epilog="Example:  strongroom mesh revoked --trust-domain example.org --json"
+    )(revoked_command)
+    mesh.command(
+        "bundle",
+        epilog="Examples:  strongroom mesh bundle --trust-domain example.org > bundle.pem   |   "
+        "strongroom mesh bundle --trust-domain example.org --format spiffe",
+    )(bundle_command)
     mesh.command(
         "agent",
         epilog="Examples:  strongroom mesh agent --socket /run/spiffe/agent.sock "

@@ -57,5 +57,13 @@ def egress_command(config: ConfigOption, log_level: LogLevelOption = "info") -> 
 
 def register_mesh(mesh: typer.Typer) -> None:
     """Add ``proxy`` and ``egress`` to the ``strongroom mesh`` sub-app."""
-    mesh.command("proxy")(proxy_command)
-    mesh.command("egress")(egress_command)
+    mesh.command(
+        "proxy",
+        epilog="Example:  strongroom mesh proxy --config /etc/strongroom/sidecar.yaml "
+        "--log-level info   (policy format: docs/mesh.md, 'Sidecar policy')",
+    )(proxy_command)
+    mesh.command(
+        "egress",
+        epilog="Example:  strongroom mesh egress --config /etc/strongroom/egress.yaml   "
+        "(then HTTPS_PROXY=http://127.0.0.1:PORT in the workload; docs/mesh.md, 'Egress')",
+    )(egress_command)

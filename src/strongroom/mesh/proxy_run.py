@@ -10,14 +10,12 @@ matters when a policy asks for port 0.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import json
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from typing import IO, Any
 
+from strongroom.logs import configure_json_logging
 from strongroom.mesh.policy import ProxyPolicy
 from strongroom.mesh.proxy_tls import NoRevocation, RevocationCheck, RevocationFile
 from strongroom.mesh.svid_source import FileSvidSource, SvidSource, WorkloadApiSvidSource
@@ -25,36 +23,9 @@ from strongroom.mesh.svid_source import FileSvidSource, SvidSource, WorkloadApiS
 LOGGER_NAME = "strongroom.mesh"
 
 
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: ``time``, ``level``, ``logger``, ``message`` and fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Format ``record`` with the fields passed as ``extra={"fields": {...}}``."""
-        entry: dict[str, Any] = {
-            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, separators=(",", ":"), default=str)
-
-
 def configure_logging(level: str = "info", stream: IO[str] | None = None) -> logging.Handler:
     """Send ``strongroom.mesh.*`` logs as JSON lines to ``stream`` (stderr); return the handler."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonLogFormatter())
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-    logger.propagate = False
-    return handler
+    return configure_json_logging(LOGGER_NAME, level, stream)
 
 
 def svid_source_for(policy: ProxyPolicy) -> SvidSource:
