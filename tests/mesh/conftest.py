@@ -93,3 +93,29 @@ def probe(agent: AgentThread) -> Probe:
         return done.returncode, lines
 
     return run
+
+
+SocketProbe = Callable[..., tuple[int, dict[str, Any]]]
+
+
+@pytest.fixture
+def socket_probe() -> SocketProbe:
+    """``socket_probe(path, "x509")``: the py-spiffe workload against the agent at ``path``.
+
+    Returns the exit code (0, or 3 for a refusal) and the last JSON line it printed.
+    """
+
+    def run(socket_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+        env = dict(os.environ, SPIFFE_ENDPOINT_SOCKET=f"unix://{socket_path}")
+        done = subprocess.run(
+            [sys.executable, str(PROBE), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode in (0, 3), done.stderr
+        return done.returncode, json.loads(done.stdout.splitlines()[-1])
+
+    return run

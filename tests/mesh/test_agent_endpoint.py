@@ -10,9 +10,8 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,19 +87,6 @@ def client(server: ServerInfo, creds: dict[str, Any]) -> SignedJsonClient:
         "StrongroomMesh",
         verify=str(server.ca_bundle),
     )
-
-
-def probe(socket_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    env = dict(os.environ, SPIFFE_ENDPOINT_SOCKET=f"unix://{socket_path}")
-    done = subprocess.run(
-        [sys.executable, str(PROBE), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return done.returncode, json.loads(done.stdout.splitlines()[-1])
 
 
 def _public_der() -> bytes:
@@ -193,6 +179,7 @@ def test_agent_serves_svids_from_the_server(
     keys: dict[str, dict[str, Any]],
     tmp_path: Path,
     socket_dir: Path,
+    socket_probe: Callable[..., tuple[int, dict[str, Any]]],
 ) -> None:
     dd = ("--data-dir", str(data_dir))
     me = f"unix:uid:{os.getuid()}"
@@ -201,12 +188,12 @@ def test_agent_serves_svids_from_the_server(
     socket_path = socket_dir / "agent.sock"
     agent = _start_agent(server, keys["agent"], socket_path, tmp_path)
     try:
-        code, out = probe(socket_path, "x509")
+        code, out = socket_probe(socket_path, "x509")
         assert code == 0, out
         assert out["ids"] == [GONE, WEB]
         # a revoked identity gets nothing from the agent (the server refuses to sign)
         run("mesh", "revoke", "--spiffe-id", GONE, *dd)
-        code, out = probe(socket_path, "x509")
+        code, out = socket_probe(socket_path, "x509")
         assert code == 0, out
         assert out["spiffe_id"] == WEB and out["ids"] == [WEB]
         chain = [x509.load_pem_x509_certificate(p.encode()) for p in out["chain"]]
@@ -222,15 +209,49 @@ def test_agent_serves_svids_from_the_server(
         assert isinstance(private, ec.EllipticCurvePrivateKey)
         assert private.public_key().public_numbers() == chain[0].public_key().public_numbers()
 
-        code, jwt = probe(socket_path, "jwt", "payments")
+        code, jwt = socket_probe(socket_path, "jwt", "payments")
         assert code == 0, jwt
         assert jwt["spiffe_id"] == WEB
         assert jwt["validated_by_agent"] == WEB and jwt["validated_locally"] == WEB
 
         run("mesh", "revoke", "--spiffe-id", WEB, *dd)
-        code, out = probe(socket_path, "x509")
+        code, out = socket_probe(socket_path, "x509")
         assert code == 3 and "no identity issued" in out["message"], out
     finally:
         agent.terminate()
         assert agent.wait(30) == 0
     assert not socket_path.exists()
+    plain = client(server, keys["plain"])
+    with pytest.raises(AccessDeniedError):
+        plain.call("GetMeshBundle", {"TrustDomain": "example.org"})
+    plain.close()
+    events = _audit_events(data_dir, {"IssueX509Svid", "IssueJwtSvid", "GetMeshBundle"})
+    agent_key, plain_key = keys["agent"]["AccessKeyId"], keys["plain"]["AccessKeyId"]
+    issued = {
+        e["spiffeId"]
+        for e in events
+        if e["operation"] == "IssueX509Svid"
+        and e["result"] == "Success"
+        and e["accessKeyId"] == agent_key
+    }
+    assert {WEB, GONE} <= issued
+    assert any(e["operation"] == "IssueJwtSvid" and e["result"] == "Success" for e in events)
+    bundle_reads = [e for e in events if e["operation"] == "GetMeshBundle"]
+    # the agent's reads every few seconds are not audited; a refused one is
+    assert all(e["result"] == "AccessDeniedException" for e in bundle_reads)
+    assert any(e["accessKeyId"] == plain_key for e in bundle_reads)
+
+
+def _audit_events(data_dir: Path, operations: set[str]) -> list[dict[str, Any]]:
+    """The audit events of these operations (the server flushes its queue within a second)."""
+    deadline = time.monotonic() + 20
+    while True:
+        out = run(
+            "admin", "audit", "show", "--limit", "100000", "--json", "--data-dir", str(data_dir)
+        )
+        events = [row["Event"] for row in json.loads(out[: out.rindex("}") + 1])["Events"]]
+        found = [e for e in events if isinstance(e, dict) and e.get("operation") in operations]
+        done = {e["operation"] for e in found} >= {"IssueJwtSvid", "GetMeshBundle"}
+        if done or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)

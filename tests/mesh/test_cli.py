@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from click.testing import Result
 from cryptography import x509
@@ -28,20 +30,9 @@ def strongroom(*args: str, expect: int = 0) -> Result:
     return result
 
 
-def probe(socket_path: Path, *args: str) -> tuple[int, dict]:
-    env = dict(os.environ, SPIFFE_ENDPOINT_SOCKET=f"unix://{socket_path}")
-    done = subprocess.run(
-        [sys.executable, str(PROBE), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return done.returncode, json.loads(done.stdout.splitlines()[-1])
-
-
-def test_register_serve_revoke_unregister(tmp_path: Path, socket_dir: Path) -> None:
+def test_register_serve_revoke_unregister(
+    tmp_path: Path, socket_dir: Path, socket_probe: Callable[..., tuple[int, dict[str, Any]]]
+) -> None:
     data = str(tmp_path / "data")
     strongroom("init", "--data-dir", data)
     dd = ("--data-dir", data)
@@ -95,7 +86,7 @@ def test_register_serve_revoke_unregister(tmp_path: Path, socket_dir: Path) -> N
             assert agent.poll() is None, agent.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        code, out = probe(socket_path, "x509")
+        code, out = socket_probe(socket_path, "x509")
         assert code == 0, out
         assert out["spiffe_id"] == WEB
         chain = [x509.load_pem_x509_certificate(p.encode()) for p in out["chain"]]
@@ -105,7 +96,7 @@ def test_register_serve_revoke_unregister(tmp_path: Path, socket_dir: Path) -> N
         revoked = strongroom("mesh", "revoked", *dd, "--trust-domain", "example.org", "--json")
         assert json.loads(revoked.stdout) == [WEB]
         deadline = time.monotonic() + 30  # the agent rereads revocations every second
-        while (answer := probe(socket_path, "x509"))[0] == 0:
+        while (answer := socket_probe(socket_path, "x509"))[0] == 0:
             assert time.monotonic() < deadline
         code, out = answer
         assert code == 3 and "no identity issued" in out["message"]

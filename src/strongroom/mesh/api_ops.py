@@ -21,8 +21,10 @@ Only an access key created with ``--mesh-agent`` may call them (``AccessDeniedEx
 for any other, tenant administrators included): an agent mints any identity of the trust
 domains it serves, as a SPIRE agent does for the workloads it attests, so it is a
 platform role, not a tenant's. The private key of an X.509-SVID never travels: the agent
-makes the key pair and sends the public half. Every call is audited (operation, access
-key, SPIFFE ID, certificate serial; never a key or a token).
+makes the key pair and sends the public half. Every issue and validation, and every
+refused call, is audited (operation, access key, SPIFFE ID, certificate serial; never a key
+or a token); the reads an agent repeats every few seconds (bundle, entries, revocations)
+are counted in the API metrics but not audited when they succeed.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ MESH_MODEL_PATH = ("mesh", MESH_MODEL_FILE)
 """Where the model lies inside the ``strongroom`` package (for the API's shape codec)."""
 MESH_TARGET_PREFIX = "StrongroomMesh"
 MAX_CACHED_DOMAINS = 64
+QUIET_READS = frozenset({"GetMeshBundle", "ListMeshEntries", "ListRevokedIds"})
+"""Reads every agent repeats on its refresh beat: audited only when they fail."""
 NOT_AN_AGENT = (
     "Only an access key created with --mesh-agent may call the mesh authority "
     "(strongroom admin access-key create --mesh-agent)."
@@ -127,7 +131,8 @@ class MeshApiOps:
         except StrongroomError as err:
             self._audit({**event, "result": err.aws_type})
             raise
-        self._audit({**event, "result": "Success"})
+        if operation not in QUIET_READS:
+            self._audit({**event, "result": "Success"})
         return response
 
     # -- the operations ---------------------------------------------------------------------
