@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import bench_doc
 import cryptography
 from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,7 +42,7 @@ from strongroom.data import decrypt_stream, encrypt_stream
 
 MIB = 1 << 20
 KEY = os.urandom(32)
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+DOC = bench_doc.DOC
 SECTION = "## Encryption at rest"
 Row = tuple[str, float, str]
 
@@ -302,19 +302,11 @@ def files(size: int, runs: int, tmp: Path) -> list[Row]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    """The machine line: the common part and this benchmark's libraries."""
+    openssl = openssl_backend.openssl_version_text()
     return (
-        f"{cpu}, {os.cpu_count()} vCPU, Linux {platform.release()}, Python "
-        f"{platform.python_version()}, cryptography {cryptography.__version__} "
-        f"({openssl_backend.openssl_version_text()}); load average {load}"
+        f"{bench_doc.machine()}, cryptography {cryptography.__version__} ({openssl}); "
+        f"load average {bench_doc.load_average()}"
     )
 
 
@@ -349,14 +341,8 @@ def render(rows: list[Row], command: str, setup: str) -> str:
 
 
 def write_section(text: str) -> None:
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Strongroom benchmarks\n"
-    start = doc.find(SECTION + "\n")
-    if start == -1:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    else:
-        end = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + text + ("" if end == -1 else doc[end + 1 :])
-    DOC.write_text(doc, encoding="utf-8")
+    """Put this benchmark's section into docs/benchmarks.md."""
+    bench_doc.write_section(text, SECTION, DOC)
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+import bench_doc
 import grpc
 
 from strongroom.cli.context import open_service
@@ -37,7 +37,7 @@ from strongroom.k8s import plugin_caller
 from strongroom.k8s.proto import api_pb2, api_pb2_grpc
 from strongroom.testing.service import tenant_caller
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+DOC = bench_doc.DOC
 SECTION = "## Kubernetes KMS v2 plugin"
 TARGET_P99_MS = 5.0
 Round = tuple[list[float], float]  # latencies (s), wall seconds
@@ -195,18 +195,10 @@ def direct(
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    """The machine line: the common part and this benchmark's libraries."""
     return (
-        f"{cpu}, {os.cpu_count()} vCPU, Linux {platform.release()}, Python "
-        f"{platform.python_version()}, grpcio {grpc.__version__}; load average {load}"
+        bench_doc.machine()
+        + f", grpcio {grpc.__version__}; load average {bench_doc.load_average()}"
     )
 
 
@@ -275,14 +267,8 @@ def render(results: Results, command: str, setup: str) -> str:
 
 
 def write_section(text: str) -> None:
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Strongroom benchmarks\n"
-    start = doc.find(SECTION + "\n")
-    if start == -1:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    else:
-        end = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + text + ("" if end == -1 else doc[end + 1 :])
-    DOC.write_text(doc, encoding="utf-8")
+    """Put this benchmark's section into docs/benchmarks.md."""
+    bench_doc.write_section(text, SECTION, DOC)
 
 
 def main() -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import re
 import shlex
 import statistics
 import subprocess
@@ -15,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bench_doc
+
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
+DOC = bench_doc.DOC
 SECTION = "## AWS KMS API (strongroom server vs moto)"
 OPERATIONS = ("Decrypt", "Encrypt", "GenerateDataKey")
 CONNECTIONS = (1, 16, 64)
@@ -105,19 +105,8 @@ def peak(g: Grid, target: str, operation: str) -> tuple[float, int]:
 
 
 def machine() -> str:
-    model, cores = "unknown CPU", os.cpu_count() or 0
-    ram = "? GiB"
-    try:
-        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        model = found.group(1).strip() if found else model
-        kib = re.search(r"^MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text(), re.M)
-        ram = f"{int(kib.group(1)) / 2**20:.0f} GiB" if kib else ram
-    except OSError:
-        pass
-    return (
-        f"{model}, {cores} cores, {ram} RAM, Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
+    """The machine line of the report."""
+    return bench_doc.machine()
 
 
 def _run(*command: str) -> str:
@@ -366,11 +355,4 @@ def render(
 
 def write_doc(section: str, path: Path) -> None:
     """Replace this benchmark's section (its heading to the next ``## ``), or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Strongroom benchmarks\n"
-    start = text.find(SECTION + "\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end == -1 else "\n" + text[end + 1 :])
-    path.write_text(text, encoding="utf-8")
+    bench_doc.write_section(section, SECTION, path)

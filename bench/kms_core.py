@@ -28,10 +28,8 @@ import argparse
 import cProfile
 import datetime
 import os
-import platform
 import pstats
 import random
-import re
 import shlex
 import statistics
 import sys
@@ -43,13 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bench_doc
+
 from strongroom.kms import Caller, KeyService, SystemClock
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
 from strongroom.testing.service import tenant_caller
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
+DOC = bench_doc.DOC
 SECTION = "## Key service core, in-process (bench/kms_core.py)"
 OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
 
@@ -185,14 +185,8 @@ def profile(service: KeyService, caller: Caller, operation: str, calls: int) -> 
 
 
 def machine() -> str:
-    model, cores = "unknown CPU", os.cpu_count() or 0
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        found = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-        model = found.group(1).strip() if found else model
-    except OSError:
-        pass
-    return f"{model}, {cores} cores, Linux {platform.release()}, Python {platform.python_version()}"
+    """The machine line of the report."""
+    return bench_doc.machine()
 
 
 def render(results: list[StoreResult], args: argparse.Namespace) -> str:
@@ -284,14 +278,8 @@ def render(results: list[StoreResult], args: argparse.Namespace) -> str:
 
 
 def write_doc(section: str, path: Path) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Strongroom benchmarks\n"
-    start = text.find(SECTION + "\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end == -1 else "\n" + text[end + 1 :])
-    path.write_text(text, encoding="utf-8")
+    """Replace this benchmark's section (its heading to the next ``## ``), or append it."""
+    bench_doc.write_section(section, SECTION, path)
 
 
 def main() -> None:
