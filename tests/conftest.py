@@ -1,11 +1,18 @@
-"""Shared fixtures: throwaway PostgreSQL server and SoftHSM token, started by the tests."""
+"""Shared fixtures: throwaway PostgreSQL server and SoftHSM token, started by the tests; a
+key service over SQLite with callers of tenants ``alice`` and ``bob`` (tests/kms overrides
+``service`` with every store and root of trust)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from strongroom.kms import Caller, KeyService
 
 # CI shares two cores with servers the tests start: wall-clock deadlines would make
 # property tests flaky without finding anything; example counts stay at the default.
@@ -29,3 +36,28 @@ def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     with TempSoftHSM(tmp_path_factory.mktemp("softhsm")) as token:
         yield token
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[KeyService]:
+    """A key service over SQLite and a local root key."""
+    from strongroom.testing.service import sqlite_key_service
+
+    with sqlite_key_service(tmp_path) as svc:
+        yield svc
+
+
+@pytest.fixture
+def alice(service: KeyService) -> Caller:
+    """A caller of tenant ``alice`` on ``service``."""
+    from strongroom.testing.service import tenant_caller
+
+    return tenant_caller(service, "alice")
+
+
+@pytest.fixture
+def bob(service: KeyService) -> Caller:
+    """A caller of tenant ``bob`` on ``service``."""
+    from strongroom.testing.service import tenant_caller
+
+    return tenant_caller(service, "bob")

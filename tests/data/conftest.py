@@ -1,31 +1,11 @@
-"""A key service over SQLite and a local root key, with two tenants, for data/ tests."""
+"""Data-key providers of the two tenants of the shared key service (see tests/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from strongroom.data import InProcessDataKeys
 from strongroom.kms import Caller, KeyService
-from strongroom.testing.service import sqlite_key_service, tenant_caller
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[KeyService]:
-    with sqlite_key_service(tmp_path) as svc:
-        yield svc
-
-
-@pytest.fixture
-def alice(service: KeyService) -> Caller:
-    return tenant_caller(service, "alice")
-
-
-@pytest.fixture
-def bob(service: KeyService) -> Caller:
-    return tenant_caller(service, "bob")
 
 
 @pytest.fixture

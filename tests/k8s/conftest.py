@@ -34,25 +34,8 @@ from strongroom.k8s import (
 )
 from strongroom.k8s.proto import api_pb2_grpc
 from strongroom.kms import Caller, KeyService
-from strongroom.testing.service import sqlite_key_service, tenant_caller
 
 ALIAS = "alias/k8s-secrets"
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[KeyService]:
-    with sqlite_key_service(tmp_path) as svc:
-        yield svc
-
-
-@pytest.fixture
-def alice(service: KeyService) -> Caller:
-    return tenant_caller(service, "alice")
-
-
-@pytest.fixture
-def bob(service: KeyService) -> Caller:
-    return tenant_caller(service, "bob")
 
 
 @pytest.fixture
