@@ -8,6 +8,7 @@ Example (every key is documented in ``docs/mesh.md``, "Sidecar and egress")::
       # files: {cert: svid.pem, key: svid_key.pem, bundle: bundle.pem, poll_seconds: 5}
     revocation_file: /run/strongroom/revoked.txt        # optional
     session_resumption: true                            # optional
+    keep_tls_buffers: true                              # optional
     inbound:
       - name: api
         listen: 0.0.0.0:8443
@@ -82,6 +83,7 @@ class ProxyPolicy:
     outbound: tuple[OutboundListener, ...] = ()
     revocation_file: Path | None = None
     session_resumption: bool = True
+    keep_tls_buffers: bool = True
 
 
 def _spiffe_id(field: Field, trust_domain: str) -> str:
@@ -158,7 +160,7 @@ def policy_from_field(root: Field, base: Path) -> ProxyPolicy:
     """Validate a composed YAML document as a :class:`ProxyPolicy`."""
     keys = root.mapping(
         ("trust_domain", "svid"),
-        ("inbound", "outbound", "revocation_file", "session_resumption"),
+        ("inbound", "outbound", "revocation_file", "session_resumption", "keep_tls_buffers"),
     )
     td_field = keys["trust_domain"]
     try:
@@ -185,6 +187,9 @@ def policy_from_field(root: Field, base: Path) -> ProxyPolicy:
         ),
         session_resumption=(
             keys["session_resumption"].boolean() if "session_resumption" in keys else True
+        ),
+        keep_tls_buffers=(
+            keys["keep_tls_buffers"].boolean() if "keep_tls_buffers" in keys else True
         ),
     )
 

@@ -227,7 +227,11 @@ class SidecarProxy:
         self._own(state)
         self._serial = state.serial_number
         for inbound in self.policy.inbound:
-            switch = ServerContextSwitch(state, resumption=self.policy.session_resumption)
+            switch = ServerContextSwitch(
+                state,
+                resumption=self.policy.session_resumption,
+                keep_buffers=self.policy.keep_tls_buffers,
+            )
             route = _Inbound(inbound, self._verifier, self.stats, switch)
             watch_handshakes(switch.front, self._handshake_failed(inbound.name))
             server = await loop.create_server(
@@ -242,7 +246,7 @@ class SidecarProxy:
             self._serve(server, inbound.name, "inbound")
             self._inbound.append(route)
         for outbound in self.policy.outbound:
-            out = _Outbound(outbound, client_context(state))
+            out = _Outbound(outbound, self._client_context(state))
             out.pool = PeerPool(outbound, out.current_context, self._verifier, self.stats)
             server = await loop.create_server(
                 lambda out=out: OutboundClient(out),  # type: ignore[misc]
@@ -255,6 +259,9 @@ class SidecarProxy:
             self._outbound.append(out)
             out.pool.refill()
         self._source.subscribe(self._changed)
+
+    def _client_context(self, state: SvidState) -> ResumingClientContext:
+        return client_context(state, keep_buffers=self.policy.keep_tls_buffers)
 
     def _serve(self, server: asyncio.Server, name: str, direction: str) -> None:
         self._servers.append(server)
@@ -287,7 +294,7 @@ class SidecarProxy:
             return
         try:
             self._own(state)
-            contexts = [client_context(state) for _ in self._outbound]
+            contexts = [self._client_context(state) for _ in self._outbound]
             for route in self._inbound:
                 route.switch.rotate(state)
         except (ValidationError, ssl.SSLError, ValueError) as exc:

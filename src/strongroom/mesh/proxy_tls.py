@@ -38,6 +38,7 @@ from cryptography import x509
 from strongroom.errors import ValidationError
 from strongroom.mesh.spiffe_id import SpiffeId
 from strongroom.mesh.svid_source import SvidState
+from strongroom.mesh.tls_buffers import keep_record_buffers
 
 SESSION_REFRESH = 60.0
 """Seconds a client keeps resuming one session before it takes a fresher one."""
@@ -296,25 +297,31 @@ def _load_chain(ctx: ssl.SSLContext, state: SvidState) -> None:
         os.unlink(name)
 
 
-def _common(ctx: ssl.SSLContext, state: SvidState) -> None:
+def _common(ctx: ssl.SSLContext, state: SvidState, keep_buffers: bool) -> None:
+    if keep_buffers:
+        keep_record_buffers(ctx)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata=state.bundle_pem())
     _load_chain(ctx, state)
 
 
-def client_context(state: SvidState) -> ResumingClientContext:
-    """The context of an outbound mTLS connection: our SVID, the bundle, no hostname check."""
+def client_context(state: SvidState, *, keep_buffers: bool = True) -> ResumingClientContext:
+    """The context of an outbound mTLS connection: our SVID, the bundle, no hostname check.
+
+    ``keep_buffers``: connections keep OpenSSL's record buffers while open
+    (:mod:`.tls_buffers`).
+    """
     ctx = ResumingClientContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
-    _common(ctx, state)
+    _common(ctx, state, keep_buffers)
     return ctx
 
 
-def server_context(state: SvidState) -> ssl.SSLContext:
+def server_context(state: SvidState, *, keep_buffers: bool = True) -> ssl.SSLContext:
     """The context of an inbound mTLS connection: a client certificate is required."""
     ctx = FastContext(ssl.PROTOCOL_TLS_SERVER)
-    _common(ctx, state)
+    _common(ctx, state, keep_buffers)
     return ctx
 
 
@@ -330,8 +337,12 @@ class ServerContextSwitch:
     which saves decoding a whole session, peer certificate included, per resumption.
     """
 
-    def __init__(self, state: SvidState, *, resumption: bool = True) -> None:
-        self.front = server_context(state)
+    def __init__(
+        self, state: SvidState, *, resumption: bool = True, keep_buffers: bool = True
+    ) -> None:
+        # OpenSSL copies the mode into each connection from the listening (front) context
+        self._keep_buffers = keep_buffers
+        self.front = server_context(state, keep_buffers=keep_buffers)
         # TLS 1.3 tickets that name a session in this process's cache (no session to decode
         # per resumption), reusable (no 0-RTT here, so no replay to guard against), one per
         # connection.
@@ -347,7 +358,7 @@ class ServerContextSwitch:
 
     def rotate(self, state: SvidState) -> None:
         """Use ``state`` for every handshake from now on."""
-        self.current = server_context(state)
+        self.current = server_context(state, keep_buffers=self._keep_buffers)
 
 
 def watch_handshakes(ctx: ssl.SSLContext, on_failure: Callable[[ssl.SSLError], None]) -> None:
