@@ -129,8 +129,8 @@ class PeerPool:
         self._stats.peer_handshakes += 1
         if ssl_object.session_reused:
             self._stats.peer_resumed += 1
-        elif ctx.session is not None:
-            ctx.forget()  # the peer declined it: take the next connection's
+        else:
+            ctx.forget(ssl_object)  # the peer declined it: take the next connection's
         conn.born = loop.time()
         return conn
 

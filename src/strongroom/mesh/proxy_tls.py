@@ -40,8 +40,14 @@ from strongroom.mesh.spiffe_id import SpiffeId
 from strongroom.mesh.svid_source import SvidState
 from strongroom.mesh.tls_buffers import keep_record_buffers
 
-SESSION_REFRESH = 60.0
-"""Seconds a client keeps resuming one session before it takes a fresher one."""
+SESSION_REFRESH = 10.0
+"""Seconds a client keeps resuming one session before it takes a fresher one.
+
+The peer keeps every session it issued in a cache of OpenSSL's default 20,480 entries, one
+more per connection (each handshake, resumed or not, issues a ticket), and evicts the
+oldest when the cache is full: a session offered for longer than the cache lasts would be
+dropped under the client. At 10 seconds that takes over 2,000 new connections a second.
+"""
 SSL_OP_NO_ANTI_REPLAY = 0x01000000
 """OpenSSL's option (not exported by ``ssl``): stateful TLS 1.3 tickets stay reusable.
 
@@ -223,12 +229,14 @@ class ResumingClientContext(FastContext):
     """A client context that resumes a TLS 1.3 session on new connections to its peer.
 
     asyncio creates TLS objects through ``SSLContext.wrap_bio`` and has no ``session``
-    parameter of its own; this subclass passes :attr:`session` there. Reading a session
-    out of a connection costs a full copy of it (CPython serialises and parses it again,
-    peer certificate included), so a session is taken (:meth:`remember`) only when there
-    is none, when it is :data:`SESSION_REFRESH` seconds old, or after the peer declined it
-    (:meth:`forget`); our sidecars' tickets are reusable. A session only resumes with the
-    context that made it, so a rotation (a new context) starts afresh.
+    parameter of its own; this subclass passes :attr:`session` there (and notes on the TLS
+    object which session it offered). Reading a session out of a connection costs a full
+    copy of it (CPython serialises and parses it again, peer certificate included), so a
+    session is taken (:meth:`remember`) only when there is none, when it is
+    :data:`SESSION_REFRESH` seconds old (from a resumed connection too: each one brings a
+    new ticket), or after the peer declined the one offered (:meth:`forget`); our
+    sidecars' tickets are reusable. A session only resumes with the context that made it,
+    so a rotation (a new context) starts afresh.
     """
 
     session: ssl.SSLSession | None = None
@@ -243,13 +251,16 @@ class ResumingClientContext(FastContext):
         session: ssl.SSLSession | None = None,
     ) -> ssl.SSLObject:
         """Like ``SSLContext.wrap_bio``, offering :attr:`session` by default."""
-        return super().wrap_bio(
+        offered = session if session is not None else self.session
+        tls = super().wrap_bio(
             incoming,
             outgoing,
             server_side=server_side,
             server_hostname=server_hostname,
-            session=session if session is not None else self.session,
+            session=offered,
         )
+        tls.offered_session = offered  # type: ignore[attr-defined]
+        return tls
 
     def wants_session(self) -> bool:
         """Whether :meth:`remember` would take a session now."""
@@ -258,19 +269,27 @@ class ResumingClientContext(FastContext):
     def remember(self, ssl_object: Any) -> bool:
         """Take ``ssl_object``'s session if it carries a new ticket; whether it did.
 
-        TLS 1.3 tickets arrive after the handshake: call this once data has come in.
+        TLS 1.3 tickets arrive after the handshake: call this once data has come in. A
+        resumed connection holds the session it resumed until its new ticket arrives.
         """
-        if ssl_object.session_reused:
-            return False  # its session is the one we hold
         session = ssl_object.session
         if session is None or not session.has_ticket:
             return False
+        held = self.session
+        if held is not None and session.id == held.id:
+            return False  # no new ticket yet: this is the session we hold
         self.session, self.session_taken = session, time.monotonic()
         return True
 
-    def forget(self) -> None:
-        """Drop the session (the peer did not resume it)."""
-        self.session = None
+    def forget(self, ssl_object: Any) -> None:
+        """The peer did not resume what ``ssl_object`` offered: drop that session if held.
+
+        Connections that offered an older session finish after a newer one was taken;
+        their failure says nothing about the newer one.
+        """
+        offered = getattr(ssl_object, "offered_session", None)
+        if offered is not None and offered is self.session:
+            self.session = None
 
 
 def _load_chain(ctx: ssl.SSLContext, state: SvidState) -> None:
