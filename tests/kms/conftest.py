@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from strongroom.kms import Caller, KeyService, ManualClock
+from strongroom.kms import KeyService, ManualClock
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
-from strongroom.testing.service import sqlite_key_service, tenant_caller
+from strongroom.testing.service import sqlite_key_service
 
 _COUNTER = itertools.count()
 
@@ -108,15 +108,3 @@ def sqlite_service(tmp_path: Path, clock: ManualClock) -> Iterator[KeyService]:
     """A key service over SQLite and a local root key only (for tests of pure logic)."""
     with sqlite_key_service(tmp_path, clock) as svc:
         yield svc
-
-
-@pytest.fixture
-def alice(service: KeyService) -> Caller:
-    """A caller of tenant ``alice`` on ``service``."""
-    return tenant_caller(service, "alice")
-
-
-@pytest.fixture
-def bob(service: KeyService) -> Caller:
-    """A caller of tenant ``bob`` on ``service``."""
-    return tenant_caller(service, "bob")
