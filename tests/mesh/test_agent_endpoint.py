@@ -255,3 +255,34 @@ def _audit_events(data_dir: Path, operations: set[str]) -> list[dict[str, Any]]:
         if done or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
+
+
+def test_an_unreachable_server_is_unavailable_to_workloads(
+    socket_dir: Path, socket_probe: Callable[..., tuple[int, dict[str, Any]]]
+) -> None:
+    """The agent's key service is down: the workload gets UNAVAILABLE, which clients retry."""
+    from botocore.credentials import Credentials
+
+    from strongroom.kms.ports import SystemClock
+    from strongroom.mesh.agent import AgentThread
+    from strongroom.mesh.remote import RemoteMeshAuthority
+    from strongroom.mesh.schedule import SystemScheduler
+    from strongroom.mesh.workload_api import WorkloadApi
+    from strongroom.testing.server import free_port
+
+    nobody = SignedJsonClient(
+        f"https://127.0.0.1:{free_port()}",
+        "us-east-1",
+        Credentials("AKIAEXAMPLEEXAMPLE00", "secret"),
+        "StrongroomMesh",
+        timeout=(2.0, 2.0),
+    )
+    remote = RemoteMeshAuthority(nobody, "example.org")
+    api = WorkloadApi(remote, remote, SystemScheduler(SystemClock()))
+    try:
+        with AgentThread(api, socket_dir / "down.sock") as agent:
+            code, out = socket_probe(agent.socket_path, "x509")
+    finally:
+        remote.close()
+    assert code == 3
+    assert "UNAVAILABLE" in out["message"] and "mesh authority is unavailable" in out["message"]
