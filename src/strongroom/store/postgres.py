@@ -128,7 +128,7 @@ class PostgresTx:
             values = [value for _, value in items]
             cur = self._exec(
                 "INSERT INTO records (tenant, kind, name, value) "
-                "SELECT %s, %s, n, v FROM unnest(%s::text[], %s::bytea[]) "
+                "SELECT %s, %s, n, v FROM unnest(%s::text[], %b::bytea[]) "
                 "WITH ORDINALITY AS batch (n, v, i) ORDER BY i "
                 "ON CONFLICT DO NOTHING",
                 (tenant, kind, names, values),
@@ -274,7 +274,9 @@ class PostgresTx:
             prev = digest
         self._exec(
             "INSERT INTO audit (seq, body, prev_hash, hash) "
-            "SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[], %s::bytea[])",
+            # binary parameters (%b): bytea arrays as text cost ~13 µs of client CPU per
+            # event in escaping; in binary ~1 µs
+            "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[], %b::bytea[])",
             (
                 [r.seq for r in out],
                 [r.body for r in out],
