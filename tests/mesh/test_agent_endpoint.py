@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from strongroom.data.signed_json import SignedJsonClient
-from strongroom.errors import AccessDeniedError, ValidationError
+from strongroom.errors import AccessDeniedError, NotFoundError, ValidationError
 from strongroom.mesh.svid import certificates_from_der, spiffe_id_of
 from strongroom.testing.server import ServerInfo, console_script, run_server
 
@@ -62,6 +62,11 @@ def _key(data_dir: Path, *flags: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def keys(server: ServerInfo, data_dir: Path) -> dict[str, dict[str, Any]]:
     run("admin", "tenant", "create", "platform", "--data-dir", str(data_dir))
+    # an agent may start a trust domain's CA only where workloads are registered
+    run(
+        "mesh", "register", "--spiffe-id", "spiffe://example.org/nobody",
+        "--selector", "unix:uid:65534", "--data-dir", str(data_dir),
+    )  # fmt: skip
     return {"agent": _key(data_dir, "--mesh-agent"), "plain": _key(data_dir, "--admin")}
 
 
@@ -127,6 +132,15 @@ def test_only_a_mesh_agent_key_may_call_the_authority(
             agent.call("IssueX509Svid", {"SpiffeId": "not-an-id", "PublicKey": _public_der()})
         with pytest.raises(ValidationError, match=r"[sS]piffeId"):
             agent.call("IssueX509Svid", {"PublicKey": _public_der()})
+        # no CA springs up for a trust domain nobody registered a workload in
+        for operation, request in (
+            ("GetMeshBundle", {"TrustDomain": "elsewhere.org"}),
+            ("ListRevokedIds", {"TrustDomain": "elsewhere.org"}),
+            ("IssueX509Svid", {"SpiffeId": "spiffe://elsewhere.org/x", "PublicKey": _public_der()}),
+        ):
+            with pytest.raises(NotFoundError, match="register a workload"):
+                agent.call(operation, request)
+        assert agent.call("ListMeshEntries", {"TrustDomain": "elsewhere.org"}) == {"Entries": []}
     finally:
         for c in (plain, admin, agent):
             c.close()
@@ -238,8 +252,11 @@ def test_agent_serves_svids_from_the_server(
     assert any(e["operation"] == "IssueJwtSvid" and e["result"] == "Success" for e in events)
     bundle_reads = [e for e in events if e["operation"] == "GetMeshBundle"]
     # the agent's reads every few seconds are not audited; a refused one is
-    assert all(e["result"] == "AccessDeniedException" for e in bundle_reads)
-    assert any(e["accessKeyId"] == plain_key for e in bundle_reads)
+    assert all(e["result"] != "Success" for e in bundle_reads)
+    assert any(
+        e["accessKeyId"] == plain_key and e["result"] == "AccessDeniedException"
+        for e in bundle_reads
+    )
 
 
 def _audit_events(data_dir: Path, operations: set[str]) -> list[dict[str, Any]]:

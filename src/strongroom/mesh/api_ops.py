@@ -38,10 +38,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from strongroom.errors import AccessDeniedError, StrongroomError, ValidationError
+from strongroom.errors import AccessDeniedError, NotFoundError, StrongroomError, ValidationError
 from strongroom.kms.caller import Caller
 from strongroom.kms.ports import Clock, RootOfTrust, Store
 from strongroom.kms.wire_model import WireModel
+from strongroom.mesh.authority import stored_versions
 from strongroom.mesh.ca import MeshCA
 from strongroom.mesh.registry import Registry
 from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
@@ -143,11 +144,25 @@ class MeshApiOps:
             found = self._authorities.get(domain.name)
         if found is not None:
             return found
+        self._check_known(domain)
         ca = MeshCA.create(domain, self._store, self._root, self._clock)
         with self._lock:
             if len(self._authorities) >= MAX_CACHED_DOMAINS:
                 self._authorities.clear()
             return self._authorities.setdefault(domain.name, ca)
+
+    def _check_known(self, domain: TrustDomain) -> None:
+        """An agent may start a trust domain's CA only where the operator registered workloads.
+
+        Otherwise any name an agent sent would get a CA, keys and records of its own.
+        """
+        if any(self._store.read(lambda tx: stored_versions(tx, domain))):
+            return
+        if not self._registry.entries(domain):
+            raise NotFoundError(
+                f"Trust domain {domain.name} has no CA and no registration entries: register "
+                "a workload in it first (strongroom mesh register)."
+            )
 
     def _authority_of(self, spiffe_id: str, event: dict[str, Any]) -> tuple[MeshCA, SpiffeId]:
         sid = SpiffeId.parse(spiffe_id)
