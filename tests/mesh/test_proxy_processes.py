@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from strongroom.mesh.peer_check import NoRevocation
 from strongroom.mesh.policy import InboundListener, OutboundListener, ProxyPolicy, SvidConfig
 from strongroom.mesh.policy_yaml import Address
 from strongroom.mesh.proxy import SidecarProxy
-from strongroom.mesh.proxy_tls import NoRevocation
 from strongroom.mesh.svid_source import StaticSvidSource, SvidState
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, http_get

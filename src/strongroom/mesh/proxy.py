@@ -8,7 +8,7 @@ on the running asyncio loop (uvloop in production, see :func:`run_proxy`):
   the listener's allow-list (deny by default) and the revocation hook, then relays bytes to
   the local plaintext ``upstream`` (connected when the caller's first bytes arrive);
 - **outbound**: accepts plaintext on a local port and relays it over mTLS to ``peer``,
-  whose certificate must carry exactly ``peer_id`` (see :mod:`.proxy_tls` for how peers
+  whose certificate must carry exactly ``peer_id`` (see :mod:`.peer_check` for how peers
   are checked and :mod:`.proxy_pool` for pooling and session resumption).
 
 Rotation: when the :class:`~strongroom.mesh.svid_source.SvidSource` reports a new SVID,
@@ -28,14 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strongroom.errors import ValidationError
+from strongroom.mesh.peer_check import PeerVerifier, RevocationCheck
 from strongroom.mesh.policy import InboundListener, OutboundListener, ProxyPolicy
 from strongroom.mesh.policy_yaml import Address
 from strongroom.mesh.proxy_pool import PeerPool
 from strongroom.mesh.proxy_relay import Pipe, ProxyStats
 from strongroom.mesh.proxy_tls import (
-    PeerVerifier,
     ResumingClientContext,
-    RevocationCheck,
     ServerContextSwitch,
     client_context,
     handshake_reason,

@@ -22,9 +22,10 @@ import ssl
 from collections import deque
 from collections.abc import Callable
 
+from strongroom.mesh.peer_check import PeerVerifier
 from strongroom.mesh.policy import OutboundListener
 from strongroom.mesh.proxy_relay import Pipe, ProxyStats
-from strongroom.mesh.proxy_tls import PeerVerifier, ResumingClientContext
+from strongroom.mesh.proxy_tls import ResumingClientContext
 
 _log = logging.getLogger("strongroom.mesh.proxy")
 

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import IO, Any
 
 from strongroom.logs import configure_json_logging
+from strongroom.mesh.peer_check import NoRevocation, RevocationCheck, RevocationFile
 from strongroom.mesh.policy import ProxyPolicy
-from strongroom.mesh.proxy_tls import NoRevocation, RevocationCheck, RevocationFile
 from strongroom.mesh.svid_source import FileSvidSource, SvidSource, WorkloadApiSvidSource
 
 LOGGER_NAME = "strongroom.mesh"
