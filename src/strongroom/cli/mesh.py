@@ -42,6 +42,7 @@ from strongroom.kms.ports import Store, SystemClock
 
 if TYPE_CHECKING:
     from strongroom.mesh.ca import MeshCA
+    from strongroom.mesh.ports import EntrySource, WorkloadAuthority
 
 MESH_COMMAND_MODULES: tuple[str, ...] = ("strongroom.cli.mesh_proxy",)
 """Modules whose ``register_mesh(mesh)`` adds more ``strongroom mesh`` commands."""
@@ -265,10 +266,12 @@ def agent_command(
     from strongroom.mesh.workload_api import WorkloadApi
 
     clock = SystemClock()
-    if endpoint is not None:
-        from strongroom.mesh.remote import RemoteMeshAuthority
+    with cli_errors():
+        authority: WorkloadAuthority
+        entries: EntrySource
+        if endpoint is not None:
+            from strongroom.mesh.remote import RemoteMeshAuthority
 
-        with cli_errors():
             remote = RemoteMeshAuthority.connect(
                 trust_domain,
                 endpoint_url=endpoint,
@@ -276,38 +279,26 @@ def agent_command(
                 ca_bundle=ca_bundle,
                 profile=profile,
             )
-            try:
-                api = WorkloadApi(
-                    remote,
-                    remote,
-                    SystemScheduler(clock),
-                    svid_ttl_s=svid_ttl,
-                    jwt_ttl_s=jwt_ttl,
-                )
-                typer.echo(
-                    f"SPIFFE Workload API for {remote.trust_domain} on unix://{socket_path} "
-                    f"(SVIDs from {endpoint})"
-                )
-                sys.stdout.flush()
-                status = run_agent(api, socket_path.absolute())
-            finally:
-                remote.close()
-        raise typer.Exit(status)
-    with cli_errors():
-        ca, store = _with_ca(data_dir, trust_domain)
+            authority, entries, close = remote, remote, remote.close
+            origin = f" (SVIDs from {endpoint})"
+        else:
+            ca, store = _with_ca(data_dir, trust_domain)
+            authority, entries, close, origin = ca, Registry(store, clock), store.close, ""
         try:
             api = WorkloadApi(
-                ca,
-                Registry(store, clock),
+                authority,
+                entries,
                 SystemScheduler(clock),
                 svid_ttl_s=svid_ttl,
                 jwt_ttl_s=jwt_ttl,
             )
-            typer.echo(f"SPIFFE Workload API for {ca.trust_domain} on unix://{socket_path}")
+            typer.echo(
+                f"SPIFFE Workload API for {authority.trust_domain} on unix://{socket_path}{origin}"
+            )
             sys.stdout.flush()
             status = run_agent(api, socket_path.absolute())
         finally:
-            store.close()
+            close()
     raise typer.Exit(status)
 
 
