@@ -24,6 +24,7 @@ from strongroom.mesh.schedule import ManualScheduler
 from strongroom.mesh.workload_api import WorkloadApi
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
+from strongroom.testing.server import ServerInfo, run_cli, run_server
 
 PROBE = Path(__file__).with_name("spiffe_probe.py")
 TRUST_DOMAIN = "example.org"
@@ -119,3 +120,44 @@ def socket_probe() -> SocketProbe:
         return done.returncode, json.loads(done.stdout.splitlines()[-1])
 
     return run
+
+
+# -- a Strongroom server with mesh keys (the --endpoint tests) --------------------------------
+
+
+@pytest.fixture(scope="module")
+def mesh_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data directory of this module's server."""
+    return tmp_path_factory.mktemp("mesh-endpoint") / "data"
+
+
+@pytest.fixture(scope="module")
+def mesh_server(mesh_data_dir: Path) -> Iterator[ServerInfo]:
+    """``strongroom server`` on loopback for this module's tests."""
+    with run_server(mesh_data_dir) as info:
+        yield info
+
+
+def _access_key(data_dir: Path, user: str, *flags: str) -> dict[str, Any]:
+    out = run_cli(
+        "admin", "access-key", "create", "--tenant", "platform", "--user", user, *flags,
+        "--json", "--data-dir", str(data_dir),
+    )  # fmt: skip
+    return json.loads(out[: out.rindex("}") + 1])  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def mesh_keys(mesh_server: ServerInfo, mesh_data_dir: Path) -> dict[str, dict[str, Any]]:
+    """Access keys of tenant ``platform``: ``agent`` (--mesh-agent), ``operator``
+    (--mesh-admin) and ``plain`` (a tenant administrator, no mesh role)."""
+    run_cli("admin", "tenant", "create", "platform", "--data-dir", str(mesh_data_dir))
+    # an agent may start a trust domain's CA only where workloads are registered
+    run_cli(
+        "mesh", "register", "--spiffe-id", "spiffe://example.org/nobody",
+        "--selector", "unix:uid:65534", "--data-dir", str(mesh_data_dir),
+    )  # fmt: skip
+    return {
+        "agent": _access_key(mesh_data_dir, "agent", "--mesh-agent"),
+        "operator": _access_key(mesh_data_dir, "operator", "--mesh-admin"),
+        "plain": _access_key(mesh_data_dir, "tenant-admin", "--admin"),
+    }

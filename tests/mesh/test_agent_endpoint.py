@@ -1,17 +1,17 @@
 """``strongroom mesh agent --endpoint``: SVIDs from a running server, for a py-spiffe workload.
 
-Real processes: ``strongroom server`` on loopback, the agent as the console script with an
-access key created ``--mesh-agent``, and the py-spiffe probe as the workload.
+Real processes: ``strongroom server`` on loopback (``mesh_server``, tests/mesh/conftest.py),
+the agent as the console script with an access key created ``--mesh-agent``, and the
+py-spiffe probe as the workload.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,74 +24,18 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from strongroom.data.signed_json import SignedJsonClient
 from strongroom.errors import AccessDeniedError, NotFoundError, ValidationError
 from strongroom.mesh.svid import certificates_from_der, spiffe_id_of
-from strongroom.testing.server import ServerInfo, console_script, run_server
+from strongroom.testing.server import (
+    ServerInfo,
+    audit_events,
+    aws_env,
+    console_script,
+    signed_json_client,
+)
+from strongroom.testing.server import run_cli as run
 
 PROBE = Path(__file__).with_name("spiffe_probe.py")
 WEB = "spiffe://example.org/web"
 GONE = "spiffe://example.org/gone"
-
-
-def run(*args: str, env: dict[str, str] | None = None, expect: int = 0) -> str:
-    done = subprocess.run(
-        [console_script(), *args], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == expect, (args, done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done.stdout + done.stderr
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mesh-endpoint") / "data"
-
-
-@pytest.fixture(scope="module")
-def server(data_dir: Path) -> Iterator[ServerInfo]:
-    with run_server(data_dir) as info:
-        yield info
-
-
-def _key(data_dir: Path, *flags: str) -> dict[str, Any]:
-    out = run(
-        "admin", "access-key", "create", "--tenant", "platform", "--user", "agent", *flags,
-        "--json", "--data-dir", str(data_dir),
-    )  # fmt: skip
-    return json.loads(out[: out.rindex("}") + 1])  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def keys(server: ServerInfo, data_dir: Path) -> dict[str, dict[str, Any]]:
-    run("admin", "tenant", "create", "platform", "--data-dir", str(data_dir))
-    # an agent may start a trust domain's CA only where workloads are registered
-    run(
-        "mesh", "register", "--spiffe-id", "spiffe://example.org/nobody",
-        "--selector", "unix:uid:65534", "--data-dir", str(data_dir),
-    )  # fmt: skip
-    return {"agent": _key(data_dir, "--mesh-agent"), "plain": _key(data_dir, "--admin")}
-
-
-def aws_env(creds: dict[str, Any], tmp: Path) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environ.update(
-        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
-        AWS_CONFIG_FILE=str(tmp / "none"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "none"),
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    return environ
-
-
-def client(server: ServerInfo, creds: dict[str, Any]) -> SignedJsonClient:
-    from botocore.credentials import Credentials
-
-    return SignedJsonClient(
-        server.endpoint_url,
-        "us-east-1",
-        Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]),
-        "StrongroomMesh",
-        verify=str(server.ca_bundle),
-    )
 
 
 def _public_der() -> bytes:
@@ -103,11 +47,11 @@ def _public_der() -> bytes:
 
 
 def test_only_a_mesh_agent_key_may_call_the_authority(
-    server: ServerInfo, keys: dict[str, dict[str, Any]]
+    mesh_server: ServerInfo, mesh_keys: dict[str, dict[str, Any]]
 ) -> None:
-    plain = client(server, keys["plain"])
-    admin = client(server, server.credentials)
-    agent = client(server, keys["agent"])
+    plain = signed_json_client(mesh_server, mesh_keys["plain"], "StrongroomMesh")
+    admin = signed_json_client(mesh_server, mesh_server.credentials, "StrongroomMesh")
+    agent = signed_json_client(mesh_server, mesh_keys["agent"], "StrongroomMesh")
     try:
         for refused in (plain, admin):
             with pytest.raises(AccessDeniedError, match="--mesh-agent"):
@@ -147,30 +91,30 @@ def test_only_a_mesh_agent_key_may_call_the_authority(
 
 
 def test_agent_with_a_key_that_is_no_mesh_agent_fails_at_start(
-    server: ServerInfo, keys: dict[str, dict[str, Any]], tmp_path: Path, socket_dir: Path
+    mesh_server: ServerInfo, mesh_keys: dict[str, dict[str, Any]], tmp_path: Path, socket_dir: Path
 ) -> None:
     out = run(
         "mesh", "agent", "--socket", str(socket_dir / "a.sock"), "--trust-domain", "example.org",
-        "--endpoint", server.endpoint_url, "--ca-bundle", str(server.ca_bundle),
-        env=aws_env(keys["plain"], tmp_path), expect=1,
+        "--endpoint", mesh_server.endpoint_url, "--ca-bundle", str(mesh_server.ca_bundle),
+        env=aws_env(mesh_keys["plain"], tmp_path), expect=1,
     )  # fmt: skip
     assert "--mesh-agent" in out
     assert not (socket_dir / "a.sock").exists()
     both = run(
         "mesh", "agent", "--socket", str(socket_dir / "a.sock"), "--trust-domain", "example.org",
-        "--endpoint", server.endpoint_url, "--data-dir", str(tmp_path), expect=1,
+        "--endpoint", mesh_server.endpoint_url, "--data-dir", str(tmp_path), expect=1,
     )  # fmt: skip
     assert "exclude each other" in both
 
 
 def _start_agent(
-    server: ServerInfo, creds: dict[str, Any], socket_path: Path, tmp: Path
+    mesh_server: ServerInfo, creds: dict[str, Any], socket_path: Path, tmp: Path
 ) -> subprocess.Popen[str]:
     agent = subprocess.Popen(
         [
             console_script(), "mesh", "agent", "--socket", str(socket_path),
-            "--trust-domain", "example.org", "--endpoint", server.endpoint_url,
-            "--ca-bundle", str(server.ca_bundle),
+            "--trust-domain", "example.org", "--endpoint", mesh_server.endpoint_url,
+            "--ca-bundle", str(mesh_server.ca_bundle),
         ],
         env=aws_env(creds, tmp),
         stdout=subprocess.PIPE,
@@ -188,19 +132,19 @@ def _start_agent(
 
 
 def test_agent_serves_svids_from_the_server(
-    server: ServerInfo,
-    data_dir: Path,
-    keys: dict[str, dict[str, Any]],
+    mesh_server: ServerInfo,
+    mesh_data_dir: Path,
+    mesh_keys: dict[str, dict[str, Any]],
     tmp_path: Path,
     socket_dir: Path,
     socket_probe: Callable[..., tuple[int, dict[str, Any]]],
 ) -> None:
-    dd = ("--data-dir", str(data_dir))
+    dd = ("--data-dir", str(mesh_data_dir))
     me = f"unix:uid:{os.getuid()}"
     run("mesh", "register", "--spiffe-id", WEB, "--selector", me, *dd)
     run("mesh", "register", "--spiffe-id", GONE, "--selector", me, *dd)
     socket_path = socket_dir / "agent.sock"
-    agent = _start_agent(server, keys["agent"], socket_path, tmp_path)
+    agent = _start_agent(mesh_server, mesh_keys["agent"], socket_path, tmp_path)
     try:
         code, out = socket_probe(socket_path, "x509")
         assert code == 0, out
@@ -235,12 +179,16 @@ def test_agent_serves_svids_from_the_server(
         agent.terminate()
         assert agent.wait(30) == 0
     assert not socket_path.exists()
-    plain = client(server, keys["plain"])
+    plain = signed_json_client(mesh_server, mesh_keys["plain"], "StrongroomMesh")
     with pytest.raises(AccessDeniedError):
         plain.call("GetMeshBundle", {"TrustDomain": "example.org"})
     plain.close()
-    events = _audit_events(data_dir, {"IssueX509Svid", "IssueJwtSvid", "GetMeshBundle"})
-    agent_key, plain_key = keys["agent"]["AccessKeyId"], keys["plain"]["AccessKeyId"]
+    events = audit_events(
+        mesh_data_dir,
+        {"IssueX509Svid", "IssueJwtSvid", "GetMeshBundle"},
+        wait_for={"IssueJwtSvid", "GetMeshBundle"},
+    )
+    agent_key, plain_key = mesh_keys["agent"]["AccessKeyId"], mesh_keys["plain"]["AccessKeyId"]
     issued = {
         e["spiffeId"]
         for e in events
@@ -257,21 +205,6 @@ def test_agent_serves_svids_from_the_server(
         e["accessKeyId"] == plain_key and e["result"] == "AccessDeniedException"
         for e in bundle_reads
     )
-
-
-def _audit_events(data_dir: Path, operations: set[str]) -> list[dict[str, Any]]:
-    """The audit events of these operations (the server flushes its queue within a second)."""
-    deadline = time.monotonic() + 20
-    while True:
-        out = run(
-            "admin", "audit", "show", "--limit", "100000", "--json", "--data-dir", str(data_dir)
-        )
-        events = [row["Event"] for row in json.loads(out[: out.rindex("}") + 1])["Events"]]
-        found = [e for e in events if isinstance(e, dict) and e.get("operation") in operations]
-        done = {e["operation"] for e in found} >= {"IssueJwtSvid", "GetMeshBundle"}
-        if done or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
 
 
 def test_an_unreachable_server_is_unavailable_to_workloads(

@@ -51,6 +51,7 @@ def _principal_json(principal: PrincipalRecord) -> dict[str, Any]:
         "Status": principal.status,
         "IsAdmin": principal.is_admin,
         "IsMeshAgent": principal.is_mesh_agent,
+        "IsMeshAdmin": principal.is_mesh_admin,
         "CreateDate": iso_time(principal.created_at),
     }
 
@@ -118,6 +119,14 @@ def access_key_create(
             "certificates issued for any workload identity of the mesh.",
         ),
     ] = False,
+    mesh_admin: Annotated[
+        bool,
+        typer.Option(
+            "--mesh-admin",
+            help="Let the key manage the mesh over the API (`strongroom mesh register "
+            "--endpoint`, unregister, revoke): who gets which workload identity.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -125,7 +134,7 @@ def access_key_create(
     with cli_errors(), service_session(data_dir_of(data_dir)) as service:
         account = service.find_tenant(tenant).account_id
         principal, secret = service.create_access_key(
-            account, user, is_admin=admin, is_mesh_agent=mesh_agent
+            account, user, is_admin=admin, is_mesh_agent=mesh_agent, is_mesh_admin=mesh_admin
         )
     info = {
         "AccessKeyId": principal.access_key_id,
@@ -165,6 +174,7 @@ def access_key_list(
             "Status",
             "IsAdmin",
             "IsMeshAgent",
+            "IsMeshAdmin",
             "CreateDate",
         ]
         stdout_console().print(_table(rows, columns, f"{len(rows)} access key(s) of {account}"))

@@ -3,9 +3,12 @@
 Commands of the ``mesh`` sub-app:
 
 - ``register --spiffe-id ID --selector unix:uid:N [--selector ...]``, ``entries``,
-  ``unregister ENTRY_ID``: the registration entries (in the key store);
+  ``unregister ENTRY_ID``: the registration entries;
 - ``revoke --spiffe-id ID``: revoke an identity for good; ``revoked``: list them;
 - ``bundle --trust-domain TD [--format pem|spiffe]``: the trust bundle;
+
+  each on the key store of ``--data-dir`` or, with ``--endpoint URL``, on a Strongroom
+  server (:mod:`strongroom.mesh.admin`);
 - ``agent --socket PATH --trust-domain TD [--endpoint URL]``: serve the SPIFFE Workload
   API, with SVIDs from the key store or from a Strongroom server.
 
@@ -22,6 +25,8 @@ import importlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,6 +46,7 @@ from strongroom.cli.context import (
 from strongroom.kms.ports import Store, SystemClock
 
 if TYPE_CHECKING:
+    from strongroom.mesh.admin import MeshAdministration
     from strongroom.mesh.ca import MeshCA
     from strongroom.mesh.ports import EntrySource, WorkloadAuthority
 
@@ -74,6 +80,73 @@ def _with_ca(data_dir: Path | None, trust_domain: str) -> tuple[MeshCA, Store]:
         raise
 
 
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        help="A Strongroom server (https://HOST:PORT) to work on instead of the key store "
+        "of --data-dir; requests are signed with the AWS credential chain's access key, "
+        "created with --mesh-admin (the agent's with --mesh-agent).",
+        show_default=False,
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option("--region", help="Region to sign for (default: the AWS chain, us-east-1)."),
+]
+CaBundleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ca-bundle", help="PEM CA bundle to verify --endpoint with (default: $AWS_CA_BUNDLE)."
+    ),
+]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="AWS profile for --endpoint credentials.")
+]
+
+
+def _check_origin(
+    data_dir: Path | None,
+    endpoint: str | None,
+    region: str | None,
+    ca_bundle: str | None,
+    profile: str | None,
+) -> None:
+    if endpoint is None and (region or ca_bundle or profile):
+        fail("--region, --ca-bundle and --profile go with --endpoint")
+    if endpoint is not None and data_dir is not None:
+        fail("--data-dir and --endpoint exclude each other: the mesh is managed on one of them")
+
+
+@contextmanager
+def _administration(
+    data_dir: Path | None,
+    endpoint: str | None,
+    region: str | None,
+    ca_bundle: str | None,
+    profile: str | None,
+) -> Iterator[MeshAdministration]:
+    """The mesh of ``--data-dir`` or of the server at ``--endpoint`` (closed afterwards)."""
+    _check_origin(data_dir, endpoint, region, ca_bundle, profile)
+    from strongroom.mesh.admin import LocalMeshAdmin, RemoteMeshAdmin
+
+    admin: MeshAdministration
+    with cli_errors():
+        if endpoint is not None:
+            admin = RemoteMeshAdmin.connect(
+                endpoint_url=endpoint, region=region, ca_bundle=ca_bundle, profile=profile
+            )
+        else:
+            directory = data_dir_of(data_dir)
+            admin = LocalMeshAdmin(
+                open_store_for(directory), lambda: open_root_for(directory), SystemClock()
+            )
+        try:
+            yield admin
+        finally:
+            admin.close()
+
+
 def register_command(
     spiffe_id: Annotated[
         str, typer.Option("--spiffe-id", help="spiffe://TD/path to hand out.", show_default=False)
@@ -89,34 +162,43 @@ def register_command(
     ],
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    ca_bundle: CaBundleOption = None,
+    profile: ProfileOption = None,
 ) -> None:
-    """Register a workload: who (selectors) gets which SPIFFE ID."""
-    from strongroom.mesh.registry import Registry
+    """Register a workload: who (selectors) gets which SPIFFE ID.
 
-    with cli_errors():
-        store = open_store_for(data_dir_of(data_dir))
-        try:
-            entry = Registry(store, SystemClock()).register(spiffe_id, selector)
-        finally:
-            store.close()
+    On --data-dir, or with --endpoint on a Strongroom server (an access key created with
+    --mesh-admin).
+    """
+    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+        entry = admin.register(spiffe_id, selector)
     if as_json:
         print_json(entry.to_json())
     else:
         typer.echo(f"{entry.entry_id}  {entry.spiffe_id}  {' '.join(map(str, entry.selectors))}")
 
 
-def entries_command(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+def entries_command(
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+    trust_domain: Annotated[
+        str | None,
+        typer.Option(
+            "--trust-domain", help="Only this trust domain's entries.", show_default=False
+        ),
+    ] = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    ca_bundle: CaBundleOption = None,
+    profile: ProfileOption = None,
+) -> None:
     """List the registration entries."""
     from rich.table import Table
 
-    from strongroom.mesh.registry import Registry
-
-    with cli_errors():
-        store = open_store_for(data_dir_of(data_dir))
-        try:
-            found = Registry(store, SystemClock()).entries()
-        finally:
-            store.close()
+    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+        found = admin.entries(trust_domain)
     if as_json:
         print_json([e.to_json() for e in found])
         return
@@ -129,16 +211,14 @@ def entries_command(data_dir: DataDirOption = None, as_json: JsonOption = False)
 def unregister_command(
     entry_id: Annotated[str, typer.Argument(help="The entry id (see `strongroom mesh entries`).")],
     data_dir: DataDirOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    ca_bundle: CaBundleOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Delete a registration entry (its workloads get no new SVIDs from then on)."""
-    from strongroom.mesh.registry import Registry
-
-    with cli_errors():
-        store = open_store_for(data_dir_of(data_dir))
-        try:
-            entry = Registry(store, SystemClock()).unregister(entry_id)
-        finally:
-            store.close()
+    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+        entry = admin.unregister(entry_id)
     typer.echo(f"unregistered {entry.entry_id} ({entry.spiffe_id})")
 
 
@@ -147,30 +227,29 @@ def revoke_command(
         str, typer.Option("--spiffe-id", help="The identity to revoke.", show_default=False)
     ],
     data_dir: DataDirOption = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    ca_bundle: CaBundleOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Revoke an identity for good: no new SVIDs, and its certificates are refused."""
-    from strongroom.mesh.spiffe_id import SpiffeId
-
-    with cli_errors():
-        sid = SpiffeId.parse(spiffe_id)
-        ca, store = _with_ca(data_dir, sid.trust_domain.name)
-        try:
-            added = ca.revoke(sid)
-        finally:
-            store.close()
-    typer.echo(f"revoked {sid}" if added else f"{sid} was revoked already")
+    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+        added = admin.revoke(spiffe_id)
+    typer.echo(f"revoked {spiffe_id}" if added else f"{spiffe_id} was revoked already")
 
 
 def revoked_command(
-    trust_domain: TrustDomainOption, data_dir: DataDirOption = None, as_json: JsonOption = False
+    trust_domain: TrustDomainOption,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    ca_bundle: CaBundleOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """List the revoked identities of a trust domain."""
-    with cli_errors():
-        ca, store = _with_ca(data_dir, trust_domain)
-        try:
-            found = sorted(ca.revoked())
-        finally:
-            store.close()
+    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+        found = admin.revoked(trust_domain)
     if as_json:
         print_json(found)
     else:
@@ -185,19 +264,20 @@ def bundle_command(
         str,
         typer.Option("--format", help="pem (CA certificates) or spiffe (JWK Set)."),
     ] = "pem",
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    ca_bundle: CaBundleOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Print the trust bundle of a trust domain (creating its CA on first use)."""
     if output_format not in ("pem", "spiffe"):
         fail("--format is pem or spiffe")
-    with cli_errors():
-        ca, store = _with_ca(data_dir, trust_domain)
-        try:
-            if output_format == "pem":
-                sys.stdout.write(ca.trust_bundle_pem().decode("ascii"))
-            else:
-                sys.stdout.write(json.dumps(ca.spiffe_bundle(), indent=2) + "\n")
-        finally:
-            store.close()
+    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+        if output_format == "pem":
+            text = admin.bundle_pem(trust_domain).decode("ascii")
+        else:
+            text = json.dumps(admin.spiffe_bundle(trust_domain), indent=2) + "\n"
+    sys.stdout.write(text)
 
 
 def agent_command(
@@ -219,44 +299,23 @@ def agent_command(
         float, typer.Option("--jwt-ttl", min=60, help="JWT-SVID lifetime, seconds.")
     ] = 300.0,
     log_level: Annotated[str, typer.Option("--log-level", help=", ".join(_LOG_LEVELS))] = "info",
-    endpoint: Annotated[
-        str | None,
-        typer.Option(
-            "--endpoint",
-            help="A Strongroom server (https://HOST:PORT) to get the SVIDs from, signed with "
-            "an access key created with --mesh-agent (AWS credential chain), instead of "
-            "the key store of --data-dir.",
-            show_default=False,
-        ),
-    ] = None,
-    region: Annotated[
-        str | None,
-        typer.Option("--region", help="Region to sign for (default: the AWS chain, us-east-1)."),
-    ] = None,
-    ca_bundle: Annotated[
-        str | None,
-        typer.Option(
-            "--ca-bundle", help="PEM CA bundle to verify --endpoint with (default: $AWS_CA_BUNDLE)."
-        ),
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="AWS profile for --endpoint credentials.")
-    ] = None,
+    endpoint: EndpointOption = None,
+    region: RegionOption = None,
+    ca_bundle: CaBundleOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Serve the SPIFFE Workload API on a unix socket.
 
     SVIDs come from the key store of --data-dir (in process) or from a Strongroom server
-    (--endpoint), which signs the public keys this agent sends: private keys stay here.
+    (--endpoint, an access key created with --mesh-agent), which signs the public keys this
+    agent sends: private keys stay here.
     Callers are identified by the kernel (SO_PEERCRED of their connection, /proc/PID/exe)
     and get the SVIDs of the entries whose selectors they all have. Run it as root (or
     with CAP_SYS_PTRACE) for unix:path selectors of other users' processes.
     """
     if log_level not in _LOG_LEVELS:
         fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
-    if endpoint is None and (region or ca_bundle or profile):
-        fail("--region, --ca-bundle and --profile go with --endpoint")
-    if endpoint is not None and data_dir is not None:
-        fail("--data-dir and --endpoint exclude each other: the SVIDs come from one of them")
+    _check_origin(data_dir, endpoint, region, ca_bundle, profile)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

@@ -87,12 +87,15 @@ class AdminOps(ServiceCore):
         is_admin: bool = False,
         *,
         is_mesh_agent: bool = False,
+        is_mesh_admin: bool = False,
     ) -> tuple[PrincipalRecord, str]:
         """Create an access key for a principal of a tenant; return it and its secret.
 
         The secret is returned once and stored only wrapped by the root of trust.
         ``is_mesh_agent`` lets the key call the mesh authority (``strongroom mesh agent
-        --endpoint``), which issues certificates for any workload identity.
+        --endpoint``), which issues certificates for any workload identity;
+        ``is_mesh_admin`` lets it manage the mesh over the API (``strongroom mesh register
+        --endpoint``, ``unregister``, ``revoke``).
         """
         tenant = self.find_tenant(account_id)
         access_key_id = "AKIA" + "".join(secrets.choice(_ACCESS_KEY_ALPHABET) for _ in range(16))
@@ -107,6 +110,7 @@ class AdminOps(ServiceCore):
             created_at=self.clock.now(),
             is_admin=is_admin,
             is_mesh_agent=is_mesh_agent,
+            is_mesh_admin=is_mesh_admin,
         )
 
         def unit(tx: StoreTx) -> None:
@@ -162,5 +166,6 @@ class AdminOps(ServiceCore):
             region,
             record.is_admin,
             record.is_mesh_agent,
+            record.is_mesh_admin,
         )
         return AccessKey(access_key_id, secret, caller)

@@ -13,7 +13,8 @@ class Caller:
     policies and grants name it (``arn:aws:iam::<account>:user/<name>``);
     ``region`` is taken from the request's SigV4 credential scope (or chosen by the
     in-process client), and keys live in the region they were created in.
-    ``is_mesh_agent`` lets the principal call the mesh authority (``StrongroomMesh.*``).
+    ``is_mesh_agent`` lets the principal have SVIDs issued by the mesh authority
+    (``StrongroomMesh.*``); ``is_mesh_admin`` lets it register workloads and revoke identities.
     """
 
     tenant: str
@@ -22,6 +23,7 @@ class Caller:
     region: str = "us-east-1"
     is_admin: bool = False
     is_mesh_agent: bool = False
+    is_mesh_admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

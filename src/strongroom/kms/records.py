@@ -99,6 +99,7 @@ class PrincipalRecord(JsonRecord):
     is_admin: bool = False
     status: str = "Active"
     is_mesh_agent: bool = False
+    is_mesh_admin: bool = False
 
     @property
     def arn(self) -> str:

@@ -8,23 +8,32 @@ module (botocore's model format, as the user-key operations):
 =================  ====================================================================
 operation          request -> response
 =================  ====================================================================
-GetMeshBundle      TrustDomain -> TrustDomain, X509Authorities (DER), JwtAuthorities (JWKS)
+GetMeshBundle      TrustDomain -> TrustDomain, X509Authorities (DER), JwtAuthorities (JWKS),
+                   SpiffeBundle (the SPIFFE bundle, a JWK Set)
 IssueX509Svid      SpiffeId, PublicKey (DER SPKI, P-256), TtlSeconds? ->
                    SpiffeId, CertificateChain (leaf + intermediate, DER), ExpiresAt
 IssueJwtSvid       SpiffeId, Audience (1-32), TtlSeconds? -> SpiffeId, Token
 ValidateJwtSvid    TrustDomain, Token, Audience -> SpiffeId, Claims (JSON)
-ListMeshEntries    TrustDomain -> Entries (EntryId, SpiffeId, Selectors)
+ListMeshEntries    TrustDomain? -> Entries (EntryId, SpiffeId, Selectors, CreatedAt)
 ListRevokedIds     TrustDomain -> SpiffeIds
+RegisterMeshEntry  SpiffeId, Selectors (1-32) -> Entry
+DeleteMeshEntry    EntryId -> Entry
+RevokeMeshId       SpiffeId -> SpiffeId, AlreadyRevoked
 =================  ====================================================================
 
-Only an access key created with ``--mesh-agent`` may call them (``AccessDeniedException``
-for any other, tenant administrators included): an agent mints any identity of the trust
-domains it serves, as a SPIRE agent does for the workloads it attests, so it is a
-platform role, not a tenant's. The private key of an X.509-SVID never travels: the agent
-makes the key pair and sends the public half. Every issue and validation, and every
-refused call, is audited (operation, access key, SPIFFE ID, certificate serial; never a key
-or a token); the reads an agent repeats every few seconds (bundle, entries, revocations)
-are counted in the API metrics but not audited when they succeed.
+Two roles, each an access key flag, neither a tenant's (``AccessDeniedException`` for any
+other key, tenant administrators included): a key created with ``--mesh-agent`` has SVIDs
+issued and JWT-SVIDs checked (an agent mints any identity of the trust domains it serves,
+as a SPIRE agent does for the workloads it attests); a key created with ``--mesh-admin``
+registers and unregisters workloads and revokes identities (what ``strongroom mesh
+register --endpoint`` and its siblings send). Both may read bundles, entries and
+revocations. An agent cannot start a trust domain's CA where no workload is registered; an
+administrator can (as ``strongroom mesh bundle`` does on the key store). The private key
+of an X.509-SVID never travels: the agent makes the key pair and sends the public half.
+Every issue, validation and change, and every refused call, is audited (operation, access
+key, SPIFFE ID, entry id, certificate serial; never a key or a token); the reads an agent
+repeats every few seconds (bundle, entries, revocations) are counted in the API metrics
+but not audited when they succeed.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from strongroom.kms.ports import Clock, RootOfTrust, Store
 from strongroom.kms.wire_model import WireModel
 from strongroom.mesh.authority import stored_versions
 from strongroom.mesh.ca import MeshCA
-from strongroom.mesh.registry import Registry
+from strongroom.mesh.registry import RegistrationEntry, Registry
 from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
 
 MESH_MODEL_FILE = "strongroom-mesh-2026-11-29.json"
@@ -54,9 +63,19 @@ MESH_TARGET_PREFIX = "StrongroomMesh"
 MAX_CACHED_DOMAINS = 64
 QUIET_READS = frozenset({"GetMeshBundle", "ListMeshEntries", "ListRevokedIds"})
 """Reads every agent repeats on its refresh beat: audited only when they fail."""
+AGENT_OPERATIONS = frozenset({"IssueX509Svid", "IssueJwtSvid", "ValidateJwtSvid"})
+ADMIN_OPERATIONS = frozenset({"RegisterMeshEntry", "DeleteMeshEntry", "RevokeMeshId"})
 NOT_AN_AGENT = (
-    "Only an access key created with --mesh-agent may call the mesh authority "
-    "(strongroom admin access-key create --mesh-agent)."
+    "Only an access key created with --mesh-agent may have SVIDs issued by the mesh "
+    "authority (strongroom admin access-key create --mesh-agent)."
+)
+NOT_A_MESH_ADMIN = (
+    "Only an access key created with --mesh-admin may change the mesh's registrations and "
+    "revocations (strongroom admin access-key create --mesh-admin)."
+)
+NOT_IN_THE_MESH = (
+    "Only an access key created with --mesh-agent or --mesh-admin may call the mesh "
+    "authority (strongroom admin access-key create --mesh-agent)."
 )
 
 AuditSink = Callable[[dict[str, Any]], None]
@@ -100,6 +119,9 @@ class MeshApiOps:
             "ValidateJwtSvid": self._validate_jwt,
             "ListMeshEntries": self._list_entries,
             "ListRevokedIds": self._list_revoked,
+            "RegisterMeshEntry": self._register,
+            "DeleteMeshEntry": self._delete_entry,
+            "RevokeMeshId": self._revoke,
         }
 
     @property
@@ -112,8 +134,9 @@ class MeshApiOps:
     ) -> dict[str, Any]:
         """Run one mesh operation for ``caller``; blobs are ``bytes`` both ways.
 
-        Raises ``AccessDeniedError`` unless the caller is a mesh agent, ``ValidationError``
-        (AWS's wording) for a request the model refuses, and the CA's errors as they are.
+        Raises ``AccessDeniedError`` unless the caller's role may run ``operation``,
+        ``ValidationError`` (AWS's wording) for a request the model refuses, and the CA's and
+        registry's errors as they are.
         """
         event: dict[str, Any] = {
             "operation": operation,
@@ -122,12 +145,12 @@ class MeshApiOps:
             "accessKeyId": caller.access_key_id,
         }
         try:
-            if not caller.is_mesh_agent:
-                raise AccessDeniedError(NOT_AN_AGENT)
+            _check_role(caller, operation)
             handler = self._handlers.get(operation)
             if handler is None:
                 raise ValidationError(f"{operation} is not a mesh operation.")
             self._model.validate(operation, request)
+            event["role"] = "admin" if caller.is_mesh_admin else "agent"
             response = handler(request, event)
         except StrongroomError as err:
             self._audit({**event, "result": err.aws_type})
@@ -138,13 +161,14 @@ class MeshApiOps:
 
     # -- the operations ---------------------------------------------------------------------
 
-    def _authority(self, trust_domain: str) -> MeshCA:
+    def _authority(self, trust_domain: str, event: dict[str, Any]) -> MeshCA:
         domain = TrustDomain.parse(trust_domain)
         with self._lock:
             found = self._authorities.get(domain.name)
         if found is not None:
             return found
-        self._check_known(domain)
+        if event.get("role") != "admin":
+            self._check_known(domain)
         ca = MeshCA.create(domain, self._store, self._root, self._clock)
         with self._lock:
             if len(self._authorities) >= MAX_CACHED_DOMAINS:
@@ -167,15 +191,16 @@ class MeshApiOps:
     def _authority_of(self, spiffe_id: str, event: dict[str, Any]) -> tuple[MeshCA, SpiffeId]:
         sid = SpiffeId.parse(spiffe_id)
         event["spiffeId"] = str(sid)
-        return self._authority(sid.trust_domain.name), sid
+        return self._authority(sid.trust_domain.name, event), sid
 
     def _get_bundle(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        ca = self._authority(request["TrustDomain"])
+        ca = self._authority(request["TrustDomain"], event)
         event["trustDomain"] = ca.trust_domain.name
         return {
             "TrustDomain": ca.trust_domain.name,
             "X509Authorities": ca.trust_bundle_der(),
             "JwtAuthorities": json.dumps(ca.jwt_bundle(), sort_keys=True),
+            "SpiffeBundle": json.dumps(ca.spiffe_bundle(), sort_keys=True),
         }
 
     def _issue_x509(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +222,7 @@ class MeshApiOps:
         return {"SpiffeId": str(sid), "Token": token.token}
 
     def _validate_jwt(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        ca = self._authority(request["TrustDomain"])
+        ca = self._authority(request["TrustDomain"], event)
         svid = ca.validate_jwt_svid(request["Token"], request["Audience"])
         event["spiffeId"] = str(svid.spiffe_id)
         return {
@@ -206,19 +231,48 @@ class MeshApiOps:
         }
 
     def _list_entries(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        domain = TrustDomain.parse(request["TrustDomain"])
-        entries = self._registry.entries(domain)
-        return {
-            "Entries": [
-                {
-                    "EntryId": e.entry_id,
-                    "SpiffeId": str(e.spiffe_id),
-                    "Selectors": [str(s) for s in e.selectors],
-                }
-                for e in entries
-            ]
-        }
+        name = request.get("TrustDomain")
+        entries = self._registry.entries(None if name is None else TrustDomain.parse(name))
+        return {"Entries": [_entry_json(e) for e in entries]}
 
     def _list_revoked(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        ca = self._authority(request["TrustDomain"])
+        ca = self._authority(request["TrustDomain"], event)
         return {"SpiffeIds": sorted(ca.revoked())}
+
+    def _register(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        event["spiffeId"] = str(request["SpiffeId"])
+        entry = self._registry.register(request["SpiffeId"], request["Selectors"])
+        event["entryId"] = entry.entry_id
+        return {"Entry": _entry_json(entry)}
+
+    def _delete_entry(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        event["entryId"] = request["EntryId"]
+        entry = self._registry.unregister(request["EntryId"])
+        event["spiffeId"] = str(entry.spiffe_id)
+        return {"Entry": _entry_json(entry)}
+
+    def _revoke(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        ca, sid = self._authority_of(request["SpiffeId"], event)
+        added = ca.revoke(sid)
+        return {"SpiffeId": str(sid), "AlreadyRevoked": not added}
+
+
+def _check_role(caller: Caller, operation: str) -> None:
+    """Raise ``AccessDeniedError`` unless the caller's role may run ``operation``."""
+    if operation in AGENT_OPERATIONS:
+        allowed, refusal = caller.is_mesh_agent, NOT_AN_AGENT
+    elif operation in ADMIN_OPERATIONS:
+        allowed, refusal = caller.is_mesh_admin, NOT_A_MESH_ADMIN
+    else:
+        allowed, refusal = caller.is_mesh_agent or caller.is_mesh_admin, NOT_IN_THE_MESH
+    if not allowed:
+        raise AccessDeniedError(refusal)
+
+
+def _entry_json(entry: RegistrationEntry) -> dict[str, Any]:
+    return {
+        "EntryId": entry.entry_id,
+        "SpiffeId": str(entry.spiffe_id),
+        "Selectors": [str(s) for s in entry.selectors],
+        "CreatedAt": entry.created_at,
+    }

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.data.signed_json import SignedJsonClient, reply_blob
 from strongroom.errors import KMSInternalError, ValidationError
+from strongroom.mesh.admin import entry_of_reply
 from strongroom.mesh.api_ops import MESH_TARGET_PREFIX
 from strongroom.mesh.jwt_svid import JwtSvid, b64url_decode
 from strongroom.mesh.registry import RegistrationEntry, Selector
@@ -131,18 +132,10 @@ class RemoteMeshAuthority:
 
     def _read_entries(self) -> list[RegistrationEntry]:
         reply = self._client.call("ListMeshEntries", {"TrustDomain": self._domain.name})
-        try:
-            return [
-                RegistrationEntry(
-                    str(item["EntryId"]),
-                    SpiffeId.parse(str(item["SpiffeId"])),
-                    tuple(Selector.parse(str(s)) for s in item["Selectors"]),
-                    0.0,
-                )
-                for item in reply.get("Entries", [])
-            ]
-        except (KeyError, TypeError, ValidationError):
-            raise KMSInternalError("The key service sent a damaged registration entry.") from None
+        items = reply.get("Entries", [])
+        if not isinstance(items, list):
+            raise KMSInternalError("The key service sent damaged registration entries.")
+        return [entry_of_reply(item) for item in items]
 
     def _read_revoked(self) -> frozenset[str]:
         reply = self._client.call("ListRevokedIds", {"TrustDomain": self._domain.name})

@@ -283,3 +283,69 @@ def client_for(
         verify=str(info.ca_bundle) if info.ca_bundle is not None else True,
         config=Config(**config),
     )
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, expect: int = 0) -> str:
+    """Run the ``strongroom`` console script; check its exit status; return its output."""
+    done = subprocess.run(  # noqa: S603 (our own console script)
+        [console_script(), *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == expect, (args, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stdout + done.stderr
+
+
+def aws_env(credentials: dict[str, Any], folder: Path) -> dict[str, str]:
+    """The environment of this process with only ``credentials`` for the AWS chain.
+
+    Other ``AWS_*`` variables are dropped and the config files point into ``folder``
+    (where none exist), so nothing of the machine's AWS setup leaks in.
+    """
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environ.update(
+        AWS_ACCESS_KEY_ID=credentials["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
+        AWS_CONFIG_FILE=str(folder / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(folder / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return environ
+
+
+def signed_json_client(info: ServerInfo, credentials: dict[str, Any], target_prefix: str) -> Any:
+    """A signed JSON client for one of the server's extension APIs.
+
+    ``target_prefix`` is ``StrongroomMesh`` or ``StrongroomUserKeys``; requests are signed
+    with ``credentials``.
+    """
+    from botocore.credentials import Credentials
+
+    from strongroom.data.signed_json import SignedJsonClient
+
+    return SignedJsonClient(
+        info.endpoint_url,
+        "us-east-1",
+        Credentials(credentials["AccessKeyId"], credentials["SecretAccessKey"]),
+        target_prefix,
+        verify=str(info.ca_bundle) if info.ca_bundle is not None else True,
+    )
+
+
+def audit_events(
+    data_dir: Path, operations: set[str], wait_for: set[str], timeout: float = 20.0
+) -> list[dict[str, Any]]:
+    """The audit events of ``operations`` (``strongroom admin audit show``).
+
+    Waits until events of every operation in ``wait_for`` are there (the server flushes its
+    queue within a second) or ``timeout`` seconds have passed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        out = run_cli(
+            "admin", "audit", "show", "--limit", "100000", "--json", "--data-dir", str(data_dir)
+        )
+        events = [row["Event"] for row in json.loads(out[: out.rindex("}") + 1])["Events"]]
+        found = [e for e in events if isinstance(e, dict) and e.get("operation") in operations]
+        if {e["operation"] for e in found} >= wait_for or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
