@@ -375,8 +375,10 @@ def register(app: typer.Typer) -> None:
     )
     mesh.command(
         "register",
-        epilog="Example:  strongroom mesh register --spiffe-id spiffe://example.org/web "
-        "--selector unix:uid:1000 --selector unix:path:/usr/bin/web",
+        epilog="Examples:  strongroom mesh register --spiffe-id spiffe://example.org/web "
+        "--selector unix:uid:1000 --selector unix:path:/usr/bin/web   |   strongroom mesh "
+        "register --endpoint https://kms.internal:8443 --ca-bundle ca.pem --spiffe-id "
+        "spiffe://example.org/api --selector unix:uid:1001",
     )(register_command)
     mesh.command("entries", epilog="Example:  strongroom mesh entries --json")(entries_command)
     mesh.command(
