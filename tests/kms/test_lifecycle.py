@@ -13,12 +13,14 @@ from strongroom.errors import (
     InvalidCiphertextError,
     InvalidMarkerError,
     InvalidStateError,
+    LimitExceededError,
     NotFoundError,
     TagError,
     UnsupportedOperationError,
     ValidationError,
 )
 from strongroom.kms import Caller, KeyService, ManualClock
+from strongroom.kms.ops_rotation import ON_DEMAND_ROTATION_LIMIT
 
 DAY = 86400.0
 
@@ -490,6 +492,28 @@ def test_rotate_on_demand(service: KeyService, alice: Caller, clock: ManualClock
     for marker in ("garbage", page_marker_of(other)):
         with pytest.raises(InvalidMarkerError):
             service.call(alice, "ListKeyRotations", {"KeyId": key, "Marker": marker})
+
+
+def test_on_demand_rotations_stop_at_the_quota(
+    service: KeyService, alice: Caller, clock: ManualClock
+) -> None:
+    """25 on-demand rotations per key, as AWS KMS allows; automatic ones go on after."""
+    key = create_key(service, alice)["KeyId"]
+    service.call(alice, "EnableKeyRotation", {"KeyId": key, "RotationPeriodInDays": 90})
+    for _ in range(ON_DEMAND_ROTATION_LIMIT):
+        service.call(alice, "RotateKeyOnDemand", {"KeyId": key})
+    with pytest.raises(LimitExceededError, match="rotated on demand 25 times"):
+        service.call(alice, "RotateKeyOnDemand", {"KeyId": key})
+    clock.advance(91 * DAY)
+    arn = service.call(alice, "DescribeKey", {"KeyId": key})["KeyMetadata"]["Arn"]
+    assert service.rotate_due_keys() == [arn]
+    rotations = service.call(alice, "ListKeyRotations", {"KeyId": key})["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"] * 25 + ["AUTOMATIC"]
+    with pytest.raises(LimitExceededError):
+        service.call(alice, "RotateKeyOnDemand", {"KeyId": key})
+    # the quota is per key
+    other = create_key(service, alice)["KeyId"]
+    assert service.call(alice, "RotateKeyOnDemand", {"KeyId": other}) == {"KeyId": other}
 
 
 def page_marker_of(key_id: str) -> str:

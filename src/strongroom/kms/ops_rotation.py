@@ -6,6 +6,7 @@ from typing import Any
 
 from strongroom.errors import (
     InvalidMarkerError,
+    LimitExceededError,
     NotFoundError,
     TagError,
     UnsupportedOperationError,
@@ -20,6 +21,8 @@ from strongroom.kms.states import check_state
 from strongroom.kms.tags import MAX_TAGS, check_tags
 
 DEFAULT_ROTATION_DAYS = 365
+ON_DEMAND_ROTATION_LIMIT = 25
+"""On-demand rotations a key may have (AWS KMS's fixed quota); automatic ones are not counted."""
 
 
 class RotationOps(KeyOps):
@@ -116,6 +119,17 @@ class RotationOps(KeyOps):
             key = KeyRecord.from_bytes(raw) if raw is not None else key
             check_state(key.key_state, "rotate", key.arn)
             self._check_rotatable(key)
+            rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/")
+            done = sum(
+                1
+                for _, raw in rows
+                if KeyVersionRecord.from_bytes(raw).rotation_type == "ON_DEMAND"
+            )
+            if done >= ON_DEMAND_ROTATION_LIMIT:
+                raise LimitExceededError(
+                    f"{key.arn} has been rotated on demand {done} times, the most a key may be "
+                    f"(AWS KMS's quota of {ON_DEMAND_ROTATION_LIMIT}); automatic rotation goes on."
+                )
             return self.rotate_in_tx(tx, key, "ON_DEMAND")
 
         key = self.write(ctx, unit)
