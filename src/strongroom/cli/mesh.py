@@ -43,6 +43,7 @@ from strongroom.cli.context import (
     print_json,
     stdout_console,
 )
+from strongroom.cli.endpoint import EndpointChoice, endpoint_options
 from strongroom.kms.ports import Store, SystemClock
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ TrustDomainOption = Annotated[
     ),
 ]
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+NO_ENDPOINT = EndpointChoice()
 
 
 def _with_ca(data_dir: Path | None, trust_domain: str) -> tuple[MeshCA, Store]:
@@ -80,61 +82,36 @@ def _with_ca(data_dir: Path | None, trust_domain: str) -> tuple[MeshCA, Store]:
         raise
 
 
-EndpointOption = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint",
-        help="A Strongroom server (https://HOST:PORT) to work on instead of the key store "
-        "of --data-dir; requests are signed with the AWS credential chain's access key, "
-        "created with --mesh-admin (the agent's with --mesh-agent).",
-        show_default=False,
-    ),
-]
-RegionOption = Annotated[
-    str | None,
-    typer.Option("--region", help="Region to sign for (default: the AWS chain, us-east-1)."),
-]
-CaBundleOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ca-bundle", help="PEM CA bundle to verify --endpoint with (default: $AWS_CA_BUNDLE)."
-    ),
-]
-ProfileOption = Annotated[
-    str | None, typer.Option("--profile", help="AWS profile for --endpoint credentials.")
-]
+MESH_ENDPOINT_HELP = (
+    "A Strongroom server (https://HOST:PORT) to work on instead of the key store of "
+    "--data-dir; requests are signed with the AWS credential chain's access key, created "
+    "with --mesh-admin (the agent's with --mesh-agent)."
+)
+with_mesh_endpoint = endpoint_options(MESH_ENDPOINT_HELP)
 
 
-def _check_origin(
-    data_dir: Path | None,
-    endpoint: str | None,
-    region: str | None,
-    ca_bundle: str | None,
-    profile: str | None,
-) -> None:
-    if endpoint is None and (region or ca_bundle or profile):
-        fail("--region, --ca-bundle and --profile go with --endpoint")
-    if endpoint is not None and data_dir is not None:
+def _check_origin(data_dir: Path | None, endpoint: EndpointChoice) -> None:
+    endpoint.require_url_for_the_rest()
+    if endpoint.url is not None and data_dir is not None:
         fail("--data-dir and --endpoint exclude each other: the mesh is managed on one of them")
 
 
 @contextmanager
 def _administration(
-    data_dir: Path | None,
-    endpoint: str | None,
-    region: str | None,
-    ca_bundle: str | None,
-    profile: str | None,
+    data_dir: Path | None, endpoint: EndpointChoice
 ) -> Iterator[MeshAdministration]:
     """The mesh of ``--data-dir`` or of the server at ``--endpoint`` (closed afterwards)."""
-    _check_origin(data_dir, endpoint, region, ca_bundle, profile)
+    _check_origin(data_dir, endpoint)
     from strongroom.mesh.admin import LocalMeshAdmin, RemoteMeshAdmin
 
     admin: MeshAdministration
     with cli_errors():
-        if endpoint is not None:
+        if endpoint.url is not None:
             admin = RemoteMeshAdmin.connect(
-                endpoint_url=endpoint, region=region, ca_bundle=ca_bundle, profile=profile
+                endpoint_url=endpoint.url,
+                region=endpoint.region,
+                ca_bundle=endpoint.ca_bundle,
+                profile=endpoint.profile,
             )
         else:
             directory = data_dir_of(data_dir)
@@ -147,6 +124,7 @@ def _administration(
             admin.close()
 
 
+@with_mesh_endpoint
 def register_command(
     spiffe_id: Annotated[
         str, typer.Option("--spiffe-id", help="spiffe://TD/path to hand out.", show_default=False)
@@ -162,17 +140,14 @@ def register_command(
     ],
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    ca_bundle: CaBundleOption = None,
-    profile: ProfileOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Register a workload: who (selectors) gets which SPIFFE ID.
 
     On --data-dir, or with --endpoint on a Strongroom server (an access key created with
     --mesh-admin).
     """
-    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+    with _administration(data_dir, endpoint) as admin:
         entry = admin.register(spiffe_id, selector)
     if as_json:
         print_json(entry.to_json())
@@ -180,6 +155,7 @@ def register_command(
         typer.echo(f"{entry.entry_id}  {entry.spiffe_id}  {' '.join(map(str, entry.selectors))}")
 
 
+@with_mesh_endpoint
 def entries_command(
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
@@ -189,15 +165,12 @@ def entries_command(
             "--trust-domain", help="Only this trust domain's entries.", show_default=False
         ),
     ] = None,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    ca_bundle: CaBundleOption = None,
-    profile: ProfileOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """List the registration entries."""
     from rich.table import Table
 
-    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+    with _administration(data_dir, endpoint) as admin:
         found = admin.entries(trust_domain)
     if as_json:
         print_json([e.to_json() for e in found])
@@ -208,47 +181,41 @@ def entries_command(
     stdout_console().print(table)
 
 
+@with_mesh_endpoint
 def unregister_command(
     entry_id: Annotated[str, typer.Argument(help="The entry id (see `strongroom mesh entries`).")],
     data_dir: DataDirOption = None,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    ca_bundle: CaBundleOption = None,
-    profile: ProfileOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Delete a registration entry (its workloads get no new SVIDs from then on)."""
-    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+    with _administration(data_dir, endpoint) as admin:
         entry = admin.unregister(entry_id)
     typer.echo(f"unregistered {entry.entry_id} ({entry.spiffe_id})")
 
 
+@with_mesh_endpoint
 def revoke_command(
     spiffe_id: Annotated[
         str, typer.Option("--spiffe-id", help="The identity to revoke.", show_default=False)
     ],
     data_dir: DataDirOption = None,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    ca_bundle: CaBundleOption = None,
-    profile: ProfileOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Revoke an identity for good: no new SVIDs, and its certificates are refused."""
-    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+    with _administration(data_dir, endpoint) as admin:
         added = admin.revoke(spiffe_id)
     typer.echo(f"revoked {spiffe_id}" if added else f"{spiffe_id} was revoked already")
 
 
+@with_mesh_endpoint
 def revoked_command(
     trust_domain: TrustDomainOption,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    ca_bundle: CaBundleOption = None,
-    profile: ProfileOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """List the revoked identities of a trust domain."""
-    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+    with _administration(data_dir, endpoint) as admin:
         found = admin.revoked(trust_domain)
     if as_json:
         print_json(found)
@@ -257,6 +224,7 @@ def revoked_command(
             typer.echo(name)
 
 
+@with_mesh_endpoint
 def bundle_command(
     trust_domain: TrustDomainOption,
     data_dir: DataDirOption = None,
@@ -264,15 +232,12 @@ def bundle_command(
         str,
         typer.Option("--format", help="pem (CA certificates) or spiffe (JWK Set)."),
     ] = "pem",
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    ca_bundle: CaBundleOption = None,
-    profile: ProfileOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Print the trust bundle of a trust domain (creating its CA on first use)."""
     if output_format not in ("pem", "spiffe"):
         fail("--format is pem or spiffe")
-    with _administration(data_dir, endpoint, region, ca_bundle, profile) as admin:
+    with _administration(data_dir, endpoint) as admin:
         if output_format == "pem":
             text = admin.bundle_pem(trust_domain).decode("ascii")
         else:
@@ -280,6 +245,7 @@ def bundle_command(
     sys.stdout.write(text)
 
 
+@with_mesh_endpoint
 def agent_command(
     socket_path: Annotated[
         Path,
@@ -299,10 +265,7 @@ def agent_command(
         float, typer.Option("--jwt-ttl", min=60, help="JWT-SVID lifetime, seconds.")
     ] = 300.0,
     log_level: Annotated[str, typer.Option("--log-level", help=", ".join(_LOG_LEVELS))] = "info",
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    ca_bundle: CaBundleOption = None,
-    profile: ProfileOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Serve the SPIFFE Workload API on a unix socket.
 
@@ -315,7 +278,7 @@ def agent_command(
     """
     if log_level not in _LOG_LEVELS:
         fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
-    _check_origin(data_dir, endpoint, region, ca_bundle, profile)
+    _check_origin(data_dir, endpoint)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -328,18 +291,18 @@ def agent_command(
     with cli_errors():
         authority: WorkloadAuthority
         entries: EntrySource
-        if endpoint is not None:
+        if endpoint.url is not None:
             from strongroom.mesh.remote import RemoteMeshAuthority
 
             remote = RemoteMeshAuthority.connect(
                 trust_domain,
-                endpoint_url=endpoint,
-                region=region,
-                ca_bundle=ca_bundle,
-                profile=profile,
+                endpoint_url=endpoint.url,
+                region=endpoint.region,
+                ca_bundle=endpoint.ca_bundle,
+                profile=endpoint.profile,
             )
             authority, entries, close = remote, remote, remote.close
-            origin = f" (SVIDs from {endpoint})"
+            origin = f" (SVIDs from {endpoint.url})"
         else:
             ca, store = _with_ca(data_dir, trust_domain)
             authority, entries, close, origin = ca, Registry(store, clock), store.close, ""
