@@ -27,6 +27,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from strongroom.cli.context import cli_errors, stderr_console
+from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
 from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, StreamHeader
 from strongroom.crypto.stream_io import decrypt_file
 from strongroom.data.kms_http import KmsHttpDataKeys
@@ -44,32 +45,12 @@ PROGRESS_MIN_BYTES = 16 << 20
 """Inputs at least this large get a progress bar (on a terminal, when stdout is not data)."""
 COPY_BYTES = 1 << 20
 
-EndpointOption = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint",
-        help="KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS, then AWS KMS).",
-        show_default=False,
-    ),
-]
-RegionOption = Annotated[
-    str | None,
-    typer.Option("--region", help="Region (default: the AWS chain).", show_default=False),
-]
-ProfileOption = Annotated[
-    str | None,
-    typer.Option(
-        "--profile", help="Named AWS profile for the KMS credentials.", show_default=False
-    ),
-]
-CaBundleOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ca-bundle",
-        help="CA certificates to verify the KMS endpoint (default: $AWS_CA_BUNDLE).",
-        show_default=False,
-    ),
-]
+with_kms_endpoint = endpoint_options(
+    "KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS, then AWS KMS).",
+    profile_help="Named AWS profile for the KMS credentials.",
+    ca_bundle_help="CA certificates to verify the KMS endpoint (default: $AWS_CA_BUNDLE).",
+)
+"""``--endpoint`` (any AWS KMS API), ``--region``, ``--profile``, ``--ca-bundle``."""
 ContextOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -98,13 +79,9 @@ def parse_context(entries: list[str] | None) -> dict[str, str]:
     return check_user_context(context)
 
 
-def connect(
-    endpoint: str | None, region: str | None, profile: str | None, ca_bundle: str | None
-) -> KmsHttpDataKeys:
+def connect(endpoint: EndpointChoice) -> KmsHttpDataKeys:
     """The KMS client of a command."""
-    return KmsHttpDataKeys.connect(
-        endpoint_url=endpoint, region=region, ca_bundle=ca_bundle, profile=profile
-    )
+    return KmsHttpDataKeys.connect(**endpoint.connect_kwargs())
 
 
 @contextlib.contextmanager
@@ -228,6 +205,7 @@ def counted_input(path: str, out: str, label: str) -> Iterator[Counted]:
 # -- encrypt / decrypt ------------------------------------------------------------------
 
 
+@with_kms_endpoint
 def encrypt_command(
     source: Annotated[str, typer.Argument(help="File to encrypt, or - for stdin.")],
     dest: Annotated[str, typer.Argument(help="Encrypted file to write, or - for stdout.")],
@@ -236,19 +214,17 @@ def encrypt_command(
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", help="Chunk size: a power of two, 64 KiB to 16 MiB.")
     ] = DEFAULT_CHUNK_SIZE,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Encrypt a file into a chunked stream under a fresh data key of a KMS key."""
     with cli_errors():
         entries = parse_context(context)
-        keys = connect(endpoint, region, profile, ca_bundle)
+        keys = connect(endpoint)
         with counted_input(source, dest, "encrypting") as src, open_output(dest) as sink:
             encrypt_stream(src, sink, keys, key_id=key, context=entries, chunk_size=chunk_size)
 
 
+@with_kms_endpoint
 def decrypt_command(
     source: Annotated[str, typer.Argument(help="Encrypted file, or - for stdin.")],
     dest: Annotated[str, typer.Argument(help="File to write the plaintext to, or - for stdout.")],
@@ -261,15 +237,12 @@ def decrypt_command(
             show_default=False,
         ),
     ] = None,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Verify and decrypt a chunked stream (also a stored object's file)."""
     with cli_errors():
         expected = parse_context(context) if context else None
-        keys = connect(endpoint, region, profile, ca_bundle)
+        keys = connect(endpoint)
 
         def unwrap(header: StreamHeader) -> bytes:
             found = kms_context_of(header.context)

@@ -18,18 +18,16 @@ import typer
 from strongroom.cli.context import cli_errors, fail, print_json
 from strongroom.cli.data import (
     COPY_BYTES,
-    CaBundleOption,
     ContextOption,
-    EndpointOption,
     KeyOption,
-    ProfileOption,
-    RegionOption,
     connect,
     counted_input,
     open_output,
     parse_context,
     progress_for,
+    with_kms_endpoint,
 )
+from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
 from strongroom.data.keys import DataKey
 from strongroom.data.kms_http import KmsHttpDataKeys
 from strongroom.data.objects import ObjectBackend, ObjectStore
@@ -91,14 +89,14 @@ def backend_of(
 class LazyKeys:
     """The KMS client, connected on first use: ``ls``/``rm`` with ``--tenant`` need none."""
 
-    def __init__(self, options: tuple[str | None, str | None, str | None, str | None]) -> None:
+    def __init__(self, options: EndpointChoice) -> None:
         self._options = options
         self._keys: KmsHttpDataKeys | None = None
 
     def keys(self) -> KmsHttpDataKeys:
         """The connected client."""
         if self._keys is None:
-            self._keys = connect(*self._options)
+            self._keys = connect(self._options)
         return self._keys
 
     def generate_data_key(self, key_id: str, context: Mapping[str, str] | None) -> DataKey:
@@ -120,7 +118,7 @@ class LazyKeys:
 @contextlib.contextmanager
 def object_store(
     where: tuple[Path | None, str | None, str | None, str | None],
-    kms: tuple[str | None, str | None, str | None, str | None],
+    kms: EndpointChoice,
     tenant: str | None,
     key: str | None = None,
     user: str | None = None,
@@ -133,7 +131,7 @@ def object_store(
     if user is not None:
         from strongroom.cli.user_keys import client
 
-        with client(*kms) as users:
+        with client(kms) as users:
             owner = tenant or users.kms.account_id()
             yield ObjectStore(backend, users.for_user(user), tenant=owner, key_id=key)
         return
@@ -144,6 +142,7 @@ def object_store(
         keys.close()
 
 
+@with_kms_endpoint
 def objects_put(
     name: Annotated[str, typer.Argument(help="Object name, e.g. reports/2024/q1.pdf.")],
     source: Annotated[str, typer.Argument(help="File to store, or - for stdin.")],
@@ -155,22 +154,20 @@ def objects_put(
     s3_endpoint: S3EndpointOption = None,
     s3_profile: S3ProfileOption = None,
     tenant: TenantOption = None,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Encrypt a file into the store as NAME (replacing an object of that name)."""
     where = (directory, bucket, s3_endpoint, s3_profile)
     with cli_errors():
         entries = parse_context(context)
         with (
-            object_store(where, (endpoint, region, profile, ca_bundle), tenant, key, user) as store,
+            object_store(where, endpoint, tenant, key, user) as store,
             counted_input(source, "", "storing") as src,
         ):
             store.put(name, src, entries)
 
 
+@with_kms_endpoint
 def objects_get(
     name: Annotated[str, typer.Argument(help="Object name.")],
     dest: Annotated[str, typer.Argument(help="File to write, or - for stdout.")] = "-",
@@ -196,10 +193,7 @@ def objects_get(
     s3_endpoint: S3EndpointOption = None,
     s3_profile: S3ProfileOption = None,
     tenant: TenantOption = None,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Decrypt object NAME (or a byte range of it) to a file or stdout."""
     where = (directory, bucket, s3_endpoint, s3_profile)
@@ -208,7 +202,7 @@ def objects_get(
         if offset < 0 or (length is not None and length < 0):
             raise ValidationError("--offset and --length cannot be negative.")
         with (
-            object_store(where, (endpoint, region, profile, ca_bundle), tenant, user=user) as store,
+            object_store(where, endpoint, tenant, user=user) as store,
             store.open(name, context=expected) as reader,
         ):
             reader.seek(offset)
@@ -225,6 +219,7 @@ def objects_get(
                         bar.advance(task, len(data))
 
 
+@with_kms_endpoint
 def objects_ls(
     prefix: Annotated[str, typer.Argument(help="List names starting with this.")] = "",
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON document.")] = False,
@@ -233,15 +228,11 @@ def objects_ls(
     s3_endpoint: S3EndpointOption = None,
     s3_profile: S3ProfileOption = None,
     tenant: TenantOption = None,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """List object names (sorted)."""
     where = (directory, bucket, s3_endpoint, s3_profile)
-    kms = (endpoint, region, profile, ca_bundle)
-    with cli_errors(), object_store(where, kms, tenant) as store:
+    with cli_errors(), object_store(where, endpoint, tenant) as store:
         names = store.list(prefix)
     if json_output:
         print_json({"Tenant": store.tenant, "Objects": names})
@@ -249,6 +240,7 @@ def objects_ls(
         sys.stdout.write("".join(f"{name}\n" for name in names))
 
 
+@with_kms_endpoint
 def objects_rm(
     names: Annotated[list[str], typer.Argument(help="Object names.")],
     directory: DirOption = None,
@@ -256,15 +248,11 @@ def objects_rm(
     s3_endpoint: S3EndpointOption = None,
     s3_profile: S3ProfileOption = None,
     tenant: TenantOption = None,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Delete objects (an unknown name is an error)."""
     where = (directory, bucket, s3_endpoint, s3_profile)
-    kms = (endpoint, region, profile, ca_bundle)
-    with cli_errors(), object_store(where, kms, tenant) as store:
+    with cli_errors(), object_store(where, endpoint, tenant) as store:
         for name in names:
             store.delete(name)
 

@@ -23,7 +23,7 @@ import typer
 
 from strongroom.cli.context import fail
 
-REGION_HELP = "Region to sign for (default: the AWS chain, then us-east-1)."
+REGION_HELP = "Region to sign for (default: the AWS chain's)."
 PROFILE_HELP = "Named AWS profile for the credentials."
 CA_BUNDLE_HELP = "CA certificates to verify --endpoint with (default: $AWS_CA_BUNDLE)."
 
@@ -59,6 +59,10 @@ class EndpointChoice:
             "profile": self.profile,
             "ca_bundle": self.ca_bundle,
         }
+
+
+NO_ENDPOINT = EndpointChoice()
+"""The default of a command's ``endpoint`` parameter (typer never sees it)."""
 
 
 def _option(name: str, help_text: str) -> Any:

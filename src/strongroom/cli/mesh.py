@@ -43,7 +43,7 @@ from strongroom.cli.context import (
     print_json,
     stdout_console,
 )
-from strongroom.cli.endpoint import EndpointChoice, endpoint_options
+from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
 from strongroom.kms.ports import Store, SystemClock
 
 if TYPE_CHECKING:
@@ -65,7 +65,6 @@ TrustDomainOption = Annotated[
     ),
 ]
 _LOG_LEVELS = ("debug", "info", "warning", "error")
-NO_ENDPOINT = EndpointChoice()
 
 
 def _with_ca(data_dir: Path | None, trust_domain: str) -> tuple[MeshCA, Store]:

@@ -19,13 +19,11 @@ import typer
 
 from strongroom.cli.context import JsonOption, cli_errors, fail, print_json
 from strongroom.cli.data import (
-    CaBundleOption,
-    EndpointOption,
     KeyOption,
-    ProfileOption,
-    RegionOption,
     open_input,
+    with_kms_endpoint,
 )
+from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
 from strongroom.data.user_keys_http import HttpUserKeys
 from strongroom.errors import ValidationError
 
@@ -63,33 +61,27 @@ def user_ids(users: list[str] | None, users_from: str | None) -> list[str]:
 
 
 @contextlib.contextmanager
-def client(
-    endpoint: str | None, region: str | None, profile: str | None, ca_bundle: str | None
-) -> Iterator[HttpUserKeys]:
+def client(endpoint: EndpointChoice) -> Iterator[HttpUserKeys]:
     """The user-key client of a command, closed at the end."""
-    made = HttpUserKeys.connect(
-        endpoint_url=endpoint, region=region, ca_bundle=ca_bundle, profile=profile
-    )
+    made = HttpUserKeys.connect(**endpoint.connect_kwargs())
     try:
         yield made
     finally:
         made.close()
 
 
+@with_kms_endpoint
 def create_command(
     key: KeyOption,
     users: UserOption = None,
     users_from: UsersFromOption = None,
     json_output: JsonOption = False,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Create the keys of users that have none yet (10,000 per request)."""
     with cli_errors():
         ids = user_ids(users, users_from)
-        with client(endpoint, region, profile, ca_bundle) as keys:
+        with client(endpoint) as keys:
             created = keys.create_user_keys(key, ids)
     if json_output:
         print_json({"Key": key, "Requested": len(ids), "Created": created})
@@ -97,21 +89,19 @@ def create_command(
         sys.stdout.write(f"created {created} user key(s), {len(ids) - created} existed\n")
 
 
+@with_kms_endpoint
 def destroy_command(
     key: KeyOption,
     users: UserOption = None,
     users_from: UsersFromOption = None,
     json_output: JsonOption = False,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Destroy users' keys: all their data under KEY becomes unreadable, for good."""
     with cli_errors():
         ids = user_ids(users, users_from)
         results: list[tuple[str, bool]] = []
-        with client(endpoint, region, profile, ca_bundle) as keys:
+        with client(endpoint) as keys:
             for user in ids:
                 results.append((user, keys.destroy_user_key(key, user)))
     if json_output:
@@ -122,20 +112,18 @@ def destroy_command(
         )
 
 
+@with_kms_endpoint
 def exists_command(
     key: KeyOption,
     users: UserOption = None,
     users_from: UsersFromOption = None,
     json_output: JsonOption = False,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Tell whether users have a key under KEY (created and not destroyed)."""
     with cli_errors():
         ids = user_ids(users, users_from)
-        with client(endpoint, region, profile, ca_bundle) as keys:
+        with client(endpoint) as keys:
             results = [(user, keys.user_key_exists(key, user)) for user in ids]
     if json_output:
         print_json({"Key": key, "Users": [{"UserId": u, "Exists": found} for u, found in results]})
@@ -143,16 +131,14 @@ def exists_command(
         sys.stdout.write("".join(f"{'yes' if found else 'no '}  {u}\n" for u, found in results))
 
 
+@with_kms_endpoint
 def count_command(
     key: KeyOption,
     json_output: JsonOption = False,
-    endpoint: EndpointOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    ca_bundle: CaBundleOption = None,
+    endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Count the user keys under KEY."""
-    with cli_errors(), client(endpoint, region, profile, ca_bundle) as keys:
+    with cli_errors(), client(endpoint) as keys:
         count = keys.count_user_keys(key)
     if json_output:
         print_json({"Key": key, "Count": count})
