@@ -480,6 +480,20 @@ def test_rotation(kms: Any, loose: Any) -> None:
     new = kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"after")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
     assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"after"
+    # KeyMaterialId names the material each ciphertext was sealed under
+    first, second = meta["CurrentKeyMaterialId"], rotations[0]["KeyMaterialId"]
+    assert first != second and rotations[0]["KeyMaterialState"] == "CURRENT"
+    described = kms.describe_key(KeyId=meta["KeyId"])["KeyMetadata"]
+    assert described["CurrentKeyMaterialId"] == second
+    assert kms.decrypt(CiphertextBlob=old)["KeyMaterialId"] == first
+    assert kms.decrypt(CiphertextBlob=new)["KeyMaterialId"] == second
+    data_key = kms.generate_data_key(KeyId=meta["KeyId"], KeySpec="AES_256")
+    assert data_key["KeyMaterialId"] == second
+    everything = kms.list_key_rotations(KeyId=meta["KeyId"], IncludeKeyMaterial="ALL_KEY_MATERIAL")
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in everything["Rotations"]] == [
+        (first, "NON_CURRENT"),
+        (second, "CURRENT"),
+    ]
     kms.rotate_key_on_demand(KeyId=meta["KeyId"])
     pages = list(
         kms.get_paginator("list_key_rotations").paginate(

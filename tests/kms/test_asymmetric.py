@@ -549,6 +549,7 @@ def test_data_key_pair_round_trip(sqlite_service: KeyService, solo: Caller, pair
         "PublicKey",
         "KeyId",
         "KeyPairSpec",
+        "KeyMaterialId",
     }
     assert pair["KeyId"] == kms_key["Arn"]
     assert pair["KeyPairSpec"] == pair_spec
@@ -583,7 +584,14 @@ def test_data_key_pair_without_plaintext(service: KeyService, alice: Caller) -> 
         "GenerateDataKeyPairWithoutPlaintext",
         {"KeyId": kms_key["Arn"], "KeyPairSpec": "ECC_NIST_P256"},
     )
-    assert pair.keys() == {"PrivateKeyCiphertextBlob", "PublicKey", "KeyId", "KeyPairSpec"}
+    assert pair.keys() == {
+        "PrivateKeyCiphertextBlob",
+        "PublicKey",
+        "KeyId",
+        "KeyPairSpec",
+        "KeyMaterialId",
+    }
+    assert pair["KeyMaterialId"] == kms_key["CurrentKeyMaterialId"]
     der = service.call(alice, "Decrypt", {"CiphertextBlob": pair["PrivateKeyCiphertextBlob"]})[
         "Plaintext"
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -73,7 +74,9 @@ def test_create_key_defaults(service: KeyService, alice: Caller, clock: ManualCl
         "KeySpec": "SYMMETRIC_DEFAULT",
         "MultiRegion": False,
         "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+        "CurrentKeyMaterialId": meta["CurrentKeyMaterialId"],
     }
+    assert re.fullmatch("[0-9a-f]{64}", meta["CurrentKeyMaterialId"])
     assert describe(service, alice, key_id) == meta
     assert describe(service, alice, meta["Arn"]) == meta
 
@@ -431,8 +434,18 @@ def test_automatic_rotation(service: KeyService, alice: Caller, clock: ManualClo
     status = service.call(alice, "GetKeyRotationStatus", {"KeyId": key})
     assert status["NextRotationDate"] == rotated_at + 90 * DAY
     rotations = service.call(alice, "ListKeyRotations", {"KeyId": key})
+    current = service.call(alice, "DescribeKey", {"KeyId": key})["KeyMetadata"]
+    assert current["CurrentKeyMaterialId"] != meta["CurrentKeyMaterialId"]
     assert rotations == {
-        "Rotations": [{"KeyId": key, "RotationDate": rotated_at, "RotationType": "AUTOMATIC"}],
+        "Rotations": [
+            {
+                "KeyId": key,
+                "RotationDate": rotated_at,
+                "RotationType": "AUTOMATIC",
+                "KeyMaterialId": current["CurrentKeyMaterialId"],
+                "KeyMaterialState": "CURRENT",
+            }
+        ],
         "Truncated": False,
     }
 
@@ -475,9 +488,30 @@ def test_rotate_on_demand(service: KeyService, alice: Caller, clock: ManualClock
 
     listed = service.call(alice, "ListKeyRotations", {"KeyId": key})
     assert listed["Truncated"] is False
+    ids = [r["KeyMaterialId"] for r in listed["Rotations"]]
     assert listed["Rotations"] == [
-        {"KeyId": key, "RotationDate": d, "RotationType": "ON_DEMAND"} for d in dates
+        {
+            "KeyId": key,
+            "RotationDate": d,
+            "RotationType": "ON_DEMAND",
+            "KeyMaterialId": material,
+            "KeyMaterialState": "CURRENT" if d == dates[-1] else "NON_CURRENT",
+        }
+        for d, material in zip(dates, ids, strict=True)
     ]
+    # each version has its own KeyMaterialId: the current one is DescribeKey's, and a
+    # ciphertext names the material it was sealed under
+    meta = service.call(alice, "DescribeKey", {"KeyId": key})["KeyMetadata"]
+    assert meta["CurrentKeyMaterialId"] == ids[-1] == data_key["KeyMaterialId"]
+    everything = service.call(
+        alice, "ListKeyRotations", {"KeyId": key, "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}
+    )["Rotations"]
+    assert everything[1:] == listed["Rotations"]
+    assert everything[0]["KeyMaterialState"] == "NON_CURRENT"
+    assert "RotationType" not in everything[0]
+    materials = [everything[0]["KeyMaterialId"], *ids]
+    assert len(set(materials)) == 4
+    assert [decrypt_material(service, alice, b) for b in blobs] == materials
     # Paging, one rotation at a time.
     seen = []
     request: dict[str, Any] = {"KeyId": key, "Limit": 1}
@@ -514,6 +548,12 @@ def test_on_demand_rotations_stop_at_the_quota(
     # the quota is per key
     other = create_key(service, alice)["KeyId"]
     assert service.call(alice, "RotateKeyOnDemand", {"KeyId": other}) == {"KeyId": other}
+
+
+def decrypt_material(service: KeyService, alice: Caller, blob: bytes) -> str:
+    """The KeyMaterialId Decrypt reports for ``blob``."""
+    reply = service.call(alice, "Decrypt", {"CiphertextBlob": blob})
+    return str(reply["KeyMaterialId"])
 
 
 def page_marker_of(key_id: str) -> str:

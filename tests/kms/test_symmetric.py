@@ -81,6 +81,7 @@ def test_encrypt_and_decrypt_answer_with_aws_fields(service: KeyService, alice: 
         "KeyId": meta["Arn"],
         "Plaintext": b"hello",
         "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        "KeyMaterialId": meta["CurrentKeyMaterialId"],
     }
 
 
@@ -143,6 +144,7 @@ def test_decrypt_without_key_id_finds_the_key(service: KeyService, alice: Caller
         "KeyId": first["Arn"],
         "Plaintext": b"one",
         "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        "KeyMaterialId": first["CurrentKeyMaterialId"],
     }
     assert decrypt(service, alice, blob_2)["KeyId"] == second["Arn"]
 
@@ -281,7 +283,11 @@ def test_re_encrypt_moves_a_ciphertext_to_another_key(service: KeyService, alice
         "KeyId",
         "SourceEncryptionAlgorithm",
         "DestinationEncryptionAlgorithm",
+        "SourceKeyMaterialId",
+        "DestinationKeyMaterialId",
     }
+    assert response["SourceKeyMaterialId"] == source["CurrentKeyMaterialId"]
+    assert response["DestinationKeyMaterialId"] == dest["CurrentKeyMaterialId"]
     assert response["SourceKeyId"] == source["Arn"]
     assert response["KeyId"] == dest["Arn"]
     assert response["SourceEncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
@@ -338,8 +344,9 @@ def test_generate_data_key(
     response = service.call(
         alice, "GenerateDataKey", {"KeyId": meta["KeyId"], "EncryptionContext": context, **spec}
     )
-    assert set(response) == {"CiphertextBlob", "Plaintext", "KeyId"}
+    assert set(response) == {"CiphertextBlob", "Plaintext", "KeyId", "KeyMaterialId"}
     assert response["KeyId"] == meta["Arn"]
+    assert response["KeyMaterialId"] == meta["CurrentKeyMaterialId"]
     assert len(response["Plaintext"]) == size
     blob = response["CiphertextBlob"]
     assert (
@@ -366,7 +373,7 @@ def test_generate_data_key_without_plaintext(service: KeyService, alice: Caller)
         "GenerateDataKeyWithoutPlaintext",
         {"KeyId": meta["KeyId"], "KeySpec": "AES_128", "EncryptionContext": {"a": "b"}},
     )
-    assert set(response) == {"CiphertextBlob", "KeyId"}
+    assert set(response) == {"CiphertextBlob", "KeyId", "KeyMaterialId"}
     assert response["KeyId"] == meta["Arn"]
     plain = decrypt(service, alice, response["CiphertextBlob"], EncryptionContext={"a": "b"})
     assert len(plain["Plaintext"]) == 16

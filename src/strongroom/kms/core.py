@@ -29,6 +29,7 @@ from strongroom.errors import (
 from strongroom.kms.audit_log import AuditLog
 from strongroom.kms.cache import HotRecords, TtlCache, WriteWatchingStore
 from strongroom.kms.caller import Caller
+from strongroom.kms.material import generated_material_id, material_fingerprint_key
 from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.kms.records import (
     KeyRecord,
@@ -81,6 +82,10 @@ class ServiceCore:
         )
         # the same material, ready to derive blob message keys (dropped with it)
         self._message_keys: TtlCache[tuple[str, str, int], MessageKeys] = TtlCache(
+            material_ttl_s, material_cache_size, clock.now
+        )
+        # KeyMaterialId of each (tenant, key, version): never changes, so only bounded
+        self._material_ids: TtlCache[tuple[str, str, int], str] = TtlCache(
             material_ttl_s, material_cache_size, clock.now
         )
         self.blob_headers = HeaderCache()  # parsed ciphertext blob headers
@@ -215,6 +220,34 @@ class ServiceCore:
             self._message_keys.put(cache_key, found)
         return found
 
+    def material_fingerprint_key(self, account_id: str) -> bytes:
+        """The tenant's key for ``KeyMaterialId`` values (derived from its KEK, one-way)."""
+        return material_fingerprint_key(self.tenant_kek(account_id))
+
+    def material_id_of(self, tx: StoreTx | None, key: KeyRecord, version: int) -> str:
+        """The ``KeyMaterialId`` of one version of a symmetric key: 64 hex digits.
+
+        Imported material keeps the fingerprint taken when it was imported (stored with the
+        version); generated material is named by a keyed digest of (key id, version), one
+        material per version for life. Neither reveals anything about the material.
+        """
+        cache_key = (key.account_id, key.key_id, version)
+        found = self._material_ids.get(cache_key)
+        if found is None:
+            if key.origin == "EXTERNAL":
+                if tx is not None:
+                    found = self.version_record(tx, key, version).material_id
+                else:
+                    found = self.store.read(
+                        lambda t: self.version_record(t, key, version)
+                    ).material_id
+            else:
+                found = generated_material_id(
+                    self.material_fingerprint_key(key.account_id), key.key_id, version
+                )
+            self._material_ids.put(cache_key, found)
+        return found
+
     def version_record(self, tx: StoreTx, key: KeyRecord, version: int) -> KeyVersionRecord:
         """Return the stored record of one key version."""
         raw = tx.get(key.account_id, "keyver", version_name(key.key_id, version))
@@ -226,6 +259,7 @@ class ServiceCore:
         """Drop every cached material of one key (disable, deletion, rotation)."""
         self._material.drop_where(lambda k: k[0] == account_id and k[1] == key_id)
         self._message_keys.drop_where(lambda k: k[0] == account_id and k[1] == key_id)
+        self._material_ids.drop_where(lambda k: k[0] == account_id and k[1] == key_id)
 
     # -- resolving KeyId -----------------------------------------------------------------
 
@@ -393,6 +427,9 @@ class ServiceCore:
             meta["ValidTo"] = key.valid_to
         if key.expiration_model is not None:
             meta["ExpirationModel"] = key.expiration_model
+        has_material = key.current_version > 0 and key.key_state != "PendingImport"
+        if key.key_spec == "SYMMETRIC_DEFAULT" and has_material:
+            meta["CurrentKeyMaterialId"] = self.material_id_of(None, key, key.current_version)
         return meta
 
 

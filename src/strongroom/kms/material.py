@@ -10,7 +10,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from strongroom.crypto.hazmat import random_bytes
+from strongroom.crypto.hazmat import hkdf_sha256, hmac_sha256, length_prefixed, random_bytes
+
+MATERIAL_ID_INFO = b"strongroom/kms/material-id/v1"
+"""HKDF info of a tenant's ``KeyMaterialId`` key (imported and generated material alike)."""
 
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
     "ECC_NIST_P256": ec.SECP256R1,
@@ -89,3 +92,22 @@ def checked_material(key_spec: str, raw: bytes) -> tuple[bytes, bytes | None]:
     if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(private.curve, curve):
         raise ValueError(f"key material is not an {key_spec} private key")
     return _serialise(private)
+
+
+# -- KeyMaterialId ------------------------------------------------------------------------
+
+
+def material_fingerprint_key(tenant_kek: bytes) -> bytes:
+    """The tenant's key for ``KeyMaterialId`` values: HKDF of its KEK, one-way."""
+    return hkdf_sha256(tenant_kek, None, MATERIAL_ID_INFO)
+
+
+def imported_material_id(fingerprint_key: bytes, key_id: str, material: bytes) -> str:
+    """``KeyMaterialId`` of imported material: the same material in a key, the same id."""
+    return hmac_sha256(fingerprint_key, length_prefixed(key_id.encode("ascii"), material)).hex()
+
+
+def generated_material_id(fingerprint_key: bytes, key_id: str, version: int) -> str:
+    """``KeyMaterialId`` of generated material: one material per (key, version) for life."""
+    message = length_prefixed(b"generated", key_id.encode("ascii"), version.to_bytes(4, "big"))
+    return hmac_sha256(fingerprint_key, message).hex()

@@ -312,6 +312,7 @@ class AsymmetricOps(CryptoOps):
                 "PublicKey": public,
                 "KeyId": key.arn,
                 "KeyPairSpec": pair_spec,
+                "KeyMaterialId": self.material_id_of(tx, key, key.current_version),
             }
 
         return self.read(unit)

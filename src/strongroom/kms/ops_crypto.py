@@ -119,8 +119,11 @@ class CryptoOps(ServiceCore):
         key_id: str | None,
         action: str,
         grant_tokens: list[str] | None,
-    ) -> tuple[KeyRecord, bytes]:
-        """Decrypt a ciphertext blob; the blob names its key, ``key_id`` must agree."""
+    ) -> tuple[KeyRecord, bytes, int]:
+        """Decrypt a ciphertext blob; the blob names its key, ``key_id`` must agree.
+
+        Returns the key, the plaintext and the key version the blob was sealed under.
+        """
         try:
             header, header_end = self.blob_headers.parse(blob)
         except InvalidBlob as exc:
@@ -153,7 +156,8 @@ class CryptoOps(ServiceCore):
         except NotFoundError as exc:  # a version or user key the blob names is gone
             raise InvalidCiphertextError("") from exc
         try:
-            return key, open_blob(material, key.account_id, blob, context, header_end)
+            plaintext = open_blob(material, key.account_id, blob, context, header_end)
+            return key, plaintext, header.key_version
         except InvalidBlob as exc:
             raise InvalidCiphertextError("") from exc
 
@@ -217,7 +221,7 @@ class CryptoOps(ServiceCore):
                     tx, ctx, req["KeyId"], "crypto", "Decrypt", context, req.get("GrantTokens")
                 )
                 return {}
-            key, plaintext = self.open_symmetric(
+            key, plaintext, version = self.open_symmetric(
                 tx,
                 ctx,
                 require_ciphertext(req),
@@ -230,6 +234,7 @@ class CryptoOps(ServiceCore):
                 "KeyId": key.arn,
                 "Plaintext": plaintext,
                 "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+                "KeyMaterialId": self.material_id_of(tx, key, version),
             }
 
         return self.read_cached(unit)
@@ -240,6 +245,7 @@ class CryptoOps(ServiceCore):
         dest_context = req.get("DestinationEncryptionContext")
 
         def unit(tx: StoreTx) -> dict[str, Any]:
+            source_material: str | None = None
             if source_alg not in (None, SYMMETRIC_DEFAULT):
                 if req.get("SourceKeyId") is None:
                     raise ValidationError("SourceKeyId is required for asymmetric keys.")
@@ -264,7 +270,7 @@ class CryptoOps(ServiceCore):
                 )
                 return {}
             else:
-                source, plaintext = self.open_symmetric(
+                source, plaintext, version = self.open_symmetric(
                     tx,
                     ctx,
                     require_ciphertext(req),
@@ -273,6 +279,7 @@ class CryptoOps(ServiceCore):
                     "ReEncryptFrom",
                     req.get("GrantTokens"),
                 )
+                source_material = self.material_id_of(tx, source, version)
             dest = self.usable_key(
                 tx,
                 ctx,
@@ -285,17 +292,22 @@ class CryptoOps(ServiceCore):
             dest_alg = self.check_encryption_algorithm(
                 dest, req.get("DestinationEncryptionAlgorithm")
             )
-            if dest_alg == SYMMETRIC_DEFAULT:
-                blob = self.seal_for(tx, dest, plaintext, dest_context)
-            else:
-                blob = self.asymmetric_encrypt(tx, dest, dest_alg, plaintext)
-            return {
-                "CiphertextBlob": blob,
+            response: dict[str, Any] = {
                 "SourceKeyId": source.arn,
                 "KeyId": dest.arn,
                 "SourceEncryptionAlgorithm": source_alg or SYMMETRIC_DEFAULT,
                 "DestinationEncryptionAlgorithm": dest_alg,
             }
+            if source_material is not None:
+                response["SourceKeyMaterialId"] = source_material
+            if dest_alg == SYMMETRIC_DEFAULT:
+                response["CiphertextBlob"] = self.seal_for(tx, dest, plaintext, dest_context)
+                response["DestinationKeyMaterialId"] = self.material_id_of(
+                    tx, dest, dest.current_version
+                )
+            else:
+                response["CiphertextBlob"] = self.asymmetric_encrypt(tx, dest, dest_alg, plaintext)
+            return response
 
         return self.read_cached(unit)
 
@@ -317,7 +329,12 @@ class CryptoOps(ServiceCore):
                 )
             data_key = random_bytes(size)
             blob = self.seal_for(tx, key, data_key, context)
-            return {"CiphertextBlob": blob, "Plaintext": data_key, "KeyId": key.arn}
+            return {
+                "CiphertextBlob": blob,
+                "Plaintext": data_key,
+                "KeyId": key.arn,
+                "KeyMaterialId": self.material_id_of(tx, key, key.current_version),
+            }
 
         return self.read_cached(unit)
 

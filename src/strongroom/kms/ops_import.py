@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
 
-from strongroom.crypto.hazmat import hkdf_sha256, hmac_sha256, length_prefixed
 from strongroom.errors import (
     ExpiredImportTokenError,
     IncorrectKeyMaterialError,
@@ -42,7 +41,7 @@ from strongroom.kms.import_token import (
     seal_token,
 )
 from strongroom.kms.keyspec import KEY_SPECS
-from strongroom.kms.material import checked_material
+from strongroom.kms.material import checked_material, imported_material_id
 from strongroom.kms.ops_asymmetric import load_private, oaep
 from strongroom.kms.ops_keys import KeyOps
 from strongroom.kms.ports import StoreTx
@@ -56,7 +55,6 @@ IMPORT_TOKEN_LIFETIME_S = DAY
 """An import token and its wrapping key are valid for 24 hours, as in AWS KMS."""
 MAX_VALID_TO_S = 365 * DAY
 """``ValidTo`` may be at most 365 days ahead, as in AWS KMS."""
-_MATERIAL_ID_INFO = b"strongroom/kms/material-id/v1"
 
 
 def without_material(key: KeyRecord) -> KeyRecord:
@@ -192,10 +190,9 @@ class ImportOps(KeyOps):
 
     def material_id(self, key: KeyRecord, material: bytes) -> str:
         """The ``KeyMaterialId`` of ``material`` in ``key``: 64 hex digits, keyed, one-way."""
-        fingerprint_key = hkdf_sha256(self.tenant_kek(key.account_id), None, _MATERIAL_ID_INFO)
-        return hmac_sha256(
-            fingerprint_key, length_prefixed(key.key_id.encode("ascii"), material)
-        ).hex()
+        return imported_material_id(
+            self.material_fingerprint_key(key.account_id), key.key_id, material
+        )
 
     @staticmethod
     def _check_external(key: KeyRecord, operation: str) -> None:

@@ -149,18 +149,30 @@ class RotationOps(KeyOps):
             return key, [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
 
         key, versions = self.read(unit)
-        rotations = [v for v in versions if v.version > 1]
+        # ROTATIONS_ONLY (the default) lists rotations; ALL_KEY_MATERIAL the first one too
+        first = 1 if req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL" else 2
+        rotations = [v for v in versions if v.version >= first]
         shown, truncated = page(rotations, req.get("Limit"))
         response: dict[str, Any] = {
-            "Rotations": [
-                {"KeyId": key.key_id, "RotationDate": v.created_at, "RotationType": v.rotation_type}
-                for v in shown
-            ],
+            "Rotations": [self._rotation_entry(key, v) for v in shown],
             "Truncated": truncated,
         }
         if truncated:
             response["NextMarker"] = version_name(key.key_id, shown[-1].version)
         return response
+
+    def _rotation_entry(self, key: KeyRecord, version: KeyVersionRecord) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "KeyId": key.key_id,
+            "KeyMaterialId": self.material_id_of(None, key, version.version),
+            "KeyMaterialState": "CURRENT"
+            if version.version == key.current_version
+            else "NON_CURRENT",
+        }
+        if version.version > 1:
+            entry["RotationDate"] = version.created_at
+            entry["RotationType"] = version.rotation_type
+        return entry
 
     def rotate_due_keys(self) -> list[str]:
         """Rotate every key whose automatic rotation date has passed; return their ARNs."""
