@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,7 @@ from strongroom.cli.data import (
     with_kms_endpoint,
 )
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
+from strongroom.cli.option_groups import option_group
 from strongroom.data.keys import DataKey
 from strongroom.data.kms_http import KmsHttpDataKeys
 from strongroom.data.objects import ObjectBackend, ObjectStore
@@ -74,16 +76,40 @@ TenantOption = Annotated[
 ]
 
 
-def backend_of(
-    directory: Path | None, bucket: str | None, s3_endpoint: str | None, s3_profile: str | None
-) -> ObjectBackend:
+@dataclass(frozen=True, slots=True)
+class StoreChoice:
+    """Where the objects are: ``--dir`` or ``--s3-bucket`` (with ``--s3-*``), and ``--tenant``."""
+
+    directory: Path | None = None
+    bucket: str | None = None
+    s3_endpoint: str | None = None
+    s3_profile: str | None = None
+    tenant: str | None = None
+
+
+NO_STORE = StoreChoice()
+with_store = option_group(
+    "where",
+    StoreChoice,
+    {
+        "directory": DirOption,
+        "bucket": BucketOption,
+        "s3_endpoint": S3EndpointOption,
+        "s3_profile": S3ProfileOption,
+        "tenant": TenantOption,
+    },
+)
+"""``--dir``, ``--s3-bucket``, ``--s3-endpoint``, ``--s3-profile``, ``--tenant``."""
+
+
+def backend_of(where: StoreChoice) -> ObjectBackend:
     """The backend named by ``--dir`` or ``--s3-bucket`` (exactly one)."""
-    if (directory is None) == (bucket is None):
+    if (where.directory is None) == (where.bucket is None):
         fail("give exactly one of --dir PATH and --s3-bucket BUCKET")
-    if directory is not None:
-        return LocalBackend(directory)
-    assert bucket is not None
-    return S3Backend.connect(bucket, endpoint_url=s3_endpoint, profile=s3_profile)
+    if where.directory is not None:
+        return LocalBackend(where.directory)
+    assert where.bucket is not None
+    return S3Backend.connect(where.bucket, endpoint_url=where.s3_endpoint, profile=where.s3_profile)
 
 
 class LazyKeys:
@@ -117,9 +143,8 @@ class LazyKeys:
 
 @contextlib.contextmanager
 def object_store(
-    where: tuple[Path | None, str | None, str | None, str | None],
+    where: StoreChoice,
     kms: EndpointChoice,
-    tenant: str | None,
     key: str | None = None,
     user: str | None = None,
 ) -> Iterator[ObjectStore]:
@@ -127,7 +152,8 @@ def object_store(
 
     With ``user``, data keys are that end user's (``StrongroomUserKeys`` over HTTP).
     """
-    backend = backend_of(*where)
+    backend = backend_of(where)
+    tenant = where.tenant
     if user is not None:
         from strongroom.cli.user_keys import client
 
@@ -143,31 +169,28 @@ def object_store(
 
 
 @with_kms_endpoint
+@with_store
 def objects_put(
     name: Annotated[str, typer.Argument(help="Object name, e.g. reports/2024/q1.pdf.")],
     source: Annotated[str, typer.Argument(help="File to store, or - for stdin.")],
     key: KeyOption,
     context: ContextOption = None,
     user: UserOption = None,
-    directory: DirOption = None,
-    bucket: BucketOption = None,
-    s3_endpoint: S3EndpointOption = None,
-    s3_profile: S3ProfileOption = None,
-    tenant: TenantOption = None,
+    where: StoreChoice = NO_STORE,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Encrypt a file into the store as NAME (replacing an object of that name)."""
-    where = (directory, bucket, s3_endpoint, s3_profile)
     with cli_errors():
         entries = parse_context(context)
         with (
-            object_store(where, endpoint, tenant, key, user) as store,
+            object_store(where, endpoint, key, user) as store,
             counted_input(source, "", "storing") as src,
         ):
             store.put(name, src, entries)
 
 
 @with_kms_endpoint
+@with_store
 def objects_get(
     name: Annotated[str, typer.Argument(help="Object name.")],
     dest: Annotated[str, typer.Argument(help="File to write, or - for stdout.")] = "-",
@@ -188,21 +211,16 @@ def objects_get(
             show_default=False,
         ),
     ] = None,
-    directory: DirOption = None,
-    bucket: BucketOption = None,
-    s3_endpoint: S3EndpointOption = None,
-    s3_profile: S3ProfileOption = None,
-    tenant: TenantOption = None,
+    where: StoreChoice = NO_STORE,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Decrypt object NAME (or a byte range of it) to a file or stdout."""
-    where = (directory, bucket, s3_endpoint, s3_profile)
     with cli_errors():
         expected = parse_context(context) if context else None
         if offset < 0 or (length is not None and length < 0):
             raise ValidationError("--offset and --length cannot be negative.")
         with (
-            object_store(where, endpoint, tenant, user=user) as store,
+            object_store(where, endpoint, user=user) as store,
             store.open(name, context=expected) as reader,
         ):
             reader.seek(offset)
@@ -220,19 +238,15 @@ def objects_get(
 
 
 @with_kms_endpoint
+@with_store
 def objects_ls(
     prefix: Annotated[str, typer.Argument(help="List names starting with this.")] = "",
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON document.")] = False,
-    directory: DirOption = None,
-    bucket: BucketOption = None,
-    s3_endpoint: S3EndpointOption = None,
-    s3_profile: S3ProfileOption = None,
-    tenant: TenantOption = None,
+    where: StoreChoice = NO_STORE,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """List object names (sorted)."""
-    where = (directory, bucket, s3_endpoint, s3_profile)
-    with cli_errors(), object_store(where, endpoint, tenant) as store:
+    with cli_errors(), object_store(where, endpoint) as store:
         names = store.list(prefix)
     if json_output:
         print_json({"Tenant": store.tenant, "Objects": names})
@@ -241,18 +255,14 @@ def objects_ls(
 
 
 @with_kms_endpoint
+@with_store
 def objects_rm(
     names: Annotated[list[str], typer.Argument(help="Object names.")],
-    directory: DirOption = None,
-    bucket: BucketOption = None,
-    s3_endpoint: S3EndpointOption = None,
-    s3_profile: S3ProfileOption = None,
-    tenant: TenantOption = None,
+    where: StoreChoice = NO_STORE,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Delete objects (an unknown name is an error)."""
-    where = (directory, bucket, s3_endpoint, s3_profile)
-    with cli_errors(), object_store(where, endpoint, tenant) as store:
+    with cli_errors(), object_store(where, endpoint) as store:
         for name in names:
             store.delete(name)
 

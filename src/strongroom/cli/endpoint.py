@@ -13,8 +13,6 @@ shows typer the four options in its place, then hands the command what was given
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
@@ -22,6 +20,7 @@ from typing import Annotated, Any, TypedDict
 import typer
 
 from strongroom.cli.context import fail
+from strongroom.cli.option_groups import Command, option_group
 
 REGION_HELP = "Region to sign for (default: the AWS chain's)."
 PROFILE_HELP = "Named AWS profile for the credentials."
@@ -71,7 +70,7 @@ def _option(name: str, help_text: str) -> Any:
 
 def endpoint_options(
     url_help: str, *, profile_help: str = PROFILE_HELP, ca_bundle_help: str = CA_BUNDLE_HELP
-) -> Callable[[Callable[..., None]], Callable[..., None]]:
+) -> Callable[[Command], Command]:
     """Show typer four options in place of a command's ``endpoint: EndpointChoice``.
 
     ``--endpoint`` (help ``url_help``), ``--region``, ``--profile`` and ``--ca-bundle``
@@ -79,37 +78,18 @@ def endpoint_options(
     :class:`EndpointChoice`.
     """
 
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        signature = inspect.signature(command, eval_str=True)
-        if "endpoint" not in signature.parameters:
-            raise TypeError(f"{command.__name__} has no 'endpoint' parameter")
-        kept = [p for p in signature.parameters.values() if p.name != "endpoint"]
-        added = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
-            for name, kind in (
-                ("endpoint_url", _option("--endpoint", url_help)),
-                ("region", _option("--region", REGION_HELP)),
-                ("profile", _option("--profile", profile_help)),
-                ("ca_bundle", _option("--ca-bundle", ca_bundle_help)),
-            )
-        ]
+    def build(
+        endpoint_url: str | None, region: str | None, profile: str | None, ca_bundle: str | None
+    ) -> EndpointChoice:
+        return EndpointChoice(endpoint_url, region, profile, ca_bundle)
 
-        @functools.wraps(command)
-        def run(
-            *args: Any,
-            endpoint_url: str | None = None,
-            region: str | None = None,
-            profile: str | None = None,
-            ca_bundle: str | None = None,
-            **kwargs: Any,
-        ) -> None:
-            chosen = EndpointChoice(endpoint_url, region, profile, ca_bundle)
-            command(*args, endpoint=chosen, **kwargs)
-
-        shown = signature.replace(parameters=[*kept, *added])
-        # typer reads the signature and the type hints: both must show the four options
-        run.__signature__ = shown  # type: ignore[attr-defined]
-        run.__annotations__ = {p.name: p.annotation for p in shown.parameters.values()}
-        return run
-
-    return decorate
+    return option_group(
+        "endpoint",
+        build,
+        {
+            "endpoint_url": _option("--endpoint", url_help),
+            "region": _option("--region", REGION_HELP),
+            "profile": _option("--profile", profile_help),
+            "ca_bundle": _option("--ca-bundle", ca_bundle_help),
+        },
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -24,6 +25,7 @@ from strongroom.cli.data import (
     with_kms_endpoint,
 )
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
+from strongroom.cli.option_groups import option_group
 from strongroom.data.user_keys_http import HttpUserKeys
 from strongroom.errors import ValidationError
 
@@ -43,21 +45,38 @@ UsersFromOption = Annotated[
 ]
 
 
-def user_ids(users: list[str] | None, users_from: str | None) -> list[str]:
-    """The ids of ``--user`` and then of ``--users-from`` (blank lines skipped)."""
-    ids = list(users or ())
-    if users_from is not None:
-        with open_input(users_from) as src:
-            for number, raw in enumerate(src, 1):
-                try:
-                    line = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError:
-                    raise ValidationError(f"{users_from}:{number}: not UTF-8.") from None
-                if line.strip():
-                    ids.append(line)
-    if not ids:
-        fail("give at least one --user USER (or --users-from FILE)")
-    return ids
+@dataclass(frozen=True, slots=True)
+class UserSelection:
+    """The end users a command works on: ``--user`` (repeatable) and ``--users-from``."""
+
+    users: list[str] | None = None
+    users_from: str | None = None
+
+    def ids(self) -> list[str]:
+        """The ids of ``--user`` and then of ``--users-from`` (blank lines skipped).
+
+        Fails (exit 1) when there are none.
+        """
+        ids = list(self.users or ())
+        if self.users_from is not None:
+            with open_input(self.users_from) as src:
+                for number, raw in enumerate(src, 1):
+                    try:
+                        line = raw.decode("utf-8").rstrip("\r\n")
+                    except UnicodeDecodeError:
+                        raise ValidationError(f"{self.users_from}:{number}: not UTF-8.") from None
+                    if line.strip():
+                        ids.append(line)
+        if not ids:
+            fail("give at least one --user USER (or --users-from FILE)")
+        return ids
+
+
+NO_USERS = UserSelection()
+with_users = option_group(
+    "who", UserSelection, {"users": UserOption, "users_from": UsersFromOption}
+)
+"""``--user``/``-u`` (repeatable) and ``--users-from FILE``."""
 
 
 @contextlib.contextmanager
@@ -71,16 +90,16 @@ def client(endpoint: EndpointChoice) -> Iterator[HttpUserKeys]:
 
 
 @with_kms_endpoint
+@with_users
 def create_command(
     key: KeyOption,
-    users: UserOption = None,
-    users_from: UsersFromOption = None,
+    who: UserSelection = NO_USERS,
     json_output: JsonOption = False,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Create the keys of users that have none yet (10,000 per request)."""
     with cli_errors():
-        ids = user_ids(users, users_from)
+        ids = who.ids()
         with client(endpoint) as keys:
             created = keys.create_user_keys(key, ids)
     if json_output:
@@ -90,16 +109,16 @@ def create_command(
 
 
 @with_kms_endpoint
+@with_users
 def destroy_command(
     key: KeyOption,
-    users: UserOption = None,
-    users_from: UsersFromOption = None,
+    who: UserSelection = NO_USERS,
     json_output: JsonOption = False,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Destroy users' keys: all their data under KEY becomes unreadable, for good."""
     with cli_errors():
-        ids = user_ids(users, users_from)
+        ids = who.ids()
         results: list[tuple[str, bool]] = []
         with client(endpoint) as keys:
             for user in ids:
@@ -113,16 +132,16 @@ def destroy_command(
 
 
 @with_kms_endpoint
+@with_users
 def exists_command(
     key: KeyOption,
-    users: UserOption = None,
-    users_from: UsersFromOption = None,
+    who: UserSelection = NO_USERS,
     json_output: JsonOption = False,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Tell whether users have a key under KEY (created and not destroyed)."""
     with cli_errors():
-        ids = user_ids(users, users_from)
+        ids = who.ids()
         with client(endpoint) as keys:
             results = [(user, keys.user_key_exists(key, user)) for user in ids]
     if json_output:
