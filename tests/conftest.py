@@ -1,6 +1,7 @@
 """Shared fixtures: throwaway PostgreSQL server and SoftHSM token, started by the tests; a
 key service over SQLite with callers of tenants ``alice`` and ``bob`` (tests/kms overrides
-``service`` with every store and root of trust)."""
+``service`` with every store and root of trust); a ``strongroom server`` per test module
+(``kms_server``) with a symmetric key of its admin tenant (``kms_key_arn``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, settings
 
 if TYPE_CHECKING:
     from strongroom.kms import Caller, KeyService
+    from strongroom.testing.server import ServerInfo
 
 # CI shares two cores with servers the tests start: wall-clock deadlines would make
 # property tests flaky without finding anything; example counts stay at the default.
@@ -61,3 +63,24 @@ def bob(service: KeyService) -> Caller:
     from strongroom.testing.service import tenant_caller
 
     return tenant_caller(service, "bob")
+
+
+@pytest.fixture(scope="module")
+def kms_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    """``strongroom server`` on loopback (HTTPS, its own CA) for one test module."""
+    from strongroom.testing.server import run_server
+
+    with run_server(tmp_path_factory.mktemp("kms-server") / "data") as info:
+        yield info
+
+
+@pytest.fixture(scope="module")
+def kms_key_arn(kms_server: ServerInfo) -> str:
+    """A symmetric encryption key of ``kms_server``'s admin tenant."""
+    from strongroom.testing.server import client_for
+
+    kms = client_for(kms_server)
+    try:
+        return str(kms.create_key()["KeyMetadata"]["Arn"])
+    finally:
+        kms.close()

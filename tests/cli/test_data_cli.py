@@ -10,13 +10,13 @@ import json
 import os
 import pty
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from strongroom.crypto.stream import parse_header
-from strongroom.testing.server import ServerInfo, client_for, console_script, run_server
+from strongroom.testing.server import ServerInfo, console_script
+from strongroom.testing.server import aws_env as server_env
 
 MIB = 1 << 20
 
@@ -26,36 +26,16 @@ def script() -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
-    with run_server(tmp_path_factory.mktemp("cli-data") / "data") as info:
-        yield info
-
-
-@pytest.fixture(scope="module")
-def key_arn(server: ServerInfo) -> str:
-    kms = client_for(server)
-    try:
-        return str(kms.create_key()["KeyMetadata"]["Arn"])
-    finally:
-        kms.close()
-
-
-@pytest.fixture(scope="module")
-def aws_env(server: ServerInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    creds = server.credentials
-    none = tmp_path_factory.mktemp("aws") / "none"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
-        AWS_DEFAULT_REGION=creds["Region"],
-        AWS_CA_BUNDLE=str(server.ca_bundle),
-        AWS_ENDPOINT_URL_KMS=server.endpoint_url,
-        AWS_CONFIG_FILE=str(none),
-        AWS_SHARED_CREDENTIALS_FILE=str(none),
+def aws_env(kms_server: ServerInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The AWS chain at the kms_server: credentials, region, endpoint and CA bundle."""
+    return server_env(
+        kms_server.credentials,
+        tmp_path_factory.mktemp("aws"),
+        AWS_DEFAULT_REGION=kms_server.credentials["Region"],
+        AWS_CA_BUNDLE=str(kms_server.ca_bundle),
+        AWS_ENDPOINT_URL_KMS=kms_server.endpoint_url,
         COLUMNS="200",
     )
-    return env
 
 
 class Cli:
@@ -89,30 +69,32 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
 
 
-def test_encrypt_decrypt_round_trip_of_a_file(cli: Cli, key_arn: str, tmp_path: Path) -> None:
+def test_encrypt_decrypt_round_trip_of_a_file(cli: Cli, kms_key_arn: str, tmp_path: Path) -> None:
     plain = os.urandom(3 * MIB + 123)
     (tmp_path / "in.bin").write_bytes(plain)
-    cli("encrypt", "--key", key_arn, "-c", "app=tests", "-c", "env=ci", "in.bin", "out.sr")
+    cli("encrypt", "--key", kms_key_arn, "-c", "app=tests", "-c", "env=ci", "in.bin", "out.sr")
     sealed = (tmp_path / "out.sr").read_bytes()
     header = parse_header(sealed)
     assert dict(header.context) == {"app": "tests", "env": "ci"}
-    assert header.key_id == key_arn and plain[:4096] not in sealed
+    assert header.key_id == kms_key_arn and plain[:4096] not in sealed
     cli("decrypt", "--context", "env=ci", "-c", "app=tests", "out.sr", "back.bin")
     assert (tmp_path / "back.bin").read_bytes() == plain
     assert leftovers(tmp_path) == []
 
 
-def test_stdin_and_stdout(cli: Cli, key_arn: str) -> None:
+def test_stdin_and_stdout(cli: Cli, kms_key_arn: str) -> None:
     plain = os.urandom(MIB + 7)
-    sealed = cli("encrypt", "-k", key_arn, "-", "-", stdin=plain).stdout
-    assert parse_header(sealed).key_id == key_arn
+    sealed = cli("encrypt", "-k", kms_key_arn, "-", "-", stdin=plain).stdout
+    assert parse_header(sealed).key_id == kms_key_arn
     assert cli("decrypt", "-", "-", stdin=sealed).stdout == plain
 
 
-def test_tampered_and_wrong_context_leave_no_output(cli: Cli, key_arn: str, tmp_path: Path) -> None:
+def test_tampered_and_wrong_context_leave_no_output(
+    cli: Cli, kms_key_arn: str, tmp_path: Path
+) -> None:
     plain = os.urandom(2 * MIB)
     (tmp_path / "in.bin").write_bytes(plain)
-    cli("encrypt", "-k", key_arn, "-c", "purpose=a", "--chunk-size", "65536", "in.bin", "s.sr")
+    cli("encrypt", "-k", kms_key_arn, "-c", "purpose=a", "--chunk-size", "65536", "in.bin", "s.sr")
     sealed = (tmp_path / "s.sr").read_bytes()
     flipped = bytearray(sealed)
     flipped[len(sealed) - 100] ^= 0x80  # in the last chunk: every earlier chunk verifies
@@ -135,35 +117,37 @@ def test_unknown_key_fails_cleanly(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_endpoint_and_ca_bundle_options(
-    cli: Cli, key_arn: str, server: ServerInfo, aws_env: dict[str, str]
+    cli: Cli, kms_key_arn: str, kms_server: ServerInfo, aws_env: dict[str, str]
 ) -> None:
     env = {k: v for k, v in aws_env.items() if k not in ("AWS_ENDPOINT_URL_KMS", "AWS_CA_BUNDLE")}
-    options = ["--endpoint", server.endpoint_url, "--ca-bundle", str(server.ca_bundle)]
-    sealed = cli("encrypt", "-k", key_arn, *options, "-", "-", stdin=b"hi", env=env).stdout
-    assert parse_header(sealed).key_id == key_arn
+    options = ["--endpoint", kms_server.endpoint_url, "--ca-bundle", str(kms_server.ca_bundle)]
+    sealed = cli("encrypt", "-k", kms_key_arn, *options, "-", "-", stdin=b"hi", env=env).stdout
+    assert parse_header(sealed).key_id == kms_key_arn
     # without the CA bundle the server's certificate is not trusted
     env["AWS_MAX_ATTEMPTS"] = "1"
-    args = ("decrypt", "--endpoint", server.endpoint_url, "-", "-")
+    args = ("decrypt", "--endpoint", kms_server.endpoint_url, "-", "-")
     result = cli(*args, stdin=sealed, env=env, expect=1)
     assert b"certificate" in result.stderr.lower() and result.stdout == b""
 
 
 def test_objects_put_get_ls_rm_on_a_directory(
-    cli: Cli, key_arn: str, tmp_path: Path, server: ServerInfo
+    cli: Cli, kms_key_arn: str, tmp_path: Path, kms_server: ServerInfo
 ) -> None:
     store = ["--dir", str(tmp_path / "objects")]
     body = os.urandom(MIB + 5)
     (tmp_path / "q1.pdf").write_bytes(body)
-    cli("objects", "put", *store, "-k", key_arn, "-c", "dept=finance", "reports/q1", "q1.pdf")
+    cli("objects", "put", *store, "-k", kms_key_arn, "-c", "dept=finance", "reports/q1", "q1.pdf")
     (tmp_path / "note.txt").write_bytes(b"a note")
-    cli("objects", "put", *store, "-k", key_arn, "notes", "-", stdin=b"a note")
-    cli("objects", "put", *store, "-k", key_arn, "small", "note.txt")  # size known: 64 KiB chunks
+    cli("objects", "put", *store, "-k", kms_key_arn, "notes", "-", stdin=b"a note")
+    cli(
+        "objects", "put", *store, "-k", kms_key_arn, "small", "note.txt"
+    )  # size known: 64 KiB chunks
     small = next((tmp_path / "objects").rglob("small.o")).read_bytes()
     assert parse_header(small).chunk_size == 1 << 16
     doc = json.loads(cli("objects", "ls", *store, "--json").stdout)
     names = ["notes", "reports/q1", "small"]
-    assert doc == {"Tenant": server.credentials["AccountId"], "Objects": names}
-    tenant = ["--tenant", server.credentials["AccountId"]]  # no key service needed then
+    assert doc == {"Tenant": kms_server.credentials["AccountId"], "Objects": names}
+    tenant = ["--tenant", kms_server.credentials["AccountId"]]  # no key service needed then
     assert cli("objects", "ls", *store, *tenant, "rep").stdout == b"reports/q1\n"
 
     cli("objects", "get", *store, "-c", "dept=finance", "reports/q1", "copy.pdf")
@@ -185,13 +169,13 @@ def test_objects_put_get_ls_rm_on_a_directory(
     assert leftovers(tmp_path) == []
 
 
-def test_progress_bar_on_a_terminal_only(cli: Cli, key_arn: str, tmp_path: Path) -> None:
+def test_progress_bar_on_a_terminal_only(cli: Cli, kms_key_arn: str, tmp_path: Path) -> None:
     (tmp_path / "big.bin").write_bytes(b"\0" * (17 * MIB))
     env = {**cli.env, "TERM": "xterm-256color"}
     leader, follower = pty.openpty()
     try:
         proc = subprocess.run(
-            [script(), "encrypt", "-k", key_arn, "big.bin", "big.sr"],
+            [script(), "encrypt", "-k", kms_key_arn, "big.bin", "big.sr"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=follower,
@@ -218,7 +202,7 @@ def test_progress_bar_on_a_terminal_only(cli: Cli, key_arn: str, tmp_path: Path)
     assert proc.returncode == 0
     assert b"encrypting" in seen
     # not on a pipe, and not when stdout carries the data
-    assert b"encrypting" not in cli("encrypt", "-k", key_arn, "big.bin", "b2.sr").stderr
+    assert b"encrypting" not in cli("encrypt", "-k", kms_key_arn, "big.bin", "b2.sr").stderr
     assert (tmp_path / "big.sr").stat().st_size == (tmp_path / "b2.sr").stat().st_size
 
 
@@ -243,7 +227,7 @@ def test_context_parsing_and_backend_choice() -> None:
     assert result.exit_code == 1 and "KEY=VALUE" in result.output
 
 
-def test_objects_on_s3(cli: Cli, key_arn: str, tmp_path: Path, server: ServerInfo) -> None:
+def test_objects_on_s3(cli: Cli, kms_key_arn: str, tmp_path: Path, kms_server: ServerInfo) -> None:
     import boto3
 
     from strongroom.testing.s3 import run_moto_server
@@ -260,10 +244,12 @@ def test_objects_on_s3(cli: Cli, key_arn: str, tmp_path: Path, server: ServerInf
         body = os.urandom(MIB + 9)
         (tmp_path / "q1.pdf").write_bytes(body)
         bucket = ["--s3-bucket", "cli-objects"]
-        cli("objects", "put", *bucket, "--s3-endpoint", endpoint, "-k", key_arn, "q/1", "q1.pdf")
-        tenant = server.credentials["AccountId"]
+        cli(
+            "objects", "put", *bucket, "--s3-endpoint", endpoint, "-k", kms_key_arn, "q/1", "q1.pdf"
+        )
+        tenant = kms_server.credentials["AccountId"]
         stored = s3.get_object(Bucket="cli-objects", Key=f"{tenant}/q/1")["Body"].read()
-        assert parse_header(stored).key_id == key_arn and body[:4096] not in stored
+        assert parse_header(stored).key_id == kms_key_arn and body[:4096] not in stored
         env = {**cli.env, "AWS_ENDPOINT_URL_S3": endpoint}  # the AWS chain names the endpoint
         got = cli("objects", "get", *bucket, "--offset", str(MIB), "q/1", "-", env=env)
         assert got.stdout == body[MIB:]
@@ -293,12 +279,14 @@ def test_every_data_command_has_help_with_an_example() -> None:
         assert "Example" in text and f"strongroom {' '.join(command)} " in text, command
 
 
-def test_sigterm_mid_write_leaves_no_partial_file(cli: Cli, key_arn: str, tmp_path: Path) -> None:
+def test_sigterm_mid_write_leaves_no_partial_file(
+    cli: Cli, kms_key_arn: str, tmp_path: Path
+) -> None:
     import signal
     import time
 
     proc = subprocess.Popen(
-        [script(), "encrypt", "-k", key_arn, "-", "out.sr"],
+        [script(), "encrypt", "-k", kms_key_arn, "-", "out.sr"],
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=cli.env,

@@ -1,4 +1,4 @@
-"""``strongroom user-keys`` and ``strongroom objects put|get --user`` against a real server.
+"""``strongroom user-keys`` and ``strongroom objects put|get --user`` against a real kms_server.
 
 The console script runs in a subprocess with the standard AWS environment pointing at a
 ``strongroom server`` started for this module.
@@ -7,14 +7,13 @@ The console script runs in a subprocess with the standard AWS environment pointi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from strongroom.testing.server import ServerInfo, client_for, console_script, run_server
+from strongroom.testing.server import ServerInfo, client_for, console_script
+from strongroom.testing.server import aws_env as server_env
 
 
 def script() -> str:
@@ -22,38 +21,25 @@ def script() -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
-    with run_server(tmp_path_factory.mktemp("cli-user-keys") / "data") as info:
-        yield info
-
-
-@pytest.fixture(scope="module")
-def key_arn(server: ServerInfo) -> str:
-    kms = client_for(server)
+def key_arn(kms_server: ServerInfo, kms_key_arn: str) -> str:
+    """The module's key, also named alias/people."""
+    kms = client_for(kms_server)
     try:
-        arn = str(kms.create_key()["KeyMetadata"]["Arn"])
-        kms.create_alias(AliasName="alias/people", TargetKeyId=arn)
-        return arn
+        kms.create_alias(AliasName="alias/people", TargetKeyId=kms_key_arn)
+        return kms_key_arn
     finally:
         kms.close()
 
 
 @pytest.fixture(scope="module")
-def env(server: ServerInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(kms_server: ServerInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The AWS chain without an endpoint or CA: the tests give --endpoint/--ca-bundle."""
-    creds = server.credentials
-    none = tmp_path_factory.mktemp("aws") / "none"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environ.update(
-        AWS_ACCESS_KEY_ID=creds["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
-        AWS_DEFAULT_REGION=creds["Region"],
-        AWS_CONFIG_FILE=str(none),
-        AWS_SHARED_CREDENTIALS_FILE=str(none),
-        AWS_EC2_METADATA_DISABLED="true",
+    return server_env(
+        kms_server.credentials,
+        tmp_path_factory.mktemp("aws"),
+        AWS_DEFAULT_REGION=kms_server.credentials["Region"],
         COLUMNS="200",
     )
-    return environ
 
 
 def run(
@@ -74,9 +60,9 @@ def run(
 
 
 def test_create_exists_destroy_count(
-    server: ServerInfo, key_arn: str, env: dict[str, str], tmp_path: Path
+    kms_server: ServerInfo, key_arn: str, env: dict[str, str], tmp_path: Path
 ) -> None:
-    where = ["--endpoint", server.endpoint_url, "--ca-bundle", str(server.ca_bundle)]
+    where = ["--endpoint", kms_server.endpoint_url, "--ca-bundle", str(kms_server.ca_bundle)]
     key = ["--key", "alias/people"]
     created = run(
         env,
@@ -88,8 +74,8 @@ def test_create_exists_destroy_count(
     assert json.loads(created.stdout) == {"Key": "alias/people", "Requested": 4, "Created": 3}
 
     # the endpoint and CA bundle may come from the environment instead
-    chain = {**env, "AWS_ENDPOINT_URL_KMS": server.endpoint_url}
-    chain["AWS_CA_BUNDLE"] = str(server.ca_bundle)
+    chain = {**env, "AWS_ENDPOINT_URL_KMS": kms_server.endpoint_url}
+    chain["AWS_CA_BUNDLE"] = str(kms_server.ca_bundle)
     destroyed = run(chain, tmp_path, "user-keys", "destroy", *key, "-u", "u1", "-u", "nobody")
     assert destroyed.stdout.decode().split("\n") == ["destroyed  u1", "no key     nobody", ""]
 
@@ -108,10 +94,10 @@ def test_create_exists_destroy_count(
 
 
 def test_objects_for_a_user_die_with_the_user_key(
-    server: ServerInfo, key_arn: str, env: dict[str, str], tmp_path: Path
+    kms_server: ServerInfo, key_arn: str, env: dict[str, str], tmp_path: Path
 ) -> None:
-    chain = {**env, "AWS_ENDPOINT_URL_KMS": server.endpoint_url}
-    chain["AWS_CA_BUNDLE"] = str(server.ca_bundle)
+    chain = {**env, "AWS_ENDPOINT_URL_KMS": kms_server.endpoint_url}
+    chain["AWS_CA_BUNDLE"] = str(kms_server.ca_bundle)
     store = ["--dir", str(tmp_path / "objects")]
     for user in ("carol", "dave"):
         run(

@@ -16,22 +16,16 @@ from strongroom.data import DataKeyProvider, HttpUserDataKeys, HttpUserKeys
 from strongroom.data.objects import ObjectStore
 from strongroom.data.objects_memory import MemoryBackend
 from strongroom.data.user_keys_http import MAX_BATCH_BYTES, MAX_USER_IDS, id_batches
-from strongroom.testing.server import ServerInfo, client_for, free_port, run_server
+from strongroom.testing.server import ServerInfo, client_for, free_port
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
-    with run_server(tmp_path_factory.mktemp("user-keys-http") / "data") as info:
-        yield info
-
-
-@pytest.fixture(scope="module")
-def key_arn(server: ServerInfo) -> str:
-    kms = client_for(server)
+def key_arn(kms_server: ServerInfo, kms_key_arn: str) -> str:
+    """The module's key, also named alias/people."""
+    kms = client_for(kms_server)
     try:
-        arn = str(kms.create_key()["KeyMetadata"]["Arn"])
-        kms.create_alias(AliasName="alias/people", TargetKeyId=arn)
-        return arn
+        kms.create_alias(AliasName="alias/people", TargetKeyId=kms_key_arn)
+        return kms_key_arn
     finally:
         kms.close()
 
@@ -47,11 +41,11 @@ def session_for(creds: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-def users(server: ServerInfo) -> Iterator[HttpUserKeys]:
+def users(kms_server: ServerInfo) -> Iterator[HttpUserKeys]:
     made = HttpUserKeys.connect(
-        endpoint_url=server.endpoint_url,
-        ca_bundle=str(server.ca_bundle),
-        session=session_for(server.credentials),
+        endpoint_url=kms_server.endpoint_url,
+        ca_bundle=str(kms_server.ca_bundle),
+        session=session_for(kms_server.credentials),
     )
     yield made
     made.close()
@@ -104,9 +98,9 @@ def test_id_batches_keep_order_and_limits(ids: list[str]) -> None:
         assert len(batch) == 1 or len(json.dumps(batch)) <= MAX_BATCH_BYTES
 
 
-def test_per_user_objects(users: HttpUserKeys, key_arn: str, server: ServerInfo) -> None:
+def test_per_user_objects(users: HttpUserKeys, key_arn: str, kms_server: ServerInfo) -> None:
     backend = MemoryBackend()
-    tenant = server.credentials["AccountId"]
+    tenant = kms_server.credentials["AccountId"]
     carol, dave = users.for_user("carol"), users.for_user("dave")
     assert isinstance(carol, DataKeyProvider)
     ObjectStore(backend, carol, tenant=tenant, key_id=key_arn).put("carol/cv", io.BytesIO(b"C"))
@@ -131,31 +125,31 @@ def test_per_user_objects(users: HttpUserKeys, key_arn: str, server: ServerInfo)
 
 
 def test_connect_from_the_environment(
-    server: ServerInfo, key_arn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    kms_server: ServerInfo, key_arn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    creds = server.credentials
+    creds = kms_server.credentials
     none = tmp_path / "none"
     for name, value in {
         "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
         "AWS_DEFAULT_REGION": creds["Region"],
-        "AWS_ENDPOINT_URL_KMS": server.endpoint_url,
-        "AWS_CA_BUNDLE": str(server.ca_bundle),
+        "AWS_ENDPOINT_URL_KMS": kms_server.endpoint_url,
+        "AWS_CA_BUNDLE": str(kms_server.ca_bundle),
         "AWS_CONFIG_FILE": str(none),
         "AWS_SHARED_CREDENTIALS_FILE": str(none),
     }.items():
         monkeypatch.setenv(name, value)
     users = HttpUserKeys.connect()
     try:
-        assert users.kms.endpoint_url == server.endpoint_url
+        assert users.kms.endpoint_url == kms_server.endpoint_url
         assert users.count_user_keys(key_arn) >= 0
-        assert repr(users) == f"HttpUserKeys(endpoint_url={server.endpoint_url!r})"
+        assert repr(users) == f"HttpUserKeys(endpoint_url={kms_server.endpoint_url!r})"
     finally:
         users.close()
 
 
 def test_no_credentials_and_no_server(
-    server: ServerInfo, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    kms_server: ServerInfo, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     none = tmp_path / "none"
     for name in (
@@ -171,13 +165,13 @@ def test_no_credentials_and_no_server(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(none))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(errors.AuthError) as caught:
-        HttpUserKeys.connect(endpoint_url=server.endpoint_url, region="us-east-1")
+        HttpUserKeys.connect(endpoint_url=kms_server.endpoint_url, region="us-east-1")
     assert caught.value.aws_type == "MissingAuthenticationTokenException"
 
     dead = HttpUserKeys.connect(
         endpoint_url=f"https://127.0.0.1:{free_port()}",
-        ca_bundle=str(server.ca_bundle),
-        session=session_for(server.credentials),
+        ca_bundle=str(kms_server.ca_bundle),
+        session=session_for(kms_server.credentials),
     )
     try:
         with pytest.raises(errors.DependencyTimeoutError, match="Cannot reach"):

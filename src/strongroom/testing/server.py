@@ -295,11 +295,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None, expect: int = 0) -> s
     return done.stdout + done.stderr
 
 
-def aws_env(credentials: dict[str, Any], folder: Path) -> dict[str, str]:
+def aws_env(credentials: dict[str, Any], folder: Path, **extra: str) -> dict[str, str]:
     """The environment of this process with only ``credentials`` for the AWS chain.
 
     Other ``AWS_*`` variables are dropped and the config files point into ``folder``
-    (where none exist), so nothing of the machine's AWS setup leaks in.
+    (where none exist), so nothing of the machine's AWS setup leaks in; ``extra`` variables
+    (``AWS_DEFAULT_REGION``, ``AWS_CA_BUNDLE``...) are added last.
     """
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environ.update(
@@ -309,6 +310,7 @@ def aws_env(credentials: dict[str, Any], folder: Path) -> dict[str, str]:
         AWS_SHARED_CREDENTIALS_FILE=str(folder / "none"),
         AWS_EC2_METADATA_DISABLED="true",
     )
+    environ.update(extra)
     return environ
 
 
