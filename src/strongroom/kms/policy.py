@@ -18,13 +18,33 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from strongroom.errors import LimitExceededError, MalformedPolicyDocumentError
+from strongroom.kms.policy_conditions import (
+    CONDITION_KEYS,
+    Condition,
+    Request,
+    glob_match,
+    malformed,
+    parse_conditions,
+)
 from strongroom.kms.principals import Principals, principal_element
+
+__all__ = [
+    "CONDITION_KEYS",
+    "MAX_POLICY_BYTES",
+    "Condition",
+    "Decision",
+    "KeyPolicy",
+    "PolicyCache",
+    "Request",
+    "Statement",
+    "glob_match",
+    "parse_policy",
+]
 
 MAX_POLICY_BYTES = 32_768
 """AWS's key policy size limit: 32 KiB of UTF-8."""
@@ -38,24 +58,6 @@ _TOP_KEYS = frozenset({"Version", "Id", "Statement"})
 _STATEMENT_KEYS = frozenset(
     {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "Condition"}
 )
-_EC_PREFIX = "kms:encryptioncontext:"
-CONDITION_KEYS = frozenset(
-    {
-        "kms:encryptioncontextkeys",
-        "kms:calleraccount",
-        "aws:principalaccount",
-        "aws:principalarn",
-        "kms:viaservice",
-        "kms:grantisforawsresource",
-        "kms:granteeprincipal",
-        "kms:retiringprincipal",
-        "kms:grantoperations",
-    }
-)
-"""Condition keys (lower case) besides ``kms:EncryptionContext:<key>``."""
-
-
-_NO_CONTEXT: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
 
 class Decision(enum.Enum):
@@ -66,168 +68,11 @@ class Decision(enum.Enum):
     NONE = "None"
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One authorisation question: who asks for which action on which key, in which context.
-
-    ``action`` is the bare operation name (``Decrypt``); ``resource`` the key ARN, or
-    ``None`` to match any ``Resource`` (a key that does not exist yet). ``context`` holds
-    further condition keys by lower-case name (``kms:granteeprincipal``...).
-    """
-
-    principal_arn: str
-    account: str
-    action: str
-    resource: str | None
-    encryption_context: Mapping[str, str] | None = None
-    context: Mapping[str, tuple[str, ...]] | None = None
-
-
-def glob_match(pattern: str, text: str) -> bool:
-    """IAM wildcard match: ``*`` is any run of characters, ``?`` any one character.
-
-    Linear-time two-pointer matching, so a hostile pattern cannot make it backtrack.
-    """
-    p = t = 0
-    star, mark = -1, 0
-    while t < len(text):
-        if p < len(pattern) and (pattern[p] == "?" or pattern[p] == text[t]):
-            p += 1
-            t += 1
-        elif p < len(pattern) and pattern[p] == "*":
-            star, mark = p, t
-            p += 1
-        elif star >= 0:
-            p = star + 1
-            mark += 1
-            t = mark
-        else:
-            return False
-    while p < len(pattern) and pattern[p] == "*":
-        p += 1
-    return p == len(pattern)
-
-
-def _malformed(message: str) -> MalformedPolicyDocumentError:
-    return MalformedPolicyDocumentError(message)
-
-
 def _strings(value: Any, what: str, where: str) -> list[str]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(v, str) and v for v in items):
-        raise _malformed(f"{where}: {what} must be a non-empty string or list of strings.")
+        raise malformed(f"{where}: {what} must be a non-empty string or list of strings.")
     return items
-
-
-# -- conditions ---------------------------------------------------------------------------
-
-_TESTS: dict[str, Callable[[str, str], bool]] = {
-    "StringEquals": lambda p, v: p == v,
-    "StringEqualsIgnoreCase": lambda p, v: p.casefold() == v.casefold(),
-    "StringLike": glob_match,
-    "ArnEquals": glob_match,
-    "ArnLike": glob_match,
-    "Bool": lambda p, v: p == v.lower(),
-}
-_NEGATED = {
-    "StringNotEquals": "StringEquals",
-    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
-    "StringNotLike": "StringLike",
-    "ArnNotEquals": "ArnEquals",
-    "ArnNotLike": "ArnLike",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    """One ``operator: {key: values}`` test of a statement's ``Condition`` block."""
-
-    test: str
-    negated: bool
-    key: str
-    values: tuple[str, ...]
-    set_op: str | None = None
-    if_exists: bool = False
-
-    def holds(self, request: Request, allow: bool) -> bool:
-        """Evaluate against ``request``; ``allow`` picks the safe reading of many values.
-
-        A single-valued operator facing several request values (encryption context keys
-        that differ only by case) must hold for all of them in an Allow statement and for
-        any of them in a Deny statement.
-        """
-        found = _lookup(self.key, request)
-        if self.test == "Null":
-            return (not found) == (self.values[0] == "true")
-        if not found:
-            if self.set_op == "all":
-                return True
-            return self.if_exists or (self.negated and self.set_op is None)
-        test = _TESTS[self.test]
-        results = [any(test(p, v) for p in self.values) != self.negated for v in found]
-        if self.set_op == "any" or (self.set_op is None and not allow):
-            return any(results)
-        return all(results)
-
-
-def _lookup(key: str, request: Request) -> tuple[str, ...]:
-    context = request.encryption_context or {}
-    if key.startswith(_EC_PREFIX):
-        name = key[len(_EC_PREFIX) :]
-        return tuple(v for k, v in context.items() if k.lower() == name)
-    if key == "kms:encryptioncontextkeys":
-        return tuple(context)
-    if key in ("kms:calleraccount", "aws:principalaccount"):
-        return (request.account,)
-    if key == "aws:principalarn":
-        return (request.principal_arn,)
-    return (request.context or _NO_CONTEXT).get(key, ())
-
-
-def _condition_values(raw: Any, where: str) -> tuple[str, ...]:
-    items = raw if isinstance(raw, list) else [raw]
-    out = []
-    for item in items:
-        if isinstance(item, bool):
-            out.append("true" if item else "false")
-        elif isinstance(item, str | int | float):
-            out.append(str(item))
-        else:
-            raise _malformed(f"{where}: condition values must be strings, numbers or booleans.")
-    if not out:
-        raise _malformed(f"{where}: a condition needs at least one value.")
-    return tuple(out)
-
-
-def _parse_conditions(block: Any, where: str) -> tuple[Condition, ...]:
-    if not isinstance(block, dict):
-        raise _malformed(f"{where}: Condition must be an object.")
-    out = []
-    for operator, tests in block.items():
-        if not isinstance(operator, str) or not isinstance(tests, dict) or not tests:
-            raise _malformed(f"{where}: Condition {operator!r} must map condition keys to values.")
-        set_op, name = None, operator
-        for prefix, op in (("ForAnyValue:", "any"), ("ForAllValues:", "all")):
-            if name.startswith(prefix):
-                set_op, name = op, name[len(prefix) :]
-        if_exists = name.endswith("IfExists") and name != "IfExists"
-        name = name.removesuffix("IfExists") if if_exists else name
-        base = _NEGATED.get(name, name)
-        if (base not in _TESTS and name != "Null") or (name == "Null" and (if_exists or set_op)):
-            raise _malformed(f"{where}: condition operator {operator!r} is not supported.")
-        for key, raw in tests.items():
-            lowered = str(key).lower()
-            if lowered not in CONDITION_KEYS and (
-                not lowered.startswith(_EC_PREFIX) or lowered == _EC_PREFIX
-            ):
-                raise _malformed(f"{where}: condition key {key!r} is not supported.")
-            values = _condition_values(raw, where)
-            if name in ("Null", "Bool"):
-                values = tuple(v.lower() for v in values)
-                if any(v not in ("true", "false") for v in values):
-                    raise _malformed(f"{where}: {name} takes the values true or false.")
-            out.append(Condition(base, name in _NEGATED, lowered, values, set_op, if_exists))
-    return tuple(out)
 
 
 # -- statements and policies --------------------------------------------------------------
@@ -295,47 +140,47 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in pairs:
         if name in out:
-            raise _malformed(f"The policy has the member {name!r} twice in one object.")
+            raise malformed(f"The policy has the member {name!r} twice in one object.")
         out[name] = value
     return out
 
 
 def _reject_constant(name: str) -> Any:
-    raise _malformed(f"The policy is not valid JSON: {name} is not a JSON value.")
+    raise malformed(f"The policy is not valid JSON: {name} is not a JSON value.")
 
 
 def _parse_statement(raw: Any, index: int) -> Statement:
     where = f"Statement {index}"
     if not isinstance(raw, dict):
-        raise _malformed(f"{where} must be an object.")
+        raise malformed(f"{where} must be an object.")
     if "NotResource" in raw:
-        raise _malformed(f"{where}: NotResource is not supported.")
+        raise malformed(f"{where}: NotResource is not supported.")
     unknown = sorted(set(raw) - _STATEMENT_KEYS)
     if unknown:
-        raise _malformed(f"{where}: unknown element {unknown[0]!r}.")
+        raise malformed(f"{where}: unknown element {unknown[0]!r}.")
     sid = raw.get("Sid", "")
     if not isinstance(sid, str):
-        raise _malformed(f"{where}: Sid must be a string.")
+        raise malformed(f"{where}: Sid must be a string.")
     where = f"Statement {sid!r}" if sid else where
     effect = raw.get("Effect")
     if effect not in ("Allow", "Deny"):
-        raise _malformed(f'{where}: Effect must be "Allow" or "Deny".')
+        raise malformed(f'{where}: Effect must be "Allow" or "Deny".')
     if ("Principal" in raw) == ("NotPrincipal" in raw):
-        raise _malformed(f"{where} must have exactly one of Principal and NotPrincipal.")
+        raise malformed(f"{where} must have exactly one of Principal and NotPrincipal.")
     if ("Action" in raw) == ("NotAction" in raw):
-        raise _malformed(f"{where} must have exactly one of Action and NotAction.")
+        raise malformed(f"{where} must have exactly one of Action and NotAction.")
     if "Resource" not in raw:
-        raise _malformed(f'{where} has no Resource; use "Resource": "*" for this key.')
+        raise malformed(f'{where} has no Resource; use "Resource": "*" for this key.')
     principal = raw["Principal"] if "Principal" in raw else raw["NotPrincipal"]
     actions = _strings(raw.get("Action", raw.get("NotAction")), "Action", where)
     for action in actions:
         if action != "*" and not _ACTION.fullmatch(action):
-            raise _malformed(f"{where}: {action!r} is not a KMS action (kms:<Operation>).")
+            raise malformed(f"{where}: {action!r} is not a KMS action (kms:<Operation>).")
     lowered = tuple(a.lower() for a in actions)
     resources = _strings(raw["Resource"], "Resource", where)
     for resource in resources:
         if resource != "*" and not _KMS_ARN.fullmatch(resource):
-            raise _malformed(f'{where}: Resource {resource!r} is not "*" or a KMS key ARN.')
+            raise malformed(f'{where}: Resource {resource!r} is not "*" or a KMS key ARN.')
     return Statement(
         effect=Decision(effect),
         principals=principal_element(principal, where),
@@ -343,7 +188,7 @@ def _parse_statement(raw: Any, index: int) -> Statement:
         actions=lowered,
         not_action="NotAction" in raw,
         resources=tuple(resources),
-        conditions=_parse_conditions(raw["Condition"], where) if "Condition" in raw else (),
+        conditions=parse_conditions(raw["Condition"], where) if "Condition" in raw else (),
         sid=sid,
         any_action=any(a in ("*", "kms:*") for a in lowered),
         any_resource="*" in resources,
@@ -363,20 +208,20 @@ def parse_policy(text: str) -> KeyPolicy:
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # duplicate members raise their own error
-        raise _malformed(f"The policy is not valid JSON: {str(exc)[:200]}") from None
+        raise malformed(f"The policy is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict):
-        raise _malformed("The policy must be a JSON object.")
+        raise malformed("The policy must be a JSON object.")
     unknown = sorted(set(doc) - _TOP_KEYS)
     if unknown:
-        raise _malformed(f"The policy has an unknown element {unknown[0]!r}.")
+        raise malformed(f"The policy has an unknown element {unknown[0]!r}.")
     if doc.get("Version", VERSIONS[1]) not in VERSIONS:
-        raise _malformed(f"Version must be one of {', '.join(VERSIONS)}.")
+        raise malformed(f"Version must be one of {', '.join(VERSIONS)}.")
     if not isinstance(doc.get("Id", ""), str):
-        raise _malformed("Id must be a string.")
+        raise malformed("Id must be a string.")
     raw = doc.get("Statement")
     statements = raw if isinstance(raw, list) else [raw]
     if raw is None or not statements:
-        raise _malformed("The policy has no Statement.")
+        raise malformed("The policy has no Statement.")
     return KeyPolicy(tuple(_parse_statement(s, i) for i, s in enumerate(statements, 1)))
 
 
