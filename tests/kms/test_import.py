@@ -212,7 +212,22 @@ def test_reimport_while_enabled_must_be_the_same_material(
         sqlite_service, solo, key, material, KeyMaterialId=first["KeyMaterialId"], **FOREVER
     )
     assert same["KeyMaterialId"] == first["KeyMaterialId"]
+    # DescribeKey names the imported material by the id the import answered
+    assert describe(sqlite_service, solo, key)["CurrentKeyMaterialId"] == first["KeyMaterialId"]
+    # new material (AWS's rotation of imported keys) is refused as such, even the same bytes
+    with pytest.raises(UnsupportedOperationError, match="new key material"):
+        import_material(
+            sqlite_service, solo, key, material, ImportType="NEW_KEY_MATERIAL", **FOREVER
+        )
+    again = import_material(
+        sqlite_service, solo, key, material, ImportType="EXISTING_KEY_MATERIAL", **FOREVER
+    )
+    assert again["KeyMaterialId"] == first["KeyMaterialId"]
     other = create_external(sqlite_service, solo)["KeyId"]
+    with pytest.raises(IncorrectKeyMaterialError, match="No key material was ever imported"):
+        import_material(
+            sqlite_service, solo, other, material, ImportType="EXISTING_KEY_MATERIAL", **FOREVER
+        )
     # The same material in another key has another id: ids are bound to their key.
     assert (
         import_material(sqlite_service, solo, other, material)["KeyMaterialId"]

@@ -295,6 +295,19 @@ class ImportOps(KeyOps):
             row = tx.get(account, "keyver", name)
             previous = None if row is None else KeyVersionRecord.from_bytes(row)
             expected = previous.material_id if previous is not None else None
+            if expected and req.get("ImportType") == "NEW_KEY_MATERIAL":
+                # AWS rotates imported keys by importing new material; a key here keeps
+                # its first material for life, so only the same one may come back
+                raise UnsupportedOperationError(
+                    f"{key.arn} has key material already: new key material (rotation of an "
+                    "imported key) is not supported; re-import the same material with "
+                    "ImportType EXISTING_KEY_MATERIAL."
+                )
+            if not expected and req.get("ImportType") == "EXISTING_KEY_MATERIAL":
+                raise IncorrectKeyMaterialError(
+                    f"No key material was ever imported into {key.arn}: use ImportType "
+                    "NEW_KEY_MATERIAL (or none) for the first import."
+                )
             requested = req.get("KeyMaterialId")
             if (expected and expected != material_id) or (
                 requested is not None and requested != material_id
