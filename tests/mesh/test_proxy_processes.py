@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from strongroom.mesh.proxy import SidecarProxy
 from strongroom.mesh.svid_source import StaticSvidSource, SvidState
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, http_get
+from strongroom.testing.server import free_port
 
 TD = "example.org"
 
@@ -78,6 +80,19 @@ def procs() -> Iterator[list[Proc]]:
                 stream.close()
 
 
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """GET /metrics: every sample by (name, sorted labels)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def _write_svid(folder: Path, name: str, cert: IssuedCert, bundle: bytes) -> None:
     (folder / f"{name}.pem").write_bytes(cert.chain_pem)
     (folder / f"{name}.key").write_bytes(cert.key_pem)
@@ -124,7 +139,11 @@ inbound:
     allow: [spiffe://{TD}/a]
 """
         )
-        b = Proc("-m", "strongroom.cli", "mesh", "proxy", "--config", str(tmp_path / "b.yaml"))
+        b_metrics = free_port()
+        b = Proc(
+            "-m", "strongroom.cli", "mesh", "proxy", "--config", str(tmp_path / "b.yaml"),
+            "--metrics-port", str(b_metrics),
+        )  # fmt: skip
         procs.append(b)
         b_port = b.port()
         (tmp_path / "a.yaml").write_text(
@@ -134,9 +153,14 @@ outbound:
   - {{name: to-b, listen: "127.0.0.1:0", peer: "127.0.0.1:{b_port}", peer_id: "spiffe://{TD}/b"}}
 """
         )
-        a = Proc("-m", "strongroom.cli", "mesh", "proxy", "-c", str(tmp_path / "a.yaml"))
+        a_metrics = free_port()
+        a = Proc(
+            "-m", "strongroom.cli", "mesh", "proxy", "-c", str(tmp_path / "a.yaml"),
+            "--metrics-port", str(a_metrics),
+        )  # fmt: skip
         procs.append(a)
         a_port = a.port()
+        assert a.wait_line("metrics")["address"] == f"127.0.0.1:{a_metrics}"
         for _ in range(5):
             assert http_get(a_port) == (200, BODY)
         assert _served_serial(b_port, td, tmp_path) == b_first.serial
@@ -145,6 +169,24 @@ outbound:
         b.wait_line("svid rotated")  # the file watcher saw the new files
         assert _served_serial(b_port, td, tmp_path) == b_second.serial
         assert http_get(a_port) == (200, BODY)
+        # Prometheus metrics, read from the counters the sidecars keep
+        seen_b, seen_a = scrape(b_metrics), scrape(a_metrics)
+        prefix = "strongroom_mesh_proxy_"
+        assert seen_b[prefix + "inbound_accepted_total", ()] >= 8  # 6 relayed, 2 probes
+        assert seen_b[prefix + "inbound_denied_total", ()] == 0
+        assert seen_b[prefix + "rotations_total", ()] == 1
+        assert seen_b[prefix + "svid_expiry_timestamp", ()] == pytest.approx(
+            b_second.not_after.timestamp()
+        )
+        handshakes = sum(
+            v for (name, _), v in seen_a.items() if name == prefix + "peer_handshakes_total"
+        )
+        assert handshakes >= 1
+        takes = {
+            labels: v for (name, labels), v in seen_a.items() if name == prefix + "pool_takes_total"
+        }
+        assert sum(takes.values()) == 6  # one client connection per GET
+        assert (prefix + "pool_ready", (("listener", "to-b"),)) in seen_a
         assert a.stop() == 0
         assert b.stop() == 0
         stopped = b.wait_line("stopped")
@@ -214,9 +256,14 @@ svid: {{workload_api: "{agent.endpoint}"}}
 outbound: [{{name: b, listen: "127.0.0.1:0", peer: "127.0.0.1:{b_port}", peer_id: "{web}"}}]
 """
         )
-        a = Proc("-m", "strongroom.cli", "mesh", "proxy", "-c", str(tmp_path / "a.yaml"))
+        a_metrics = free_port()
+        a = Proc(
+            "-m", "strongroom.cli", "mesh", "proxy", "-c", str(tmp_path / "a.yaml"),
+            "--metrics-port", str(a_metrics),
+        )  # fmt: skip
         procs.append(a)
         a_port = a.port()
+        assert a.wait_line("metrics")["address"] == f"127.0.0.1:{a_metrics}"
         try:
             for _ in range(3):
                 assert http_get(a_port) == (200, BODY)

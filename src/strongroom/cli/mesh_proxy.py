@@ -23,10 +23,22 @@ ConfigOption = Annotated[
 LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
 
 
-def proxy_command(config: ConfigOption, log_level: LogLevelOption = "info") -> None:
+def proxy_command(
+    config: ConfigOption,
+    log_level: LogLevelOption = "info",
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: off).",
+        ),
+    ] = 0,
+) -> None:
     """Run the mTLS sidecar: inbound mTLS termination, outbound mTLS origination.
 
-    Example: strongroom mesh proxy --config /etc/strongroom/sidecar.yaml
+    Example: strongroom mesh proxy --config /etc/strongroom/sidecar.yaml --metrics-port 9901
     """
     if log_level not in _LOG_LEVELS:
         fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
@@ -36,7 +48,7 @@ def proxy_command(config: ConfigOption, log_level: LogLevelOption = "info") -> N
     with cli_errors():
         policy = load_policy(config)
         configure_logging(log_level)
-        run_proxy(policy)
+        run_proxy(policy, metrics_port=metrics_port)
 
 
 def egress_command(config: ConfigOption, log_level: LogLevelOption = "info") -> None:
@@ -60,7 +72,7 @@ def register_mesh(mesh: typer.Typer) -> None:
     mesh.command(
         "proxy",
         epilog="Example:  strongroom mesh proxy --config /etc/strongroom/sidecar.yaml "
-        "--log-level info   (policy format: docs/mesh.md, 'Sidecar policy')",
+        "--metrics-port 9901   (policy format: docs/mesh.md, 'Sidecar policy')",
     )(proxy_command)
     mesh.command(
         "egress",

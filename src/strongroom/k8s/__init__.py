@@ -24,7 +24,7 @@ from strongroom.k8s.backend import (
 from strongroom.k8s.backend_http import AwsKmsBackend
 from strongroom.k8s.housekeeping import Housekeeping
 from strongroom.k8s.logs import configure_logging
-from strongroom.k8s.metrics import MetricsEndpoint, PluginMetrics
+from strongroom.k8s.metrics import PluginMetrics
 from strongroom.k8s.plugin import (
     API_VERSION,
     ENCRYPTION_CONTEXT,
@@ -38,6 +38,7 @@ from strongroom.k8s.plugin import (
 from strongroom.k8s.retry import RetryPolicy
 from strongroom.k8s.server import KmsServicer, PluginServer, parse_listen
 from strongroom.logs import JsonLogFormatter
+from strongroom.metrics import MetricsEndpoint
 
 __all__ = [
     "API_VERSION",

@@ -7,9 +7,6 @@ status names, operations the backend calls.
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from strongroom.metrics import LATENCY_BUCKETS
@@ -58,25 +55,3 @@ class PluginMetrics:
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
-
-
-class MetricsEndpoint:
-    """``GET /metrics`` of a registry on ``host:port`` (a daemon thread), until closed."""
-
-    def __init__(self, registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> None:
-        from prometheus_client import start_http_server
-
-        self._server: Any
-        self._thread: threading.Thread
-        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
-
-    @property
-    def port(self) -> int:
-        """The port actually bound (useful with port 0)."""
-        return int(self._server.server_address[1])
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)

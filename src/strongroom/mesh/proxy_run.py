@@ -13,12 +13,16 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from strongroom.logs import configure_json_logging
 from strongroom.mesh.peer_check import NoRevocation, RevocationCheck, RevocationFile
 from strongroom.mesh.policy import ProxyPolicy
 from strongroom.mesh.svid_source import FileSvidSource, SvidSource, WorkloadApiSvidSource
+from strongroom.metrics import MetricsEndpoint
+
+if TYPE_CHECKING:
+    from strongroom.mesh.proxy import SidecarProxy
 
 LOGGER_NAME = "strongroom.mesh"
 
@@ -79,24 +83,48 @@ def _run(main: Awaitable[None]) -> None:
     uvloop.run(main)  # type: ignore[arg-type]
 
 
-def run_proxy(policy: ProxyPolicy) -> None:
-    """Run the sidecar for ``policy`` until SIGTERM or SIGINT."""
+def run_proxy(policy: ProxyPolicy, *, metrics_port: int = 0) -> None:
+    """Run the sidecar for ``policy`` until SIGTERM or SIGINT.
+
+    With ``metrics_port``, Prometheus metrics are served on ``127.0.0.1:PORT/metrics``
+    (see :mod:`strongroom.mesh.proxy_metrics`).
+    """
     from strongroom.mesh.proxy import SidecarProxy
 
     source = svid_source_for(policy)
     proxy = SidecarProxy(policy, source, revocation_for(policy))
+    endpoint: MetricsEndpoint | None = None
 
     async def start() -> Callable[[], Awaitable[None]]:
+        nonlocal endpoint
         await proxy.start()
+        if metrics_port:
+            endpoint = _serve_metrics(proxy, source, metrics_port)
         return proxy.close
 
     try:
         _run(_until_signalled(start))
     finally:
+        if endpoint is not None:
+            endpoint.close()
         source.close()
         logging.getLogger("strongroom.mesh.proxy").info(
             "stopped", extra={"fields": {"stats": _stats(proxy.stats)}}
         )
+
+
+def _serve_metrics(proxy: SidecarProxy, source: SvidSource, port: int) -> MetricsEndpoint:
+    from prometheus_client import CollectorRegistry
+
+    from strongroom.mesh.proxy_metrics import ProxyCollector
+
+    registry = CollectorRegistry()
+    registry.register(ProxyCollector(proxy, source))
+    endpoint = MetricsEndpoint(registry, port)
+    logging.getLogger("strongroom.mesh.proxy").info(
+        "metrics", extra={"fields": {"address": f"127.0.0.1:{endpoint.port}", "path": "/metrics"}}
+    )
+    return endpoint
 
 
 def _stats(stats: object) -> dict[str, int]:
