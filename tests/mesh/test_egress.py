@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from strongroom.mesh.policy_egress import EgressConfig, HostPattern, parse_egres
 from strongroom.mesh.policy_yaml import Address
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain, self_signed_server
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, read_response
+from strongroom.testing.server import free_port
 
 LOCAL = "127.0.0.1"
 
@@ -257,6 +259,7 @@ def test_silent_client_is_dropped(world: World, logs: Records) -> None:
 
 
 def test_egress_process(world: World, tmp_path: Path) -> None:
+    metrics_port = free_port()
     (tmp_path / "egress.yaml").write_text(
         f"""listen: 127.0.0.1:0
 allow: ["localhost:{world.good_port}"]
@@ -273,6 +276,8 @@ verify_cache_seconds: 5
             "egress",
             "-c",
             str(tmp_path / "egress.yaml"),
+            "--metrics-port",
+            str(metrics_port),
         ],
         stderr=subprocess.PIPE,
         text=True,
@@ -289,6 +294,11 @@ verify_cache_seconds: 5
         status, sock = connect(world, "example.com:443")
         sock.close()
         assert status == 403
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text = reply.read().decode()
+        assert "strongroom_mesh_egress_tunnels_total 1.0" in text
+        assert "strongroom_mesh_egress_refused_total 1.0" in text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         lines = [json.loads(line) for line in proc.stderr.read().splitlines()]

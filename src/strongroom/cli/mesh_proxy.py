@@ -21,20 +21,19 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="The YAML configuration file.", show_default=False),
 ]
 LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+MetricsPortOption = Annotated[
+    int,
+    typer.Option(
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: off).",
+    ),
+]
 
 
 def proxy_command(
-    config: ConfigOption,
-    log_level: LogLevelOption = "info",
-    metrics_port: Annotated[
-        int,
-        typer.Option(
-            "--metrics-port",
-            min=0,
-            max=65535,
-            help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: off).",
-        ),
-    ] = 0,
+    config: ConfigOption, log_level: LogLevelOption = "info", metrics_port: MetricsPortOption = 0
 ) -> None:
     """Run the mTLS sidecar: inbound mTLS termination, outbound mTLS origination.
 
@@ -51,7 +50,9 @@ def proxy_command(
         run_proxy(policy, metrics_port=metrics_port)
 
 
-def egress_command(config: ConfigOption, log_level: LogLevelOption = "info") -> None:
+def egress_command(
+    config: ConfigOption, log_level: LogLevelOption = "info", metrics_port: MetricsPortOption = 0
+) -> None:
     """Run the egress proxy: CONNECT to allowed hosts, only TLS to verified servers.
 
     Example: strongroom mesh egress --config /etc/strongroom/egress.yaml
@@ -64,7 +65,7 @@ def egress_command(config: ConfigOption, log_level: LogLevelOption = "info") -> 
     with cli_errors():
         egress = load_egress_config(config)
         configure_logging(log_level)
-        run_egress(egress)
+        run_egress(egress, metrics_port=metrics_port)
 
 
 def register_mesh(mesh: typer.Typer) -> None:

@@ -1,6 +1,9 @@
-"""Prometheus metrics of the mTLS sidecar, read from its counters when scraped.
+"""Prometheus metrics of the mTLS sidecar and the egress proxy, read when scraped.
 
-``strongroom mesh proxy --metrics-port PORT`` serves them on ``127.0.0.1:PORT/metrics``.
+``strongroom mesh proxy --metrics-port PORT`` (and ``mesh egress --metrics-port PORT``)
+serve them on ``127.0.0.1:PORT/metrics``. The egress proxy's are
+``strongroom_mesh_egress_tunnels_total`` (tunnels opened to verified TLS servers) and
+``strongroom_mesh_egress_refused_total`` (requests refused; the reason is in the log).
 Nothing is counted twice: :class:`ProxyCollector` reads the :class:`ProxyStats` the proxy
 keeps anyway (plain integers, bumped on the event loop) and the current SVID, so the relay
 path pays nothing for the metrics. Names (all ``strongroom_mesh_proxy_`` prefixed):
@@ -30,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from strongroom.mesh.egress import EgressProxy
     from strongroom.mesh.proxy import SidecarProxy
     from strongroom.mesh.svid_source import SvidSource
 
@@ -81,4 +85,24 @@ class ProxyCollector(Collector):
             PREFIX + "svid_expiry_timestamp",
             "The current X.509-SVID's notAfter, Unix seconds.",
             value=expiry,
+        )
+
+
+class EgressCollector(Collector):
+    """A collector over one running :class:`~strongroom.mesh.egress.EgressProxy`."""
+
+    def __init__(self, egress: EgressProxy) -> None:
+        self._egress = egress
+
+    def collect(self) -> Iterator[Metric]:
+        """The tunnel and refusal counts as they are now."""
+        yield CounterMetricFamily(
+            "strongroom_mesh_egress_tunnels",
+            "Tunnels opened to verified TLS servers.",
+            value=self._egress.tunnels,
+        )
+        yield CounterMetricFamily(
+            "strongroom_mesh_egress_refused",
+            "Requests refused (not allowed, not TLS, unverified upstream...).",
+            value=self._egress.refused,
         )

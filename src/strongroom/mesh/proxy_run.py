@@ -22,7 +22,7 @@ from strongroom.mesh.svid_source import FileSvidSource, SvidSource, WorkloadApiS
 from strongroom.metrics import MetricsEndpoint
 
 if TYPE_CHECKING:
-    from strongroom.mesh.proxy import SidecarProxy
+    from prometheus_client.registry import Collector
 
 LOGGER_NAME = "strongroom.mesh"
 
@@ -99,7 +99,10 @@ def run_proxy(policy: ProxyPolicy, *, metrics_port: int = 0) -> None:
         nonlocal endpoint
         await proxy.start()
         if metrics_port:
-            endpoint = _serve_metrics(proxy, source, metrics_port)
+            from strongroom.mesh.proxy_metrics import ProxyCollector
+
+            collector = ProxyCollector(proxy, source)
+            endpoint = _serve_metrics(collector, metrics_port, "strongroom.mesh.proxy")
         return proxy.close
 
     try:
@@ -113,15 +116,13 @@ def run_proxy(policy: ProxyPolicy, *, metrics_port: int = 0) -> None:
         )
 
 
-def _serve_metrics(proxy: SidecarProxy, source: SvidSource, port: int) -> MetricsEndpoint:
+def _serve_metrics(collector: Collector, port: int, logger: str) -> MetricsEndpoint:
     from prometheus_client import CollectorRegistry
 
-    from strongroom.mesh.proxy_metrics import ProxyCollector
-
     registry = CollectorRegistry()
-    registry.register(ProxyCollector(proxy, source))
+    registry.register(collector)
     endpoint = MetricsEndpoint(registry, port)
-    logging.getLogger("strongroom.mesh.proxy").info(
+    logging.getLogger(logger).info(
         "metrics", extra={"fields": {"address": f"127.0.0.1:{endpoint.port}", "path": "/metrics"}}
     )
     return endpoint
@@ -131,14 +132,29 @@ def _stats(stats: object) -> dict[str, int]:
     return {name: getattr(stats, name) for name in getattr(stats, "__slots__", ())}
 
 
-def run_egress(config: Any) -> None:
-    """Run the egress proxy for ``config`` (an ``EgressConfig``) until SIGTERM or SIGINT."""
+def run_egress(config: Any, *, metrics_port: int = 0) -> None:
+    """Run the egress proxy for ``config`` (an ``EgressConfig``) until SIGTERM or SIGINT.
+
+    With ``metrics_port``, Prometheus metrics are served on ``127.0.0.1:PORT/metrics``.
+    """
     from strongroom.mesh.egress import EgressProxy
 
     egress = EgressProxy(config)
+    endpoint: MetricsEndpoint | None = None
 
     async def start() -> Callable[[], Awaitable[None]]:
+        nonlocal endpoint
         await egress.start()
+        if metrics_port:
+            from strongroom.mesh.proxy_metrics import EgressCollector
+
+            endpoint = _serve_metrics(
+                EgressCollector(egress), metrics_port, "strongroom.mesh.egress"
+            )
         return egress.close
 
-    _run(_until_signalled(start))
+    try:
+        _run(_until_signalled(start))
+    finally:
+        if endpoint is not None:
+            endpoint.close()
