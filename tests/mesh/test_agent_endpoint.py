@@ -11,6 +11,7 @@ import base64
 import os
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from strongroom.testing.server import (
     audit_events,
     aws_env,
     console_script,
+    free_port,
     signed_json_client,
 )
 from strongroom.testing.server import run_cli as run
@@ -108,13 +110,17 @@ def test_agent_with_a_key_that_is_no_mesh_agent_fails_at_start(
 
 
 def _start_agent(
-    mesh_server: ServerInfo, creds: dict[str, Any], socket_path: Path, tmp: Path
+    mesh_server: ServerInfo,
+    creds: dict[str, Any],
+    socket_path: Path,
+    tmp: Path,
+    metrics_port: int = 0,
 ) -> subprocess.Popen[str]:
     agent = subprocess.Popen(
         [
             console_script(), "mesh", "agent", "--socket", str(socket_path),
             "--trust-domain", "example.org", "--endpoint", mesh_server.endpoint_url,
-            "--ca-bundle", str(mesh_server.ca_bundle),
+            "--ca-bundle", str(mesh_server.ca_bundle), "--metrics-port", str(metrics_port),
         ],
         env=aws_env(creds, tmp),
         stdout=subprocess.PIPE,
@@ -144,7 +150,8 @@ def test_agent_serves_svids_from_the_server(
     run("mesh", "register", "--spiffe-id", WEB, "--selector", me, *dd)
     run("mesh", "register", "--spiffe-id", GONE, "--selector", me, *dd)
     socket_path = socket_dir / "agent.sock"
-    agent = _start_agent(mesh_server, mesh_keys["agent"], socket_path, tmp_path)
+    metrics_port = free_port()
+    agent = _start_agent(mesh_server, mesh_keys["agent"], socket_path, tmp_path, metrics_port)
     try:
         code, out = socket_probe(socket_path, "x509")
         assert code == 0, out
@@ -175,6 +182,13 @@ def test_agent_serves_svids_from_the_server(
         run("mesh", "revoke", "--spiffe-id", WEB, *dd)
         code, out = socket_probe(socket_path, "x509")
         assert code == 3 and "no identity issued" in out["message"], out
+        # the agent's Prometheus metrics count what the workload saw
+        seen = _scrape(metrics_port)
+        calls = "strongroom_mesh_agent_calls_total"
+        assert seen[calls, (("code", "OK"), ("method", "FetchJWTSVID"))] == 1
+        assert seen[calls, (("code", "PERMISSION_DENIED"), ("method", "FetchX509SVID"))] >= 1
+        assert seen["strongroom_mesh_agent_x509_svids_total", ()] >= 3  # [GONE, WEB], [WEB]
+        assert seen["strongroom_mesh_agent_jwt_svids_total", ()] == 1
     finally:
         agent.terminate()
         assert agent.wait(30) == 0
@@ -205,6 +219,18 @@ def test_agent_serves_svids_from_the_server(
         e["accessKeyId"] == plain_key and e["result"] == "AccessDeniedException"
         for e in bundle_reads
     )
+
+
+def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def test_an_unreachable_server_is_unavailable_to_workloads(

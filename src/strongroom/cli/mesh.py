@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from strongroom.mesh.admin import MeshAdministration
     from strongroom.mesh.ca import MeshCA
     from strongroom.mesh.ports import EntrySource, WorkloadAuthority
+    from strongroom.mesh.workload_api import WorkloadApi
+    from strongroom.metrics import MetricsEndpoint
 
 MESH_COMMAND_MODULES: tuple[str, ...] = ("strongroom.cli.mesh_proxy",)
 """Modules whose ``register_mesh(mesh)`` adds more ``strongroom mesh`` commands."""
@@ -264,6 +266,15 @@ def agent_command(
         float, typer.Option("--jwt-ttl", min=60, help="JWT-SVID lifetime, seconds.")
     ] = 300.0,
     log_level: Annotated[str, typer.Option("--log-level", help=", ".join(_LOG_LEVELS))] = "info",
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: off).",
+        ),
+    ] = 0,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Serve the SPIFFE Workload API on a unix socket.
@@ -316,11 +327,29 @@ def agent_command(
             typer.echo(
                 f"SPIFFE Workload API for {authority.trust_domain} on unix://{socket_path}{origin}"
             )
+            metrics = _agent_metrics(api, metrics_port) if metrics_port else None
             sys.stdout.flush()
-            status = run_agent(api, socket_path.absolute())
+            try:
+                status = run_agent(api, socket_path.absolute())
+            finally:
+                if metrics is not None:
+                    metrics.close()
         finally:
             close()
     raise typer.Exit(status)
+
+
+def _agent_metrics(api: WorkloadApi, port: int) -> MetricsEndpoint:
+    from prometheus_client import CollectorRegistry
+
+    from strongroom.mesh.agent_metrics import AgentCollector
+    from strongroom.metrics import MetricsEndpoint
+
+    registry = CollectorRegistry()
+    registry.register(AgentCollector(api.stats))
+    endpoint = MetricsEndpoint(registry, port)
+    typer.echo(f"metrics on http://127.0.0.1:{endpoint.port}/metrics")
+    return endpoint
 
 
 def register(app: typer.Typer) -> None:
@@ -363,7 +392,7 @@ def register(app: typer.Typer) -> None:
         epilog="Examples:  strongroom mesh agent --socket /run/spiffe/agent.sock "
         "--trust-domain example.org   |   strongroom mesh agent --socket "
         "/run/spiffe/agent.sock --trust-domain example.org --endpoint "
-        "https://kms.internal:8443 --ca-bundle /etc/strongroom/ca.pem",
+        "https://kms.internal:8443 --ca-bundle /etc/strongroom/ca.pem --metrics-port 9902",
     )(agent_command)
     for name in MESH_COMMAND_MODULES:
         importlib.import_module(name).register_mesh(mesh)

@@ -37,6 +37,7 @@ from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
 from strongroom.errors import AccessDeniedError, StrongroomError, ValidationError
+from strongroom.mesh.agent_metrics import AgentStats, HasAgentStats, counted
 from strongroom.mesh.attest import (
     PeerCredentials,
     PeerSocket,
@@ -101,7 +102,7 @@ async def _off_loop(func: Callable[..., T], *args: Any) -> T:
         raise GRPCError(Status.UNAVAILABLE, "the mesh authority is unavailable") from exc
 
 
-class WorkloadApi(SpiffeWorkloadAPIBase):
+class WorkloadApi(SpiffeWorkloadAPIBase, HasAgentStats):
     """The Workload API of one trust domain over a mesh CA and its registration entries."""
 
     def __init__(
@@ -122,6 +123,7 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
         self._jwt_ttl_s = jwt_ttl_s
         self._refresh_s = refresh_s
         self._attest = attest
+        self.stats = AgentStats()
 
     # -- admission ------------------------------------------------------------------------
 
@@ -163,6 +165,7 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
                 continue  # revoked since the entries were read
         return issued
 
+    @counted
     async def FetchX509SVID(self, stream: Stream[pb.X509SVIDRequest, pb.X509SVIDResponse]) -> None:
         """Stream the caller's X.509-SVIDs, with a fresh set before each half life."""
         workload = await self._admit(stream)
@@ -173,6 +176,7 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
             svids = await _off_loop(self._issue, ids)
             if not svids:
                 raise GRPCError(Status.PERMISSION_DENIED, NO_IDENTITY)
+            self.stats.x509_svids += len(svids)
             bundle = await _off_loop(self._ca.trust_bundle_der)
             await stream.send_message(
                 pb.X509SVIDResponse(
@@ -195,6 +199,7 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
                     ids = now_ids
                     break
 
+    @counted
     async def FetchX509Bundles(
         self, stream: Stream[pb.X509BundlesRequest, pb.X509BundlesResponse]
     ) -> None:
@@ -212,6 +217,7 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
 
     # -- JWT ------------------------------------------------------------------------------
 
+    @counted
     async def FetchJWTSVID(self, stream: Stream[pb.JWTSVIDRequest, pb.JWTSVIDResponse]) -> None:
         """JWT-SVIDs for the requested audience: for one of the caller's IDs, or all."""
         workload = await self._admit(stream)
@@ -245,8 +251,10 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
             raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
         if not svids:
             raise GRPCError(Status.PERMISSION_DENIED, NO_IDENTITY)
+        self.stats.jwt_svids += len(svids)
         await stream.send_message(pb.JWTSVIDResponse(svids=svids))
 
+    @counted
     async def FetchJWTBundles(
         self, stream: Stream[pb.JWTBundlesRequest, pb.JWTBundlesResponse]
     ) -> None:
@@ -263,6 +271,7 @@ class WorkloadApi(SpiffeWorkloadAPIBase):
             stream, workload, jwks, lambda doc: pb.JWTBundlesResponse(bundles={key: doc})
         )
 
+    @counted
     async def ValidateJWTSVID(
         self, stream: Stream[pb.ValidateJWTSVIDRequest, pb.ValidateJWTSVIDResponse]
     ) -> None:
