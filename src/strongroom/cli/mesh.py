@@ -339,6 +339,33 @@ def agent_command(
     raise typer.Exit(status)
 
 
+def healthcheck_command(
+    socket_path: Annotated[
+        Path,
+        typer.Option("--socket", help="The agent's Workload API socket.", show_default=False),
+    ],
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the answer.")
+    ] = 5.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Check that a Workload API agent is serving (exit 0) or not (exit 1).
+
+    Asks for the X.509 bundles as a workload would: an answer, or "no identity issued" for
+    this process, means serving; "Unavailable" means the agent cannot reach its key service.
+    """
+    import asyncio
+
+    from strongroom.mesh.health import check_agent
+
+    health = asyncio.run(check_agent(socket_path.absolute(), timeout))
+    if as_json:
+        print_json({"Serving": health.serving, "Detail": health.detail})
+    else:
+        typer.echo(f"{'serving' if health.serving else 'NOT serving'}: {health.detail}")
+    raise typer.Exit(0 if health.serving else 1)
+
+
 def _agent_metrics(api: WorkloadApi, port: int) -> MetricsEndpoint:
     from prometheus_client import CollectorRegistry
 
@@ -394,6 +421,11 @@ def register(app: typer.Typer) -> None:
         "/run/spiffe/agent.sock --trust-domain example.org --endpoint "
         "https://kms.internal:8443 --ca-bundle /etc/strongroom/ca.pem --metrics-port 9902",
     )(agent_command)
+    mesh.command(
+        "healthcheck",
+        epilog="Example:  strongroom mesh healthcheck --socket /run/spiffe/agent.sock "
+        "(a liveness probe: exit status 0 when serving)",
+    )(healthcheck_command)
     for name in MESH_COMMAND_MODULES:
         importlib.import_module(name).register_mesh(mesh)
     app.add_typer(mesh, name="mesh")
