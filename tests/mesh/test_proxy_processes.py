@@ -31,7 +31,7 @@ from strongroom.mesh.proxy import SidecarProxy
 from strongroom.mesh.svid_source import StaticSvidSource, SvidState
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, http_get
-from strongroom.testing.server import free_port
+from strongroom.testing.server import free_port, run_cli
 
 TD = "example.org"
 
@@ -215,6 +215,38 @@ def test_bad_policy_is_reported_with_its_line(tmp_path: Path) -> None:
     assert "p.yaml:7: inbound[0].allow[0]: spiffe://other.org/web is not in trust domain" in (
         done.stderr
     )
+
+
+def test_check_reads_the_svid_and_reports_without_listening(tmp_path: Path) -> None:
+    td = TestTrustDomain(TD)
+    _write_svid(tmp_path, "b", td.issue_svid("/b"), td.bundle_pem)
+    (tmp_path / "b.yaml").write_text(
+        f"""trust_domain: {TD}
+svid: {{files: {{cert: b.pem, key: b.key, bundle: bundle.pem}}}}
+inbound:
+  - {{name: api, listen: "127.0.0.1:1", upstream: "127.0.0.1:2", allow: [spiffe://{TD}/a]}}
+"""
+    )
+    good = run_cli("mesh", "proxy", "--config", str(tmp_path / "b.yaml"), "--check")
+    assert f"SVID spiffe://{TD}/b" in good
+    assert f"inbound api: 127.0.0.1:1 -> 127.0.0.1:2, allow spiffe://{TD}/a" in good
+    # an SVID of another trust domain would be refused at start: --check says so
+    other = TestTrustDomain("other.org")
+    _write_svid(tmp_path, "b", other.issue_svid("/b"), other.bundle_pem)
+    bad = run_cli("mesh", "proxy", "--config", str(tmp_path / "b.yaml"), "--check", expect=1)
+    assert f"is not in trust domain {TD}" in bad
+    # egress: the trust store must load
+    (tmp_path / "ca.pem").write_bytes(td.bundle_pem)
+    (tmp_path / "egress.yaml").write_text(
+        'listen: 127.0.0.1:0\nallow: ["*.example.com:443"]\nca_file: ca.pem\n'
+    )
+    ok = run_cli("mesh", "egress", "--config", str(tmp_path / "egress.yaml"), "--check")
+    assert "allow *.example.com:443" in ok
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    broken = run_cli(
+        "mesh", "egress", "--config", str(tmp_path / "egress.yaml"), "--check", expect=1
+    )
+    assert "not a PEM trust store" in broken
 
 
 def test_unreachable_workload_api_is_reported(tmp_path: Path) -> None:

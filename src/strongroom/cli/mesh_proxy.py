@@ -21,6 +21,14 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="The YAML configuration file.", show_default=False),
 ]
 LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+CheckOption = Annotated[
+    bool,
+    typer.Option(
+        "--check",
+        help="Check the configuration (and for the sidecar its SVID) and exit: 0 when it "
+        "would start, 1 with the reason when not.",
+    ),
+]
 MetricsPortOption = Annotated[
     int,
     typer.Option(
@@ -33,7 +41,10 @@ MetricsPortOption = Annotated[
 
 
 def proxy_command(
-    config: ConfigOption, log_level: LogLevelOption = "info", metrics_port: MetricsPortOption = 0
+    config: ConfigOption,
+    log_level: LogLevelOption = "info",
+    metrics_port: MetricsPortOption = 0,
+    check: CheckOption = False,
 ) -> None:
     """Run the mTLS sidecar: inbound mTLS termination, outbound mTLS origination.
 
@@ -42,16 +53,22 @@ def proxy_command(
     if log_level not in _LOG_LEVELS:
         fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
     from strongroom.mesh.policy import load_policy
-    from strongroom.mesh.proxy_run import configure_logging, run_proxy
+    from strongroom.mesh.proxy_run import check_proxy, configure_logging, run_proxy
 
     with cli_errors():
         policy = load_policy(config)
+        if check:
+            _report(config, check_proxy(policy))
+            return
         configure_logging(log_level)
         run_proxy(policy, metrics_port=metrics_port)
 
 
 def egress_command(
-    config: ConfigOption, log_level: LogLevelOption = "info", metrics_port: MetricsPortOption = 0
+    config: ConfigOption,
+    log_level: LogLevelOption = "info",
+    metrics_port: MetricsPortOption = 0,
+    check: CheckOption = False,
 ) -> None:
     """Run the egress proxy: CONNECT to allowed hosts, only TLS to verified servers.
 
@@ -60,12 +77,21 @@ def egress_command(
     if log_level not in _LOG_LEVELS:
         fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
     from strongroom.mesh.policy_egress import load_egress_config
-    from strongroom.mesh.proxy_run import configure_logging, run_egress
+    from strongroom.mesh.proxy_run import check_egress, configure_logging, run_egress
 
     with cli_errors():
         egress = load_egress_config(config)
+        if check:
+            _report(config, check_egress(egress))
+            return
         configure_logging(log_level)
         run_egress(egress, metrics_port=metrics_port)
+
+
+def _report(config: Path, lines: list[str]) -> None:
+    typer.echo(f"{config}: OK")
+    for line in lines:
+        typer.echo(f"  {line}")
 
 
 def register_mesh(mesh: typer.Typer) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from strongroom.errors import ValidationError
 from strongroom.logs import configure_json_logging
 from strongroom.mesh.peer_check import NoRevocation, RevocationCheck, RevocationFile
 from strongroom.mesh.policy import ProxyPolicy
@@ -130,6 +132,56 @@ def _serve_metrics(collector: Collector, port: int, logger: str) -> MetricsEndpo
 
 def _stats(stats: object) -> dict[str, int]:
     return {name: getattr(stats, name) for name in getattr(stats, "__slots__", ())}
+
+
+def check_proxy(policy: ProxyPolicy) -> list[str]:
+    """Check what starting ``policy`` needs, without listening: a summary, line by line.
+
+    Reads the SVID (files or Workload API), checks that it belongs to the policy's trust
+    domain and builds the TLS contexts; raises what a start would raise.
+    """
+    from strongroom.mesh.proxy_tls import client_context, server_context
+
+    source = svid_source_for(policy)
+    try:
+        state = source.current()
+        domain = state.svid.spiffe_id.trust_domain.name
+        if domain != policy.trust_domain:
+            raise ValidationError(
+                f"the SVID {state.svid.spiffe_id} is not in trust domain {policy.trust_domain}"
+            )
+        server_context(state)
+        client_context(state)
+        revocation_for(policy)
+    finally:
+        source.close()
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.svid.not_after))
+    lines = [f"SVID {state.svid.spiffe_id} (serial {state.serial_number:x}, until {expires})"]
+    for inbound in policy.inbound:
+        allowed = ", ".join(str(a) for a in inbound.allow) or "nobody"
+        lines.append(
+            f"inbound {inbound.name}: {inbound.listen} -> {inbound.upstream}, allow {allowed}"
+        )
+    for outbound in policy.outbound:
+        lines.append(
+            f"outbound {outbound.name}: {outbound.listen} -> {outbound.peer} ({outbound.peer_id})"
+        )
+    return lines
+
+
+def check_egress(config: Any) -> list[str]:
+    """Check an egress configuration (its trust store loads); a summary, line by line."""
+    import ssl
+
+    context = ssl.create_default_context()
+    if config.ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(config.ca_file))
+        except (ssl.SSLError, ValueError) as exc:
+            raise ValidationError(f"{config.ca_file}: not a PEM trust store: {exc}") from None
+    trust = str(config.ca_file) if config.ca_file is not None else "the system trust store"
+    allowed = ", ".join(str(p) for p in config.allow) or "nothing"
+    return [f"egress: {config.listen}, verified against {trust}", f"allow {allowed}"]
 
 
 def run_egress(config: Any, *, metrics_port: int = 0) -> None:
