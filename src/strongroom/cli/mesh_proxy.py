@@ -98,8 +98,9 @@ def register_mesh(mesh: typer.Typer) -> None:
     """Add ``proxy`` and ``egress`` to the ``strongroom mesh`` sub-app."""
     mesh.command(
         "proxy",
-        epilog="Example:  strongroom mesh proxy --config /etc/strongroom/sidecar.yaml "
-        "--metrics-port 9901   (policy format: docs/mesh.md, 'Sidecar policy')",
+        epilog="Examples:  strongroom mesh proxy --config /etc/strongroom/sidecar.yaml "
+        "--metrics-port 9901   |   strongroom mesh proxy --config sidecar.yaml --check   "
+        "(policy format: docs/mesh.md, 'Sidecar policy')",
     )(proxy_command)
     mesh.command(
         "egress",
