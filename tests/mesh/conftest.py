@@ -161,3 +161,30 @@ def mesh_keys(mesh_server: ServerInfo, mesh_data_dir: Path) -> dict[str, dict[st
         "operator": _access_key(mesh_data_dir, "operator", "--mesh-admin"),
         "plain": _access_key(mesh_data_dir, "tenant-admin", "--admin"),
     }
+
+
+@pytest.fixture
+def unreachable_agent(socket_dir: Path) -> Iterator[AgentThread]:
+    """An agent whose key service (``--endpoint``) is a closed port on loopback."""
+    from botocore.credentials import Credentials
+
+    from strongroom.data.signed_json import SignedJsonClient
+    from strongroom.kms.ports import SystemClock
+    from strongroom.mesh.remote import RemoteMeshAuthority
+    from strongroom.mesh.schedule import SystemScheduler
+    from strongroom.testing.server import free_port
+
+    nobody = SignedJsonClient(
+        f"https://127.0.0.1:{free_port()}",
+        "us-east-1",
+        Credentials("AKIAEXAMPLEEXAMPLE00", "secret"),
+        "StrongroomMesh",
+        timeout=(2.0, 2.0),
+    )
+    remote = RemoteMeshAuthority(nobody, "example.org")
+    api = WorkloadApi(remote, remote, SystemScheduler(SystemClock()))
+    try:
+        with AgentThread(api, socket_dir / "down.sock") as running:
+            yield running
+    finally:
+        remote.close()

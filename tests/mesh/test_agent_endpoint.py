@@ -11,7 +11,6 @@ import base64
 import os
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from strongroom.data.signed_json import SignedJsonClient
 from strongroom.errors import AccessDeniedError, NotFoundError, ValidationError
+from strongroom.mesh.agent import AgentThread
 from strongroom.mesh.svid import certificates_from_der, spiffe_id_of
 from strongroom.testing.server import (
     ServerInfo,
@@ -31,6 +30,7 @@ from strongroom.testing.server import (
     aws_env,
     console_script,
     free_port,
+    scrape_metrics,
     signed_json_client,
 )
 from strongroom.testing.server import run_cli as run
@@ -183,7 +183,7 @@ def test_agent_serves_svids_from_the_server(
         code, out = socket_probe(socket_path, "x509")
         assert code == 3 and "no identity issued" in out["message"], out
         # the agent's Prometheus metrics count what the workload saw
-        seen = _scrape(metrics_port)
+        seen = scrape_metrics(metrics_port)
         calls = "strongroom_mesh_agent_calls_total"
         assert seen[calls, (("code", "OK"), ("method", "FetchJWTSVID"))] == 1
         assert seen[calls, (("code", "PERMISSION_DENIED"), ("method", "FetchX509SVID"))] >= 1
@@ -221,44 +221,10 @@ def test_agent_serves_svids_from_the_server(
     )
 
 
-def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def test_an_unreachable_server_is_unavailable_to_workloads(
-    socket_dir: Path, socket_probe: Callable[..., tuple[int, dict[str, Any]]]
+    unreachable_agent: AgentThread, socket_probe: Callable[..., tuple[int, dict[str, Any]]]
 ) -> None:
     """The agent's key service is down: the workload gets UNAVAILABLE, which clients retry."""
-    from botocore.credentials import Credentials
-
-    from strongroom.kms.ports import SystemClock
-    from strongroom.mesh.agent import AgentThread
-    from strongroom.mesh.remote import RemoteMeshAuthority
-    from strongroom.mesh.schedule import SystemScheduler
-    from strongroom.mesh.workload_api import WorkloadApi
-    from strongroom.testing.server import free_port
-
-    nobody = SignedJsonClient(
-        f"https://127.0.0.1:{free_port()}",
-        "us-east-1",
-        Credentials("AKIAEXAMPLEEXAMPLE00", "secret"),
-        "StrongroomMesh",
-        timeout=(2.0, 2.0),
-    )
-    remote = RemoteMeshAuthority(nobody, "example.org")
-    api = WorkloadApi(remote, remote, SystemScheduler(SystemClock()))
-    try:
-        with AgentThread(api, socket_dir / "down.sock") as agent:
-            code, out = socket_probe(agent.socket_path, "x509")
-    finally:
-        remote.close()
+    code, out = socket_probe(unreachable_agent.socket_path, "x509")
     assert code == 3
     assert "UNAVAILABLE" in out["message"] and "mesh authority is unavailable" in out["message"]

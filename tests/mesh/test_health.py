@@ -8,11 +8,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from strongroom.kms.ports import SystemClock
 from strongroom.mesh.agent import AgentThread
-from strongroom.mesh.schedule import SystemScheduler
-from strongroom.mesh.workload_api import WorkloadApi
-from strongroom.testing.server import free_port, run_cli
+from strongroom.testing.server import run_cli
 
 
 def check(socket_path: Path, expect: int, timeout: float = 10.0) -> dict[str, object]:
@@ -49,27 +46,10 @@ def test_no_agent_or_something_else_is_not_serving(socket_dir: Path) -> None:
     assert result == {"Serving": False, "Detail": "no answer within 0.5 s"}
 
 
-def test_an_agent_whose_key_service_is_down_is_not_serving(socket_dir: Path) -> None:
-    from botocore.credentials import Credentials
-
-    from strongroom.data.signed_json import SignedJsonClient
-    from strongroom.mesh.remote import RemoteMeshAuthority
-
-    nobody = SignedJsonClient(
-        f"https://127.0.0.1:{free_port()}",
-        "us-east-1",
-        Credentials("AKIAEXAMPLEEXAMPLE00", "secret"),
-        "StrongroomMesh",
-        timeout=(2.0, 2.0),
-    )
-    remote = RemoteMeshAuthority(nobody, "example.org")
-    api = WorkloadApi(remote, remote, SystemScheduler(SystemClock()))
-    try:
-        with AgentThread(api, socket_dir / "down.sock") as down:
-            result = check(down.socket_path, 1)
-    finally:
-        remote.close()
-    assert result == {
+def test_an_agent_whose_key_service_is_down_is_not_serving(
+    unreachable_agent: AgentThread,
+) -> None:
+    assert check(unreachable_agent.socket_path, 1) == {
         "Serving": False,
         "Detail": "the agent cannot reach its key service: the mesh authority is unavailable",
     }

@@ -16,7 +16,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from strongroom.mesh.proxy import SidecarProxy
 from strongroom.mesh.svid_source import StaticSvidSource, SvidState
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, http_get
-from strongroom.testing.server import free_port, run_cli
+from strongroom.testing.server import free_port, run_cli, scrape_metrics
 
 TD = "example.org"
 
@@ -78,19 +77,6 @@ def procs() -> Iterator[list[Proc]]:
         for stream in (proc.popen.stdout, proc.popen.stderr):
             if stream is not None:
                 stream.close()
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """GET /metrics: every sample by (name, sorted labels)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def _write_svid(folder: Path, name: str, cert: IssuedCert, bundle: bytes) -> None:
@@ -170,7 +156,7 @@ outbound:
         assert _served_serial(b_port, td, tmp_path) == b_second.serial
         assert http_get(a_port) == (200, BODY)
         # Prometheus metrics, read from the counters the sidecars keep
-        seen_b, seen_a = scrape(b_metrics), scrape(a_metrics)
+        seen_b, seen_a = scrape_metrics(b_metrics), scrape_metrics(a_metrics)
         prefix = "strongroom_mesh_proxy_"
         assert seen_b[prefix + "inbound_accepted_total", ()] >= 8  # 6 relayed, 2 probes
         assert seen_b[prefix + "inbound_denied_total", ()] == 0

@@ -40,6 +40,15 @@ DataDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+MetricsPortOption = Annotated[
+    int,
+    typer.Option(
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: off).",
+    ),
+]
 
 
 def data_dir_of(option: Path | None) -> Path:

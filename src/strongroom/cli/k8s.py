@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from strongroom.cli.context import DataDirOption, cli_errors, data_dir_of, fail, open_service
+from strongroom.cli.context import (
+    DataDirOption,
+    MetricsPortOption,
+    cli_errors,
+    data_dir_of,
+    fail,
+    open_service,
+)
 from strongroom.errors import ValidationError
 
 if TYPE_CHECKING:  # imported when the command runs: grpc costs every other command 0.1 s
@@ -127,12 +134,7 @@ def k8s_plugin_command(
         float,
         typer.Option("--health-ttl", min=0.0, help="Seconds a Status answer is reused."),
     ] = 5.0,
-    metrics_port: Annotated[
-        int,
-        typer.Option(
-            "--metrics-port", min=0, max=65535, help="Serve /metrics on 127.0.0.1:PORT (0: off)."
-        ),
-    ] = 0,
+    metrics_port: MetricsPortOption = 0,
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="gRPC threads.")] = 16,
     grace: Annotated[
         float, typer.Option("--grace", min=0.0, help="Seconds calls in flight get at shutdown.")

@@ -35,6 +35,7 @@ import typer
 from strongroom.cli.context import (
     DataDirOption,
     JsonOption,
+    MetricsPortOption,
     cli_errors,
     data_dir_of,
     fail,
@@ -266,15 +267,7 @@ def agent_command(
         float, typer.Option("--jwt-ttl", min=60, help="JWT-SVID lifetime, seconds.")
     ] = 300.0,
     log_level: Annotated[str, typer.Option("--log-level", help=", ".join(_LOG_LEVELS))] = "info",
-    metrics_port: Annotated[
-        int,
-        typer.Option(
-            "--metrics-port",
-            min=0,
-            max=65535,
-            help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: off).",
-        ),
-    ] = 0,
+    metrics_port: MetricsPortOption = 0,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Serve the SPIFFE Workload API on a unix socket.

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from strongroom.cli.context import cli_errors, fail
+from strongroom.cli.context import MetricsPortOption, cli_errors, fail
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -27,15 +27,6 @@ CheckOption = Annotated[
         "--check",
         help="Check the configuration (and for the sidecar its SVID) and exit: 0 when it "
         "would start, 1 with the reason when not.",
-    ),
-]
-MetricsPortOption = Annotated[
-    int,
-    typer.Option(
-        "--metrics-port",
-        min=0,
-        max=65535,
-        help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: off).",
     ),
 ]
 

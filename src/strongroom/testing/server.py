@@ -351,3 +351,18 @@ def audit_events(
         if {e["operation"] for e in found} >= wait_for or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
+
+
+def scrape_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``GET http://127.0.0.1:PORT/metrics``: every sample by (name, sorted label pairs)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
