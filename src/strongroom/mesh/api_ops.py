@@ -167,7 +167,7 @@ class MeshApiOps:
             found = self._authorities.get(domain.name)
         if found is not None:
             return found
-        if event.get("role") != "admin":
+        if event.get("role") != "admin":  # the caller's role, set by call_mesh
             self._check_known(domain)
         ca = MeshCA.create(domain, self._store, self._root, self._clock)
         with self._lock:
