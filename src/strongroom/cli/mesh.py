@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +34,6 @@ import typer
 from strongroom.cli.context import (
     DataDirOption,
     JsonOption,
-    MetricsPortOption,
     cli_errors,
     data_dir_of,
     fail,
@@ -50,11 +48,8 @@ from strongroom.kms.ports import Store, SystemClock
 if TYPE_CHECKING:
     from strongroom.mesh.admin import MeshAdministration
     from strongroom.mesh.ca import MeshCA
-    from strongroom.mesh.ports import EntrySource, WorkloadAuthority
-    from strongroom.mesh.workload_api import WorkloadApi
-    from strongroom.metrics import MetricsEndpoint
 
-MESH_COMMAND_MODULES: tuple[str, ...] = ("strongroom.cli.mesh_proxy",)
+MESH_COMMAND_MODULES: tuple[str, ...] = ("strongroom.cli.mesh_agent", "strongroom.cli.mesh_proxy")
 """Modules whose ``register_mesh(mesh)`` adds more ``strongroom mesh`` commands."""
 
 TrustDomainOption = Annotated[
@@ -67,10 +62,11 @@ TrustDomainOption = Annotated[
         show_default=False,
     ),
 ]
-_LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+"""The ``--log-level`` values of the mesh commands."""
 
 
-def _with_ca(data_dir: Path | None, trust_domain: str) -> tuple[MeshCA, Store]:
+def open_mesh_ca(data_dir: Path | None, trust_domain: str) -> tuple[MeshCA, Store]:
     """The trust domain's CA (created on first use) and the store to close afterwards."""
     from strongroom.mesh.ca import MeshCA
 
@@ -92,7 +88,8 @@ MESH_ENDPOINT_HELP = (
 with_mesh_endpoint = endpoint_options(MESH_ENDPOINT_HELP)
 
 
-def _check_origin(data_dir: Path | None, endpoint: EndpointChoice) -> None:
+def check_origin(data_dir: Path | None, endpoint: EndpointChoice) -> None:
+    """Fail (exit 1) unless the mesh is named by ``--data-dir`` or ``--endpoint``, not both."""
     endpoint.require_url_for_the_rest()
     if endpoint.url is not None and data_dir is not None:
         fail("--data-dir and --endpoint exclude each other: the mesh is managed on one of them")
@@ -103,7 +100,7 @@ def _administration(
     data_dir: Path | None, endpoint: EndpointChoice
 ) -> Iterator[MeshAdministration]:
     """The mesh of ``--data-dir`` or of the server at ``--endpoint`` (closed afterwards)."""
-    _check_origin(data_dir, endpoint)
+    check_origin(data_dir, endpoint)
     from strongroom.mesh.admin import LocalMeshAdmin, RemoteMeshAdmin
 
     admin: MeshAdministration
@@ -247,131 +244,6 @@ def bundle_command(
     sys.stdout.write(text)
 
 
-@with_mesh_endpoint
-def agent_command(
-    socket_path: Annotated[
-        Path,
-        typer.Option(
-            "--socket",
-            help="Unix socket to serve the Workload API on (workloads set "
-            "SPIFFE_ENDPOINT_SOCKET=unix://PATH).",
-            show_default=False,
-        ),
-    ],
-    trust_domain: TrustDomainOption,
-    data_dir: DataDirOption = None,
-    svid_ttl: Annotated[
-        float, typer.Option("--svid-ttl", min=60, help="X.509-SVID lifetime, seconds.")
-    ] = 3600.0,
-    jwt_ttl: Annotated[
-        float, typer.Option("--jwt-ttl", min=60, help="JWT-SVID lifetime, seconds.")
-    ] = 300.0,
-    log_level: Annotated[str, typer.Option("--log-level", help=", ".join(_LOG_LEVELS))] = "info",
-    metrics_port: MetricsPortOption = 0,
-    endpoint: EndpointChoice = NO_ENDPOINT,
-) -> None:
-    """Serve the SPIFFE Workload API on a unix socket.
-
-    SVIDs come from the key store of --data-dir (in process) or from a Strongroom server
-    (--endpoint, an access key created with --mesh-agent), which signs the public keys this
-    agent sends: private keys stay here.
-    Callers are identified by the kernel (SO_PEERCRED of their connection, /proc/PID/exe)
-    and get the SVIDs of the entries whose selectors they all have. Run it as root (or
-    with CAP_SYS_PTRACE) for unix:path selectors of other users' processes.
-    """
-    if log_level not in _LOG_LEVELS:
-        fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
-    _check_origin(data_dir, endpoint)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    from strongroom.mesh.agent import run_agent
-    from strongroom.mesh.registry import Registry
-    from strongroom.mesh.schedule import SystemScheduler
-    from strongroom.mesh.workload_api import WorkloadApi
-
-    clock = SystemClock()
-    with cli_errors():
-        authority: WorkloadAuthority
-        entries: EntrySource
-        if endpoint.url is not None:
-            from strongroom.mesh.remote import RemoteMeshAuthority
-
-            remote = RemoteMeshAuthority.connect(
-                trust_domain,
-                endpoint_url=endpoint.url,
-                region=endpoint.region,
-                ca_bundle=endpoint.ca_bundle,
-                profile=endpoint.profile,
-            )
-            authority, entries, close = remote, remote, remote.close
-            origin = f" (SVIDs from {endpoint.url})"
-        else:
-            ca, store = _with_ca(data_dir, trust_domain)
-            authority, entries, close, origin = ca, Registry(store, clock), store.close, ""
-        try:
-            api = WorkloadApi(
-                authority,
-                entries,
-                SystemScheduler(clock),
-                svid_ttl_s=svid_ttl,
-                jwt_ttl_s=jwt_ttl,
-            )
-            typer.echo(
-                f"SPIFFE Workload API for {authority.trust_domain} on unix://{socket_path}{origin}"
-            )
-            metrics = _agent_metrics(api, metrics_port) if metrics_port else None
-            sys.stdout.flush()
-            try:
-                status = run_agent(api, socket_path.absolute())
-            finally:
-                if metrics is not None:
-                    metrics.close()
-        finally:
-            close()
-    raise typer.Exit(status)
-
-
-def healthcheck_command(
-    socket_path: Annotated[
-        Path,
-        typer.Option("--socket", help="The agent's Workload API socket.", show_default=False),
-    ],
-    timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the answer.")
-    ] = 5.0,
-    as_json: JsonOption = False,
-) -> None:
-    """Check that a Workload API agent is serving (exit 0) or not (exit 1).
-
-    Asks for the X.509 bundles as a workload would: an answer, or "no identity issued" for
-    this process, means serving; "Unavailable" means the agent cannot reach its key service.
-    """
-    import asyncio
-
-    from strongroom.mesh.health import check_agent
-
-    health = asyncio.run(check_agent(socket_path.absolute(), timeout))
-    if as_json:
-        print_json({"Serving": health.serving, "Detail": health.detail})
-    else:
-        typer.echo(f"{'serving' if health.serving else 'NOT serving'}: {health.detail}")
-    raise typer.Exit(0 if health.serving else 1)
-
-
-def _agent_metrics(api: WorkloadApi, port: int) -> MetricsEndpoint:
-    from prometheus_client import CollectorRegistry
-
-    from strongroom.mesh.agent_metrics import AgentCollector
-    from strongroom.metrics import MetricsEndpoint
-
-    registry = CollectorRegistry()
-    registry.register(AgentCollector(api.stats))
-    endpoint = MetricsEndpoint(registry, port)
-    typer.echo(f"metrics on http://127.0.0.1:{endpoint.port}/metrics")
-    return endpoint
-
-
 def register(app: typer.Typer) -> None:
     """Add the ``mesh`` sub-app to the top-level app."""
     mesh = typer.Typer(
@@ -407,18 +279,6 @@ def register(app: typer.Typer) -> None:
         epilog="Examples:  strongroom mesh bundle --trust-domain example.org > bundle.pem   |   "
         "strongroom mesh bundle --trust-domain example.org --format spiffe",
     )(bundle_command)
-    mesh.command(
-        "agent",
-        epilog="Examples:  strongroom mesh agent --socket /run/spiffe/agent.sock "
-        "--trust-domain example.org   |   strongroom mesh agent --socket "
-        "/run/spiffe/agent.sock --trust-domain example.org --endpoint "
-        "https://kms.internal:8443 --ca-bundle /etc/strongroom/ca.pem --metrics-port 9902",
-    )(agent_command)
-    mesh.command(
-        "healthcheck",
-        epilog="Example:  strongroom mesh healthcheck --socket /run/spiffe/agent.sock "
-        "(a liveness probe: exit status 0 when serving)",
-    )(healthcheck_command)
     for name in MESH_COMMAND_MODULES:
         importlib.import_module(name).register_mesh(mesh)
     app.add_typer(mesh, name="mesh")

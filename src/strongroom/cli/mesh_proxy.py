@@ -13,8 +13,7 @@ from typing import Annotated
 import typer
 
 from strongroom.cli.context import MetricsPortOption, cli_errors, fail
-
-_LOG_LEVELS = ("debug", "info", "warning", "error")
+from strongroom.cli.mesh import LOG_LEVELS
 
 ConfigOption = Annotated[
     Path,
@@ -41,8 +40,8 @@ def proxy_command(
 
     Example: strongroom mesh proxy --config /etc/strongroom/sidecar.yaml --metrics-port 9901
     """
-    if log_level not in _LOG_LEVELS:
-        fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
+    if log_level not in LOG_LEVELS:
+        fail(f"--log-level is one of {', '.join(LOG_LEVELS)}")
     from strongroom.mesh.policy import load_policy
     from strongroom.mesh.proxy_run import check_proxy, configure_logging, run_proxy
 
@@ -65,8 +64,8 @@ def egress_command(
 
     Example: strongroom mesh egress --config /etc/strongroom/egress.yaml
     """
-    if log_level not in _LOG_LEVELS:
-        fail(f"--log-level is one of {', '.join(_LOG_LEVELS)}")
+    if log_level not in LOG_LEVELS:
+        fail(f"--log-level is one of {', '.join(LOG_LEVELS)}")
     from strongroom.mesh.policy_egress import load_egress_config
     from strongroom.mesh.proxy_run import check_egress, configure_logging, run_egress
 
