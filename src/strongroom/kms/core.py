@@ -30,6 +30,7 @@ from strongroom.kms.audit_log import AuditLog
 from strongroom.kms.cache import HotRecords, TtlCache, WriteWatchingStore
 from strongroom.kms.caller import Caller
 from strongroom.kms.material import generated_material_id, material_fingerprint_key
+from strongroom.kms.metadata import key_metadata
 from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.kms.records import (
     KeyRecord,
@@ -395,42 +396,12 @@ class ServiceCore:
         return str(uuid.uuid4())
 
     def describe(self, key: KeyRecord) -> dict[str, Any]:
-        """Return the AWS ``KeyMetadata`` of ``key``."""
-        from strongroom.kms.keyspec import algorithms
-
-        meta: dict[str, Any] = {
-            "AWSAccountId": key.account_id,
-            "KeyId": key.key_id,
-            "Arn": key.arn,
-            "CreationDate": key.creation_date,
-            "Enabled": key.key_state == "Enabled",
-            "Description": key.description,
-            "KeyUsage": key.key_usage,
-            "KeyState": key.key_state,
-            "Origin": key.origin,
-            "KeyManager": "CUSTOMER",
-            "CustomerMasterKeySpec": key.key_spec,
-            "KeySpec": key.key_spec,
-            "MultiRegion": False,
-        }
-        algs = list(algorithms(key.key_spec, key.key_usage))
-        if key.key_usage == "ENCRYPT_DECRYPT":
-            meta["EncryptionAlgorithms"] = algs
-        elif key.key_usage == "SIGN_VERIFY":
-            meta["SigningAlgorithms"] = algs
-        elif key.key_usage == "GENERATE_VERIFY_MAC":
-            meta["MacAlgorithms"] = algs
-        if key.deletion_date is not None:
-            meta["DeletionDate"] = key.deletion_date
-            meta["PendingDeletionWindowInDays"] = key.pending_window_days
-        if key.valid_to is not None:
-            meta["ValidTo"] = key.valid_to
-        if key.expiration_model is not None:
-            meta["ExpirationModel"] = key.expiration_model
+        """Return the AWS ``KeyMetadata`` of ``key`` (with its current ``KeyMaterialId``)."""
         has_material = key.current_version > 0 and key.key_state != "PendingImport"
+        material_id = None
         if key.key_spec == "SYMMETRIC_DEFAULT" and has_material:
-            meta["CurrentKeyMaterialId"] = self.material_id_of(None, key, key.current_version)
-        return meta
+            material_id = self.material_id_of(None, key, key.current_version)
+        return key_metadata(key, material_id)
 
 
 def raise_unless_client_error(exc: BaseException) -> None:

@@ -1,0 +1,48 @@
+"""A key record as AWS KMS shows it: the ``KeyMetadata`` structure (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strongroom.kms.keyspec import algorithms
+from strongroom.kms.records import KeyRecord
+
+
+def key_metadata(key: KeyRecord, current_material_id: str | None = None) -> dict[str, Any]:
+    """The ``KeyMetadata`` of ``key``, as DescribeKey and CreateKey answer it.
+
+    ``current_material_id`` is its ``CurrentKeyMaterialId``, given for symmetric encryption
+    keys that have material.
+    """
+    meta: dict[str, Any] = {
+        "AWSAccountId": key.account_id,
+        "KeyId": key.key_id,
+        "Arn": key.arn,
+        "CreationDate": key.creation_date,
+        "Enabled": key.key_state == "Enabled",
+        "Description": key.description,
+        "KeyUsage": key.key_usage,
+        "KeyState": key.key_state,
+        "Origin": key.origin,
+        "KeyManager": "CUSTOMER",
+        "CustomerMasterKeySpec": key.key_spec,
+        "KeySpec": key.key_spec,
+        "MultiRegion": False,
+    }
+    algs = list(algorithms(key.key_spec, key.key_usage))
+    if key.key_usage == "ENCRYPT_DECRYPT":
+        meta["EncryptionAlgorithms"] = algs
+    elif key.key_usage == "SIGN_VERIFY":
+        meta["SigningAlgorithms"] = algs
+    elif key.key_usage == "GENERATE_VERIFY_MAC":
+        meta["MacAlgorithms"] = algs
+    if key.deletion_date is not None:
+        meta["DeletionDate"] = key.deletion_date
+        meta["PendingDeletionWindowInDays"] = key.pending_window_days
+    if key.valid_to is not None:
+        meta["ValidTo"] = key.valid_to
+    if key.expiration_model is not None:
+        meta["ExpirationModel"] = key.expiration_model
+    if current_material_id is not None:
+        meta["CurrentKeyMaterialId"] = current_material_id
+    return meta
