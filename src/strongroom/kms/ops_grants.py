@@ -1,9 +1,11 @@
 """Authorisation by key policies and grants, and the grant operations.
 
-:class:`GrantOps` fills the two hooks of the core: ``check_policy`` (every operation on a
-key asks it) and ``check_policy_document`` (CreateKey, PutKeyPolicy). It adds CreateGrant,
-ListGrants, ListRetirableGrants, RetireGrant and RevokeGrant, and the key policy lockout
-safety check of CreateKey and PutKeyPolicy. Semantics: ``docs/policies.md``.
+:class:`GrantOps` fills the core's ``check_policy`` hook (every operation on a key asks it:
+an explicit deny wins, else the key policy or a matching grant allows) and adds
+CreateGrant, ListGrants, ListRetirableGrants, RetireGrant and RevokeGrant. The key policy
+side (parsing, ``check_policy_document``, the lockout safety check of CreateKey and
+PutKeyPolicy) is :class:`~strongroom.kms.ops_policy.PolicyOps`. Semantics:
+``docs/policies.md``.
 """
 
 from __future__ import annotations
@@ -11,12 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom.errors import (
-    AccessDeniedError,
     InvalidGrantIdError,
     InvalidGrantTokenError,
     InvalidMarkerError,
     LimitExceededError,
-    MalformedPolicyDocumentError,
     NotFoundError,
     ValidationError,
 )
@@ -35,41 +35,28 @@ from strongroom.kms.grants import (
     read_token,
     token_is_for,
 )
-from strongroom.kms.ops_keys import KeyOps, page
-from strongroom.kms.policy import Decision, KeyPolicy, PolicyCache, Request
+from strongroom.kms.ops_keys import page
+from strongroom.kms.ops_policy import PolicyOps
+from strongroom.kms.policy import Decision, Request
 from strongroom.kms.ports import StoreTx
 from strongroom.kms.principals import principal_covers, valid_principal
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.states import check_state
 
-LOCKOUT = "The new key policy will not allow you to update the key policy in the future."
 DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 100
-_EMPTY = KeyPolicy(())
 
 
-class GrantOps(KeyOps):
+class GrantOps(PolicyOps):
     """Key policy and grant authorisation; CreateGrant, List(Retirable)Grants, Retire/Revoke."""
 
     def __init__(
         self, *args: Any, max_grants_per_key: int = MAX_GRANTS_PER_KEY, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.policies = PolicyCache()
         self.max_grants_per_key = max_grants_per_key
 
     # -- hooks of the core -----------------------------------------------------------------
-
-    def check_policy_document(self, policy: str, account_id: str) -> None:
-        """Parse and validate a key policy (cached); raise what is wrong with it."""
-        self.policies.get(policy)
-
-    def key_policy(self, key: KeyRecord) -> KeyPolicy:
-        """The parsed policy of ``key``; an unparseable stored policy allows nothing."""
-        try:
-            return self.policies.get(key.policy)
-        except MalformedPolicyDocumentError:
-            return _EMPTY
 
     def check_policy(
         self,
@@ -96,19 +83,6 @@ class GrantOps(KeyOps):
         raise self.denied(ctx, key.arn, action, decision)
 
     # -- building blocks -------------------------------------------------------------------
-
-    @staticmethod
-    def denied(ctx: OpContext, resource: str, action: str, decision: Decision) -> AccessDeniedError:
-        """The AccessDeniedException AWS returns, worded as AWS words it."""
-        head = (
-            f"User: {ctx.caller.principal_arn} is not authorized to perform: kms:{action} "
-            f"on resource: {resource}"
-        )
-        if decision is Decision.DENY:
-            return AccessDeniedError(head + " with an explicit deny in a resource-based policy")
-        return AccessDeniedError(
-            head + f" because no resource-based policy allows the kms:{action} action"
-        )
 
     @staticmethod
     def _is_grantee(ctx: OpContext, grant: GrantRecord) -> bool:
@@ -139,43 +113,10 @@ class GrantOps(KeyOps):
             raise InvalidGrantTokenError("The grant token is not valid.")
         return grant
 
-    def check_lockout(self, ctx: OpContext, policy: KeyPolicy, key_arn: str | None) -> None:
-        """AWS's lockout safety check: the caller must keep ``kms:PutKeyPolicy``."""
-        caller = ctx.caller
-        request = Request(caller.principal_arn, caller.tenant, "PutKeyPolicy", key_arn)
-        if policy.evaluate(request) is not Decision.ALLOW:
-            raise MalformedPolicyDocumentError(LOCKOUT)
-
     @staticmethod
     def _is_tenant_admin(ctx: OpContext) -> bool:
         caller = ctx.caller
         return caller.is_admin or caller.principal_arn == f"arn:aws:iam::{caller.tenant}:root"
-
-    # -- key policies: lockout safety check --------------------------------------------------
-
-    def op_create_key(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-        """CreateKey, refusing a policy that would lock the caller out (unless bypassed)."""
-        policy = req.get("Policy")
-        if policy is not None and not req.get("BypassPolicyLockoutSafetyCheck"):
-            self.check_lockout(ctx, self.policies.get(policy), None)
-        return super().op_create_key(ctx, req)
-
-    def op_put_key_policy(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-        """Replace a key's policy: authorised, validated, lockout-checked, then saved."""
-        name = req.get("PolicyName") or "default"
-        if name != "default":
-            raise NotFoundError(f"No such policy exists: {name}")
-        text = req["Policy"]
-        bypass = bool(req.get("BypassPolicyLockoutSafetyCheck"))
-
-        def change(key: KeyRecord) -> KeyRecord:
-            parsed = self.policies.get(text)
-            if not bypass:
-                self.check_lockout(ctx, parsed, key.arn)
-            return key.replace(policy=text)
-
-        self._update_key(ctx, req, "manage", "PutKeyPolicy", change)
-        return {}
 
     # -- CreateGrant -----------------------------------------------------------------------
 
