@@ -8,9 +8,9 @@ that version, so the user key outlives rotations of its KMS key. Blobs under a u
 ordinary version-1 blobs of kind ``USER_KEY`` naming the key, that version and the user id;
 the normal ``Decrypt`` (and ``ReEncrypt``) opens them, so AWS clients need nothing special.
 
-Deleting the one row is the shred (:meth:`UserKeyOps.destroy_user_key`): afterwards every
+Deleting the one row is the shred (``destroy_user_key``): afterwards every
 blob of that user fails to decrypt with ``InvalidCiphertextException``, exactly as a
-tampered blob does (use :meth:`UserKeyOps.user_key_exists` to tell the two apart). Every
+tampered blob does (use ``user_key_exists`` to tell the two apart). Every
 decryption reads the row, so a destroy takes effect at once in every process; only the
 unwrapping is cached, keyed by the row's exact bytes.
 
@@ -54,12 +54,16 @@ T = TypeVar("T")
 
 USER_KEY_KIND = "userkey"
 USER_KEY_CHUNK = 10_000
-"""User keys created per transaction by :meth:`UserKeyOps.create_user_keys`."""
+"""User keys created per transaction by ``create_user_keys`` (:mod:`.ops_userkeys_methods`)."""
 _WRAP_LABEL = b"strongroom/userkey-wrap/v1"
 
 
 class UserKeyOps(ServiceCore):
-    """Per-user keys under a symmetric KMS key: typed methods, authorised and audited.
+    """Per-user keys under a symmetric KMS key: the operations, authorised and audited.
+
+    The typed methods callers use in process are
+    :class:`~strongroom.kms.ops_userkeys_methods.UserKeyMethods`; the API's entry point is
+    :class:`~strongroom.kms.ops_userkeys_api.UserKeyApiOps`.
 
     Actions passed to the policy hook: ``Encrypt`` (:meth:`encrypt_for_user`),
     ``GenerateDataKey`` (:meth:`generate_user_data_key`), ``CreateUserKeys``,
@@ -75,93 +79,6 @@ class UserKeyOps(ServiceCore):
         self._user_keys: TtlCache[tuple[str, str, str], tuple[bytes, int, bytes]] = TtlCache(
             self.material_ttl_s, user_key_cache_size, self.clock.now
         )
-
-    # -- public methods ------------------------------------------------------------------
-
-    def encrypt_for_user(
-        self,
-        caller: Caller,
-        key_id: str,
-        user_id: str,
-        plaintext: bytes,
-        encryption_context: dict[str, str] | None = None,
-        *,
-        request_id: str | None = None,
-    ) -> bytes:
-        """Encrypt up to 4 KiB under the user's key (created on first use); return the blob.
-
-        ``Decrypt`` opens the blob as any other; after :meth:`destroy_user_key` it fails.
-        """
-        run = partial(
-            self.user_encrypt,
-            key_id=key_id,
-            user_id=user_id,
-            plaintext=plaintext,
-            context=encryption_context,
-        )
-        return self._audited(caller, "EncryptForUser", request_id, run)
-
-    def generate_user_data_key(
-        self,
-        caller: Caller,
-        key_id: str,
-        user_id: str,
-        encryption_context: dict[str, str] | None = None,
-        number_of_bytes: int = 32,
-        *,
-        request_id: str | None = None,
-    ) -> tuple[bytes, bytes]:
-        """Return a fresh data key (1-1024 bytes) in plaintext and sealed under the user's key."""
-        run = partial(
-            self.user_generate_data_key,
-            key_id=key_id,
-            user_id=user_id,
-            context=encryption_context,
-            number_of_bytes=number_of_bytes,
-        )
-        return self._audited(caller, "GenerateUserDataKey", request_id, run)
-
-    def create_user_keys(
-        self,
-        caller: Caller,
-        key_id: str,
-        user_ids: Sequence[str],
-        *,
-        chunk_size: int = USER_KEY_CHUNK,
-        request_id: str | None = None,
-    ) -> int:
-        """Create the user keys that do not exist yet; return how many were created.
-
-        Every id is checked before anything is written; then ``chunk_size`` keys are
-        written per transaction, so a failure part-way keeps the chunks already written
-        (calling again completes the batch: existing keys are skipped).
-        """
-        run = partial(
-            self.user_create_keys, key_id=key_id, user_ids=user_ids, chunk_size=chunk_size
-        )
-        return self._audited(caller, "CreateUserKeys", request_id, run)
-
-    def destroy_user_key(
-        self, caller: Caller, key_id: str, user_id: str, *, request_id: str | None = None
-    ) -> bool:
-        """Delete one user key (crypto-shredding); return whether it existed.
-
-        Allowed in every key state: forgetting a user never waits for a key to be enabled.
-        """
-        run = partial(self.user_destroy_key, key_id=key_id, user_id=user_id)
-        return self._audited(caller, "DestroyUserKey", request_id, run)
-
-    def user_key_exists(
-        self, caller: Caller, key_id: str, user_id: str, *, request_id: str | None = None
-    ) -> bool:
-        """Whether the user has a key under ``key_id`` (created and not destroyed)."""
-        run = partial(self.user_key_present, key_id=key_id, user_id=user_id)
-        return self._audited(caller, "DescribeUserKey", request_id, run)
-
-    def count_user_keys(self, caller: Caller, key_id: str, *, request_id: str | None = None) -> int:
-        """How many user keys exist under ``key_id`` (a range count: linear in the result)."""
-        run = partial(self.user_count_keys, key_id=key_id)
-        return self._audited(caller, "CountUserKeys", request_id, run)
 
     # -- the operations, within a request context (shared with the HTTP entry point) -------
 

@@ -24,6 +24,7 @@ from strongroom.kms.ops_mac import MacOps
 from strongroom.kms.ops_rotation import RotationOps
 from strongroom.kms.ops_userkeys import UserKeyOps
 from strongroom.kms.ops_userkeys_api import UserKeyApiOps
+from strongroom.kms.ops_userkeys_methods import UserKeyMethods
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -39,6 +40,7 @@ class KeyService(
     MacOps,
     ImportOps,
     UserKeyApiOps,
+    UserKeyMethods,
     UserKeyOps,
     CryptoOps,
     RotationOps,
