@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -53,3 +54,10 @@ class MetricsEndpoint:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def serve_collector(collector: Collector, port: int) -> MetricsEndpoint:
+    """Serve one collector, in a registry of its own, on ``127.0.0.1:PORT/metrics``."""
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return MetricsEndpoint(registry, port)

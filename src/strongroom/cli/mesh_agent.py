@@ -150,14 +150,10 @@ def healthcheck_command(
 
 
 def _agent_metrics(api: WorkloadApi, port: int) -> MetricsEndpoint:
-    from prometheus_client import CollectorRegistry
-
     from strongroom.mesh.agent_metrics import AgentCollector
-    from strongroom.metrics import MetricsEndpoint
+    from strongroom.metrics import serve_collector
 
-    registry = CollectorRegistry()
-    registry.register(AgentCollector(api.stats))
-    endpoint = MetricsEndpoint(registry, port)
+    endpoint = serve_collector(AgentCollector(api.stats), port)
     typer.echo(f"metrics on http://127.0.0.1:{endpoint.port}/metrics")
     return endpoint
 

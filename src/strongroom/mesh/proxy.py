@@ -77,6 +77,14 @@ def _spawn(tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> N
     task.add_done_callback(tasks.discard)
 
 
+def check_svid_domain(state: SvidState, trust_domain: str) -> None:
+    """Raise ``ValidationError`` unless the SVID of ``state`` is in ``trust_domain``."""
+    if state.svid.spiffe_id.trust_domain.name != trust_domain:
+        raise ValidationError(
+            f"the SVID {state.svid.spiffe_id} is not in trust domain {trust_domain}"
+        )
+
+
 class InboundConn(Pipe):
     """A caller's mTLS connection on an inbound listener.
 
@@ -213,11 +221,7 @@ class SidecarProxy:
         self._serial = 0
 
     def _own(self, state: SvidState) -> None:
-        td = state.svid.spiffe_id.trust_domain.name
-        if td != self.policy.trust_domain:
-            raise ValidationError(
-                f"the SVID {state.svid.spiffe_id} is not in trust domain {self.policy.trust_domain}"
-            )
+        check_svid_domain(state, self.policy.trust_domain)
 
     async def start(self) -> None:
         """Bind every listener and fill the outbound pools."""

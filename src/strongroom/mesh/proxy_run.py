@@ -21,10 +21,11 @@ from strongroom.logs import configure_json_logging
 from strongroom.mesh.peer_check import NoRevocation, RevocationCheck, RevocationFile
 from strongroom.mesh.policy import ProxyPolicy
 from strongroom.mesh.svid_source import FileSvidSource, SvidSource, WorkloadApiSvidSource
-from strongroom.metrics import MetricsEndpoint
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
+
+    from strongroom.metrics import MetricsEndpoint
 
 LOGGER_NAME = "strongroom.mesh"
 
@@ -95,39 +96,55 @@ def run_proxy(policy: ProxyPolicy, *, metrics_port: int = 0) -> None:
 
     source = svid_source_for(policy)
     proxy = SidecarProxy(policy, source, revocation_for(policy))
-    endpoint: MetricsEndpoint | None = None
 
-    async def start() -> Callable[[], Awaitable[None]]:
-        nonlocal endpoint
-        await proxy.start()
-        if metrics_port:
-            from strongroom.mesh.proxy_metrics import ProxyCollector
+    def collector() -> Collector:
+        from strongroom.mesh.proxy_metrics import ProxyCollector
 
-            collector = ProxyCollector(proxy, source)
-            endpoint = _serve_metrics(collector, metrics_port, "strongroom.mesh.proxy")
-        return proxy.close
+        return ProxyCollector(proxy, source)
 
     try:
-        _run(_until_signalled(start))
+        _run_serving(
+            proxy.start,
+            proxy.close,
+            collector,
+            metrics_port,
+            "strongroom.mesh.proxy",
+        )
     finally:
-        if endpoint is not None:
-            endpoint.close()
         source.close()
         logging.getLogger("strongroom.mesh.proxy").info(
             "stopped", extra={"fields": {"stats": _stats(proxy.stats)}}
         )
 
 
-def _serve_metrics(collector: Collector, port: int, logger: str) -> MetricsEndpoint:
-    from prometheus_client import CollectorRegistry
+def _run_serving(
+    start: Callable[[], Awaitable[None]],
+    close: Callable[[], Awaitable[None]],
+    collector: Callable[[], Collector],
+    metrics_port: int,
+    logger: str,
+) -> None:
+    """Start a proxy on uvloop, serve its metrics if asked, stop both at SIGTERM/SIGINT."""
+    endpoint: MetricsEndpoint | None = None
 
-    registry = CollectorRegistry()
-    registry.register(collector)
-    endpoint = MetricsEndpoint(registry, port)
-    logging.getLogger(logger).info(
-        "metrics", extra={"fields": {"address": f"127.0.0.1:{endpoint.port}", "path": "/metrics"}}
-    )
-    return endpoint
+    async def begin() -> Callable[[], Awaitable[None]]:
+        nonlocal endpoint
+        await start()
+        if metrics_port:
+            from strongroom.metrics import serve_collector
+
+            endpoint = serve_collector(collector(), metrics_port)
+            logging.getLogger(logger).info(
+                "metrics",
+                extra={"fields": {"address": f"127.0.0.1:{endpoint.port}", "path": "/metrics"}},
+            )
+        return close
+
+    try:
+        _run(_until_signalled(begin))
+    finally:
+        if endpoint is not None:
+            endpoint.close()
 
 
 def _stats(stats: object) -> dict[str, int]:
@@ -140,16 +157,13 @@ def check_proxy(policy: ProxyPolicy) -> list[str]:
     Reads the SVID (files or Workload API), checks that it belongs to the policy's trust
     domain and builds the TLS contexts; raises what a start would raise.
     """
+    from strongroom.mesh.proxy import check_svid_domain
     from strongroom.mesh.proxy_tls import client_context, server_context
 
     source = svid_source_for(policy)
     try:
         state = source.current()
-        domain = state.svid.spiffe_id.trust_domain.name
-        if domain != policy.trust_domain:
-            raise ValidationError(
-                f"the SVID {state.svid.spiffe_id} is not in trust domain {policy.trust_domain}"
-            )
+        check_svid_domain(state, policy.trust_domain)
         server_context(state)
         client_context(state)
         revocation_for(policy)
@@ -192,21 +206,16 @@ def run_egress(config: Any, *, metrics_port: int = 0) -> None:
     from strongroom.mesh.egress import EgressProxy
 
     egress = EgressProxy(config)
-    endpoint: MetricsEndpoint | None = None
 
-    async def start() -> Callable[[], Awaitable[None]]:
-        nonlocal endpoint
-        await egress.start()
-        if metrics_port:
-            from strongroom.mesh.proxy_metrics import EgressCollector
+    def collector() -> Collector:
+        from strongroom.mesh.proxy_metrics import EgressCollector
 
-            endpoint = _serve_metrics(
-                EgressCollector(egress), metrics_port, "strongroom.mesh.egress"
-            )
-        return egress.close
+        return EgressCollector(egress)
 
-    try:
-        _run(_until_signalled(start))
-    finally:
-        if endpoint is not None:
-            endpoint.close()
+    _run_serving(
+        egress.start,
+        egress.close,
+        collector,
+        metrics_port,
+        "strongroom.mesh.egress",
+    )
