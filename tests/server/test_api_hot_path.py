@@ -16,8 +16,8 @@ from botocore.credentials import Credentials
 from prometheus_client import CollectorRegistry, generate_latest
 
 from strongroom.api import SignedRequest, SigV4Verifier, create_app
-from strongroom.api.app import _new_id
 from strongroom.api.metrics import ApiMetrics
+from strongroom.api.request import new_request_id
 from strongroom.errors import AuthError
 from strongroom.kms.caller import AccessKey, Caller
 
@@ -29,7 +29,7 @@ KEY = AccessKey(
 
 
 def test_request_ids_are_random_version_4_uuids() -> None:
-    ids = {_new_id() for _ in range(2000)}
+    ids = {new_request_id() for _ in range(2000)}
     assert len(ids) == 2000
     for text in list(ids)[:200]:
         parsed = uuid.UUID(text)

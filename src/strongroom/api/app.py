@@ -24,11 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
@@ -36,7 +34,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from strongroom.api import sts
 from strongroom.api.asgi import Receive, Scope, Send, lifespan, read_body, send_response
 from strongroom.api.backend import KmsBackend, MeshBackend, UserKeyBackend
+from strongroom.api.json_body import decode_body, encode_body, error_body
 from strongroom.api.metrics import ApiMetrics
+from strongroom.api.request import ApiRequest, new_request_id, read_head
 from strongroom.api.shapes import (
     MESH_MODEL_PATH,
     SERIALIZATION,
@@ -63,22 +63,6 @@ INTERNAL_MESSAGE = "An internal error occurred. Retry the request."
 
 _log = logging.getLogger("strongroom.api")
 _access_log = logging.getLogger("strongroom.api.access")
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    """What the synchronous handler needs from one HTTP request."""
-
-    method: str
-    path: str
-    query: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    content_type: str
-    target: str
-    request_id: str
-    started: float
-    client: str
 
 
 ExtensionCall = Callable[[Caller, str, dict[str, Any], str], dict[str, Any]]
@@ -119,16 +103,6 @@ class _Outcome:
     operation: str = "unknown"
     error: str | None = None
     access_key_id: str = ""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
 class KmsApi:
@@ -177,17 +151,23 @@ class KmsApi:
         if path == "/" and method == "POST":
             await self._api(scope, receive, send)
         elif path == "/healthz" and method in ("GET", "HEAD"):
-            await send_response(send, 200, b'{"status":"ok"}', b"application/json", _new_id())
+            await send_response(
+                send, 200, b'{"status":"ok"}', b"application/json", new_request_id()
+            )
         elif path == "/readyz" and method in ("GET", "HEAD"):
             ready = await self._run(self._ready)
             body = b'{"status":"ready"}' if ready else b'{"status":"not ready"}'
-            await send_response(send, 200 if ready else 503, body, b"application/json", _new_id())
+            await send_response(
+                send, 200 if ready else 503, body, b"application/json", new_request_id()
+            )
         elif path == "/metrics" and method == "GET":
             body = self._metrics.render()
-            await send_response(send, 200, body, CONTENT_TYPE_LATEST.encode("ascii"), _new_id())
+            await send_response(
+                send, 200, body, CONTENT_TYPE_LATEST.encode("ascii"), new_request_id()
+            )
         else:
-            body = _json_error(UNKNOWN_OPERATION, "No such resource.")
-            await send_response(send, 404, body, JSON_CONTENT_TYPE, _new_id())
+            body = error_body(UNKNOWN_OPERATION, "No such resource.")
+            await send_response(send, 404, body, JSON_CONTENT_TYPE, new_request_id())
 
     def _ready(self) -> bool:
         if self._readiness is None:
@@ -205,26 +185,13 @@ class KmsApi:
 
     async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = _new_id()
-        content_type = target = length = ""
-        headers = []
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers.append((name, value))
-            if name == "content-type":
-                content_type = value.partition(";")[0].strip().lower()
-            elif name == "x-amz-target":
-                target = value.strip()
-            elif name == "content-length":
-                length = value.strip()
+        request_id = new_request_id()
+        head = read_head(scope)
         limit = self._max_request_bytes
         for extension in self._extensions:
-            if target.startswith(extension.prefix):
+            if head.target.startswith(extension.prefix):
                 limit = extension.max_request_bytes
-        oversized = bool(length) and not (
-            length.isascii() and length.isdigit() and int(length) <= limit
-        )
+        oversized = head.declares_more_than(limit)
         body = b""
         if not oversized:
             received = await read_body(receive, limit)
@@ -232,19 +199,7 @@ class KmsApi:
                 return  # the client went away mid-request: nobody to answer
             body = received
             oversized = len(body) > limit
-        client = scope.get("client")
-        request = _Request(
-            method="POST",
-            path=(scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1"),
-            query=scope.get("query_string", b"").decode("latin-1"),
-            headers=tuple(headers),
-            body=body,
-            content_type=content_type,
-            target=target,
-            request_id=request_id,
-            started=started,
-            client=f"{client[0]}:{client[1]}" if client else "",
-        )
+        request = ApiRequest.of(scope, head, body, request_id, started)
         if oversized:
             outcome = self._too_large(request, limit)
         elif self._offload and request.target not in self._inline_targets:
@@ -254,7 +209,7 @@ class KmsApi:
             outcome = self._handle(request)
         await send_response(send, outcome.status, outcome.body, outcome.content_type, request_id)
 
-    def _too_large(self, request: _Request, limit: int) -> _Outcome:
+    def _too_large(self, request: ApiRequest, limit: int) -> _Outcome:
         outcome = _Outcome(operation=self._operation_label(request))
         error = ProtocolError(
             "RequestEntityTooLargeException",
@@ -265,7 +220,7 @@ class KmsApi:
         self._finish(request, outcome)
         return outcome
 
-    def _operation_label(self, request: _Request) -> str:
+    def _operation_label(self, request: ApiRequest) -> str:
         if request.content_type == sts.FORM_CONTENT_TYPE:
             return "GetCallerIdentity"
         if request.target.startswith(self._prefix):
@@ -280,7 +235,7 @@ class KmsApi:
                     return operation
         return "unknown"
 
-    def _handle(self, request: _Request) -> _Outcome:
+    def _handle(self, request: ApiRequest) -> _Outcome:
         """Authenticate, dispatch and encode one API request (runs off the event loop)."""
         outcome = _Outcome(operation=self._operation_label(request))
         try:
@@ -296,7 +251,7 @@ class KmsApi:
         self._finish(request, outcome)
         return outcome
 
-    def _authenticate(self, request: _Request, service: str, outcome: _Outcome) -> Verified:
+    def _authenticate(self, request: ApiRequest, service: str, outcome: _Outcome) -> Verified:
         verified = self._verifier.verify(
             SignedRequest(
                 method=request.method,
@@ -313,7 +268,7 @@ class KmsApi:
             )
         return verified
 
-    def _kms(self, request: _Request, outcome: _Outcome) -> None:
+    def _kms(self, request: ApiRequest, outcome: _Outcome) -> None:
         verified = self._authenticate(request, KMS_SERVICE, outcome)
         operation = outcome.operation
         if operation == "unknown" or request.content_type not in JSON_CONTENT_TYPES:
@@ -323,7 +278,7 @@ class KmsApi:
                 f"X-Amz-Target {self._prefix}<Operation> naming a KMS operation.",
             )
         try:
-            parsed = _DECODER.decode(request.body.decode("utf-8")) if request.body.strip() else {}
+            parsed = decode_body(request.body) if request.body.strip() else {}
         except (ValueError, RecursionError):
             raise ProtocolError(SERIALIZATION, "The request body is not valid JSON.") from None
         extension = self._extension_of.get(operation)
@@ -339,7 +294,7 @@ class KmsApi:
             caller = self._caller(verified)
             response = self._backend.call(caller, operation, decoded, request.request_id)
             encoded = self._codec.encode_response(operation, response)
-        outcome.body = _ENCODER.encode(encoded).encode("utf-8")
+        outcome.body = encode_body(encoded)
 
     def _caller(self, verified: Verified) -> Caller:
         """The key's principal in the signed region (memoised: ``replace`` is slow)."""
@@ -355,7 +310,7 @@ class KmsApi:
             self._callers[memo_key] = caller
         return caller
 
-    def _sts(self, request: _Request, outcome: _Outcome) -> None:
+    def _sts(self, request: ApiRequest, outcome: _Outcome) -> None:
         outcome.content_type = sts.XML_CONTENT_TYPE.encode("ascii")
         verified = self._authenticate(request, STS_SERVICE, outcome)
         try:
@@ -366,7 +321,7 @@ class KmsApi:
         caller = replace(verified.access_key.caller, access_key_id=verified.access_key_id)
         outcome.body = sts.caller_identity_xml(caller, request.request_id)
 
-    def _fail(self, request: _Request, outcome: _Outcome, err: StrongroomError) -> None:
+    def _fail(self, request: ApiRequest, outcome: _Outcome, err: StrongroomError) -> None:
         aws_type, status = err.aws_type, err.http_status
         if isinstance(err, AuthError) and request.content_type == sts.FORM_CONTENT_TYPE:
             status = STS_AUTH_STATUS
@@ -382,9 +337,9 @@ class KmsApi:
             outcome.body = sts.error_xml(aws_type, message, request.request_id, status)
         else:
             outcome.content_type = JSON_CONTENT_TYPE
-            outcome.body = _json_error(aws_type, message)
+            outcome.body = error_body(aws_type, message)
 
-    def _finish(self, request: _Request, outcome: _Outcome) -> None:
+    def _finish(self, request: ApiRequest, outcome: _Outcome) -> None:
         elapsed = time.perf_counter() - request.started
         self._metrics.observe(outcome.operation, outcome.status, outcome.error, elapsed)
         if _access_log.isEnabledFor(logging.INFO):
@@ -402,24 +357,6 @@ class KmsApi:
                     separators=(",", ":"),
                 )
             )
-
-
-# One decoder and one encoder for every request: json.loads/dumps with options build new ones.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default)
-
-
-def _json_error(aws_type: str, message: str) -> bytes:
-    return json.dumps({"__type": aws_type, "message": message}).encode("utf-8")
-
-
-def _new_id() -> str:
-    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` but a third of the cost."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def create_app(

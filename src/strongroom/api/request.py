@@ -1,0 +1,89 @@
+"""One API request as the handler sees it: read once from the ASGI scope and body.
+
+The header pass lowercases names and picks out what routing needs (content type, target,
+declared length); the handler then runs off the event loop with a frozen
+:class:`ApiRequest` and never touches the ASGI objects.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from strongroom.api.asgi import Scope
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """The headers of a request, lowercased, and the three that routing reads."""
+
+    headers: tuple[tuple[str, str], ...]
+    content_type: str
+    target: str
+    length: str
+
+    def declares_more_than(self, limit: int) -> bool:
+        """Whether ``Content-Length`` is not a number up to ``limit`` (absent: ``False``)."""
+        length = self.length
+        return bool(length) and not (length.isascii() and length.isdigit() and int(length) <= limit)
+
+
+def read_head(scope: Scope) -> RequestHead:
+    """The :class:`RequestHead` of an ASGI HTTP ``scope``."""
+    content_type = target = length = ""
+    headers = []
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers.append((name, value))
+        if name == "content-type":
+            content_type = value.partition(";")[0].strip().lower()
+        elif name == "x-amz-target":
+            target = value.strip()
+        elif name == "content-length":
+            length = value.strip()
+    return RequestHead(tuple(headers), content_type, target, length)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """What the synchronous handler needs from one HTTP request."""
+
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    content_type: str
+    target: str
+    request_id: str
+    started: float
+    client: str
+
+    @classmethod
+    def of(
+        cls, scope: Scope, head: RequestHead, body: bytes, request_id: str, started: float
+    ) -> ApiRequest:
+        """The request of ``scope`` with its ``head`` and ``body`` already read."""
+        client = scope.get("client")
+        return cls(
+            method=scope["method"],
+            path=(scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1"),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=head.headers,
+            body=body,
+            content_type=head.content_type,
+            target=head.target,
+            request_id=request_id,
+            started=started,
+            client=f"{client[0]}:{client[1]}" if client else "",
+        )
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` but a third of the cost."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
