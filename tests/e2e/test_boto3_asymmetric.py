@@ -444,3 +444,54 @@ def test_every_operation_of_this_module_succeeded(
         "DeleteImportedKeyMaterial",
     }
     assert sorted(expected - served) == []
+
+
+def test_imported_key_rotates_to_new_material(kms: Any) -> None:
+    """AWS's rotation of imported keys: NEW_KEY_MATERIAL, then RotateKeyOnDemand."""
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    forever = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
+    first, second = os.urandom(32), os.urandom(32)
+    id1 = _import(kms, key_id, first, "RSAES_OAEP_SHA_256", **forever)["KeyMaterialId"]
+    old = kms.encrypt(KeyId=key_id, Plaintext=b"old")["CiphertextBlob"]
+    id2 = _import(
+        kms,
+        key_id,
+        second,
+        "RSA_AES_KEY_WRAP_SHA_256",
+        ImportType="NEW_KEY_MATERIAL",
+        KeyMaterialDescription="second material",
+        **forever,
+    )["KeyMaterialId"]
+    listed = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in listed["Rotations"]] == [
+        (id1, "CURRENT"),
+        (id2, "PENDING_ROTATION"),
+    ]
+    failure = aws_error(
+        _import,
+        kms=kms,
+        key_id=key_id,
+        material=os.urandom(32),
+        algorithm="RSAES_OAEP_SHA_256",
+        ImportType="NEW_KEY_MATERIAL",
+        **forever,
+    )
+    assert (failure.code, failure.status) == ("KMSInvalidStateException", 400)
+    kms.rotate_key_on_demand(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"] == id2
+    new = kms.encrypt(KeyId=key_id, Plaintext=b"new")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=new)["KeyMaterialId"] == id2
+    assert kms.decrypt(CiphertextBlob=old)["KeyMaterialId"] == id1
+    (rotation,) = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert (rotation["KeyMaterialId"], rotation["RotationType"], rotation["ImportState"]) == (
+        id2,
+        "ON_DEMAND",
+        "IMPORTED",
+    )
+    assert rotation["KeyMaterialDescription"] == "second material"
+    kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=id1)
+    assert aws_error(kms.decrypt, CiphertextBlob=new).code == "KMSInvalidStateException"
+    _import(kms, key_id, first, "RSAES_OAEP_SHA_1", KeyMaterialId=id1, **forever)
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
+    failure = aws_error(kms.rotate_key_on_demand, KeyId=key_id)
+    assert (failure.code, failure.status) == ("KMSInvalidStateException", 400)

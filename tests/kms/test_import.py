@@ -18,7 +18,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,92 +41,19 @@ from strongroom.kms.import_token import (
     seal_token_with,
 )
 from strongroom.kms.records import KeyVersionRecord, version_name
+from strongroom.testing.key_import import (
+    ALGORITHMS,
+    DAY,
+    FOREVER,
+    create_external,
+    decrypt,
+    describe,
+    encrypt,
+    import_material,
+    parameters,
+    wrap,
+)
 from strongroom.testing.service import tenant_caller
-
-DAY = 86400.0
-FOREVER = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
-ALGORITHMS = [
-    "RSAES_OAEP_SHA_1",
-    "RSAES_OAEP_SHA_256",
-    "RSA_AES_KEY_WRAP_SHA_1",
-    "RSA_AES_KEY_WRAP_SHA_256",
-]
-HASHES: dict[str, type[hashes.HashAlgorithm]] = {"SHA_1": hashes.SHA1, "SHA_256": hashes.SHA256}
-
-
-def wrap(public_der: bytes, algorithm: str, material: bytes) -> bytes:
-    """Wrap ``material`` for import as an AWS KMS client does."""
-    public = serialization.load_der_public_key(public_der)
-    assert isinstance(public, rsa.RSAPublicKey)
-    digest = HASHES[algorithm[-5:] if algorithm.endswith("SHA_1") else algorithm[-7:]]
-    pad = padding.OAEP(mgf=padding.MGF1(digest()), algorithm=digest(), label=None)
-    if algorithm.startswith("RSAES_OAEP_"):
-        return public.encrypt(material, pad)
-    aes_key = os.urandom(32)
-    return public.encrypt(aes_key, pad) + aes_key_wrap_with_padding(aes_key, material)
-
-
-def create_external(
-    service: KeyService, caller: Caller, spec: str = "SYMMETRIC_DEFAULT", usage: str | None = None
-) -> dict[str, Any]:
-    request: dict[str, Any] = {"Origin": "EXTERNAL", "KeySpec": spec}
-    if usage is not None:
-        request["KeyUsage"] = usage
-    meta: dict[str, Any] = service.call(caller, "CreateKey", request)["KeyMetadata"]
-    return meta
-
-
-def parameters(
-    service: KeyService,
-    caller: Caller,
-    key: str,
-    algorithm: str = "RSAES_OAEP_SHA_256",
-    spec: str = "RSA_2048",
-) -> dict[str, Any]:
-    return service.call(
-        caller,
-        "GetParametersForImport",
-        {"KeyId": key, "WrappingAlgorithm": algorithm, "WrappingKeySpec": spec},
-    )
-
-
-def import_material(
-    service: KeyService,
-    caller: Caller,
-    key: str,
-    material: bytes,
-    algorithm: str = "RSAES_OAEP_SHA_256",
-    spec: str = "RSA_2048",
-    **extra: Any,
-) -> dict[str, Any]:
-    params = parameters(service, caller, key, algorithm, spec)
-    return service.call(
-        caller,
-        "ImportKeyMaterial",
-        {
-            "KeyId": key,
-            "ImportToken": params["ImportToken"],
-            "EncryptedKeyMaterial": wrap(params["PublicKey"], algorithm, material),
-            **(extra or FOREVER),
-        },
-    )
-
-
-def describe(service: KeyService, caller: Caller, key: str) -> dict[str, Any]:
-    meta: dict[str, Any] = service.call(caller, "DescribeKey", {"KeyId": key})["KeyMetadata"]
-    return meta
-
-
-def encrypt(service: KeyService, caller: Caller, key: str, plaintext: bytes = b"data") -> bytes:
-    blob: bytes = service.call(caller, "Encrypt", {"KeyId": key, "Plaintext": plaintext})[
-        "CiphertextBlob"
-    ]
-    return blob
-
-
-def decrypt(service: KeyService, caller: Caller, blob: bytes) -> bytes:
-    plain: bytes = service.call(caller, "Decrypt", {"CiphertextBlob": blob})["Plaintext"]
-    return plain
 
 
 @pytest.fixture
@@ -214,8 +140,8 @@ def test_reimport_while_enabled_must_be_the_same_material(
     assert same["KeyMaterialId"] == first["KeyMaterialId"]
     # DescribeKey names the imported material by the id the import answered
     assert describe(sqlite_service, solo, key)["CurrentKeyMaterialId"] == first["KeyMaterialId"]
-    # new material (AWS's rotation of imported keys) is refused as such, even the same bytes
-    with pytest.raises(UnsupportedOperationError, match="new key material"):
+    # the same bytes are not new material: they are already associated with the key
+    with pytest.raises(IncorrectKeyMaterialError, match="already associated"):
         import_material(
             sqlite_service, solo, key, material, ImportType="NEW_KEY_MATERIAL", **FOREVER
         )

@@ -569,10 +569,15 @@ def test_rotation_refusals(service: KeyService, alice: Caller) -> None:
             with pytest.raises((UnsupportedOperationError, InvalidStateError)):
                 service.call(alice, operation, {"KeyId": key})
     signing = create_key(service, alice, KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
-    for key in (mac["KeyId"], signing["KeyId"], external["KeyId"]):
+    for key in (mac["KeyId"], signing["KeyId"]):
         for operation in ("GetKeyRotationStatus", "ListKeyRotations"):
             with pytest.raises(UnsupportedOperationError, match="can be rotated"):
                 service.call(alice, operation, {"KeyId": key})
+    # imported keys rotate on demand only (tests/kms/test_import_rotation.py)
+    status = service.call(alice, "GetKeyRotationStatus", {"KeyId": external["KeyId"]})
+    assert status == {"KeyRotationEnabled": False, "KeyId": external["Arn"]}
+    listed = service.call(alice, "ListKeyRotations", {"KeyId": external["KeyId"]})
+    assert listed == {"Rotations": [], "Truncated": False}
     pending = create_key(service, alice)["KeyId"]
     service.call(alice, "ScheduleKeyDeletion", {"KeyId": pending})
     for operation in ("EnableKeyRotation", "RotateKeyOnDemand", "DisableKeyRotation"):

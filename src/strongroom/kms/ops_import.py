@@ -3,11 +3,13 @@
 A key created with Origin ``EXTERNAL`` starts in ``PendingImport`` with no material. The
 client asks for a fresh RSA wrapping key and an import token (valid 24 hours, see
 :mod:`strongroom.kms.import_token`), wraps its material under the public key exactly as for
-AWS KMS, and sends it back with the token. The material is stored as version 1, wrapped
-under the tenant KEK like generated material, and the key becomes usable.
+AWS KMS, and sends it back with the token. The material is stored as a version row,
+wrapped under the tenant KEK like generated material, and the key becomes usable.
 
-A key is bound to its first material for life: re-importing (after a deletion, an expiry,
-or to change the expiry) must bring the same material. Its identity is kept as the
+The first material is bound to the key for life. A symmetric key takes new material with
+``ImportType=NEW_KEY_MATERIAL`` (pending rotation until ``RotateKeyOnDemand``, see
+:mod:`strongroom.kms.imported_materials`); re-importing (after a deletion, an expiry, or to
+change the expiry) must bring a material the key already has. A material's identity is its
 ``KeyMaterialId``, a keyed fingerprint (HMAC-SHA256 under a key derived from the tenant
 KEK), which survives deletion of the material and reveals nothing about it.
 
@@ -40,13 +42,14 @@ from strongroom.kms.import_token import (
     open_token,
     seal_token,
 )
+from strongroom.kms.imported_materials import KeyMaterials, import_target, is_imported, settle
 from strongroom.kms.keyspec import KEY_SPECS
 from strongroom.kms.material import checked_material, imported_material_id
 from strongroom.kms.ops_asymmetric import load_private, oaep
 from strongroom.kms.ops_keys import KeyOps
 from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
-from strongroom.kms.states import ENABLED, PENDING_DELETION, PENDING_IMPORT, check_state
+from strongroom.kms.states import PENDING_DELETION, PENDING_IMPORT, check_state
 
 EXTERNAL = "EXTERNAL"
 KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
@@ -58,22 +61,19 @@ MAX_VALID_TO_S = 365 * DAY
 
 
 def without_material(key: KeyRecord) -> KeyRecord:
-    """``key`` after its imported material is deleted or expired.
+    """``key`` while one of its materials is deleted or expired: ``PendingImport``.
 
-    The state becomes ``PendingImport``; a key pending deletion keeps that state and comes
-    back as ``PendingImport`` if its deletion is cancelled.
+    A key pending deletion keeps that state and comes back as ``PendingImport`` if its
+    deletion is cancelled.
     """
-    cleared = key.replace(current_version=0, valid_to=None, expiration_model=None)
     if key.key_state == PENDING_DELETION:
-        return cleared.replace(state_before_deletion=PENDING_IMPORT)
-    return cleared.replace(key_state=PENDING_IMPORT)
+        return key.replace(state_before_deletion=PENDING_IMPORT)
+    return key.replace(key_state=PENDING_IMPORT)
 
 
-def _awaits_import(key: KeyRecord) -> bool:
-    """Whether a stored key is (or, once its deletion is cancelled, will be) PendingImport."""
-    return key.key_state == PENDING_IMPORT or (
-        key.key_state == PENDING_DELETION and key.state_before_deletion == PENDING_IMPORT
-    )
+def _cleared(row: KeyVersionRecord) -> KeyVersionRecord:
+    """``row`` with its material deleted (its id stays: the same material may come back)."""
+    return row.replace(wrapped_material=b"", valid_to=None, expiration_model=None)
 
 
 def unwrap_import(algorithm: str, wrapping_der: bytes, encrypted: bytes) -> bytes:
@@ -122,23 +122,20 @@ class ImportOps(KeyOps):
     # -- expiry of imported material -------------------------------------------------------
 
     def material_expired(self, key: KeyRecord) -> bool:
-        """Whether ``key`` holds imported material whose ``ValidTo`` has passed."""
-        return (
-            key.origin == EXTERNAL
-            and key.current_version > 0
-            and key.valid_to is not None
-            and self.clock.now() >= key.valid_to
-        )
+        """Whether a material bound to ``key`` has passed its ``ValidTo``."""
+        if key.origin != EXTERNAL or key.current_version == 0:
+            return False
+        deadline = key.materials_valid_to if key.materials_valid_to is not None else key.valid_to
+        return deadline is not None and self.clock.now() >= deadline
 
     def current_view(self, key: KeyRecord) -> KeyRecord:
-        """Return ``key`` with expired imported material counted as deleted.
+        """Return ``key`` with expired imported material counted as deleted."""
+        return without_material(key) if self.material_expired(key) else key
 
-        The state reads ``PendingImport``; ``current_version`` is kept, so the record still
-        names the version its (unusable) material was stored under.
-        """
-        if not self.material_expired(key):
-            return key
-        return without_material(key).replace(current_version=key.current_version)
+    def materials(self, tx: StoreTx, key: KeyRecord) -> KeyMaterials:
+        """The imported materials of ``key`` (bound and pending)."""
+        rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/")
+        return KeyMaterials.of((KeyVersionRecord.from_bytes(raw) for _, raw in rows), key)
 
     def resolve_key(self, tx: StoreTx, ctx: OpContext, key_spec: str) -> KeyRecord:
         """Resolve as the core does, then apply :meth:`current_view`."""
@@ -154,22 +151,28 @@ class ImportOps(KeyOps):
 
         def unit(tx: StoreTx) -> list[KeyRecord]:
             done = []
+            now = self.clock.now()
             for tenant in tx.tenants():
                 for _, raw in tx.scan(tenant, "key"):
                     key = KeyRecord.from_bytes(raw)
-                    if key.origin != EXTERNAL or not (
-                        self.material_expired(key) or _awaits_import(key)
-                    ):
+                    if key.origin != EXTERNAL or key.current_version == 0:
                         continue
-                    name = version_name(key.key_id, 1)
-                    row = tx.get(tenant, "keyver", name)
-                    record = None if row is None else KeyVersionRecord.from_bytes(row)
-                    if record is not None and record.wrapped_material:
-                        empty = record.replace(wrapped_material=b"")
-                        tx.put(tenant, "keyver", name, empty.to_bytes())
-                    elif key.current_version == 0:
+                    materials = self.materials(tx, key)
+                    expired = [
+                        row
+                        for row in (*materials.bound, *filter(None, [materials.pending]))
+                        if row.wrapped_material and not is_imported(row, now)
+                    ]
+                    for row in expired:
+                        name = version_name(key.key_id, row.version)
+                        if row.pending_rotation:  # never bound: forgotten entirely
+                            tx.delete(tenant, "keyver", name)
+                        else:
+                            tx.put(tenant, "keyver", name, _cleared(row).to_bytes())
+                    if not expired:
                         continue
-                    tx.put(tenant, "key", key.key_id, without_material(key).to_bytes())
+                    settled = settle(key, self.materials(tx, key), now)
+                    tx.put(tenant, "key", key.key_id, settled.to_bytes())
                     done.append(key)
             return done
 
@@ -291,45 +294,25 @@ class ImportOps(KeyOps):
             except ValueError as exc:
                 raise IncorrectKeyMaterialError(f"{exc} (key spec {key.key_spec}).") from None
             material_id = self.material_id(key, material)
-            name = version_name(key.key_id, 1)
-            row = tx.get(account, "keyver", name)
-            previous = None if row is None else KeyVersionRecord.from_bytes(row)
-            expected = previous.material_id if previous is not None else None
-            if expected and req.get("ImportType") == "NEW_KEY_MATERIAL":
-                # AWS rotates imported keys by importing new material; a key here keeps
-                # its first material for life, so only the same one may come back
-                raise UnsupportedOperationError(
-                    f"{key.arn} has key material already: new key material (rotation of an "
-                    "imported key) is not supported; re-import the same material with "
-                    "ImportType EXISTING_KEY_MATERIAL."
-                )
-            if not expected and req.get("ImportType") == "EXISTING_KEY_MATERIAL":
-                raise IncorrectKeyMaterialError(
-                    f"No key material was ever imported into {key.arn}: use ImportType "
-                    "NEW_KEY_MATERIAL (or none) for the first import."
-                )
-            requested = req.get("KeyMaterialId")
-            if (expected and expected != material_id) or (
-                requested is not None and requested != material_id
-            ):
-                raise IncorrectKeyMaterialError(
-                    f"The key material is not the key material previously imported into {key.arn}."
-                )
-            version = KeyVersionRecord(
+            materials = self.materials(tx, key)
+            row = import_target(key, materials, material_id, req, self.clock.now())
+            stored = KeyVersionRecord(
                 key_id=key.key_id,
-                version=1,
-                created_at=self.clock.now() if previous is None else previous.created_at,
-                wrapped_material=self.wrap_material(account, key.key_id, 1, material),
+                version=row.version,
+                created_at=row.created_at,
+                wrapped_material=self.wrap_material(account, key.key_id, row.version, material),
+                rotation_type=row.rotation_type,
                 public_key=public,
                 material_id=material_id,
-            )
-            tx.put(account, "keyver", name, version.to_bytes())
-            updated = key.replace(
-                key_state=ENABLED if key.key_state == PENDING_IMPORT else key.key_state,
-                current_version=1,
                 valid_to=valid_to,
                 expiration_model=model,
+                description=req.get("KeyMaterialDescription", row.description),
+                pending_rotation=row.pending_rotation,
             )
+            tx.put(account, "keyver", version_name(key.key_id, row.version), stored.to_bytes())
+            if key.current_version == 0:
+                key = key.replace(current_version=stored.version)
+            updated = settle(key, self.materials(tx, key), self.clock.now())
             tx.put(account, "key", key.key_id, updated.to_bytes())
             return updated, material_id
 
@@ -344,20 +327,22 @@ class ImportOps(KeyOps):
 
         def unit(tx: StoreTx) -> tuple[KeyRecord, str]:
             key = self._locked(tx, ctx, req, "DeleteImportedKeyMaterial")
-            name = version_name(key.key_id, 1)
-            row = tx.get(key.account_id, "keyver", name)
-            record = None if row is None else KeyVersionRecord.from_bytes(row)
-            material_id = "" if record is None else record.material_id
+            materials = self.materials(tx, key)
             requested = req.get("KeyMaterialId")
-            if requested is not None and requested != material_id:
-                raise NotFoundError(f"Key material {requested} of {key.arn} does not exist.")
-            if record is not None and record.wrapped_material:
-                tx.put(
-                    key.account_id, "keyver", name, record.replace(wrapped_material=b"").to_bytes()
-                )
-            updated = without_material(key)
+            current = materials.current(key)
+            row = materials.find(requested) if requested is not None else current
+            if row is None:
+                if requested is not None:
+                    raise NotFoundError(f"Key material {requested} of {key.arn} does not exist.")
+                return without_material(key), ""
+            name = version_name(key.key_id, row.version)
+            if row.pending_rotation:  # never bound: forgotten, the key is unchanged
+                tx.delete(key.account_id, "keyver", name)
+                return key, row.material_id
+            tx.put(key.account_id, "keyver", name, _cleared(row).to_bytes())
+            updated = settle(key, self.materials(tx, key), self.clock.now())
             tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
-            return updated, material_id
+            return updated, row.material_id
 
         key, material_id = self.write(ctx, unit)
         self.forget_key(key.account_id, key.key_id)

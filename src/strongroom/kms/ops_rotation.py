@@ -6,12 +6,20 @@ from typing import Any
 
 from strongroom.errors import (
     InvalidMarkerError,
+    InvalidStateError,
     LimitExceededError,
     NotFoundError,
     TagError,
     UnsupportedOperationError,
 )
 from strongroom.kms.core import DAY, OpContext
+from strongroom.kms.imported_materials import (
+    KeyMaterials,
+    import_state,
+    is_imported,
+    material_state,
+    settle,
+)
 from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
 from strongroom.kms.ops_keys import KeyOps, page
@@ -20,6 +28,8 @@ from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import check_state
 from strongroom.kms.tags import MAX_TAGS, check_tags
 
+EXTERNAL = "EXTERNAL"
+KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 DEFAULT_ROTATION_DAYS = 365
 ON_DEMAND_ROTATION_LIMIT = 25
 """On-demand rotations a key may have (AWS KMS's fixed quota); automatic ones are not counted."""
@@ -33,11 +43,14 @@ class RotationOps(KeyOps):
     """
 
     @staticmethod
-    def _check_rotatable(key: KeyRecord) -> None:
-        if key.key_spec != SYMMETRIC_DEFAULT or key.origin != "AWS_KMS":
+    def _check_rotatable(key: KeyRecord, *, imported: bool = False) -> None:
+        """Refuse keys that cannot rotate (``imported``: EXTERNAL keys rotate on demand)."""
+        origins = ("AWS_KMS", EXTERNAL) if imported else ("AWS_KMS",)
+        if key.key_spec != SYMMETRIC_DEFAULT or key.origin not in origins:
             raise UnsupportedOperationError(
                 f"{key.arn} origin is {key.origin} and key spec is {key.key_spec}; only "
-                "symmetric keys with origin AWS_KMS can be rotated."
+                f"symmetric keys with origin {' or '.join(origins)} can be rotated"
+                + (" (EXTERNAL: on demand, to imported new material)." if imported else ".")
             )
 
     def rotate_in_tx(self, tx: StoreTx, key: KeyRecord, rotation_type: str) -> KeyRecord:
@@ -92,14 +105,15 @@ class RotationOps(KeyOps):
     def op_get_key_rotation_status(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         """Say whether automatic rotation is on, its period and next date.
 
-        As in AWS KMS, asking about a key that cannot be rotated (asymmetric, HMAC,
-        imported material) is an UnsupportedOperationException, not ``False``.
+        As in AWS KMS, asking about a key that cannot be rotated (asymmetric, HMAC) is an
+        UnsupportedOperationException, not ``False``; a key with imported material rotates
+        on demand only, so its automatic rotation is off.
         """
 
         def unit(tx: StoreTx) -> KeyRecord:
             key = self.resolve_key(tx, ctx, req["KeyId"])
             self.authorize(tx, ctx, key, "GetKeyRotationStatus")
-            self._check_rotatable(key)
+            self._check_rotatable(key, imported=True)
             return key
 
         key = self.read(unit)
@@ -118,21 +132,23 @@ class RotationOps(KeyOps):
             raw = tx.get_for_update(key.account_id, "key", key.key_id)
             key = KeyRecord.from_bytes(raw) if raw is not None else key
             check_state(key.key_state, "rotate", key.arn)
-            self._check_rotatable(key)
+            self._check_rotatable(key, imported=True)
             rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/")
+            versions = [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
             done = sum(
-                1
-                for _, raw in rows
-                if KeyVersionRecord.from_bytes(raw).rotation_type == "ON_DEMAND"
+                1 for v in versions if v.rotation_type == "ON_DEMAND" and not v.pending_rotation
             )
             if done >= ON_DEMAND_ROTATION_LIMIT:
                 raise LimitExceededError(
                     f"{key.arn} has been rotated on demand {done} times, the most a key may be "
                     f"(AWS KMS's quota of {ON_DEMAND_ROTATION_LIMIT}); automatic rotation goes on."
                 )
+            if key.origin == EXTERNAL:
+                return self._rotate_to_pending(tx, key, KeyMaterials.of(versions, key))
             return self.rotate_in_tx(tx, key, "ON_DEMAND")
 
         key = self.write(ctx, unit)
+        self.forget_key(key.account_id, key.key_id)
         return {"KeyId": key.key_id}
 
     def op_list_key_rotations(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
@@ -142,16 +158,20 @@ class RotationOps(KeyOps):
         def unit(tx: StoreTx) -> tuple[KeyRecord, list[KeyVersionRecord]]:
             key = self.resolve_key(tx, ctx, req["KeyId"])
             self.authorize(tx, ctx, key, "ListKeyRotations")
-            self._check_rotatable(key)
+            self._check_rotatable(key, imported=True)
             if marker is not None and not marker.startswith(key.key_id + "/"):
                 raise InvalidMarkerError("Marker is invalid.")
             rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/", after=marker)
             return key, [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
 
         key, versions = self.read(unit)
-        # ROTATIONS_ONLY (the default) lists rotations; ALL_KEY_MATERIAL the first one too
-        first = 1 if req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL" else 2
-        rotations = [v for v in versions if v.version >= first]
+        # ROTATIONS_ONLY (the default) lists rotations; ALL_KEY_MATERIAL the first material
+        # and any imported material pending rotation too
+        every = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
+        if key.origin == EXTERNAL:  # rows of material never imported are not materials
+            materials = KeyMaterials.of(versions, key)
+            versions = [*materials.bound, *filter(None, [materials.pending])]
+        rotations = [v for v in versions if every or (v.version >= 2 and not v.pending_rotation)]
         shown, truncated = page(rotations, req.get("Limit"))
         response: dict[str, Any] = {
             "Rotations": [self._rotation_entry(key, v) for v in shown],
@@ -164,15 +184,41 @@ class RotationOps(KeyOps):
     def _rotation_entry(self, key: KeyRecord, version: KeyVersionRecord) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "KeyId": key.key_id,
-            "KeyMaterialId": self.material_id_of(None, key, version.version),
-            "KeyMaterialState": "CURRENT"
-            if version.version == key.current_version
-            else "NON_CURRENT",
+            "KeyMaterialId": version.material_id or self.material_id_of(None, key, version.version),
+            "KeyMaterialState": material_state(key, version),
         }
-        if version.version > 1:
+        if version.version > 1 and not version.pending_rotation:
             entry["RotationDate"] = version.created_at
             entry["RotationType"] = version.rotation_type
+        if key.origin == EXTERNAL:
+            entry["ImportState"] = import_state(version, self.clock.now())
+            entry["ExpirationModel"] = version.expiration_model or KEY_MATERIAL_DOES_NOT_EXPIRE
+            if version.valid_to is not None:
+                entry["ValidTo"] = version.valid_to
+            if version.description is not None:
+                entry["KeyMaterialDescription"] = version.description
         return entry
+
+    def _rotate_to_pending(self, tx: StoreTx, key: KeyRecord, materials: KeyMaterials) -> KeyRecord:
+        """Make the imported material pending rotation current (RotateKeyOnDemand)."""
+        now = self.clock.now()
+        pending = materials.pending
+        if pending is None or not is_imported(pending, now):
+            raise InvalidStateError(
+                f"{key.arn} has no imported key material pending rotation: import new key "
+                "material (ImportKeyMaterial with ImportType NEW_KEY_MATERIAL) first."
+            )
+        rotated = pending.replace(pending_rotation=False, created_at=now)
+        tx.put(
+            key.account_id, "keyver", version_name(key.key_id, pending.version), rotated.to_bytes()
+        )
+        updated = settle(
+            key.replace(current_version=rotated.version),
+            KeyMaterials.of([*materials.bound, rotated]),
+            now,
+        )
+        tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
+        return updated
 
     def rotate_due_keys(self) -> list[str]:
         """Rotate every key whose automatic rotation date has passed; return their ARNs."""

@@ -136,6 +136,8 @@ class KeyRecord(JsonRecord):
     valid_to: float | None = None
     expiration_model: str | None = None
     state_before_deletion: str | None = None
+    materials_valid_to: float | None = None
+    """Imported keys: the earliest ``ValidTo`` of the materials bound to the key."""
 
     @property
     def arn(self) -> str:
@@ -158,6 +160,13 @@ class KeyVersionRecord(JsonRecord):
     rotation_type: str = "INITIAL"
     public_key: bytes | None = None
     material_id: str = ""
+    valid_to: float | None = None
+    """Imported material: when it expires (``None``: never, or generated material)."""
+    expiration_model: str | None = None
+    description: str | None = None
+    """Imported material: the ``KeyMaterialDescription`` given at import."""
+    pending_rotation: bool = False
+    """Imported as new material, not yet made current by ``RotateKeyOnDemand``."""
 
     def __repr__(self) -> str:
         return f"KeyVersionRecord(key_id={self.key_id!r}, version={self.version})"
