@@ -707,9 +707,21 @@ def test_unsupported_operations(
     assert (failure.code, failure.status) == ("UnsupportedOperationException", 400)
 
 
-def test_get_key_last_usage_is_not_offered(kms: Any, key: dict[str, Any]) -> None:
-    failure = aws_error(kms.get_key_last_usage, KeyId=key["KeyId"])
-    assert (failure.code, failure.status) == ("UnsupportedOperationException", 400)
+def test_get_key_last_usage(kms: Any) -> None:
+    meta = new_key(kms)
+    fresh = kms.get_key_last_usage(KeyId=meta["KeyId"])
+    assert fresh["KeyId"] == meta["Arn"]
+    assert fresh["TrackingStartDate"] <= fresh["KeyCreationDate"] == meta["CreationDate"]
+    assert "KeyLastUsage" not in fresh
+    reply = kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x")
+    used = kms.get_key_last_usage(KeyId=meta["Arn"])["KeyLastUsage"]
+    assert used["Operation"] == "Encrypt"
+    assert used["KmsRequestId"] == reply["ResponseMetadata"]["RequestId"]
+    assert abs(used["Timestamp"].timestamp() - datetime.now(UTC).timestamp()) < 60
+    kms.describe_key(KeyId=meta["KeyId"])  # not a cryptographic use
+    assert kms.get_key_last_usage(KeyId=meta["KeyId"])["KeyLastUsage"] == used
+    failure = aws_error(kms.get_key_last_usage, KeyId="alias/anything")
+    assert (failure.code, failure.status) == ("NotFoundException", 400)
 
 
 # -- authentication --------------------------------------------------------------------------

@@ -272,6 +272,7 @@ MATRIX: list[tuple[str, str, tuple[str, ...], Builder]] = [
     ("get_key_rotation_status", "sym", FORMS, lambda r, a, b: {"KeyId": r}),
     ("rotate_key_on_demand", "sym", FORMS, lambda r, a, b: {"KeyId": r}),
     ("list_key_rotations", "sym", FORMS, lambda r, a, b: {"KeyId": r}),
+    ("get_key_last_usage", "sym", NO_ALIAS_FORMS, lambda r, a, b: {"KeyId": r}),
     (
         "tag_resource",
         "sym",
@@ -437,7 +438,6 @@ NOT_OFFERED: dict[str, dict[str, Any]] = {
     "ReplicateKey": {"ReplicaRegion": "us-west-2"},
     "UpdatePrimaryRegion": {"PrimaryRegion": "us-west-2"},
     "DeriveSharedSecret": {"KeyAgreementAlgorithm": "ECDH", "PublicKey": b"\x30" * 40},
-    "GetKeyLastUsage": {},
 }
 
 

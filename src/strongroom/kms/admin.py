@@ -16,6 +16,7 @@ from strongroom.crypto.wrap import key_identity
 from strongroom.errors import AlreadyExistsError, NotFoundError, ValidationError
 from strongroom.kms.caller import AccessKey, Caller
 from strongroom.kms.core import ServiceCore
+from strongroom.kms.key_usage import mark_tracking_start
 from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import GLOBAL_TENANT, PrincipalRecord, TenantRecord
 
@@ -47,6 +48,7 @@ class AdminOps(ServiceCore):
             if not tx.insert(account, "tenant", "self", record.to_bytes()):
                 raise AlreadyExistsError(f"Account {account} already exists.")
             tx.insert(GLOBAL_TENANT, "tenantname", name, account.encode("ascii"))
+            mark_tracking_start(tx, account, record.created_at)
 
         self.store.write(unit)
         self.audit.record({"operation": "CreateTenant", "account": account, "result": "Success"})

@@ -14,7 +14,8 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import Clock, Store
+from strongroom.kms.key_usage import KeyUseRecord, KeyUseTracker, save_uses
+from strongroom.kms.ports import Clock, Store, StoreTx
 
 MAX_BATCH = 5000
 _MAX_PREFIXES = 1024
@@ -40,6 +41,8 @@ class AuditLog:
         # (id(caller), key ARN, operation) -> (caller, body prefix); the entry holds the
         # caller, so its id cannot name another object while the entry exists
         self._prefixes: dict[tuple[int, str | None, str], tuple[Caller, str]] = {}
+        self.key_uses = KeyUseTracker()
+        """The newest use of each key, written with the next batch (GetKeyLastUsage)."""
 
     def record(self, event: dict[str, Any]) -> None:
         """Queue one event; ``time`` is added from the clock."""
@@ -87,19 +90,34 @@ class AuditLog:
         return len(self._pending)
 
     def flush(self) -> int:
-        """Append every queued event to the chain; return how many were written."""
+        """Append every queued event to the chain; return how many were written.
+
+        The keys' newest uses noted since the last flush go in the first transaction.
+        """
         written = 0
         with self._flush_lock:
+            uses = self.key_uses.take()
             while True:
                 with self._lock:
                     batch = self._pending[:MAX_BATCH]
                     del self._pending[:MAX_BATCH]
-                if not batch:
+                if not batch and not uses:
                     return written
                 try:
-                    self._store.write(lambda tx, b=batch: tx.append_audit(b))  # type: ignore[misc]
+                    self._store.write(lambda tx, b=batch, u=uses: _append(tx, b, u))  # type: ignore[misc]
                 except BaseException:
                     with self._lock:
                         self._pending[:0] = batch
+                    self.key_uses.give_back(uses)
                     raise
                 written += len(batch)
+                if uses:
+                    self.key_uses.written()
+                uses = {}
+
+
+def _append(tx: StoreTx, batch: list[bytes], uses: dict[str, KeyUseRecord]) -> None:
+    if batch:
+        tx.append_audit(batch)
+    if uses:
+        save_uses(tx, uses)

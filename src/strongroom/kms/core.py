@@ -28,6 +28,7 @@ from strongroom.kms.audit_log import AuditLog
 from strongroom.kms.cache import HotRecords, WriteWatchingStore
 from strongroom.kms.caller import Caller
 from strongroom.kms.core_material import MaterialSteps
+from strongroom.kms.key_usage import TRACKED_OPERATIONS
 from strongroom.kms.metadata import key_metadata
 from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.kms.records import (
@@ -50,6 +51,8 @@ class OpContext:
     request_id: str
     dry_run: bool = False
     key_arn: str | None = None
+    source_key_arn: str | None = None
+    """ReEncrypt: the key the ciphertext came from (``key_arn`` is the destination)."""
 
 
 class ServiceCore(MaterialSteps):
@@ -255,7 +258,15 @@ class ServiceCore(MaterialSteps):
     # -- audit ---------------------------------------------------------------------------
 
     def record(self, ctx: OpContext, result: str, detail: dict[str, Any] | None = None) -> None:
-        """Queue one audit event (who, what, which key, result, request id)."""
+        """Queue one audit event (who, what, which key, result, request id).
+
+        A successful cryptographic operation is also noted as its key's last use.
+        """
+        if result == "Success" and ctx.key_arn is not None and ctx.operation in TRACKED_OPERATIONS:
+            now = self.clock.now()
+            self.audit.key_uses.note(ctx.key_arn, ctx.operation, now, ctx.request_id)
+            if ctx.source_key_arn is not None:
+                self.audit.key_uses.note(ctx.source_key_arn, ctx.operation, now, ctx.request_id)
         if not detail:
             self.audit.record_call(ctx.caller, ctx.request_id, ctx.operation, ctx.key_arn, result)
             return

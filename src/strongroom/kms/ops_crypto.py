@@ -289,6 +289,7 @@ class CryptoOps(ServiceCore):
                 dest_context,
                 req.get("GrantTokens"),
             )
+            ctx.source_key_arn = source.arn
             dest_alg = self.check_encryption_algorithm(
                 dest, req.get("DestinationEncryptionAlgorithm")
             )

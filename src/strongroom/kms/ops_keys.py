@@ -14,6 +14,7 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms.core import DAY, OpContext, ServiceCore
+from strongroom.kms.key_usage import USE_KIND
 from strongroom.kms.keyspec import KEY_SPECS, SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
 from strongroom.kms.ports import StoreTx
@@ -266,6 +267,7 @@ class KeyOps(ServiceCore):
         tx.delete_prefix(account, "keyver", key.key_id + "/")
         tx.delete_prefix(account, "grant", key.key_id + "/")
         tx.delete_prefix(account, "userkey", key.key_id + "/")
+        tx.delete(account, USE_KIND, key.key_id)
         for name, raw in tx.scan(account, "alias"):
             if json.loads(raw).get("key_id") == key.key_id:
                 tx.delete(account, "alias", name)

@@ -20,6 +20,7 @@ from strongroom.kms.ops_asymmetric import AsymmetricOps
 from strongroom.kms.ops_crypto import CryptoOps
 from strongroom.kms.ops_grants import GrantOps
 from strongroom.kms.ops_import import ImportOps
+from strongroom.kms.ops_key_usage import KeyUsageOps
 from strongroom.kms.ops_mac import MacOps
 from strongroom.kms.ops_rotation import RotationOps
 from strongroom.kms.ops_userkeys import UserKeyOps
@@ -44,6 +45,7 @@ class KeyService(
     UserKeyOps,
     CryptoOps,
     RotationOps,
+    KeyUsageOps,
     AliasOps,
     AdminOps,
 ):
