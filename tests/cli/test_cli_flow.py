@@ -107,7 +107,8 @@ def test_operator_flow(cli, tmp_path: Path) -> None:
     backup = tmp_path / "keystore.srkb"
     made = cli("admin", "backup-keystore", "--out", str(backup), "--json", env=env).json()
     # 2 tenants + 2 name index rows + 1 principal + 1 access key index + 3 keys + 6 versions
-    assert made["Records"] == 15 and made["AuditEvents"] == len(events)
+    # + 2 tracking starts and 3 last uses (GetKeyLastUsage)
+    assert made["Records"] == 20 and made["AuditEvents"] == len(events)
     assert _mode(backup) == 0o600
     assert key["SecretAccessKey"].encode() not in backup.read_bytes()
     assert b"acme" not in backup.read_bytes()  # metadata is encrypted too
