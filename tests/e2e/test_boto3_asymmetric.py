@@ -495,3 +495,37 @@ def test_imported_key_rotates_to_new_material(kms: Any) -> None:
     assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
     failure = aws_error(kms.rotate_key_on_demand, KeyId=key_id)
     assert (failure.code, failure.status) == ("KMSInvalidStateException", 400)
+
+
+def test_derive_shared_secret_agrees_with_local_ecdh(kms: Any) -> None:
+    meta = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+    assert meta["KeyAgreementAlgorithms"] == ["ECDH"]
+    published = kms.get_public_key(KeyId=meta["KeyId"])
+    assert published["KeyAgreementAlgorithms"] == ["ECDH"]
+    service_public = serialization.load_der_public_key(published["PublicKey"])
+    assert isinstance(service_public, ec.EllipticCurvePublicKey)
+    local = ec.generate_private_key(ec.SECP384R1())
+    reply = kms.derive_shared_secret(
+        KeyId=meta["KeyId"],
+        KeyAgreementAlgorithm="ECDH",
+        PublicKey=local.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+    assert reply["SharedSecret"] == local.exchange(ec.ECDH(), service_public)
+    assert (reply["KeyAgreementAlgorithm"], reply["KeyOrigin"]) == ("ECDH", "AWS_KMS")
+    failure = aws_error(
+        kms.derive_shared_secret,
+        KeyId=meta["KeyId"],
+        KeyAgreementAlgorithm="ECDH",
+        PublicKey=b"\x30" * 40,
+    )
+    assert (failure.code, failure.status) == ("ValidationException", 400)
+    signing = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    failure = aws_error(
+        kms.derive_shared_secret,
+        KeyId=signing["KeyId"],
+        KeyAgreementAlgorithm="ECDH",
+        PublicKey=reply["SharedSecret"],
+    )
+    assert (failure.code, failure.status) == ("InvalidKeyUsageException", 400)

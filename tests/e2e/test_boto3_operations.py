@@ -691,10 +691,6 @@ UNSUPPORTED: list[tuple[str, dict[str, Any]]] = [
     ("update_custom_key_store", {"CustomKeyStoreId": "cks-1234567890abcdef0"}),
     ("replicate_key", {"KeyId": "KEY", "ReplicaRegion": "us-west-2"}),
     ("update_primary_region", {"KeyId": "KEY", "PrimaryRegion": "us-west-2"}),
-    (
-        "derive_shared_secret",
-        {"KeyId": "KEY", "KeyAgreementAlgorithm": "ECDH", "PublicKey": b"\x30" * 40},
-    ),
 ]
 
 
@@ -765,6 +761,7 @@ ELSEWHERE = frozenset(
         "GetParametersForImport",
         "ImportKeyMaterial",
         "DeleteImportedKeyMaterial",
+        "DeriveSharedSecret",
     }
 )
 

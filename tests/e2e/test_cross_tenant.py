@@ -1,6 +1,7 @@
 """Tenancy over the wire: tenant B's credentials against tenant A's keys, every operation.
 
-Tenant A owns keys of every kind (symmetric, signing, HMAC, RSA encryption, imported), each
+Tenant A owns keys of every kind (symmetric, signing, HMAC, RSA encryption, imported, key
+agreement), each
 with an alias, a description, tags, a grant and a key policy that even names B. B calls every
 operation that takes a key, naming A's key every way a KeyId can be written:
 
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.testing.http import AwsCredentials, aws_error
 
@@ -34,8 +37,14 @@ KINDS = {
     "mac": {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
     "rsa": {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"},
     "ext": {"Origin": "EXTERNAL"},
+    "agree": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT"},
 }
 FORMS = ("id", "arn", "alias", "alias_arn")
+PEER_PUBLIC = (
+    ec.generate_private_key(ec.SECP256R1())
+    .public_key()
+    .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+)
 EXPECTED = {
     "id": "NotFoundException",
     "alias": "NotFoundException",
@@ -225,6 +234,12 @@ MATRIX: list[tuple[str, str, tuple[str, ...], Builder]] = [
         },
     ),
     ("get_public_key", "sign", FORMS, lambda r, a, b: {"KeyId": r}),
+    (
+        "derive_shared_secret",
+        "agree",
+        FORMS,
+        lambda r, a, b: {"KeyId": r, "KeyAgreementAlgorithm": "ECDH", "PublicKey": PEER_PUBLIC},
+    ),
     (
         "generate_mac",
         "mac",
@@ -437,7 +452,6 @@ KEY_MEMBERS = frozenset({"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyI
 NOT_OFFERED: dict[str, dict[str, Any]] = {
     "ReplicateKey": {"ReplicaRegion": "us-west-2"},
     "UpdatePrimaryRegion": {"PrimaryRegion": "us-west-2"},
-    "DeriveSharedSecret": {"KeyAgreementAlgorithm": "ECDH", "PublicKey": b"\x30" * 40},
 }
 
 

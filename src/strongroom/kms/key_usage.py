@@ -24,6 +24,7 @@ from strongroom.kms.records import JsonRecord
 TRACKED_OPERATIONS = frozenset(
     {
         "Decrypt",
+        "DeriveSharedSecret",
         "Encrypt",
         "GenerateDataKey",
         "GenerateDataKeyPair",
@@ -36,7 +37,7 @@ TRACKED_OPERATIONS = frozenset(
         "VerifyMac",
     }
 )
-"""The operations ``GetKeyLastUsage`` reports (AWS KMS's list, without key agreement)."""
+"""The operations ``GetKeyLastUsage`` reports (AWS KMS's list)."""
 USE_KIND = "keyuse"
 START_KIND = "keyusestart"
 

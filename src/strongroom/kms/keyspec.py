@@ -8,6 +8,8 @@ SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
 SIGN_VERIFY = "SIGN_VERIFY"
 GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
+KEY_AGREEMENT = "KEY_AGREEMENT"
+ECDH = "ECDH"
 
 _RSA_ENCRYPTION = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256")
 _RSA_SIGNING = (
@@ -34,8 +36,11 @@ class KeySpecInfo:
         return ENCRYPT_DECRYPT if self.family == "symmetric" else None
 
 
-def _ecc(name: str, algorithm: str) -> KeySpecInfo:
-    return KeySpecInfo(name, "ecc", {SIGN_VERIFY: (algorithm,)})
+def _ecc(name: str, algorithm: str, *, agreement: bool = True) -> KeySpecInfo:
+    usages: dict[str, tuple[str, ...]] = {SIGN_VERIFY: (algorithm,)}
+    if agreement:  # AWS KMS agrees keys on the NIST curves only
+        usages[KEY_AGREEMENT] = (ECDH,)
+    return KeySpecInfo(name, "ecc", usages)
 
 
 def _hmac(bits: int) -> KeySpecInfo:
@@ -62,7 +67,7 @@ KEY_SPECS: dict[str, KeySpecInfo] = {
         _ecc("ECC_NIST_P256", "ECDSA_SHA_256"),
         _ecc("ECC_NIST_P384", "ECDSA_SHA_384"),
         _ecc("ECC_NIST_P521", "ECDSA_SHA_512"),
-        _ecc("ECC_SECG_P256K1", "ECDSA_SHA_256"),
+        _ecc("ECC_SECG_P256K1", "ECDSA_SHA_256", agreement=False),
     )
 }
 """Every key spec Strongroom can create."""

@@ -36,6 +36,8 @@ def key_metadata(key: KeyRecord, current_material_id: str | None = None) -> dict
         meta["SigningAlgorithms"] = algs
     elif key.key_usage == "GENERATE_VERIFY_MAC":
         meta["MacAlgorithms"] = algs
+    elif key.key_usage == "KEY_AGREEMENT":
+        meta["KeyAgreementAlgorithms"] = algs
     if key.deletion_date is not None:
         meta["DeletionDate"] = key.deletion_date
         meta["PendingDeletionWindowInDays"] = key.pending_window_days

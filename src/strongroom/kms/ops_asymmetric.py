@@ -28,6 +28,7 @@ from strongroom.errors import (
 from strongroom.kms.core import OpContext
 from strongroom.kms.keyspec import (
     ENCRYPT_DECRYPT,
+    KEY_AGREEMENT,
     KEY_SPECS,
     SIGN_VERIFY,
     SYMMETRIC_DEFAULT,
@@ -277,6 +278,8 @@ class AsymmetricOps(CryptoOps):
             offered = list(algorithms(key.key_spec, key.key_usage))
             if key.key_usage == ENCRYPT_DECRYPT:
                 response["EncryptionAlgorithms"] = offered
+            elif key.key_usage == KEY_AGREEMENT:
+                response["KeyAgreementAlgorithms"] = offered
             else:
                 response["SigningAlgorithms"] = offered
             return response

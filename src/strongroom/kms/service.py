@@ -20,6 +20,7 @@ from strongroom.kms.ops_asymmetric import AsymmetricOps
 from strongroom.kms.ops_crypto import CryptoOps
 from strongroom.kms.ops_grants import GrantOps
 from strongroom.kms.ops_import import ImportOps
+from strongroom.kms.ops_key_agreement import KeyAgreementOps
 from strongroom.kms.ops_key_usage import KeyUsageOps
 from strongroom.kms.ops_mac import MacOps
 from strongroom.kms.ops_rotation import RotationOps
@@ -46,6 +47,7 @@ class KeyService(
     CryptoOps,
     RotationOps,
     KeyUsageOps,
+    KeyAgreementOps,
     AliasOps,
     AdminOps,
 ):
