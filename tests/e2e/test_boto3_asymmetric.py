@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding, rsa, utils
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 from strongroom.testing.e2e_server import RunningServer
@@ -529,3 +529,38 @@ def test_derive_shared_secret_agrees_with_local_ecdh(kms: Any) -> None:
         PublicKey=reply["SharedSecret"],
     )
     assert (failure.code, failure.status) == ("InvalidKeyUsageException", 400)
+
+
+def test_ml_dsa_signatures_verify_offline(kms: Any) -> None:
+    meta = kms.create_key(KeySpec="ML_DSA_65", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert meta["SigningAlgorithms"] == ["ML_DSA_SHAKE_256"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=meta["KeyId"])["PublicKey"])
+    assert isinstance(public, mldsa.MLDSA65PublicKey)
+    signature = kms.sign(
+        KeyId=meta["KeyId"], Message=b"post-quantum", SigningAlgorithm="ML_DSA_SHAKE_256"
+    )["Signature"]
+    public.verify(signature, b"post-quantum")
+    hasher = mldsa.MLDSAMuHasher(public)
+    hasher.update(b"a message that never travels" * 1000)
+    mu = hasher.finalize()
+    over_mu = kms.sign(
+        KeyId=meta["KeyId"],
+        Message=mu,
+        MessageType="EXTERNAL_MU",
+        SigningAlgorithm="ML_DSA_SHAKE_256",
+    )["Signature"]
+    public.verify(over_mu, b"a message that never travels" * 1000)
+    assert kms.verify(
+        KeyId=meta["KeyId"],
+        Message=b"post-quantum",
+        Signature=signature,
+        SigningAlgorithm="ML_DSA_SHAKE_256",
+    )["SignatureValid"]
+    failure = aws_error(
+        kms.sign,
+        KeyId=meta["KeyId"],
+        Message=bytes(64),
+        MessageType="DIGEST",
+        SigningAlgorithm="ML_DSA_SHAKE_256",
+    )
+    assert (failure.code, failure.status) == ("ValidationException", 400)

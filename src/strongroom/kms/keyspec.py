@@ -27,7 +27,7 @@ class KeySpecInfo:
     """What one key spec is: its family and, per usage, the algorithms it offers."""
 
     name: str
-    family: str  # "symmetric", "hmac", "rsa", "ecc"
+    family: str  # "symmetric", "hmac", "rsa", "ecc", "mldsa"
     usages: dict[str, tuple[str, ...]]
 
     @property
@@ -41,6 +41,10 @@ def _ecc(name: str, algorithm: str, *, agreement: bool = True) -> KeySpecInfo:
     if agreement:  # AWS KMS agrees keys on the NIST curves only
         usages[KEY_AGREEMENT] = (ECDH,)
     return KeySpecInfo(name, "ecc", usages)
+
+
+def _mldsa(level: int) -> KeySpecInfo:
+    return KeySpecInfo(f"ML_DSA_{level}", "mldsa", {SIGN_VERIFY: ("ML_DSA_SHAKE_256",)})
 
 
 def _hmac(bits: int) -> KeySpecInfo:
@@ -68,6 +72,9 @@ KEY_SPECS: dict[str, KeySpecInfo] = {
         _ecc("ECC_NIST_P384", "ECDSA_SHA_384"),
         _ecc("ECC_NIST_P521", "ECDSA_SHA_512"),
         _ecc("ECC_SECG_P256K1", "ECDSA_SHA_256", agreement=False),
+        _mldsa(44),
+        _mldsa(65),
+        _mldsa(87),
     )
 }
 """Every key spec Strongroom can create."""

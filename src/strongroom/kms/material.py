@@ -1,16 +1,20 @@
 """Fresh key material for each key spec (pure: randomness from the OS, no other I/O).
 
-Symmetric and HMAC keys are random bytes; RSA and ECC keys are private keys serialised as
-DER PKCS#8 (the wrapped form) with their public key as DER SubjectPublicKeyInfo.
+Symmetric and HMAC keys are random bytes; RSA, ECC and ML-DSA keys are private keys
+serialised as DER PKCS#8 (the wrapped form) with their public key as DER
+SubjectPublicKeyInfo.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa, rsa
 
 from strongroom.crypto.hazmat import hkdf_sha256, hmac_sha256, length_prefixed, random_bytes
+from strongroom.kms.signing import PrivateKey
 
 MATERIAL_ID_INFO = b"strongroom/kms/material-id/v1"
 """HKDF info of a tenant's ``KeyMaterialId`` key (imported and generated material alike)."""
@@ -21,6 +25,13 @@ _CURVES: dict[str, type[ec.EllipticCurve]] = {
     "ECC_NIST_P521": ec.SECP521R1,
     "ECC_SECG_P256K1": ec.SECP256K1,
 }
+
+_MLDSA: dict[str, Any] = {
+    "ML_DSA_44": mldsa.MLDSA44PrivateKey,
+    "ML_DSA_65": mldsa.MLDSA65PrivateKey,
+    "ML_DSA_87": mldsa.MLDSA87PrivateKey,
+}
+"""ML-DSA parameter sets (FIPS 204) by key spec; private keys serialise as their seed."""
 
 HMAC_KEY_BYTES = {"HMAC_224": 28, "HMAC_256": 32, "HMAC_384": 48, "HMAC_512": 64}
 
@@ -39,17 +50,19 @@ def new_material(key_spec: str) -> tuple[bytes, bytes | None]:
         return random_bytes(32), None
     if key_spec in HMAC_KEY_BYTES:
         return random_bytes(HMAC_KEY_BYTES[key_spec]), None
-    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    private: PrivateKey
     if key_spec.startswith("RSA_"):
         private = rsa.generate_private_key(public_exponent=65537, key_size=int(key_spec[4:]))
     elif key_spec in _CURVES:
         private = ec.generate_private_key(_CURVES[key_spec]())
+    elif key_spec in _MLDSA:
+        private = _MLDSA[key_spec].generate()
     else:
         raise ValueError(f"unknown key spec {key_spec}")
     return _serialise(private)
 
 
-def _serialise(private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> tuple[bytes, bytes]:
+def _serialise(private: PrivateKey) -> tuple[bytes, bytes]:
     secret = private.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -65,7 +78,8 @@ def checked_material(key_spec: str, raw: bytes) -> tuple[bytes, bytes | None]:
     """Check imported key material against ``key_spec``; return it as :func:`new_material` does.
 
     Symmetric material must be 32 bytes, HMAC material within :data:`IMPORTED_HMAC_BYTES`;
-    RSA and ECC material is a private key in DER PKCS#8 of exactly that size or curve, and
+    RSA, ECC and ML-DSA material is a private key in DER PKCS#8 of exactly that size, curve
+    or parameter set, and
     comes back re-serialised (canonical DER) with its public key. Raises ``ValueError`` with
     a message that names no key material.
     """
@@ -84,6 +98,10 @@ def checked_material(key_spec: str, raw: bytes) -> tuple[bytes, bytes | None]:
         raise ValueError("key material is not a DER PKCS#8 private key") from None
     if key_spec.startswith("RSA_"):
         if not isinstance(private, rsa.RSAPrivateKey) or private.key_size != int(key_spec[4:]):
+            raise ValueError(f"key material is not an {key_spec} private key")
+        return _serialise(private)
+    if key_spec in _MLDSA:
+        if not isinstance(private, _MLDSA[key_spec]):
             raise ValueError(f"key material is not an {key_spec} private key")
         return _serialise(private)
     curve = _CURVES.get(key_spec)

@@ -2,26 +2,21 @@
 
 Everything a client sees is in AWS KMS's own formats, so a client can work offline with
 the public key GetPublicKey returns: an RSA ciphertext is the bare RSAES-OAEP ciphertext
-(as long as the modulus), an RSA signature the bare RSASSA-PSS (salt length = digest
-length) or PKCS #1 v1.5 signature, an ECDSA signature DER-encoded ``(r, s)``. Public keys
-are DER SubjectPublicKeyInfo, private keys of data key pairs DER PKCS #8.
+(as long as the modulus); signatures are as :mod:`strongroom.kms.signing` makes them.
+Public keys are DER SubjectPublicKeyInfo, private keys of data key pairs DER PKCS #8.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from strongroom.errors import (
     InvalidCiphertextError,
     InvalidKeyUsageError,
     InvalidSignatureError,
-    KMSInternalError,
     UnsupportedOperationError,
     ValidationError,
 )
@@ -38,17 +33,8 @@ from strongroom.kms.material import new_material
 from strongroom.kms.ops_crypto import CryptoOps
 from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord
+from strongroom.kms.signing import RAW, SigningScheme, load_private, load_public
 from strongroom.kms.states import check_state
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
-
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "SHA_1": hashes.SHA1,
-    "SHA_256": hashes.SHA256,
-    "SHA_384": hashes.SHA384,
-    "SHA_512": hashes.SHA512,
-}
 
 OAEP_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "RSAES_OAEP_SHA_1": hashes.SHA1,
@@ -61,9 +47,6 @@ DATA_KEY_PAIR_SPECS = frozenset(
 )
 """The KeyPairSpec values GenerateDataKeyPair serves (SM2 and Ed25519 are not offered)."""
 
-RAW = "RAW"
-DIGEST = "DIGEST"
-
 
 def oaep(algorithm: str) -> padding.OAEP:
     """The OAEP padding of an ``RSAES_OAEP_SHA_*`` algorithm (same hash for MGF1, no label)."""
@@ -74,94 +57,6 @@ def oaep(algorithm: str) -> padding.OAEP:
 def max_oaep_plaintext(key_bits: int, algorithm: str) -> int:
     """The longest plaintext RSAES-OAEP takes: ``k - 2 * hLen - 2`` (RSA_2048, SHA-256: 190)."""
     return key_bits // 8 - 2 * OAEP_HASHES[algorithm]().digest_size - 2
-
-
-def load_private(material: bytes) -> PrivateKey:
-    """Load a private key from stored material (DER PKCS #8).
-
-    The material was checked when it was generated or imported and is authenticated by its
-    wrapping, so OpenSSL's slow RSA consistency check is skipped here.
-    """
-    key = serialization.load_der_private_key(
-        material, password=None, unsafe_skip_rsa_key_validation=True
-    )
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise KMSInternalError("stored key material is not an RSA or EC private key")
-    return key
-
-
-def load_public(der: bytes | None) -> PublicKey:
-    """Load a stored public key (DER SubjectPublicKeyInfo)."""
-    if der is None:
-        raise KMSInternalError("an asymmetric key version has no public key")
-    key = serialization.load_der_public_key(der)
-    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        raise KMSInternalError("stored public key is not an RSA or EC key")
-    return key
-
-
-@dataclass(frozen=True, slots=True)
-class SigningScheme:
-    """One AWS signing algorithm: its family (``pss``, ``pkcs1``, ``ecdsa``) and hash."""
-
-    name: str
-    family: str
-    hash: type[hashes.HashAlgorithm]
-
-    @classmethod
-    def named(cls, name: str) -> SigningScheme:
-        """``RSASSA_PSS_SHA_256`` -> PSS with SHA-256, and so on for every AWS name."""
-        if name.startswith("RSASSA_PSS_"):
-            return cls(name, "pss", _HASHES[name.removeprefix("RSASSA_PSS_")])
-        if name.startswith("RSASSA_PKCS1_V1_5_"):
-            return cls(name, "pkcs1", _HASHES[name.removeprefix("RSASSA_PKCS1_V1_5_")])
-        if name.startswith("ECDSA_"):
-            return cls(name, "ecdsa", _HASHES[name.removeprefix("ECDSA_")])
-        raise KeyError(name)
-
-    def prepare(self, message: bytes, message_type: str) -> hashes.HashAlgorithm | Prehashed:
-        """The hash argument for ``cryptography``: hash RAW messages, take DIGESTs as they are."""
-        digest = self.hash()
-        if message_type == RAW:
-            return digest
-        if message_type != DIGEST:
-            raise ValidationError(
-                f"MessageType {message_type} is not valid for signing algorithm {self.name}."
-            )
-        if len(message) != digest.digest_size:
-            raise ValidationError(
-                f"Digest is invalid length for algorithm {self.name}: a {message_type} message "
-                f"must be exactly {digest.digest_size} bytes."
-            )
-        return Prehashed(digest)
-
-    def _padding(self) -> padding.AsymmetricPadding:
-        if self.family == "pss":
-            return padding.PSS(mgf=padding.MGF1(self.hash()), salt_length=self.hash().digest_size)
-        return padding.PKCS1v15()
-
-    def sign(self, key: PrivateKey, message: bytes, message_type: str) -> bytes:
-        """Sign ``message`` (RAW or DIGEST) with ``key``."""
-        chosen = self.prepare(message, message_type)
-        if self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(message, ec.ECDSA(chosen))
-        if self.family != "ecdsa" and isinstance(key, rsa.RSAPrivateKey):
-            return key.sign(message, self._padding(), chosen)
-        raise KMSInternalError("signing algorithm does not match the key type")
-
-    def verify(self, key: PublicKey, signature: bytes, message: bytes, message_type: str) -> bool:
-        """Whether ``signature`` is valid for ``message`` (RAW or DIGEST) under ``key``."""
-        chosen = self.prepare(message, message_type)
-        try:
-            if self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(signature, message, ec.ECDSA(chosen))
-            elif self.family != "ecdsa" and isinstance(key, rsa.RSAPublicKey):
-                key.verify(signature, message, self._padding(), chosen)
-            else:
-                raise KMSInternalError("signing algorithm does not match the key type")
-        except InvalidSignature:
-            return False
-        return True
 
 
 def _wrong_usage(key: KeyRecord, operation: str) -> InvalidKeyUsageError:
@@ -261,7 +156,7 @@ class AsymmetricOps(CryptoOps):
         def unit(tx: StoreTx) -> dict[str, Any]:
             key = self.resolve_key(tx, ctx, req["KeyId"])
             self.authorize(tx, ctx, key, "GetPublicKey", None, req.get("GrantTokens"))
-            if KEY_SPECS[key.key_spec].family not in ("rsa", "ecc"):
+            if KEY_SPECS[key.key_spec].family not in ("rsa", "ecc", "mldsa"):
                 raise UnsupportedOperationError(
                     f"{key.arn} key spec is {key.key_spec}; only asymmetric KMS keys have a "
                     "public key."

@@ -45,10 +45,11 @@ from strongroom.kms.import_token import (
 from strongroom.kms.imported_materials import KeyMaterials, import_target, is_imported, settle
 from strongroom.kms.keyspec import KEY_SPECS
 from strongroom.kms.material import checked_material, imported_material_id
-from strongroom.kms.ops_asymmetric import load_private, oaep
+from strongroom.kms.ops_asymmetric import oaep
 from strongroom.kms.ops_keys import KeyOps
 from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
+from strongroom.kms.signing import load_private
 from strongroom.kms.states import PENDING_DELETION, PENDING_IMPORT, check_state
 
 EXTERNAL = "EXTERNAL"

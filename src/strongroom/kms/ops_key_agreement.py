@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from strongroom.errors import InvalidKeyUsageError, UnsupportedOperationError, ValidationError
 from strongroom.kms.core import OpContext
 from strongroom.kms.keyspec import ECDH, KEY_AGREEMENT
-from strongroom.kms.ops_asymmetric import load_private
 from strongroom.kms.ops_keys import KeyOps
 from strongroom.kms.ports import StoreTx
+from strongroom.kms.signing import load_private
 
 
 def peer_public_key(der: bytes, curve: ec.EllipticCurve) -> ec.EllipticCurvePublicKey:
