@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 from strongroom.testing.e2e_server import RunningServer
@@ -228,7 +228,9 @@ def test_mac_refusals(kms: Any, key_of: Any) -> None:
 # -- data key pairs --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pair_spec", ["RSA_2048", "ECC_NIST_P256", "ECC_SECG_P256K1"])
+@pytest.mark.parametrize(
+    "pair_spec", ["RSA_2048", "ECC_NIST_P256", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"]
+)
 def test_generate_data_key_pair(kms: Any, key_of: Any, pair_spec: str) -> None:
     meta = key_of("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
     context = {"pair": pair_spec}
@@ -564,3 +566,17 @@ def test_ml_dsa_signatures_verify_offline(kms: Any) -> None:
         SigningAlgorithm="ML_DSA_SHAKE_256",
     )
     assert (failure.code, failure.status) == ("ValidationException", 400)
+
+
+def test_ed25519_signatures_verify_offline(kms: Any) -> None:
+    meta = kms.create_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=meta["KeyId"])["PublicKey"])
+    assert isinstance(public, ed25519.Ed25519PublicKey)
+    signature = kms.sign(
+        KeyId=meta["KeyId"], Message=b"edwards", SigningAlgorithm="ED25519_SHA_512"
+    )["Signature"]
+    public.verify(signature, b"edwards")
+    failure = aws_error(
+        kms.sign, KeyId=meta["KeyId"], Message=b"edwards", SigningAlgorithm="ED25519_PH_SHA_512"
+    )
+    assert (failure.code, failure.status) == ("UnsupportedOperationException", 400)

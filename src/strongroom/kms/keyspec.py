@@ -9,6 +9,7 @@ ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
 SIGN_VERIFY = "SIGN_VERIFY"
 GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
 KEY_AGREEMENT = "KEY_AGREEMENT"
+ED25519_SHA_512 = "ED25519_SHA_512"
 ECDH = "ECDH"
 
 _RSA_ENCRYPTION = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256")
@@ -27,7 +28,7 @@ class KeySpecInfo:
     """What one key spec is: its family and, per usage, the algorithms it offers."""
 
     name: str
-    family: str  # "symmetric", "hmac", "rsa", "ecc", "mldsa"
+    family: str  # "symmetric", "hmac", "rsa", "ecc", "mldsa", "eddsa"
     usages: dict[str, tuple[str, ...]]
 
     @property
@@ -75,6 +76,8 @@ KEY_SPECS: dict[str, KeySpecInfo] = {
         _mldsa(44),
         _mldsa(65),
         _mldsa(87),
+        # Ed25519ph (ED25519_PH_SHA_512) is not offered: cryptography has only pure Ed25519
+        KeySpecInfo("ECC_NIST_EDWARDS25519", "eddsa", {SIGN_VERIFY: (ED25519_SHA_512,)}),
     )
 }
 """Every key spec Strongroom can create."""

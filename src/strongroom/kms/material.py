@@ -11,7 +11,7 @@ from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, mldsa, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
 
 from strongroom.crypto.hazmat import hkdf_sha256, hmac_sha256, length_prefixed, random_bytes
 from strongroom.kms.signing import PrivateKey
@@ -32,6 +32,8 @@ _MLDSA: dict[str, Any] = {
     "ML_DSA_87": mldsa.MLDSA87PrivateKey,
 }
 """ML-DSA parameter sets (FIPS 204) by key spec; private keys serialise as their seed."""
+
+ED25519 = "ECC_NIST_EDWARDS25519"
 
 HMAC_KEY_BYTES = {"HMAC_224": 28, "HMAC_256": 32, "HMAC_384": 48, "HMAC_512": 64}
 
@@ -57,6 +59,8 @@ def new_material(key_spec: str) -> tuple[bytes, bytes | None]:
         private = ec.generate_private_key(_CURVES[key_spec]())
     elif key_spec in _MLDSA:
         private = _MLDSA[key_spec].generate()
+    elif key_spec == ED25519:
+        private = ed25519.Ed25519PrivateKey.generate()
     else:
         raise ValueError(f"unknown key spec {key_spec}")
     return _serialise(private)
@@ -98,6 +102,10 @@ def checked_material(key_spec: str, raw: bytes) -> tuple[bytes, bytes | None]:
         raise ValueError("key material is not a DER PKCS#8 private key") from None
     if key_spec.startswith("RSA_"):
         if not isinstance(private, rsa.RSAPrivateKey) or private.key_size != int(key_spec[4:]):
+            raise ValueError(f"key material is not an {key_spec} private key")
+        return _serialise(private)
+    if key_spec == ED25519:
+        if not isinstance(private, ed25519.Ed25519PrivateKey):
             raise ValueError(f"key material is not an {key_spec} private key")
         return _serialise(private)
     if key_spec in _MLDSA:

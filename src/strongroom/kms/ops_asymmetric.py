@@ -43,9 +43,9 @@ OAEP_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 """The RSA encryption algorithms and the hash each uses for OAEP and MGF1."""
 
 DATA_KEY_PAIR_SPECS = frozenset(
-    name for name, info in KEY_SPECS.items() if info.family in ("rsa", "ecc")
+    name for name, info in KEY_SPECS.items() if info.family in ("rsa", "ecc", "eddsa")
 )
-"""The KeyPairSpec values GenerateDataKeyPair serves (SM2 and Ed25519 are not offered)."""
+"""The KeyPairSpec values GenerateDataKeyPair serves (SM2 is not offered)."""
 
 
 def oaep(algorithm: str) -> padding.OAEP:
@@ -110,6 +110,10 @@ class AsymmetricOps(CryptoOps):
         """The scheme for ``algorithm``; refuse keys not for signing or not offering it."""
         if key.key_usage != SIGN_VERIFY:
             raise _wrong_usage(key, operation)
+        if algorithm == "ED25519_PH_SHA_512" and KEY_SPECS[key.key_spec].family == "eddsa":
+            raise UnsupportedOperationError(
+                "ED25519_PH_SHA_512 (Ed25519ph) is not offered; sign with ED25519_SHA_512."
+            )
         if algorithm not in algorithms(key.key_spec, SIGN_VERIFY):
             raise InvalidKeyUsageError(
                 f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
@@ -156,7 +160,7 @@ class AsymmetricOps(CryptoOps):
         def unit(tx: StoreTx) -> dict[str, Any]:
             key = self.resolve_key(tx, ctx, req["KeyId"])
             self.authorize(tx, ctx, key, "GetPublicKey", None, req.get("GrantTokens"))
-            if KEY_SPECS[key.key_spec].family not in ("rsa", "ecc", "mldsa"):
+            if KEY_SPECS[key.key_spec].family not in ("rsa", "ecc", "mldsa", "eddsa"):
                 raise UnsupportedOperationError(
                     f"{key.arn} key spec is {key.key_spec}; only asymmetric KMS keys have a "
                     "public key."

@@ -2,10 +2,11 @@
 
 Signatures are in AWS KMS's formats, so a client can verify offline with the public key
 ``GetPublicKey`` returns: RSASSA-PSS (salt length = digest length) or PKCS #1 v1.5, ECDSA
-as DER ``(r, s)``, ML-DSA (FIPS 204) as the bare signature. Message types:
+as DER ``(r, s)``, ML-DSA (FIPS 204) and Ed25519 (RFC 8032, pure) as the bare signature.
+Message types:
 
-- ``RAW``: the message itself (hashed here for RSA and ECDSA; ML-DSA signs it as is, with
-  an empty context);
+- ``RAW``: the message itself (hashed here for RSA and ECDSA; ML-DSA, with an empty
+  context, and Ed25519 sign it as is);
 - ``DIGEST``: a digest of the message made by the caller (RSA and ECDSA only);
 - ``EXTERNAL_MU``: ML-DSA's 64-byte message representative μ computed by the caller
   (``cryptography``'s ``MLDSAMuHasher``), so a large message never travels.
@@ -17,20 +18,23 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from strongroom.errors import KMSInternalError, ValidationError
 
 MLDSAPrivateKey = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
 MLDSAPublicKey = mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | MLDSAPrivateKey
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | MLDSAPublicKey
+PrivateKey = (
+    rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | MLDSAPrivateKey | ed25519.Ed25519PrivateKey
+)
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | MLDSAPublicKey | ed25519.Ed25519PublicKey
 
 RAW = "RAW"
 DIGEST = "DIGEST"
 EXTERNAL_MU = "EXTERNAL_MU"
 ML_DSA_SHAKE_256 = "ML_DSA_SHAKE_256"
+ED25519_SHA_512 = "ED25519_SHA_512"
 MU_BYTES = 64
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -84,6 +88,8 @@ class SigningScheme:
             return cls(name, "ecdsa", _HASHES[name.removeprefix("ECDSA_")])
         if name == ML_DSA_SHAKE_256:
             return cls(name, "mldsa", None)
+        if name == ED25519_SHA_512:
+            return cls(name, "eddsa", None)
         raise KeyError(name)
 
     def _refuse(self, message_type: str) -> ValidationError:
@@ -97,6 +103,10 @@ class SigningScheme:
         ML-DSA takes no hash argument (``None``): its RAW and EXTERNAL_MU messages are only
         checked.
         """
+        if self.family == "eddsa":
+            if message_type != RAW:  # pure Ed25519 signs the message itself
+                raise self._refuse(message_type)
+            return None
         if self.hash is None:
             if message_type == EXTERNAL_MU and len(message) != MU_BYTES:
                 raise ValidationError(
@@ -128,6 +138,8 @@ class SigningScheme:
         chosen = self.prepare(message, message_type)
         if self.family == "mldsa" and isinstance(key, MLDSAPrivateKey):
             return key.sign_mu(message) if message_type == EXTERNAL_MU else key.sign(message)
+        if self.family == "eddsa" and isinstance(key, ed25519.Ed25519PrivateKey):
+            return key.sign(message)
         if chosen is None:
             raise KMSInternalError("signing algorithm does not match the key type")
         if self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
@@ -145,6 +157,8 @@ class SigningScheme:
                     key.verify_mu(signature, message)
                 else:
                     key.verify(signature, message)
+            elif self.family == "eddsa" and isinstance(key, ed25519.Ed25519PublicKey):
+                key.verify(signature, message)
             elif chosen is None:
                 raise KMSInternalError("signing algorithm does not match the key type")
             elif self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
