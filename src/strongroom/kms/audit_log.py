@@ -57,13 +57,15 @@ class AuditLog:
         operation: str,
         key_arn: str | None,
         result: str,
+        at: float | None = None,
     ) -> None:
         """Queue the event of one operation call (the hot path of :meth:`record`).
 
         The body is byte for byte what :meth:`record` makes of the same fields (sorted
         keys, no spaces, ASCII escapes), built from a template: ``json.dumps`` of a dict
         costs more than the AES of a Decrypt. The part before the request id is made once
-        per caller, key and operation.
+        per caller, key and operation. ``at`` is the event's time if the caller has read
+        the clock already.
         """
         cache_key = (id(caller), key_arn, operation)
         found = self._prefixes.get(cache_key)
@@ -79,7 +81,7 @@ class AuditLog:
             if len(self._prefixes) >= _MAX_PREFIXES:
                 self._prefixes.clear()
             self._prefixes[cache_key] = found = (caller, prefix)
-        now = float.__repr__(float(self._clock.now()))
+        now = float.__repr__(float(self._clock.now() if at is None else at))
         parts = (found[1], _quote(request_id), ',"result":', _quote(result), ',"time":', now, "}")
         body = "".join(parts).encode("ascii")
         with self._lock:

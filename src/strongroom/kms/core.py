@@ -262,13 +262,16 @@ class ServiceCore(MaterialSteps):
 
         A successful cryptographic operation is also noted as its key's last use.
         """
+        now = None
         if result == "Success" and ctx.key_arn is not None and ctx.operation in TRACKED_OPERATIONS:
-            now = self.clock.now()
+            now = self.clock.now()  # one reading for the use and its audit event
             self.audit.key_uses.note(ctx.key_arn, ctx.operation, now, ctx.request_id)
             if ctx.source_key_arn is not None:
                 self.audit.key_uses.note(ctx.source_key_arn, ctx.operation, now, ctx.request_id)
         if not detail:
-            self.audit.record_call(ctx.caller, ctx.request_id, ctx.operation, ctx.key_arn, result)
+            self.audit.record_call(
+                ctx.caller, ctx.request_id, ctx.operation, ctx.key_arn, result, now
+            )
             return
         self.audit.record(
             {
