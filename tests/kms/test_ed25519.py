@@ -16,7 +16,7 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms import Caller, KeyService
-from strongroom.testing.key_import import create_external, import_material
+from strongroom.testing.key_import import create_external, import_material, pkcs8
 from strongroom.testing.service import tenant_caller
 
 SPEC = "ECC_NIST_EDWARDS25519"
@@ -93,11 +93,7 @@ def test_ed25519_data_key_pairs(sqlite_service: KeyService, solo: Caller) -> Non
 
 def test_imported_ed25519_key(sqlite_service: KeyService, solo: Caller) -> None:
     private = ed25519.Ed25519PrivateKey.generate()
-    der = private.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    der = pkcs8(private)
     meta = create_external(sqlite_service, solo, SPEC, "SIGN_VERIFY")
     import_material(sqlite_service, solo, meta["KeyId"], der)
     signature = sqlite_service.call(solo, "Sign", sign_request(meta["KeyId"], b"mine"))["Signature"]

@@ -17,7 +17,7 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms import Caller, KeyService
-from strongroom.testing.key_import import create_external, import_material
+from strongroom.testing.key_import import create_external, import_material, pkcs8
 
 CURVES = {
     "ECC_NIST_P256": ec.SECP256R1(),
@@ -143,11 +143,7 @@ def test_an_imported_key_agrees_with_its_own_private_key(
 ) -> None:
     private = ec.generate_private_key(ec.SECP256R1())
     meta = create_external(sqlite_service, solo, "ECC_NIST_P256", "KEY_AGREEMENT")
-    der = private.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    der = pkcs8(private)
     import_material(sqlite_service, solo, meta["KeyId"], der, "RSA_AES_KEY_WRAP_SHA_256")
     peer = ec.generate_private_key(ec.SECP256R1())
     reply = derive(sqlite_service, solo, meta["KeyId"], spki(peer.public_key()))

@@ -22,6 +22,7 @@ from strongroom.errors import (
 )
 from strongroom.kms import Caller, KeyService, ManualClock
 from strongroom.kms.ops_rotation import ON_DEMAND_ROTATION_LIMIT
+from strongroom.testing.service import decrypt, describe, encrypt
 
 DAY = 86400.0
 
@@ -29,23 +30,6 @@ DAY = 86400.0
 def create_key(service: KeyService, caller: Caller, **request: Any) -> dict[str, Any]:
     meta: dict[str, Any] = service.call(caller, "CreateKey", request)["KeyMetadata"]
     return meta
-
-
-def describe(service: KeyService, caller: Caller, key: str) -> dict[str, Any]:
-    meta: dict[str, Any] = service.call(caller, "DescribeKey", {"KeyId": key})["KeyMetadata"]
-    return meta
-
-
-def encrypt(service: KeyService, caller: Caller, key: str, plaintext: bytes = b"p") -> bytes:
-    blob: bytes = service.call(caller, "Encrypt", {"KeyId": key, "Plaintext": plaintext})[
-        "CiphertextBlob"
-    ]
-    return blob
-
-
-def decrypt(service: KeyService, caller: Caller, blob: bytes) -> bytes:
-    plain: bytes = service.call(caller, "Decrypt", {"CiphertextBlob": blob})["Plaintext"]
-    return plain
 
 
 def rows(service: KeyService, tenant: str, kind: str, prefix: str = "") -> list[str]:
@@ -233,7 +217,7 @@ def test_enable_and_disable(service: KeyService, alice: Caller) -> None:
 def test_disable_drops_cached_material(service: KeyService, alice: Caller) -> None:
     key = create_key(service, alice)["KeyId"]
     blob = encrypt(service, alice, key)
-    assert decrypt(service, alice, blob) == b"p"
+    assert decrypt(service, alice, blob) == b"data"
     cached = [k for k in service._material._items if k[1] == key]
     assert cached
     service.call(alice, "DisableKey", {"KeyId": key})

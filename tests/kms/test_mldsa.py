@@ -21,7 +21,7 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms import Caller, KeyService
-from strongroom.testing.key_import import create_external, import_material
+from strongroom.testing.key_import import create_external, import_material, pkcs8
 from strongroom.testing.service import tenant_caller
 
 PRIVATE = {
@@ -157,21 +157,13 @@ def test_imported_ml_dsa_key_signs_for_its_own_public_key(
 ) -> None:
     private = mldsa.MLDSA65PrivateKey.generate()
     meta = create_external(sqlite_service, solo, "ML_DSA_65", "SIGN_VERIFY")
-    der = private.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    der = pkcs8(private)
     import_material(sqlite_service, solo, meta["KeyId"], der, "RSA_AES_KEY_WRAP_SHA_256")
     published = public_key_of(sqlite_service, solo, meta["KeyId"])
     assert published.public_bytes_raw() == private.public_key().public_bytes_raw()
     signature = sign(sqlite_service, solo, meta["KeyId"], b"imported")
     private.public_key().verify(signature, b"imported")
-    other = mldsa.MLDSA44PrivateKey.generate().private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    other = pkcs8(mldsa.MLDSA44PrivateKey.generate())
     wrong = create_external(sqlite_service, solo, "ML_DSA_65", "SIGN_VERIFY")["KeyId"]
     with pytest.raises(IncorrectKeyMaterialError, match="ML_DSA_65"):
         import_material(sqlite_service, solo, wrong, other, "RSA_AES_KEY_WRAP_SHA_256")

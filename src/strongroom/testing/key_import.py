@@ -15,6 +15,22 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 from strongroom.kms import Caller, KeyService
+from strongroom.testing.service import decrypt, describe, encrypt
+
+__all__ = [
+    "ALGORITHMS",
+    "DAY",
+    "FOREVER",
+    "HASHES",
+    "create_external",
+    "decrypt",
+    "describe",
+    "encrypt",
+    "import_material",
+    "parameters",
+    "pkcs8",
+    "wrap",
+]
 
 DAY = 86400.0
 FOREVER = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
@@ -91,21 +107,11 @@ def import_material(
     )
 
 
-def describe(service: KeyService, caller: Caller, key: str) -> dict[str, Any]:
-    """``DescribeKey``'s ``KeyMetadata`` of ``key``."""
-    meta: dict[str, Any] = service.call(caller, "DescribeKey", {"KeyId": key})["KeyMetadata"]
-    return meta
-
-
-def encrypt(service: KeyService, caller: Caller, key: str, plaintext: bytes = b"data") -> bytes:
-    """``Encrypt`` ``plaintext`` under ``key``; the ciphertext blob."""
-    blob: bytes = service.call(caller, "Encrypt", {"KeyId": key, "Plaintext": plaintext})[
-        "CiphertextBlob"
-    ]
-    return blob
-
-
-def decrypt(service: KeyService, caller: Caller, blob: bytes) -> bytes:
-    """``Decrypt`` ``blob``; the plaintext."""
-    plain: bytes = service.call(caller, "Decrypt", {"CiphertextBlob": blob})["Plaintext"]
-    return plain
+def pkcs8(private: Any) -> bytes:
+    """A private key as AWS KMS takes asymmetric key material for import: DER PKCS#8."""
+    der: bytes = private.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return der

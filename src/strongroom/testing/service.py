@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from strongroom.kms.caller import Caller
 from strongroom.kms.ports import Clock, ManualClock, RootOfTrust, Store
@@ -44,3 +45,23 @@ def sqlite_key_service(directory: Path, clock: Clock | None = None) -> Iterator[
         yield service
     finally:
         service.close()
+
+
+def describe(service: KeyService, caller: Caller, key: str) -> dict[str, Any]:
+    """``DescribeKey``'s ``KeyMetadata`` of ``key``."""
+    meta: dict[str, Any] = service.call(caller, "DescribeKey", {"KeyId": key})["KeyMetadata"]
+    return meta
+
+
+def encrypt(service: KeyService, caller: Caller, key: str, plaintext: bytes = b"data") -> bytes:
+    """``Encrypt`` ``plaintext`` under ``key``; the ciphertext blob."""
+    blob: bytes = service.call(caller, "Encrypt", {"KeyId": key, "Plaintext": plaintext})[
+        "CiphertextBlob"
+    ]
+    return blob
+
+
+def decrypt(service: KeyService, caller: Caller, blob: bytes) -> bytes:
+    """``Decrypt`` ``blob``; the plaintext."""
+    plain: bytes = service.call(caller, "Decrypt", {"CiphertextBlob": blob})["Plaintext"]
+    return plain
