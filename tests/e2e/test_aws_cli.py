@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import mldsa
 
 from strongroom.testing.e2e_server import RunningServer
 from strongroom.testing.http import AwsCredentials, client_environment
@@ -144,3 +146,34 @@ def test_sts_get_caller_identity(
     identity = ok(aws("sts", "get-caller-identity"))
     assert identity["Account"] == tenant_a.account_id
     assert identity["Arn"].startswith(f"arn:aws:iam::{tenant_a.account_id}:user/")
+
+
+def test_ml_dsa_signature_and_key_last_usage(
+    aws: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    meta = ok(aws("kms", "create-key", "--key-spec", "ML_DSA_44", "--key-usage", "SIGN_VERIFY"))[
+        "KeyMetadata"
+    ]
+    (tmp_path / "message.bin").write_bytes(b"signed by the AWS CLI")
+    signed = ok(
+        aws(
+            "kms",
+            "sign",
+            "--key-id",
+            meta["KeyId"],
+            "--message",
+            f"fileb://{tmp_path / 'message.bin'}",
+            "--message-type",
+            "RAW",
+            "--signing-algorithm",
+            "ML_DSA_SHAKE_256",
+        )
+    )
+    public_der = base64.b64decode(
+        ok(aws("kms", "get-public-key", "--key-id", meta["KeyId"]))["PublicKey"]
+    )
+    public = serialization.load_der_public_key(public_der)
+    assert isinstance(public, mldsa.MLDSA44PublicKey)
+    public.verify(base64.b64decode(signed["Signature"]), b"signed by the AWS CLI")
+    last = ok(aws("kms", "get-key-last-usage", "--key-id", meta["KeyId"]))
+    assert last["KeyLastUsage"]["Operation"] == "Sign"
