@@ -236,6 +236,8 @@ def test_each_material_expires_on_its_own(
     assert describe(service, alice, key)["KeyState"] == "PendingImport"
     with pytest.raises(InvalidStateError):
         encrypt(service, alice, key)
+    with pytest.raises(InvalidStateError, match="pending import"):  # before maintenance too
+        service.call(alice, "RotateKeyOnDemand", {"KeyId": key})
     service.run_maintenance()
     assert states(service, alice, key) == [
         (id1, "NON_CURRENT", "PENDING_IMPORT"),

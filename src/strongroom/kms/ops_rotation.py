@@ -202,6 +202,9 @@ class RotationOps(KeyOps):
     def _rotate_to_pending(self, tx: StoreTx, key: KeyRecord, materials: KeyMaterials) -> KeyRecord:
         """Make the imported material pending rotation current (RotateKeyOnDemand)."""
         now = self.clock.now()
+        if not all(is_imported(row, now) for row in materials.bound):
+            # a bound material expired and maintenance has not deleted it yet
+            raise InvalidStateError(f"{key.arn} is pending import.")
         pending = materials.pending
         if pending is None or not is_imported(pending, now):
             raise InvalidStateError(
