@@ -329,6 +329,8 @@ def _refused(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:  # the listener closed while this connect was queued: ask again
+        return False
     return False
 
 
