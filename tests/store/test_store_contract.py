@@ -107,6 +107,31 @@ def test_insert_many_large_batch_path(store: Store) -> None:
     assert store.read(lambda tx: tx.count("t", "u")) == 5000
 
 
+def test_get_many_and_put_many(store: Store) -> None:
+    store.write(lambda tx: tx.insert_many("t", "u", [("a", b"1"), ("b", b"2"), ("c", b"3")]))
+    store.write(lambda tx: tx.put("t", "other", "a", b"other kind"))
+    store.write(lambda tx: tx.put("t0", "u", "a", b"other tenant"))
+    got = store.read(lambda tx: tx.get_many("t", "u", ["a", "c", "missing", "a", "a\x01"]))
+    assert got == {"a": b"1", "c": b"3"}
+    assert store.read(lambda tx: tx.get_many("t", "u", [])) == {}
+    # replace some, create others; for a name given twice the last value wins
+    items = [("b", b"new"), ("d", b"4"), ("d", b"last"), ("e", bytes(range(256)))]
+    store.write(lambda tx: tx.put_many("t", "u", items))
+    store.write(lambda tx: tx.put_many("t", "u", []))
+    assert store.read(lambda tx: tx.scan("t", "u")) == [
+        ("a", b"1"),
+        ("b", b"new"),
+        ("c", b"3"),
+        ("d", b"last"),
+        ("e", bytes(range(256))),
+    ]
+    assert store.read(lambda tx: tx.get("t", "other", "a")) == b"other kind"
+    many = [f"n{i:05d}" for i in range(3000)]  # beyond any bound-parameter limit
+    store.write(lambda tx: tx.put_many("t", "big", [(n, n.encode()) for n in many]))
+    found = store.read(lambda tx: tx.get_many("t", "big", many[::-1]))
+    assert found == {n: n.encode() for n in many}
+
+
 def test_scan_orders_by_code_point_and_paginates(store: Store) -> None:
     shuffled = ORDERED_NAMES[:]
     random.Random(7).shuffle(shuffled)

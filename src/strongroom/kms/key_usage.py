@@ -109,17 +109,30 @@ class KeyUseTracker:
 
 
 def save_uses(tx: StoreTx, uses: dict[str, KeyUseRecord]) -> None:
-    """Write each key's use unless the store holds a newer one (or the key is gone)."""
-    starts: dict[str, float] = {}
+    """Write each key's use unless the store holds a newer one (or the key is gone).
+
+    Three statements per tenant, whatever the number of keys: the keys, their stored uses,
+    then the newer uses in one write.
+    """
+    by_account: dict[str, dict[str, KeyUseRecord]] = {}
     for key_arn, use in uses.items():
         account, key_id = key_of_arn(key_arn)
-        if tx.get(account, "key", key_id) is None:
-            continue  # shredded since: its use is not kept
-        raw = tx.get(account, USE_KIND, key_id)
-        if raw is None or KeyUseRecord.from_bytes(raw).timestamp < use.timestamp:
-            tx.put(account, USE_KIND, key_id, use.to_bytes())
-        starts[account] = min(use.timestamp, starts.get(account, use.timestamp))
-    for account, start in starts.items():
+        by_account.setdefault(account, {})[key_id] = use
+    for account, group in by_account.items():
+        names = list(group)
+        alive = tx.get_many(account, "key", names)  # shredded keys keep no use
+        stored = tx.get_many(account, USE_KIND, names)
+        newer = [
+            (key_id, use.to_bytes())
+            for key_id, use in group.items()
+            if key_id in alive
+            and (
+                key_id not in stored
+                or KeyUseRecord.from_bytes(stored[key_id]).timestamp < use.timestamp
+            )
+        ]
+        tx.put_many(account, USE_KIND, newer)
+        start = min(use.timestamp for use in group.values())
         tx.insert(account, START_KIND, "self", repr(start).encode("ascii"))
 
 

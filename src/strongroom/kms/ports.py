@@ -53,8 +53,16 @@ class StoreTx(Protocol):
         """Create many records of one kind; skip names that exist; return how many were new."""
         ...
 
+    def get_many(self, tenant: str, kind: str, names: Sequence[str]) -> dict[str, bytes]:
+        """The values of those of ``names`` that exist (one round trip, not one per name)."""
+        ...
+
     def put(self, tenant: str, kind: str, name: str, value: bytes) -> None:
         """Create or replace a record."""
+        ...
+
+    def put_many(self, tenant: str, kind: str, items: Sequence[tuple[str, bytes]]) -> None:
+        """Create or replace many records of one kind (for duplicate names, the last wins)."""
         ...
 
     def delete(self, tenant: str, kind: str, name: str) -> bool:

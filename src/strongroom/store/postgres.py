@@ -166,12 +166,35 @@ class PostgresTx:
             self.failed = _store_error(exc)
             raise self.failed from exc
 
+    def get_many(self, tenant: str, kind: str, names: Sequence[str]) -> dict[str, bytes]:
+        """The values of those of ``names`` that exist, in one query."""
+        if not names:
+            return {}
+        rows = self._exec(
+            "SELECT name, value FROM records WHERE tenant = %s AND kind = %s "
+            "AND name = ANY(%s::text[])",
+            (tenant, kind, list(names)),
+        ).fetchall()
+        return {name: bytes(value) for name, value in rows}
+
     def put(self, tenant: str, kind: str, name: str, value: bytes) -> None:
         """Create or replace a record."""
         self._exec(
             "INSERT INTO records (tenant, kind, name, value) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (tenant, kind, name) DO UPDATE SET value = excluded.value",
             (tenant, kind, name, value),
+        )
+
+    def put_many(self, tenant: str, kind: str, items: Sequence[tuple[str, bytes]]) -> None:
+        """Create or replace many records of one kind in one statement (last duplicate wins)."""
+        latest = dict(items)  # one row per name: ON CONFLICT cannot touch a row twice
+        if not latest:
+            return
+        self._exec(
+            "INSERT INTO records (tenant, kind, name, value) "
+            "SELECT %s, %s, n, v FROM unnest(%s::text[], %b::bytea[]) AS u(n, v) "
+            "ON CONFLICT (tenant, kind, name) DO UPDATE SET value = excluded.value",
+            (tenant, kind, list(latest), list(latest.values())),
         )
 
     def delete(self, tenant: str, kind: str, name: str) -> bool:

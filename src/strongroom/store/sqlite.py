@@ -7,6 +7,7 @@ for writers. Every connection belongs to one thread.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -87,12 +88,31 @@ class SqliteTx:
         )
         return self._conn.total_changes - before
 
+    def get_many(self, tenant: str, kind: str, names: Sequence[str]) -> dict[str, bytes]:
+        """The values of those of ``names`` that exist, in one query (names as a JSON array)."""
+        if not names:
+            return {}
+        rows = self._conn.execute(
+            "SELECT name, value FROM records WHERE tenant=? AND kind=? "
+            "AND name IN (SELECT value FROM json_each(?))",
+            (tenant, kind, json.dumps(list(names))),
+        )
+        return {name: bytes(value) for name, value in rows}
+
     def put(self, tenant: str, kind: str, name: str, value: bytes) -> None:
         """Create or replace a record."""
         self._conn.execute(
             "INSERT INTO records (tenant, kind, name, value) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (tenant, kind, name) DO UPDATE SET value = excluded.value",
             (tenant, kind, name, value),
+        )
+
+    def put_many(self, tenant: str, kind: str, items: Sequence[tuple[str, bytes]]) -> None:
+        """Create or replace many records of one kind (for duplicate names, the last wins)."""
+        self._conn.executemany(
+            "INSERT INTO records (tenant, kind, name, value) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (tenant, kind, name) DO UPDATE SET value = excluded.value",
+            ((tenant, kind, name, value) for name, value in items),
         )
 
     def delete(self, tenant: str, kind: str, name: str) -> bool:
