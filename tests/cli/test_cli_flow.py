@@ -97,6 +97,33 @@ def test_operator_flow(cli, tmp_path: Path) -> None:
     assert operations.count("Encrypt") == 6 and operations.count("Decrypt") == 6
     page = cli("admin", "audit", "show", "--since", "2", "--limit", "3", "--json", env=env).json()
     assert [e["Seq"] for e in page["Events"]] == [3, 4, 5]
+    # Searches: the event of one request id (GetKeyLastUsage's KmsRequestId), a key's events
+    decrypt = next(e for e in events if e["Event"]["operation"] == "Decrypt")["Event"]
+    found = cli(
+        "admin", "audit", "show", "--request-id", decrypt["requestId"], "--json", env=env
+    ).json()["Events"]
+    assert [e["Event"] for e in found] == [decrypt]
+    key_id = decrypt["keyArn"].rsplit("/", 1)[1]
+    for ref in (key_id, decrypt["keyArn"]):
+        of_key = cli(
+            "admin", "audit", "show", "--key", ref, "--operation", "Decrypt", "--json", env=env
+        ).json()["Events"]
+        assert of_key and all(e["Event"]["keyArn"] == decrypt["keyArn"] for e in of_key)
+        assert {e["Event"]["operation"] for e in of_key} == {"Decrypt"}
+    first = cli(
+        "admin",
+        "audit",
+        "show",
+        "--account",
+        tenant["AccountId"],
+        "--limit",
+        "1",
+        "--json",
+        env=env,
+    ).json()["Events"]
+    assert len(first) == 1 and first[0]["Event"]["account"] == tenant["AccountId"]
+    nothing = cli("admin", "audit", "show", "--request-id", "no-such-request", env=env).out
+    assert "0 audit event(s)" in nothing
 
     verify = cli("admin", "audit", "verify", env=env)
     assert f"{len(events)} events, chain intact" in verify.out

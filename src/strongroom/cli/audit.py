@@ -85,26 +85,90 @@ def _shown_time(event: dict[str, Any]) -> str:
     return datetime.datetime.fromtimestamp(when, datetime.UTC).isoformat(timespec="seconds")
 
 
+class EventFilter:
+    """Which events ``audit show`` prints: all, or those matching every given field."""
+
+    def __init__(
+        self,
+        request_id: str | None,
+        key: str | None,
+        operation: str | None,
+        account: str | None,
+    ) -> None:
+        self.request_id, self.key = request_id, key
+        self.operation, self.account = operation, account
+        # a cheap test on the raw body first: most events are not read as JSON at all
+        needles = [v for v in (request_id, key, operation, account) if v]
+        self._needles = [json.dumps(v)[1:-1].encode("utf-8") for v in needles]
+
+    @property
+    def filters(self) -> bool:
+        """Whether any field was given."""
+        return bool(self._needles)
+
+    def may_match(self, record: AuditRecord) -> bool:
+        """Whether ``record``'s raw body holds every given value (before any parsing)."""
+        return all(needle in record.body for needle in self._needles)
+
+    def matches(self, event: Any) -> bool:
+        """Whether the parsed ``event`` passes every given field."""
+        if not isinstance(event, dict):
+            return False
+        arn = str(event.get("keyArn") or "")
+        return (
+            (self.request_id is None or event.get("requestId") == self.request_id)
+            and (self.key is None or arn == self.key or arn.endswith(f":key/{self.key}"))
+            and (self.operation is None or event.get("operation") == self.operation)
+            and (self.account is None or event.get("account") == self.account)
+        )
+
+
 def show_command(
     since: Annotated[
         int, typer.Option("--since", min=0, help="Show events after this sequence number.")
     ] = 0,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")] = 100,
+    request_id: Annotated[
+        str | None,
+        typer.Option(
+            "--request-id",
+            help="Only the events of this request id (KmsRequestId, x-amzn-RequestId).",
+        ),
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Only events of this key (key id or key ARN).")
+    ] = None,
+    operation: Annotated[
+        str | None, typer.Option("--operation", help="Only events of this operation (Decrypt...).")
+    ] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only events of this tenant's account id.")
+    ] = None,
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Print audit events (who, what, which key, result, request id)."""
+    """Print audit events (who, what, which key, result, request id), oldest first.
+
+    With ``--request-id``, ``--key``, ``--operation`` or ``--account`` the whole log after
+    ``--since`` is searched for the first ``--limit`` events that match them all.
+    """
     rows: list[dict[str, Any]] = []
+    wanted = EventFilter(request_id, key, operation, account)
     with cli_errors():
         store = open_store_for(data_dir_of(data_dir))
         try:
-            while len(rows) < limit:
-                want = min(PAGE, limit - len(rows))
-                page = store.read(lambda tx, s=since, n=want: tx.read_audit(s, n))  # type: ignore[misc]
-                rows.extend(_event_row(r) for r in page)
-                if len(page) < want:
+            for page in audit_pages(store, since):
+                for record in page:
+                    if wanted.filters and not wanted.may_match(record):
+                        continue
+                    row = _event_row(record)
+                    if wanted.filters and not wanted.matches(row["Event"]):
+                        continue
+                    rows.append(row)
+                    if len(rows) >= limit:
+                        break
+                if len(rows) >= limit:
                     break
-                since = page[-1].seq
         finally:
             store.close()
     if json_output:
@@ -137,7 +201,9 @@ def register(admin: typer.Typer) -> None:
     app.command(
         "verify", epilog="Example:  strongroom admin audit verify --data-dir /var/lib/strongroom"
     )(verify_command)
-    app.command("show", epilog="Example:  strongroom admin audit show --since 1000 --limit 50")(
-        show_command
-    )
+    app.command(
+        "show",
+        epilog="Examples:  strongroom admin audit show --since 1000 --limit 50   |   "
+        "strongroom admin audit show --request-id 5e5fb19a-e9c5-49fc-abf8-b1289428d7d6",
+    )(show_command)
     admin.add_typer(app, name="audit")
