@@ -2,14 +2,20 @@
 
 Each benchmark owns one ``## `` section of the document; :func:`write_section` replaces it
 (from its heading to the next ``## ``) or appends it, leaving the others as they are.
+:func:`round_ratios` pairs a result with its peer's in the same round; :func:`publish`
+prints a section, keeps the raw cells if asked and writes the document.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -46,3 +52,25 @@ def write_section(section: str, heading: str, path: Path = DOC) -> None:
         end = text.find("\n## ", start + len(heading))
         text = text[:start] + section + ("" if end == -1 else "\n" + text[end + 1 :])
     path.write_text(text, encoding="utf-8")
+
+
+def round_ratios(cells: Iterable[Any], baseline: Iterable[Any]) -> list[float]:
+    """Each cell's ``rps`` over the baseline's in the same ``round`` (rounds both have)."""
+    base = {c.round: c.rps for c in baseline}
+    return [c.rps / base[c.round] for c in cells if base.get(c.round)]
+
+
+def publish(
+    section: str,
+    cells: Iterable[Any],
+    args: argparse.Namespace,
+    write: Callable[[str, Path], None],
+) -> None:
+    """Print ``section``; keep every cell as JSON in ``args.raw`` if given; unless
+    ``args.no_write``, write the section to ``args.doc`` with ``write``."""
+    print(section)
+    if args.raw:
+        args.raw.write_text(json.dumps([c.__dict__ for c in cells], indent=1), encoding="utf-8")
+    if not args.no_write:
+        write(section, args.doc)
+        print(f"wrote {args.doc}")

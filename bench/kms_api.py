@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -50,6 +49,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import bench_doc
 from kms_api_report import CONNECTIONS, DOC, OPERATIONS, Cell, render, write_doc
 from kms_api_servers import (
     Target,
@@ -272,13 +272,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kms-api-bench-") as base:
         cells, targets = run_all(args, client, Path(base))
     labels = {t.key: t.label for t in targets}
-    section = render(cells, labels, args, client, load_before)
-    print(section)
-    if args.raw:
-        args.raw.write_text(json.dumps([c.__dict__ for c in cells], indent=1), encoding="utf-8")
-    if not args.no_write:
-        write_doc(section, args.doc)
-        print(f"wrote {args.doc}")
+    bench_doc.publish(render(cells, labels, args, client, load_before), cells, args, write_doc)
 
 
 if __name__ == "__main__":

@@ -85,12 +85,9 @@ def med(cells: list[Cell], value: Callable[[Cell], float]) -> float:
 
 def ratio(g: Grid, target: str, operation: str, connections: int) -> float:
     """Median over rounds of this target's req/s over moto's in the same round."""
-    base = {c.round: c.rps for c in g.get((BASELINE, operation, connections), [])}
-    values = [
-        c.rps / base[c.round]
-        for c in g.get((target, operation, connections), [])
-        if base.get(c.round)
-    ]
+    values = bench_doc.round_ratios(
+        g.get((target, operation, connections), []), g.get((BASELINE, operation, connections), [])
+    )
     return statistics.median(values) if values else float("nan")
 
 

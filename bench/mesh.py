@@ -46,6 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_doc
 from mesh_proc import cpu_times, machine_busy, run_queue_wait, set_affinity, wait_for_quiet
 from mesh_report import DOC, Cell, render, versions, write_doc
 from mesh_servers import (
@@ -281,13 +282,7 @@ def main() -> None:
     load_before, software = os.getloadavg(), versions()
     with tempfile.TemporaryDirectory(prefix="mesh-bench-") as folder:
         cells, stats = run_all(args, Path(folder))
-    section = render(cells, stats, args, load_before, software)
-    print(section)
-    if args.raw:
-        args.raw.write_text(json.dumps([c.__dict__ for c in cells], indent=1), encoding="utf-8")
-    if not args.no_write:
-        write_doc(section, args.doc)
-        print(f"wrote {args.doc}")
+    bench_doc.publish(render(cells, stats, args, load_before, software), cells, args, write_doc)
 
 
 if __name__ == "__main__":

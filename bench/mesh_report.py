@@ -96,8 +96,7 @@ def med(values: list[float]) -> float:
 
 def ratios(g: Grid, path: str, mode: str, n: int) -> list[float]:
     """This path's req/s over HAProxy's in the same round, for every round."""
-    base = {c.round: c.rps for c in g.get((BASELINE, mode, n), [])}
-    return [c.rps / base[c.round] for c in g.get((path, mode, n), []) if base.get(c.round)]
+    return bench_doc.round_ratios(g.get((path, mode, n), []), g.get((BASELINE, mode, n), []))
 
 
 def ratio(g: Grid, path: str, mode: str, n: int) -> float:
