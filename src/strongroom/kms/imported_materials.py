@@ -31,6 +31,9 @@ from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 from strongroom.kms.records import KeyRecord, KeyVersionRecord
 from strongroom.kms.states import ENABLED, PENDING_DELETION, PENDING_IMPORT
 
+EXTERNAL = "EXTERNAL"
+KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
+KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 CURRENT = "CURRENT"
 NON_CURRENT = "NON_CURRENT"
 PENDING_ROTATION = "PENDING_ROTATION"
@@ -68,9 +71,14 @@ class KeyMaterials:
             pending=pending[-1] if pending else None,
         )
 
+    @property
+    def rows(self) -> tuple[KeyVersionRecord, ...]:
+        """Every material's row: the bound ones, then the pending one if any."""
+        return (*self.bound, self.pending) if self.pending is not None else self.bound
+
     def find(self, material_id: str) -> KeyVersionRecord | None:
         """The bound or pending row of ``material_id``, if any."""
-        for row in (*self.bound, *([self.pending] if self.pending else [])):
+        for row in self.rows:
             if row.material_id == material_id:
                 return row
         return None
@@ -85,8 +93,7 @@ class KeyMaterials:
     @property
     def next_version(self) -> int:
         """The version number a new material takes."""
-        rows = (*self.bound, *([self.pending] if self.pending else []))
-        return max((r.version for r in rows), default=0) + 1
+        return max((r.version for r in self.rows), default=0) + 1
 
 
 def is_imported(row: KeyVersionRecord, now: float) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from strongroom.errors import InvalidKeyUsageError
+
 SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
 SIGN_VERIFY = "SIGN_VERIFY"
@@ -87,3 +89,10 @@ def algorithms(spec: str, usage: str) -> tuple[str, ...]:
     """Return the algorithms a key of ``spec`` and ``usage`` offers (empty if none)."""
     info = KEY_SPECS.get(spec)
     return () if info is None else info.usages.get(usage, ())
+
+
+def wrong_usage(key_arn: str, key_usage: str, operation: str) -> InvalidKeyUsageError:
+    """The error AWS returns when a key of ``key_usage`` is asked for ``operation``."""
+    return InvalidKeyUsageError(
+        f"{key_arn} key usage is {key_usage} which is not valid for {operation}."
+    )

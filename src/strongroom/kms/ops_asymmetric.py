@@ -28,6 +28,7 @@ from strongroom.kms.keyspec import (
     SIGN_VERIFY,
     SYMMETRIC_DEFAULT,
     algorithms,
+    wrong_usage,
 )
 from strongroom.kms.material import new_material
 from strongroom.kms.ops_crypto import CryptoOps
@@ -57,12 +58,6 @@ def oaep(algorithm: str) -> padding.OAEP:
 def max_oaep_plaintext(key_bits: int, algorithm: str) -> int:
     """The longest plaintext RSAES-OAEP takes: ``k - 2 * hLen - 2`` (RSA_2048, SHA-256: 190)."""
     return key_bits // 8 - 2 * OAEP_HASHES[algorithm]().digest_size - 2
-
-
-def _wrong_usage(key: KeyRecord, operation: str) -> InvalidKeyUsageError:
-    return InvalidKeyUsageError(
-        f"{key.arn} key usage is {key.key_usage} which is not valid for {operation}."
-    )
 
 
 class AsymmetricOps(CryptoOps):
@@ -109,7 +104,7 @@ class AsymmetricOps(CryptoOps):
     def signing_scheme(key: KeyRecord, algorithm: str, operation: str) -> SigningScheme:
         """The scheme for ``algorithm``; refuse keys not for signing or not offering it."""
         if key.key_usage != SIGN_VERIFY:
-            raise _wrong_usage(key, operation)
+            raise wrong_usage(key.arn, key.key_usage, operation)
         if algorithm == "ED25519_PH_SHA_512" and KEY_SPECS[key.key_spec].family == "eddsa":
             raise UnsupportedOperationError(
                 "ED25519_PH_SHA_512 (Ed25519ph) is not offered; sign with ED25519_SHA_512."

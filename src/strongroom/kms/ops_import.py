@@ -42,7 +42,15 @@ from strongroom.kms.import_token import (
     open_token,
     seal_token,
 )
-from strongroom.kms.imported_materials import KeyMaterials, import_target, is_imported, settle
+from strongroom.kms.imported_materials import (
+    EXTERNAL,
+    KEY_MATERIAL_DOES_NOT_EXPIRE,
+    KEY_MATERIAL_EXPIRES,
+    KeyMaterials,
+    import_target,
+    is_imported,
+    settle,
+)
 from strongroom.kms.keyspec import KEY_SPECS
 from strongroom.kms.material import checked_material, imported_material_id
 from strongroom.kms.ops_asymmetric import oaep
@@ -52,9 +60,6 @@ from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.signing import load_private
 from strongroom.kms.states import PENDING_DELETION, PENDING_IMPORT, check_state
 
-EXTERNAL = "EXTERNAL"
-KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
-KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 IMPORT_TOKEN_LIFETIME_S = DAY
 """An import token and its wrapping key are valid for 24 hours, as in AWS KMS."""
 MAX_VALID_TO_S = 365 * DAY
@@ -161,7 +166,7 @@ class ImportOps(KeyOps):
                     materials = self.materials(tx, key)
                     expired = [
                         row
-                        for row in (*materials.bound, *filter(None, [materials.pending]))
+                        for row in materials.rows
                         if row.wrapped_material and not is_imported(row, now)
                     ]
                     for row in expired:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from strongroom.errors import InvalidKeyUsageError, UnsupportedOperationError, ValidationError
 from strongroom.kms.core import OpContext
-from strongroom.kms.keyspec import ECDH, KEY_AGREEMENT
+from strongroom.kms.keyspec import ECDH, KEY_AGREEMENT, wrong_usage
 from strongroom.kms.ops_keys import KeyOps
 from strongroom.kms.ports import StoreTx
 from strongroom.kms.signing import load_private
@@ -48,10 +48,7 @@ class KeyAgreementOps(KeyOps):
                 tx, ctx, req["KeyId"], "crypto", "DeriveSharedSecret", None, req.get("GrantTokens")
             )
             if key.key_usage != KEY_AGREEMENT:
-                raise InvalidKeyUsageError(
-                    f"{key.arn} key usage is {key.key_usage} which is not valid for "
-                    "DeriveSharedSecret."
-                )
+                raise wrong_usage(key.arn, key.key_usage, "DeriveSharedSecret")
             private = load_private(self.material(tx, key, key.current_version))
             if not isinstance(private, ec.EllipticCurvePrivateKey):
                 raise InvalidKeyUsageError(f"{key.arn} is not an elliptic curve key.")

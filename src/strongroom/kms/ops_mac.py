@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.hmac import HMAC
 
 from strongroom.errors import InvalidKeyUsageError, InvalidMacError
 from strongroom.kms.core import OpContext, ServiceCore
-from strongroom.kms.keyspec import GENERATE_VERIFY_MAC, algorithms
+from strongroom.kms.keyspec import GENERATE_VERIFY_MAC, algorithms, wrong_usage
 from strongroom.kms.ports import StoreTx
 
 MAC_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -39,9 +39,7 @@ class MacOps(ServiceCore):
                 tx, ctx, req["KeyId"], "crypto", action, None, req.get("GrantTokens")
             )
             if key.key_usage != GENERATE_VERIFY_MAC:
-                raise InvalidKeyUsageError(
-                    f"{key.arn} key usage is {key.key_usage} which is not valid for {action}."
-                )
+                raise wrong_usage(key.arn, key.key_usage, action)
             if algorithm not in algorithms(key.key_spec, GENERATE_VERIFY_MAC):
                 raise InvalidKeyUsageError(
                     f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."

@@ -14,6 +14,8 @@ from strongroom.errors import (
 )
 from strongroom.kms.core import DAY, OpContext
 from strongroom.kms.imported_materials import (
+    EXTERNAL,
+    KEY_MATERIAL_DOES_NOT_EXPIRE,
     KeyMaterials,
     import_state,
     is_imported,
@@ -28,8 +30,6 @@ from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import check_state
 from strongroom.kms.tags import MAX_TAGS, check_tags
 
-EXTERNAL = "EXTERNAL"
-KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 DEFAULT_ROTATION_DAYS = 365
 ON_DEMAND_ROTATION_LIMIT = 25
 """On-demand rotations a key may have (AWS KMS's fixed quota); automatic ones are not counted."""
@@ -170,7 +170,7 @@ class RotationOps(KeyOps):
         every = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
         if key.origin == EXTERNAL:  # rows of material never imported are not materials
             materials = KeyMaterials.of(versions, key)
-            versions = [*materials.bound, *filter(None, [materials.pending])]
+            versions = list(materials.rows)
         rotations = [v for v in versions if every or (v.version >= 2 and not v.pending_rotation)]
         shown, truncated = page(rotations, req.get("Limit"))
         response: dict[str, Any] = {
