@@ -132,12 +132,11 @@ def save_uses(tx: StoreTx, uses: dict[str, KeyUseRecord]) -> None:
             )
         ]
         tx.put_many(account, USE_KIND, newer)
-        start = min(use.timestamp for use in group.values())
-        tx.insert(account, START_KIND, "self", repr(start).encode("ascii"))
+        mark_tracking_start(tx, account, min(use.timestamp for use in group.values()))
 
 
 def mark_tracking_start(tx: StoreTx, account: str, start: float) -> None:
-    """Record that ``account``'s uses are tracked from ``start`` (a new tenant)."""
+    """Record that ``account``'s uses are tracked from ``start`` (kept if already set)."""
     tx.insert(account, START_KIND, "self", repr(start).encode("ascii"))
 
 
