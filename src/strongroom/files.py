@@ -28,8 +28,10 @@ def fsync_dir(path: Path) -> None:
 
 
 def _unnamed_file(directory: Path) -> int | None:
-    """An unnamed file in ``directory`` (``O_TMPFILE``, mode 0600), or ``None`` if the
-    kernel or file system has none."""
+    """An unnamed file in ``directory`` (``O_TMPFILE``, mode 0600), or ``None``.
+
+    ``None`` where the kernel or the file system has no ``O_TMPFILE``.
+    """
     flag = getattr(os, "O_TMPFILE", None)
     if flag is None or not os.path.isdir("/proc/self/fd"):  # naming it later needs /proc
         return None

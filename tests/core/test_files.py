@@ -48,7 +48,7 @@ def test_a_killed_writer_leaves_no_partial_file(tmp_path: Path) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], check=False)  # noqa: S603
+    done = subprocess.run([sys.executable, "-c", script], check=False)
     assert done.returncode == -signal.SIGKILL
     if not hasattr(os, "O_TMPFILE"):
         pytest.skip("no O_TMPFILE on this platform: a named .part file is left")
