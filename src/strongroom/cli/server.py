@@ -14,12 +14,14 @@ from typing import Annotated
 import typer
 
 from strongroom.cli.context import (
+    STORE_ENV,
     DataDirOption,
     cli_errors,
     data_dir_of,
     fail,
     shown_root,
     shown_store_url,
+    store_option,
 )
 from strongroom.cli.server_bootstrap import Prepared, prepare_data_dir
 from strongroom.server import ServerSettings, bind_listener, serve
@@ -78,6 +80,7 @@ def server_command(
         str | None,
         typer.Option(
             "--store",
+            envvar=STORE_ENV,
             help="Key store URL for a new data directory (default: SQLite in the data "
             "directory; postgresql://user@host/db to scale out).",
             show_default=False,
@@ -184,6 +187,7 @@ def server_command(
 
         with cli_errors():
             sans.append(server_spiffe_id(trust_domain))
+    store = store_option(store)
     directory = data_dir_of(data_dir)
     with cli_errors():
         sock = bind_listener(host, port)
