@@ -1,4 +1,4 @@
-"""A key store password never goes on the command line, where ``ps`` shows it to anyone."""
+"""What the CLI refuses: a store password on argv (ps shows it), the reserved user name root."""
 
 from __future__ import annotations
 
@@ -35,3 +35,22 @@ def test_the_store_url_from_the_environment_may_hold_it(
     assert json.loads(out)["StoreUrl"].startswith("postgresql://")
     assert "trust-ignores-it" not in out
     assert (tmp_path / "d" / "config.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_user_root_is_refused_by_the_cli(tmp_path: Path) -> None:
+    data = str(tmp_path / "d")
+    run_cli("init", "--data-dir", data)
+    run_cli("admin", "tenant", "create", "acme", "--data-dir", data)
+    out = run_cli(
+        "admin",
+        "access-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--user",
+        "root",
+        "--data-dir",
+        data,
+        expect=1,
+    )
+    assert "reserved" in out and "--admin" in out
