@@ -112,6 +112,8 @@ class KmipServer:
 
     def _serve(self, conn: socket.socket) -> None:
         try:
+            # requests and answers are single small writes: never wait for an ACK (Nagle)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.settimeout(self.limits.handshake_timeout_s)
             with self._context.wrap_socket(conn, server_side=True) as tls:
                 self._session(tls)
