@@ -23,6 +23,9 @@ from strongroom.kmip.ttlv import Item, byte_string, text
 MAX_DATA_BYTES = 1 << 20
 """Largest Data accepted by Encrypt, Decrypt or MAC."""
 
+TAG_ITEM_SINCE = (1, 4)
+"""KMIP 1.4 added Authenticated Encryption Tag; older versions append the tag to Data."""
+
 HMAC_HASHES = {
     CryptographicAlgorithm.HMAC_SHA1: "SHA-1",
     CryptographicAlgorithm.HMAC_SHA224: "SHA-224",
@@ -116,6 +119,8 @@ def op_encrypt(call: OpCall, payload: Item) -> list[Item]:
         return [*answer, byte_string(Tag.DATA, sealed), byte_string(Tag.IV_COUNTER_NONCE, iv)]
     aad = _bytes(payload, Tag.AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, required=False)
     iv, sealed, tag = ciphers.gcm_encrypt(key, data, aad)
+    if call.version < TAG_ITEM_SINCE:  # no tag item before KMIP 1.4: the tag ends the data
+        return [*answer, byte_string(Tag.DATA, sealed + tag), byte_string(Tag.IV_COUNTER_NONCE, iv)]
     return [
         *answer,
         byte_string(Tag.DATA, sealed),
@@ -134,7 +139,9 @@ def op_decrypt(call: OpCall, payload: Item) -> list[Item]:
         if mode == BlockCipherMode.CBC:
             plain = ciphers.cbc_decrypt(key, iv, data)
         else:
-            tag = _bytes(payload, Tag.AUTHENTICATED_ENCRYPTION_TAG)
+            tag = _bytes(payload, Tag.AUTHENTICATED_ENCRYPTION_TAG, required=False)
+            if not tag:  # KMIP before 1.4 (or a client that appends it): the tag ends the data
+                data, tag = data[: -ciphers.GCM_TAG_BYTES], data[-ciphers.GCM_TAG_BYTES :]
             aad = _bytes(payload, Tag.AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, required=False)
             plain = ciphers.gcm_decrypt(key, iv, data, tag, aad)
     except ciphers.CipherFailed:

@@ -44,7 +44,9 @@ class KmipServerInfo:
     clients: dict[str, ClientFiles] = field(default_factory=dict)
 
 
-def write_client(directory: Path, issued_pem: tuple[bytes, bytes, bytes]) -> tuple[Path, Path, Path]:
+def write_client(
+    directory: Path, issued_pem: tuple[bytes, bytes, bytes]
+) -> tuple[Path, Path, Path]:
     """Write ``(certificate, key, CA)`` PEMs into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = (directory / "client.pem", directory / "client.key", directory / "ca.pem")
