@@ -36,8 +36,13 @@ kmip_app = typer.Typer(
     help="KMIP server (TLS, client certificates) for databases: MongoDB, MySQL, Percona...",
     invoke_without_command=True,
     no_args_is_help=False,
+    epilog="Example:  strongroom kmip --port 5696",
 )
-client_app = typer.Typer(help="Client certificates of the KMIP server.", no_args_is_help=True)
+client_app = typer.Typer(
+    help="Client certificates of the KMIP server.",
+    no_args_is_help=True,
+    epilog="Example:  strongroom kmip client issue --tenant acme --name app --out-dir ./kmip",
+)
 kmip_app.add_typer(client_app, name="client")
 
 

@@ -43,10 +43,23 @@ if TYPE_CHECKING:
 vault_app = typer.Typer(
     help="Vault-compatible key API (KV v2, transit) for databases: MariaDB...",
     invoke_without_command=True,
+    epilog="Example:  strongroom vault --port 8200",
 )
-mount_app = typer.Typer(help="Mounts (kv or transit) of tenants.", no_args_is_help=True)
-token_app = typer.Typer(help="Tokens, each bound to a tenant and a mount.", no_args_is_help=True)
-kv_app = typer.Typer(help="Versioned keys in KV v2 mounts.", no_args_is_help=True)
+mount_app = typer.Typer(
+    help="Mounts (kv or transit) of tenants.",
+    no_args_is_help=True,
+    epilog="Example:  strongroom vault mount add mariadb --tenant acme",
+)
+token_app = typer.Typer(
+    help="Tokens, each bound to a tenant and a mount.",
+    no_args_is_help=True,
+    epilog="Example:  strongroom vault token create --tenant acme --mount mariadb",
+)
+kv_app = typer.Typer(
+    help="Versioned keys in KV v2 mounts.",
+    no_args_is_help=True,
+    epilog="Example:  strongroom vault kv new-key --tenant acme --mount mariadb 1",
+)
 vault_app.add_typer(mount_app, name="mount")
 vault_app.add_typer(token_app, name="token")
 vault_app.add_typer(kv_app, name="kv")
@@ -165,7 +178,7 @@ def token_create(
     stdout_console().print(f"token: {token}\naccessor: {info.accessor}")
 
 
-@token_app.command("list")
+@token_app.command("list", epilog="Example:  strongroom vault token list --json")
 def token_list(data_dir: DataDirOption = None, json_output: JsonOption = False) -> None:
     """List tokens by accessor (the tokens themselves are not stored)."""
     from strongroom.vault import records
