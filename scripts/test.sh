@@ -10,6 +10,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 need=()
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)  # tests/vault: MariaDB's own plugin
+[ -e /usr/lib/mysql/plugin/hashicorp_key_management.so ] || need+=(mariadb-plugin-hashicorp-key-management)
 if [ ${#need[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

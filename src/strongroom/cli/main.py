@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.data",
     "strongroom.cli.user_keys",
     "strongroom.cli.mesh",
+    "strongroom.cli.kmip",
+    "strongroom.cli.vault",
 )
 """Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""
 
