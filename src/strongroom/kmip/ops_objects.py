@@ -204,7 +204,7 @@ def object_item(obj: ManagedObject, material: bytes, key_format: int) -> Item:
 def op_get(call: OpCall, payload: Item) -> list[Item]:
     """Get: the object's material, only if it is marked Extractable."""
     uid = call.uid_of(payload)
-    obj = call.kernel.store.read(lambda tx: load(tx, call.client.tenant, uid))
+    obj = call.read_object(uid)
     lifecycle.check_use("Get", obj.state)
     if payload.find(Tag.KEY_WRAPPING_SPECIFICATION) is not None:
         raise KmipError(ResultReason.FEATURE_NOT_SUPPORTED, "key wrapping on Get")

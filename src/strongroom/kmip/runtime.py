@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from strongroom.data.keys import InProcessDataKeys
 from strongroom.errors import NotFoundError
 from strongroom.kmip.context import Kernel, KmipClient
+from strongroom.kmip.objects import ObjectCache
 from strongroom.kms.caller import Caller
 from strongroom.kms.ports import Clock, Store, StoreTx
 
@@ -35,9 +36,12 @@ class SerialWrites:
     Other processes still meet at SQLite's (or PostgreSQL's) own locks.
     """
 
-    def __init__(self, store: Store, lock: threading.Lock) -> None:
+    def __init__(
+        self, store: Store, lock: threading.Lock, on_write: Callable[[], None] | None = None
+    ) -> None:
         self._store = store
         self.lock = lock
+        self._on_write = on_write
 
     def read(self, fn: Callable[[StoreTx], T]) -> T:
         """A read transaction of the underlying store."""
@@ -46,7 +50,11 @@ class SerialWrites:
     def write(self, fn: Callable[[StoreTx], T]) -> T:
         """A write transaction, once no other writer of this process is in one."""
         with self.lock:
-            return self._store.write(fn)
+            try:
+                return self._store.write(fn)
+            finally:
+                if self._on_write is not None:
+                    self._on_write()
 
     def close(self) -> None:
         """Close the underlying store."""
@@ -78,8 +86,9 @@ def build_kernel(
                 )
         return found
 
-    serial = SerialWrites(store, write_lock or threading.Lock())
-    return Kernel(serial, keys_for, service.audit, clock)
+    cache = ObjectCache()
+    serial = SerialWrites(store, write_lock or threading.Lock(), cache.invalidate)
+    return Kernel(serial, keys_for, service.audit, clock, cache)
 
 
 def ensure_kms_key(service: KeyService, caller: Caller, key: str | None, purpose: str) -> str:

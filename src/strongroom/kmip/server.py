@@ -183,6 +183,8 @@ class KmipSession(asyncio.Protocol):
         self._busy = False  # a request is on a worker thread; later ones wait in the buffer
         self._paused = False  # the peer does not read its answers: stop reading its requests
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._out: list[bytes] = []
         self._closing = False
         self._ready = False  # the client is looked up: requests may be answered
 
@@ -205,13 +207,13 @@ class KmipSession(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the connection."""
         self._closing = True
-        self._disarm()
+        self._cancel_timer()
         self._server.open.discard(self)
 
     def abort(self) -> None:
         """Drop the connection now."""
         self._closing = True
-        self._disarm()
+        self._cancel_timer()
         self._server.open.discard(self)
         if self._transport is not None:
             self._transport.abort()
@@ -289,12 +291,22 @@ class KmipSession(asyncio.Protocol):
         self._process()
 
     def _answer(self, response: bytes) -> None:
-        if self._transport is not None and not self._closing:
-            self._transport.write(response)
+        # Sent once this loop iteration has read and answered every request that came in:
+        # a send wakes a client, which may take the core from the loop; better after the
+        # other clients' requests are answered than between them.
+        self._out.append(response)
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out and self._transport is not None and not self._closing:
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _refuse(self, reason: ResultReason, text: str) -> None:
         """Answer with an error, then close (the framing is lost or the client unknown)."""
         self._answer(self._server.refusal(reason, text))
+        self._flush()
         self._closing = True
         self._disarm()
         if self._transport is not None:
@@ -312,17 +324,34 @@ class KmipSession(asyncio.Protocol):
             transport.pause_reading()
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._timer = asyncio.get_running_loop().call_later(seconds, self._expired)
+        # One timer per connection, moved only when the deadline comes nearer: a request
+        # costs a clock read, not a timer handle (the timer re-checks when it fires)
+        loop = asyncio.get_running_loop()
+        self._deadline = deadline = loop.time() + seconds
+        if self._timer is None or self._timer.when() > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(deadline, self._expired)
 
     def _disarm(self) -> None:
+        self._deadline = None
+
+    def _cancel_timer(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _expired(self) -> None:
         self._timer = None
-        self.abort()
+        deadline = self._deadline
+        if deadline is None or self._closing:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < deadline:
+            self._timer = loop.call_at(deadline, self._expired)
+        else:
+            self.abort()
 
 
 def mutual_tls_context(
