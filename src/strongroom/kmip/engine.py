@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable
 
 from strongroom.errors import StrongroomError
-from strongroom.kmip import ops_attributes, ops_crypto, ops_objects
+from strongroom.kmip import ops_attributes, ops_crypto, ops_objects, ops_rekey
 from strongroom.kmip.context import Kernel, KmipClient, OpCall
 from strongroom.kmip.errors import KmipError
 from strongroom.kmip.messages import (
@@ -74,6 +74,7 @@ def op_query(call: OpCall, payload: Item) -> list[Item]:
 HANDLERS: dict[int, Handler] = {
     Operation.CREATE: ops_objects.op_create,
     Operation.REGISTER: ops_objects.op_register,
+    Operation.REKEY: ops_rekey.op_rekey,
     Operation.GET: ops_objects.op_get,
     Operation.ACTIVATE: ops_objects.op_activate,
     Operation.REVOKE: ops_objects.op_revoke,
