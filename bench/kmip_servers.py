@@ -86,7 +86,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _cli(*args: str) -> dict[str, str]:
-    done = subprocess.run(  # noqa: S603 - our own command line
+    done = subprocess.run(
         [str(BIN / "strongroom"), *args, "--json"], check=True, capture_output=True, text=True
     )
     return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
@@ -104,7 +104,7 @@ def strongroom_kmip(base: Path) -> Iterator[KmipTarget]:
     )  # fmt: skip
     port = free_port()
     log = (base / "strongroom-kmip.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [str(BIN / "strongroom"), "kmip", "--data-dir", str(data), "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -208,14 +208,14 @@ def pykmip_server(base: Path) -> Iterator[KmipTarget]:
         f"database_path={directory / 'pykmip.db'}\n"
     )
     log = (base / "pykmip.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [
             str(BIN / "pykmip-server"),
             "-f",
             str(config),
             "-l",
             str(directory / "server.log"),
-        ],  # fmt: skip
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=directory,
