@@ -16,7 +16,7 @@ every round), medians over rounds:
 2. libmongocrypt against ``strongroom kmip``: data key creation (default flow) and one
    field encrypt+decrypt with an empty data-key cache, a new TLS connection per KMS
    request as pymongo makes them; p50.
-3. MariaDB: the same single-client INSERTs (100 rows per COMMIT) into a server with
+3. MariaDB: the same single-client INSERTs (100 rows per COMMIT, and autocommitted) into a server with
    InnoDB encryption on (keys from Strongroom's Vault API) and one with it off.
 """
 
@@ -41,6 +41,8 @@ from kms_api_servers import machine_busy, process_sched
 HEADING = "## Databases (KMIP front-end, libmongocrypt, MariaDB)"
 OPERATIONS = ("Get", "Encrypt", "Decrypt")
 CLIENTS = (1, 8)
+SHAPES = ((1, False), (8, False), (8, True))
+"""(connections, all from one process?): 1 client, 8 client processes, 8 connections of one."""
 
 
 @dataclass(slots=True)
@@ -50,6 +52,7 @@ class Cell:
     server: str
     op: str
     clients: int
+    one_process: bool
     round: int
     rps: float
     p50: float
@@ -89,7 +92,7 @@ def kmip_rounds(
     for number in range(options.rounds):
         order = targets if number % 2 == 0 else targets[::-1]
         for op in OPERATIONS:
-            for k in CLIENTS:
+            for k, together in SHAPES:
                 wait_for_quiet(options.quiet_below, options.quiet_wait)
                 for target in order:
                     before: list[object] = []
@@ -99,6 +102,7 @@ def kmip_rounds(
                         k,
                         requests,
                         on_go=lambda b=before, t=target: b.append(process_sched([t.pid])[0]),
+                        one_process=together,
                     )
                     cpu, _ = process_sched([target.pid])[0].since(before[0])  # type: ignore[arg-type]
                     lat = run.latencies
@@ -106,6 +110,7 @@ def kmip_rounds(
                         target.name,
                         op,
                         k,
+                        together,
                         number,
                         run.rps,
                         _percentile(lat, 0.5) * 1000,
@@ -114,7 +119,8 @@ def kmip_rounds(
                     )
                     cells.append(cell)
                     print(
-                        f"round {number} {target.name:10} {op:7} x{k}: {cell.rps:7,.0f} req/s "
+                        f"round {number} {target.name:10} {op:7} x{k}{'c' if together else 'p'}: "
+                        f"{cell.rps:7,.0f} req/s "
                         f"p50 {cell.p50:6.2f} p99 {cell.p99:6.2f} ms, "
                         f"server CPU {cell.cpu_us:5.0f} us/req",
                         flush=True,
@@ -134,13 +140,19 @@ def kmip_table(cells: list[Cell]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for op in OPERATIONS:
-        for k in CLIENTS:
-            sr = [c for c in cells if c.server == "Strongroom" and c.op == op and c.clients == k]
-            py = [c for c in cells if c.server == "PyKMIP" and c.op == op and c.clients == k]
+        for k, together in SHAPES:
+            mine = [c for c in cells if (c.op, c.clients, c.one_process) == (op, k, together)]
+            sr = [c for c in mine if c.server == "Strongroom"]
+            py = [c for c in mine if c.server == "PyKMIP"]
+            shape = (
+                "1"
+                if k == 1
+                else f"{k} ({'connections of 1 process' if together else 'processes'})"
+            )
             base = {c.round: c.rps for c in py}
             ratio = statistics.median(c.rps / base[c.round] for c in sr if c.round in base)
             lines.append(
-                f"| {op} | {k} | {_median(sr, 'rps'):,.0f} | {_median(py, 'rps'):,.0f} "
+                f"| {op} | {shape} | {_median(sr, 'rps'):,.0f} | {_median(py, 'rps'):,.0f} "
                 f"| {ratio:.1f}x | {_median(sr, 'p50'):.2f} / {_median(sr, 'p99'):.2f} "
                 f"| {_median(py, 'p50'):.2f} / {_median(py, 'p99'):.2f} "
                 f"| {_median(sr, 'cpu_us'):,.0f} / {_median(py, 'cpu_us'):,.0f} |"
@@ -164,26 +176,65 @@ def mongocrypt(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class MariaResult:
+    """Medians over rounds: rows/s and mariadbd CPU per row, encryption on and off."""
+
+    on_rps: float
+    off_rps: float
+    ratio: float
+    on_cpu_us: float
+    off_cpu_us: float
+    cpu_ratio: float
+
+
+WORKLOADS = ((100, 1), (1, 5))
+"""(rows per COMMIT, divisor of --rows): batches of 100, and autocommit with a fifth the rows."""
+
+
 def mariadb_rounds(
     base: Path, rounds: int, rows: int, quiet: tuple[float, float]
-) -> tuple[float, float, float]:
-    """Median rows/s with encryption on and off, and the median of on/off per round."""
+) -> dict[int, MariaResult]:
+    """Per workload, alternated rounds of the same INSERTs into both servers."""
     pair = MariaPair(base)
     try:
         for db in (pair.on, pair.off):
             pair.inserts(db, min(rows, 1000), 100)  # warm up
-        on, off, ratios = [], [], []
-        for number in range(rounds):
-            wait_for_quiet(quiet[0], quiet[1])
-            order = [pair.on, pair.off] if number % 2 == 0 else [pair.off, pair.on]
-            seconds = {id(db): pair.inserts(db, rows, 100) for db in order}
-            on.append(rows / seconds[id(pair.on)])
-            off.append(rows / seconds[id(pair.off)])
-            ratios.append(on[-1] / off[-1])
-            print(f"round {number} MariaDB inserts/s on {on[-1]:,.0f} off {off[-1]:,.0f}")
-        return statistics.median(on), statistics.median(off), statistics.median(ratios)
+        return {
+            per: _maria_workload(pair, rounds, rows // divisor, per, quiet)
+            for per, divisor in WORKLOADS
+        }
     finally:
         pair.close()
+
+
+def _maria_workload(
+    pair: MariaPair, rounds: int, rows: int, per: int, quiet: tuple[float, float]
+) -> MariaResult:
+    on, off, on_cpu, off_cpu = [], [], [], []
+    for number in range(rounds):
+        wait_for_quiet(quiet[0], quiet[1])
+        order = [pair.on, pair.off] if number % 2 == 0 else [pair.off, pair.on]
+        measured = {id(db): pair.inserts(db, rows, per) for db in order}
+        (s_on, c_on), (s_off, c_off) = measured[id(pair.on)], measured[id(pair.off)]
+        on.append(rows / s_on)
+        off.append(rows / s_off)
+        on_cpu.append(c_on / rows * 1e6)
+        off_cpu.append(c_off / rows * 1e6)
+        print(
+            f"round {number} MariaDB {per}/COMMIT rows/s on {on[-1]:,.0f} off {off[-1]:,.0f}; "
+            f"mariadbd CPU us/row on {on_cpu[-1]:.1f} off {off_cpu[-1]:.1f}",
+            flush=True,
+        )
+    median = statistics.median
+    return MariaResult(
+        median(on),
+        median(off),
+        median(a / b for a, b in zip(on, off, strict=True)),
+        median(on_cpu),
+        median(off_cpu),
+        median(a / b for a, b in zip(on_cpu, off_cpu, strict=True)),
+    )
 
 
 def main() -> None:
@@ -212,7 +263,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         base = Path(directory)
         with strongroom_kmip(base) as strongroom, pykmip_server(base) as pykmip:
-            clients = Clients(max(CLIENTS))
+            clients = Clients(max(k for k, _ in SHAPES))
             try:
                 cells = kmip_rounds([strongroom, pykmip], clients, options)
             finally:
@@ -245,14 +296,22 @@ def main() -> None:
         f"p50 {trip:.1f} ms.",
     ]
     if maria is not None:
-        on, off, ratio = maria
         lines += [
             "",
-            "MariaDB 10.11 (Debian), one client, single-row INSERTs, 100 per COMMIT: InnoDB "
-            "encryption on (tables, redo log, temporary tables; keys from Strongroom's Vault "
-            f"API via `hashicorp_key_management`) {on:,.0f} rows/s, off {off:,.0f} rows/s; "
-            f"on/off {ratio:.2f} (median of per-round ratios), i.e. "
-            f"{(1 - ratio) * 100:.0f}% slower.",
+            "MariaDB 10.11 (Debian), one client, single-row INSERTs, the configuration of "
+            "docs/mariadb.md: InnoDB encryption on (tables, redo log, temporary tables; keys "
+            "from Strongroom's Vault API via `hashicorp_key_management`) vs off, medians of "
+            f"{options.rounds * 2} alternated rounds ({options.rows} rows per round in batches, "
+            f"{options.rows // 5} autocommitted):",
+            "",
+            "| rows per COMMIT | rows/s on | rows/s off | on / off | mariadbd CPU us/row on "
+            "| off | on / off |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {per} | {m.on_rps:,.0f} | {m.off_rps:,.0f} | {m.ratio:.2f} "
+            f"| {m.on_cpu_us:.1f} | {m.off_cpu_us:.1f} | {m.cpu_ratio:.2f} |"
+            for per, m in maria.items()
         ]
     section = "\n".join(lines) + "\n"
     print(section)

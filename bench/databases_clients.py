@@ -179,8 +179,11 @@ class MariaPair:
         if self.on.sql(check).stdout.strip() != "1" or self.off.sql(check).stdout.strip() != "0":
             raise SystemExit("InnoDB encryption is not on (only) in the encrypted server")
 
-    def inserts(self, db: Any, rows: int, per_txn: int) -> float:
-        """Seconds for ``rows`` single-row INSERTs, ``per_txn`` per COMMIT, one client."""
+    def inserts(self, db: Any, rows: int, per_txn: int) -> tuple[float, float]:
+        """Seconds for ``rows`` single-row INSERTs, ``per_txn`` per COMMIT, one client, and
+        the CPU seconds ``mariadbd`` used meanwhile."""
+        from kms_api_servers import process_sched
+
         from strongroom.testing import mariadb
 
         statements = ["SET autocommit=0;"]
@@ -191,9 +194,12 @@ class MariaPair:
         statements.append("COMMIT;")
         script = "\n".join(statements).encode()
         command = [mariadb.CLIENT, "--no-defaults", f"--socket={db.socket}", "-uroot", "bench"]
+        before = process_sched([db.process.pid])[0]
         start = time.perf_counter()
         subprocess.run(command, input=script, check=True, capture_output=True, timeout=600)
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        cpu, _ = process_sched([db.process.pid])[0].since(before)
+        return seconds, cpu
 
     def close(self) -> None:
         """Stop both servers and the Vault API."""

@@ -10,7 +10,9 @@ servers but for the object ids and ciphertexts.
 :class:`Clients` keeps worker processes; :meth:`Clients.run` has ``k`` of them connect
 (TLS, client certificate), warm up, wait at one start signal, then send their requests
 back to back on that one connection. Throughput is requests over wall-clock time from
-the signal to the last answer; latencies are per request.
+the signal to the last answer; latencies are per request. Or one process drives all ``k``
+connections with asyncio (uvloop), as an application's connection pool does: on a machine
+with few cores that measures the server more and the scheduler's run queue less.
 """
 
 from __future__ import annotations
@@ -137,9 +139,63 @@ def _read_raw(sock: ssl.SSLSocket) -> bytes:
     return header + bytes(body)
 
 
+async def _connections(
+    target: KmipTarget, message: bytes, k: int, n: int, done: Any, go: Any
+) -> None:
+    """``k`` connections from this one process (asyncio), ``n`` requests each."""
+    import asyncio
+
+    context = ssl.create_default_context(cafile=target.ca)
+    context.load_cert_chain(target.cert, target.key)
+    conns = []
+    for _ in range(k):
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", target.port, ssl=context, server_hostname="localhost"
+        )
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conns.append((reader, writer))
+
+    async def exchange(reader: Any, writer: Any) -> bytes:
+        writer.write(message)
+        head = await reader.readexactly(8)
+        return bytes(head + await reader.readexactly(int.from_bytes(head[4:], "big")))
+
+    expected = len(await exchange(*conns[0]))
+    for reader, writer in conns:
+        for _ in range(20):
+            await exchange(reader, writer)
+    done.put("ready")
+    await asyncio.get_running_loop().run_in_executor(None, go.wait)
+    latencies: list[float] = []
+    odd = 0
+    clock = time.perf_counter
+
+    async def client(reader: Any, writer: Any) -> None:
+        nonlocal odd
+        for _ in range(n):
+            sent = clock()
+            answer = await exchange(reader, writer)
+            latencies.append(clock() - sent)
+            odd += len(answer) != expected
+
+    start = clock()
+    await asyncio.gather(*(client(r, w) for r, w in conns))
+    end = clock()
+    for _, writer in conns:
+        writer.close()
+    done.put((start, end, latencies, odd))
+
+
 def _worker(jobs: Any, done: Any, go: Any) -> None:
     while (job := jobs.get()) is not None:
-        target, message, n, warm = job
+        target, message, n, warm, together = job
+        if together:  # this process alone drives ``together`` connections
+            import uvloop
+
+            with connect(target) as sock:
+                _payload(sock, message)  # a success, decoded once
+            uvloop.run(_connections(target, message, together, n, done, go))
+            continue
         with connect(target) as sock:
             _payload(sock, message)  # a success, decoded once
             sock.sendall(message)
@@ -192,19 +248,32 @@ class Clients:
             proc.start()
 
     def run(
-        self, target: KmipTarget, message: bytes, clients: int, requests: int, on_go: Any = None
+        self,
+        target: KmipTarget,
+        message: bytes,
+        clients: int,
+        requests: int,
+        on_go: Any = None,
+        one_process: bool = False,
     ) -> Run:
-        """``clients`` connections sending ``requests`` in all; ``on_go()`` at the signal."""
+        """``clients`` connections sending ``requests`` in all; ``on_go()`` at the signal.
+
+        Each connection has its own process, or with ``one_process`` all are driven by one
+        process (asyncio, as an application's connection pool is).
+        """
         per = max(1, requests // clients)
-        for queue in self._jobs[:clients]:
-            queue.put((target, message, per, 20))
-        for _ in range(clients):
+        if one_process:
+            self._jobs[0].put((target, message, per, 20, clients))
+        else:
+            for queue in self._jobs[:clients]:
+                queue.put((target, message, per, 20, 0))
+        for _ in range(1 if one_process else clients):
             if self._done.get(timeout=300) != "ready":
                 raise SystemExit("a client failed before the start")
         if on_go is not None:
             on_go()
         self._go.set()
-        parts = [self._done.get(timeout=600) for _ in range(clients)]
+        parts = [self._done.get(timeout=600) for _ in range(1 if one_process else clients)]
         self._go.clear()
         odd = sum(p[3] for p in parts)
         if odd:
