@@ -129,8 +129,9 @@ DOCUMENTED = {
 """The settings docs/mariadb.md gives (the test server's are short, to see rotations)."""
 
 
-def _documented(db: Any) -> None:
-    """Rewrite ``db``'s my.cnf with the documented settings, on every (re)write."""
+def _documented(db: Any, key_file: Path | None = None) -> None:
+    """Rewrite ``db``'s my.cnf with the documented settings on every (re)write; with
+    ``key_file``, MariaDB's own ``file_key_management`` instead of the Vault plugin."""
     write = db.write_config
 
     def write_documented() -> None:
@@ -138,14 +139,23 @@ def _documented(db: Any) -> None:
         lines = []
         for line in db.config.read_text().splitlines():
             name = line.split("=", 1)[0]
+            if key_file is not None and name.startswith(("hashicorp", "plugin-load-add")):
+                continue
             lines.append(f"{name}={DOCUMENTED[name]}" if name in DOCUMENTED else line)
+        if key_file is not None:
+            lines += [
+                "plugin-load-add=file_key_management.so",
+                f"file_key_management_filename={key_file}",
+            ]
         db.config.write_text("\n".join(lines) + "\n")
 
     db.write_config = write_documented
 
 
 class MariaPair:
-    """Two ``mariadbd``: InnoDB encryption with keys from Strongroom, and none."""
+    """Three ``mariadbd``: InnoDB encryption with keys from Strongroom (``on``), the same
+    encryption with MariaDB's own key file (``file``: what encryption costs without any key
+    server) and none (``off``)."""
 
     def __init__(self, base: Path) -> None:
         from strongroom.testing import mariadb
@@ -161,8 +171,13 @@ class MariaPair:
         self.off = mariadb.TempMariaDB(
             base / "maria-off", vault.url, vault.token, vault.ca, encrypt=False
         )
+        self.file = mariadb.TempMariaDB(base / "maria-file", vault.url, vault.token, vault.ca)
+        key_file = base / "mariadb-keys.txt"
+        key_file.write_text("1;" + "22" * 32 + "\n")
+        key_file.chmod(0o600)
         _documented(self.on)
-        for db in (self.on, self.off):
+        _documented(self.file, key_file)
+        for db in self.servers:
             db.directory.mkdir(parents=True, exist_ok=True)
             db.install()
             if not db.start():
@@ -176,8 +191,14 @@ class MariaPair:
             "SELECT COUNT(*) FROM information_schema.INNODB_TABLESPACES_ENCRYPTION "
             "WHERE NAME='bench/t' AND CURRENT_KEY_ID=1"
         )
-        if self.on.sql(check).stdout.strip() != "1" or self.off.sql(check).stdout.strip() != "0":
-            raise SystemExit("InnoDB encryption is not on (only) in the encrypted server")
+        found = [db.sql(check).stdout.strip() for db in self.servers]
+        if found != ["1", "0", "1"]:
+            raise SystemExit(f"InnoDB encryption is not on (only) where it should be: {found}")
+
+    @property
+    def servers(self) -> tuple[Any, Any, Any]:
+        """``(on, off, file)``."""
+        return (self.on, self.off, self.file)
 
     def inserts(self, db: Any, rows: int, per_txn: int) -> tuple[float, float]:
         """Seconds for ``rows`` single-row INSERTs, ``per_txn`` per COMMIT, one client, and
@@ -202,7 +223,7 @@ class MariaPair:
         return seconds, cpu
 
     def close(self) -> None:
-        """Stop both servers and the Vault API."""
-        for db in (self.on, self.off):
+        """Stop the servers and the Vault API."""
+        for db in self.servers:
             db.stop()
         self.vault_cm.__exit__(None, None, None)
