@@ -24,6 +24,7 @@ from strongroom.kms import Caller, KeyService, ManualClock
 from strongroom.kms.ops_aliases import AliasOps
 from strongroom.kms.ops_crypto import CryptoOps
 from strongroom.kms.ops_keys import KeyOps
+from strongroom.kms.ops_policy import PolicyOps
 from strongroom.kms.ops_rotation import RotationOps
 from strongroom.kms.service import handler_name
 from strongroom.kms.wire_model import WireModel
@@ -37,7 +38,10 @@ IMPLEMENTED = sorted(op for op in MODEL.operations if hasattr(KeyService, handle
 CORE_OPS = {
     op
     for op in IMPLEMENTED
-    if any(handler_name(op) in vars(mixin) for mixin in (CryptoOps, KeyOps, RotationOps, AliasOps))
+    if any(
+        handler_name(op) in vars(mixin)
+        for mixin in (CryptoOps, KeyOps, RotationOps, AliasOps, PolicyOps)
+    )
 }
 
 

@@ -25,6 +25,7 @@ from strongroom.errors import (
     StrongroomError,
 )
 from strongroom.kms.audit_log import AuditLog
+from strongroom.kms.authz.authorizer import Authorizer
 from strongroom.kms.cache import HotRecords, WriteWatchingStore
 from strongroom.kms.caller import Caller
 from strongroom.kms.core_material import MaterialSteps
@@ -66,10 +67,12 @@ class ServiceCore(MaterialSteps):
         *,
         material_ttl_s: float = 300.0,
         material_cache_size: int = 10_000,
+        authorizer: Authorizer,
         key_record_ttl_s: float = 1.0,
         model: WireModel | None = None,
     ) -> None:
         self.store = store
+        self.authorizer = authorizer
         self.root = root
         self.clock = clock
         self.model = model or WireModel.load()
@@ -234,26 +237,10 @@ class ServiceCore(MaterialSteps):
     ) -> None:
         """Raise ``AccessDeniedError`` unless the caller may do ``action`` on ``key``.
 
-        Tenancy is already enforced by :meth:`resolve_key`; key policies and grants narrow
-        access further (see ``strongroom.kms.policy``).
+        The kernel's :class:`~strongroom.kms.authz.Authorizer` decides (tenancy, key
+        policies, grants); there is no path to a key around it.
         """
-        if key.account_id != ctx.caller.tenant:
-            raise AccessDeniedError(
-                f"User: {ctx.caller.principal_arn} is not authorized to perform: "
-                f"kms:{action} on resource: {key.arn}"
-            )
-        self.check_policy(tx, ctx, key, action, encryption_context, grant_tokens)
-
-    def check_policy(
-        self,
-        tx: StoreTx,
-        ctx: OpContext,
-        key: KeyRecord,
-        action: str,
-        encryption_context: dict[str, str] | None,
-        grant_tokens: list[str] | None,
-    ) -> None:
-        """Hook for key policies and grants; the default policy allows the tenant."""
+        self.authorizer.authorize(tx, ctx.caller, key, action, encryption_context, grant_tokens)
 
     # -- audit ---------------------------------------------------------------------------
 

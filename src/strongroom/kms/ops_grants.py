@@ -1,11 +1,7 @@
-"""Authorisation by key policies and grants, and the grant operations.
+"""The grant operations: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
 
-:class:`GrantOps` fills the core's ``check_policy`` hook (every operation on a key asks it:
-an explicit deny wins, else the key policy or a matching grant allows) and adds
-CreateGrant, ListGrants, ListRetirableGrants, RetireGrant and RevokeGrant. The key policy
-side (parsing, ``check_policy_document``, the lockout safety check of CreateKey and
-PutKeyPolicy) is :class:`~strongroom.kms.ops_policy.PolicyOps`. Semantics:
-``docs/policies.md``.
+Who may use a grant, make one, or retire one is decided by the kernel's authoriser
+(:mod:`strongroom.kms.authz`). Semantics: ``docs/policies.md``.
 """
 
 from __future__ import annotations
@@ -14,32 +10,26 @@ from typing import Any
 
 from strongroom.errors import (
     InvalidGrantIdError,
-    InvalidGrantTokenError,
     InvalidMarkerError,
     LimitExceededError,
     NotFoundError,
     ValidationError,
 )
-from strongroom.kms.core import OpContext
-from strongroom.kms.grants import (
+from strongroom.kms.authz.authorizer import grant_for_token, grants_of
+from strongroom.kms.authz.grants import (
     GRANT_ID,
-    GRANT_OPERATIONS,
     MAX_GRANTS_PER_KEY,
     GrantRecord,
-    at_least_as_strict,
     check_constraint,
     check_grant_fits,
     issue_token,
     new_grant_id,
     new_grant_secret,
-    read_token,
-    token_is_for,
 )
-from strongroom.kms.ops_keys import page
-from strongroom.kms.ops_policy import PolicyOps
-from strongroom.kms.policy import Decision, Request
+from strongroom.kms.authz.principals import valid_principal
+from strongroom.kms.core import OpContext
+from strongroom.kms.ops_keys import KeyOps, page
 from strongroom.kms.ports import StoreTx
-from strongroom.kms.principals import principal_covers, valid_principal
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.states import check_state
 
@@ -47,76 +37,18 @@ DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 100
 
 
-class GrantOps(PolicyOps):
-    """Key policy and grant authorisation; CreateGrant, List(Retirable)Grants, Retire/Revoke."""
+class GrantOps(KeyOps):
+    """CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
+
+    Whether a grant lets its grantee do something is the authoriser's business
+    (:class:`~strongroom.kms.authz.KeyAuthorizer`); these operations only store them.
+    """
 
     def __init__(
         self, *args: Any, max_grants_per_key: int = MAX_GRANTS_PER_KEY, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.max_grants_per_key = max_grants_per_key
-
-    # -- hooks of the core -----------------------------------------------------------------
-
-    def check_policy(
-        self,
-        tx: StoreTx,
-        ctx: OpContext,
-        key: KeyRecord,
-        action: str,
-        encryption_context: dict[str, str] | None,
-        grant_tokens: list[str] | None,
-    ) -> None:
-        """Deny wins; else the key policy or a matching grant allows; else access denied."""
-        if grant_tokens:
-            self.check_grant_tokens(tx, ctx, grant_tokens)
-        caller = ctx.caller
-        decision = self.policies.decide(
-            key.policy, caller.principal_arn, caller.tenant, action, key.arn, encryption_context
-        )
-        if decision is Decision.ALLOW:
-            return
-        if decision is Decision.NONE and action in GRANT_OPERATIONS:
-            for grant in self.grants_of(tx, key):
-                if self._is_grantee(ctx, grant) and grant.permits(action, encryption_context):
-                    return
-        raise self.denied(ctx, key.arn, action, decision)
-
-    # -- building blocks -------------------------------------------------------------------
-
-    @staticmethod
-    def _is_grantee(ctx: OpContext, grant: GrantRecord) -> bool:
-        return principal_covers(
-            grant.grantee_principal, ctx.caller.principal_arn, ctx.caller.tenant
-        )
-
-    @staticmethod
-    def grants_of(tx: StoreTx, key: KeyRecord) -> list[GrantRecord]:
-        """Every grant on ``key``, ordered by grant id."""
-        rows = tx.scan(key.account_id, "grant", prefix=key.key_id + "/")
-        return [GrantRecord.from_bytes(raw) for _, raw in rows]
-
-    def check_grant_tokens(self, tx: StoreTx, ctx: OpContext, tokens: list[str]) -> None:
-        """Every token must be one we issued for a live grant of the caller's tenant."""
-        for token in tokens:
-            self.grant_for_token(tx, ctx, token)
-
-    @staticmethod
-    def grant_for_token(tx: StoreTx, ctx: OpContext, token: str) -> GrantRecord:
-        """The live grant a token names; ``InvalidGrantTokenError`` for anything else."""
-        ref = read_token(token)
-        raw = None
-        if ref.account_id == ctx.caller.tenant:
-            raw = tx.get(ref.account_id, "grant", f"{ref.key_id}/{ref.grant_id}")
-        grant = None if raw is None else GrantRecord.from_bytes(raw)
-        if grant is None or not token_is_for(ref, grant):
-            raise InvalidGrantTokenError("The grant token is not valid.")
-        return grant
-
-    @staticmethod
-    def _is_tenant_admin(ctx: OpContext) -> bool:
-        caller = ctx.caller
-        return caller.is_admin or caller.principal_arn == f"arn:aws:iam::{caller.tenant}:root"
 
     # -- CreateGrant -----------------------------------------------------------------------
 
@@ -152,12 +84,14 @@ class GrantOps(PolicyOps):
                 context_equals=None if equals is None else tuple(equals.items()),
                 context_subset=None if subset is None else tuple(subset.items()),
             )
-            self._authorize_create_grant(tx, ctx, key, candidate, req.get("GrantTokens"))
+            self.authorizer.authorize_create_grant(
+                tx, ctx.caller, key, candidate, req.get("GrantTokens")
+            )
             raw = tx.get_for_update(account, "key", key.key_id)
             key = KeyRecord.from_bytes(raw) if raw is not None else key
             check_state(key.key_state, "manage", key.arn)
             check_grant_fits(key, candidate)
-            existing = self.grants_of(tx, key)
+            existing = grants_of(tx, key)
             if candidate.name is not None:
                 for grant in existing:
                     if grant.same_as(candidate):
@@ -171,50 +105,6 @@ class GrantOps(PolicyOps):
 
         grant = self.write(ctx, unit)
         return {"GrantId": grant.grant_id, "GrantToken": issue_token(grant)}
-
-    def _authorize_create_grant(
-        self,
-        tx: StoreTx,
-        ctx: OpContext,
-        key: KeyRecord,
-        child: GrantRecord,
-        tokens: list[str] | None,
-    ) -> None:
-        """Key policy (with the grant's condition keys), else a grant that may make it.
-
-        A grant that allows CreateGrant lets its grantee make grants with a subset of its
-        operations and constraints at least as strict as its own.
-        """
-        if tokens:
-            self.check_grant_tokens(tx, ctx, tokens)
-        context: dict[str, tuple[str, ...]] = {
-            "kms:granteeprincipal": (child.grantee_principal,),
-            "kms:grantoperations": child.operations,
-        }
-        if child.retiring_principal is not None:
-            context["kms:retiringprincipal"] = (child.retiring_principal,)
-        caller = ctx.caller
-        request = Request(
-            caller.principal_arn,
-            caller.tenant,
-            "CreateGrant",
-            key.arn,
-            child.equals if child.equals is not None else child.subset,
-            context,
-        )
-        decision = self.key_policy(key).evaluate(request)
-        if decision is Decision.ALLOW:
-            return
-        if decision is Decision.NONE:
-            for parent in self.grants_of(tx, key):
-                if (
-                    "CreateGrant" in parent.operations
-                    and self._is_grantee(ctx, parent)
-                    and set(child.operations) <= set(parent.operations)
-                    and at_least_as_strict(child.equals, child.subset, parent.equals, parent.subset)
-                ):
-                    return
-        raise self.denied(ctx, key.arn, "CreateGrant", decision)
 
     # -- listing ---------------------------------------------------------------------------
 
@@ -268,11 +158,7 @@ class GrantOps(PolicyOps):
         ):
             raise InvalidMarkerError("Marker is invalid.")
         caller = ctx.caller
-        if not (
-            self._is_tenant_admin(ctx)
-            or principal_covers(principal, caller.principal_arn, caller.tenant)
-        ):
-            raise self.denied(ctx, "*", "ListRetirableGrants", Decision.NONE)
+        self.authorizer.authorize_list_retirable(caller, principal)
 
         def unit(tx: StoreTx) -> list[tuple[str, GrantRecord]]:
             keys: dict[str, KeyRecord | None] = {}
@@ -314,7 +200,7 @@ class GrantOps(PolicyOps):
 
         def unit(tx: StoreTx) -> None:
             if token is not None:
-                grant = self.grant_for_token(tx, ctx, token)
+                grant = grant_for_token(tx, ctx.caller, token)
                 key = self.resolve_key(tx, ctx, grant.key_id)
                 if (
                     key_spec is not None
@@ -329,17 +215,7 @@ class GrantOps(PolicyOps):
                 if raw is None:
                     raise NotFoundError(f"Grant ID {grant_id} not found")
                 grant = GrantRecord.from_bytes(raw)
-            caller = ctx.caller
-            retiring = grant.retiring_principal
-            if not (
-                (
-                    retiring is not None
-                    and principal_covers(retiring, caller.principal_arn, caller.tenant)
-                )
-                or ("RetireGrant" in grant.operations and self._is_grantee(ctx, grant))
-                or self._is_tenant_admin(ctx)
-            ):
-                raise self.denied(ctx, key.arn, "RetireGrant", Decision.NONE)
+            self.authorizer.authorize_retire(ctx.caller, key.arn, grant)
             tx.delete(key.account_id, "grant", grant.store_name)
 
         self.write(ctx, unit)

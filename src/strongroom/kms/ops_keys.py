@@ -62,9 +62,6 @@ def page(items: list[Any], limit: int | None, default: int = 100) -> tuple[list[
 class KeyOps(ServiceCore):
     """CreateKey, DescribeKey, ListKeys, Enable/DisableKey, deletion, UpdateKeyDescription."""
 
-    def check_policy_document(self, policy: str, account_id: str) -> None:
-        """Validate a key policy; the policy mixin refines this."""
-
     def current_view(self, key: KeyRecord) -> KeyRecord:
         """Return ``key`` as it stands now; the import mixin marks expired material deleted."""
         return key
@@ -89,7 +86,18 @@ class KeyOps(ServiceCore):
         return spec, usage
 
     def op_create_key(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-        """Create a KMS key of any supported spec and usage."""
+        """Create a KMS key of any supported spec and usage.
+
+        A given policy is validated first and must not lock the caller out (unless
+        ``BypassPolicyLockoutSafetyCheck``), as AWS does.
+        """
+        account = ctx.caller.tenant
+        policy = req.get("Policy")
+        if policy is not None:
+            bypass = bool(req.get("BypassPolicyLockoutSafetyCheck"))
+            self.authorizer.check_new_policy(ctx.caller, policy, None, bypass)
+        else:
+            policy = default_policy(account)
         spec, usage = self._key_spec(req)
         origin = req.get("Origin") or "AWS_KMS"
         if origin not in ("AWS_KMS", "EXTERNAL"):
@@ -99,9 +107,6 @@ class KeyOps(ServiceCore):
         if req.get("MultiRegion"):
             raise UnsupportedOperationError("Multi-Region keys are not supported.")
         tags = check_tags(req.get("Tags") or [])
-        account = ctx.caller.tenant
-        policy = req.get("Policy") or default_policy(account)
-        self.check_policy_document(policy, account)
         now = self.clock.now()
         key = KeyRecord(
             key_id=self.new_key_id(),

@@ -1,4 +1,4 @@
-"""Key rotation (automatic and on demand), tags and key policy operations."""
+"""Key rotation (automatic and on demand) and tags."""
 
 from __future__ import annotations
 
@@ -36,10 +36,10 @@ ON_DEMAND_ROTATION_LIMIT = 25
 
 
 class RotationOps(KeyOps):
-    """Rotation, tag and key policy operations.
+    """Rotation and tag operations.
 
     Enable/DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand, ListKeyRotations,
-    TagResource, UntagResource, ListResourceTags, Get/Put/ListKeyPolicies.
+    TagResource, UntagResource, ListResourceTags.
     """
 
     @staticmethod
@@ -297,33 +297,3 @@ class RotationOps(KeyOps):
         if truncated:
             response["NextMarker"] = shown[-1][0]
         return response
-
-    # -- key policies --------------------------------------------------------------------
-
-    @staticmethod
-    def _policy_name(req: dict[str, Any]) -> None:
-        name = req.get("PolicyName") or "default"
-        if name != "default":
-            raise NotFoundError(f"No such policy exists: {name}")
-
-    def op_get_key_policy(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-        """Return a key's policy document."""
-        self._policy_name(req)
-        key = self.read(lambda tx: self.resolve_key(tx, ctx, req["KeyId"]))
-        self.read(lambda tx: self.authorize(tx, ctx, key, "GetKeyPolicy"))
-        return {"Policy": key.policy, "PolicyName": "default"}
-
-    def op_put_key_policy(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-        """Replace a key's policy document (validated first)."""
-        self._policy_name(req)
-        self.check_policy_document(req["Policy"], ctx.caller.tenant)
-        self._update_key(
-            ctx, req, "manage", "PutKeyPolicy", lambda k: k.replace(policy=req["Policy"])
-        )
-        return {}
-
-    def op_list_key_policies(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-        """List policy names: always just ``default``."""
-        key = self.read(lambda tx: self.resolve_key(tx, ctx, req["KeyId"]))
-        self.read(lambda tx: self.authorize(tx, ctx, key, "ListKeyPolicies"))
-        return {"PolicyNames": ["default"], "Truncated": False}

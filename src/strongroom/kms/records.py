@@ -12,7 +12,7 @@ kind               name                        record
 ``key``            key id                      :class:`KeyRecord`
 ``keyver``         ``<key id>/<version:010>``  :class:`KeyVersionRecord`
 ``alias``          ``<region>/<alias name>``   :class:`AliasRecord`
-``grant``          ``<key id>/<grant id>``     grant (``strongroom.kms.grants``)
+``grant``          ``<key id>/<grant id>``     grant (``strongroom.kms.authz.grants``)
 ``userkey``        ``<key id>/<user id>``      :class:`UserKeyRecord`
 =================  ==========================  ===================================
 

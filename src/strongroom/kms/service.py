@@ -13,6 +13,7 @@ from typing import Any
 
 from strongroom.errors import DryRunOperationError, StrongroomError, UnsupportedOperationError
 from strongroom.kms.admin import AdminOps
+from strongroom.kms.authz import Authorizer, KeyAuthorizer
 from strongroom.kms.caller import Caller
 from strongroom.kms.core import OpContext
 from strongroom.kms.ops_aliases import AliasOps
@@ -23,10 +24,12 @@ from strongroom.kms.ops_import import ImportOps
 from strongroom.kms.ops_key_agreement import KeyAgreementOps
 from strongroom.kms.ops_key_usage import KeyUsageOps
 from strongroom.kms.ops_mac import MacOps
+from strongroom.kms.ops_policy import PolicyOps
 from strongroom.kms.ops_rotation import RotationOps
 from strongroom.kms.ops_userkeys import UserKeyOps
 from strongroom.kms.ops_userkeys_api import UserKeyApiOps
 from strongroom.kms.ops_userkeys_methods import UserKeyMethods
+from strongroom.kms.ports import Clock, RootOfTrust, Store
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -38,6 +41,7 @@ def handler_name(operation: str) -> str:
 
 class KeyService(
     GrantOps,
+    PolicyOps,
     AsymmetricOps,
     MacOps,
     ImportOps,
@@ -52,6 +56,23 @@ class KeyService(
     AdminOps,
 ):
     """The key service core: AWS KMS operations over an injected store and root of trust."""
+
+    def __init__(
+        self,
+        store: Store,
+        root: RootOfTrust,
+        clock: Clock,
+        *,
+        authorizer: Authorizer | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            store,
+            root,
+            clock,
+            authorizer=authorizer if authorizer is not None else KeyAuthorizer(),
+            **options,
+        )
 
     def call(
         self,

@@ -1,6 +1,6 @@
 """Conditions of key policy statements: parsing, and evaluation against a :class:`Request`.
 
-Pure code, used by :mod:`strongroom.kms.policy`. The operators (``StringEquals``,
+Pure code, used by :mod:`strongroom.kms.authz.policy`. The operators (``StringEquals``,
 ``StringLike``, ``ArnLike``, ``Bool``, ``Null``, their negations, ``...IfExists`` and the
 ``ForAnyValue:``/``ForAllValues:`` set forms) and condition keys supported are listed in
 ``docs/policies.md``; anything else is a :class:`~strongroom.errors.MalformedPolicyDocumentError`.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from strongroom.errors import LimitExceededError, MalformedPolicyDocumentError
-from strongroom.kms.policy_conditions import (
+from strongroom.kms.authz.conditions import (
     CONDITION_KEYS,
     Condition,
     Request,
@@ -31,7 +31,7 @@ from strongroom.kms.policy_conditions import (
     malformed,
     parse_conditions,
 )
-from strongroom.kms.principals import Principals, principal_element
+from strongroom.kms.authz.principals import Principals, principal_element
 
 __all__ = [
     "CONDITION_KEYS",
