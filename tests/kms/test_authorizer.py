@@ -19,7 +19,7 @@ import pytest
 from strongroom.errors import AccessDeniedError
 from strongroom.kms import Caller, KeyService
 from strongroom.kms.authz import DenyAll, KeyAuthorizer
-from strongroom.kms.core import ServiceCore
+from strongroom.kms.kernel import Kernel
 from strongroom.testing.service import sqlite_key_service, tenant_caller
 
 from .conftest import AUTHORIZER_VARIABLE
@@ -77,7 +77,7 @@ def test_the_kernel_requires_an_authorizer(tmp_path: Path) -> None:
     from strongroom.store import SqliteStore
 
     with pytest.raises(TypeError, match="authorizer"):
-        ServiceCore(  # type: ignore[call-arg]
+        Kernel(  # type: ignore[call-arg]
             SqliteStore(tmp_path / "s.db"),
             LocalRootOfTrust.create(tmp_path / "m.key"),
             ManualClock(),

@@ -25,7 +25,7 @@ from strongroom.kms.authz.policy import (
     parse_policy,
 )
 from strongroom.kms.authz.principals import principal_covers
-from strongroom.kms.ops_keys import default_policy
+from strongroom.kms.ops.keys import default_policy
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"

@@ -163,7 +163,7 @@ def access_key_list(
         def unit(tx: StoreTx) -> list[PrincipalRecord]:
             return [PrincipalRecord.from_bytes(v) for _, v in tx.scan(account, "principal")]
 
-        rows = [_principal_json(p) for p in service.read(unit)]
+        rows = [_principal_json(p) for p in service.store.read(unit)]
     if json_output:
         print_json({"AccessKeys": rows})
     else:

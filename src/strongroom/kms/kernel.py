@@ -1,10 +1,12 @@
-"""The shared state and building blocks of the key service that every operation uses.
+"""The kernel of the key service: the collaborators every operation is given.
 
-:class:`ServiceCore` holds the injected store, root of trust and clock, the bounded caches
-of unwrapped keys, the audit buffer, and the steps each operation is made of: resolve a
-KeyId to a key of the caller's tenant, check its state, authorise, load material, audit.
-Operation handlers live in the ``ops_*`` mixins and are combined in
-:class:`strongroom.kms.service.KeyService`.
+:class:`Kernel` holds the injected store, root of trust and clock, the
+:class:`~strongroom.kms.authz.Authorizer` (required: there is no default that allows),
+key material (:class:`~strongroom.kms.materials.Materials`), key records and their cache,
+the audit buffer, and the steps each operation is made of: resolve a KeyId to a key of the
+caller's tenant, check its state, authorise, audit. Operation handlers are plain functions
+in :mod:`strongroom.kms.ops` that take a kernel; :class:`strongroom.kms.service.KeyService`
+looks them up in one table.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from strongroom.errors import (
 )
 from strongroom.kms.audit_log import AuditLog
 from strongroom.kms.authz.authorizer import Authorizer
-from strongroom.kms.cache import HotRecords, WriteWatchingStore
+from strongroom.kms.authz.grants import MAX_GRANTS_PER_KEY
+from strongroom.kms.cache import HotRecords, TtlCache, WriteWatchingStore
 from strongroom.kms.caller import Caller
-from strongroom.kms.core_material import MaterialSteps
+from strongroom.kms.imported_materials import EXTERNAL, current_view
 from strongroom.kms.key_usage import TRACKED_OPERATIONS
+from strongroom.kms.materials import Materials
 from strongroom.kms.metadata import key_metadata
 from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.kms.records import (
@@ -56,8 +60,8 @@ class OpContext:
     """ReEncrypt: the key the ciphertext came from (``key_arn`` is the destination)."""
 
 
-class ServiceCore(MaterialSteps):
-    """State and steps shared by every operation of the key service."""
+class Kernel:
+    """The collaborators and steps shared by every operation of the key service."""
 
     def __init__(
         self,
@@ -70,15 +74,26 @@ class ServiceCore(MaterialSteps):
         authorizer: Authorizer,
         key_record_ttl_s: float = 1.0,
         model: WireModel | None = None,
+        max_grants_per_key: int = MAX_GRANTS_PER_KEY,
+        user_key_cache_size: int = 50_000,
+        user_keys_model: WireModel | None = None,
     ) -> None:
         self.store = store
         self.authorizer = authorizer
+        self.max_grants_per_key = max_grants_per_key
         self.root = root
         self.clock = clock
         self.model = model or WireModel.load()
         self.material_ttl_s = material_ttl_s
         self.audit = AuditLog(store, clock)
-        self._init_material_caches(material_ttl_s, material_cache_size, clock)
+        self.materials = Materials(
+            store, root, clock, self.active_tx, ttl_s=material_ttl_s, size=material_cache_size
+        )
+        # (account, key id, user id) -> (row bytes, version, unwrapped user key)
+        self.user_keys: TtlCache[tuple[str, str, str], tuple[bytes, int, bytes]] = TtlCache(
+            material_ttl_s, user_key_cache_size, clock.now
+        )
+        self.user_keys_model = user_keys_model or model or WireModel.load()
         self.blob_headers = HeaderCache()  # parsed ciphertext blob headers
         self._lock = threading.Lock()
         self._active = threading.local()
@@ -87,18 +102,27 @@ class ServiceCore(MaterialSteps):
         prefix = secrets.token_hex(10)
         self._request_prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:]}"
         self._request_counter = itertools.count(1)
-        self._handlers: dict[str, Callable[..., Any]] = {}
         # key and alias records for read_cached: a write of this process ends them at once,
         # a change by another process is seen within key_record_ttl_s (0: no such cache)
         self._hot = HotRecords(key_record_ttl_s, clock.now, self._active)
         if self._hot.enabled:
             self.store = WriteWatchingStore(store, self._hot.invalidate)
+            self.materials.store = self.store
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={self.root.description})"
 
+    def new_request_id(self) -> str:
+        """Return a request id unique across processes: a random prefix and a counter."""
+        return f"{self._request_prefix}-{next(self._request_counter):012x}"
+
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("the key service holds key material and cannot be pickled")
+
+    def forget_key(self, account_id: str, key_id: str) -> None:
+        """Drop every cached material and user key of one key (disable, deletion, rotation)."""
+        self.materials.forget_key(account_id, key_id)
+        self.user_keys.drop_where(lambda k: k[0] == account_id and k[1] == key_id)
 
     # -- transactions -------------------------------------------------------------------
 
@@ -160,7 +184,8 @@ class ServiceCore(MaterialSteps):
 
         Only keys of the caller's tenant and region are visible. An ARN of another account
         is refused as AWS refuses a cross-account call without a policy that allows it.
-        A key whose deletion date has passed is shredded here and reported as not found.
+        A key whose deletion date has passed is reported as not found; a key whose
+        imported material has expired is seen as pending import.
         """
         caller = ctx.caller
         region = caller.region
@@ -193,6 +218,8 @@ class ServiceCore(MaterialSteps):
         if key is None or key.region != region or self.is_past_deletion(key):
             raise NotFoundError(f"Key 'arn:aws:kms:{region}:{account}:key/{ident}' does not exist")
         ctx.key_arn = key.arn
+        if key.origin == EXTERNAL:  # expired imported material counts as deleted
+            return current_view(key, self.clock.now())
         return key
 
     def resolve_fresh(self, tx: StoreTx, ctx: OpContext, key_spec: str) -> KeyRecord:
@@ -286,7 +313,7 @@ class ServiceCore(MaterialSteps):
         has_material = key.current_version > 0 and key.key_state != "PendingImport"
         material_id = None
         if key.key_spec == "SYMMETRIC_DEFAULT" and has_material:
-            material_id = self.material_id_of(None, key, key.current_version)
+            material_id = self.materials.material_id_of(None, key, key.current_version)
         return key_metadata(key, material_id)
 
 

@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from strongroom.errors import InvalidKeyUsageError, UnsupportedOperationError, ValidationError
-from strongroom.kms.core import OpContext
+from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import ECDH, KEY_AGREEMENT, wrong_usage
-from strongroom.kms.ops_keys import KeyOps
 from strongroom.kms.ports import StoreTx
 from strongroom.kms.signing import load_private
 
@@ -33,31 +32,28 @@ def peer_public_key(der: bytes, curve: ec.EllipticCurve) -> ec.EllipticCurvePubl
     return public
 
 
-class KeyAgreementOps(KeyOps):
-    """DeriveSharedSecret."""
+def derive_shared_secret(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """ECDH with the key's private key and the peer's ``PublicKey``; the raw secret."""
+    if req.get("Recipient") is not None:
+        raise UnsupportedOperationError("Recipient (attested enclaves) is not supported.")
+    if req["KeyAgreementAlgorithm"] != ECDH:
+        raise ValidationError("KeyAgreementAlgorithm must be ECDH.")
 
-    def op_derive_shared_secret(self, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-        """ECDH with the key's private key and the peer's ``PublicKey``; the raw secret."""
-        if req.get("Recipient") is not None:
-            raise UnsupportedOperationError("Recipient (attested enclaves) is not supported.")
-        if req["KeyAgreementAlgorithm"] != ECDH:
-            raise ValidationError("KeyAgreementAlgorithm must be ECDH.")
+    def unit(tx: StoreTx) -> dict[str, Any]:
+        key = k.usable_key(
+            tx, ctx, req["KeyId"], "crypto", "DeriveSharedSecret", None, req.get("GrantTokens")
+        )
+        if key.key_usage != KEY_AGREEMENT:
+            raise wrong_usage(key.arn, key.key_usage, "DeriveSharedSecret")
+        private = load_private(k.materials.material(tx, key, key.current_version))
+        if not isinstance(private, ec.EllipticCurvePrivateKey):
+            raise InvalidKeyUsageError(f"{key.arn} is not an elliptic curve key.")
+        peer = peer_public_key(req["PublicKey"], private.curve)
+        return {
+            "KeyId": key.arn,
+            "SharedSecret": private.exchange(ec.ECDH(), peer),
+            "KeyAgreementAlgorithm": ECDH,
+            "KeyOrigin": key.origin,
+        }
 
-        def unit(tx: StoreTx) -> dict[str, Any]:
-            key = self.usable_key(
-                tx, ctx, req["KeyId"], "crypto", "DeriveSharedSecret", None, req.get("GrantTokens")
-            )
-            if key.key_usage != KEY_AGREEMENT:
-                raise wrong_usage(key.arn, key.key_usage, "DeriveSharedSecret")
-            private = load_private(self.material(tx, key, key.current_version))
-            if not isinstance(private, ec.EllipticCurvePrivateKey):
-                raise InvalidKeyUsageError(f"{key.arn} is not an elliptic curve key.")
-            peer = peer_public_key(req["PublicKey"], private.curve)
-            return {
-                "KeyId": key.arn,
-                "SharedSecret": private.exchange(ec.ECDH(), peer),
-                "KeyAgreementAlgorithm": ECDH,
-                "KeyOrigin": key.origin,
-            }
-
-        return self.read(unit)
+    return k.read(unit)

@@ -1,13 +1,15 @@
 """Key material for the key service: tenant KEKs, version material, ``KeyMaterialId``.
 
-:class:`MaterialSteps` is the part of :class:`~strongroom.kms.core.ServiceCore` that turns
-stored, wrapped records into usable keys: the tenant's key-encryption key unwrapped by the
+:class:`Materials` is the kernel's collaborator that turns stored, wrapped records into
+usable keys: the tenant's key-encryption key unwrapped by the
 root of trust, each key version's material unwrapped by that KEK (bound to its identity),
 the blob message keys derived from it, and the ``KeyMaterialId`` of a version. Each is held
 in a bounded cache with a time to live, dropped per key by :meth:`forget_key`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from strongroom.crypto.blob import MessageKeys
 from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_key
@@ -18,17 +20,26 @@ from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, TenantRecord, version_name
 
 
-class MaterialSteps:
-    """Unwrapping and caching of key material (a part of ``ServiceCore``)."""
+class Materials:
+    """Unwrapping and caching of key material, for one kernel.
 
-    store: Store
-    root: RootOfTrust
+    ``active_tx`` returns the transaction the calling thread runs in (the kernel's), so a
+    lookup deep inside an operation does not open a nested transaction.
+    """
 
-    def active_tx(self) -> StoreTx | None:
-        """The transaction this thread runs in, if any (``ServiceCore`` provides it)."""
-        raise NotImplementedError
-
-    def _init_material_caches(self, ttl_s: float, size: int, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        root: RootOfTrust,
+        clock: Clock,
+        active_tx: Callable[[], StoreTx | None],
+        *,
+        ttl_s: float,
+        size: int,
+    ) -> None:
+        self.store = store
+        self.root = root
+        self.active_tx = active_tx
         self._keks: TtlCache[str, bytes] = TtlCache(ttl_s, 10_000, clock.now)
         self._material: TtlCache[tuple[str, str, int], bytes] = TtlCache(ttl_s, size, clock.now)
         # the same material, ready to derive blob message keys (dropped with it)
