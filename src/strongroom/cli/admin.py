@@ -24,8 +24,8 @@ from strongroom.cli.context import (
     stderr_console,
     stdout_console,
 )
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import PrincipalRecord, TenantRecord
+from strongroom.ports import StoreTx
 
 
 def iso_time(seconds: float) -> str:

@@ -22,10 +22,11 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 from rich.console import Console
 
+from strongroom import deployment
 from strongroom.config import DATA_DIR_ENV, DataDirConfig, load_config, resolve_data_dir
 from strongroom.errors import StrongroomError
-from strongroom.kms import KeyService, SystemClock
-from strongroom.kms.ports import Clock, RootOfTrust, Store
+from strongroom.kms import KeyService
+from strongroom.ports import Clock, RootOfTrust, Store
 from strongroom.rootkey import open_root_of_trust, parse_pkcs11_uri
 from strongroom.store import open_store
 
@@ -82,15 +83,11 @@ def open_service(
     config: DataDirConfig | None = None
     if store_url is None or root_spec is None:
         config = load_config(data_dir)
-    store = open_store(store_url or (config.store_url if config else ""))
-    try:
-        root = open_root_of_trust(
-            root_spec or (config.root_of_trust if config else ""), data_dir, create=False
-        )
-    except BaseException:
-        store.close()
-        raise
-    return KeyService(store, root, clock or SystemClock())
+    chosen = DataDirConfig(
+        store_url=store_url or (config.store_url if config else ""),
+        root_of_trust=root_spec or (config.root_of_trust if config else ""),
+    )
+    return deployment.open_service(chosen, data_dir, clock=clock)
 
 
 @contextmanager

@@ -43,7 +43,7 @@ from strongroom.cli.context import (
     stdout_console,
 )
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
-from strongroom.kms.ports import Store, SystemClock
+from strongroom.ports import Store, SystemClock
 
 if TYPE_CHECKING:
     from strongroom.mesh.admin import MeshAdministration

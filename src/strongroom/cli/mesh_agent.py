@@ -29,7 +29,7 @@ from strongroom.cli.mesh import (
     open_mesh_ca,
     with_mesh_endpoint,
 )
-from strongroom.kms.ports import SystemClock
+from strongroom.ports import SystemClock
 
 if TYPE_CHECKING:
     from strongroom.mesh.ports import EntrySource, WorkloadAuthority

@@ -17,8 +17,8 @@ from strongroom.errors import AlreadyExistsError, NotFoundError, ValidationError
 from strongroom.kms.caller import AccessKey, Caller
 from strongroom.kms.kernel import Kernel
 from strongroom.kms.key_usage import mark_tracking_start
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import GLOBAL_TENANT, PrincipalRecord, TenantRecord
+from strongroom.ports import StoreTx
 
 _ACCESS_KEY_ALPHABET = string.ascii_uppercase + "234567"
 

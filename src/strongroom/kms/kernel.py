@@ -35,12 +35,12 @@ from strongroom.kms.imported_materials import EXTERNAL, current_view
 from strongroom.kms.key_usage import TRACKED_OPERATIONS
 from strongroom.kms.materials import Materials
 from strongroom.kms.metadata import key_metadata
-from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.kms.records import (
     KeyRecord,
 )
 from strongroom.kms.states import PENDING_DELETION, check_state
 from strongroom.kms.wire_model import WireModel
+from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
 
 T = TypeVar("T")
 

@@ -46,7 +46,7 @@ from strongroom.crypto.hazmat import (
 )
 from strongroom.crypto.wrap import key_identity
 from strongroom.errors import InvalidCiphertextError, ValidationError
-from strongroom.kms.ports import AuditRecord
+from strongroom.ports import AuditRecord
 
 MAGIC = b"SRKSBKUP"
 """First eight bytes of every keystore backup."""
@@ -277,7 +277,7 @@ class BackupReader:
     """Stream the entries of a backup whose header was read with :func:`read_header`.
 
     ``source`` must be positioned right after the header. Iterating yields
-    :class:`StoreEntry` and :class:`~strongroom.kms.ports.AuditRecord` values in file
+    :class:`StoreEntry` and :class:`~strongroom.ports.AuditRecord` values in file
     order; the iteration ends only after END, the final chunk and end of file were all
     seen and the counts matched. ``meta`` is the META object. Memory use is one chunk.
     """

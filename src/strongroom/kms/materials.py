@@ -16,8 +16,8 @@ from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_
 from strongroom.errors import NotFoundError, RootOfTrustError
 from strongroom.kms.cache import TtlCache
 from strongroom.kms.material import generated_material_id, material_fingerprint_key
-from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, TenantRecord, version_name
+from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
 
 
 class Materials:

@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-GLOBAL_TENANT = "_global"
+from strongroom.ports.store import GLOBAL_TENANT as GLOBAL_TENANT  # its home is the ports
 
 
 def _encode(value: Any) -> Any:

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from strongroom.errors import InvalidCiphertextError, InvalidKeyUsageError, ValidationError
 from strongroom.kms.kernel import Kernel
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.signing import load_private, load_public
+from strongroom.ports import StoreTx
 
 OAEP_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "RSAES_OAEP_SHA_1": hashes.SHA1,

@@ -26,10 +26,10 @@ from strongroom.kms.ops import HANDLERS
 from strongroom.kms.ops.imports import delete_expired_material
 from strongroom.kms.ops.keys import delete_due_keys
 from strongroom.kms.ops.rotation import rotate_due_keys
-from strongroom.kms.ports import Clock, RootOfTrust, Store
 from strongroom.kms.userkeys import api as user_keys_api
 from strongroom.kms.userkeys import methods as user_keys
 from strongroom.kms.wire_model import WireModel
+from strongroom.ports import Clock, RootOfTrust, Store
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 P = ParamSpec("P")

@@ -33,9 +33,8 @@ from cryptography.x509.oid import NameOID
 
 from strongroom.crypto.wrap import key_identity
 from strongroom.errors import StoreError
-from strongroom.kms.ports import RootOfTrust, StoreTx
-from strongroom.kms.records import GLOBAL_TENANT
 from strongroom.mesh.spiffe_id import TrustDomain
+from strongroom.ports import GLOBAL_TENANT, RootOfTrust, StoreTx
 from strongroom.tls.ca import load_private_key, private_key_der, unwrap_record, wrap_record
 
 MESH_CA_KIND = "meshca"

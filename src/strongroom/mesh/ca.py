@@ -32,13 +32,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.errors import AccessDeniedError, ValidationError
-from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
-from strongroom.kms.records import GLOBAL_TENANT
 from strongroom.mesh.authority import Authority, load_or_create_authority, stored_versions
 from strongroom.mesh.bundle import jwt_bundle, spiffe_bundle
 from strongroom.mesh.jwt_svid import JwtSvid, sign_jwt_svid, verify_jwt_svid
 from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
 from strongroom.mesh.svid import IPAddress, X509Svid, sign_svid, spiffe_id_of
+from strongroom.ports import GLOBAL_TENANT, Clock, RootOfTrust, Store, StoreTx
 
 DEFAULT_SVID_TTL_S = 3600.0
 DEFAULT_JWT_TTL_S = 300.0

@@ -10,9 +10,10 @@ its life is left. It is kept like the CA keys: wrapped by the root of trust in t
 store (``("_global", "meshca", "TD/server/<digest>")``), so every worker and node over
 one store serves the same one.
 
-:func:`strongroom.tls.server_credentials` hands a :class:`~strongroom.tls.SubjectNames`
-with a ``spiffe_id`` to :func:`mesh_server_credentials`; everything runs in the caller's
-write transaction.
+:func:`server_credentials` is :func:`strongroom.tls.server_credentials` that hands a
+:class:`~strongroom.tls.SubjectNames` with a ``spiffe_id`` to
+:func:`mesh_server_credentials` (``tls`` does not import the mesh); everything runs in
+the caller's write transaction.
 """
 
 from __future__ import annotations
@@ -23,14 +24,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.errors import AccessDeniedError, ValidationError
-from strongroom.kms.ports import RootOfTrust, Store, StoreTx
-from strongroom.kms.records import GLOBAL_TENANT
 from strongroom.mesh.authority import MESH_CA_KIND, load_or_create_authority, record_name
 from strongroom.mesh.ca import REVOKED_KIND
 from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
 from strongroom.mesh.svid import IPAddress, sign_svid
+from strongroom.ports import GLOBAL_TENANT, RootOfTrust, Store, StoreTx
 from strongroom.tls.ca import private_key_der, unwrap_record, wrap_record
-from strongroom.tls.server_cert import ServerCredentials, SubjectNames, credentials_of
+from strongroom.tls.server_cert import (
+    SERVER_VALIDITY_DAYS,
+    ServerCredentials,
+    SubjectNames,
+    credentials_of,
+)
+from strongroom.tls.server_cert import server_credentials as instance_server_credentials
 
 SERVER_PATH = "/strongroom/server"
 MESH_SERVER_TTL_S = 86400.0
@@ -86,3 +92,19 @@ def mesh_server_credentials(
         wrap_record(root, identity, svid.leaf, private_key_der(key)),
     )
     return credentials_of(list(svid.cert_chain), key, root_pem)
+
+
+def server_credentials(
+    tx: StoreTx,
+    root: RootOfTrust,
+    names: SubjectNames,
+    now: float,
+    validity_days: int = SERVER_VALIDITY_DAYS,
+) -> ServerCredentials:
+    """The server's certificate: from the mesh CA with ``names.spiffe_id``, else the instance CA.
+
+    Run it in a write transaction (it may create a CA and store a new certificate).
+    """
+    return instance_server_credentials(
+        tx, root, names, now, validity_days, issue_mesh=mesh_server_credentials
+    )

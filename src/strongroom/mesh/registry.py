@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from strongroom.errors import AlreadyExistsError, NotFoundError, StoreError, ValidationError
-from strongroom.kms.ports import Clock, Store, StoreTx
-from strongroom.kms.records import GLOBAL_TENANT
 from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
+from strongroom.ports import GLOBAL_TENANT, Clock, Store, StoreTx
 
 ENTRY_KIND = "meshentry"
 SELECTOR_TYPES = ("unix",)

@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from strongroom.data.signed_json import SignedJsonClient, reply_blob
+from strongroom.awsjson.client import SignedJsonClient, reply_blob
 from strongroom.errors import KMSInternalError, ValidationError
 from strongroom.mesh.admin import entry_of_reply
 from strongroom.mesh.api_ops import MESH_TARGET_PREFIX

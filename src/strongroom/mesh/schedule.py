@@ -3,7 +3,7 @@
 The Workload API sleeps until an SVID's half life to push its successor. It does so
 through a :class:`Scheduler`, so tests can drive an hour of rotation in milliseconds:
 :class:`ManualScheduler` wakes its sleepers when :meth:`ManualScheduler.advance` moves its
-:class:`~strongroom.kms.ports.ManualClock` past their time (from any thread).
+:class:`~strongroom.ports.ManualClock` past their time (from any thread).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import threading
 from typing import Protocol
 
-from strongroom.kms.ports import Clock, ManualClock
+from strongroom.ports import Clock, ManualClock
 
 MAX_NAP_SECONDS = 60.0
 

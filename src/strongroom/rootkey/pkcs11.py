@@ -72,7 +72,7 @@ _KEY_TEMPLATE: dict[Attribute, Any] = {
 
 
 class Pkcs11RootOfTrust:
-    """A :class:`~strongroom.kms.ports.RootOfTrust` whose key lives in a PKCS#11 token.
+    """A :class:`~strongroom.ports.RootOfTrust` whose key lives in a PKCS#11 token.
 
     Build it with :meth:`from_uri`. It holds no key material; the PIN stays in the
     shared token login and is never shown.

@@ -32,8 +32,8 @@ import psycopg
 from psycopg import sql
 
 from strongroom.errors import StoreError
-from strongroom.kms.audit import chain_hash
-from strongroom.kms.ports import AuditRecord
+from strongroom.ports import AuditRecord
+from strongroom.ports.audit_chain import chain_hash
 from strongroom.store.keyrange import prefix_end
 from strongroom.store.postgres_pool import Connection, ConnectionPool
 from strongroom.store.postgres_schema import migrate
@@ -63,7 +63,7 @@ def _store_error(exc: psycopg.Error) -> StoreError:
 
 
 class PostgresTx:
-    """A :class:`~strongroom.kms.ports.StoreTx` over one PostgreSQL transaction."""
+    """A :class:`~strongroom.ports.StoreTx` over one PostgreSQL transaction."""
 
     def __init__(self, conn: Connection, read_only: bool = False) -> None:
         self._conn = conn
@@ -320,7 +320,7 @@ class PostgresTx:
 
 
 class PostgresStore:
-    """A :class:`~strongroom.kms.ports.Store` in one PostgreSQL database.
+    """A :class:`~strongroom.ports.Store` in one PostgreSQL database.
 
     ``dsn`` is a libpq connection string or URL (``postgresql://user@host:5432/db``).
     Opening applies missing schema migrations. Safe to share between threads (up to

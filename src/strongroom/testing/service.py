@@ -9,8 +9,8 @@ from typing import Any
 
 from strongroom.kms.authz import Authorizer
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import Clock, ManualClock, RootOfTrust, Store
 from strongroom.kms.service import KeyService
+from strongroom.ports import Clock, ManualClock, RootOfTrust, Store
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
 

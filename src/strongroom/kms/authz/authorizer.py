@@ -27,8 +27,8 @@ from strongroom.kms.authz.grants import (
 from strongroom.kms.authz.policy import Decision, KeyPolicy, PolicyCache, Request
 from strongroom.kms.authz.principals import principal_covers
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord
+from strongroom.ports import StoreTx
 
 LOCKOUT = "The new key policy will not allow you to update the key policy in the future."
 _EMPTY = KeyPolicy(())

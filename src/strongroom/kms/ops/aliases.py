@@ -18,9 +18,9 @@ from strongroom.errors import (
 )
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.ops.keys import page
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import AliasRecord, KeyRecord
 from strongroom.kms.states import PENDING_DELETION, check_state
+from strongroom.ports import StoreTx
 
 ALIAS_NAME = re.compile(r"alias/[a-zA-Z0-9/_-]+")
 """What an alias name is, as AWS KMS documents it."""

@@ -27,10 +27,10 @@ from strongroom.kms.keyspec import (
 )
 from strongroom.kms.material import new_material
 from strongroom.kms.ops.crypto import seal_for
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.signing import RAW, SigningScheme, load_private, load_public
 from strongroom.kms.states import check_state
+from strongroom.ports import StoreTx
 
 DATA_KEY_PAIR_SPECS = frozenset(
     name for name, info in KEY_SPECS.items() if info.family in ("rsa", "ecc", "eddsa")

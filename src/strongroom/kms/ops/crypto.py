@@ -28,11 +28,11 @@ from strongroom.errors import (
 )
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.rsa_encryption import asymmetric_decrypt, asymmetric_encrypt
 from strongroom.kms.states import check_state
 from strongroom.kms.userkeys.operations import user_key_material
+from strongroom.ports import StoreTx
 
 _PLAIN_KEY_ID = re.compile(r"[0-9a-f-]{1,64}")
 _DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}

@@ -28,9 +28,9 @@ from strongroom.kms.authz.grants import (
 from strongroom.kms.authz.principals import valid_principal
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.ops.keys import page
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.states import check_state
+from strongroom.ports import StoreTx
 
 DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 100

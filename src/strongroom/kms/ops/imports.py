@@ -55,11 +55,11 @@ from strongroom.kms.imported_materials import (
 from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.keyspec import KEY_SPECS
 from strongroom.kms.material import checked_material, imported_material_id
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.rsa_encryption import oaep
 from strongroom.kms.signing import load_private
 from strongroom.kms.states import check_state
+from strongroom.ports import StoreTx
 
 IMPORT_TOKEN_LIFETIME_S = DAY
 """An import token and its wrapping key are valid for 24 hours, as in AWS KMS."""

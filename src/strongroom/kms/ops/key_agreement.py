@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from strongroom.errors import InvalidKeyUsageError, UnsupportedOperationError, ValidationError
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import ECDH, KEY_AGREEMENT, wrong_usage
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.signing import load_private
+from strongroom.ports import StoreTx
 
 
 def peer_public_key(der: bytes, curve: ec.EllipticCurve) -> ec.EllipticCurvePublicKey:

@@ -13,8 +13,8 @@ from typing import Any
 from strongroom.errors import NotFoundError
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.key_usage import stored_use, tracking_start
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord
+from strongroom.ports import StoreTx
 
 
 def get_key_last_usage(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:

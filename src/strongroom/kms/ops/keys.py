@@ -18,7 +18,6 @@ from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.key_usage import USE_KIND
 from strongroom.kms.keyspec import KEY_SPECS, SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import (
     DISABLED,
@@ -28,6 +27,7 @@ from strongroom.kms.states import (
     check_state,
 )
 from strongroom.kms.tags import check_tags
+from strongroom.ports import StoreTx
 
 MIN_PENDING_WINDOW_DAYS = 7
 MAX_PENDING_WINDOW_DAYS = 30

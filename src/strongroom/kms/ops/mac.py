@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.hmac import HMAC
 from strongroom.errors import InvalidKeyUsageError, InvalidMacError
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import GENERATE_VERIFY_MAC, algorithms, wrong_usage
-from strongroom.kms.ports import StoreTx
+from strongroom.ports import StoreTx
 
 MAC_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "HMAC_SHA_224": hashes.SHA224,

@@ -25,10 +25,10 @@ from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
 from strongroom.kms.ops.keys import _update_key, page
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import check_state
 from strongroom.kms.tags import MAX_TAGS, check_tags
+from strongroom.ports import StoreTx
 
 DEFAULT_ROTATION_DAYS = 365
 ON_DEMAND_ROTATION_LIMIT = 25

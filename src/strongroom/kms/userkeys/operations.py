@@ -40,7 +40,6 @@ from strongroom.errors import (
 from strongroom.kms.caller import Caller
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import KeyRecord, UserKeyRecord
 from strongroom.kms.userkey_rows import (
     check_user_id,
@@ -48,6 +47,7 @@ from strongroom.kms.userkey_rows import (
     user_identities,
     user_key_name,
 )
+from strongroom.ports import StoreTx
 
 T = TypeVar("T")
 
