@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from strongroom.errors import AccessDeniedError, NotFoundError, ValidationError
-from strongroom.mesh.agent import AgentThread
-from strongroom.mesh.svid import certificates_from_der, spiffe_id_of
+from strongroom.mesh.agent.serve import AgentThread
+from strongroom.mesh.identity.svid import certificates_from_der, spiffe_id_of
 from strongroom.testing.server import (
     ServerInfo,
     audit_events,

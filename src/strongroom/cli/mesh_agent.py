@@ -32,8 +32,8 @@ from strongroom.cli.mesh import (
 from strongroom.ports import SystemClock
 
 if TYPE_CHECKING:
-    from strongroom.mesh.ports import EntrySource, WorkloadAuthority
-    from strongroom.mesh.workload_api import WorkloadApi
+    from strongroom.mesh.agent.ports import EntrySource, WorkloadAuthority
+    from strongroom.mesh.agent.workload_api import WorkloadApi
     from strongroom.metrics import MetricsEndpoint
 
 
@@ -75,17 +75,17 @@ def agent_command(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    from strongroom.mesh.agent import run_agent
-    from strongroom.mesh.registry import Registry
-    from strongroom.mesh.schedule import SystemScheduler
-    from strongroom.mesh.workload_api import WorkloadApi
+    from strongroom.mesh.agent.schedule import SystemScheduler
+    from strongroom.mesh.agent.serve import run_agent
+    from strongroom.mesh.agent.workload_api import WorkloadApi
+    from strongroom.mesh.identity.registry import Registry
 
     clock = SystemClock()
     with cli_errors():
         authority: WorkloadAuthority
         entries: EntrySource
         if endpoint.url is not None:
-            from strongroom.mesh.remote import RemoteMeshAuthority
+            from strongroom.mesh.agent.remote import RemoteMeshAuthority
 
             remote = RemoteMeshAuthority.connect(
                 trust_domain,
@@ -139,7 +139,7 @@ def healthcheck_command(
     """
     import asyncio
 
-    from strongroom.mesh.health import check_agent
+    from strongroom.mesh.agent.health import check_agent
 
     health = asyncio.run(check_agent(socket_path.absolute(), timeout))
     if as_json:
@@ -150,7 +150,7 @@ def healthcheck_command(
 
 
 def _agent_metrics(api: WorkloadApi, port: int) -> MetricsEndpoint:
-    from strongroom.mesh.agent_metrics import AgentCollector
+    from strongroom.mesh.agent.metrics import AgentCollector
     from strongroom.metrics import serve_collector
 
     endpoint = serve_collector(AgentCollector(api.stats), port)

@@ -154,7 +154,7 @@ def server_command(
             fail(
                 "--tls-from-mesh serves the mesh CA's certificate: drop --insecure-http/--tls-cert"
             )
-        from strongroom.mesh.ingress import server_spiffe_id
+        from strongroom.mesh.identity.ingress import server_spiffe_id
 
         with cli_errors():
             sans.append(server_spiffe_id(trust_domain))

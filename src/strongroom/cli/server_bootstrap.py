@@ -110,7 +110,7 @@ def prepare_data_dir(
     whether clients verify it with ``ca.pem`` (not with ``--insecure-http`` or an
     operator's certificate), which is what ``CaBundle`` records. With ``mesh_trust_domain``
     the server's certificate comes from that trust domain's mesh CA, and the bundle clients
-    need is ``DATA_DIR/mesh-TD.pem`` (:mod:`strongroom.mesh.ingress`).
+    need is ``DATA_DIR/mesh-TD.pem`` (:mod:`strongroom.mesh.identity.ingress`).
     """
     data_dir = Path(os.path.abspath(data_dir))
     initialised = not (data_dir / CONFIG_FILE).exists()
@@ -128,7 +128,7 @@ def prepare_data_dir(
         if not ca_file.exists() or ca_file.read_bytes() != ca.pem:
             _write_private(ca_file, ca.pem, 0o644)
         if mesh_trust_domain is not None:
-            from strongroom.mesh.ingress import mesh_bundle_pem
+            from strongroom.mesh.identity.ingress import mesh_bundle_pem
 
             pem = mesh_bundle_pem(service.store, root, mesh_trust_domain, now)
             ca_file = data_dir / f"mesh-{mesh_trust_domain}.pem"

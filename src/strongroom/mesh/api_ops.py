@@ -50,10 +50,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from strongroom.errors import AccessDeniedError, NotFoundError, StrongroomError, ValidationError
 from strongroom.kms.caller import Caller
 from strongroom.kms.wire_model import WireModel
-from strongroom.mesh.authority import stored_versions
-from strongroom.mesh.ca import MeshCA
-from strongroom.mesh.registry import RegistrationEntry, Registry
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.authority import stored_versions
+from strongroom.mesh.identity.ca import MeshCA
+from strongroom.mesh.identity.registry import RegistrationEntry, Registry
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
 from strongroom.ports import Clock, RootOfTrust, Store
 
 MESH_MODEL_FILE = "strongroom-mesh-2026-11-29.json"

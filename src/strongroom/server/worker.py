@@ -25,7 +25,7 @@ from strongroom.config import DataDirConfig
 from strongroom.deployment import open_service
 from strongroom.errors import InternalError
 from strongroom.kms import KeyService
-from strongroom.mesh.ingress import server_credentials
+from strongroom.mesh.identity.ingress import server_credentials
 from strongroom.server.http_protocol import CoalescingHttpToolsProtocol
 from strongroom.server.runtime import Runtime
 from strongroom.server.settings import ServerSettings

@@ -47,7 +47,8 @@ class SubjectNames:
     """The SANs a server certificate carries: DNS names and IP addresses, sorted.
 
     ``spiffe_id`` (a ``spiffe://`` name among the extras) makes the mesh CA of its trust
-    domain issue the certificate instead of the instance CA (:mod:`strongroom.mesh.ingress`).
+    domain issue the certificate instead of the instance CA
+    (:mod:`strongroom.mesh.identity.ingress`).
     """
 
     dns_names: tuple[str, ...]
@@ -107,7 +108,7 @@ def _renew_at(not_before: float, not_after: float) -> float:
 
 
 MeshIssuer = Callable[[StoreTx, RootOfTrust, "SubjectNames", float], "ServerCredentials"]
-"""Issues a certificate with a SPIFFE ID (:func:`strongroom.mesh.ingress.server_credentials`)."""
+"""Issues a certificate with a SPIFFE ID (``strongroom.mesh.identity.ingress`` has one)."""
 
 
 def server_credentials(

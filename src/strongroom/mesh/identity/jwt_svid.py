@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.authority import JwtKey
-from strongroom.mesh.spiffe_id import SpiffeId
+from strongroom.mesh.identity.authority import JwtKey
+from strongroom.mesh.identity.spiffe_id import SpiffeId
 
 ALGORITHM = "ES256"
 COORDINATE_BYTES = 32

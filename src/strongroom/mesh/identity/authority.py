@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from strongroom.crypto.wrap import key_identity
 from strongroom.errors import StoreError
-from strongroom.mesh.spiffe_id import TrustDomain
+from strongroom.mesh.identity.spiffe_id import TrustDomain
 from strongroom.ports import GLOBAL_TENANT, RootOfTrust, StoreTx
 from strongroom.tls.ca import load_private_key, private_key_der, unwrap_record, wrap_record
 

@@ -18,9 +18,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from strongroom.errors import ValidationError
 from strongroom.logs import configure_json_logging
-from strongroom.mesh.peer_check import NoRevocation, RevocationCheck, RevocationFile
-from strongroom.mesh.policy import ProxyPolicy
-from strongroom.mesh.svid_source import FileSvidSource, SvidSource, WorkloadApiSvidSource
+from strongroom.mesh.proxy.peer_check import NoRevocation, RevocationCheck, RevocationFile
+from strongroom.mesh.proxy.policy import ProxyPolicy
+from strongroom.mesh.proxy.svid_source import FileSvidSource, SvidSource, WorkloadApiSvidSource
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
@@ -90,15 +90,15 @@ def run_proxy(policy: ProxyPolicy, *, metrics_port: int = 0) -> None:
     """Run the sidecar for ``policy`` until SIGTERM or SIGINT.
 
     With ``metrics_port``, Prometheus metrics are served on ``127.0.0.1:PORT/metrics``
-    (see :mod:`strongroom.mesh.proxy_metrics`).
+    (see :mod:`strongroom.mesh.proxy.metrics`).
     """
-    from strongroom.mesh.proxy import SidecarProxy
+    from strongroom.mesh.proxy.sidecar import SidecarProxy
 
     source = svid_source_for(policy)
     proxy = SidecarProxy(policy, source, revocation_for(policy))
 
     def collector() -> Collector:
-        from strongroom.mesh.proxy_metrics import ProxyCollector
+        from strongroom.mesh.proxy.metrics import ProxyCollector
 
         return ProxyCollector(proxy, source)
 
@@ -108,11 +108,11 @@ def run_proxy(policy: ProxyPolicy, *, metrics_port: int = 0) -> None:
             proxy.close,
             collector,
             metrics_port,
-            "strongroom.mesh.proxy",
+            "strongroom.mesh.proxy.sidecar",
         )
     finally:
         source.close()
-        logging.getLogger("strongroom.mesh.proxy").info(
+        logging.getLogger("strongroom.mesh.proxy.sidecar").info(
             "stopped", extra={"fields": {"stats": _stats(proxy.stats)}}
         )
 
@@ -157,8 +157,8 @@ def check_proxy(policy: ProxyPolicy) -> list[str]:
     Reads the SVID (files or Workload API), checks that it belongs to the policy's trust
     domain and builds the TLS contexts; raises what a start would raise.
     """
-    from strongroom.mesh.proxy import check_svid_domain
-    from strongroom.mesh.proxy_tls import client_context, server_context
+    from strongroom.mesh.proxy.sidecar import check_svid_domain
+    from strongroom.mesh.proxy.tls import client_context, server_context
 
     source = svid_source_for(policy)
     try:
@@ -203,12 +203,12 @@ def run_egress(config: Any, *, metrics_port: int = 0) -> None:
 
     With ``metrics_port``, Prometheus metrics are served on ``127.0.0.1:PORT/metrics``.
     """
-    from strongroom.mesh.egress import EgressProxy
+    from strongroom.mesh.proxy.egress import EgressProxy
 
     egress = EgressProxy(config)
 
     def collector() -> Collector:
-        from strongroom.mesh.proxy_metrics import EgressCollector
+        from strongroom.mesh.proxy.metrics import EgressCollector
 
         return EgressCollector(egress)
 
@@ -217,5 +217,5 @@ def run_egress(config: Any, *, metrics_port: int = 0) -> None:
         egress.close,
         collector,
         metrics_port,
-        "strongroom.mesh.egress",
+        "strongroom.mesh.proxy.egress",
     )

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.spiffe_id import SpiffeId
+from strongroom.mesh.identity.spiffe_id import SpiffeId
 
 if TYPE_CHECKING:
-    from strongroom.mesh.authority import Authority
+    from strongroom.mesh.identity.authority import Authority
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 SVID_BACKDATE_S = 10.0

@@ -1,7 +1,7 @@
 """Step 2 of checking a sidecar's peer: its leaf certificate as an X.509-SVID, and revocation.
 
 Python's ``ssl`` module cannot run a custom verification callback; OpenSSL checks the chain
-during the handshake (:mod:`strongroom.mesh.proxy_tls`), and :class:`PeerVerifier` checks,
+during the handshake (:mod:`strongroom.mesh.proxy.tls`), and :class:`PeerVerifier` checks,
 with ``cryptography``, right after it and on every connection (resumed or not): the leaf has
 exactly one URI SAN and it is a SPIFFE ID of the configured trust domain; it is not a CA;
 it is valid now; its ID is the expected peer or on the listener's allow-list (deny by
@@ -21,7 +21,7 @@ from typing import Protocol
 from cryptography import x509
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.spiffe_id import SpiffeId
+from strongroom.mesh.identity.spiffe_id import SpiffeId
 
 PEER_CACHE_SIZE = 4096
 """Parsed peer certificates remembered (by DER) so a new connection costs one dict lookup."""

@@ -25,10 +25,10 @@ from strongroom.awsjson.client import SignedJsonClient, reply_blob
 from strongroom.errors import KMSInternalError, ValidationError
 from strongroom.mesh.admin import entry_of_reply
 from strongroom.mesh.api_ops import MESH_TARGET_PREFIX
-from strongroom.mesh.jwt_svid import JwtSvid, b64url_decode
-from strongroom.mesh.registry import RegistrationEntry, Selector
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
-from strongroom.mesh.svid import X509Svid, certificates_from_der, spiffe_id_of
+from strongroom.mesh.identity.jwt_svid import JwtSvid, b64url_decode
+from strongroom.mesh.identity.registry import RegistrationEntry, Selector
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.svid import X509Svid, certificates_from_der, spiffe_id_of
 
 DEFAULT_REFRESH_S = 5.0
 
@@ -57,7 +57,7 @@ class _Cached:
 
 
 class RemoteMeshAuthority:
-    """:class:`~strongroom.mesh.ports.WorkloadAuthority` and ``EntrySource`` over HTTP."""
+    """:class:`~strongroom.mesh.agent.ports.WorkloadAuthority` and ``EntrySource`` over HTTP."""
 
     def __init__(
         self,

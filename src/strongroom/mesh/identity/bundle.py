@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.authority import Authority
-from strongroom.mesh.jwt_svid import COORDINATE_BYTES, b64url
+from strongroom.mesh.identity.authority import Authority
+from strongroom.mesh.identity.jwt_svid import COORDINATE_BYTES, b64url
 
 
 def ec_jwk(key: ec.EllipticCurvePublicKey) -> dict[str, Any]:

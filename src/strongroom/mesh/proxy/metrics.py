@@ -33,15 +33,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from strongroom.mesh.egress import EgressProxy
-    from strongroom.mesh.proxy import SidecarProxy
-    from strongroom.mesh.svid_source import SvidSource
+    from strongroom.mesh.proxy.egress import EgressProxy
+    from strongroom.mesh.proxy.sidecar import SidecarProxy
+    from strongroom.mesh.proxy.svid_source import SvidSource
 
 PREFIX = "strongroom_mesh_proxy_"
 
 
 class ProxyCollector(Collector):
-    """A collector over one running :class:`~strongroom.mesh.proxy.SidecarProxy`."""
+    """A collector over one running :class:`~strongroom.mesh.proxy.sidecar.SidecarProxy`."""
 
     def __init__(self, proxy: SidecarProxy, source: SvidSource) -> None:
         self._proxy = proxy
@@ -89,7 +89,7 @@ class ProxyCollector(Collector):
 
 
 class EgressCollector(Collector):
-    """A collector over one running :class:`~strongroom.mesh.egress.EgressProxy`."""
+    """A collector over one running :class:`~strongroom.mesh.proxy.egress.EgressProxy`."""
 
     def __init__(self, egress: EgressProxy) -> None:
         self._egress = egress

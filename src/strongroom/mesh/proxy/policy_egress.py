@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from strongroom.mesh.policy_yaml import Address, Field, load_yaml, parse_yaml
+from strongroom.mesh.proxy.yaml_config import Address, Field, load_yaml, parse_yaml
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOST = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*\.?|\[[0-9a-f:.]+\]|[0-9.]+")

@@ -22,7 +22,7 @@ proxy proves that *the server at that address* holds a valid certificate for the
 that the client speaks TLS for that name to it, but it does not see the certificate of
 the client's own session (TLS 1.3 encrypts it); a client that skips its own verification
 is still protected from a network attacker only as far as the address check goes. Every
-decision is logged as a JSON line (logger ``strongroom.mesh.egress``).
+decision is logged as a JSON line (logger ``strongroom.mesh.proxy.egress``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import socket
 from collections.abc import Coroutine
 from typing import Any
 
-from strongroom.mesh.egress_tls import (
+from strongroom.mesh.proxy.egress_tls import (
     RECORD_ALERT,
     RECORD_HANDSHAKE,
     UNREACHABLE,
@@ -42,11 +42,11 @@ from strongroom.mesh.egress_tls import (
     UpstreamVerifier,
     parse_client_hello,
 )
-from strongroom.mesh.policy_egress import EgressConfig
-from strongroom.mesh.policy_yaml import Address, parse_address
-from strongroom.mesh.proxy_relay import Pipe
+from strongroom.mesh.proxy.policy_egress import EgressConfig
+from strongroom.mesh.proxy.relay import Pipe
+from strongroom.mesh.proxy.yaml_config import Address, parse_address
 
-_log = logging.getLogger("strongroom.mesh.egress")
+_log = logging.getLogger("strongroom.mesh.proxy.egress")
 
 MAX_HEAD = 8192
 MAX_HELLO_BUFFER = 1 << 17

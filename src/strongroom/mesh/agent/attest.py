@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from strongroom.errors import AccessDeniedError
-from strongroom.mesh.registry import Selector
+from strongroom.mesh.identity.registry import Selector
 
 _UCRED = struct.Struct("3i")
 

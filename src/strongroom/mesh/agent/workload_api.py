@@ -10,14 +10,14 @@ transport, and the transport gives the socket, so :func:`connection_socket` read
 Envoy) speak ordinary gRPC over HTTP/2 to it.
 
 Every call must carry the metadata ``workload.spiffe.io: true`` (else ``InvalidArgument``,
-as the standard says). The caller is then attested (:mod:`strongroom.mesh.attest`) and
+as the standard says). The caller is then attested (:mod:`strongroom.mesh.agent.attest`) and
 matched against the registration entries of the agent's trust domain; a caller with no
 matching entry gets ``PermissionDenied`` ("no identity issued", as SPIRE answers), except
 for ``ValidateJWTSVID``, which any local process may use to check a token.
 
 ``FetchX509SVID`` sends the caller's SVIDs (a fresh key pair each time) at once and again at
 the earliest half life (:attr:`X509Svid.renew_at`), waiting through the injected
-:class:`~strongroom.mesh.schedule.Scheduler`; every ``refresh_s`` seconds it also rereads
+:class:`~strongroom.mesh.agent.schedule.Scheduler`; every ``refresh_s`` seconds it also rereads
 the entries and revocations and sends a new response when the caller's IDs changed, or ends
 the stream with ``PermissionDenied`` when none is left.
 """
@@ -37,22 +37,22 @@ from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
 from strongroom.errors import AccessDeniedError, StrongroomError, ValidationError
-from strongroom.mesh.agent_metrics import AgentStats, HasAgentStats, counted
-from strongroom.mesh.attest import (
+from strongroom.mesh.agent.attest import (
     PeerCredentials,
     PeerSocket,
     peer_credentials,
     workload_selectors,
 )
-from strongroom.mesh.ports import EntrySource, WorkloadAuthority
+from strongroom.mesh.agent.metrics import AgentStats, HasAgentStats, counted
+from strongroom.mesh.agent.ports import EntrySource, WorkloadAuthority
+from strongroom.mesh.agent.schedule import Scheduler
+from strongroom.mesh.identity.registry import Selector
+from strongroom.mesh.identity.spiffe_id import SpiffeId
+from strongroom.mesh.identity.svid import X509Svid
 from strongroom.mesh.proto import workload_pb2 as pb
 from strongroom.mesh.proto.workload_grpc import SpiffeWorkloadAPIBase
-from strongroom.mesh.registry import Selector
-from strongroom.mesh.schedule import Scheduler
-from strongroom.mesh.spiffe_id import SpiffeId
-from strongroom.mesh.svid import X509Svid
 
-_log = logging.getLogger("strongroom.mesh.agent")
+_log = logging.getLogger("strongroom.mesh.agent.serve")
 SECURITY_HEADER = "workload.spiffe.io"
 NO_IDENTITY = "no identity issued"
 DEFAULT_REFRESH_S = 5.0

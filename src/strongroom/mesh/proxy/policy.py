@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.policy_yaml import Address, Field, load_yaml, parse_yaml
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.proxy.yaml_config import Address, Field, load_yaml, parse_yaml
 
 DEFAULT_POOL_SIZE = 4
 DEFAULT_POOL_MAX_IDLE = 30.0

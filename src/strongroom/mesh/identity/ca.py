@@ -3,7 +3,7 @@
 Build it with :meth:`MeshCA.create` (``MeshCA.create("example.org", store, root, clock)``):
 that loads the trust domain's root, intermediate and JWT signing key from the key store,
 creating them on first use (their private keys are stored only wrapped by the root of
-trust, see :mod:`strongroom.mesh.authority`). Then:
+trust, see :mod:`strongroom.mesh.identity.authority`). Then:
 
 - :meth:`MeshCA.new_svid` / :meth:`MeshCA.issue_svid`: an X.509-SVID per the SPIFFE
   X.509-SVID standard (one ``spiffe://`` URI SAN, ``cA`` false, ``digitalSignature``,
@@ -32,11 +32,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.errors import AccessDeniedError, ValidationError
-from strongroom.mesh.authority import Authority, load_or_create_authority, stored_versions
-from strongroom.mesh.bundle import jwt_bundle, spiffe_bundle
-from strongroom.mesh.jwt_svid import JwtSvid, sign_jwt_svid, verify_jwt_svid
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
-from strongroom.mesh.svid import IPAddress, X509Svid, sign_svid, spiffe_id_of
+from strongroom.mesh.identity.authority import Authority, load_or_create_authority, stored_versions
+from strongroom.mesh.identity.bundle import jwt_bundle, spiffe_bundle
+from strongroom.mesh.identity.jwt_svid import JwtSvid, sign_jwt_svid, verify_jwt_svid
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.svid import IPAddress, X509Svid, sign_svid, spiffe_id_of
 from strongroom.ports import GLOBAL_TENANT, Clock, RootOfTrust, Store, StoreTx
 
 DEFAULT_SVID_TTL_S = 3600.0

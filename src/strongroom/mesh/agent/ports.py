@@ -1,8 +1,9 @@
 """What the Workload API needs from the mesh authority, in process or over HTTP.
 
-:class:`~strongroom.mesh.ca.MeshCA` with :class:`~strongroom.mesh.registry.Registry` (an
-agent on the key store, ``--data-dir``) and
-:class:`~strongroom.mesh.remote.RemoteMeshAuthority` (an agent of a Strongroom server,
+:class:`~strongroom.mesh.identity.ca.MeshCA` with
+:class:`~strongroom.mesh.identity.registry.Registry` (an agent on the key store,
+``--data-dir``) and
+:class:`~strongroom.mesh.agent.remote.RemoteMeshAuthority` (an agent of a Strongroom server,
 ``--endpoint``) both satisfy these protocols.
 """
 
@@ -11,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from strongroom.mesh.jwt_svid import JwtSvid
-from strongroom.mesh.registry import RegistrationEntry, Selector
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
-from strongroom.mesh.svid import X509Svid
+from strongroom.mesh.identity.jwt_svid import JwtSvid
+from strongroom.mesh.identity.registry import RegistrationEntry, Selector
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.svid import X509Svid
 
 
 class WorkloadAuthority(Protocol):

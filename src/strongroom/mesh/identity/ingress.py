@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.errors import AccessDeniedError, ValidationError
-from strongroom.mesh.authority import MESH_CA_KIND, load_or_create_authority, record_name
-from strongroom.mesh.ca import REVOKED_KIND
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
-from strongroom.mesh.svid import IPAddress, sign_svid
+from strongroom.mesh.identity.authority import MESH_CA_KIND, load_or_create_authority, record_name
+from strongroom.mesh.identity.ca import REVOKED_KIND
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.svid import IPAddress, sign_svid
 from strongroom.ports import GLOBAL_TENANT, RootOfTrust, Store, StoreTx
 from strongroom.tls.ca import private_key_der, unwrap_record, wrap_record
 from strongroom.tls.server_cert import (

@@ -1,6 +1,6 @@
 """The mTLS sidecar proxy: inbound mTLS termination and outbound mTLS origination.
 
-:class:`SidecarProxy` runs the listeners of a :class:`~strongroom.mesh.policy.ProxyPolicy`
+:class:`SidecarProxy` runs the listeners of a :class:`~strongroom.mesh.proxy.policy.ProxyPolicy`
 on the running asyncio loop (uvloop in production, see :func:`run_proxy`):
 
 - **inbound**: terminates mTLS (a client certificate chained to the trust bundle is
@@ -11,9 +11,9 @@ on the running asyncio loop (uvloop in production, see :func:`run_proxy`):
   whose certificate must carry exactly ``peer_id`` (see :mod:`.peer_check` for how peers
   are checked and :mod:`.proxy_pool` for pooling and session resumption).
 
-Rotation: when the :class:`~strongroom.mesh.svid_source.SvidSource` reports a new SVID,
+Rotation: when the :class:`~strongroom.mesh.proxy.svid_source.SvidSource` reports a new SVID,
 new ``SSLContext`` objects are built; new connections use them, connections already open
-keep theirs, so nothing is dropped. Logs are JSON lines (logger ``strongroom.mesh.proxy``),
+keep theirs, so nothing is dropped. Logs are JSON lines (logger ``strongroom.mesh.proxy.sidecar``),
 never holding key material.
 """
 
@@ -28,21 +28,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.peer_check import PeerVerifier, RevocationCheck
-from strongroom.mesh.policy import InboundListener, OutboundListener, ProxyPolicy
-from strongroom.mesh.policy_yaml import Address
-from strongroom.mesh.proxy_pool import PeerPool
-from strongroom.mesh.proxy_relay import Pipe, ProxyStats
-from strongroom.mesh.proxy_tls import (
+from strongroom.mesh.proxy.peer_check import PeerVerifier, RevocationCheck
+from strongroom.mesh.proxy.policy import InboundListener, OutboundListener, ProxyPolicy
+from strongroom.mesh.proxy.pool import PeerPool
+from strongroom.mesh.proxy.relay import Pipe, ProxyStats
+from strongroom.mesh.proxy.svid_source import SvidSource, SvidState
+from strongroom.mesh.proxy.tls import (
     ResumingClientContext,
     ServerContextSwitch,
     client_context,
     handshake_reason,
     watch_handshakes,
 )
-from strongroom.mesh.svid_source import SvidSource, SvidState
+from strongroom.mesh.proxy.yaml_config import Address
 
-_log = logging.getLogger("strongroom.mesh.proxy")
+_log = logging.getLogger("strongroom.mesh.proxy.sidecar")
 
 BACKLOG = 1024
 

@@ -32,9 +32,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.errors import DependencyTimeoutError, ValidationError
-from strongroom.mesh.svid import X509Svid, spiffe_id_of
+from strongroom.mesh.identity.svid import X509Svid, spiffe_id_of
 
-_log = logging.getLogger("strongroom.mesh.proxy")
+_log = logging.getLogger("strongroom.mesh.proxy.sidecar")
 
 Subscriber = Callable[[], None]
 

@@ -22,9 +22,9 @@ from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
+from strongroom.mesh.agent.workload_api import SECURITY_HEADER
 from strongroom.mesh.proto import workload_pb2 as pb
 from strongroom.mesh.proto.workload_grpc import SpiffeWorkloadAPIStub
-from strongroom.mesh.workload_api import SECURITY_HEADER
 
 DEFAULT_TIMEOUT_S = 5.0
 

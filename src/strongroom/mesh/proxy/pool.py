@@ -22,12 +22,12 @@ import ssl
 from collections import deque
 from collections.abc import Callable
 
-from strongroom.mesh.peer_check import PeerVerifier
-from strongroom.mesh.policy import OutboundListener
-from strongroom.mesh.proxy_relay import Pipe, ProxyStats
-from strongroom.mesh.proxy_tls import ResumingClientContext
+from strongroom.mesh.proxy.peer_check import PeerVerifier
+from strongroom.mesh.proxy.policy import OutboundListener
+from strongroom.mesh.proxy.relay import Pipe, ProxyStats
+from strongroom.mesh.proxy.tls import ResumingClientContext
 
-_log = logging.getLogger("strongroom.mesh.proxy")
+_log = logging.getLogger("strongroom.mesh.proxy.sidecar")
 
 HANDSHAKE_TIMEOUT = 10.0
 BACKOFF_MIN = 0.1

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from strongroom.errors import AlreadyExistsError, NotFoundError, StoreError, ValidationError
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
 from strongroom.ports import GLOBAL_TENANT, Clock, Store, StoreTx
 
 ENTRY_KIND = "meshentry"

@@ -8,7 +8,7 @@ two steps:
    certificate inside its validity period, the right extended key usage (``clientAuth``
    for callers, ``serverAuth`` for servers). Hostname checking is off: SPIFFE identities
    are not host names. A failure aborts the handshake.
-2. **Right after the handshake, by** :class:`~strongroom.mesh.peer_check.PeerVerifier`
+2. **Right after the handshake, by** :class:`~strongroom.mesh.proxy.peer_check.PeerVerifier`
    **with** ``cryptography``: the
    leaf has exactly one URI SAN and it is a valid SPIFFE ID of the configured trust domain;
    it is not a CA; it is valid now; its ID is the expected peer (outbound) or on the
@@ -30,8 +30,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from strongroom.mesh.svid_source import SvidState
-from strongroom.mesh.tls_buffers import keep_record_buffers
+from strongroom.mesh.proxy.svid_source import SvidState
+from strongroom.mesh.proxy.tls_buffers import keep_record_buffers
 
 SESSION_REFRESH = 10.0
 """Seconds a client keeps resuming one session before it takes a fresher one.

@@ -22,9 +22,9 @@ from pathlib import Path
 from grpclib.server import Server
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.workload_api import WorkloadApi
+from strongroom.mesh.agent.workload_api import WorkloadApi
 
-_log = logging.getLogger("strongroom.mesh.agent")
+_log = logging.getLogger("strongroom.mesh.agent.serve")
 SOCKET_MODE = 0o777
 MAX_SOCKET_PATH = 107
 START_TIMEOUT_S = 30.0
