@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -83,9 +82,7 @@ AuditSink = Callable[[dict[str, Any]], None]
 
 def load_mesh_model() -> WireModel:
     """The mesh service model shipped in the package, as a :class:`WireModel`."""
-    text = resources.files("strongroom.mesh").joinpath(MESH_MODEL_FILE).read_text("utf-8")
-    raw = json.loads(text)
-    return WireModel(shapes=raw["shapes"], operations=raw["operations"])
+    return WireModel.load(MESH_MODEL_PATH)
 
 
 def _public_key(der: bytes) -> ec.EllipticCurvePublicKey:

@@ -29,9 +29,7 @@ CountUserKeys          KeyId -> Count, KeyId                        ``kms:Descri
 
 from __future__ import annotations
 
-import json
 import uuid
-from importlib import resources
 from typing import Any
 
 from strongroom.errors import DryRunOperationError, StrongroomError, UnsupportedOperationError
@@ -56,9 +54,7 @@ DEFAULT_DATA_KEY_BYTES = 32
 
 def load_user_keys_model() -> WireModel:
     """The user-key service model shipped in the package, as a :class:`WireModel`."""
-    text = resources.files("strongroom.kms").joinpath(USER_KEYS_MODEL_FILE).read_text("utf-8")
-    raw = json.loads(text)
-    return WireModel(shapes=raw["shapes"], operations=raw["operations"])
+    return WireModel.load(("kms", USER_KEYS_MODEL_FILE))
 
 
 def call_user_keys(
