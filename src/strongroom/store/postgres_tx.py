@@ -1,9 +1,10 @@
 """One transaction over the PostgreSQL key store: the store port's operations in SQL.
 
 :class:`PostgresTx` is what a unit of work gets from
-:class:`~strongroom.store.postgres.PostgresStore`: reads and writes of records addressed by ``(tenant, kind, name)``, range
-scans, and appends to the audit chain (the head row locked, see the store's docstring). It
-notes a serialisation conflict rather than raising past the unit, so the store can retry.
+:class:`~strongroom.store.postgres.PostgresStore`: reads and writes of records addressed
+by ``(tenant, kind, name)``, range scans, and appends to the audit chain (the head row
+locked, see the store's docstring). It notes a serialisation conflict rather than raising
+past the unit, so the store can retry.
 """
 
 from __future__ import annotations
