@@ -17,12 +17,11 @@ from strongroom.errors import (
     InvalidGrantTokenError,
     MalformedPolicyDocumentError,
 )
+from strongroom.kms.authz.grant_tokens import read_token, token_is_for
 from strongroom.kms.authz.grants import (
     GRANT_OPERATIONS,
     GrantRecord,
     at_least_as_strict,
-    read_token,
-    token_is_for,
 )
 from strongroom.kms.authz.policy import Decision, KeyPolicy, PolicyCache, Request
 from strongroom.kms.authz.principals import principal_covers

@@ -16,12 +16,12 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms.authz.authorizer import grant_for_token, grants_of
+from strongroom.kms.authz.grant_tokens import issue_token
 from strongroom.kms.authz.grants import (
     GRANT_ID,
     GrantRecord,
     check_constraint,
     check_grant_fits,
-    issue_token,
     new_grant_id,
     new_grant_secret,
 )
