@@ -21,7 +21,6 @@ from strongroom.errors import ValidationError
 from strongroom.kms.keyspec import (
     ENCRYPT_DECRYPT,
     GENERATE_VERIFY_MAC,
-    KEY_SPECS,
     SIGN_VERIFY,
     SYMMETRIC_DEFAULT,
 )
@@ -78,11 +77,9 @@ _AGREE = frozenset({"DeriveSharedSecret", "GetPublicKey"})
 
 def grant_operations_for(key_spec: str, key_usage: str) -> frozenset[str]:
     """The grant operations valid for a key of ``key_spec`` and ``key_usage`` (as AWS)."""
-    info = KEY_SPECS.get(key_spec)
-    family = info.family if info is not None else ""
-    if family == "symmetric":
+    if key_spec == SYMMETRIC_DEFAULT:
         return _ALWAYS | _SYMMETRIC
-    if family == "hmac" or key_usage == GENERATE_VERIFY_MAC:
+    if key_usage == GENERATE_VERIFY_MAC:
         return _ALWAYS | _MAC
     if key_usage == ENCRYPT_DECRYPT:
         return _ALWAYS | _RSA_ENCRYPT

@@ -17,6 +17,7 @@ from strongroom.errors import (
 )
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import (
+    ED25519,
     ENCRYPT_DECRYPT,
     KEY_AGREEMENT,
     KEY_SPECS,
@@ -33,7 +34,7 @@ from strongroom.kms.states import check_state
 from strongroom.ports import StoreTx
 
 DATA_KEY_PAIR_SPECS = frozenset(
-    name for name, info in KEY_SPECS.items() if info.family in ("rsa", "ecc", "eddsa")
+    name for name, info in KEY_SPECS.items() if info.key_type.offers_data_key_pairs
 )
 """The KeyPairSpec values GenerateDataKeyPair serves (SM2 is not offered)."""
 
@@ -42,7 +43,7 @@ def signing_scheme(key: KeyRecord, algorithm: str, operation: str) -> SigningSch
     """The scheme for ``algorithm``; refuse keys not for signing or not offering it."""
     if key.key_usage != SIGN_VERIFY:
         raise wrong_usage(key.arn, key.key_usage, operation)
-    if algorithm == "ED25519_PH_SHA_512" and KEY_SPECS[key.key_spec].family == "eddsa":
+    if algorithm == "ED25519_PH_SHA_512" and key.key_spec == ED25519:
         raise UnsupportedOperationError(
             "ED25519_PH_SHA_512 (Ed25519ph) is not offered; sign with ED25519_SHA_512."
         )
@@ -89,7 +90,7 @@ def get_public_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, 
     def unit(tx: StoreTx) -> dict[str, Any]:
         key = k.resolve_key(tx, ctx, req["KeyId"])
         k.authorize(tx, ctx, key, "GetPublicKey", None, req.get("GrantTokens"))
-        if KEY_SPECS[key.key_spec].family not in ("rsa", "ecc", "mldsa", "eddsa"):
+        if not KEY_SPECS[key.key_spec].key_type.has_public_key:
             raise UnsupportedOperationError(
                 f"{key.arn} key spec is {key.key_spec}; only asymmetric KMS keys have a public key."
             )

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
 
+from strongroom.crypto.keytypes import RsaKeyType
 from strongroom.errors import (
     ExpiredImportTokenError,
     IncorrectKeyMaterialError,
@@ -103,8 +104,8 @@ def unwrap_import(algorithm: str, wrapping_der: bytes, encrypted: bytes) -> byte
 
 def _check_wrapping(key: KeyRecord, algorithm: str, bits: int) -> None:
     """Refuse combinations AWS KMS refuses before any material is sent."""
-    family = KEY_SPECS[key.key_spec].family
-    if family == "rsa" and not algorithm.startswith("RSA_AES_KEY_WRAP_"):
+    rsa_key = isinstance(KEY_SPECS[key.key_spec].key_type, RsaKeyType)
+    if rsa_key and not algorithm.startswith("RSA_AES_KEY_WRAP_"):
         raise ValidationError(
             f"{algorithm} cannot wrap RSA private keys; use RSA_AES_KEY_WRAP_SHA_256."
         )
