@@ -24,7 +24,7 @@ MODEL = WireModel.load()
 
 
 def _handler_functions() -> dict[str, object]:
-    """Every public ``(k, ctx, req)`` function of the modules of ``strongroom.kms.ops``."""
+    """Every public ``f(k, ctx, req)`` function (a handler's shape) in ``strongroom.kms.ops``."""
     found: dict[str, object] = {}
     for info in pkgutil.iter_modules(ops_package.__path__):
         module = importlib.import_module(f"strongroom.kms.ops.{info.name}")
@@ -33,7 +33,7 @@ def _handler_functions() -> dict[str, object]:
                 inspect.isfunction(fn)
                 and fn.__module__ == module.__name__
                 and not name.startswith("_")
-                and list(inspect.signature(fn).parameters)[:3] == ["k", "ctx", "req"]
+                and list(inspect.signature(fn).parameters) == ["k", "ctx", "req"]
             ):
                 found[f"{module.__name__}.{name}"] = fn
     return found

@@ -31,7 +31,7 @@ KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"  # replaced by a real key id in the
 MODEL = WireModel.load()
 IMPLEMENTED = sorted(op for op in MODEL.operations if op in HANDLERS)
 CORE_MODULES = {
-    f"strongroom.kms.ops.{m}" for m in ("crypto", "keys", "rotation", "aliases", "policy")
+    f"strongroom.kms.ops.{m}" for m in ("crypto", "keys", "rotation", "tags", "aliases", "policy")
 }
 CORE_OPS = {op for op in IMPLEMENTED if HANDLERS[op].__module__ in CORE_MODULES}
 

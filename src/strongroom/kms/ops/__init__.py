@@ -25,6 +25,7 @@ from strongroom.kms.ops import (
     mac,
     policy,
     rotation,
+    tags,
 )
 
 Handler = Callable[[Kernel, OpContext, dict[str, Any]], dict[str, Any]]
@@ -63,7 +64,7 @@ HANDLERS: Mapping[str, Handler] = MappingProxyType(
         "ListKeyPolicies": policy.list_key_policies,
         "ListKeyRotations": rotation.list_key_rotations,
         "ListKeys": keys.list_keys,
-        "ListResourceTags": rotation.list_resource_tags,
+        "ListResourceTags": tags.list_resource_tags,
         "ListRetirableGrants": grants.list_retirable_grants,
         "PutKeyPolicy": policy.put_key_policy,
         "ReEncrypt": crypto.re_encrypt,
@@ -72,8 +73,8 @@ HANDLERS: Mapping[str, Handler] = MappingProxyType(
         "RotateKeyOnDemand": rotation.rotate_key_on_demand,
         "ScheduleKeyDeletion": keys.schedule_key_deletion,
         "Sign": asymmetric.sign,
-        "TagResource": rotation.tag_resource,
-        "UntagResource": rotation.untag_resource,
+        "TagResource": tags.tag_resource,
+        "UntagResource": tags.untag_resource,
         "UpdateAlias": aliases.update_alias,
         "UpdateKeyDescription": keys.update_key_description,
         "Verify": asymmetric.verify,

@@ -167,7 +167,7 @@ def list_keys(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-def _update_key(
+def update_key(
     k: Kernel,
     ctx: OpContext,
     req: dict[str, Any],
@@ -194,19 +194,19 @@ def _update_key(
 
 def enable_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
     """Set a key's state to Enabled."""
-    _update_key(k, ctx, req, "enable", "EnableKey", lambda key: key.replace(key_state=ENABLED))
+    update_key(k, ctx, req, "enable", "EnableKey", lambda key: key.replace(key_state=ENABLED))
     return {}
 
 
 def disable_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
     """Set a key's state to Disabled; its cached material is dropped."""
-    _update_key(k, ctx, req, "enable", "DisableKey", lambda key: key.replace(key_state=DISABLED))
+    update_key(k, ctx, req, "enable", "DisableKey", lambda key: key.replace(key_state=DISABLED))
     return {}
 
 
 def update_key_description(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
     """Replace a key's description."""
-    _update_key(
+    update_key(
         k,
         ctx,
         req,
@@ -228,7 +228,7 @@ def schedule_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dic
             f"{MIN_PENDING_WINDOW_DAYS} and {MAX_PENDING_WINDOW_DAYS}"
         )
     when = k.clock.now() + days * DAY
-    key = _update_key(
+    key = update_key(
         k,
         ctx,
         req,
@@ -251,7 +251,7 @@ def schedule_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dic
 
 def cancel_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
     """Cancel a scheduled deletion; the key comes back Disabled, as in AWS KMS."""
-    key = _update_key(
+    key = update_key(
         k,
         ctx,
         req,

@@ -11,7 +11,7 @@ from typing import Any
 
 from strongroom.errors import NotFoundError
 from strongroom.kms.kernel import Kernel, OpContext
-from strongroom.kms.ops.keys import _update_key
+from strongroom.kms.ops.keys import update_key
 from strongroom.kms.records import KeyRecord
 
 
@@ -39,7 +39,7 @@ def put_key_policy(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, 
         k.authorizer.check_new_policy(ctx.caller, text, key.arn, bypass)
         return key.replace(policy=text)
 
-    _update_key(k, ctx, req, "manage", "PutKeyPolicy", change)
+    update_key(k, ctx, req, "manage", "PutKeyPolicy", change)
     return {}
 
 

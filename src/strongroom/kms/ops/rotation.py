@@ -1,4 +1,4 @@
-"""Key rotation (automatic and on demand) and tags."""
+"""Key rotation: automatic (maintenance) and on demand, the rotation status and history."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from strongroom.errors import (
     InvalidStateError,
     LimitExceededError,
     NotFoundError,
-    TagError,
     UnsupportedOperationError,
 )
 from strongroom.kms.imported_materials import (
@@ -24,10 +23,9 @@ from strongroom.kms.imported_materials import (
 from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
-from strongroom.kms.ops.keys import _update_key, page
+from strongroom.kms.ops.keys import page, update_key
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import check_state
-from strongroom.kms.tags import MAX_TAGS, check_tags
 from strongroom.ports import StoreTx
 
 DEFAULT_ROTATION_DAYS = 365
@@ -81,7 +79,7 @@ def enable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[
             next_rotation_date=k.clock.now() + days * DAY,
         )
 
-    _update_key(k, ctx, req, "rotate", "EnableKeyRotation", change)
+    update_key(k, ctx, req, "rotate", "EnableKeyRotation", change)
     return {}
 
 
@@ -92,7 +90,7 @@ def disable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict
         _check_rotatable(key)
         return key.replace(rotation_enabled=False, next_rotation_date=None)
 
-    _update_key(k, ctx, req, "rotate", "DisableKeyRotation", change)
+    update_key(k, ctx, req, "rotate", "DisableKeyRotation", change)
     return {}
 
 
@@ -250,50 +248,3 @@ def rotate_due_keys(k: Kernel) -> list[str]:
             }
         )
     return arns
-
-
-def tag_resource(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-    """Add or overwrite tags on a key."""
-    new = check_tags(req["Tags"])
-
-    def change(key: KeyRecord) -> KeyRecord:
-        merged = {**key.tags, **new}
-        if len(merged) > MAX_TAGS:
-            raise TagError(f"A key can have at most {MAX_TAGS} tags.")
-        return key.replace(tags=merged)
-
-    _update_key(k, ctx, req, "manage", "TagResource", change)
-    return {}
-
-
-def untag_resource(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-    """Remove tags from a key (never ``aws:`` tags, which are reserved)."""
-    drop = set(req["TagKeys"])
-    for tag_key in sorted(drop):
-        if tag_key.lower().startswith("aws:"):
-            raise TagError(f"Tag key {tag_key!r} uses the reserved prefix 'aws:'.")
-    _update_key(
-        k,
-        ctx,
-        req,
-        "manage",
-        "UntagResource",
-        lambda key: key.replace(tags={a: b for a, b in key.tags.items() if a not in drop}),
-    )
-    return {}
-
-
-def list_resource_tags(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
-    """List a key's tags sorted by tag key."""
-    key = k.read(lambda tx: k.resolve_key(tx, ctx, req["KeyId"]))
-    k.read(lambda tx: k.authorize(tx, ctx, key, "ListResourceTags"))
-    marker = req.get("Marker")
-    items = sorted((t, v) for t, v in key.tags.items() if marker is None or t > marker)
-    shown, truncated = page(items, req.get("Limit"), default=50)
-    response: dict[str, Any] = {
-        "Tags": [{"TagKey": k, "TagValue": v} for k, v in shown],
-        "Truncated": truncated,
-    }
-    if truncated:
-        response["NextMarker"] = shown[-1][0]
-    return response
