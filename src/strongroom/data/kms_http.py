@@ -155,6 +155,30 @@ class KmsHttpDataKeys:
         request = decrypt_data_key_request(wrapped_key, context, key_id)
         return bytes(self._call(self._kms.decrypt, **request)["Plaintext"])
 
+    def re_encrypt_data_key(
+        self,
+        wrapped_key: bytes,
+        context: Mapping[str, str] | None,
+        destination_key_id: str,
+        source_key_id: str | None = None,
+    ) -> DataKey:
+        """``ReEncrypt`` a wrapped key under ``destination_key_id`` (its current version).
+
+        The plaintext never leaves the key service; the context stays the same. The
+        returned :class:`DataKey` has an empty ``plaintext``.
+        """
+        request: dict[str, Any] = {
+            "CiphertextBlob": wrapped_key,
+            "DestinationKeyId": destination_key_id,
+        }
+        if context:
+            request["SourceEncryptionContext"] = dict(context)
+            request["DestinationEncryptionContext"] = dict(context)
+        if source_key_id is not None:
+            request["SourceKeyId"] = source_key_id
+        reply = self._call(self._kms.re_encrypt, **request)
+        return DataKey(b"", bytes(reply["CiphertextBlob"]), str(reply["KeyId"]))
+
     def account_id(self) -> str:
         """The account id (tenant) of the credentials, by ``sts:GetCallerIdentity`` (once)."""
         if self._account is None:
