@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.data",
     "strongroom.cli.user_keys",
     "strongroom.cli.mesh",
+    "strongroom.cli.backup_repo",
 )
 """Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""
 

@@ -1,0 +1,391 @@
+"""``strongroom backup ...``: encrypted, deduplicated backups keyed by a KMS (see backup/).
+
+Each command takes ``--repo DIR|s3://BUCKET/PREFIX``; the repository's secrets come from
+the KMS through the AWS KMS API (``--endpoint``, ``--region``, ``--profile``,
+``--ca-bundle``, or the standard AWS chain), so the commands work against a Strongroom
+server and against AWS KMS alike. Every command has ``--json``; long work shows a
+progress bar on a terminal. This module holds the shared options and ``init``, ``create``
+and ``ls``; backup_repo_read.py has restore, diff and check; backup_repo_admin.py
+forget, prune and rotate-key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from strongroom.cli.context import cli_errors, fail, print_json, stderr_console, stdout_console
+from strongroom.cli.data import with_kms_endpoint
+from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
+from strongroom.cli.option_groups import option_group
+
+if TYPE_CHECKING:
+    from strongroom.backup.repository import Repository
+    from strongroom.backup.snapshot import Snapshot
+    from strongroom.backup.store import RepoStore
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+ThreadsOption = Annotated[
+    int, typer.Option("--threads", help="Worker threads (default: the number of CPUs).")
+]
+DEFAULT_THREADS = os.cpu_count() or 2
+
+
+@dataclass(frozen=True, slots=True)
+class RepoChoice:
+    """``--repo`` and how to reach an S3 repository."""
+
+    repo: str | None = None
+    s3_endpoint: str | None = None
+    s3_profile: str | None = None
+    retention_mode: str | None = None
+
+
+NO_REPO = RepoChoice()
+with_repo = option_group(
+    "where",
+    RepoChoice,
+    {
+        "repo": Annotated[
+            str | None,
+            typer.Option(
+                "--repo",
+                "-r",
+                envvar="STRONGROOM_BACKUP_REPO",
+                show_default=False,
+                help="Repository: a directory or s3://BUCKET/PREFIX ($STRONGROOM_BACKUP_REPO).",
+            ),
+        ],
+        "s3_endpoint": Annotated[
+            str | None,
+            typer.Option(
+                "--s3-endpoint",
+                help="S3-compatible endpoint URL (default: $AWS_ENDPOINT_URL_S3, then AWS S3).",
+                show_default=False,
+            ),
+        ],
+        "s3_profile": Annotated[
+            str | None,
+            typer.Option("--s3-profile", help="Named AWS profile for S3.", show_default=False),
+        ],
+        "retention_mode": Annotated[
+            str | None,
+            typer.Option(
+                "--retention-mode",
+                show_default=False,
+                help="S3 Object Lock mode: GOVERNANCE (default) or COMPLIANCE.",
+            ),
+        ],
+    },
+)
+"""``--repo``, ``--s3-endpoint``, ``--s3-profile``, ``--retention-mode``."""
+
+
+def store_of(where: RepoChoice) -> RepoStore:
+    """The store ``--repo`` names."""
+    from strongroom.backup.s3 import S3Store
+    from strongroom.backup.store import LocalStore
+
+    if not where.repo:
+        fail("give --repo DIR or --repo s3://BUCKET/PREFIX (or set STRONGROOM_BACKUP_REPO)")
+    if where.repo.startswith("s3://"):
+        return S3Store.connect(
+            where.repo,
+            endpoint_url=where.s3_endpoint,
+            profile=where.s3_profile,
+            mode=(where.retention_mode or "GOVERNANCE").upper(),
+        )
+    if where.s3_endpoint or where.s3_profile:
+        fail("--s3-endpoint and --s3-profile go with --repo s3://...")
+    return LocalStore(where.repo)
+
+
+@contextlib.contextmanager
+def open_repo(where: RepoChoice, endpoint: EndpointChoice) -> Iterator[Repository]:
+    """The repository, opened through the KMS; errors become one line and exit 1."""
+    from strongroom.backup.repository import Repository
+    from strongroom.data.kms_http import KmsHttpDataKeys
+
+    with cli_errors():
+        endpoint.require_url_for_the_rest()
+        kms = KmsHttpDataKeys.connect(**endpoint.connect_kwargs())
+        try:
+            yield Repository.open(store_of(where), kms)
+        finally:
+            kms.close()
+
+
+@contextlib.contextmanager
+def progress_bar(
+    label: str, total: int | None, enabled: bool = True
+) -> Iterator[Callable[[int], None]]:
+    """An ``advance(n)`` callback driving a transient bar on stderr (if a terminal)."""
+    console = stderr_console()
+    if not enabled or not console.is_terminal:
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
+    """A snapshot as JSON output."""
+    return {
+        "id": snapshot.id,
+        "short_id": snapshot.id[:12],
+        "time": snapshot.time,
+        "hostname": snapshot.hostname,
+        "username": snapshot.username,
+        "paths": list(snapshot.paths),
+        "name": snapshot.name,
+        "tags": list(snapshot.tags),
+        "tree": snapshot.tree.hex(),
+        "retain_until": snapshot.retain_until,
+        "summary": snapshot.summary,
+    }
+
+
+def _source_size(paths: list[str]) -> int:
+    total = 0
+    for path in paths:
+        if os.path.isfile(path):
+            total += os.path.getsize(path)
+        for here, _, files in os.walk(path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(here, name)).st_size
+    return total
+
+
+# -- init ----------------------------------------------------------------------------------
+
+
+@with_repo
+@with_kms_endpoint
+def init_command(
+    key: Annotated[
+        str, typer.Option("--key", "-k", help="KMS key id, ARN or alias.", show_default=False)
+    ],
+    json_out: JsonOption = False,
+    where: RepoChoice = NO_REPO,
+    endpoint: EndpointChoice = NO_ENDPOINT,
+) -> None:
+    """Create a repository whose secrets are data keys of a KMS key."""
+    from strongroom.backup.repository import Repository
+    from strongroom.data.kms_http import KmsHttpDataKeys
+
+    with cli_errors():
+        endpoint.require_url_for_the_rest()
+        kms = KmsHttpDataKeys.connect(**endpoint.connect_kwargs())
+        store = store_of(where)
+        repo = Repository.init(store, kms, key)
+    result = {
+        "repository": repo.repo_id.hex(),
+        "location": store.describe(),
+        "kms_key": repo.key_id,
+    }
+    if json_out:
+        print_json(result)
+    else:
+        stdout_console().print(f"created repository {result['repository']} at {store.describe()}")
+
+
+# -- create --------------------------------------------------------------------------------
+
+
+@with_repo
+@with_kms_endpoint
+def create_command(
+    paths: Annotated[list[str], typer.Argument(help="Files and directories, or - for stdin.")],
+    stdin_name: Annotated[
+        str, typer.Option("--stdin-name", help="File name for stdin (-).")
+    ] = "stdin",
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude", "-e", help="Skip names or paths matching this glob (repeatable)."
+        ),
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
+    retain_days: Annotated[
+        int | None,
+        typer.Option(
+            "--retain-days",
+            show_default=False,
+            help="S3 Object Lock: keep this snapshot and every pack it uses for N days.",
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            show_default=False,
+            help="File cache directory (default: ~/.cache/strongroom/backup).",
+        ),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Read every file.")] = False,
+    threads: ThreadsOption = DEFAULT_THREADS,
+    json_out: JsonOption = False,
+    where: RepoChoice = NO_REPO,
+    endpoint: EndpointChoice = NO_ENDPOINT,
+) -> None:
+    """Back up files and directories (or stdin) as a new snapshot."""
+    from datetime import UTC, timedelta
+
+    from strongroom.backup.archiver import Archiver
+    from strongroom.backup.filecache import FileCache, default_cache_dir
+    from strongroom.backup.locks import RepoLock
+
+    stdin = paths == ["-"]
+    if "-" in paths and not stdin:
+        fail("- (stdin) cannot be mixed with paths")
+    until = None
+    if retain_days is not None:
+        if retain_days < 1:
+            fail("--retain-days must be at least 1")
+        until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=retain_days)
+    with open_repo(where, endpoint) as repo, RepoLock(repo.store, exclusive=False):
+        cache_file = (
+            None
+            if no_cache or stdin
+            else (cache_dir or default_cache_dir()) / f"{repo.repo_id.hex()}.cache"
+        )
+        cache = FileCache(cache_file, repo.keys)
+        total = None if stdin else _source_size(paths)
+        with (
+            progress_bar("backing up", total) as advance,
+            Archiver(
+                repo,
+                repo.load_index(),
+                cache=cache,
+                threads=threads,
+                excludes=exclude or (),
+                progress=advance,
+            ) as archiver,
+        ):
+            if stdin:
+                tree = archiver.backup_stdin(sys.stdin.buffer, stdin_name)
+                shown = [f"-:{stdin_name}"]
+            else:
+                tree = archiver.backup_paths(paths)
+                shown = [os.path.abspath(p) for p in paths]
+            snapshot = archiver.finish(
+                tree, shown, name=stdin_name if stdin else None, tags=tag or (), retain_until=until
+            )
+        for problem in archiver.summary.errors:
+            stderr_console().print(f"warning: {problem}")
+    if json_out:
+        print_json({**snapshot_json(snapshot), "errors": archiver.summary.errors})
+    else:
+        s = snapshot.summary
+        stdout_console().print(
+            f"snapshot {snapshot.id[:12]} saved: {s['files_new']} new, "
+            f"{s['files_changed']} changed, "
+            f"{s['files_unmodified']} unmodified files; {s['bytes_added']} bytes added "
+            f"({s['stored_bytes']} stored)"
+        )
+    if archiver.summary.errors:
+        raise typer.Exit(3)
+
+
+# -- ls ------------------------------------------------------------------------------------
+
+
+@with_repo
+@with_kms_endpoint
+def ls_command(
+    snapshot: Annotated[
+        str | None,
+        typer.Argument(
+            help="List this snapshot's files (id, prefix or latest) instead of the snapshots."
+        ),
+    ] = None,
+    json_out: JsonOption = False,
+    where: RepoChoice = NO_REPO,
+    endpoint: EndpointChoice = NO_ENDPOINT,
+) -> None:
+    """List the snapshots, or the files of one snapshot."""
+    with open_repo(where, endpoint) as repo:
+        if snapshot is None:
+            found = repo.snapshots()
+            if json_out:
+                print_json([snapshot_json(s) for s in found])
+                return
+            console = stdout_console()
+            for s in found:
+                label = s.name or " ".join(s.paths)
+                console.print(f"{s.id[:12]}  {s.time[:19]}  {s.hostname}  {label}", markup=False)
+            return
+        chosen = repo.find_snapshot(snapshot)
+        index = repo.load_index()
+        rows = [
+            {
+                "path": path,
+                "type": node.type,
+                "size": node.size,
+                "mode": oct(node.mode),
+                "mtime_ns": node.mtime_ns,
+            }
+            for path, node in repo.walk(index, chosen.tree)
+        ]
+    if json_out:
+        print_json(rows)
+    else:
+        console = stdout_console()
+        for row in rows:
+            console.print(f"{row['type']:8} {row['size']:>12}  {row['path']}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``backup`` group."""
+    from strongroom.cli import backup_repo_admin, backup_repo_read
+
+    group = typer.Typer(
+        help="Encrypted, deduplicated backups keyed by a KMS key (a directory or S3).",
+        no_args_is_help=True,
+        epilog="Examples:  strongroom backup init --repo /srv/bk --key alias/backups   |   "
+        "strongroom backup create --repo /srv/bk /etc /home   |   "
+        "pg_dump db | strongroom backup create --repo s3://b/db --stdin-name db.sql -",
+    )
+    group.command(
+        "init",
+        epilog="Example:  strongroom backup init --repo s3://bk/acme "
+        "--key alias/acme-backups --endpoint https://kms:8443",
+    )(init_command)
+    group.command(
+        "create", epilog="Example:  strongroom backup create --repo /srv/bk --exclude '*.tmp' /home"
+    )(create_command)
+    group.command(
+        "ls",
+        epilog="Examples:  strongroom backup ls --repo /srv/bk   |   "
+        "strongroom backup ls --repo /srv/bk latest --json",
+    )(ls_command)
+    backup_repo_read.register(group)
+    backup_repo_admin.register(group)
+    app.add_typer(group, name="backup")
