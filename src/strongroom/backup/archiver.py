@@ -36,7 +36,7 @@ from strongroom.backup.tree import Content, Node, encode_tree
 from strongroom.errors import ValidationError
 
 SEGMENT = 16 << 20
-MAX_INFLIGHT = 128 << 20
+MAX_INFLIGHT = 48 << 20
 ZEROS = bytes(16 << 20)
 
 Progress = Callable[[int], None]

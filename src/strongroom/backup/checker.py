@@ -10,14 +10,13 @@ and each blob must decrypt, decompress and hash to its id.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from strongroom.backup.errors import CorruptError
 from strongroom.backup.index import Index
-from strongroom.backup.pack import PackEntry, PackPrefix, read_header
+from strongroom.backup.pack import PackEntry, PackPrefix, pack_digest, read_header
 from strongroom.backup.repository import Repository, pack_name
 from strongroom.errors import StrongroomError
 
@@ -117,10 +116,10 @@ class Checker:
         try:
             data = self.repo.store.get(pack_name(pack))
             self._progress(len(data))
-            if hashlib.sha256(data).hexdigest() != pack:
-                raise CorruptError("its SHA-256 is not its name")
             prefix = PackPrefix.parse(data)
             entries = read_header(self.repo.session_key(prefix.sid), data)
+            if pack_digest(data, entries) != pack:
+                raise CorruptError("its digest is not its name")
             if expected is not None and sorted(expected, key=lambda e: e.index) != entries:
                 raise CorruptError("its header does not match the index")
             open_one = self.repo.blob_opener(prefix)

@@ -116,7 +116,7 @@ def open_repo(where: RepoChoice, endpoint: EndpointChoice) -> Iterator[Repositor
 
     with cli_errors():
         endpoint.require_url_for_the_rest()
-        kms = KmsHttpDataKeys.connect(**endpoint.connect_kwargs())
+        kms = KmsHttpDataKeys.connect(**endpoint.connect_kwargs(), sts=False)
         try:
             yield Repository.open(store_of(where), kms)
         finally:
@@ -202,7 +202,7 @@ def init_command(
 
     with cli_errors():
         endpoint.require_url_for_the_rest()
-        kms = KmsHttpDataKeys.connect(**endpoint.connect_kwargs())
+        kms = KmsHttpDataKeys.connect(**endpoint.connect_kwargs(), sts=False)
         store = store_of(where)
         repo = Repository.init(store, kms, key)
     result = {

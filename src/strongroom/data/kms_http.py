@@ -108,6 +108,7 @@ class KmsHttpDataKeys:
         ca_bundle: str | None = None,
         profile: str | None = None,
         session: Any | None = None,
+        sts: bool = True,
         **config: Any,
     ) -> KmsHttpDataKeys:
         """Build the clients from the standard AWS chain, overriding what is given.
@@ -116,7 +117,8 @@ class KmsHttpDataKeys:
         ``ca_bundle`` to ``AWS_CA_BUNDLE`` (then the system trust store), credentials and
         region to the usual chain (``profile`` picks a named profile). ``config`` goes to
         botocore's ``Config`` (``retries``, ``connect_timeout``...). The STS client for
-        :meth:`account_id` talks to the same endpoint unless that is AWS's own.
+        :meth:`account_id` talks to the same endpoint unless that is AWS's own; with
+        ``sts=False`` none is made (it costs start-up time to commands that never ask).
         """
         import boto3
         from botocore.config import Config
@@ -130,8 +132,10 @@ class KmsHttpDataKeys:
             kms = session.client("kms", endpoint_url=endpoint_url, **options)
             resolved = str(kms.meta.endpoint_url)
             sts_endpoint = None if is_aws_endpoint(resolved) else resolved
-            sts = session.client("sts", endpoint_url=sts_endpoint, **options)
-        return cls(kms, sts)
+            sts_client = (
+                session.client("sts", endpoint_url=sts_endpoint, **options) if sts else None
+            )
+        return cls(kms, sts_client)
 
     @property
     def endpoint_url(self) -> str:
