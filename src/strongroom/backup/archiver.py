@@ -361,6 +361,7 @@ class Archiver:
         snapshot = Snapshot(
             time=now_rfc3339(), hostname=socket.gethostname(), username=getpass.getuser(),
             paths=tuple(paths), tree=tree, name=name, tags=tuple(tags), retain_until=until,
+            known=tuple(self.repo.snapshot_ids()),
             summary={
                 "files_new": s.files_new, "files_changed": s.files_changed,
                 "files_unmodified": s.files_unmodified, "dirs": s.dirs,

@@ -79,14 +79,18 @@ class Checker:
 
     def _check_snapshots(self, index: Index) -> None:
         seen: set[bytes] = set()
+        loaded = []
         for snapshot_id in self.repo.snapshot_ids():
             try:
                 snapshot = self.repo.load_snapshot(snapshot_id)
             except StrongroomError as exc:
                 self.report.errors.append(f"snapshot {snapshot_id[:12]}: {exc}")
                 continue
+            loaded.append(snapshot)
             self.report.snapshots += 1
             self._check_tree(index, snapshot.tree, f"snapshot {snapshot_id[:12]}", seen)
+        for missing in self.repo.missing_snapshots(loaded):
+            self.report.errors.append(f"snapshot {missing[:12]} was removed without forget")
 
     def _check_tree(self, index: Index, tree_id: bytes, where: str, seen: set[bytes]) -> None:
         if tree_id in seen:

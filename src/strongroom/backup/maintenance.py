@@ -98,6 +98,7 @@ def forget(repo: Repository, remove: list[Snapshot], *, dry_run: bool = False) -
             report.retained.append(s.id)
             continue
         if not dry_run:
+            repo.write_tombstone(s.id)  # first: a crash leaves a snapshot that is forgotten
             try:
                 repo.store.delete(name)
             except ObjectLockedError:

@@ -27,7 +27,14 @@ from strongroom.backup.keyring import (
     kms_context,
 )
 from strongroom.backup.pack import COMP_ZSTD, TYPE_TREE, PackEntry, PackPrefix, open_blob
-from strongroom.backup.sealed import KIND_INDEX, KIND_SNAPSHOT, seal, sealed_sid, unseal
+from strongroom.backup.sealed import (
+    KIND_INDEX,
+    KIND_SNAPSHOT,
+    KIND_TOMBSTONE,
+    seal,
+    sealed_sid,
+    unseal,
+)
 from strongroom.backup.snapshot import Snapshot
 from strongroom.backup.store import RepoStore
 from strongroom.backup.tree import Node, decode_tree
@@ -213,8 +220,42 @@ class Repository:
             raise CorruptError(f"Snapshot {snapshot_id[:12]} is corrupt.") from None
 
     def snapshots(self) -> list[Snapshot]:
-        """Every snapshot, oldest first."""
-        return sorted((self.load_snapshot(i) for i in self.snapshot_ids()), key=lambda s: s.time)
+        """Every snapshot, oldest first; :class:`CorruptError` if one was deleted unforgotten."""
+        found = sorted((self.load_snapshot(i) for i in self.snapshot_ids()), key=lambda s: s.time)
+        missing = self.missing_snapshots(found)
+        if missing:
+            raise CorruptError(
+                f"Snapshot {missing[0][:12]} was removed without forget "
+                f"({len(missing)} missing): the repository was tampered with."
+            )
+        return found
+
+    def missing_snapshots(self, found: list[Snapshot]) -> list[str]:
+        """Ids that some snapshot knew, that are gone and have no valid tombstone."""
+        present = {s.id for s in found}
+        known = {k for s in found for k in s.known} - present
+        if not known:
+            return []
+        return sorted(k for k in known if not self.has_tombstone(k))
+
+    def tombstone_name(self, snapshot_id: str) -> str:
+        """Where ``forget`` records that it removed a snapshot."""
+        return f"tombstones/{snapshot_id}"
+
+    def write_tombstone(self, snapshot_id: str) -> None:
+        """Record (sealed under the index secret) that ``forget`` removes a snapshot."""
+        body = bytes.fromhex(snapshot_id)
+        self.store.put(
+            self.tombstone_name(snapshot_id), seal(self.keys.session, KIND_TOMBSTONE, body)
+        )
+
+    def has_tombstone(self, snapshot_id: str) -> bool:
+        """Whether a valid tombstone says ``snapshot_id`` was forgotten."""
+        try:
+            data = self.store.get(self.tombstone_name(snapshot_id))
+            return unseal(self.keys.session, KIND_TOMBSTONE, data) == bytes.fromhex(snapshot_id)
+        except (NotFoundError, CorruptError):
+            return False
 
     def save_snapshot(self, session: SessionKey, snapshot: Snapshot) -> str:
         """Write a snapshot sealed under ``session``; its id."""
@@ -225,18 +266,22 @@ class Repository:
         return snapshot_id
 
     def find_snapshot(self, ref: str) -> Snapshot:
-        """The snapshot named by an id, a unique id prefix, or ``latest``."""
+        """The snapshot named by an id, a unique id prefix, or ``latest``.
+
+        Every snapshot is read (and the chain of known snapshots checked), so a snapshot
+        deleted behind ``forget``'s back fails here too.
+        """
+        found = self.snapshots()
         if ref == "latest":
-            found = self.snapshots()
             if not found:
                 raise NotFoundError("The repository has no snapshots.")
             return found[-1]
-        matches = [i for i in self.snapshot_ids() if i.startswith(ref.lower())]
+        matches = [s for s in found if s.id.startswith(ref.lower())]
         if not ref or not matches:
             raise NotFoundError(f"No snapshot {ref!r}.")
         if len(matches) > 1:
             raise NotFoundError(f"Snapshot prefix {ref!r} is ambiguous ({len(matches)} match).")
-        return self.load_snapshot(matches[0])
+        return matches[0]
 
     # -- blobs --------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from strongroom.backup.errors import CorruptError
 from strongroom.backup.index import Index
-from strongroom.backup.pack import PackEntry, PackPrefix
+from strongroom.backup.pack import PackEntry, PackPrefix, pack_digest, read_header
 from strongroom.backup.repository import Repository, pack_name
 from strongroom.backup.snapshot import Snapshot
 from strongroom.backup.tree import Node
@@ -187,13 +187,19 @@ class Restorer:
 
     def _restore_pack(self, pack: str, entries: list[PackEntry]) -> None:
         entries.sort(key=lambda e: e.offset)
-        start, end = entries[0].offset, entries[-1].offset + entries[-1].length
-        name = pack_name(pack)
-        prefix = PackPrefix.parse(self.repo.store.get_range(name, 0, 85))
-        span = memoryview(self.repo.store.get_range(name, start, end - start))
+        data = self.repo.store.get(pack_name(pack))  # whole: its header and name are checked
+        prefix = PackPrefix.parse(data)
+        header = read_header(self.repo.session_key(prefix.sid), data)
+        if (
+            pack_digest(data, header) != pack
+            or any(header[e.index] != e for e in entries if e.index < len(header))
+            or any(e.index >= len(header) for e in entries)
+        ):
+            raise CorruptError(f"Pack {pack[:12]} is corrupt.")
+        view = memoryview(data)
         open_one = self.repo.blob_opener(prefix)
         for entry in entries:
-            sealed = span[entry.offset - start : entry.offset - start + entry.length]
+            sealed = view[entry.offset : entry.offset + entry.length]
             plain = open_one(entry, sealed)
             for planned, offset in self._blobs[entry.blob_id]:
                 os.pwrite(planned.fd, plain, offset)

@@ -5,7 +5,11 @@ secret of the ``create`` run that wrote it; the file is ``snapshots/<SHA-256 of 
 
     {"v": 1, "time": "2026-01-02T03:04:05.123456Z", "hostname": str, "username": str,
      "paths": [str], "name": str | null, "tags": [str], "tree": hex root tree id,
-     "summary": {...counts...}, "retain_until": RFC 3339 | null}
+     "summary": {...counts...}, "retain_until": RFC 3339 | null,
+     "known": [hex ids of the snapshots present when this one was made]}
+
+``known`` chains snapshots: one deleted without ``forget`` (which leaves a sealed
+tombstone) is missed by every later snapshot that knew it.
 
 The root tree holds one node per backed-up path, named by its last component (or by
 ``name`` for stdin), so ``--path data/file`` picks one file or subtree.
@@ -36,6 +40,7 @@ class Snapshot:
     tags: tuple[str, ...] = ()
     summary: dict[str, int] = field(default_factory=dict)
     retain_until: str | None = None
+    known: tuple[str, ...] = ()
     id: str = ""
 
     def encode(self) -> bytes:
@@ -51,6 +56,7 @@ class Snapshot:
             "tree": self.tree.hex(),
             "summary": dict(self.summary),
             "retain_until": self.retain_until,
+            "known": sorted(self.known),
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(
             "utf-8", "surrogateescape"
@@ -76,7 +82,14 @@ class Snapshot:
                 tags=tuple(str(t) for t in doc["tags"]),
                 summary={str(k): int(v) for k, v in doc["summary"].items()},
                 retain_until=None if doc["retain_until"] is None else str(doc["retain_until"]),
+                known=tuple(_snapshot_id(k) for k in doc["known"]),
                 id=snapshot_id,
             )
         except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as exc:
             raise CorruptError(_CORRUPT) from exc
+
+
+def _snapshot_id(raw: Any) -> str:
+    if not isinstance(raw, str) or len(raw) != 64 or bytes.fromhex(raw).hex() != raw:
+        raise CorruptError(_CORRUPT)
+    return raw
