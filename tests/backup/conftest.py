@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,15 @@ from strongroom.data import InProcessDataKeys
 from strongroom.kms import Caller, KeyService
 
 MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A ``strongroom server`` (HTTPS, its own CA) for one test module: the KMS of the CLI."""
+    from strongroom.testing.e2e_server import start_server
+
+    with start_server(tmp_path_factory.mktemp("kms") / "data") as running:
+        yield running
 
 
 @pytest.fixture

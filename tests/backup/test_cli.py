@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from strongroom.testing.e2e_server import RunningServer, add_tenant, start_server
+from strongroom.testing.e2e_server import RunningServer, add_tenant
 from strongroom.testing.http import AwsCredentials
 
 from .cli_support import Cli, env_for, kms_of
 from .conftest import make_tree
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with start_server(tmp_path_factory.mktemp("kms") / "data") as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
