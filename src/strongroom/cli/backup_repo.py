@@ -266,6 +266,8 @@ def create_command(
     if "-" in paths and not stdin:
         fail("- (stdin) cannot be mixed with paths")
     until = None
+    if retain_days is not None and not (where.repo or "").startswith("s3://"):
+        fail("--retain-days needs an S3 repository with Object Lock")
     if retain_days is not None:
         if retain_days < 1:
             fail("--retain-days must be at least 1")
