@@ -126,13 +126,11 @@ class Repository:
         except NotFoundError:
             raise NotFoundError(f"{store.describe()}: no repository there (run init).") from None
         config = RepoConfig.parse_unverified(raw)
-        key_files = read_key_files(store, config.repo_id)
-        secret, key_file = unwrap(kms, key_files.get(config.index_sid, []))
+        index_files = read_key_files(store, config.repo_id, config.index_sid)
+        secret, key_file = unwrap(kms, index_files.get(config.index_sid, []))
         keys = IndexKeys.derive(config.repo_id, config.index_sid, secret)
         config.verify(raw, keys)
-        repo = cls(store, kms, config, keys, key_file.kms_key)
-        repo._key_files = key_files
-        return repo
+        return cls(store, kms, config, keys, key_file.kms_key)
 
     # -- secrets ------------------------------------------------------------------------
 
@@ -149,7 +147,7 @@ class Repository:
             found = self._sessions.get(sid)
         if found is not None:
             return found
-        files = self.key_files().get(sid) or self.key_files(refresh=True).get(sid, [])
+        files = read_key_files(self.store, self.repo_id, sid).get(sid, [])
         secret, key_file = unwrap(self.kms, files)
         key = SessionKey.derive(self.repo_id, sid, key_file.purpose, secret)
         with self._lock:
@@ -333,10 +331,15 @@ class Repository:
                 yield from self.walk(index, node.subtree, here)
 
 
-def read_key_files(store: RepoStore, repo_id: bytes) -> dict[bytes, list[KeyFile]]:
-    """Every key file of the repository by secret id (files of another repository: corrupt)."""
+def read_key_files(
+    store: RepoStore, repo_id: bytes, sid: bytes | None = None
+) -> dict[bytes, list[KeyFile]]:
+    """The key files (of secret ``sid`` only, if given) by secret id, newest first.
+
+    A file of another repository, or whose name is not its content's, is corrupt.
+    """
     found: dict[bytes, list[KeyFile]] = {}
-    for name in store.list("keys/"):
+    for name in store.list(f"keys/{sid.hex()}-" if sid is not None else "keys/"):
         key_file = KeyFile.decode(store.get(name))
         if key_file.repo_id != repo_id or name != f"keys/{key_file.name()}":
             raise CorruptError(f"Key file {name} is corrupt.")
