@@ -18,7 +18,6 @@ import os
 import pwd
 import socket
 import stat
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from strongroom.backup.filecache import FileCache
 from strongroom.backup.index import Index
 from strongroom.backup.pack import TYPE_DATA, TYPE_TREE
 from strongroom.backup.packer import Packer
+from strongroom.backup.pipeline import ByteBudget, done_future, is_zero
 from strongroom.backup.repository import Repository, now_rfc3339, pack_name
 from strongroom.backup.snapshot import Snapshot
 from strongroom.backup.tree import Content, Node, encode_tree
@@ -37,37 +37,8 @@ from strongroom.errors import ValidationError
 
 SEGMENT = 16 << 20
 MAX_INFLIGHT = 48 << 20
-ZEROS = bytes(16 << 20)
 
 Progress = Callable[[int], None]
-
-
-class ByteBudget:
-    """Blocks the reader while too many bytes wait in the pool."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._used = 0
-        self._cond = threading.Condition()
-
-    def take(self, n: int) -> None:
-        """Wait until ``n`` bytes fit (a single item larger than the limit still passes)."""
-        with self._cond:
-            while self._used and self._used + n > self._limit:
-                self._cond.wait()
-            self._used += n
-
-    def give(self, n: int) -> None:
-        """Return ``n`` bytes."""
-        with self._cond:
-            self._used -= n
-            self._cond.notify_all()
-
-
-def is_zero(data: memoryview) -> bool:
-    """Whether a chunk is all zero bytes (a hole of a sparse file)."""
-    n = len(data)
-    return data[0] == 0 and data[n - 1] == 0 and ZEROS.startswith(data)
 
 
 @dataclass(slots=True)
@@ -82,12 +53,6 @@ class Summary:
     total_bytes: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def _done(value: bytes | int) -> Future[bytes | int]:
-    future: Future[bytes | int] = Future()
-    future.set_result(value)
-    return future
 
 
 def _owner(uid: int, gid: int, names: dict[tuple[str, int], str]) -> tuple[str, str]:
@@ -191,7 +156,7 @@ class Archiver:
             except OSError:  # ENXIO: only a hole remains
                 data = size
             if data > pos:
-                items.append(_done(min(data, size) - pos))
+                items.append(done_future(min(data, size) - pos))
                 self._progress(min(data, size) - pos)
                 pos = min(data, size)
                 continue

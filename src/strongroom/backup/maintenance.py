@@ -152,11 +152,19 @@ def prune(repo: Repository, *, dry_run: bool = False) -> MaintenanceReport:
         return report
     live = {p: rows for p, rows in indexed.items() if p not in deletable and p in stored}
     new_name = repo.save_index(live) if live else None
+    kept_index: set[str] = set()
     for name in index_names:
-        if name != new_name:
-            # a retained index file naming deleted packs stays: check reports them missing
-            with contextlib.suppress(ObjectLockedError):
-                repo.store.delete(name)
+        if name == new_name:
+            continue
+        try:
+            repo.store.delete(name)
+        except ObjectLockedError:
+            # a retained index file stays, so the packs it names stay too (or check would
+            # find them missing); they go with a prune after its retention
+            kept_index.update(repo.read_index_file(name))
+    for pack in [p for p in deletable if p in kept_index]:
+        deletable.remove(pack)
+        report.retained.append(pack)
     for pack in deletable:
         try:
             size = repo.store.size(pack_name(pack))
