@@ -120,21 +120,22 @@ class KmsHttpDataKeys:
         :meth:`account_id` talks to the same endpoint unless that is AWS's own; with
         ``sts=False`` none is made (it costs start-up time to commands that never ask).
         """
-        import boto3
         from botocore.config import Config
 
         with aws_errors():
-            if session is None:
-                session = boto3.session.Session(profile_name=profile)
+            if session is not None:
+                make = session.client
+            else:  # botocore alone: boto3 would also load s3transfer, which costs start-up
+                import botocore.session
+
+                make = botocore.session.Session(profile=profile).create_client
             options: dict[str, Any] = {"region_name": region, "config": Config(**config)}
             if ca_bundle is not None:
                 options["verify"] = ca_bundle
-            kms = session.client("kms", endpoint_url=endpoint_url, **options)
+            kms = make("kms", endpoint_url=endpoint_url, **options)
             resolved = str(kms.meta.endpoint_url)
             sts_endpoint = None if is_aws_endpoint(resolved) else resolved
-            sts_client = (
-                session.client("sts", endpoint_url=sts_endpoint, **options) if sts else None
-            )
+            sts_client = make("sts", endpoint_url=sts_endpoint, **options) if sts else None
         return cls(kms, sts_client)
 
     @property
