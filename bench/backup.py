@@ -233,14 +233,18 @@ def section(
     cells: list[Cell], size: int, rss: tuple[float, int] | None, args: argparse.Namespace
 ) -> str:
     mib = size / MIB
+
+    def m(tool: str, attr: str) -> float:
+        return median(cells, tool, attr)
+
     rows = []
     for tool in [t for t in TOOLS if any(c.tool == t for c in cells)]:
         first = median(cells, tool, "first")
         rows.append(
             f"| {tool} | {first:.2f} s ({mib / first:.0f} MiB/s) | "
-            f"{median(cells, tool, 'incremental'):.2f} s | {median(cells, tool, 'restore'):.2f} s | "
-            f"{median(cells, tool, 'check'):.2f} s | {median(cells, tool, 'repo_bytes') / MIB:.0f} MiB | "
-            f"{median(cells, tool, 'rss_kib') / 1024:.0f} MiB |"
+            f"{m(tool, 'incremental'):.2f} s | {m(tool, 'restore'):.2f} s | "
+            f"{m(tool, 'check'):.2f} s | {m(tool, 'repo_bytes') / MIB:.0f} MiB | "
+            f"{m(tool, 'rss_kib') / 1024:.0f} MiB |"
         )
     lines = [
         HEADING,
@@ -254,7 +258,8 @@ def section(
         "password (repository defaults: restic 0.14 repo v2 with auto compression, borg "
         "`repokey`, lz4). Peak RSS is of the first backup.",
         "",
-        "| tool | first backup | incremental | full restore | check --read-data | repository | peak RSS |",
+        "| tool | first backup | incremental | full restore | check --read-data | repository "
+        "| peak RSS |",
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
@@ -268,11 +273,16 @@ def section(
         lines += [
             "Targets (issue 15), this run:",
             "",
-            f"- first backup {faster_first / sr['first']:.2f}x the faster peer (target at least 1.3x)",
-            f"- incremental {sr['incremental']:.2f} s vs borg {median(cells, 'borg', 'incremental'):.2f} s (target: no slower)",
-            f"- restore {median(cells, 'restic', 'restore') / sr['restore']:.2f}x restic (target at least 1.5x)",
-            f"- check --read-data {sr['check']:.2f} s vs restic {median(cells, 'restic', 'check'):.2f} s (target: no slower)",
-            f"- repository {sr['repo_bytes'] / median(cells, 'restic', 'repo_bytes'):.3f}x restic's (target at most 1.02x)",
+            f"- first backup {faster_first / sr['first']:.2f}x the faster peer "
+            "(target at least 1.3x)",
+            f"- incremental {sr['incremental']:.2f} s vs borg {m('borg', 'incremental'):.2f} s "
+            "(target: no slower)",
+            f"- restore {m('restic', 'restore') / sr['restore']:.2f}x restic "
+            "(target at least 1.5x)",
+            f"- check --read-data {sr['check']:.2f} s vs restic {m('restic', 'check'):.2f} s "
+            "(target: no slower)",
+            f"- repository {sr['repo_bytes'] / m('restic', 'repo_bytes'):.3f}x restic's "
+            "(target at most 1.02x)",
         ]
         if rss is not None:
             lines.append(
@@ -344,7 +354,8 @@ def main() -> None:
                 print(
                     f"round {n + 1}: "
                     + ", ".join(
-                        f"{c.tool} {c.first:.2f}/{c.incremental:.2f}/{c.restore:.2f}/{c.check:.2f} s"
+                        f"{c.tool} {c.first:.2f}/{c.incremental:.2f}/"
+                        f"{c.restore:.2f}/{c.check:.2f} s"
                         for c in cells
                         if c.round == n
                     ),

@@ -48,12 +48,14 @@ def build() -> dict[str, Any]:
     keys = IndexKeys.derive(REPO_ID, INDEX_SID, INDEX_SECRET)
     data_key = SessionKey.derive(REPO_ID, DATA_SID, Purpose.DATA, DATA_SECRET)
     config = RepoConfig(REPO_ID, INDEX_SID)
-    key_file = KeyFile(REPO_ID, INDEX_SID, Purpose.INDEX, KEY_ARN, b"\x01wrapped-by-kms",
-                       "2026-01-01T00:00:00.000000Z")  # fmt: skip
+    created = "2026-01-01T00:00:00.000000Z"
+    key_file = KeyFile(REPO_ID, INDEX_SID, Purpose.INDEX, KEY_ARN, b"\x01wrapped-by-kms", created)
 
     chunks = [_data(1, 100), b"log line\n" * 40, b""]
-    node = Node("file.txt", "file", 0o640, 1000, 1000, "ann", "staff", 1_700_000_000_123_456_789,
-                sum(len(c) for c in chunks[:2]) + 4096, [keys.data_id(c) for c in chunks[:2]] + [4096])  # fmt: skip
+    content: list[bytes | int] = [keys.data_id(c) for c in chunks[:2]]
+    size = sum(len(c) for c in chunks[:2]) + 4096
+    node = Node("file.txt", "file", 0o640, 1000, 1000, "ann", "staff", 1_700_000_000_123_456_789)
+    node.size, node.content = size, [*content, 4096]
     tree = encode_tree(
         [node, Node("link", "symlink", 0o777, 0, 0, "", "", 5, 0, target="file.txt")]
     )
@@ -99,16 +101,16 @@ def build() -> dict[str, Any]:
             "name": hashlib.sha256(index_file).hexdigest(),
             "bytes": index_file.hex(),
             "body": index_body.hex(),
-        },  # fmt: skip
+        },
         "snapshot_file": {
             "id": hashlib.sha256(snapshot_file).hexdigest(),
             "bytes": snapshot_file.hex(),
             "body": snapshot.encode().hex(),
-        },  # fmt: skip
+        },
         "chunker": {
             "source": "SHA-256 counter stream 9, 3 MiB",
             "cuts": [list(c) for c in chunker.cut(source)],
-        },  # fmt: skip
+        },
     }
 
 
