@@ -7,6 +7,7 @@ example ``strongroom.cli.server``) to :data:`COMMAND_MODULES`.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -20,12 +21,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.mesh",
     "strongroom.cli.kmip",
     "strongroom.cli.vault",
+    "strongroom.cli.backup_repo",
 )
 """Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""
+ALONE: dict[str, str] = {"backup": "strongroom.cli.backup_repo"}
+"""Command groups that run with only their own module loaded (start-up time matters there)."""
 
 
-def build_app() -> typer.Typer:
-    """Return the top-level ``strongroom`` app with every command registered."""
+def build_app(only: str | None = None) -> typer.Typer:
+    """Return the top-level ``strongroom`` app with every command (or module ``only``)."""
     app = typer.Typer(
         name="strongroom",
         help="Strongroom: a self-hosted, AWS KMS-compatible key service.",
@@ -36,14 +40,15 @@ def build_app() -> typer.Typer:
         add_completion=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (only,):
         importlib.import_module(name).register(app)
     return app
 
 
 def main() -> None:
     """Run the command line."""
-    build_app()(prog_name="strongroom")
+    first = sys.argv[1] if len(sys.argv) > 1 else ""
+    build_app(ALONE.get(first))(prog_name="strongroom")
 
 
 if __name__ == "__main__":
