@@ -27,8 +27,7 @@ from strongroom.kmip.ttlv import (
     text,
 )
 from strongroom.testing.kmip import KmipServerInfo, kmip_server
-
-from .rawclient import connect, read_message, request, results, status
+from strongroom.testing.kmip_wire import connect, read_message, request, results, status
 
 
 def _call(info: KmipServerInfo, data: bytes, tenant: str = "alice") -> list:

@@ -36,6 +36,7 @@ def request(version: tuple[int, int], *items: tuple[int, list[Item]]) -> bytes:
 
 
 def connect(port: int, files: ClientFiles | None, ca: str) -> ssl.SSLSocket:
+    """A TLS connection to a KMIP server on loopback (with a client certificate if given)."""
     context = ssl.create_default_context(cafile=ca)
     if files is not None:
         context.load_cert_chain(str(files.cert), str(files.key))
@@ -44,6 +45,7 @@ def connect(port: int, files: ClientFiles | None, ca: str) -> ssl.SSLSocket:
 
 
 def read_message(sock: ssl.SSLSocket) -> Item:
+    """Read and decode one whole TTLV message from ``sock``."""
     header = b""
     while len(header) < 8:
         chunk = sock.recv(8 - len(header))
