@@ -1,14 +1,20 @@
 """The ``strongroom`` console script: builds the typer app from its command modules.
 
 Each command module exposes ``register(app: typer.Typer) -> None``; add a new one (for
-example ``strongroom.cli.server``) to :data:`COMMAND_MODULES`.
+example ``strongroom.cli.server``) to :data:`COMMAND_MODULES`. A command on a latency
+budget can also have a fast start in :data:`FAST_COMMANDS`: a module whose ``run(args)``
+is tried before typer and the command modules are imported (typer is imported lazily for
+that reason), returning ``None`` to let the typer command run instead.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import TYPE_CHECKING
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
 COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.init",
@@ -18,12 +24,20 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.data",
     "strongroom.cli.user_keys",
     "strongroom.cli.mesh",
+    "strongroom.cli.volume",
 )
 """Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""
+
+FAST_COMMANDS: dict[tuple[str, str], str] = {
+    ("volume", "pass"): "strongroom.cli.volume_fast",
+}
+"""``(group, command)`` -> module with ``run(args) -> int | None`` tried before typer."""
 
 
 def build_app() -> typer.Typer:
     """Return the top-level ``strongroom`` app with every command registered."""
+    import typer
+
     app = typer.Typer(
         name="strongroom",
         help="Strongroom: a self-hosted, AWS KMS-compatible key service.",
@@ -41,6 +55,11 @@ def build_app() -> typer.Typer:
 
 def main() -> None:
     """Run the command line."""
+    fast = FAST_COMMANDS.get((sys.argv[1], sys.argv[2])) if len(sys.argv) > 2 else None
+    if fast is not None:
+        status = importlib.import_module(fast).run(sys.argv[3:])
+        if status is not None:
+            sys.exit(status)
     build_app()(prog_name="strongroom")
 
 

@@ -1,0 +1,208 @@
+"""``cryptsetup``, driven as a subprocess: every change to a LUKS2 header goes through it.
+
+Passphrases reach cryptsetup on pipes only, never in argv (which ``ps`` shows) or in a
+file: the first on stdin (``--key-file -``), a second one (``luksAddKey``'s new key) on
+another pipe named ``/dev/fd/N``. Both pipes are written and closed before cryptsetup
+starts (a passphrase is far below a pipe's capacity), so nothing can block.
+
+The keyslots Strongroom adds use PBKDF2 with cryptsetup's minimum of 1000 iterations: their
+passphrases are 256-bit random keys, which a slow KDF would not make any harder to guess,
+while argon2id's defaults cost seconds and hundreds of MB per unlock.
+
+Exit statuses follow cryptsetup(8): 1 wrong parameters, 2 no permission (bad passphrase),
+3 out of memory, 4 wrong device, 5 device busy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from strongroom.errors import IncorrectKeyError, KMSInternalError, StrongroomError, ValidationError
+
+CRYPTSETUP_ENV = "STRONGROOM_CRYPTSETUP"
+"""Environment variable naming the cryptsetup binary (default: ``cryptsetup`` on PATH)."""
+FAST_PBKDF = ("--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000")
+"""The keyslot KDF of Strongroom keyslots (see the module docstring)."""
+TIMEOUT_SECONDS = 120.0
+BAD_PASSPHRASE = 2
+
+
+def cryptsetup_binary() -> str:
+    """The cryptsetup to run: ``$STRONGROOM_CRYPTSETUP`` or the one on PATH."""
+    named = os.environ.get(CRYPTSETUP_ENV)
+    if named:
+        return named
+    found = shutil.which("cryptsetup") or shutil.which("cryptsetup", path="/usr/sbin:/sbin")
+    if found is None:
+        raise ValidationError(
+            "cryptsetup is not installed (Debian/Ubuntu: apt-get install cryptsetup-bin)."
+        )
+    return found
+
+
+@contextlib.contextmanager
+def secret_pipe(secret: bytes) -> Iterator[int]:
+    """The read end of a pipe that holds ``secret`` and is closed for writing."""
+    read_end, write_end = os.pipe()
+    try:
+        try:
+            os.write(write_end, secret)
+        finally:
+            os.close(write_end)
+        yield read_end
+    finally:
+        os.close(read_end)
+
+
+def run(
+    args: Sequence[str],
+    *,
+    stdin: bytes = b"",
+    extra_secret: bytes | None = None,
+    what: str = "cryptsetup",
+) -> str:
+    """Run ``cryptsetup ARGS``; return its stdout; raise a Strongroom error on failure.
+
+    ``stdin`` goes on stdin; ``extra_secret`` on a pipe whose path replaces the argument
+    ``"{fd}"`` in ``args``. A bad passphrase (status 2) is an
+    :class:`~strongroom.errors.IncorrectKeyError`, wrong input (1, 4) a
+    :class:`~strongroom.errors.ValidationError`, anything else a
+    :class:`~strongroom.errors.KMSInternalError`; all carry cryptsetup's own message.
+    """
+    binary = cryptsetup_binary()
+    with contextlib.ExitStack() as stack:
+        pass_fds: tuple[int, ...] = ()
+        argv = list(args)
+        if extra_secret is not None:
+            fd = stack.enter_context(secret_pipe(extra_secret))
+            pass_fds = (fd,)
+            argv = [f"/dev/fd/{fd}" if arg == "{fd}" else arg for arg in argv]
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed binary, our own arguments
+                [binary, *argv],
+                input=stdin,
+                capture_output=True,
+                pass_fds=pass_fds,
+                timeout=TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise KMSInternalError(f"{what}: cryptsetup did not finish in time.") from None
+    if done.returncode == 0:
+        return done.stdout.decode("utf-8", "replace")
+    raise failure(done.returncode, done.stderr.decode("utf-8", "replace"), what)
+
+
+def failure(status: int, stderr: str, what: str) -> StrongroomError:
+    """The Strongroom error for a cryptsetup exit ``status`` and its stderr."""
+    message = " ".join(stderr.split()) or f"exit status {status}"
+    text = f"{what}: cryptsetup: {message}"
+    if status == BAD_PASSPHRASE:
+        return IncorrectKeyError(text)
+    if status in (1, 4, 5):
+        return ValidationError(text)
+    return KMSInternalError(text)
+
+
+def luks_format(device: str, uuid: str, passphrase: bytes, options: Sequence[str] = ()) -> None:
+    """``luksFormat --type luks2 --uuid UUID`` with ``passphrase`` in keyslot 0.
+
+    The keyslot gets :data:`FAST_PBKDF`; ``options`` are further luksFormat options.
+    """
+    run(
+        [
+            "luksFormat",
+            "--batch-mode",
+            "--type",
+            "luks2",
+            "--uuid",
+            uuid,
+            "--key-slot",
+            "0",
+            *FAST_PBKDF,
+            *options,
+            "--key-file",
+            "-",
+            device,
+        ],
+        stdin=passphrase,
+        what="format",
+    )
+
+
+def add_key(device: str, existing: bytes, new: bytes, slot: int) -> None:
+    """``luksAddKey``: a keyslot ``slot`` for ``new``, allowed by the ``existing`` passphrase."""
+    run(
+        [
+            "luksAddKey",
+            "--batch-mode",
+            *FAST_PBKDF,
+            "--key-file",
+            "-",
+            "--new-key-slot",
+            str(slot),
+            device,
+            "{fd}",
+        ],
+        stdin=existing,
+        extra_secret=new,
+        what="bind",
+    )
+
+
+def test_passphrase(device: str, passphrase: bytes, slot: int | None = None) -> None:
+    """``open --test-passphrase``: raise unless ``passphrase`` opens ``slot`` (or any slot)."""
+    slot_args = [] if slot is None else ["--key-slot", str(slot)]
+    run(
+        ["open", "--test-passphrase", *slot_args, "--key-file", "-", device],
+        stdin=passphrase,
+        what="test passphrase",
+    )
+
+
+def open_device(
+    device: str, name: str, passphrase: bytes, slot: int, options: Sequence[str] = ()
+) -> None:
+    """``open --type luks2 DEVICE NAME``: map the volume as ``/dev/mapper/NAME``."""
+    args = ["open", "--type", "luks2", "--key-slot", str(slot), *options, "--key-file", "-"]
+    run(
+        [*args, device, name],
+        stdin=passphrase,
+        what="unlock",
+    )
+
+
+def import_token(device: str, token: dict[str, Any], token_id: int | None = None) -> int:
+    """``token import`` (replacing token ``token_id`` when given); return the token id."""
+    args = ["token", "import", "--json-file", "-"]
+    if token_id is not None:
+        args += ["--token-id", str(token_id), "--token-replace"]
+    data = json.dumps(token, separators=(",", ":")).encode("utf-8")
+    out = run([*args, device], stdin=data, what="token import")
+    if token_id is not None:
+        return token_id
+    return _token_id_of(out)
+
+
+def _token_id_of(out: str) -> int:
+    # cryptsetup prints "Token N created." (2.6); without it the caller re-reads the header
+    for word in out.split():
+        if word.isdigit():
+            return int(word)
+    return -1
+
+
+def remove_token(device: str, token_id: int) -> None:
+    """``token remove --token-id N``."""
+    run(["token", "remove", "--token-id", str(token_id), device], what="token remove")
+
+
+def kill_slot(device: str, slot: int) -> None:
+    """``luksKillSlot --batch-mode``: wipe keyslot ``slot`` (no other passphrase asked)."""
+    run(["luksKillSlot", "--batch-mode", device, str(slot)], what="wipe keyslot")
