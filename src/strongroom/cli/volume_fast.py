@@ -76,6 +76,6 @@ def run(args: list[str]) -> int | None:
         where = f"{exc.filename}: " if exc.filename else ""
         sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
         return 1
-    sys.stdout.buffer.write(passphrase)
-    sys.stdout.flush()
-    return 0
+    from strongroom.volume.output import write_out
+
+    return write_out(passphrase)

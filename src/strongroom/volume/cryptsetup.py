@@ -33,6 +33,27 @@ TIMEOUT_SECONDS = 120.0
 BAD_PASSPHRASE = 2
 
 
+DM_CONTROL = "/dev/mapper/control"
+
+
+def device_mapper_available(control: str = DM_CONTROL) -> bool:
+    """Whether device-mapper works here, so ``cryptsetup open`` can map volumes.
+
+    The control node may exist without the kernel driver behind it (a container, or a VM
+    whose kernel lacks ``dm_mod``): opening it then fails with ``ENODEV``. Only a
+    missing node or driver counts as unavailable; a permission error is left for
+    cryptsetup to report.
+    """
+    try:
+        fd = os.open(control, os.O_RDWR)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
 def cryptsetup_binary() -> str:
     """The cryptsetup to run: ``$STRONGROOM_CRYPTSETUP`` or the one on PATH."""
     named = os.environ.get(CRYPTSETUP_ENV)

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO
 from strongroom.errors import StrongroomError, ValidationError
 from strongroom.volume.jwe import PinHeader, open_sealed, parse, pin_context, seal
 from strongroom.volume.kms import VolumeKeys, connect
+from strongroom.volume.output import write_out
 from strongroom.volume.token import key_arn_parts
 
 ENCRYPT_SUMMARY = "Encrypts using a Strongroom (AWS KMS API) key"
@@ -147,9 +148,7 @@ def encrypt_main(argv: list[str] | None = None) -> int:
     except StrongroomError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    sys.stdout.write(jwe)
-    sys.stdout.flush()
-    return 0
+    return write_out(jwe.encode("ascii"))
 
 
 def decrypt_main(argv: list[str] | None = None) -> int:
@@ -166,9 +165,7 @@ def decrypt_main(argv: list[str] | None = None) -> int:
     except StrongroomError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    sys.stdout.buffer.write(secret)
-    sys.stdout.flush()
-    return 0
+    return write_out(secret)
 
 
 def encrypt_script() -> None:

@@ -138,7 +138,16 @@ def unlock(
     token_id: int | None = None,
     read_only: bool = False,
 ) -> Bound:
-    """``cryptsetup open DEVICE NAME`` with the passphrase of a Strongroom token."""
+    """``cryptsetup open DEVICE NAME`` with the passphrase of a Strongroom token.
+
+    Without device-mapper (see :func:`~.cryptsetup.device_mapper_available`)
+    this fails before asking the KMS anything.
+    """
+    if not cryptsetup.device_mapper_available():
+        raise ValidationError(
+            f"device-mapper is not available here ({cryptsetup.DM_CONTROL} does not open): "
+            "cryptsetup cannot map volumes; `strongroom volume pass` still works."
+        )
     passphrase, bound = recover_passphrase(keys, device, token_id)
     options = ["--readonly"] if read_only else []
     cryptsetup.open_device(device, name, passphrase, bound.token.keyslot, options)
