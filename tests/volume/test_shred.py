@@ -27,8 +27,16 @@ def formatted(cli, world, path: Path, key: str, tenant=None) -> bytes:
 def test_shred_wipes_the_keyslot_and_the_token_and_nothing_else(cli, world, tmp_path) -> None:
     image = luks_image(tmp_path / "s.img", b"recovery passphrase")
     master = volume_key(image, b"recovery passphrase")
-    cli("volume", "bind", str(image), "-k", world.a.key_arn, "--key-file", "-",
-        stdin=b"recovery passphrase")  # fmt: skip
+    cli(
+        "volume",
+        "bind",
+        str(image),
+        "-k",
+        world.a.key_arn,
+        "--key-file",
+        "-",
+        stdin=b"recovery passphrase",
+    )
     header = read_header(image)
     wrapped = header.tokens[0]["wrapped_key"].encode()
     passphrase = cli("volume", "pass", str(image)).stdout

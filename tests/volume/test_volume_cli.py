@@ -65,9 +65,19 @@ def test_format_makes_a_luks2_volume_whose_passphrase_the_kms_wraps(
 def test_format_with_context_and_json(cli, world, tmp_path: Path) -> None:
     image = tmp_path / "ctx.img"
     out = cli(
-        "volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn,
-        "-c", "pvc=redis-0", "-c", "namespace=acme", "--json",
-    )  # fmt: skip
+        "volume",
+        "format",
+        str(image),
+        "--size",
+        "32M",
+        "-k",
+        world.a.key_arn,
+        "-c",
+        "pvc=redis-0",
+        "-c",
+        "namespace=acme",
+        "--json",
+    )
     shown = json.loads(out.stdout)
     assert shown["EncryptionContext"]["pvc"] == "redis-0"
     assert shown["EncryptionContext"]["strongroom:volume"] == read_header(image).uuid
@@ -79,9 +89,16 @@ def test_bind_adds_a_keyslot_that_reaches_the_same_volume_key(cli, world, tmp_pa
     image = luks_image(tmp_path / "old.img", b"correct horse")
     before = volume_key(image, b"correct horse")
     out = cli(
-        "volume", "bind", str(image), "--key", world.a.key_arn, "--key-file", "-", "--json",
+        "volume",
+        "bind",
+        str(image),
+        "--key",
+        world.a.key_arn,
+        "--key-file",
+        "-",
+        "--json",
         stdin=b"correct horse",
-    )  # fmt: skip
+    )
     shown = json.loads(out.stdout)
     assert shown["Keyslot"] == 1
     passphrase = cli("volume", "pass", str(image)).stdout
@@ -95,9 +112,15 @@ def test_bind_with_a_wrong_passphrase_changes_nothing(cli, world, tmp_path: Path
     (tmp_path / "wrong.key").write_bytes(b"wrong")
     before = digest(image)
     out = cli(
-        "volume", "bind", str(image), "-k", world.a.key_arn,
-        "--key-file", str(tmp_path / "wrong.key"), expect=1,
-    )  # fmt: skip
+        "volume",
+        "bind",
+        str(image),
+        "-k",
+        world.a.key_arn,
+        "--key-file",
+        str(tmp_path / "wrong.key"),
+        expect=1,
+    )
     assert b"No key available with this passphrase" in out.stderr
     assert digest(image) == before
 
@@ -157,9 +180,16 @@ def test_bad_devices_get_clear_errors_and_stay_unchanged(cli, world, tmp_path: P
             assert message in out.stderr.decode(), (command, out.stderr)
         if device != foreign:  # binding a LUKS2 volume with a clevis token is fine
             out = cli(
-                "volume", "bind", str(device), "-k", world.a.key_arn, "--key-file", "-",
-                stdin=b"pw", expect=1,
-            )  # fmt: skip
+                "volume",
+                "bind",
+                str(device),
+                "-k",
+                world.a.key_arn,
+                "--key-file",
+                "-",
+                stdin=b"pw",
+                expect=1,
+            )
             assert message in out.stderr.decode()
         assert digest(device) == before, (device, command)
     # format refuses what holds data unless --force
@@ -176,9 +206,13 @@ def test_a_foreign_strongroom_token_of_an_unknown_version_is_refused(
 ) -> None:
     image = luks_image(tmp_path / "v9.img", b"pw")
     token = {
-        "type": "strongroom", "keyslots": ["0"], "version": 9,
-        "key_id": world.a.key_arn, "wrapped_key": "AAAA", "context": {},
-    }  # fmt: skip
+        "type": "strongroom",
+        "keyslots": ["0"],
+        "version": 9,
+        "key_id": world.a.key_arn,
+        "wrapped_key": "AAAA",
+        "context": {},
+    }
     run(
         ["cryptsetup", "token", "import", "--json-file", "-", str(image)],
         stdin=json.dumps(token).encode(),

@@ -49,10 +49,17 @@ def b64url(data: bytes) -> str:
 
 
 def unb64url(text: str) -> bytes:
-    """The bytes of unpadded base64url ``text``; a ValueError for anything else."""
+    """The bytes of unpadded, canonical base64url ``text``; a ValueError for anything else.
+
+    Canonical: unused low bits of the last character are zero, so one value has one
+    spelling (a JWE cannot be changed without being refused).
+    """
     if "=" in text or any(c not in _URLSAFE for c in text):
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 _URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
