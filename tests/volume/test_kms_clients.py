@@ -40,7 +40,7 @@ def test_signature_is_the_one_botocore_makes(
         body=body,
         settings=settings,
         region="eu-west-1",
-        now=now,
+        amz_date=now.strftime("%Y%m%dT%H%M%SZ"),
     )
     request = AWSRequest(method="POST", url=f"https://kms.example:8443{path}", data=body)
     for name in ("content-type", "x-amz-target", "x-amz-date"):

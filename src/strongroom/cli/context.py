@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -24,10 +24,13 @@ from rich.console import Console
 
 from strongroom.config import DATA_DIR_ENV, DataDirConfig, load_config, resolve_data_dir
 from strongroom.errors import StrongroomError
-from strongroom.kms import KeyService, SystemClock
-from strongroom.kms.ports import Clock, RootOfTrust, Store
-from strongroom.rootkey import open_root_of_trust, parse_pkcs11_uri
-from strongroom.store import open_store
+
+if TYPE_CHECKING:
+    from strongroom.kms import KeyService
+    from strongroom.kms.ports import Clock, RootOfTrust, Store
+
+# The key service, stores and roots of trust (psycopg, PKCS#11...) are imported by the
+# functions that open them: commands that only talk to a server start without them.
 
 DataDirOption = Annotated[
     Path | None,
@@ -58,12 +61,16 @@ def data_dir_of(option: Path | None) -> Path:
 
 def open_store_for(data_dir: Path, store_url: str | None = None) -> Store:
     """Open the key store configured in ``data_dir`` (or ``store_url`` instead)."""
+    from strongroom.store import open_store
+
     url = store_url or load_config(data_dir).store_url
     return open_store(url)
 
 
 def open_root_for(data_dir: Path, root_spec: str | None = None) -> RootOfTrust:
     """Open the root of trust configured in ``data_dir`` (or ``root_spec`` instead)."""
+    from strongroom.rootkey import open_root_of_trust
+
     spec = root_spec or load_config(data_dir).root_of_trust
     return open_root_of_trust(spec, data_dir, create=False)
 
@@ -79,6 +86,10 @@ def open_service(
     ``store_url`` and ``root_spec`` override what ``config.json`` says. The caller closes
     the service (:meth:`KeyService.close` flushes the audit buffer).
     """
+    from strongroom.kms import KeyService, SystemClock
+    from strongroom.rootkey import open_root_of_trust
+    from strongroom.store import open_store
+
     config: DataDirConfig | None = None
     if store_url is None or root_spec is None:
         config = load_config(data_dir)
@@ -160,6 +171,8 @@ def shown_store_url(url: str) -> str:
 
 def shown_root(spec: str) -> str:
     """``spec`` without a PIN, for printing."""
+    from strongroom.rootkey import parse_pkcs11_uri
+
     if spec == "local":
         return spec
     try:

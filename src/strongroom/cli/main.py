@@ -4,15 +4,16 @@ Each command module exposes ``register(app: typer.Typer) -> None``; add a new on
 example ``strongroom.cli.server``) to :data:`COMMAND_MODULES`. A command on a latency
 budget can also have a fast start in :data:`FAST_COMMANDS`: a module whose ``run(args)``
 is tried before typer and the command modules are imported (typer is imported lazily for
-that reason), returning ``None`` to let the typer command run instead.
+that reason), returning ``None`` to let the typer command run instead; and a command in
+:data:`SOLE_MODULES` is registered alone when it is the one invoked.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: `strongroom volume pass` starts without importing it
 if TYPE_CHECKING:
     import typer
 
@@ -34,8 +35,15 @@ FAST_COMMANDS: dict[tuple[str, str], str] = {
 """``(group, command)`` -> module with ``run(args) -> int | None`` tried before typer."""
 
 
-def build_app() -> typer.Typer:
-    """Return the top-level ``strongroom`` app with every command registered."""
+SOLE_MODULES: dict[str, str] = {
+    "volume": "strongroom.cli.volume",
+}
+"""Top-level commands whose module is registered alone when they are invoked, so that
+``strongroom volume ...`` starts without importing every other command module."""
+
+
+def build_app(modules: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
+    """Return the top-level ``strongroom`` app with the commands of ``modules`` registered."""
     import typer
 
     app = typer.Typer(
@@ -48,7 +56,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for name in COMMAND_MODULES:
+    for name in modules:
         importlib.import_module(name).register(app)
     return app
 
@@ -60,7 +68,8 @@ def main() -> None:
         status = importlib.import_module(fast).run(sys.argv[3:])
         if status is not None:
             sys.exit(status)
-    build_app()(prog_name="strongroom")
+    sole = SOLE_MODULES.get(sys.argv[1]) if len(sys.argv) > 1 else None
+    build_app((sole,) if sole else COMMAND_MODULES)(prog_name="strongroom")
 
 
 if __name__ == "__main__":

@@ -21,13 +21,32 @@ from typing import Annotated, Any
 import typer
 
 from strongroom.cli.context import JsonOption, cli_errors, fail, print_json, stdout_console
-from strongroom.cli.data import ContextOption, KeyOption, parse_context, with_kms_endpoint
-from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
+from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
 from strongroom.errors import ValidationError
 from strongroom.volume import lifecycle, recover
 from strongroom.volume.kms import VolumeKeys, connect
 from strongroom.volume.recover import Bound
 
+with_kms_endpoint = endpoint_options(
+    "KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS, then AWS KMS).",
+    profile_help="Named AWS profile for the KMS credentials.",
+    ca_bundle_help="CA certificates to verify the KMS endpoint (default: $AWS_CA_BUNDLE).",
+)
+"""The options of ``strongroom encrypt`` (kept here so this group starts without
+``strongroom.data``)."""
+KeyOption = Annotated[
+    str,
+    typer.Option("--key", "-k", help="KMS key id, ARN or alias.", show_default=False),
+]
+ContextOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        "-c",
+        help="Extra encryption context entry KEY=VALUE (repeatable).",
+        show_default=False,
+    ),
+]
 DeviceArgument = Annotated[str, typer.Argument(help="LUKS2 block device or image file.")]
 TokenOption = Annotated[
     int | None,
@@ -37,6 +56,19 @@ TokenOption = Annotated[
 ]
 MAX_KEY_FILE_BYTES = 8 << 20
 _SIZE = re.compile(r"(\d+)\s*([KMGT]?)(i?B)?", re.IGNORECASE)
+
+
+def parse_context(entries: list[str] | None) -> dict[str, str]:
+    """``["k=v", ...]`` as a dict; a malformed or repeated entry is a ValidationError."""
+    context: dict[str, str] = {}
+    for entry in entries or ():
+        key, sep, value = entry.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"A context entry is KEY=VALUE, not {entry!r}.")
+        if key in context:
+            raise ValidationError(f"The context key {key!r} is given twice.")
+        context[key] = value
+    return context
 
 
 def parse_size(text: str) -> int:

@@ -24,10 +24,11 @@ botocore, which knows all of it.
 
 from __future__ import annotations
 
-import configparser
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+
+TYPE_CHECKING = False  # not typing's: this module is on the fast `volume pass` path
+if TYPE_CHECKING:
+    import configparser
 
 DYNAMIC_PROFILE_KEYS = frozenset(
     {
@@ -57,16 +58,57 @@ DYNAMIC_ENV = (
 )
 
 
-@dataclass(frozen=True, slots=True)
 class StaticSettings:
     """Resolved settings: keys (never shown), region (may be empty), endpoint, CA bundle."""
 
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str | None = field(repr=False)
-    region: str
-    endpoint_url: str | None
-    ca_bundle: str | None
+    __slots__ = (
+        "access_key_id",
+        "ca_bundle",
+        "endpoint_url",
+        "region",
+        "secret_access_key",
+        "session_token",
+    )
+
+    def __init__(
+        self,
+        access_key_id: str,
+        secret_access_key: str,
+        session_token: str | None,
+        region: str,
+        endpoint_url: str | None,
+        ca_bundle: str | None,
+    ) -> None:
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.session_token = session_token
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.ca_bundle = ca_bundle
+
+    def _fields(self) -> tuple[str | None, ...]:
+        return (
+            self.access_key_id,
+            self.secret_access_key,
+            self.session_token,
+            self.region,
+            self.endpoint_url,
+            self.ca_bundle,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StaticSettings):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"StaticSettings(access_key_id={self.access_key_id!r}, region={self.region!r}, "
+            f"endpoint_url={self.endpoint_url!r}, ca_bundle={self.ca_bundle!r})"
+        )
 
     def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("credentials cannot be pickled")
@@ -79,23 +121,27 @@ class StaticSettings:
         return f"https://kms.{region}.{suffix}"
 
 
-def _read_ini(path: str) -> configparser.RawConfigParser:
+def _read_ini(path: str) -> configparser.RawConfigParser | None:
+    if not os.path.isfile(path):
+        return None  # configparser is only imported when there is a file to read
+    import configparser
+
     parser = configparser.RawConfigParser()
     try:
         parser.read(path, encoding="utf-8")
     except (configparser.Error, UnicodeDecodeError):
-        return configparser.RawConfigParser()
+        return None
     return parser
 
 
-def _section(parser: configparser.RawConfigParser, name: str) -> dict[str, str]:
-    if parser.has_section(name):
+def _section(parser: configparser.RawConfigParser | None, name: str) -> dict[str, str]:
+    if parser is not None and parser.has_section(name):
         return {k.lower(): v.strip() for k, v in parser.items(name)}
     return {}
 
 
 def _home_file(env: dict[str, str], variable: str, default: str) -> str:
-    return os.path.expanduser(env.get(variable) or str(Path("~/.aws") / default))
+    return os.path.expanduser(env.get(variable) or f"~/.aws/{default}")
 
 
 def static_settings(

@@ -4,8 +4,8 @@ The volume commands need five KMS operations (``GenerateDataKey``, ``Decrypt``,
 ``ReEncrypt``, ``DescribeKey``, ``DisableKey``); each is one ``POST /`` with a JSON body,
 ``Content-Type: application/x-amz-json-1.1`` and ``X-Amz-Target: TrentService.<Op>``,
 signed with Signature Version 4 (HMAC-SHA256 chain, as ``strongroom.api.sigv4`` checks
-it). This module does exactly that with ``http.client``, so a ``Decrypt`` costs a TLS
-handshake and a round trip rather than a boto3 import (see :mod:`.aws_chain`). Errors
+it). This module does exactly that over :class:`~.http11.Http11`, so a ``Decrypt`` costs a
+TLS handshake and a round trip rather than a boto3 import (see :mod:`.aws_chain`). Errors
 come back as the Strongroom error of the same AWS type, as with boto3
 (:func:`~strongroom.errors.error_for_aws_type`).
 """
@@ -15,12 +15,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
-import ssl
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+import time
 from urllib.parse import urlsplit
 
 from strongroom.errors import (
@@ -31,6 +27,12 @@ from strongroom.errors import (
     error_for_aws_type,
 )
 from strongroom.volume.aws_chain import StaticSettings
+from strongroom.volume.http11 import Http11
+
+TYPE_CHECKING = False  # not typing's: this module is on the fast `volume pass` path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 SERVICE = "kms"
 TARGET_PREFIX = "TrentService."
@@ -51,14 +53,13 @@ def sign_headers(
     body: bytes,
     settings: StaticSettings,
     region: str,
-    now: datetime,
+    amz_date: str,
 ) -> dict[str, str]:
     """The headers of a signed ``POST path`` (SigV4, service ``kms``) carrying ``body``.
 
     ``path`` is sent as is: endpoint paths are plain (``/`` or ``/kms``), which SigV4's
-    canonical URI leaves unchanged.
+    canonical URI leaves unchanged. ``amz_date`` is the signing time, ``YYYYMMDDTHHMMSSZ``.
     """
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
     headers = {
         "content-type": CONTENT_TYPE,
@@ -117,19 +118,14 @@ class AwsJsonKms:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValidationError(f"Not an endpoint URL: {self.endpoint_url!r}.")
         self._parts = parts
-        self._conn: http.client.HTTPConnection | None = None
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            host, port = self._parts.hostname or "", self._parts.port
-            if self._parts.scheme == "https":
-                context = ssl.create_default_context(cafile=self._settings.ca_bundle)
-                self._conn = http.client.HTTPSConnection(
-                    host, port, timeout=TIMEOUT_SECONDS, context=context
-                )
-            else:
-                self._conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT_SECONDS)
-        return self._conn
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._http = Http11(
+            parts.hostname,
+            port,
+            tls=parts.scheme == "https",
+            ca_bundle=settings.ca_bundle,
+            timeout=TIMEOUT_SECONDS,
+        )
 
     def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
         """Send one KMS operation; return the decoded JSON answer or raise its error."""
@@ -142,15 +138,11 @@ class AwsJsonKms:
             body=body,
             settings=self._settings,
             region=self.region,
-            now=datetime.now(UTC),
+            amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
         )
         try:
-            conn = self._connection()
-            conn.request("POST", path, body=body, headers=headers)
-            reply = conn.getresponse()
-            status, data = reply.status, reply.read(MAX_RESPONSE_BYTES + 1)
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
+            status, data = self._http.post(path, headers, body, MAX_RESPONSE_BYTES)
+        except OSError as exc:
             raise DependencyTimeoutError(f"Cannot reach the key service: {exc}") from None
         return _decode(status, data)
 
@@ -210,9 +202,7 @@ class AwsJsonKms:
 
     def close(self) -> None:
         """Close the connection."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._http.close()
 
     def __repr__(self) -> str:
         return f"AwsJsonKms(endpoint_url={self.endpoint_url!r})"
@@ -226,8 +216,6 @@ def _b64(answer: Mapping[str, Any], member: str) -> bytes:
 
 
 def _decode(status: int, data: bytes) -> dict[str, Any]:
-    if len(data) > MAX_RESPONSE_BYTES:
-        raise KMSInternalError("The key service's answer is too large.")
     try:
         answer = json.loads(data) if data else {}
     except ValueError:

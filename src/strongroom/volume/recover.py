@@ -10,13 +10,9 @@ error here rather than a failed mount later. :func:`unlock` then maps the volume
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from strongroom.errors import StrongroomError, ValidationError
 from strongroom.volume import cryptsetup
 from strongroom.volume.header import Luks2Header, read_header
-from strongroom.volume.kms import VolumeKeys
 from strongroom.volume.token import (
     TOKEN_TYPE,
     VolumeToken,
@@ -25,13 +21,31 @@ from strongroom.volume.token import (
     passphrase_of,
 )
 
+TYPE_CHECKING = False  # not typing's: this module is on the fast `volume pass` path
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass(frozen=True, slots=True)
+    from strongroom.volume.kms import VolumeKeys
+
+
 class Bound:
-    """A Strongroom token of a device: its token id and content."""
+    """A Strongroom token of a device: its token id and content (a slotted value)."""
 
-    token_id: int
-    token: VolumeToken
+    __slots__ = ("token", "token_id")
+
+    def __init__(self, token_id: int, token: VolumeToken) -> None:
+        self.token_id = token_id
+        self.token = token
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Bound):
+            return NotImplemented
+        return (self.token_id, self.token) == (other.token_id, other.token)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Bound(token_id={self.token_id}, token={self.token!r})"
 
 
 def annotate(exc: StrongroomError, prefix: str) -> StrongroomError:
@@ -103,10 +117,14 @@ def unwrap(keys: VolumeKeys, device: str, bound: Bound) -> bytes:
     """The keyslot passphrase of ``bound``, unwrapped by the KMS and tested on ``device``."""
     token = bound.token
     prefix = f"{device}: token {bound.token_id} (tenant {token.tenant}, key {token.key_id}): "
+    test = cryptsetup.PendingTest(device, token.keyslot)  # starts while the KMS answers
     try:
-        data_key = keys.decrypt(token.wrapped_key, token.context, token.key_id)
-        passphrase = passphrase_of(data_key)
-        cryptsetup.test_passphrase(device, passphrase, token.keyslot)
+        try:
+            passphrase = passphrase_of(keys.decrypt(token.wrapped_key, token.context, token.key_id))
+        except BaseException:
+            test.cancel()
+            raise
+        test.finish(passphrase)
     except StrongroomError as exc:
         raise annotate(exc, prefix) from None
     return passphrase

@@ -25,11 +25,13 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from strongroom.errors import ValidationError
+
+TYPE_CHECKING = False  # not typing's: this module is on the fast `volume pass` path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 TOKEN_TYPE = "strongroom"  # noqa: S105 - a LUKS2 token type, not a password
 TOKEN_VERSION = 1
@@ -73,14 +75,37 @@ def volume_context(
     return {**(extra or {}), TENANT_CONTEXT_KEY: tenant, VOLUME_CONTEXT_KEY: uuid}
 
 
-@dataclass(frozen=True, slots=True)
 class VolumeToken:
-    """A parsed ``strongroom`` token: keyslot, KMS key ARN, wrapped key and context."""
+    """A parsed ``strongroom`` token: keyslot, KMS key ARN, wrapped key and context.
 
-    keyslot: int
-    key_id: str
-    wrapped_key: bytes = field(repr=False)
-    context: dict[str, str]
+    A plain slotted value class (no dataclass: see :class:`~.header.Luks2Header`); the
+    wrapped key stays out of ``repr``.
+    """
+
+    __slots__ = ("context", "key_id", "keyslot", "wrapped_key")
+
+    def __init__(
+        self, keyslot: int, key_id: str, wrapped_key: bytes, context: dict[str, str]
+    ) -> None:
+        self.keyslot = keyslot
+        self.key_id = key_id
+        self.wrapped_key = wrapped_key
+        self.context = context
+
+    def _fields(self) -> tuple[int, str, bytes, dict[str, str]]:
+        return (self.keyslot, self.key_id, self.wrapped_key, self.context)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VolumeToken):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # the context is a dict
+
+    def __repr__(self) -> str:
+        return (
+            f"VolumeToken(keyslot={self.keyslot}, key_id={self.key_id!r}, context={self.context!r})"
+        )
 
     @property
     def volume(self) -> str:
