@@ -293,3 +293,39 @@ def test_help_of_every_volume_command(cli) -> None:
     for command in ("format", "unlock", "pass", "bind", "rewrap", "shred", "status"):
         out = cli("volume", command, "--help")
         assert b"Example" in out.stdout, command
+
+
+def test_bind_takes_the_lowest_free_token_id_and_keyslot(cli, world, tmp_path: Path) -> None:
+    image = luks_image(tmp_path / "gaps.img", b"pw")
+    for token_id in ("0", "2"):
+        run(
+            [
+                "cryptsetup",
+                "token",
+                "import",
+                "--token-id",
+                token_id,
+                "--json-file",
+                "-",
+                str(image),
+            ],
+            stdin=b'{"type":"other","keyslots":["0"]}',
+        )
+    out = cli(
+        "volume",
+        "bind",
+        str(image),
+        "-k",
+        world.a.key_arn,
+        "--key-file",
+        "-",
+        "--json",
+        stdin=b"pw",
+    )
+    shown = json.loads(out.stdout)
+    assert (shown["TokenId"], shown["Keyslot"]) == (1, 1)
+    header = read_header(image)
+    assert header.tokens[1]["type"] == "strongroom" and header.tokens[1]["keyslots"] == ["1"]
+    assert cli("volume", "pass", str(image), "--token-id", "1").stdout
+    out = cli("volume", "pass", str(image), "--token-id", "2", expect=1)
+    assert b"token 2 is a 'other' token" in out.stderr

@@ -239,24 +239,18 @@ def open_device(
     )
 
 
-def import_token(device: str, token: dict[str, Any], token_id: int | None = None) -> int:
-    """``token import`` (replacing token ``token_id`` when given); return the token id."""
-    args = ["token", "import", "--json-file", "-"]
-    if token_id is not None:
-        args += ["--token-id", str(token_id), "--token-replace"]
+def import_token(
+    device: str, token: dict[str, Any], token_id: int, *, replace: bool = False
+) -> None:
+    """``token import --token-id N``: a new token N, or (``replace``) token N replaced.
+
+    A replacement is one header update: readers see the old token or the new one.
+    """
+    args = ["token", "import", "--json-file", "-", "--token-id", str(token_id)]
+    if replace:
+        args.append("--token-replace")
     data = json.dumps(token, separators=(",", ":")).encode("utf-8")
-    out = run([*args, device], stdin=data, what="token import")
-    if token_id is not None:
-        return token_id
-    return _token_id_of(out)
-
-
-def _token_id_of(out: str) -> int:
-    # cryptsetup prints "Token N created." (2.6); without it the caller re-reads the header
-    for word in out.split():
-        if word.isdigit():
-            return int(word)
-    return -1
+    run([*args, device], stdin=data, what="token import")
 
 
 def remove_token(device: str, token_id: int) -> None:

@@ -82,6 +82,14 @@ class Luks2Header:
         """The ids of the keyslots in use, ascending."""
         return sorted(int(k) for k in (self.metadata.get("keyslots") or {}))
 
+    def free_token_id(self, limit: int = 32) -> int:
+        """The lowest token id not in use (LUKS2 has 32)."""
+        used = set(self.tokens)
+        for token_id in range(limit):
+            if token_id not in used:
+                return token_id
+        raise ValidationError("Every token of this LUKS2 device is in use.")
+
     def free_keyslot(self, limit: int = 32) -> int:
         """The lowest keyslot id not in use (LUKS2 has 32)."""
         used = set(self.keyslots)

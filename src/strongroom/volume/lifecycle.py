@@ -129,10 +129,15 @@ def format_volume(
         if created:
             os.unlink(device)
         raise
-    token_id = cryptsetup.import_token(device, token.to_json())
-    if token_id < 0:
-        token_id = min(read_header(device).tokens)
-    return Bound(token_id, token)
+    try:
+        cryptsetup.import_token(device, token.to_json(), 0)
+    except StrongroomError as exc:
+        raise annotate(
+            exc,
+            f"{device} was formatted but its token could not be written, so nothing can "
+            "unlock it: format it again. ",
+        ) from None
+    return Bound(0, token)
 
 
 def bind_volume(
@@ -151,16 +156,14 @@ def bind_volume(
     facts = usable_key(keys, key_id)
     context = volume_context(header.uuid, facts.account, extra_context)
     data_key, blob, arn = keys.generate_data_key(facts.arn, context)
-    slot = header.free_keyslot()
+    slot, token_id = header.free_keyslot(), header.free_token_id()
     cryptsetup.add_key(device, existing, passphrase_of(data_key), slot)
     token = VolumeToken(slot, arn, blob, context)
     try:
-        token_id = cryptsetup.import_token(device, token.to_json())
+        cryptsetup.import_token(device, token.to_json(), token_id)
     except BaseException:
         cryptsetup.kill_slot(device, slot)
         raise
-    if token_id < 0:
-        token_id = max(read_header(device).tokens)
     return Bound(token_id, token)
 
 
@@ -196,7 +199,7 @@ def rewrap(
         raise annotate(exc, prefix) from None
     new = Bound(old.token_id, VolumeToken(old.token.keyslot, arn, blob, context))
     unwrap(keys, device, new)
-    cryptsetup.import_token(device, new.token.to_json(), old.token_id)
+    cryptsetup.import_token(device, new.token.to_json(), old.token_id, replace=True)
     return old, new
 
 

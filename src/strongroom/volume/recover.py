@@ -85,6 +85,8 @@ def select_tokens(header: Luks2Header, where: str, token_id: int | None = None) 
         if kind is None:
             raise ValidationError(f"{where}: no token {token_id}.")
         tokens = [bound for bound in tokens if bound.token_id == token_id]
+        if not tokens and kind == TOKEN_TYPE:
+            raise ValidationError(f"{where}: token {token_id} has no keyslot (it was shredded).")
         if not tokens:
             raise ValidationError(
                 f"{where}: token {token_id} is a {kind!r} token, not Strongroom's."
@@ -190,6 +192,10 @@ def status(device: str, keys: VolumeKeys | None = None) -> dict[str, Any]:
     """The device's UUID, keyslots and tokens; with ``keys``, whether each token unlocks."""
     header = read_header(device)
     tokens = [describe_token(i, obj) for i, obj in sorted(header.tokens.items())]
+    for shown in tokens:
+        volume = shown.get("EncryptionContext", {}).get("strongroom:volume")
+        if volume is not None and volume.lower() != header.uuid.lower():
+            shown["Error"] = f"belongs to volume {volume}, not to this one"
     if keys is not None:
         for shown, bound in _pairs(tokens, strongroom_tokens_or_none(header, device)):
             try:
