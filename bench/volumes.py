@@ -245,7 +245,10 @@ def main() -> None:
         f"rewrap under {TARGET_REWRAP_S:.0f} s "
         f"({'met' if max(rewraps) < TARGET_REWRAP_S else 'NOT met'}). `rewrap` runs the "
         "whole command line (typer); `pass` has a fast start (no typer, no boto3). "
-        "Peak RSS: the largest process of the command's tree (GNU time).",
+        "Peak RSS: the largest process of the command's tree (GNU time). With a load "
+        "average above the number of cores, wall times mostly measure waiting for a core: "
+        "judge the absolute targets on a quiet machine, the comparison by the paired ratio "
+        "and the CPU column.",
     ]
     section = "\n".join(lines) + "\n"
     print(section)

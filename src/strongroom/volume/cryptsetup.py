@@ -135,11 +135,8 @@ def failure(status: int, stderr: str, what: str) -> StrongroomError:
     return KMSInternalError(text)
 
 
-def luks_format(device: str, uuid: str, passphrase: bytes, options: Sequence[str] = ()) -> None:
-    """``luksFormat --type luks2 --uuid UUID`` with ``passphrase`` in keyslot 0.
-
-    The keyslot gets :data:`FAST_PBKDF`; ``options`` are further luksFormat options.
-    """
+def luks_format(device: str, uuid: str, passphrase: bytes) -> None:
+    """``luksFormat --type luks2 --uuid UUID`` with ``passphrase`` in keyslot 0 (fast PBKDF)."""
     run(
         [
             "luksFormat",
@@ -151,7 +148,6 @@ def luks_format(device: str, uuid: str, passphrase: bytes, options: Sequence[str
             "--key-slot",
             "0",
             *FAST_PBKDF,
-            *options,
             "--key-file",
             "-",
             device,

@@ -110,7 +110,6 @@ def format_volume(
     *,
     size: int | None = None,
     force: bool = False,
-    luks_options: tuple[str, ...] = (),
 ) -> Bound:
     """``luksFormat`` a new LUKS2 volume whose keyslot 0 holds a KMS-wrapped passphrase.
 
@@ -124,7 +123,7 @@ def format_volume(
         context = volume_context(volume, facts.account, extra_context)
         data_key, blob, arn = keys.generate_data_key(facts.arn, context)
         token = VolumeToken(0, arn, blob, context)
-        cryptsetup.luks_format(device, volume, passphrase_of(data_key), luks_options)
+        cryptsetup.luks_format(device, volume, passphrase_of(data_key))
     except BaseException:
         if created:
             os.unlink(device)
