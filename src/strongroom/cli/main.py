@@ -2,7 +2,7 @@
 
 Each command module exposes ``register(app: typer.Typer) -> None``; add a new one (for
 example ``strongroom.cli.server``) to :data:`COMMAND_MODULES`. A command on a latency
-budget can also have a fast start in :data:`FAST_COMMANDS`: a module whose ``run(args)``
+budget can also have a fast start in :data:`FAST_COMMANDS`: a function ``f(args)`` that
 is tried before typer and the command modules are imported (typer is imported lazily for
 that reason), returning ``None`` to let the typer command run instead; and a command in
 :data:`SOLE_MODULES` is registered alone when it is the one invoked.
@@ -30,9 +30,11 @@ COMMAND_MODULES: tuple[str, ...] = (
 """Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""
 
 FAST_COMMANDS: dict[tuple[str, str], str] = {
-    ("volume", "pass"): "strongroom.cli.volume_fast",
+    ("volume", "pass"): "strongroom.cli.volume_fast:run_pass",
+    ("volume", "unlock"): "strongroom.cli.volume_fast:run_unlock",
 }
-"""``(group, command)`` -> module with ``run(args) -> int | None`` tried before typer."""
+"""``(group, command)`` -> ``module:function``, ``function(args) -> int | None`` tried
+before typer (``None``: let the typer command run)."""
 
 
 SOLE_MODULES: dict[str, str] = {
@@ -65,7 +67,8 @@ def main() -> None:
     """Run the command line."""
     fast = FAST_COMMANDS.get((sys.argv[1], sys.argv[2])) if len(sys.argv) > 2 else None
     if fast is not None:
-        status = importlib.import_module(fast).run(sys.argv[3:])
+        module, _, function = fast.partition(":")
+        status = getattr(importlib.import_module(module), function)(sys.argv[3:])
         if status is not None:
             sys.exit(status)
     sole = SOLE_MODULES.get(sys.argv[1]) if len(sys.argv) > 1 else None
