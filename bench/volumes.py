@@ -244,7 +244,7 @@ def main() -> None:
         f"under {TARGET_P99_MS:.0f} ms ({'met' if p99 < TARGET_P99_MS else 'NOT met'} here), "
         f"rewrap under {TARGET_REWRAP_S:.0f} s "
         f"({'met' if max(rewraps) < TARGET_REWRAP_S else 'NOT met'}). `rewrap` runs the "
-        "whole command line (typer); `pass` has a fast start (no typer, no boto3). "
+        "whole command line (typer); `pass` (and `unlock`) have a fast start (no typer, no boto3). "
         "Peak RSS: the largest process of the command's tree (GNU time). With a load "
         "average above the number of cores, wall times mostly measure waiting for a core: "
         "judge the absolute targets on a quiet machine, the comparison by the paired ratio "

@@ -6,7 +6,7 @@ existing volume, ``unlock`` maps it (``cryptsetup open``), ``pass`` prints the p
 or another key, ``shred`` wipes the keyslot and token (and can disable the key),
 ``status`` shows the tokens. The KMS is any AWS KMS API (a Strongroom server or AWS KMS)
 with the usual endpoint options and AWS chain (see :mod:`strongroom.cli.data`).
-``strongroom volume pass`` also has a fast start (:mod:`strongroom.cli.volume_fast`).
+``pass`` and ``unlock`` also have a fast start (:mod:`strongroom.cli.volume_fast`).
 """
 
 from __future__ import annotations
