@@ -157,6 +157,27 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+STORE_ENV = "STRONGROOM_STORE"
+"""Environment variable with the key store URL (``--store``'s default): may hold a password."""
+
+
+def store_option(url: str | None) -> str | None:
+    """``--store`` as given, refused if it carries a password on the command line.
+
+    Every user of the machine can read a process's arguments (``ps``); a password belongs
+    in the environment (``STRONGROOM_STORE``, ``PGPASSWORD``) or libpq's password file.
+    """
+    if url is None or url == os.environ.get(STORE_ENV):
+        return url
+    if "://" in url and urlsplit(url).password is not None:
+        fail(
+            f"--store {shown_store_url(url)}: a password on the command line is visible to "
+            f"every user of this machine (ps). Give the URL in {STORE_ENV} instead, or the "
+            "password in PGPASSWORD or a libpq password file (~/.pgpass, PGPASSFILE)."
+        )
+    return url
+
+
 def shown_store_url(url: str) -> str:
     """``url`` without its password, for printing."""
     if "://" not in url:

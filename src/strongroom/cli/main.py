@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.data",
     "strongroom.cli.user_keys",
     "strongroom.cli.mesh",
+    "strongroom.cli.kmip",
+    "strongroom.cli.vault",
     "strongroom.cli.volume",
 )
 """Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""
