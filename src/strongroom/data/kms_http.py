@@ -139,6 +139,11 @@ class KmsHttpDataKeys:
         return cls(kms, sts_client)
 
     @property
+    def kms_client(self) -> Any:
+        """The boto3 KMS client (for operations beyond data keys: ReEncrypt, DescribeKey...)."""
+        return self._kms
+
+    @property
     def endpoint_url(self) -> str:
         """The endpoint the KMS client talks to."""
         return str(self._kms.meta.endpoint_url)
