@@ -62,8 +62,8 @@ def tool(name: str) -> str:
 
 def issue_certificates(folder: Path) -> dict[str, Path]:
     """Issue the SVIDs with a fresh ``MeshCA`` and write them to ``folder``; their paths."""
-    from strongroom.kms.ports import SystemClock
     from strongroom.mesh.identity.ca import MeshCA
+    from strongroom.ports import SystemClock
     from strongroom.rootkey.local import LocalRootOfTrust
     from strongroom.store.sqlite import SqliteStore
 

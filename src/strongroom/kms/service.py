@@ -26,6 +26,7 @@ from strongroom.kms.ops import HANDLERS
 from strongroom.kms.ops.imports import delete_expired_material
 from strongroom.kms.ops.keys import delete_due_keys
 from strongroom.kms.ops.rotation import rotate_due_keys
+from strongroom.kms.unoffered import refuse_unoffered
 from strongroom.kms.userkeys import api as user_keys_api
 from strongroom.kms.userkeys import methods as user_keys
 from strongroom.kms.wire_model import WireModel
@@ -150,6 +151,7 @@ class KeyService:
                     raise UnsupportedOperationError(f"Operation {operation} is not supported.")
                 raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
             kernel.model.validate(operation, request)
+            refuse_unoffered(operation, request)
             response = handler(kernel, ctx, request)
             if ctx.dry_run:
                 raise DryRunOperationError(

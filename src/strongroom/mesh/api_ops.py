@@ -51,7 +51,7 @@ from strongroom.kms.caller import Caller
 from strongroom.kms.wire_model import WireModel
 from strongroom.mesh.identity.authority import stored_versions
 from strongroom.mesh.identity.ca import MeshCA
-from strongroom.mesh.identity.registry import RegistrationEntry, Registry
+from strongroom.mesh.identity.registry import RegistrationEntry, Registry, is_reserved
 from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
 from strongroom.ports import Clock, RootOfTrust, Store
 
@@ -148,6 +148,7 @@ class MeshApiOps:
                 raise ValidationError(f"{operation} is not a mesh operation.")
             self._model.validate(operation, request)
             event["role"] = "admin" if caller.is_mesh_admin else "agent"
+            event["node"] = node_of(caller)
             response = handler(request, event)
         except StrongroomError as err:
             self._audit({**event, "result": err.aws_type})
@@ -200,9 +201,23 @@ class MeshApiOps:
             "SpiffeBundle": json.dumps(ca.spiffe_bundle(), sort_keys=True),
         }
 
+    def _check_entitled(self, sid: SpiffeId, event: dict[str, Any]) -> None:
+        """An agent gets only identities registered for its node, never the server's own."""
+        node = event.get("node")
+        if is_reserved(sid):
+            raise AccessDeniedError(
+                f"{sid} is reserved for the key server's own identities: no agent gets it."
+            )
+        if not self._registry.issuable(sid, node):
+            raise AccessDeniedError(
+                f"No registration entry lets node {node!r} have {sid}: an administrator "
+                "registers it first (strongroom mesh register ... --node NODE)."
+            )
+
     def _issue_x509(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         key = _public_key(request["PublicKey"])
         ca, sid = self._authority_of(request["SpiffeId"], event)
+        self._check_entitled(sid, event)
         ttl = request.get("TtlSeconds")
         svid = ca.issue_svid(sid, key, None if ttl is None else float(ttl))
         event["serial"] = format(svid.serial_number, "x")
@@ -214,6 +229,7 @@ class MeshApiOps:
 
     def _issue_jwt(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         ca, sid = self._authority_of(request["SpiffeId"], event)
+        self._check_entitled(sid, event)
         ttl = request.get("TtlSeconds")
         token = ca.new_jwt_svid(sid, list(request["Audience"]), None if ttl is None else float(ttl))
         return {"SpiffeId": str(sid), "Token": token.token}
@@ -230,6 +246,8 @@ class MeshApiOps:
     def _list_entries(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         name = request.get("TrustDomain")
         entries = self._registry.entries(None if name is None else TrustDomain.parse(name))
+        if event.get("role") != "admin":  # an agent sees what it may have issued
+            entries = [e for e in entries if e.issuable_to(event.get("node"))]
         return {"Entries": [_entry_json(e) for e in entries]}
 
     def _list_revoked(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
@@ -238,7 +256,9 @@ class MeshApiOps:
 
     def _register(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         event["spiffeId"] = str(request["SpiffeId"])
-        entry = self._registry.register(request["SpiffeId"], request["Selectors"])
+        entry = self._registry.register(
+            request["SpiffeId"], request["Selectors"], request.get("Node")
+        )
         event["entryId"] = entry.entry_id
         return {"Entry": _entry_json(entry)}
 
@@ -266,10 +286,19 @@ def _check_role(caller: Caller, operation: str) -> None:
         raise AccessDeniedError(refusal)
 
 
+def node_of(caller: Caller) -> str | None:
+    """The node an agent key stands for: the user name of its principal."""
+    arn = caller.principal_arn
+    return arn.rsplit("/", 1)[1] if ":user/" in arn else None
+
+
 def _entry_json(entry: RegistrationEntry) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "EntryId": entry.entry_id,
         "SpiffeId": str(entry.spiffe_id),
         "Selectors": [str(s) for s in entry.selectors],
         "CreatedAt": entry.created_at,
     }
+    if entry.node is not None:
+        out["Node"] = entry.node
+    return out
