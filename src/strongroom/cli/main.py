@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.init",
     "strongroom.cli.admin",
     "strongroom.cli.server",
+    "strongroom.cli.env",
     "strongroom.cli.k8s",
     "strongroom.cli.data",
     "strongroom.cli.user_keys",
