@@ -109,13 +109,21 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+_UNEXPLAINED = {
+    "InvalidCiphertextError": "The key service cannot decrypt this (InvalidCiphertextException, "
+    "which AWS KMS too sends without detail): it was encrypted under another key, account or "
+    "encryption context, altered, or its key (or the end user's key) was destroyed.",
+}
+"""Messages for errors a key service sent without one (AWS KMS does so on purpose)."""
+
+
 @contextmanager
 def cli_errors() -> Iterator[None]:
     """Turn Strongroom errors and file system errors into one stderr line and exit 1."""
     try:
         yield
     except StrongroomError as exc:
-        fail(str(exc) or type(exc).__name__)
+        fail(str(exc) or _UNEXPLAINED.get(type(exc).__name__, type(exc).__name__))
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         fail(f"{where}{exc.strerror or exc}")

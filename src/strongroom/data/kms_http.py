@@ -18,6 +18,7 @@ this module cannot tell which service answered.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -81,6 +82,35 @@ def aws_errors(service: str = "the key service") -> Iterator[None]:
         raise strongroom_error(exc, service) from exc
 
 
+def check_ca_bundle(session: Any, given: str | None) -> None:
+    """Fail naming the file when the CA bundle to verify with does not exist.
+
+    ``given`` is the caller's (``--ca-bundle``); otherwise the AWS chain's
+    (``AWS_CA_BUNDLE`` or ``ca_bundle`` of the profile). botocore would only fail at the
+    first request, with ``[Errno 2] No such file or directory`` and no path.
+    """
+    path: str | None
+    if given:
+        path, origin = given, "--ca-bundle"
+    else:
+        core = getattr(session, "_session", None)
+        with aws_errors():
+            path = core.get_config_variable("ca_bundle") if core is not None else None
+        if not path:
+            return
+        origin = (
+            "AWS_CA_BUNDLE"
+            if os.environ.get("AWS_CA_BUNDLE") == path
+            else "ca_bundle in the AWS config"
+        )
+    if not os.path.isfile(path):
+        raise ValidationError(
+            f"The CA bundle {path} (from {origin}) does not exist. Point it at the CA "
+            "certificate that verifies the server (a Strongroom server's is DATA_DIR/ca.pem; "
+            "'eval \"$(strongroom env)\"' sets AWS_CA_BUNDLE to it)."
+        )
+
+
 def is_aws_endpoint(url: str) -> bool:
     """Whether ``url`` is one of AWS's own endpoints (``*.amazonaws.com`` and the like)."""
     host = (urlsplit(url).hostname or "").lower()
@@ -124,6 +154,7 @@ class KmsHttpDataKeys:
         with aws_errors():
             if session is None:
                 session = boto3.session.Session(profile_name=profile)
+            check_ca_bundle(session, ca_bundle)
             options: dict[str, Any] = {"region_name": region, "config": Config(**config)}
             if ca_bundle is not None:
                 options["verify"] = ca_bundle
