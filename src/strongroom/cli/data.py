@@ -21,12 +21,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from strongroom.cli.context import cli_errors, stderr_console
+from strongroom.cli.common import cli_errors, stderr_console
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
 from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, StreamHeader
 from strongroom.crypto.stream_io import decrypt_file
@@ -40,6 +39,9 @@ from strongroom.data.objects import (
 from strongroom.data.streams import encrypt_stream, stream_errors
 from strongroom.errors import InvalidCiphertextError, ValidationError
 from strongroom.files import atomic_write
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 PROGRESS_MIN_BYTES = 16 << 20
 """Inputs at least this large get a progress bar (on a terminal, when stdout is not data)."""
@@ -180,6 +182,8 @@ def progress_for(size: int | None, out: str, label: str) -> Iterator[Progress | 
     if not console.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
     with Progress(
         TextColumn(label),
         BarColumn(),

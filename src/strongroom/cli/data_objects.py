@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from strongroom.cli.context import cli_errors, fail, print_json
+from strongroom.cli.common import cli_errors, fail, print_json
 from strongroom.cli.data import (
     COPY_BYTES,
     ContextOption,
@@ -336,7 +336,7 @@ def register_objects(app: typer.Typer) -> None:
         help="Encrypted objects of one tenant in a local directory or an S3 bucket.",
         no_args_is_help=True,
         epilog="Examples:  strongroom objects put --dir /srv/obj -k alias/obj q1.pdf ./q1.pdf   |"
-        "   strongroom objects ls --s3-bucket b --s3-endpoint http://127.0.0.1:9000",
+        "   strongroom objects ls --s3-bucket my-objects --s3-endpoint http://127.0.0.1:9000",
     )
     objects.command(
         "put",
@@ -345,7 +345,7 @@ def register_objects(app: typer.Typer) -> None:
         "u-42/cv.pdf cv.pdf",
     )(objects_put)
     objects.command(
-        "get", epilog="Example:  strongroom objects get --s3-bucket b --offset 1024 q1.pdf -"
+        "get", epilog="Example:  strongroom objects get --s3-bucket my-objects --offset 1024 q1.pdf -"
     )(objects_get)
     objects.command("ls", epilog="Example:  strongroom objects ls --dir /srv/obj reports/")(
         objects_ls

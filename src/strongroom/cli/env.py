@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from strongroom.cli.context import DataDirOption, cli_errors, data_dir_of
+from strongroom.cli.common import DataDirOption, cli_errors, data_dir_of
 from strongroom.config import DEFAULT_DATA_DIR
 from strongroom.errors import ValidationError
 

@@ -30,6 +30,7 @@ from strongroom.cli.mesh import (
     with_mesh_endpoint,
 )
 from strongroom.kms.ports import SystemClock
+from strongroom.logs import quiet_libraries
 
 if TYPE_CHECKING:
     from strongroom.mesh.ports import EntrySource, WorkloadAuthority
@@ -75,6 +76,7 @@ def agent_command(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    quiet_libraries(log_level)
     from strongroom.mesh.agent import run_agent
     from strongroom.mesh.registry import Registry
     from strongroom.mesh.schedule import SystemScheduler
