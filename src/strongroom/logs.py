@@ -66,4 +66,3 @@ def quiet_libraries(level: str) -> None:
         return
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
-

@@ -345,7 +345,8 @@ def register_objects(app: typer.Typer) -> None:
         "u-42/cv.pdf cv.pdf",
     )(objects_put)
     objects.command(
-        "get", epilog="Example:  strongroom objects get --s3-bucket my-objects --offset 1024 q1.pdf -"
+        "get",
+        epilog="Example:  strongroom objects get --s3-bucket my-objects --offset 1024 q1.pdf -",
     )(objects_get)
     objects.command("ls", epilog="Example:  strongroom objects ls --dir /srv/obj reports/")(
         objects_ls
