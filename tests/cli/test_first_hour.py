@@ -40,6 +40,7 @@ def test_env_exports_the_kms_endpoint_only(first: ServerProcess, tmp_path: Path)
     out = run_cli("env", "--data-dir", str(first.data_dir), env=_clean_env())
     creds = first.credentials()
     assert f"export AWS_ENDPOINT_URL_KMS={first.endpoint_url}" in out
+    assert f"export AWS_ENDPOINT_URL_STS={first.endpoint_url}" in out
     assert "AWS_ENDPOINT_URL=" not in out  # that one would send S3 calls to the key service
     assert f"export AWS_ACCESS_KEY_ID={creds['AccessKeyId']}" in out
     assert f"export AWS_CA_BUNDLE={first.data_dir / 'ca.pem'}" in out

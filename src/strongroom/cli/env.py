@@ -2,9 +2,10 @@
 
 ``eval "$(strongroom env)"`` exports the admin credentials that ``strongroom server``
 wrote to ``DATA_DIR/admin-credentials.json``, in the variables every AWS SDK and the AWS
-CLI read. The endpoint goes to ``AWS_ENDPOINT_URL_KMS``, not ``AWS_ENDPOINT_URL``: the
-latter also redirects S3 (and every other service), so ``objects --s3-bucket`` would talk
-to the key service.
+CLI read. The endpoint goes to ``AWS_ENDPOINT_URL_KMS`` and ``AWS_ENDPOINT_URL_STS`` (the
+server answers ``sts get-caller-identity`` too), not ``AWS_ENDPOINT_URL``: that one also
+redirects S3 (and every other service), so ``objects --s3-bucket`` would talk to the key
+service.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def export_lines(info: dict[str, Any]) -> list[str]:
         "AWS_SECRET_ACCESS_KEY": info["SecretAccessKey"],
         "AWS_DEFAULT_REGION": info["Region"],
         "AWS_ENDPOINT_URL_KMS": info["Endpoint"],
+        "AWS_ENDPOINT_URL_STS": info["Endpoint"],
     }
     lines = [f"export {name}={shlex.quote(str(value))}" for name, value in values.items()]
     bundle = info.get("CaBundle")
@@ -78,8 +80,8 @@ def env_command(data_dir: DataDirOption = None) -> None:
     """Print shell lines exporting a data directory's admin credentials for AWS clients.
 
     Sets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION,
-    AWS_ENDPOINT_URL_KMS (KMS only: S3 and other services keep their endpoints) and
-    AWS_CA_BUNDLE from DATA_DIR/admin-credentials.json; unsets AWS_SESSION_TOKEN and
+    AWS_ENDPOINT_URL_KMS and AWS_ENDPOINT_URL_STS (the server's two APIs: S3 and other
+    services keep their endpoints) and AWS_CA_BUNDLE from DATA_DIR/admin-credentials.json; unsets AWS_SESSION_TOKEN and
     AWS_PROFILE, which would spoil them. The secret is printed: use it with eval.
     """
     with cli_errors():

@@ -132,6 +132,15 @@ def healthcheck_command(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the answer.")
     ] = 5.0,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0.0,
+            help="Ask again until the agent serves, for up to this many seconds (for "
+            "scripts that just started it; 0: ask once).",
+        ),
+    ] = 0.0,
     as_json: JsonOption = False,
 ) -> None:
     """Check that a Workload API agent is serving (exit 0) or not (exit 1).
@@ -140,10 +149,16 @@ def healthcheck_command(
     this process, means serving; "Unavailable" means the agent cannot reach its key service.
     """
     import asyncio
+    import time
 
     from strongroom.mesh.health import check_agent
 
-    health = asyncio.run(check_agent(socket_path.absolute(), timeout))
+    deadline = time.monotonic() + wait
+    while True:
+        health = asyncio.run(check_agent(socket_path.absolute(), timeout))
+        if health.serving or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)  # the agent is starting: its socket appears when it serves
     if as_json:
         print_json({"Serving": health.serving, "Detail": health.detail})
     else:
