@@ -81,8 +81,9 @@ def env_command(data_dir: DataDirOption = None) -> None:
 
     Sets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION,
     AWS_ENDPOINT_URL_KMS and AWS_ENDPOINT_URL_STS (the server's two APIs: S3 and other
-    services keep their endpoints) and AWS_CA_BUNDLE from DATA_DIR/admin-credentials.json; unsets AWS_SESSION_TOKEN and
-    AWS_PROFILE, which would spoil them. The secret is printed: use it with eval.
+    services keep their endpoints) and AWS_CA_BUNDLE from DATA_DIR/admin-credentials.json;
+    unsets AWS_SESSION_TOKEN and AWS_PROFILE, which would spoil them. The secret is
+    printed: use it with eval.
     """
     with cli_errors():
         info = read_credentials(data_dir_of(data_dir))
