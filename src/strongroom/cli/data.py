@@ -29,6 +29,8 @@ from strongroom.cli.common import cli_errors, stderr_console
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
 from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, StreamHeader
 from strongroom.crypto.stream_io import decrypt_file
+from strongroom.data.keys import DataKeyProvider
+from strongroom.data.kms_direct import direct_from_environment
 from strongroom.data.kms_http import KmsHttpDataKeys
 from strongroom.data.objects import (
     caller_context_of,
@@ -82,8 +84,18 @@ def parse_context(entries: list[str] | None) -> dict[str, str]:
 
 
 def connect(endpoint: EndpointChoice) -> KmsHttpDataKeys:
-    """The KMS client of a command."""
+    """The KMS client of a command (boto3: the whole AWS chain)."""
     return KmsHttpDataKeys.connect(**endpoint.connect_kwargs())
+
+
+def connect_quickly(endpoint: EndpointChoice) -> DataKeyProvider:
+    """The KMS client of ``encrypt``/``decrypt``: direct when the environment says all.
+
+    :func:`~strongroom.data.kms_direct.direct_from_environment` needs no botocore, which
+    is most of these commands' start-up time; otherwise boto3 and the full AWS chain.
+    """
+    direct = direct_from_environment(**endpoint.connect_kwargs())
+    return direct if direct is not None else connect(endpoint)
 
 
 @contextlib.contextmanager
@@ -223,7 +235,7 @@ def encrypt_command(
     """Encrypt a file into a chunked stream under a fresh data key of a KMS key."""
     with cli_errors():
         entries = parse_context(context)
-        keys = connect(endpoint)
+        keys = connect_quickly(endpoint)
         with counted_input(source, dest, "encrypting") as src, open_output(dest) as sink:
             encrypt_stream(src, sink, keys, key_id=key, context=entries, chunk_size=chunk_size)
 
@@ -246,7 +258,7 @@ def decrypt_command(
     """Verify and decrypt a chunked stream (also a stored object's file)."""
     with cli_errors():
         expected = parse_context(context) if context else None
-        keys = connect(endpoint)
+        keys = connect_quickly(endpoint)
 
         def unwrap(header: StreamHeader) -> bytes:
             found = kms_context_of(header.context)
