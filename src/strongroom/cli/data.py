@@ -277,9 +277,7 @@ def decrypt_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``encrypt``, ``decrypt`` and ``objects`` to the top-level app."""
-    from strongroom.cli.data_objects import register_objects  # it imports this module
-
+    """Add ``encrypt`` and ``decrypt`` to the top-level app (``objects``: data_objects)."""
     app.command(
         "encrypt",
         epilog="Examples:  strongroom encrypt --key alias/backups -c app=db dump.sql dump.sr   |"
@@ -290,4 +288,3 @@ def register(app: typer.Typer) -> None:
         epilog="Examples:  strongroom decrypt dump.sr dump.sql   |   "
         "strongroom decrypt -c app=db - - < dump.sr | psql db",
     )(decrypt_command)
-    register_objects(app)

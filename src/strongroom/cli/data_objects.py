@@ -355,3 +355,7 @@ def register_objects(app: typer.Typer) -> None:
         objects_rm
     )
     app.add_typer(objects, name="objects")
+
+
+register = register_objects
+"""``register(app)`` as every command module has (``strongroom.cli.main``)."""

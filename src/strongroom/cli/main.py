@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.env",
     "strongroom.cli.k8s",
     "strongroom.cli.data",
+    "strongroom.cli.data_objects",
     "strongroom.cli.user_keys",
     "strongroom.cli.mesh",
 )
@@ -53,7 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Verify and decrypt a chunked stream (also a stored object's file).",
     ),
     "objects": (
-        "strongroom.cli.data",
+        "strongroom.cli.data_objects",
         "Encrypted objects of one tenant in a local directory or an S3 bucket.",
     ),
     "user-keys": (
