@@ -34,8 +34,24 @@ def env_command_line(data_dir: Path) -> str:
     """The ``eval "$(strongroom env ...)"`` line for ``data_dir``, as a user would type it."""
     absolute = Path(os.path.abspath(data_dir))
     if absolute == Path(os.path.abspath(DEFAULT_DATA_DIR)):
-        return 'eval "$(strongroom env)"'
-    return f'eval "$(strongroom env --data-dir {shlex.quote(str(absolute))})"'
+        line = 'eval "$(strongroom env)"'
+    else:
+        line = f'eval "$(strongroom env --data-dir {shlex.quote(str(absolute))})"'
+    return activation_prefix() + line
+
+
+def activation_prefix() -> str:
+    """``. VENV/bin/activate && `` when this runs from a virtualenv that is not on PATH.
+
+    ``bash scripts/strongroom server`` runs the server from ``.venv`` without activating
+    it; another shell then needs the activation before ``strongroom`` is a command.
+    """
+    if sys.prefix == sys.base_prefix:
+        return ""
+    bin_dir = Path(sys.executable).parent
+    if str(bin_dir) in os.environ.get("PATH", "").split(os.pathsep):
+        return ""
+    return f". {shlex.quote(str(bin_dir / 'activate'))} && "
 
 
 def read_credentials(data_dir: Path) -> dict[str, Any]:
