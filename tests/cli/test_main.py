@@ -119,3 +119,9 @@ def test_encrypt_and_decrypt_run_without_botocore(
     assert (tmp_path / "back").read_bytes() == b"quick\n"
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
     assert not heavy, heavy
+
+
+def test_no_arguments_prints_the_command_list() -> None:
+    result = CliRunner().invoke(build_app(), [])
+    assert result.exit_code == 2
+    assert "Usage: strongroom" in result.output and "encrypt" in result.output

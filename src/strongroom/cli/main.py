@@ -148,9 +148,19 @@ class LazyGroup(TyperGroup):
         """The help page, listing the commands by their summaries (importing none)."""
         self._listing = True
         try:
-            super().format_help(ctx, formatter)
+            # click's plain layout, not typer's rich one: importing rich's help machinery
+            # would double the time `strongroom --help` takes; the commands' own help
+            # pages keep it
+            super(TyperGroup, self).format_help(ctx, formatter)
         finally:
             self._listing = False
+
+    def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
+        """``strongroom`` alone prints the help page (plain: see :meth:`format_help`)."""
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            _click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
 
     def resolve_command(
         self, ctx: _click.Context, args: list[str]
