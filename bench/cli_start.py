@@ -3,7 +3,8 @@
 Measured side by side, interleaved round by round so the machine's load falls on every
 command alike:
 
-- ``python -c pass``: the interpreter alone, the floor of any Python command;
+- ``python -c pass``: the interpreter alone, the floor of any Python command, and
+  ``python -c 'import typer'``, the floor of a typer command line;
 - ``strongroom --help`` with the eager ``main.py`` of before issue 18 (every command
   module imported at start), from git;
 - ``strongroom --help`` and ``strongroom env`` now (command modules load on use);
@@ -125,6 +126,7 @@ def section(cells: list[Cell], args: argparse.Namespace, started: str, load: str
             "TLS connection, GenerateDataKey or Encrypt); `encrypt` also writes the sealed",
             "file. The eager row is the `main.py` of before issue 18, which imported every",
             "command module (the key service, the server, the mesh, boto3) for any command.",
+            "`import typer` is what every command pays before any of its own work.",
             "",
         ]
     )
@@ -165,7 +167,13 @@ def main() -> None:
                 AWS_SHARED_CREDENTIALS_FILE=str(folder / "none"),
                 STRONGROOM_DATA_DIR=str(folder / "data"),
             )
-            cells = [Cell("python -c pass", [sys.executable, "-c", "pass"])]
+            cells = [
+                Cell("python -c pass", [sys.executable, "-c", "pass"]),
+                Cell(
+                    "python -c 'import typer' (the CLI framework)",
+                    [sys.executable, "-c", "import typer"],
+                ),
+            ]
             eager = eager_main(folder)
             if eager is not None:
                 cells.append(
