@@ -10,6 +10,13 @@ cd "$(dirname "$0")/.."
 need=()
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)  # tests/vault: MariaDB's own plugin
+[ -e /usr/lib/mysql/plugin/hashicorp_key_management.so ] || need+=(mariadb-plugin-hashicorp-key-management)
+# LUKS2 volumes (tests/volume): cryptsetup, Clevis with its LUKS tools (and jose), Tang.
+command -v cryptsetup >/dev/null 2>&1 || [ -x /usr/sbin/cryptsetup ] || need+=(cryptsetup-bin)
+command -v clevis >/dev/null 2>&1 || need+=(clevis)
+command -v clevis-luks-bind >/dev/null 2>&1 || need+=(clevis-luks)
+[ -x /usr/libexec/tangd ] || need+=(tang)
 if [ ${#need[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

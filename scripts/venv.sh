@@ -52,13 +52,19 @@ ensure_venv() {
 
 # Install the checkout (editable) with the given extras into the virtualenv, unless the
 # same pyproject.toml with the same extras was installed there before.
+# What an install stamp records: the checkout and pyproject.toml's checksum (the test
+# constraints are passed to pip beside it, so a change of either installs again).
+install_stamp() {
+  printf '%s %s\n' "$(cat "$strongroom_root/pyproject.toml" "$strongroom_root/scripts/test-constraints.txt" 2>/dev/null | cksum)" "$strongroom_root"
+}
+
 ensure_installed() {
   local extras="${1:-}" venv spec stamp want
   venv="$(venv_dir)"
   spec="$strongroom_root"
   [ -n "$extras" ] && spec="$strongroom_root[$extras]"
   stamp="$venv/.strongroom-installed${extras:+-$extras}"
-  want="$(cksum <"$strongroom_root/pyproject.toml") $strongroom_root"
+  want="$(install_stamp)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
@@ -66,7 +72,12 @@ ensure_installed() {
   if [ -z "$extras" ] && [ -f "$stamp-test" ] && [ "$(cat "$stamp-test")" = "$want" ]; then
     return 0
   fi
+  local constraints=()
+  # the test tools' upper bounds (scripts/test-constraints.txt says why)
+  if [ "$extras" = test ] && [ -f "$strongroom_root/scripts/test-constraints.txt" ]; then
+    constraints=(-c "$strongroom_root/scripts/test-constraints.txt")
+  fi
   echo "Installing Strongroom${extras:+ [$extras]} into $venv (once)..." >&2
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${constraints[@]}" -e "$spec"
   printf '%s\n' "$want" >"$stamp"
 }

@@ -132,3 +132,41 @@ def test_any_valid_names_map_inside_the_root_and_list_back(tmp_path_factory, bat
         prefix = name[: len(name) // 2]
         expected = sorted(f"t/{n}" for n in batch if n.startswith(prefix))
         assert list(backend.keys(f"t/{prefix}")) == expected
+
+
+def test_a_symlinked_directory_inside_the_store_is_never_followed(
+    store: ObjectStore, root: Path, alice: Caller, tmp_path: Path
+) -> None:
+    from strongroom.errors import StoreError
+
+    store.put("docs/readme", b"first")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.o").write_bytes(b"outside")
+    tenant_dir = root / f"{alice.tenant}.d"
+    (tenant_dir / "evil.d").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.put("evil/new", b"would land outside")
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.get("evil/secret")
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.delete("evil/secret")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["secret.o"]
+    assert store.get("docs/readme") == b"first"
+
+
+def test_a_symlinked_object_file_is_refused(
+    store: ObjectStore, root: Path, alice: Caller, tmp_path: Path
+) -> None:
+    from strongroom.errors import StoreError
+
+    store.put("a", b"real")
+    store.put("b", b"other")
+    tenant_dir = root / f"{alice.tenant}.d"
+    (tenant_dir / "b.o").unlink()
+    (tenant_dir / "b.o").symlink_to(tenant_dir / "a.o")
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.get("b")
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.put("b", b"through the link")
+    assert store.get("a") == b"real"

@@ -19,6 +19,7 @@ from strongroom.errors import (
     InvalidCiphertextError,
     NotFoundError,
     StrongroomError,
+    ValidationError,
 )
 from strongroom.kms import Caller, KeyService
 from strongroom.kms.records import KeyRecord, KeyVersionRecord
@@ -255,3 +256,11 @@ def test_bobs_deletion_maintenance_leaves_alice_alone(
     )
     assert plain["Plaintext"] == b"alice's salary"
     assert [a["AliasName"] for a in service.call(alice, "ListAliases", {})["Aliases"]] == [ALIAS]
+
+
+@pytest.mark.parametrize("name", ["root", "", "a/b", "x" * 65, "bad name"])
+def test_reserved_and_invalid_user_names_are_refused(service: KeyService, name: str) -> None:
+    tenant = service.create_tenant("names")
+    with pytest.raises(ValidationError, match=r"reserved|not valid"):
+        service.create_access_key(tenant.account_id, name)
+    assert service.store.read(lambda tx: tx.scan(tenant.account_id, "principal")) == []

@@ -439,8 +439,9 @@ def _string(shape: dict[str, Any], length: int) -> str:
     """A string of ``length`` characters that satisfies the shape's pattern."""
     pattern = shape.get("pattern")
     for filler in _FILLERS:
-        if shape is _ALIAS_SHAPE:
-            candidate = "alias/" + "a" * max(length - 6, 1)
+        prefix = next((p for shaped, p in _PREFIXED if shape is shaped), None)
+        if prefix is not None:  # no single repeated character fits these patterns
+            candidate = prefix + "a" * max(length - len(prefix), 1)
         else:
             candidate = filler * length
         if pattern is None or re.fullmatch(pattern, candidate):
@@ -448,7 +449,11 @@ def _string(shape: dict[str, Any], length: int) -> str:
     raise AssertionError(f"no filler satisfies {pattern}")
 
 
-_ALIAS_SHAPE = MODEL.shapes["AliasNameType"]
+_PREFIXED = [
+    (MODEL.shapes["AliasNameType"], "alias/"),
+    (MODEL.shapes["GrantConstraintSourceArnType"], "arn:aws:s::111122223333:"),
+    (MODEL.shapes["ServicePrincipalType"], "s.amazonaws."),
+]
 
 
 def _violations(shape: dict[str, Any]) -> Iterator[tuple[Any, Any, str, int]]:

@@ -49,8 +49,10 @@ def _public_der() -> bytes:
 
 
 def test_only_a_mesh_agent_key_may_call_the_authority(
-    mesh_server: ServerInfo, mesh_keys: dict[str, dict[str, Any]]
+    mesh_server: ServerInfo, mesh_keys: dict[str, dict[str, Any]], mesh_data_dir: Path
 ) -> None:
+    dd = ("--data-dir", str(mesh_data_dir))
+    run("mesh", "register", "--spiffe-id", WEB, "--selector", "unix:uid:65533", *dd)
     plain = signed_json_client(mesh_server, mesh_keys["plain"], "StrongroomMesh")
     admin = signed_json_client(mesh_server, mesh_server.credentials, "StrongroomMesh")
     agent = signed_json_client(mesh_server, mesh_keys["agent"], "StrongroomMesh")
@@ -248,3 +250,35 @@ def test_agent_logs_no_library_noise(
     assert "Workload API" in err  # the agent's own INFO lines are kept
     assert "grpclib" not in err and "Stream reset" not in err, err
     assert "Found credentials" not in err and "botocore" not in err, err
+
+
+def test_an_agent_gets_only_what_is_registered_for_its_node(
+    mesh_server: ServerInfo, mesh_keys: dict[str, dict[str, Any]], mesh_data_dir: Path
+) -> None:
+    dd = ("--data-dir", str(mesh_data_dir))
+    mine, theirs = "spiffe://example.org/db-mine", "spiffe://example.org/db-theirs"
+    run("mesh", "register", "--spiffe-id", mine, "--selector", "unix:uid:7", "--node", "agent", *dd)
+    run("mesh", "register", "--spiffe-id", theirs, "--selector", "unix:uid:7", "--node", "n2", *dd)
+    out = run(
+        "mesh", "register", "--spiffe-id", "spiffe://example.org/strongroom/server",
+        "--selector", "unix:uid:0", *dd, expect=1,
+    )  # fmt: skip
+    assert "reserved" in out
+    agent = signed_json_client(mesh_server, mesh_keys["agent"], "StrongroomMesh")
+    try:
+        reply = agent.call("IssueX509Svid", {"SpiffeId": mine, "PublicKey": _public_der()})
+        chain = certificates_from_der(base64.b64decode(reply["CertificateChain"]))
+        assert str(spiffe_id_of(chain[0])) == mine
+        for refused in (
+            theirs,  # registered, but for another node
+            "spiffe://example.org/anything",  # registered for nobody
+            "spiffe://example.org/strongroom/server",  # the key server's own identity
+        ):
+            with pytest.raises(AccessDeniedError, match=r"reserved|registration entry"):
+                agent.call("IssueX509Svid", {"SpiffeId": refused, "PublicKey": _public_der()})
+            with pytest.raises(AccessDeniedError, match=r"reserved|registration entry"):
+                agent.call("IssueJwtSvid", {"SpiffeId": refused, "Audience": ["x"]})
+        listed = {e["SpiffeId"] for e in agent.call("ListMeshEntries", {})["Entries"]}
+        assert mine in listed and theirs not in listed
+    finally:
+        agent.close()

@@ -10,9 +10,11 @@ stderr and exit code 1.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from strongroom.cli.common import (  # re-exported: commands import them from here too
@@ -29,13 +31,14 @@ from strongroom.cli.common import (  # re-exported: commands import them from he
 )
 from strongroom.config import DataDirConfig, load_config
 from strongroom.errors import StrongroomError
-from strongroom.kms import KeyService, SystemClock
-from strongroom.kms.ports import Clock, RootOfTrust, Store
-from strongroom.rootkey import open_root_of_trust, parse_pkcs11_uri
-from strongroom.store import open_store
+
+if TYPE_CHECKING:  # the kernel, stores and roots load when a command opens them
+    from strongroom.kms import KeyService
+    from strongroom.kms.ports import Clock, RootOfTrust, Store
 
 __all__ = [
     "PIPED_WIDTH",
+    "STORE_ENV",
     "DataDirOption",
     "JsonOption",
     "MetricsPortOption",
@@ -51,17 +54,22 @@ __all__ = [
     "shown_store_url",
     "stderr_console",
     "stdout_console",
+    "store_option",
 ]
 
 
 def open_store_for(data_dir: Path, store_url: str | None = None) -> Store:
     """Open the key store configured in ``data_dir`` (or ``store_url`` instead)."""
+    from strongroom.store import open_store
+
     url = store_url or load_config(data_dir).store_url
     return open_store(url)
 
 
 def open_root_for(data_dir: Path, root_spec: str | None = None) -> RootOfTrust:
     """Open the root of trust configured in ``data_dir`` (or ``root_spec`` instead)."""
+    from strongroom.rootkey import open_root_of_trust
+
     spec = root_spec or load_config(data_dir).root_of_trust
     return open_root_of_trust(spec, data_dir, create=False)
 
@@ -77,6 +85,10 @@ def open_service(
     ``store_url`` and ``root_spec`` override what ``config.json`` says. The caller closes
     the service (:meth:`KeyService.close` flushes the audit buffer).
     """
+    from strongroom.kms import KeyService, SystemClock
+    from strongroom.rootkey import open_root_of_trust
+    from strongroom.store import open_store
+
     config: DataDirConfig | None = None
     if store_url is None or root_spec is None:
         config = load_config(data_dir)
@@ -101,6 +113,27 @@ def service_session(data_dir: Path) -> Iterator[KeyService]:
         service.close()
 
 
+STORE_ENV = "STRONGROOM_STORE"
+"""Environment variable with the key store URL (``--store``'s default): may hold a password."""
+
+
+def store_option(url: str | None) -> str | None:
+    """``--store`` as given, refused if it carries a password on the command line.
+
+    Every user of the machine can read a process's arguments (``ps``); a password belongs
+    in the environment (``STRONGROOM_STORE``, ``PGPASSWORD``) or libpq's password file.
+    """
+    if url is None or url == os.environ.get(STORE_ENV):
+        return url
+    if "://" in url and urlsplit(url).password is not None:
+        fail(
+            f"--store {shown_store_url(url)}: a password on the command line is visible to "
+            f"every user of this machine (ps). Give the URL in {STORE_ENV} instead, or the "
+            "password in PGPASSWORD or a libpq password file (~/.pgpass, PGPASSFILE)."
+        )
+    return url
+
+
 def shown_store_url(url: str) -> str:
     """``url`` without its password, for printing."""
     if "://" not in url:
@@ -115,6 +148,8 @@ def shown_store_url(url: str) -> str:
 
 def shown_root(spec: str) -> str:
     """``spec`` without a PIN, for printing."""
+    from strongroom.rootkey import parse_pkcs11_uri
+
     if spec == "local":
         return spec
     try:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from strongroom.cli.context import (
+    STORE_ENV,
     DataDirOption,
     JsonOption,
     cli_errors,
@@ -20,6 +21,7 @@ from strongroom.cli.context import (
     shown_root,
     shown_store_url,
     stdout_console,
+    store_option,
 )
 from strongroom.config import (
     SQLITE_FILE,
@@ -154,6 +156,7 @@ StoreOption = Annotated[
     str | None,
     typer.Option(
         "--store",
+        envvar=STORE_ENV,
         help="Key store URL (default: sqlite:///<DATA_DIR>/strongroom.db; "
         "postgresql://user@host/db for PostgreSQL).",
         show_default=False,
@@ -169,7 +172,7 @@ def init_command(
 ) -> None:
     """Initialise a new data directory: root key, config.json and an empty key store."""
     with cli_errors():
-        result = initialise(data_dir_of(data_dir), root_of_trust, store)
+        result = initialise(data_dir_of(data_dir), root_of_trust, store_option(store))
     info = describe(result)
     if json_output:
         print_json(info)

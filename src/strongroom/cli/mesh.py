@@ -137,17 +137,26 @@ def register_command(
             show_default=False,
         ),
     ],
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node",
+            help="Only the mesh agent whose access key has this user name may have the "
+            "identity issued (default: any agent).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
-    """Register a workload: who (selectors) gets which SPIFFE ID.
+    """Register a workload: who (selectors, on which node) gets which SPIFFE ID.
 
     On --data-dir, or with --endpoint on a Strongroom server (an access key created with
-    --mesh-admin).
+    --mesh-admin). spiffe://TD/strongroom/... is reserved for the key server.
     """
     with _administration(data_dir, endpoint) as admin:
-        entry = admin.register(spiffe_id, selector)
+        entry = admin.register(spiffe_id, selector, node)
     if as_json:
         print_json(entry.to_json())
     else:
@@ -174,9 +183,14 @@ def entries_command(
     if as_json:
         print_json([e.to_json() for e in found])
         return
-    table = Table("Entry id", "SPIFFE ID", "Selectors")
+    table = Table("Entry id", "SPIFFE ID", "Selectors", "Node")
     for entry in found:
-        table.add_row(entry.entry_id, str(entry.spiffe_id), " ".join(map(str, entry.selectors)))
+        table.add_row(
+            entry.entry_id,
+            str(entry.spiffe_id),
+            " ".join(map(str, entry.selectors)),
+            entry.node or "any",
+        )
     stdout_console().print(table)
 
 

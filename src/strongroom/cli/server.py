@@ -17,16 +17,24 @@ from typing import Annotated
 import typer
 
 from strongroom.cli.context import (
+    STORE_ENV,
     DataDirOption,
     cli_errors,
     data_dir_of,
     fail,
     shown_root,
     shown_store_url,
+    store_option,
 )
 from strongroom.cli.env import CREDENTIALS_FILE, env_command_line
 from strongroom.cli.server_bootstrap import Prepared, prepare_data_dir
 from strongroom.server import ServerSettings, bind_listener, serve
+from strongroom.server.guard import (
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_CLIENT,
+    REQUEST_TIMEOUT_SECONDS,
+    ConnectionLimits,
+)
 from strongroom.server.settings import DEFAULT_HOST, DEFAULT_PORT
 
 
@@ -104,6 +112,7 @@ def server_command(
         str | None,
         typer.Option(
             "--store",
+            envvar=STORE_ENV,
             help="Key store URL for a new data directory (default: SQLite in the data "
             "directory; postgresql://user@host/db to scale out).",
             show_default=False,
@@ -161,6 +170,26 @@ def server_command(
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            "--request-timeout",
+            min=0.1,
+            help="Seconds a connection has to send a whole request (head and body).",
+        ),
+    ] = REQUEST_TIMEOUT_SECONDS,
+    max_connections: Annotated[
+        int,
+        typer.Option("--max-connections", min=1, help="Open connections per worker."),
+    ] = MAX_CONNECTIONS,
+    max_connections_per_client: Annotated[
+        int,
+        typer.Option(
+            "--max-connections-per-client",
+            min=1,
+            help="Open connections per worker from one client address.",
+        ),
+    ] = MAX_CONNECTIONS_PER_CLIENT,
 ) -> None:
     """Serve the AWS KMS API (HTTPS, SigV4) from a data directory, initialising it first.
 
@@ -190,6 +219,7 @@ def server_command(
 
         with cli_errors():
             sans.append(server_spiffe_id(trust_domain))
+    store = store_option(store)
     directory = data_dir_of(data_dir)
     sock = _bind(host, port, directory)
     try:
@@ -229,6 +259,12 @@ def server_command(
             tls_sans=tuple(sans),
             access_log=access_log,
             log_level=log_level.lower(),
+            limits=ConnectionLimits(
+                request_timeout=request_timeout,
+                handshake_timeout=max(request_timeout, 1.0),
+                max_connections=max_connections,
+                max_per_client=min(max_connections_per_client, max_connections),
+            ),
         )
         _announce(settings, prepared, endpoint)
     except BaseException:

@@ -93,9 +93,10 @@ def check_ca_bundle(session: Any, given: str | None) -> None:
     if given:
         path, origin = given, "--ca-bundle"
     else:
-        core = getattr(session, "_session", None)
+        core = getattr(session, "_session", session)  # a boto3 session, or botocore's own
         with aws_errors():
-            path = core.get_config_variable("ca_bundle") if core is not None else None
+            found = getattr(core, "get_config_variable", None)
+            path = found("ca_bundle") if found is not None else None
         if not path:
             return
         origin = (
@@ -138,6 +139,7 @@ class KmsHttpDataKeys:
         ca_bundle: str | None = None,
         profile: str | None = None,
         session: Any | None = None,
+        sts: bool = True,
         **config: Any,
     ) -> KmsHttpDataKeys:
         """Build the clients from the standard AWS chain, overriding what is given.
@@ -146,23 +148,34 @@ class KmsHttpDataKeys:
         ``ca_bundle`` to ``AWS_CA_BUNDLE`` (then the system trust store), credentials and
         region to the usual chain (``profile`` picks a named profile). ``config`` goes to
         botocore's ``Config`` (``retries``, ``connect_timeout``...). The STS client for
-        :meth:`account_id` talks to the same endpoint unless that is AWS's own.
+        :meth:`account_id` talks to the same endpoint unless that is AWS's own; with
+        ``sts=False`` none is made (it costs start-up time to commands that never ask).
         """
-        import boto3
         from botocore.config import Config
 
         with aws_errors():
-            if session is None:
-                session = boto3.session.Session(profile_name=profile)
-            check_ca_bundle(session, ca_bundle)
+            if session is not None:
+                make = session.client
+                check_ca_bundle(session, ca_bundle)
+            else:  # botocore alone: boto3 would also load s3transfer, which costs start-up
+                import botocore.session
+
+                core = botocore.session.Session(profile=profile)
+                check_ca_bundle(core, ca_bundle)
+                make = core.create_client
             options: dict[str, Any] = {"region_name": region, "config": Config(**config)}
             if ca_bundle is not None:
                 options["verify"] = ca_bundle
-            kms = session.client("kms", endpoint_url=endpoint_url, **options)
+            kms = make("kms", endpoint_url=endpoint_url, **options)
             resolved = str(kms.meta.endpoint_url)
             sts_endpoint = None if is_aws_endpoint(resolved) else resolved
-            sts = session.client("sts", endpoint_url=sts_endpoint, **options)
-        return cls(kms, sts)
+            sts_client = make("sts", endpoint_url=sts_endpoint, **options) if sts else None
+        return cls(kms, sts_client)
+
+    @property
+    def kms_client(self) -> Any:
+        """The boto3 KMS client (for operations beyond data keys: ReEncrypt, DescribeKey...)."""
+        return self._kms
 
     @property
     def endpoint_url(self) -> str:
@@ -185,6 +198,30 @@ class KmsHttpDataKeys:
         """``Decrypt`` the wrapped key (naming ``key_id`` when given, as AWS advises)."""
         request = decrypt_data_key_request(wrapped_key, context, key_id)
         return bytes(self._call(self._kms.decrypt, **request)["Plaintext"])
+
+    def re_encrypt_data_key(
+        self,
+        wrapped_key: bytes,
+        context: Mapping[str, str] | None,
+        destination_key_id: str,
+        source_key_id: str | None = None,
+    ) -> DataKey:
+        """``ReEncrypt`` a wrapped key under ``destination_key_id`` (its current version).
+
+        The plaintext never leaves the key service; the context stays the same. The
+        returned :class:`DataKey` has an empty ``plaintext``.
+        """
+        request: dict[str, Any] = {
+            "CiphertextBlob": wrapped_key,
+            "DestinationKeyId": destination_key_id,
+        }
+        if context:
+            request["SourceEncryptionContext"] = dict(context)
+            request["DestinationEncryptionContext"] = dict(context)
+        if source_key_id is not None:
+            request["SourceKeyId"] = source_key_id
+        reply = self._call(self._kms.re_encrypt, **request)
+        return DataKey(b"", bytes(reply["CiphertextBlob"]), str(reply["KeyId"]))
 
     def account_id(self) -> str:
         """The account id (tenant) of the credentials, by ``sts:GetCallerIdentity`` (once)."""

@@ -8,18 +8,26 @@ A write goes to a temporary file in the object's own directory (``.tmp-*.part``)
 is flushed and fsynced, renamed over the object, and the directory fsynced: readers see
 the old object or the new one, never a part, and a crash leaves at most a stray
 temporary file (ignored by listings).
+
+Nothing inside ``ROOT`` is followed if it is a symbolic link: every directory segment and
+the object file are opened one at a time relative to their parent's descriptor with
+``O_NOFOLLOW`` (the ``ROOT`` itself may be a link the operator chose). A link planted in
+the store, to a directory or a file elsewhere, is refused (:class:`StoreError`), never
+read through or written through.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from strongroom.errors import NotFoundError
+from strongroom.errors import NotFoundError, StoreError
 from strongroom.files import atomic_write, fsync_dir
 
 DIR_SUFFIX = ".d"
@@ -47,33 +55,83 @@ class LocalBackend:
     @contextlib.contextmanager
     def create(self, key: str) -> Iterator[BinaryIO]:
         """A temporary file, renamed over the object when the block ends cleanly."""
-        path = self.path_of(key)
-        self._make_dirs(path.parent)
-        with atomic_write(path, TEMP_PREFIX, TEMP_SUFFIX) as sink:
-            yield sink
+        *dirs, last = key.split("/")
+        directory = self._open_dirs(dirs, create=True)
+        try:
+            # The pinned directory, by its descriptor: no link can be swapped in meanwhile.
+            path = Path(f"/proc/self/fd/{directory}") / (last + FILE_SUFFIX)
+            _refuse_link(directory, last + FILE_SUFFIX, key)
+            with atomic_write(path, TEMP_PREFIX, TEMP_SUFFIX) as sink:
+                yield sink
+        finally:
+            os.close(directory)
 
     def open(self, key: str) -> io.BufferedReader:
         """The object's file, open for reading."""
-        try:
-            return open(self.path_of(key), "rb")
-        except FileNotFoundError:
-            raise _missing(key) from None
+        return os.fdopen(self._open_file(key), "rb")
 
     def read(self, key: str) -> bytes:
         """The object's bytes."""
-        try:
-            return self.path_of(key).read_bytes()
-        except FileNotFoundError:
-            raise _missing(key) from None
+        with self.open(key) as source:
+            return source.read()
 
     def delete(self, key: str) -> None:
         """Unlink the object's file (durably); empty directories stay."""
-        path = self.path_of(key)
+        *dirs, last = key.split("/")
         try:
-            path.unlink()
+            directory = self._open_dirs(dirs, create=False)
         except FileNotFoundError:
             raise _missing(key) from None
-        fsync_dir(path.parent)
+        try:
+            _refuse_link(directory, last + FILE_SUFFIX, key)
+            try:
+                os.unlink(last + FILE_SUFFIX, dir_fd=directory)
+            except FileNotFoundError:
+                raise _missing(key) from None
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def _open_file(self, key: str) -> int:
+        *dirs, last = key.split("/")
+        try:
+            directory = self._open_dirs(dirs, create=False)
+        except FileNotFoundError:
+            raise _missing(key) from None
+        try:
+            return os.open(last + FILE_SUFFIX, os.O_RDONLY | _NOFOLLOW, dir_fd=directory)
+        except FileNotFoundError:
+            raise _missing(key) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _link(key) from None
+            raise
+        finally:
+            os.close(directory)
+
+    def _open_dirs(self, dirs: list[str], create: bool) -> int:
+        """A descriptor of the directory of ``dirs`` under the root, following no link."""
+        if create and not self._root.is_dir():
+            self._make_dirs(self._root)
+        current = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for name in dirs:
+                segment = name + DIR_SUFFIX
+                try:
+                    following = _open_dir_at(current, segment)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(segment, 0o700, dir_fd=current)
+                    os.fsync(current)
+                    following = _open_dir_at(current, segment)
+                os.close(current)
+                current = following
+        except BaseException:
+            os.close(current)
+            raise
+        return current
 
     def keys(self, prefix: str) -> Iterator[str]:
         """Keys under ``prefix``, sorted; temporary and foreign files are skipped."""
@@ -106,6 +164,33 @@ class LocalBackend:
 
     def __repr__(self) -> str:
         return f"LocalBackend({str(self._root)!r})"
+
+
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_dir_at(parent: int, name: str) -> int:
+    try:
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise StoreError(
+                f"The object store has a symbolic link or a file where a directory belongs "
+                f"({name!r}); it follows no links. Remove it."
+            ) from None
+        raise
+
+
+def _refuse_link(directory: int, name: str, key: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISLNK(os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode):
+            raise _link(key)
+
+
+def _link(key: str) -> StoreError:
+    return StoreError(
+        f"Object {key!r} is a symbolic link in the object store, which follows no links. Remove it."
+    )
 
 
 def _missing(key: str) -> NotFoundError:

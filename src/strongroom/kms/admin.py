@@ -8,6 +8,7 @@ secret is kept only wrapped by the root of trust, since SigV4 verification needs
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import string
 
@@ -21,6 +22,23 @@ from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import GLOBAL_TENANT, PrincipalRecord, TenantRecord
 
 _ACCESS_KEY_ALPHABET = string.ascii_uppercase + "234567"
+_USER_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+RESERVED_USER_NAMES = frozenset({"root"})
+"""``root`` would name the account's root principal (``arn:aws:iam::<account>:root``)."""
+
+
+def check_user_name(user_name: str) -> None:
+    """Refuse a user name that is not an IAM user name, or one that names the account root."""
+    if not _USER_NAME.fullmatch(user_name):
+        raise ValidationError(
+            f"User name {user_name!r} is not valid: 1 to 64 letters, digits and +=,.@_-"
+        )
+    if user_name in RESERVED_USER_NAMES:
+        raise ValidationError(
+            f"User name {user_name!r} is reserved: it names the account's root principal, "
+            "which key policies treat as the whole account. To create a tenant "
+            "administrator, give another name and mark it as an administrator (--admin)."
+        )
 
 
 class AdminOps(ServiceCore):
@@ -99,6 +117,7 @@ class AdminOps(ServiceCore):
         ``is_mesh_admin`` lets it manage the mesh over the API (``strongroom mesh register
         --endpoint``, ``unregister``, ``revoke``).
         """
+        check_user_name(user_name)
         tenant = self.find_tenant(account_id)
         access_key_id = "AKIA" + "".join(secrets.choice(_ACCESS_KEY_ALPHABET) for _ in range(16))
         secret = base64.b64encode(secrets.token_bytes(30)).decode("ascii")

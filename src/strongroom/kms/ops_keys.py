@@ -151,7 +151,11 @@ class KeyOps(ServiceCore):
         if marker is not None and not marker.startswith("k:"):
             raise InvalidMarkerError("Marker is invalid.")
 
+        owners = req.get("ResourceOwners")
+
         def unit(tx: StoreTx) -> list[KeyRecord]:
+            if owners is not None and "SELF" not in owners:
+                return []  # no keys are shared from other accounts (no AWS RAM here)
             rows = tx.scan(ctx.caller.tenant, "key", after=None if marker is None else marker[2:])
             keys = [KeyRecord.from_bytes(raw) for _, raw in rows]
             return [

@@ -27,6 +27,7 @@ from strongroom.kms.ops_rotation import RotationOps
 from strongroom.kms.ops_userkeys import UserKeyOps
 from strongroom.kms.ops_userkeys_api import UserKeyApiOps
 from strongroom.kms.ops_userkeys_methods import UserKeyMethods
+from strongroom.kms.unoffered import refuse_unoffered
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -82,6 +83,7 @@ class KeyService(
                     raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
                 self._handlers[operation] = handler
             self.model.validate(operation, request)
+            refuse_unoffered(operation, request)
             response: dict[str, Any] = handler(ctx, request)
             if ctx.dry_run:
                 raise DryRunOperationError(

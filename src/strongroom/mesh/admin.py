@@ -28,8 +28,10 @@ from strongroom.mesh.svid import certificates_from_der
 class MeshAdministration(Protocol):
     """What an operator does to the mesh (blocking calls)."""
 
-    def register(self, spiffe_id: str, selectors: Sequence[str]) -> RegistrationEntry:
-        """Add an entry: workloads with all ``selectors`` get ``spiffe_id``."""
+    def register(
+        self, spiffe_id: str, selectors: Sequence[str], node: str | None = None
+    ) -> RegistrationEntry:
+        """Add an entry: workloads with all ``selectors`` (on ``node`` if given) get it."""
 
     def unregister(self, entry_id: str) -> RegistrationEntry:
         """Delete an entry; return it."""
@@ -72,9 +74,11 @@ class LocalMeshAdmin:
             self._root = self._open_root()
         return MeshCA.create(trust_domain, self._store, self._root, self._clock)
 
-    def register(self, spiffe_id: str, selectors: Sequence[str]) -> RegistrationEntry:
+    def register(
+        self, spiffe_id: str, selectors: Sequence[str], node: str | None = None
+    ) -> RegistrationEntry:
         """Add an entry to the store."""
-        return self._registry.register(spiffe_id, selectors)
+        return self._registry.register(spiffe_id, selectors, node)
 
     def unregister(self, entry_id: str) -> RegistrationEntry:
         """Delete an entry from the store."""
@@ -133,11 +137,14 @@ class RemoteMeshAdmin:
             )
         )
 
-    def register(self, spiffe_id: str, selectors: Sequence[str]) -> RegistrationEntry:
+    def register(
+        self, spiffe_id: str, selectors: Sequence[str], node: str | None = None
+    ) -> RegistrationEntry:
         """``RegisterMeshEntry``."""
-        reply = self._client.call(
-            "RegisterMeshEntry", {"SpiffeId": spiffe_id, "Selectors": list(selectors)}
-        )
+        request: dict[str, Any] = {"SpiffeId": spiffe_id, "Selectors": list(selectors)}
+        if node is not None:
+            request["Node"] = node
+        reply = self._client.call("RegisterMeshEntry", request)
         return entry_of_reply(reply.get("Entry"))
 
     def unregister(self, entry_id: str) -> RegistrationEntry:
@@ -203,6 +210,7 @@ def entry_of_reply(item: Any) -> RegistrationEntry:
             SpiffeId.parse(str(item["SpiffeId"])),
             tuple(Selector.parse(str(s)) for s in item["Selectors"]),
             float(item.get("CreatedAt") or 0.0),
+            None if item.get("Node") is None else str(item["Node"]),
         )
     except (KeyError, TypeError, ValueError, ValidationError):
         raise KMSInternalError("The key service sent a damaged registration entry.") from None

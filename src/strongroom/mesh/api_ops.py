@@ -53,7 +53,7 @@ from strongroom.kms.ports import Clock, RootOfTrust, Store
 from strongroom.kms.wire_model import WireModel
 from strongroom.mesh.authority import stored_versions
 from strongroom.mesh.ca import MeshCA
-from strongroom.mesh.registry import RegistrationEntry, Registry
+from strongroom.mesh.registry import RegistrationEntry, Registry, is_reserved
 from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
 
 MESH_MODEL_FILE = "strongroom-mesh-2026-11-29.json"
@@ -151,6 +151,7 @@ class MeshApiOps:
                 raise ValidationError(f"{operation} is not a mesh operation.")
             self._model.validate(operation, request)
             event["role"] = "admin" if caller.is_mesh_admin else "agent"
+            event["node"] = node_of(caller)
             response = handler(request, event)
         except StrongroomError as err:
             self._audit({**event, "result": err.aws_type})
@@ -203,9 +204,23 @@ class MeshApiOps:
             "SpiffeBundle": json.dumps(ca.spiffe_bundle(), sort_keys=True),
         }
 
+    def _check_entitled(self, sid: SpiffeId, event: dict[str, Any]) -> None:
+        """An agent gets only identities registered for its node, never the server's own."""
+        node = event.get("node")
+        if is_reserved(sid):
+            raise AccessDeniedError(
+                f"{sid} is reserved for the key server's own identities: no agent gets it."
+            )
+        if not self._registry.issuable(sid, node):
+            raise AccessDeniedError(
+                f"No registration entry lets node {node!r} have {sid}: an administrator "
+                "registers it first (strongroom mesh register ... --node NODE)."
+            )
+
     def _issue_x509(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         key = _public_key(request["PublicKey"])
         ca, sid = self._authority_of(request["SpiffeId"], event)
+        self._check_entitled(sid, event)
         ttl = request.get("TtlSeconds")
         svid = ca.issue_svid(sid, key, None if ttl is None else float(ttl))
         event["serial"] = format(svid.serial_number, "x")
@@ -217,6 +232,7 @@ class MeshApiOps:
 
     def _issue_jwt(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         ca, sid = self._authority_of(request["SpiffeId"], event)
+        self._check_entitled(sid, event)
         ttl = request.get("TtlSeconds")
         token = ca.new_jwt_svid(sid, list(request["Audience"]), None if ttl is None else float(ttl))
         return {"SpiffeId": str(sid), "Token": token.token}
@@ -233,6 +249,8 @@ class MeshApiOps:
     def _list_entries(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         name = request.get("TrustDomain")
         entries = self._registry.entries(None if name is None else TrustDomain.parse(name))
+        if event.get("role") != "admin":  # an agent sees what it may have issued
+            entries = [e for e in entries if e.issuable_to(event.get("node"))]
         return {"Entries": [_entry_json(e) for e in entries]}
 
     def _list_revoked(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
@@ -241,7 +259,9 @@ class MeshApiOps:
 
     def _register(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         event["spiffeId"] = str(request["SpiffeId"])
-        entry = self._registry.register(request["SpiffeId"], request["Selectors"])
+        entry = self._registry.register(
+            request["SpiffeId"], request["Selectors"], request.get("Node")
+        )
         event["entryId"] = entry.entry_id
         return {"Entry": _entry_json(entry)}
 
@@ -269,10 +289,19 @@ def _check_role(caller: Caller, operation: str) -> None:
         raise AccessDeniedError(refusal)
 
 
+def node_of(caller: Caller) -> str | None:
+    """The node an agent key stands for: the user name of its principal."""
+    arn = caller.principal_arn
+    return arn.rsplit("/", 1)[1] if ":user/" in arn else None
+
+
 def _entry_json(entry: RegistrationEntry) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "EntryId": entry.entry_id,
         "SpiffeId": str(entry.spiffe_id),
         "Selectors": [str(s) for s in entry.selectors],
         "CreatedAt": entry.created_at,
     }
+    if entry.node is not None:
+        out["Node"] = entry.node
+    return out

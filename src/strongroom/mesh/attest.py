@@ -39,6 +39,10 @@ class PeerSocket(Protocol):
         """Read a socket option."""
         ...
 
+    def fileno(self) -> int:
+        """The descriptor."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PeerCredentials:

@@ -5,6 +5,12 @@ An entry names a SPIFFE ID and one or more selectors (``unix:uid:1000``,
 when EVERY selector of the entry is among the workload's attested selectors (as SPIRE
 does), so more selectors mean a narrower entry. Entries live in tenant ``_global``, kind
 ``meshentry``, named by a random entry id.
+
+An entry may name the **node** whose agent may have it issued (the user name of the
+agent's access key, ``strongroom mesh register --node NAME``); without one, any mesh agent
+may. An agent never gets an identity that no entry names, and the key server's own
+identities (``spiffe://TD/strongroom/...``) cannot be registered at all: only the server
+issues them, to itself.
 """
 
 from __future__ import annotations
@@ -26,6 +32,20 @@ UNIX_KEYS = ("uid", "gid", "path", "user", "group")
 MAX_SELECTORS = 32
 _NUMBER = re.compile(r"[0-9]{1,10}")
 _NAME = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}\$?")
+_NODE = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+RESERVED_PATH = "/strongroom"
+"""The key server's own identities live under this path (``--tls-from-mesh``)."""
+
+
+def is_reserved(spiffe_id: SpiffeId) -> bool:
+    """Whether ``spiffe_id`` is one of the key server's own identities."""
+    return spiffe_id.path == RESERVED_PATH or spiffe_id.path.startswith(RESERVED_PATH + "/")
+
+
+def check_node(node: str) -> None:
+    """Raise ``ValidationError`` unless ``node`` is an access key's user name."""
+    if not _NODE.fullmatch(node):
+        raise ValidationError(f"a node is an agent key's user name (1-64 of \\w+=,.@-): {node!r}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -73,6 +93,11 @@ class RegistrationEntry:
     spiffe_id: SpiffeId
     selectors: tuple[Selector, ...]
     created_at: float
+    node: str | None = None
+
+    def issuable_to(self, node: str | None) -> bool:
+        """Whether the agent of ``node`` may have this entry's identity issued."""
+        return not is_reserved(self.spiffe_id) and (self.node is None or self.node == node)
 
     def matches(self, attested: frozenset[Selector]) -> bool:
         """Whether a workload with ``attested`` selectors is entitled to this entry."""
@@ -80,12 +105,15 @@ class RegistrationEntry:
 
     def to_json(self) -> dict[str, object]:
         """The entry as JSON (what ``strongroom mesh entries --json`` prints)."""
-        return {
+        out: dict[str, object] = {
             "entry_id": self.entry_id,
             "spiffe_id": str(self.spiffe_id),
             "selectors": [str(s) for s in self.selectors],
             "created_at": self.created_at,
         }
+        if self.node is not None:
+            out["node"] = self.node
+        return out
 
     def to_bytes(self) -> bytes:
         """The stored form."""
@@ -101,6 +129,7 @@ class RegistrationEntry:
                 SpiffeId.parse(data["spiffe_id"]),
                 tuple(Selector.parse(s) for s in data["selectors"]),
                 float(data["created_at"]),
+                None if data.get("node") is None else str(data["node"]),
             )
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
             raise StoreError("a stored registration entry is damaged") from exc
@@ -114,12 +143,25 @@ class Registry:
         self._clock = clock
 
     def register(
-        self, spiffe_id: SpiffeId | str, selectors: Iterable[Selector | str]
+        self,
+        spiffe_id: SpiffeId | str,
+        selectors: Iterable[Selector | str],
+        node: str | None = None,
     ) -> RegistrationEntry:
-        """Add an entry; ``AlreadyExistsError`` if the same ID and selectors are registered."""
+        """Add an entry; ``AlreadyExistsError`` if the same ID and selectors are registered.
+
+        ``node`` confines the entry to the agent whose access key has that user name.
+        """
         sid = spiffe_id if isinstance(spiffe_id, SpiffeId) else SpiffeId.parse(spiffe_id)
         if not sid.path:
             raise ValidationError("a workload's SPIFFE ID has a path")
+        if is_reserved(sid):
+            raise ValidationError(
+                f"{sid} is reserved: spiffe://TD{RESERVED_PATH}/... are the key server's own "
+                "identities, which only the server issues to itself"
+            )
+        if node is not None:
+            check_node(node)
         chosen = tuple(
             sorted({s if isinstance(s, Selector) else Selector.parse(s) for s in selectors})
         )
@@ -129,12 +171,12 @@ class Registry:
             raise ValidationError("an entry needs at least one selector (e.g. unix:uid:1000)")
         if len(chosen) > MAX_SELECTORS:
             raise ValidationError(f"an entry has at most {MAX_SELECTORS} selectors")
-        entry = RegistrationEntry(uuid.uuid4().hex, sid, chosen, self._clock.now())
+        entry = RegistrationEntry(uuid.uuid4().hex, sid, chosen, self._clock.now(), node)
 
         def add(tx: StoreTx) -> None:
             for _name, raw in tx.scan(GLOBAL_TENANT, ENTRY_KIND):
                 other = RegistrationEntry.from_bytes(raw)
-                if other.spiffe_id == sid and other.selectors == chosen:
+                if other.spiffe_id == sid and other.selectors == chosen and other.node == node:
                     raise AlreadyExistsError(
                         f"{sid} is registered with these selectors already ({other.entry_id})"
                     )
@@ -168,3 +210,10 @@ class Registry:
     ) -> list[RegistrationEntry]:
         """The entries a workload with ``attested`` selectors is entitled to."""
         return [e for e in self.entries(trust_domain) if e.matches(attested)]
+
+    def issuable(self, spiffe_id: SpiffeId, node: str | None) -> bool:
+        """Whether some entry lets the agent of ``node`` have ``spiffe_id`` issued."""
+        return any(
+            e.spiffe_id == spiffe_id and e.issuable_to(node)
+            for e in self.entries(spiffe_id.trust_domain)
+        )

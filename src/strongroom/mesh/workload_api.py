@@ -25,8 +25,10 @@ the stream with ``PermissionDenied`` when none is left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,6 +46,7 @@ from strongroom.mesh.attest import (
     peer_credentials,
     workload_selectors,
 )
+from strongroom.mesh.peer_process import BoundPeer, bind_peer
 from strongroom.mesh.ports import EntrySource, WorkloadAuthority
 from strongroom.mesh.proto import workload_pb2 as pb
 from strongroom.mesh.proto.workload_grpc import SpiffeWorkloadAPIBase
@@ -75,13 +78,37 @@ def connection_socket(stream: Stream[Any, Any]) -> PeerSocket:
     return sock  # type: ignore[no-any-return]
 
 
+_BOUND: weakref.WeakKeyDictionary[Any, tuple[Workload, BoundPeer]] = weakref.WeakKeyDictionary()
+"""Per connection (its transport): the workload as attested on its first request."""
+
+
 def attest_stream(stream: Stream[Any, Any]) -> Workload:
-    """Attest the caller of ``stream`` by its connection's ``SO_PEERCRED`` and ``/proc``."""
+    """Attest the caller of ``stream``: once per connection, then check it is unchanged.
+
+    The first request of a connection is attested by ``SO_PEERCRED`` and ``/proc`` and the
+    peer process bound to it (:mod:`strongroom.mesh.peer_process`); every later request on
+    it is refused if that process has since execed, exited or given its pid away.
+    """
+    transport = getattr(stream.peer, "_transport", None)
     try:
-        creds = peer_credentials(connection_socket(stream))
+        known = _BOUND.get(transport) if transport is not None else None
+        if known is not None:
+            known[1].check_unchanged()
+            return known[0]
+        sock = connection_socket(stream)
+        creds = peer_credentials(sock)
+        bound = bind_peer(sock, creds.pid)
+        selectors = workload_selectors(creds)
+        if not bound.path_trusted:
+            selectors = frozenset(s for s in selectors if s.key != "path")
+        workload = Workload(creds, selectors)
+        bound.check_unchanged()  # no exec between the bind and the selectors' read
     except AccessDeniedError as exc:
         raise GRPCError(Status.PERMISSION_DENIED, str(exc)) from exc
-    return Workload(creds, workload_selectors(creds))
+    if transport is not None:
+        with contextlib.suppress(TypeError):  # a transport that takes no weak reference
+            _BOUND[transport] = (workload, bound)
+    return workload
 
 
 T = TypeVar("T")

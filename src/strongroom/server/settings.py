@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from strongroom.server.guard import ConnectionLimits
+
+DEFAULT_LIMITS = ConnectionLimits()
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8443
 DEFAULT_REGION = "us-east-1"
@@ -58,6 +62,7 @@ class ServerSettings:
     access_key_ttl_seconds: float = ACCESS_KEY_TTL_SECONDS
     access_log: bool = False
     log_level: str = "info"
+    limits: ConnectionLimits = DEFAULT_LIMITS
 
     def __repr__(self) -> str:
         return (

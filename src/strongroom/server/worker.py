@@ -9,6 +9,7 @@ exits 0.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -24,7 +25,8 @@ import uvicorn
 from strongroom.errors import InternalError
 from strongroom.kms import KeyService, SystemClock
 from strongroom.rootkey import open_root_of_trust
-from strongroom.server.http_protocol import CoalescingHttpToolsProtocol
+from strongroom.server.guard import ConnectionGuard, raise_file_limit
+from strongroom.server.guarded_protocol import GuardedHttpToolsProtocol
 from strongroom.server.runtime import Runtime
 from strongroom.server.settings import ServerSettings
 from strongroom.store import open_store
@@ -116,6 +118,46 @@ class _Server(uvicorn.Server):
                 transport.abort()
         await super().shutdown(sockets)
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start uvicorn on the supervisor's sockets, with a TLS handshake deadline.
+
+        uvicorn does not pass ``ssl_handshake_timeout`` (the loop's default is 60 s), so a
+        client that connects and never finishes its handshake would hold a connection
+        that long; the workers always serve sockets they are handed.
+        """
+        if sockets is None:
+            await super().startup(sockets)
+            return
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(3)  # uvicorn's STARTUP_FAILURE
+        config = self.config
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            protocol: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+                _loop=_loop,
+            )
+            return protocol
+
+        loop = asyncio.get_running_loop()
+        handshake = self.handshake_timeout if config.ssl is not None else None
+        self.servers = [
+            await loop.create_server(
+                create_protocol,
+                sock=sock,
+                ssl=config.ssl,
+                backlog=config.backlog,
+                ssl_handshake_timeout=handshake,
+            )
+            for sock in sockets
+        ]
+        self.started = True
+
+    handshake_timeout: float = 10.0
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         if threading.current_thread() is not threading.main_thread():
@@ -163,10 +205,13 @@ def run_worker(
     except BaseException:
         service.close()
         raise
+    limits = settings.limits
+    guard = ConnectionGuard(limits, file_limit=raise_file_limit())
     config = uvicorn.Config(
         runtime,
         loop="uvloop",
-        http=CoalescingHttpToolsProtocol,
+        http=GuardedHttpToolsProtocol.bound_to(guard),
+        timeout_keep_alive=limits.keepalive_seconds,
         ws="none",
         lifespan="on",
         log_config=None,
@@ -177,6 +222,7 @@ def run_worker(
         ssl_context_factory=None if context is None else (lambda _config, _default: context),
     )
     server = _Server(config)
+    server.handshake_timeout = limits.handshake_timeout
     _log.info("serving (%s)", "plain HTTP" if context is None else "TLS")
     try:
         server.run(sockets=[sock])

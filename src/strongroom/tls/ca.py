@@ -150,6 +150,49 @@ class InstanceCa:
         )
         return cert, key
 
+    def issue_client(
+        self, common_name: str, now: float, validity_days: int
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        """Issue a TLS client certificate (KMIP clients) with a fresh P-256 key.
+
+        The certificate names its holder only in the subject; what it may do is decided
+        by the front-end that maps its fingerprint (``strongroom.kmip.clients``).
+        """
+        key = ec.generate_private_key(ec.SECP256R1())
+        start = _utc(now) - BACKDATE
+        ca_key_id = x509.SubjectKeyIdentifier.from_public_key(self._key.public_key())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=validity_days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id),
+                critical=False,
+            )
+            .sign(self._key, hashes.SHA256())
+        )
+        return cert, key
+
 
 def _new_ca(now: float) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())

@@ -1,0 +1,193 @@
+"""PyKMIP's client (a third party's encoder) runs every served operation over TLS."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+from strongroom.testing.kmip import KmipServerInfo
+
+kmip_pie = pytest.importorskip("kmip.pie.client")
+from kmip.core import enums  # noqa: E402
+from kmip.pie import exceptions as pie_exceptions  # noqa: E402
+from kmip.pie import objects  # noqa: E402
+
+CBC = {
+    "block_cipher_mode": enums.BlockCipherMode.CBC,
+    "padding_method": enums.PaddingMethod.PKCS5,
+    "cryptographic_algorithm": enums.CryptographicAlgorithm.AES,
+}
+
+
+def _client(info: KmipServerInfo, tenant: str, version: enums.KMIPVersion) -> object:
+    files = info.clients[tenant]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = kmip_pie.ProxyKmipClient(
+            hostname="127.0.0.1",
+            port=info.port,
+            cert=str(files.cert),
+            key=str(files.key),
+            ca=str(files.ca),
+            config_file="/dev/null",
+            kmip_version=version,
+        )
+        client.open()
+    return client
+
+
+@pytest.fixture
+def alice(kmip: KmipServerInfo) -> Iterator[object]:
+    client = _client(kmip, "alice", enums.KMIPVersion.KMIP_1_2)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def bob(kmip: KmipServerInfo) -> Iterator[object]:
+    client = _client(kmip, "bob", enums.KMIPVersion.KMIP_1_2)
+    yield client
+    client.close()
+
+
+def test_symmetric_key_lifecycle(alice: object) -> None:
+    uid = alice.create(enums.CryptographicAlgorithm.AES, 256, name="orders-key")
+    _, attrs = alice.get_attributes(uid, ["State"])
+    assert attrs[0].attribute_value.value == enums.State.PRE_ACTIVE
+    with pytest.raises(pie_exceptions.KmipOperationFailure):  # not active yet
+        alice.encrypt(b"x", uid=uid, cryptographic_parameters=CBC)
+    alice.activate(uid)
+    data, iv = alice.encrypt(b"attack at dawn", uid=uid, cryptographic_parameters=CBC)
+    assert b"attack" not in data
+    assert alice.decrypt(data, uid=uid, iv_counter_nonce=iv, cryptographic_parameters=CBC) == (
+        b"attack at dawn"
+    )
+    with pytest.raises(pie_exceptions.KmipOperationFailure) as refused:
+        alice.get(uid)  # created here, not extractable
+    assert refused.value.reason == enums.ResultReason.NOT_EXTRACTABLE
+    with pytest.raises(pie_exceptions.KmipOperationFailure):
+        alice.destroy(uid)  # active: revoke first
+    alice.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, uid)
+    _, attrs = alice.get_attributes(uid, ["State"])
+    assert attrs[0].attribute_value.value == enums.State.DEACTIVATED
+    # deactivated keys still decrypt, never encrypt
+    assert alice.decrypt(data, uid=uid, iv_counter_nonce=iv, cryptographic_parameters=CBC)
+    with pytest.raises(pie_exceptions.KmipOperationFailure):
+        alice.encrypt(b"x", uid=uid, cryptographic_parameters=CBC)
+    alice.destroy(uid)
+    _, attrs = alice.get_attributes(uid, ["State", "Destroy Date"])
+    assert attrs[0].attribute_value.value == enums.State.DESTROYED
+    with pytest.raises(pie_exceptions.KmipOperationFailure):
+        alice.decrypt(data, uid=uid, iv_counter_nonce=iv, cryptographic_parameters=CBC)
+
+
+def test_compromise_moves_to_compromised(alice: object) -> None:
+    uid = alice.create(enums.CryptographicAlgorithm.AES, 128)
+    alice.activate(uid)
+    alice.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid)
+    _, attrs = alice.get_attributes(uid, ["State"])
+    assert attrs[0].attribute_value.value == enums.State.COMPROMISED
+    alice.destroy(uid)
+    _, attrs = alice.get_attributes(uid, ["State"])
+    assert attrs[0].attribute_value.value == enums.State.DESTROYED_COMPROMISED
+
+
+def test_register_get_secret_data_and_symmetric_key(alice: object) -> None:
+    secret = objects.SecretData(b"\x07" * 96, enums.SecretDataType.SEED)
+    uid = alice.register(secret)
+    assert alice.get(uid).value == b"\x07" * 96
+    key = objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, b"\x01" * 16)
+    kid = alice.register(key)
+    got = alice.get(kid)
+    assert got.value == b"\x01" * 16
+    assert got.cryptographic_algorithm == enums.CryptographicAlgorithm.AES
+
+
+def test_gcm_encrypt_decrypt(alice: object) -> None:
+    uid = alice.create(enums.CryptographicAlgorithm.AES, 256)
+    alice.activate(uid)
+    gcm = {"block_cipher_mode": enums.BlockCipherMode.GCM}
+    data, iv = alice.encrypt(b"field", uid=uid, cryptographic_parameters=gcm)
+    assert len(iv) == 12
+    assert len(data) == len(b"field") + 16  # KMIP 1.2 has no tag item: the tag ends the data
+    assert alice.decrypt(data, uid=uid, iv_counter_nonce=iv, cryptographic_parameters=gcm) == (
+        b"field"
+    )
+    tampered = bytes([data[0] ^ 1]) + data[1:]
+    with pytest.raises(pie_exceptions.KmipOperationFailure) as refused:
+        alice.decrypt(tampered, uid=uid, iv_counter_nonce=iv, cryptographic_parameters=gcm)
+    assert refused.value.reason == enums.ResultReason.CRYPTOGRAPHIC_FAILURE
+
+
+def test_mac(alice: object) -> None:
+    uid = alice.create(
+        enums.CryptographicAlgorithm.HMAC_SHA256,
+        256,
+        cryptographic_usage_mask=[enums.CryptographicUsageMask.MAC_GENERATE],
+    )
+    alice.activate(uid)
+    _, mac = alice.mac(b"data", uid=uid, algorithm=enums.CryptographicAlgorithm.HMAC_SHA256)
+    assert len(mac) == 32
+    _, again = alice.mac(b"data", uid=uid, algorithm=enums.CryptographicAlgorithm.HMAC_SHA256)
+    assert mac == again
+
+
+def test_locate_and_attribute_edits(alice: object) -> None:
+    from kmip.core import objects as cobjects
+    from kmip.core.factories.attributes import AttributeFactory
+
+    uid = alice.create(enums.CryptographicAlgorithm.AES, 256, name="located-key")
+    factory = AttributeFactory()
+    name = factory.create_attribute(enums.AttributeType.NAME, "located-key")
+    assert alice.locate(attributes=[name]) == [uid]
+    names = alice.get_attribute_list(uid)
+    assert {"State", "Name", "Cryptographic Algorithm", "Unique Identifier"} <= set(names)
+    renamed = factory.create_attribute(enums.AttributeType.NAME, "renamed-key")
+    alice.modify_attribute(
+        uid,
+        attribute=cobjects.Attribute(
+            attribute_name=cobjects.Attribute.AttributeName("Name"),
+            attribute_value=renamed.attribute_value,
+        ),
+    )
+    assert alice.locate(attributes=[name]) == []
+    assert alice.locate(attributes=[renamed]) == [uid]
+    alice.delete_attribute(uid, attribute_name="Name")
+    assert "Name" not in alice.get_attribute_list(uid)
+    from kmip.core.exceptions import OperationFailure
+
+    with pytest.raises(OperationFailure, match="set by the server"):
+        alice.delete_attribute(uid, attribute_name="State")
+
+
+def test_tenants_do_not_see_each_other(alice: object, bob: object) -> None:
+    uid = alice.register(objects.SecretData(b"alice-only" * 4, enums.SecretDataType.PASSWORD))
+    with pytest.raises(pie_exceptions.KmipOperationFailure) as refused:
+        bob.get(uid)
+    assert refused.value.reason == enums.ResultReason.ITEM_NOT_FOUND
+    assert uid not in bob.locate()
+    with pytest.raises(pie_exceptions.KmipOperationFailure):
+        bob.destroy(uid)
+
+
+def test_kmip_2_0_client(kmip: KmipServerInfo) -> None:
+    client = _client(kmip, "alice", enums.KMIPVersion.KMIP_2_0)
+    try:
+        uid = client.create(enums.CryptographicAlgorithm.AES, 256, name="v2-key")
+        client.activate(uid)
+        data, iv = client.encrypt(b"two point oh", uid=uid, cryptographic_parameters=CBC)
+        assert client.decrypt(data, uid=uid, iv_counter_nonce=iv, cryptographic_parameters=CBC) == (
+            b"two point oh"
+        )
+        _, attrs = client.get_attributes(uid, ["State", "Name"])
+        assert attrs
+        assert uid in client.locate()
+        client.set_attribute(uid, attribute_name="Sensitive", attribute_value=True)
+        _, attrs = client.get_attributes(uid, ["Sensitive"])
+        assert attrs
+        client.revoke(enums.RevocationReasonCode.SUPERSEDED, uid)
+        client.destroy(uid)
+    finally:
+        client.close()
