@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from strongroom.awsjson.ca_bundle import check_ca_bundle
 from strongroom.awsjson.errors import aws_errors
 from strongroom.errors import AuthError, KMSInternalError, error_for_aws_type
 
@@ -105,6 +106,7 @@ class SignedJsonClient:
             if session is None:
                 session = boto3.session.Session(profile_name=profile)
             chosen_region = region or session.region_name or "us-east-1"
+        check_ca_bundle(session, ca_bundle)
         credentials, configured = session_credentials(session)
         verify: str | bool = ca_bundle or configured
         return cls(

@@ -1,11 +1,15 @@
-"""The ``strongroom`` console script: builds the typer app from its command modules.
+"""The ``strongroom`` console script: a typer app whose commands load on first use.
 
-Each command module exposes ``register(app: typer.Typer) -> None``; add a new one (for
-example ``strongroom.cli.server``) to :data:`COMMAND_MODULES`. A command on a latency
+Each command module exposes ``register(app: typer.Typer) -> None``. A new module goes into
+:data:`COMMAND_MODULES`, and each command it registers into :data:`COMMANDS` with the
+one-line summary ``strongroom --help`` shows, so listing the commands imports none of
+them: ``strongroom --help`` and ``strongroom encrypt`` import only what they use (the
+key service, the server, the mesh and botocore stay unloaded), which is what keeps the
+command line quick to start (``bench/cli_start.py``). A module missing from
+:data:`COMMANDS` still works: it is imported whenever the commands are listed
+(``tests/cli/test_main.py`` says which entry it lacks). A command on a tighter latency
 budget can also have a fast start in :data:`FAST_COMMANDS`: a function ``f(args)`` that
-is tried before typer and the command modules are imported (typer is imported lazily for
-that reason), returning ``None`` to let the typer command run instead; and a command in
-:data:`SOLE_MODULES` is registered alone when it is the one invoked.
+is tried before typer is imported, returning ``None`` to let the typer command run instead.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ import sys
 TYPE_CHECKING = False  # not typing's: `strongroom volume pass` starts without importing it
 if TYPE_CHECKING:
     import typer
+    from typer import _click
 
 COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.init",
     "strongroom.cli.admin",
     "strongroom.cli.server",
+    "strongroom.cli.env",
     "strongroom.cli.k8s",
     "strongroom.cli.data",
+    "strongroom.cli.data_objects",
     "strongroom.cli.user_keys",
     "strongroom.cli.mesh",
     "strongroom.cli.kmip",
@@ -30,7 +37,69 @@ COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.backup_repo",
     "strongroom.cli.volume",
 )
-"""Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""
+"""Modules whose ``register(app)`` adds commands."""
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": (
+        "strongroom.cli.init",
+        "Initialise a new data directory: root key, config.json and an empty key store.",
+    ),
+    "server": (
+        "strongroom.cli.server",
+        "Serve the AWS KMS API (HTTPS, SigV4) from a data directory, initialising it first.",
+    ),
+    "env": (
+        "strongroom.cli.env",
+        "Print shell lines exporting a data directory's admin credentials for AWS clients.",
+    ),
+    "encrypt": (
+        "strongroom.cli.data",
+        "Encrypt a file into a chunked stream under a fresh data key of a KMS key.",
+    ),
+    "decrypt": (
+        "strongroom.cli.data",
+        "Verify and decrypt a chunked stream (also a stored object's file).",
+    ),
+    "objects": (
+        "strongroom.cli.data_objects",
+        "Encrypted objects of one tenant in a local directory or an S3 bucket.",
+    ),
+    "user-keys": (
+        "strongroom.cli.user_keys",
+        "Per-user keys of a Strongroom server (crypto-shredding): forget a user by destroying "
+        "their key.",
+    ),
+    "admin": (
+        "strongroom.cli.admin",
+        "Administer a data directory: tenants, access keys, audit, keystore backups.",
+    ),
+    "mesh": (
+        "strongroom.cli.mesh",
+        "Workload identities (SPIFFE): registration, trust bundles, the Workload API, mTLS "
+        "sidecars and TLS-only egress.",
+    ),
+    "backup": (
+        "strongroom.cli.backup_repo",
+        "Encrypted, deduplicated backups keyed by a KMS key (a directory or S3).",
+    ),
+    "volume": (
+        "strongroom.cli.volume",
+        "LUKS2 volumes whose passphrase a KMS key wraps: format, unlock, rewrap, shred.",
+    ),
+    "k8s-plugin": (
+        "strongroom.cli.k8s",
+        "Serve the Kubernetes KMS v2 plugin API for kube-apiserver on a unix socket.",
+    ),
+    "kmip": (
+        "strongroom.cli.kmip",
+        "KMIP server (TLS, client certificates) for databases: MongoDB, MySQL, Percona...",
+    ),
+    "vault": (
+        "strongroom.cli.vault",
+        "Vault-compatible key API (KV v2, transit) for databases: MariaDB...",
+    ),
+}
+"""Command name -> (module that registers it, summary), in the order ``--help`` lists them."""
 
 FAST_COMMANDS: dict[tuple[str, str], str] = {
     ("volume", "pass"): "strongroom.cli.volume_fast:run_pass",
@@ -40,30 +109,39 @@ FAST_COMMANDS: dict[tuple[str, str], str] = {
 before typer (``None``: let the typer command run)."""
 
 
-SOLE_MODULES: dict[str, str] = {
-    "backup": "strongroom.cli.backup_repo",
-    "volume": "strongroom.cli.volume",
-}
-"""Top-level commands whose module is registered alone when they are invoked, so that
-``strongroom volume ...`` starts without importing every other command module."""
+def load_module_commands(module_name: str) -> dict[str, _click.Command]:
+    """Import one command module and build the click commands it registers."""
+    import typer
+    import typer.main
+
+    sub = typer.Typer()
+    importlib.import_module(module_name).register(sub)
+    return dict(typer.main.get_group(sub).commands)
 
 
-def build_app(modules: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
-    """Return the top-level ``strongroom`` app with the commands of ``modules`` registered."""
+def build_app() -> typer.Typer:
+    """Return the top-level ``strongroom`` app (its commands load when first used)."""
     import typer
 
+    from strongroom.cli.lazy_group import LazyGroup, show_flags_as_flags
+
+    show_flags_as_flags()
     app = typer.Typer(
         name="strongroom",
+        cls=LazyGroup,
         help="Strongroom: a self-hosted, AWS KMS-compatible key service.",
-        epilog="Examples:  strongroom server   |   strongroom admin tenant create acme --json"
-        "   |   strongroom <command> --help",
+        epilog='Examples:  strongroom server   |   eval "$(strongroom env)"   |   '
+        "strongroom admin tenant create acme --json   |   strongroom <command> --help",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for name in modules:
-        importlib.import_module(name).register(app)
+
+    @app.callback()
+    def root() -> None:
+        """Strongroom: a self-hosted, AWS KMS-compatible key service."""
+
     return app
 
 
@@ -75,8 +153,7 @@ def main() -> None:
         status = getattr(importlib.import_module(module), function)(sys.argv[3:])
         if status is not None:
             sys.exit(status)
-    sole = SOLE_MODULES.get(sys.argv[1]) if len(sys.argv) > 1 else None
-    build_app((sole,) if sole else COMMAND_MODULES)(prog_name="strongroom")
+    build_app()(prog_name="strongroom")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from strongroom.cli.mesh import (
     open_mesh_ca,
     with_mesh_endpoint,
 )
+from strongroom.logs import quiet_libraries
 from strongroom.ports import SystemClock
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ def agent_command(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    quiet_libraries(log_level)
     from strongroom.mesh.agent.schedule import SystemScheduler
     from strongroom.mesh.agent.serve import run_agent
     from strongroom.mesh.agent.workload_api import WorkloadApi
@@ -130,6 +132,15 @@ def healthcheck_command(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the answer.")
     ] = 5.0,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0.0,
+            help="Ask again until the agent serves, for up to this many seconds (for "
+            "scripts that just started it; 0: ask once).",
+        ),
+    ] = 0.0,
     as_json: JsonOption = False,
 ) -> None:
     """Check that a Workload API agent is serving (exit 0) or not (exit 1).
@@ -138,10 +149,16 @@ def healthcheck_command(
     this process, means serving; "Unavailable" means the agent cannot reach its key service.
     """
     import asyncio
+    import time
 
     from strongroom.mesh.agent.health import check_agent
 
-    health = asyncio.run(check_agent(socket_path.absolute(), timeout))
+    deadline = time.monotonic() + wait
+    while True:
+        health = asyncio.run(check_agent(socket_path.absolute(), timeout))
+        if health.serving or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)  # the agent is starting: its socket appears when it serves
     if as_json:
         print_json({"Serving": health.serving, "Detail": health.detail})
     else:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from strongroom.cli.context import MetricsPortOption, cli_errors, fail
+from strongroom.cli.common import MetricsPortOption, cli_errors, fail
 from strongroom.cli.mesh import LOG_LEVELS
 
 ConfigOption = Annotated[

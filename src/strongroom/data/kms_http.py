@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from strongroom.awsjson.ca_bundle import check_ca_bundle
 from strongroom.awsjson.errors import aws_errors as aws_errors  # re-exported
 from strongroom.awsjson.errors import strongroom_error as strongroom_error  # re-exported
 from strongroom.data.keys import (
@@ -81,10 +82,13 @@ class KmsHttpDataKeys:
         with aws_errors():
             if session is not None:
                 make = session.client
+                check_ca_bundle(session, ca_bundle)
             else:  # botocore alone: boto3 would also load s3transfer, which costs start-up
                 import botocore.session
 
-                make = botocore.session.Session(profile=profile).create_client
+                core = botocore.session.Session(profile=profile)
+                check_ca_bundle(core, ca_bundle)
+                make = core.create_client
             options: dict[str, Any] = {"region_name": region, "config": Config(**config)}
             if ca_bundle is not None:
                 options["verify"] = ca_bundle

@@ -11,13 +11,13 @@ Example (every key is documented in ``docs/mesh.md``, "Sidecar and egress")::
     keep_tls_buffers: true                              # optional
     inbound:
       - name: api
-        listen: 0.0.0.0:8443
+        listen: 0.0.0.0:15443
         upstream: 127.0.0.1:8080
         allow: [spiffe://example.org/web]
     outbound:
       - name: db
         listen: 127.0.0.1:15432
-        peer: db.internal:8443
+        peer: db.internal:15443
         peer_id: spiffe://example.org/db
         pool_size: 4          # optional: ready mTLS connections kept (0 = none)
         pool_max_idle: 30     # optional: seconds a ready connection may wait

@@ -20,9 +20,11 @@ Subscribers may be called from another thread; they must only schedule work.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -206,6 +208,19 @@ class FileSvidSource:
             self._thread.join()
 
 
+@contextlib.contextmanager
+def quiet_dsa_deprecation() -> Iterator[None]:
+    """Silence ``cryptography`` 51's DSA deprecation warning while py-spiffe is imported.
+
+    py-spiffe names ``dsa.DSAPublicKey`` in a type alias at import time, which prints
+    ``CryptographyDeprecationWarning: DSA is deprecated`` on every start of the sidecar
+    although no DSA key is ever used (SVIDs are P-256). Only that warning, only then.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="DSA is deprecated")
+        yield
+
+
 class WorkloadApiSvidSource:
     """The SPIFFE Workload API through py-spiffe's ``X509Source`` (PyPI ``spiffe``).
 
@@ -215,8 +230,9 @@ class WorkloadApiSvidSource:
     """
 
     def __init__(self, socket: str | None = None, *, timeout: float = 30.0) -> None:
-        from spiffe import X509Source  # the gRPC client loads only when used
-        from spiffe.errors import PySpiffeError
+        with quiet_dsa_deprecation():  # the gRPC client loads only when used
+            from spiffe import X509Source
+            from spiffe.errors import PySpiffeError
 
         try:
             self._source = X509Source(socket_path=socket, timeout_in_seconds=timeout)
