@@ -28,7 +28,7 @@ from strongroom.kmip.ttlv import (
     text,
 )
 from strongroom.testing.kmip import KmipServerInfo, kmip_server
-from strongroom.testing.kmip_wire import connect, read_message, request, results, status
+from strongroom.testing.kmip_client import connect, read_message, request, results, status
 
 
 def _call(info: KmipServerInfo, data: bytes, tenant: str = "alice") -> list[Any]:
@@ -109,6 +109,74 @@ def test_register_then_add_attribute_in_one_batch_with_the_id_placeholder(
     attrs = list(items[-1].find(Tag.RESPONSE_PAYLOAD).find_all(Tag.ATTRIBUTE))
     values = {a.find(Tag.ATTRIBUTE_NAME).value: a.find(Tag.ATTRIBUTE_VALUE).value for a in attrs}
     assert values == {"Object Group": "db", "x-owner": "ops", "State": 2}
+
+
+def test_rekey_in_kmip_2_0_batch_with_the_id_placeholder(kmip: KmipServerInfo) -> None:
+    attributes = structure(
+        Tag.ATTRIBUTES,
+        enumeration(Tag.CRYPTOGRAPHIC_ALGORITHM, 3),
+        integer(Tag.CRYPTOGRAPHIC_LENGTH, 256),
+        integer(Tag.CRYPTOGRAPHIC_USAGE_MASK, 12),
+    )
+    reference = structure(Tag.ATTRIBUTE_REFERENCE, text(Tag.ATTRIBUTE_NAME, "Link"))
+    batch = request(
+        (2, 0),
+        (Operation.CREATE, [enumeration(Tag.OBJECT_TYPE, 2), attributes]),
+        (Operation.ACTIVATE, []),
+        (Operation.REKEY, [integer(Tag.OFFSET, 0)]),  # the placeholder: the key just made
+        (Operation.GET_ATTRIBUTES, [enumeration(Tag.ATTRIBUTE_REFERENCE, Tag.LINK)]),
+        (Operation.ENCRYPT, [byte_string(Tag.DATA, b"after the rekey")]),
+    )
+    items = _call(kmip, batch)
+    assert [status(i)[0] for i in items] == [ResultStatus.SUCCESS] * 5
+    old = items[0].find(Tag.RESPONSE_PAYLOAD).find(Tag.UNIQUE_IDENTIFIER).value
+    new = items[2].find(Tag.RESPONSE_PAYLOAD).find(Tag.UNIQUE_IDENTIFIER).value
+    assert new != old
+    (link,) = items[3].find(Tag.RESPONSE_PAYLOAD).find(Tag.ATTRIBUTES).find_all(Tag.LINK)
+    assert link.find(Tag.LINK_TYPE).value == 0x107  # Replaced Object
+    assert link.find(Tag.LINKED_OBJECT_IDENTIFIER).value == old
+    assert items[4].find(Tag.RESPONSE_PAYLOAD).find(Tag.UNIQUE_IDENTIFIER).value == new
+    (back,) = _call(
+        kmip,
+        request(
+            (2, 0),
+            (Operation.GET_ATTRIBUTES, [text(Tag.UNIQUE_IDENTIFIER, old), reference]),
+        ),
+    )
+    (link,) = back.find(Tag.RESPONSE_PAYLOAD).find(Tag.ATTRIBUTES).find_all(Tag.LINK)
+    assert link.find(Tag.LINK_TYPE).value == 0x106  # Replacement Object
+    assert link.find(Tag.LINKED_OBJECT_IDENTIFIER).value == new
+
+
+def test_rekey_of_another_tenants_key_is_not_found(kmip: KmipServerInfo) -> None:
+    template = structure(
+        Tag.TEMPLATE_ATTRIBUTE,
+        structure(
+            Tag.ATTRIBUTE,
+            text(Tag.ATTRIBUTE_NAME, "Cryptographic Algorithm"),
+            enumeration(Tag.ATTRIBUTE_VALUE, 3),
+        ),
+        structure(
+            Tag.ATTRIBUTE,
+            text(Tag.ATTRIBUTE_NAME, "Cryptographic Length"),
+            integer(Tag.ATTRIBUTE_VALUE, 128),
+        ),
+    )
+    (made,) = _call(
+        kmip, request((1, 4), (Operation.CREATE, [enumeration(Tag.OBJECT_TYPE, 2), template]))
+    )
+    uid = made.find(Tag.RESPONSE_PAYLOAD).find(Tag.UNIQUE_IDENTIFIER).value
+    (item,) = _call(
+        kmip, request((1, 4), (Operation.REKEY, [text(Tag.UNIQUE_IDENTIFIER, uid)])), "bob"
+    )
+    assert status(item) == (ResultStatus.OPERATION_FAILED, ResultReason.ITEM_NOT_FOUND)
+    (item,) = _call(
+        kmip,
+        request(
+            (1, 4), (Operation.REKEY, [text(Tag.UNIQUE_IDENTIFIER, uid), integer(Tag.OFFSET, -5)])
+        ),
+    )
+    assert status(item) == (ResultStatus.OPERATION_FAILED, ResultReason.INVALID_FIELD)
 
 
 def test_gcm_with_tag_item_in_kmip_1_4(kmip: KmipServerInfo) -> None:

@@ -105,3 +105,11 @@ def test_every_read_is_audited(vault: VaultServerInfo) -> None:
     reads = [e for e in events if e.get("operation") == "vault:ReadSecret"]
     assert reads and reads[-1]["account"] == vault.tenant and reads[-1]["result"] == "Success"
     assert all("aa" * 32 not in json.dumps(e) for e in events)
+
+
+def test_kv_writes_over_http_are_refused_with_the_way_out(vault: VaultServerInfo) -> None:
+    before = _call(vault, f"/v1/{vault.mount}/data/1")[1]["data"]
+    status, body = _call(vault, f"/v1/{vault.mount}/data/1", {"data": {"data": "cc" * 32}})
+    assert status == 405
+    assert "strongroom vault kv new-key" in body["errors"][0]
+    assert _call(vault, f"/v1/{vault.mount}/data/1")[1]["data"] == before  # unchanged

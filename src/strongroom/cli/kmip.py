@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -82,7 +83,8 @@ def kmip_command(
         names = SubjectNames.build([host, *(name or [])])
         credentials = store.write(lambda tx: server_credentials(tx, root, names, clock.now()))
         context = mutual_tls_context(lambda c: load_credentials(c, credentials), credentials.ca_pem)
-        engine = KmipEngine(build_kernel(service, store, clock))
+        write_lock = threading.Lock()  # object writes and audit flushes take turns
+        engine = KmipEngine(build_kernel(service, store, clock, write_lock))
         directory_of_clients = ClientDirectory(store, root, clock)
         server = KmipServer(
             engine,
@@ -92,7 +94,10 @@ def kmip_command(
             port,
             Limits(max_connections=max_connections, idle_timeout_s=idle_timeout),
         )
-    flusher = AuditFlusher(service)
+    flusher = AuditFlusher(service, write_lock=write_lock)
+    # the audit flusher's bursts of pure Python must not hold the GIL from the event loop
+    # for the default 5 ms (the KMS API's workers do the same)
+    sys.setswitchinterval(0.001)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

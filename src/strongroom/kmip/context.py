@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from strongroom.data.keys import DataKeyProvider
 from strongroom.kmip.errors import KmipError
 from strongroom.kmip.messages import Version
+from strongroom.kmip.objects import ManagedObject, ObjectCache, read_object
 from strongroom.kmip.tags import ResultReason, Tag
 from strongroom.kmip.ttlv import Item
 from strongroom.kms.caller import Caller
@@ -60,6 +61,8 @@ class Kernel:
     keys_for: Callable[[KmipClient], DataKeyProvider]
     audit: AuditSink
     clock: Clock
+    cache: ObjectCache | None = None
+    """Parsed object records for reads (emptied by every write through ``store``)."""
 
 
 @dataclass(slots=True)
@@ -89,6 +92,10 @@ class OpCall:
     def keys(self) -> DataKeyProvider:
         """The key service, acting as this client."""
         return self.kernel.keys_for(self.client)
+
+    def read_object(self, uid: str) -> ManagedObject:
+        """Object ``uid`` of this client's tenant, to read only (never change it)."""
+        return read_object(self.kernel.store, self.kernel.cache, self.client.tenant, uid)
 
     def uid_of(self, payload: Item) -> str:
         """The payload's Unique Identifier, or the ID Placeholder; remembered for audit."""

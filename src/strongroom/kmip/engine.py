@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable
 
 from strongroom.errors import StrongroomError
-from strongroom.kmip import ops_attributes, ops_crypto, ops_objects
+from strongroom.kmip import ops_attributes, ops_crypto, ops_objects, ops_rekey
 from strongroom.kmip.context import Kernel, KmipClient, OpCall
 from strongroom.kmip.errors import KmipError
 from strongroom.kmip.messages import (
@@ -74,6 +74,7 @@ def op_query(call: OpCall, payload: Item) -> list[Item]:
 HANDLERS: dict[int, Handler] = {
     Operation.CREATE: ops_objects.op_create,
     Operation.REGISTER: ops_objects.op_register,
+    Operation.REKEY: ops_rekey.op_rekey,
     Operation.GET: ops_objects.op_get,
     Operation.ACTIVATE: ops_objects.op_activate,
     Operation.REVOKE: ops_objects.op_revoke,
@@ -94,6 +95,29 @@ HANDLERS: dict[int, Handler] = {
 """Operation number -> handler: the whole of what the KMIP front-end serves."""
 
 
+QUICK_OPERATIONS = frozenset(
+    {
+        Operation.GET,
+        Operation.ENCRYPT,
+        Operation.DECRYPT,
+        Operation.MAC,
+        Operation.GET_ATTRIBUTES,
+        Operation.GET_ATTRIBUTE_LIST,
+        Operation.QUERY,
+        Operation.DISCOVER_VERSIONS,
+    }
+)
+"""Operations that only read one record and compute: no commit, no scan of a tenant."""
+QUICK_BATCH_ITEMS = 8
+
+
+def is_quick(request: Request) -> bool:
+    """Whether ``request`` is short reads only (so it may run on a listener's event loop)."""
+    return len(request.items) <= QUICK_BATCH_ITEMS and all(
+        item.operation in QUICK_OPERATIONS for item in request.items
+    )
+
+
 def operation_name(number: int) -> str:
     """``Get`` for 0x0A; ``Operation0x2A`` for anything not named."""
     try:
@@ -112,6 +136,15 @@ class KmipEngine:
 
     def handle(self, data: bytes, client: KmipClient) -> bytes:
         """The response to one request message (always a response, never an exception)."""
+        prepared = self.prepare(data, client)
+        return prepared if isinstance(prepared, bytes) else self.respond(prepared, client)
+
+    def prepare(self, data: bytes, client: KmipClient) -> Request | bytes:
+        """Parse ``data``: the request to :meth:`respond` to, or at once the error response.
+
+        A listener uses :func:`is_quick` on the request to run reads on its event loop and
+        the rest (durable writes, scans) on worker threads.
+        """
         now = int(self.kernel.clock.now())
         try:
             request = parse_request(decode(data))
@@ -125,6 +158,11 @@ class KmipEngine:
             version: Version = (1, 0) if request.version[0] < 2 else (2, 0)
             message = f"protocol version {request.version[0]}.{request.version[1]} is not served"
             return encode(error_message(version, now, ResultReason.INVALID_MESSAGE, message))
+        return request
+
+    def respond(self, request: Request, client: KmipClient) -> bytes:
+        """Run the items of a parsed request and encode the response."""
+        now = int(self.kernel.clock.now())
         results = self._run(request, client)
         response = encode(response_message(request.version, now, results))
         if request.max_response_size is not None and len(response) > request.max_response_size:

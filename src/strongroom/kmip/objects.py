@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_key
@@ -23,7 +26,7 @@ from strongroom.kmip.attributes import Attributes, as_value
 from strongroom.kmip.errors import KmipError
 from strongroom.kmip.tags import ObjectType, ResultReason, State
 from strongroom.kmip.ttlv import Item, TtlvError, decode, encode
-from strongroom.ports import StoreTx
+from strongroom.ports import Store, StoreTx
 
 KIND = "kmip.object"
 RECORD_VERSION = 1
@@ -126,6 +129,66 @@ def load(tx: StoreTx, tenant: str, uid: str, *, for_update: bool = False) -> Man
     if raw is None:
         raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid[:64]!r} not found")
     return ManagedObject.from_bytes(raw)
+
+
+class ObjectCache:
+    """Object records this process read lately, for the operations that only read them.
+
+    Parsing a record (JSON, then the TTLV of each attribute) costs more than the AES of an
+    ``Encrypt``, so ``Get``, ``Encrypt``, ``Decrypt``, ``MAC`` and attribute reads keep the
+    parsed object for ``ttl_s``. Every write of this process empties the cache (and a read
+    that started before a write cannot put its older copy back), so this process never
+    serves an object older than its own last write; another process's ``Revoke`` or
+    ``Destroy`` over the same store is seen within ``ttl_s``. Holds sealed material only.
+    Callers must not change a cached object (writes load their own copy for update).
+    """
+
+    def __init__(
+        self, ttl_s: float = 1.0, max_entries: int = 10_000, now: Callable[[], float] | None = None
+    ) -> None:
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._now = now or time.monotonic
+        self._items: OrderedDict[tuple[str, str], tuple[float, ManagedObject]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def __repr__(self) -> str:
+        return f"ObjectCache(entries={len(self._items)})"
+
+    def get(self, tenant: str, uid: str) -> ManagedObject | None:
+        """The live cached object, or ``None``."""
+        found = self._items.get((tenant, uid))
+        if found is None or found[0] <= self._now():
+            return None
+        return found[1]
+
+    def put(self, tenant: str, uid: str, obj: ManagedObject, generation: int) -> None:
+        """Keep ``obj`` unless a write happened since ``generation`` was read."""
+        with self._lock:
+            if generation != self.generation:
+                return
+            self._items[(tenant, uid)] = (self._now() + self._ttl, obj)
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+    def invalidate(self) -> None:
+        """Forget everything (after a write)."""
+        with self._lock:
+            self.generation += 1
+            self._items.clear()
+
+
+def read_object(store: Store, cache: ObjectCache | None, tenant: str, uid: str) -> ManagedObject:
+    """The object ``uid`` of ``tenant`` for reading only, from ``cache`` when it is there."""
+    if cache is None:
+        return store.read(lambda tx: load(tx, tenant, uid))
+    found = cache.get(tenant, uid)
+    if found is None:
+        generation = cache.generation
+        found = store.read(lambda tx: load(tx, tenant, uid))
+        cache.put(tenant, uid, found, generation)
+    return found
 
 
 def save(tx: StoreTx, tenant: str, obj: ManagedObject) -> None:

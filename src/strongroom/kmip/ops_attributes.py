@@ -65,7 +65,7 @@ def op_locate(call: OpCall, payload: Item) -> list[Item]:
 
 def _read(call: OpCall, payload: Item) -> tuple[str, ManagedObject]:
     uid = call.uid_of(payload)
-    return uid, call.kernel.store.read(lambda tx: load(tx, call.client.tenant, uid))
+    return uid, call.read_object(uid)
 
 
 def op_get_attributes(call: OpCall, payload: Item) -> list[Item]:

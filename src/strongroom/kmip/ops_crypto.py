@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from strongroom.kmip import ciphers, lifecycle
 from strongroom.kmip.context import OpCall
 from strongroom.kmip.errors import KmipError
-from strongroom.kmip.objects import ManagedObject, load, unseal
+from strongroom.kmip.objects import ManagedObject, unseal
 from strongroom.kmip.tags import (
     BlockCipherMode,
     CryptographicAlgorithm,
@@ -83,7 +83,7 @@ def _bytes(payload: Item, tag: int, required: bool = True) -> bytes:
 
 def _key(call: OpCall, payload: Item, use: str, bit: UsageMask) -> tuple[ManagedObject, bytes]:
     uid = call.uid_of(payload)
-    obj = call.kernel.store.read(lambda tx: load(tx, call.client.tenant, uid))
+    obj = call.read_object(uid)
     if obj.object_type is not ObjectType.SYMMETRIC_KEY:
         raise KmipError(ResultReason.ILLEGAL_OPERATION, f"{use} needs a symmetric key")
     lifecycle.check_use(use, obj.state)

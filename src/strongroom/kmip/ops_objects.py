@@ -59,7 +59,8 @@ def _object_type(payload: Item) -> ObjectType:
     return kind
 
 
-def _template(call: OpCall, payload: Item) -> list[tuple[str, Item]]:
+def template(call: OpCall, payload: Item) -> list[tuple[str, Item]]:
+    """The attributes a request gives for a new object (1.x Template-Attribute, 2.x Attributes)."""
     container = payload.find(Tag.ATTRIBUTES if call.v2 else Tag.TEMPLATE_ATTRIBUTE)
     if container is None and not call.v2:
         container = payload.find(Tag.ATTRIBUTES)
@@ -72,6 +73,13 @@ def _new_object(
     uid = str(uuid.uuid4())
     now = call.now
     obj = ManagedObject(uid, kind, State.PRE_ACTIVE, {}, key_format)
+    add_given(obj, given)
+    stamp_new(obj, now)
+    return obj
+
+
+def add_given(obj: ManagedObject, given: list[tuple[str, Item]]) -> None:
+    """Set the attributes a client gave for a new object (those it may give)."""
     for name, value in given:
         spec = spec_of(name)
         if spec is not None and not spec.at_creation:
@@ -81,6 +89,11 @@ def _new_object(
             obj.attrs.setdefault(name, []).append(stored)
         else:
             obj.attrs[name] = [stored]
+
+
+def stamp_new(obj: ManagedObject, now: int) -> None:
+    """The server's attributes of a new object; Active at once if its Activation Date passed."""
+    uid, kind = obj.uid, obj.object_type
     obj.set_attr("Unique Identifier", text(Tag.UNIQUE_IDENTIFIER, uid))
     obj.set_attr("Object Type", enumeration(Tag.OBJECT_TYPE, kind))
     obj.set_attr("Initial Date", date_time(Tag.INITIAL_DATE, now))
@@ -89,7 +102,6 @@ def _new_object(
     if activation is not None and isinstance(activation.value, int) and activation.value <= now:
         obj.state = State.ACTIVE
     obj.set_attr("State", enumeration(Tag.STATE, obj.state))
-    return obj
 
 
 def _store_new(call: OpCall, obj: ManagedObject, material: bytes) -> None:
@@ -104,7 +116,7 @@ def op_create(call: OpCall, payload: Item) -> list[Item]:
     kind = _object_type(payload)
     if kind is not ObjectType.SYMMETRIC_KEY:
         raise KmipError(ResultReason.FEATURE_NOT_SUPPORTED, "Create makes symmetric keys only")
-    obj = _new_object(call, kind, _template(call, payload), KeyFormatType.RAW)
+    obj = _new_object(call, kind, template(call, payload), KeyFormatType.RAW)
     algorithm = obj.int_attr("Cryptographic Algorithm", -1)
     length = obj.int_attr("Cryptographic Length", -1)
     if algorithm == CryptographicAlgorithm.AES:
@@ -157,7 +169,7 @@ def op_register(call: OpCall, payload: Item) -> list[Item]:
         KeyFormatType.TRANSPARENT_SYMMETRIC_KEY,
     ):
         raise KmipError(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, "unsupported key format")
-    obj = _new_object(call, kind, _template(call, payload), key_format)
+    obj = _new_object(call, kind, template(call, payload), key_format)
     if kind is ObjectType.SECRET_DATA:
         secret_type = container.find(Tag.SECRET_DATA_TYPE)
         obj.secret_data_type = secret_type.value if secret_type is not None else 2  # type: ignore[assignment]
@@ -204,7 +216,7 @@ def object_item(obj: ManagedObject, material: bytes, key_format: int) -> Item:
 def op_get(call: OpCall, payload: Item) -> list[Item]:
     """Get: the object's material, only if it is marked Extractable."""
     uid = call.uid_of(payload)
-    obj = call.kernel.store.read(lambda tx: load(tx, call.client.tenant, uid))
+    obj = call.read_object(uid)
     lifecycle.check_use("Get", obj.state)
     if payload.find(Tag.KEY_WRAPPING_SPECIFICATION) is not None:
         raise KmipError(ResultReason.FEATURE_NOT_SUPPORTED, "key wrapping on Get")

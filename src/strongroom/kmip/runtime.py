@@ -10,25 +10,68 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from strongroom.data.keys import InProcessDataKeys
 from strongroom.errors import NotFoundError
 from strongroom.kmip.context import Kernel, KmipClient
+from strongroom.kmip.objects import ObjectCache
 from strongroom.kms.caller import Caller
-from strongroom.ports import Clock, Store
+from strongroom.ports import Clock, Store, StoreTx
 
 if TYPE_CHECKING:
     from strongroom.kms import KeyService
 
 log = logging.getLogger("strongroom.kmip")
+T = TypeVar("T")
+
+
+class SerialWrites:
+    """A :class:`Store` whose writes from this process take turns on one lock.
+
+    SQLite lets one writer in at a time and makes the others sleep and retry (1, 2, 5 ms
+    and up); a lock in the process queues them instead, so a ``Register`` that meets the
+    audit flush waits for that commit only, not for the next retry. Reads are not held.
+    Other processes still meet at SQLite's (or PostgreSQL's) own locks.
+    """
+
+    def __init__(
+        self, store: Store, lock: threading.Lock, on_write: Callable[[], None] | None = None
+    ) -> None:
+        self._store = store
+        self.lock = lock
+        self._on_write = on_write
+
+    def read(self, fn: Callable[[StoreTx], T]) -> T:
+        """A read transaction of the underlying store."""
+        return self._store.read(fn)
+
+    def write(self, fn: Callable[[StoreTx], T]) -> T:
+        """A write transaction, once no other writer of this process is in one."""
+        with self.lock:
+            try:
+                return self._store.write(fn)
+            finally:
+                if self._on_write is not None:
+                    self._on_write()
+
+    def close(self) -> None:
+        """Close the underlying store."""
+        self._store.close()
+
 
 DEFAULT_KMS_ALIAS = "alias/strongroom-kmip"
 """The KMS key a tenant's KMIP objects are sealed under unless a client names another."""
 
 
-def build_kernel(service: KeyService, store: Store, clock: Clock) -> Kernel:
-    """The KMIP kernel over ``service`` (objects kept in ``store``, the service's store)."""
+def build_kernel(
+    service: KeyService, store: Store, clock: Clock, write_lock: threading.Lock | None = None
+) -> Kernel:
+    """The KMIP kernel over ``service`` (objects kept in ``store``, the service's store).
+
+    Writes take ``write_lock``; give the same lock to the :class:`AuditFlusher`.
+    """
     providers: dict[str, InProcessDataKeys] = {}
     lock = threading.Lock()
 
@@ -43,7 +86,9 @@ def build_kernel(service: KeyService, store: Store, clock: Clock) -> Kernel:
                 )
         return found
 
-    return Kernel(store, keys_for, service.audit, clock)
+    cache = ObjectCache()
+    serial = SerialWrites(store, write_lock or threading.Lock(), cache.invalidate)
+    return Kernel(serial, keys_for, service.audit, clock, cache)
 
 
 def ensure_kms_key(service: KeyService, caller: Caller, key: str | None, purpose: str) -> str:
@@ -69,11 +114,18 @@ def ensure_kms_key(service: KeyService, caller: Caller, key: str | None, purpose
 
 
 class AuditFlusher:
-    """A daemon thread appending the queued audit events to the chain twice a second."""
+    """A daemon thread appending the queued audit events to the chain twice a second.
 
-    def __init__(self, service: KeyService, seconds: float = 0.5) -> None:
+    Each flush is one transaction for every event queued since the last (as the KMS API's
+    workers do), holding ``write_lock`` (the kernel's) so it queues with object writes.
+    """
+
+    def __init__(
+        self, service: KeyService, seconds: float = 0.5, write_lock: threading.Lock | None = None
+    ) -> None:
         self._service = service
         self._seconds = seconds
+        self._lock = write_lock or threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="audit-flush", daemon=True)
 
@@ -88,7 +140,8 @@ class AuditFlusher:
     def flush(self) -> None:
         """Flush now (errors are logged; the events stay queued)."""
         try:
-            self._service.audit.flush()
+            with self._lock:
+                self._service.audit.flush()
         except Exception:
             log.exception("audit flush failed")
 

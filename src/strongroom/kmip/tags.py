@@ -49,6 +49,8 @@ class Tag(enum.IntEnum):
     KEY_WRAPPING_SPECIFICATION = 0x420047
     LAST_CHANGE_DATE = 0x420048
     LINK = 0x42004A
+    LINK_TYPE = 0x42004B
+    LINKED_OBJECT_IDENTIFIER = 0x42004C
     MAXIMUM_ITEMS = 0x42004F
     MAXIMUM_RESPONSE_SIZE = 0x420050
     NAME = 0x420053
@@ -56,6 +58,7 @@ class Tag(enum.IntEnum):
     NAME_VALUE = 0x420055
     OBJECT_GROUP = 0x420056
     OBJECT_TYPE = 0x420057
+    OFFSET = 0x420058
     OPAQUE_DATA_TYPE = 0x420059
     OPAQUE_DATA_VALUE = 0x42005A
     OPAQUE_OBJECT = 0x42005B
@@ -171,6 +174,13 @@ class ObjectType(enum.IntEnum):
     PRIVATE_KEY = 0x04
     SECRET_DATA = 0x07
     OPAQUE_OBJECT = 0x08
+
+
+class LinkType(enum.IntEnum):
+    """Link Type (the links ReKey sets between an old key and its replacement)."""
+
+    REPLACEMENT_OBJECT = 0x0106
+    REPLACED_OBJECT = 0x0107
 
 
 class State(enum.IntEnum):

@@ -149,24 +149,32 @@ def _big_integer_bytes(value: int) -> bytes:
     return value.to_bytes(length, "big", signed=True)
 
 
+_HEAD = struct.Struct(">II")
+_PACKERS = {kind: struct.Struct(fmt) for kind, fmt in _FIXED.items()}
+_ZEROS = bytes(8)
+
+
 def _encode_into(item: Item, out: bytearray) -> None:
     kind = item.type
     value = item.value
+    head = item.tag << 8 | kind
     if kind is ItemType.STRUCTURE:
         assert isinstance(value, tuple)
         start = len(out)
-        out += b"\0" * HEADER_BYTES
+        out += _ZEROS
         for child in value:
             _encode_into(child, out)
-        out[start : start + HEADER_BYTES] = struct.pack(">I", item.tag << 8 | kind) + struct.pack(
-            ">I", len(out) - start - HEADER_BYTES
-        )
+        _HEAD.pack_into(out, start, head, len(out) - start - HEADER_BYTES)
         return
-    if kind in _FIXED:
+    packer = _PACKERS.get(kind)
+    if packer is not None:
         assert isinstance(value, int)
-        body = struct.pack(_FIXED[kind], value)
-    elif kind is ItemType.BOOLEAN:
-        body = struct.pack(">Q", 1 if value else 0)
+        out += _HEAD.pack(head, packer.size)
+        out += packer.pack(value)
+        out += _ZEROS[: _pad(packer.size)]
+        return
+    if kind is ItemType.BOOLEAN:
+        body = b"\0\0\0\0\0\0\0\1" if value else _ZEROS
     elif kind is ItemType.BIG_INTEGER:
         assert isinstance(value, int)
         body = _big_integer_bytes(value)
@@ -176,9 +184,9 @@ def _encode_into(item: Item, out: bytearray) -> None:
     else:
         assert isinstance(value, bytes)
         body = value
-    out += struct.pack(">II", item.tag << 8 | kind, len(body))
+    out += _HEAD.pack(head, len(body))
     out += body
-    out += b"\0" * _pad(len(body))
+    out += _ZEROS[: _pad(len(body))]
 
 
 def encode(item: Item) -> bytes:
@@ -201,6 +209,10 @@ _LENGTHS = {
 }
 
 
+_TYPES = {int(t): t for t in ItemType}
+"""Type byte -> ItemType (a dict lookup; calling the enum costs more than the rest)."""
+
+
 class _Decoder:
     def __init__(self, data: bytes) -> None:
         self.data = memoryview(data)
@@ -216,16 +228,15 @@ class _Decoder:
         tag, raw_type = head >> 8, head & 0xFF
         if tag >> 16 not in (0x42, 0x54):  # KMIP tags and the extension range
             raise TtlvError(f"invalid tag 0x{tag:06X} at offset {pos}")
-        try:
-            kind = ItemType(raw_type)
-        except ValueError:
-            raise TtlvError(f"unknown item type 0x{raw_type:02X} at offset {pos}") from None
+        kind = _TYPES.get(raw_type)
+        if kind is None:
+            raise TtlvError(f"unknown item type 0x{raw_type:02X} at offset {pos}")
         pos += HEADER_BYTES
         padded = length + (0 if kind is ItemType.STRUCTURE else _pad(length))
         if padded > end - pos:
             raise TtlvError(f"item 0x{tag:06X} at offset {pos - 8} runs past its container")
         value_end = pos + length
-        if any(self.data[value_end : pos + padded]):
+        if padded != length and any(self.data[value_end : pos + padded]):
             raise TtlvError(f"non-zero padding after item 0x{tag:06X}")
         value: tuple[Item, ...] | int | bool | str | bytes
         if kind is ItemType.STRUCTURE:

@@ -8,6 +8,7 @@ asked for, issues one client certificate per tenant (``<dir>/clients/<tenant>/cl
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,14 +66,15 @@ def kmip_server(
     store = SqliteStore(directory / "store.db")
     root = LocalRootOfTrust.create(directory / "master.key")
     service = KeyService(SqliteStore(directory / "store.db"), root, clock)
-    flusher = AuditFlusher(service, seconds=0.2)
+    write_lock = threading.Lock()
+    flusher = AuditFlusher(service, seconds=0.2, write_lock=write_lock)
     try:
         credentials = store.write(
             lambda tx: server_credentials(tx, root, SubjectNames.build(), clock.now())
         )
         context = mutual_tls_context(lambda c: load_credentials(c, credentials), credentials.ca_pem)
         server = KmipServer(
-            KmipEngine(build_kernel(service, store, clock)),
+            KmipEngine(build_kernel(service, store, clock, write_lock)),
             ClientDirectory(store, root, clock).resolve,
             context,
             "127.0.0.1",

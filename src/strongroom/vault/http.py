@@ -4,7 +4,8 @@ Routes (all under ``/v1``, token in ``X-Vault-Token``):
 
 - ``GET sys/mounts/<mount>/tune`` and ``GET sys/mounts/<mount>``: KV version 2;
 - ``GET auth/token/lookup-self``;
-- ``GET <mount>/data/<path>[?version=N]`` and ``GET <mount>/metadata/<path>``;
+- ``GET <mount>/data/<path>[?version=N]`` and ``GET <mount>/metadata/<path>`` (KV writes
+  are refused with 405: keys are made with the CLI, see docs/mariadb.md);
 - ``POST <mount>/encrypt/<key>``, ``POST <mount>/decrypt/<key>``,
   ``POST <mount>/datakey/(plaintext|wrapped)/<key>``.
 
@@ -25,7 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from strongroom.errors import AccessDeniedError, NotFoundError, StrongroomError, ValidationError
+from strongroom.errors import (
+    AccessDeniedError,
+    NotFoundError,
+    StrongroomError,
+    UnsupportedOperationError,
+    ValidationError,
+)
 from strongroom.vault.records import TokenInfo
 from strongroom.vault.service import VaultFrontEnd
 
@@ -99,6 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
             status = 500
             if isinstance(exc, AccessDeniedError):
                 status = 403
+            elif isinstance(exc, UnsupportedOperationError):
+                status = 405  # Vault's answer to a method a path does not serve
             elif isinstance(exc, NotFoundError):
                 status = 404
             elif exc.http_status < 500:
@@ -151,6 +160,11 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 raise ValidationError("version must be a number") from None
             return "ReadSecret", front.kv_read(info, mount, rest, version or None)
+        if method == "POST" and action in ("data", "metadata", "delete", "destroy") and rest:
+            raise UnsupportedOperationError(
+                "KV writes are not served over HTTP: make keys with "
+                "'strongroom vault kv new-key' and retire them with 'strongroom vault kv retire'"
+            )
         if method == "GET" and action == "metadata" and rest:
             return "ReadSecretMetadata", front.kv_metadata(info, mount, rest)
         if method == "POST" and action == "encrypt" and rest:

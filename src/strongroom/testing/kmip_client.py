@@ -1,4 +1,8 @@
-"""A minimal KMIP client over TLS built on Strongroom's own TTLV codec (for tests)."""
+"""A minimal KMIP client over TLS built on Strongroom's own TTLV codec (tests and bench).
+
+It speaks raw TTLV, so it drives any KMIP server the same way (``bench/databases.py`` runs
+the same requests against Strongroom and PyKMIP's server).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def request(version: tuple[int, int], *items: tuple[int, list[Item]]) -> bytes:
 
 
 def connect(port: int, files: ClientFiles | None, ca: str) -> ssl.SSLSocket:
-    """A TLS connection to a KMIP server on loopback (with a client certificate if given)."""
+    """A TLS connection to ``127.0.0.1:port`` (with the client certificate of ``files``)."""
     context = ssl.create_default_context(cafile=ca)
     if files is not None:
         context.load_cert_chain(str(files.cert), str(files.key))
@@ -45,7 +49,7 @@ def connect(port: int, files: ClientFiles | None, ca: str) -> ssl.SSLSocket:
 
 
 def read_message(sock: ssl.SSLSocket) -> Item:
-    """Read and decode one whole TTLV message from ``sock``."""
+    """Read and decode one whole message."""
     header = b""
     while len(header) < 8:
         chunk = sock.recv(8 - len(header))
