@@ -13,7 +13,7 @@ Starts, on loopback and in one run:
   ``nbthread 1`` each, ``mode tcp`` (a byte relay, as the sidecars are), TLS 1.3 only.
 
 The certificates (SVIDs of A and B, the nginx server certificate, the trust bundle) are
-issued by a fresh :class:`~strongroom.mesh.ca.MeshCA` and written to files that both the
+issued by a fresh :class:`~strongroom.mesh.identity.ca.MeshCA` and written to files that both the
 sidecar policies and the HAProxy configurations point at. Before measuring, each path
 answers one GET, and each B refuses a plaintext caller and a TLS caller without a
 certificate.

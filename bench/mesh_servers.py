@@ -1,7 +1,7 @@
 """What ``bench/mesh.py`` runs: certificates from ``MeshCA``, nginx, HAProxy and sidecars.
 
 - :func:`issue_certificates`: a throwaway trust domain (SQLite store, local root key) whose
-  :class:`~strongroom.mesh.ca.MeshCA` issues the SVIDs of sidecar A and B and the server
+  :class:`~strongroom.mesh.identity.ca.MeshCA` issues the SVIDs of sidecar A and B and the server
   certificate of the direct-TLS nginx listener; written as PEM files (HAProxy wants chain
   and key in one file, the sidecars separate files).
 - :class:`Stack`: starts and stops the processes: one nginx (plain HTTP backend + a TLS
@@ -62,8 +62,8 @@ def tool(name: str) -> str:
 
 def issue_certificates(folder: Path) -> dict[str, Path]:
     """Issue the SVIDs with a fresh ``MeshCA`` and write them to ``folder``; their paths."""
-    from strongroom.kms.ports import SystemClock
-    from strongroom.mesh.ca import MeshCA
+    from strongroom.mesh.identity.ca import MeshCA
+    from strongroom.ports import SystemClock
     from strongroom.rootkey.local import LocalRootOfTrust
     from strongroom.store.sqlite import SqliteStore
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine, then run it.
 # Usage: bash scripts/test.sh [pytest args...]
+# Python packages go into the active virtualenv, else .venv (scripts/venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+. scripts/venv.sh
 
 # System parts the tests start themselves: SoftHSM 2 (PKCS#11) and a PostgreSQL server.
 need=()
@@ -12,10 +12,19 @@ command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)  # tests/vault: MariaDB's own plugin
 [ -e /usr/lib/mysql/plugin/hashicorp_key_management.so ] || need+=(mariadb-plugin-hashicorp-key-management)
+# LUKS2 volumes (tests/volume): cryptsetup, Clevis with its LUKS tools (and jose), Tang.
+command -v cryptsetup >/dev/null 2>&1 || [ -x /usr/sbin/cryptsetup ] || need+=(cryptsetup-bin)
+command -v clevis >/dev/null 2>&1 || need+=(clevis)
+command -v clevis-luks-bind >/dev/null 2>&1 || need+=(clevis-luks)
+[ -x /usr/libexec/tangd ] || need+=(tang)
 if [ ${#need[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -c scripts/test-constraints.txt -e '.[test]'
-exec python3 -m pytest "$@"
+ensure_venv
+ensure_installed test
+venv="$(venv_dir)"
+# The tests run `strongroom` and `aws` as a user would: from the virtualenv's bin on PATH.
+export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"
+exec "$venv/bin/python" -m pytest "$@"

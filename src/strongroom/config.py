@@ -88,16 +88,30 @@ class DataDirConfig:
         return cls(store_url=store_url, root_of_trust=root, version=version)
 
 
+def not_a_data_dir_message(data_dir: Path) -> str:
+    """What to do when ``data_dir`` has no ``config.json``.
+
+    The usual cause is a command run from another directory than the server's (the
+    default data directory is relative to the current one): pointing it at the existing
+    directory is the fix, not ``strongroom init``, which would make a second, empty one.
+    """
+    absolute = Path(os.path.abspath(data_dir))
+    return (
+        f"{absolute} is not a Strongroom data directory (no {CONFIG_FILE}). Commands use "
+        f"--data-dir, else ${DATA_DIR_ENV}, else ./{DEFAULT_DATA_DIR} of the current "
+        f"directory: run this where the server was started, or give --data-dir DIR (or set "
+        f"{DATA_DIR_ENV}) naming the server's data directory. Only for a new, empty one: "
+        f"strongroom init --data-dir {absolute}"
+    )
+
+
 def load_config(data_dir: Path) -> DataDirConfig:
     """Read ``config.json`` of ``data_dir``; a missing one means "not initialised"."""
     path = data_dir / CONFIG_FILE
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
-        raise ValidationError(
-            f"{data_dir} is not an initialised Strongroom data directory "
-            f"(no {CONFIG_FILE}); run 'strongroom init --data-dir {data_dir}' first"
-        ) from exc
+        raise ValidationError(not_a_data_dir_message(data_dir)) from exc
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from exc
     return DataDirConfig.from_json(raw)

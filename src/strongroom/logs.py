@@ -52,3 +52,17 @@ def configure_json_logging(
     logger.setLevel(level.upper())
     logger.propagate = False
     return handler
+
+
+CHATTY_LIBRARIES = ("grpclib", "botocore", "boto3", "urllib3", "h2", "hpack")
+"""Libraries whose INFO lines are noise to an operator: grpclib logs every client that
+hangs up ("Request was cancelled: Stream reset by remote party"), botocore where it found
+credentials ("Found credentials in environment variables.")."""
+
+
+def quiet_libraries(level: str) -> None:
+    """Show :data:`CHATTY_LIBRARIES` only from WARNING up (everything at ``debug`` level)."""
+    if level.lower() == "debug":
+        return
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -3,7 +3,7 @@
 Each part keeps its collectors in a registry handed to it (never the process-global one):
 :class:`strongroom.api.metrics.ApiMetrics`, :class:`strongroom.k8s.metrics.PluginMetrics`,
 :class:`strongroom.server.metrics.ServerMetrics`,
-:class:`strongroom.mesh.proxy_metrics.ProxyCollector`. Processes that are not HTTP servers
+:class:`strongroom.mesh.proxy.metrics.ProxyCollector`. Processes that are not HTTP servers
 (the KMS plugin, the mesh sidecar) serve theirs with :class:`MetricsEndpoint`
 (``--metrics-port``).
 """

@@ -17,7 +17,7 @@ from botocore.credentials import Credentials
 
 from strongroom.api import UserKeyBackend
 from strongroom.api.shapes import USER_KEYS_MODEL_PATH, ShapeCodec
-from strongroom.kms.ops_userkeys_api import USER_KEYS_MODEL_FILE, USER_KEYS_TARGET_PREFIX
+from strongroom.kms.userkeys.api import USER_KEYS_MODEL_FILE, USER_KEYS_TARGET_PREFIX
 
 
 def post(server: Any, target: str, body: bytes) -> tuple[int, dict[str, Any]]:

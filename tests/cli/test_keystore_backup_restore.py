@@ -15,7 +15,7 @@ import pytest
 from strongroom.cli.keystore import backup_store, restore_store
 from strongroom.errors import InvalidCiphertextError, RootOfTrustError, ValidationError
 from strongroom.kms import KeyService, SystemClock
-from strongroom.kms.ports import Store, StoreTx
+from strongroom.ports import Store, StoreTx
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
 from strongroom.testing.service import tenant_caller

@@ -102,7 +102,7 @@ def test_objects_for_a_user_die_with_the_user_key(
     for user in ("carol", "dave"):
         run(
             chain, tmp_path, "objects", "put", *store, "-k", key_arn, "--user", user,
-            f"{user}/cv", "-", stdin=f"{user}'s cv".encode(),
+            "--create-user-key", f"{user}/cv", "-", stdin=f"{user}'s cv".encode(),
         )  # fmt: skip
     run(chain, tmp_path, "user-keys", "destroy", "-k", key_arn, "-u", "carol")
     gone = run(chain, tmp_path, "objects", "get", *store, "--user", "carol", "carol/cv", expect=1)

@@ -8,6 +8,7 @@ import ssl
 import struct
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ from strongroom.testing.kmip import KmipServerInfo, kmip_server
 from strongroom.testing.kmip_client import connect, read_message, request, results, status
 
 
-def _call(info: KmipServerInfo, data: bytes, tenant: str = "alice") -> list:
+def _call(info: KmipServerInfo, data: bytes, tenant: str = "alice") -> list[Any]:
     files = info.clients[tenant]
     with connect(info.port, files, str(files.ca)) as sock:
         sock.sendall(data)

@@ -8,6 +8,7 @@ crossed without waiting.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,31 @@ from typing import Any
 import pytest
 
 from strongroom.kms import KeyService, ManualClock
+from strongroom.kms.authz import Authorizer, DenyAll, KeyAuthorizer
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
 from strongroom.testing.service import sqlite_key_service
 
 _COUNTER = itertools.count()
+
+AUTHORIZER_VARIABLE = "STRONGROOM_TEST_AUTHORIZER"
+"""Set by tests/kms/test_authorizer.py to run these tests with a weakened authoriser."""
+
+
+def authorizer_under_test() -> Authorizer:
+    """The authoriser the fixtures give the kernel: the standard one unless overridden.
+
+    ``deny-all`` refuses everything; ``no-grants`` is the standard one without grants.
+    test_authorizer.py runs the tenancy, policy and grant tests with each and expects
+    them to fail: no operation reaches a key without asking the authoriser.
+    """
+    kind = os.environ.get(AUTHORIZER_VARIABLE, "standard")
+    if kind == "deny-all":
+        return DenyAll()
+    if kind == "no-grants":
+        return KeyAuthorizer(use_grants=False)
+    return KeyAuthorizer()
+
 
 COMBINATIONS = [("sqlite", "local"), ("postgres", "local"), ("sqlite", "pkcs11")]
 
@@ -96,7 +117,9 @@ def service(
     """A key service over one store and root of trust combination."""
     store_kind, root_kind = request.param
     store, dsn = _store(store_kind, tmp_path, request)
-    svc = KeyService(store, _root(root_kind, tmp_path, request), clock)
+    svc = KeyService(
+        store, _root(root_kind, tmp_path, request), clock, authorizer=authorizer_under_test()
+    )
     yield svc
     svc.close()
     if dsn is not None:
@@ -106,5 +129,5 @@ def service(
 @pytest.fixture
 def sqlite_service(tmp_path: Path, clock: ManualClock) -> Iterator[KeyService]:
     """A key service over SQLite and a local root key only (for tests of pure logic)."""
-    with sqlite_key_service(tmp_path, clock) as svc:
+    with sqlite_key_service(tmp_path, clock, authorizer=authorizer_under_test()) as svc:
         yield svc

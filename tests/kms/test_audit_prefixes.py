@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from strongroom.kms.audit_log import AuditLog
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import ManualClock
+from strongroom.ports import ManualClock
 
 text = st.text(max_size=12)
 callers = st.builds(Caller, text, text, text, text)

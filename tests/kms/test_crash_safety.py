@@ -51,7 +51,9 @@ def _check(data_dir: Path, account: str, access_key_id: str, acks: Acks, sqlite:
         for key_id in acks.keys:
             meta = service.call(caller, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
             assert meta["KeyState"] == "Enabled"
-            versions = service.read(lambda tx, k=key_id: tx.count(account, "keyver", k + "/"))
+            versions = service.kernel.read(
+                lambda tx, k=key_id: tx.count(account, "keyver", k + "/")
+            )
             assert versions >= 1 + acks.rotations[key_id], key_id
         for key_id, blob, digest in acks.ciphertexts:
             got = service.call(caller, "Decrypt", {"CiphertextBlob": blob})

@@ -22,7 +22,7 @@ from strongroom.kms.keystore_backup import (
     backup_key_identity,
     read_header,
 )
-from strongroom.kms.ports import AuditRecord
+from strongroom.ports import AuditRecord
 
 VECTOR = json.loads((Path(__file__).parents[1] / "vectors" / "keystore_backup_v1.json").read_text())
 KEY = bytes(range(32))

@@ -21,7 +21,7 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms import Caller, KeyService, ManualClock
-from strongroom.kms.ops_rotation import ON_DEMAND_ROTATION_LIMIT
+from strongroom.kms.ops.rotation import ON_DEMAND_ROTATION_LIMIT
 from strongroom.testing.service import decrypt, describe, encrypt
 
 DAY = 86400.0
@@ -218,10 +218,10 @@ def test_disable_drops_cached_material(service: KeyService, alice: Caller) -> No
     key = create_key(service, alice)["KeyId"]
     blob = encrypt(service, alice, key)
     assert decrypt(service, alice, blob) == b"data"
-    cached = [k for k in service._material._items if k[1] == key]
+    cached = [k for k in service.kernel.materials._material._items if k[1] == key]
     assert cached
     service.call(alice, "DisableKey", {"KeyId": key})
-    assert [k for k in service._material._items if k[1] == key] == []
+    assert [k for k in service.kernel.materials._material._items if k[1] == key] == []
 
 
 # -- ScheduleKeyDeletion / CancelKeyDeletion ------------------------------------------------------
@@ -341,7 +341,7 @@ def test_deletion_after_the_window(service: KeyService, alice: Caller, clock: Ma
     assert rows(service, alice.tenant, "keyver", key + "/") == []
     assert rows(service, alice.tenant, "alias") == ["us-east-1/alias/kept"]
     assert all(key not in name for name in rows(service, alice.tenant, "grant"))
-    assert [k for k in service._material._items if k[1] == key] == []
+    assert [k for k in service.kernel.materials._material._items if k[1] == key] == []
     with pytest.raises(InvalidCiphertextError):
         decrypt(service, alice, blob)
     with pytest.raises(NotFoundError):

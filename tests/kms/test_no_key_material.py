@@ -282,8 +282,8 @@ def test_no_secret_in_reprs(
     texts += list(record_reprs(service))
     assert found.find_in("reprs", texts) == []
     # The caches do hold material right now, and still do not show it.
-    assert service._material._items
-    assert "hidden" in repr(service._material)
+    assert service.kernel.materials._material._items
+    assert "hidden" in repr(service.kernel.materials._material)
 
 
 def test_no_secret_in_audit_events(

@@ -16,8 +16,7 @@ from strongroom.errors import (
     MalformedPolicyDocumentError,
 )
 from strongroom.kms import Caller, KeyService
-from strongroom.kms.ops_keys import default_policy
-from strongroom.kms.policy import (
+from strongroom.kms.authz.policy import (
     MAX_POLICY_BYTES,
     Decision,
     PolicyCache,
@@ -25,7 +24,8 @@ from strongroom.kms.policy import (
     glob_match,
     parse_policy,
 )
-from strongroom.kms.principals import principal_covers
+from strongroom.kms.authz.principals import principal_covers
+from strongroom.kms.ops.keys import default_policy
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"

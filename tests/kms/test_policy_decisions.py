@@ -5,7 +5,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strongroom.kms.policy import Decision, PolicyCache, Request, parse_policy
+from strongroom.kms.authz.policy import Decision, PolicyCache, Request, parse_policy
 
 ACCOUNTS = ("111122223333", "444455556666")
 PRINCIPALS = (

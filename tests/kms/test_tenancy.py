@@ -182,7 +182,9 @@ def test_same_key_id_and_material_in_bobs_tenant_still_cannot_open_alices_blob(
     raw = service.store.read(lambda tx: tx.get(alice.tenant, "key", alice_key.key_id))
     assert raw is not None
     alice_record = KeyRecord.from_bytes(raw)
-    material = service.read(lambda tx: service.material(tx, alice_record, 1))
+    material = service.kernel.read(
+        lambda tx: service.kernel.materials.material(tx, alice_record, 1)
+    )
     bob_key = service.call(bob, "CreateKey", {})["KeyMetadata"]["KeyId"]
     bob_policy = service.call(bob, "GetKeyPolicy", {"KeyId": bob_key})["Policy"]
     planted = alice_record.replace(account_id=bob.tenant, description="", policy=bob_policy)
@@ -190,7 +192,9 @@ def test_same_key_id_and_material_in_bobs_tenant_still_cannot_open_alices_blob(
         key_id=alice_key.key_id,
         version=1,
         created_at=alice_record.creation_date,
-        wrapped_material=service.wrap_material(bob.tenant, alice_key.key_id, 1, material),
+        wrapped_material=service.kernel.materials.wrap_material(
+            bob.tenant, alice_key.key_id, 1, material
+        ),
     )
 
     def plant(tx: Any) -> None:

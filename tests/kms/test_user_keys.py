@@ -21,8 +21,8 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms import Caller, KeyService, ManualClock
-from strongroom.kms.ops_userkeys import check_user_id, user_identities
 from strongroom.kms.records import KeyRecord, UserKeyRecord
+from strongroom.kms.userkeys.operations import check_user_id, user_identities
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
 from strongroom.testing.service import tenant_caller

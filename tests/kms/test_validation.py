@@ -21,11 +21,7 @@ import pytest
 
 from strongroom.errors import StrongroomError, ValidationError
 from strongroom.kms import Caller, KeyService, ManualClock
-from strongroom.kms.ops_aliases import AliasOps
-from strongroom.kms.ops_crypto import CryptoOps
-from strongroom.kms.ops_keys import KeyOps
-from strongroom.kms.ops_rotation import RotationOps
-from strongroom.kms.service import handler_name
+from strongroom.kms.ops import HANDLERS
 from strongroom.kms.wire_model import WireModel
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
@@ -33,12 +29,11 @@ from strongroom.testing.service import tenant_caller
 
 KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"  # replaced by a real key id in the fixture
 MODEL = WireModel.load()
-IMPLEMENTED = sorted(op for op in MODEL.operations if hasattr(KeyService, handler_name(op)))
-CORE_OPS = {
-    op
-    for op in IMPLEMENTED
-    if any(handler_name(op) in vars(mixin) for mixin in (CryptoOps, KeyOps, RotationOps, AliasOps))
+IMPLEMENTED = sorted(op for op in MODEL.operations if op in HANDLERS)
+CORE_MODULES = {
+    f"strongroom.kms.ops.{m}" for m in ("crypto", "keys", "rotation", "tags", "aliases", "policy")
 }
+CORE_OPS = {op for op in IMPLEMENTED if HANDLERS[op].__module__ in CORE_MODULES}
 
 
 @dataclass

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from strongroom.kms.ports import ManualClock
-from strongroom.mesh.agent import AgentThread
-from strongroom.mesh.ca import MeshCA
-from strongroom.mesh.registry import Registry
-from strongroom.mesh.schedule import ManualScheduler
-from strongroom.mesh.workload_api import WorkloadApi
+from strongroom.mesh.agent.schedule import ManualScheduler
+from strongroom.mesh.agent.serve import AgentThread
+from strongroom.mesh.agent.workload_api import WorkloadApi
+from strongroom.mesh.identity.ca import MeshCA
+from strongroom.mesh.identity.registry import Registry
+from strongroom.ports import ManualClock
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
 from strongroom.testing.server import ServerInfo, run_cli, run_server
@@ -169,9 +169,9 @@ def unreachable_agent(socket_dir: Path) -> Iterator[AgentThread]:
     from botocore.credentials import Credentials
 
     from strongroom.data.signed_json import SignedJsonClient
-    from strongroom.kms.ports import SystemClock
-    from strongroom.mesh.remote import RemoteMeshAuthority
-    from strongroom.mesh.schedule import SystemScheduler
+    from strongroom.mesh.agent.remote import RemoteMeshAuthority
+    from strongroom.mesh.agent.schedule import SystemScheduler
+    from strongroom.ports import SystemClock
     from strongroom.testing.server import free_port
 
     nobody = SignedJsonClient(

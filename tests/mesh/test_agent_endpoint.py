@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from strongroom.errors import AccessDeniedError, NotFoundError, ValidationError
-from strongroom.mesh.agent import AgentThread
-from strongroom.mesh.svid import certificates_from_der, spiffe_id_of
+from strongroom.mesh.agent.serve import AgentThread
+from strongroom.mesh.identity.svid import certificates_from_der, spiffe_id_of
 from strongroom.testing.server import (
     ServerInfo,
     audit_events,
@@ -230,6 +230,26 @@ def test_an_unreachable_server_is_unavailable_to_workloads(
     code, out = socket_probe(unreachable_agent.socket_path, "x509")
     assert code == 3
     assert "UNAVAILABLE" in out["message"] and "mesh authority is unavailable" in out["message"]
+
+
+def test_agent_logs_no_library_noise(
+    mesh_server: ServerInfo,
+    mesh_keys: dict[str, dict[str, Any]],
+    tmp_path: Path,
+    socket_dir: Path,
+) -> None:
+    """No botocore "Found credentials" line at start, no grpclib line per disconnect."""
+    sock = socket_dir / "quiet.sock"
+    agent = _start_agent(mesh_server, mesh_keys["agent"], sock, tmp_path)
+    try:
+        for _ in range(2):  # each probe connects, asks, and hangs up
+            run("mesh", "healthcheck", "--socket", str(sock), expect=0)
+    finally:
+        agent.terminate()
+        _, err = agent.communicate(timeout=30)
+    assert "Workload API" in err  # the agent's own INFO lines are kept
+    assert "grpclib" not in err and "Stream reset" not in err, err
+    assert "Found credentials" not in err and "botocore" not in err, err
 
 
 def test_an_agent_gets_only_what_is_registered_for_its_node(

@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strongroom.errors import AccessDeniedError, RootOfTrustError, ValidationError
-from strongroom.kms.ports import ManualClock
-from strongroom.mesh.authority import INTERMEDIATE_VALIDITY_DAYS
-from strongroom.mesh.ca import DEFAULT_SVID_TTL_S, MeshCA
-from strongroom.mesh.svid import certificates_from_der, spiffe_id_of
+from strongroom.mesh.identity.authority import INTERMEDIATE_VALIDITY_DAYS
+from strongroom.mesh.identity.ca import DEFAULT_SVID_TTL_S, MeshCA
+from strongroom.mesh.identity.svid import certificates_from_der, spiffe_id_of
+from strongroom.ports import ManualClock
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
 

@@ -26,10 +26,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.egress import EgressProxy
-from strongroom.mesh.egress_tls import ClientHello, parse_client_hello
-from strongroom.mesh.policy_egress import EgressConfig, HostPattern, parse_egress_config
-from strongroom.mesh.policy_yaml import Address
+from strongroom.mesh.proxy.egress import EgressProxy
+from strongroom.mesh.proxy.egress_tls import ClientHello, parse_client_hello
+from strongroom.mesh.proxy.policy_egress import EgressConfig, HostPattern, parse_egress_config
+from strongroom.mesh.proxy.yaml_config import Address
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain, self_signed_server
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, read_response
 from strongroom.testing.server import free_port

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from strongroom.mesh.agent import AgentThread
+from strongroom.mesh.agent.serve import AgentThread
 from strongroom.testing.server import run_cli
 
 

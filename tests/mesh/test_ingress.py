@@ -13,9 +13,9 @@ from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from strongroom.errors import AccessDeniedError
-from strongroom.mesh.ingress import MESH_SERVER_TTL_S, server_spiffe_id
+from strongroom.mesh.identity.ingress import MESH_SERVER_TTL_S, server_credentials, server_spiffe_id
 from strongroom.testing.server import ServerProcess
-from strongroom.tls import SubjectNames, renewal_due, server_credentials
+from strongroom.tls import SubjectNames, renewal_due
 
 SERVER_ID = "spiffe://example.org/strongroom/server"
 

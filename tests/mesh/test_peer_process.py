@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from strongroom.errors import AccessDeniedError
-from strongroom.mesh.attest import peer_credentials
-from strongroom.mesh.peer_process import bind_peer, process_identity
+from strongroom.mesh.agent.attest import peer_credentials
+from strongroom.mesh.agent.peer_process import bind_peer, process_identity
 
 TARGET = shutil.which("sleep") or "/bin/sleep"
 ATTACKER = textwrap.dedent(

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.peer_check import NoRevocation, RevocationCheck, RevocationFile
-from strongroom.mesh.policy import InboundListener, OutboundListener, ProxyPolicy, SvidConfig
-from strongroom.mesh.policy_yaml import Address
-from strongroom.mesh.proxy import SidecarProxy
-from strongroom.mesh.svid_source import FileSvidSource, StaticSvidSource
+from strongroom.mesh.proxy.peer_check import NoRevocation, RevocationCheck, RevocationFile
+from strongroom.mesh.proxy.policy import InboundListener, OutboundListener, ProxyPolicy, SvidConfig
+from strongroom.mesh.proxy.sidecar import SidecarProxy
+from strongroom.mesh.proxy.svid_source import FileSvidSource, StaticSvidSource
+from strongroom.mesh.proxy.yaml_config import Address
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain, svid_state
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, http_get
 

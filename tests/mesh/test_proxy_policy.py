@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.peer_check import PeerCert, read_peer
-from strongroom.mesh.policy import load_policy, parse_policy
-from strongroom.mesh.policy_yaml import Address, parse_address
+from strongroom.mesh.proxy.peer_check import PeerCert, read_peer
+from strongroom.mesh.proxy.policy import load_policy, parse_policy
+from strongroom.mesh.proxy.yaml_config import Address, parse_address
 from strongroom.testing.mesh_certs import TestTrustDomain
 
 GOOD = """\

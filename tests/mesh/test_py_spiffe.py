@@ -13,8 +13,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from strongroom.mesh.agent import AgentThread
-from strongroom.mesh.svid import spiffe_id_of
+from strongroom.mesh.agent.serve import AgentThread
+from strongroom.mesh.identity.svid import spiffe_id_of
 
 PROBE = Path(__file__).with_name("spiffe_probe.py")
 WEB = "spiffe://example.org/web"

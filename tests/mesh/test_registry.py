@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strongroom.errors import AlreadyExistsError, NotFoundError, ValidationError
-from strongroom.mesh.attest import PeerCredentials, peer_credentials, workload_selectors
-from strongroom.mesh.registry import RegistrationEntry, Selector
-from strongroom.mesh.spiffe_id import TrustDomain
+from strongroom.mesh.agent.attest import PeerCredentials, peer_credentials, workload_selectors
+from strongroom.mesh.identity.registry import RegistrationEntry, Selector
+from strongroom.mesh.identity.spiffe_id import TrustDomain
 
 
 def _attested(*texts: str) -> frozenset[Selector]:

@@ -2,7 +2,7 @@
 
 The sidecar B keeps the sessions it issued in OpenSSL's session cache (stateful tickets) and
 evicts the oldest when it is full; these tests shrink that cache (``SSL_CTX`` control
-through ``ctypes``, as :mod:`strongroom.mesh.tls_buffers` reaches it) to see that the
+through ``ctypes``, as :mod:`strongroom.mesh.proxy.tls_buffers` reaches it) to see that the
 client keeps offering young sessions, and that a late failure of a connection that
 offered an old session does not throw away the new one.
 """
@@ -14,9 +14,9 @@ import ssl
 
 import pytest
 
-from strongroom.mesh import proxy_tls
-from strongroom.mesh.proxy_tls import ResumingClientContext, ServerContextSwitch, client_context
-from strongroom.mesh.tls_buffers import _ssl_ctx_address, _ssl_ctx_ctrl
+from strongroom.mesh.proxy import tls as proxy_tls
+from strongroom.mesh.proxy.tls import ResumingClientContext, ServerContextSwitch, client_context
+from strongroom.mesh.proxy.tls_buffers import _ssl_ctx_address, _ssl_ctx_ctrl
 from strongroom.testing.mesh_certs import TestTrustDomain, svid_state
 
 SSL_CTRL_SET_SESS_CACHE_SIZE = 42

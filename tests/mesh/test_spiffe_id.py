@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
 
 TD_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789.-_"
 SEGMENT_CHARS = TD_CHARS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -10,9 +10,9 @@ import threading
 import pytest
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.policy import parse_policy
-from strongroom.mesh.proxy_tls import ServerContextSwitch, client_context, server_context
-from strongroom.mesh.tls_buffers import keep_record_buffers, releases_record_buffers
+from strongroom.mesh.proxy.policy import parse_policy
+from strongroom.mesh.proxy.tls import ServerContextSwitch, client_context, server_context
+from strongroom.mesh.proxy.tls_buffers import keep_record_buffers, releases_record_buffers
 from strongroom.testing.mesh_certs import TestTrustDomain, svid_state
 
 

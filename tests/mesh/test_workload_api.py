@@ -17,11 +17,11 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from strongroom.errors import ValidationError
-from strongroom.mesh.agent import AgentServer, AgentThread
+from strongroom.mesh.agent.serve import AgentServer, AgentThread
+from strongroom.mesh.agent.workload_api import WorkloadApi
+from strongroom.mesh.identity.svid import certificates_from_der
 from strongroom.mesh.proto import workload_pb2 as pb
 from strongroom.mesh.proto.workload_grpc import SpiffeWorkloadAPIStub
-from strongroom.mesh.svid import certificates_from_der
-from strongroom.mesh.workload_api import WorkloadApi
 
 HEADER = {"workload.spiffe.io": "true"}
 WEB = "spiffe://example.org/web"

@@ -20,7 +20,7 @@ from pkcs11.exceptions import AttributeSensitive, PKCS11Error
 
 from strongroom.crypto.wrap import key_identity
 from strongroom.errors import RootOfTrustError
-from strongroom.kms.ports import RootOfTrust
+from strongroom.ports import RootOfTrust
 from strongroom.rootkey import LocalRootOfTrust, Pkcs11RootOfTrust, open_root_of_trust
 from strongroom.testing.softhsm import TempSoftHSM
 

@@ -68,8 +68,9 @@ def _closed_within(conns: list[socket.socket], limit: float) -> float:
     open_ = set(conns)
     while open_ and time.monotonic() - start < limit:
         for key, _ in selector.select(timeout=0.5):
-            conn = key.fileobj
-            assert isinstance(conn, socket.socket)
+            ready = key.fileobj
+            assert isinstance(ready, socket.socket)
+            conn = ready
             try:
                 data = conn.recv(65536)
             except (ssl.SSLWantReadError, BlockingIOError):

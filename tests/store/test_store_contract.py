@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strongroom.kms.audit import GENESIS_HASH, chain_hash, verify_chain
-from strongroom.kms.ports import Store
+from strongroom.ports import Store
 from strongroom.store import open_store
 
 _COUNTER = itertools.count()

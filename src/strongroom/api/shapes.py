@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Mapping
-from importlib import resources
 from typing import Any
 
 from strongroom.errors import ProtocolError
+from strongroom.kms.wire_model import KMS_MODEL_PATH, read_service_model
 
-MODEL_PACKAGE = "strongroom"
-MODEL_PATH = ("kms", "kms-2014-11-01.json")
+MODEL_PATH = KMS_MODEL_PATH
 USER_KEYS_MODEL_PATH = ("kms", "strongroom-userkeys-2024-06-01.json")
 """Strongroom's user-key operations, a model in the same format (target StrongroomUserKeys)."""
 MESH_MODEL_PATH = ("mesh", "strongroom-mesh-2026-11-29.json")
@@ -247,8 +245,7 @@ class ShapeCodec:
     @classmethod
     def load(cls, path: tuple[str, ...] = MODEL_PATH) -> ShapeCodec:
         """Build the codec from a model shipped inside the package (by default AWS KMS's)."""
-        resource = resources.files(MODEL_PACKAGE).joinpath(*path)
-        return cls(json.loads(resource.read_text("utf-8")))
+        return cls(read_service_model(path))
 
     def decode_request(self, operation: str, body: Any) -> dict[str, Any]:
         """Check a parsed JSON body and return it with blob members as bytes."""

@@ -8,6 +8,7 @@ once, by ``access-key create``, and is kept nowhere else in clear.
 from __future__ import annotations
 
 import datetime
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -19,13 +20,14 @@ from strongroom.cli.context import (
     JsonOption,
     cli_errors,
     data_dir_of,
+    fail,
     print_json,
     service_session,
     stderr_console,
     stdout_console,
 )
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import PrincipalRecord, TenantRecord
+from strongroom.ports import StoreTx
 
 
 def iso_time(seconds: float) -> str:
@@ -129,8 +131,18 @@ def access_key_create(
     ] = False,
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
+    dotenv: Annotated[
+        bool,
+        typer.Option(
+            "--dotenv",
+            help="Print AWS_ACCESS_KEY_ID=... and AWS_SECRET_ACCESS_KEY=... lines, for "
+            "env(1), a systemd EnvironmentFile or kubectl create secret --from-env-file.",
+        ),
+    ] = False,
 ) -> None:
     """Create an access key; its secret is printed this once and never again."""
+    if json_output and dotenv:
+        fail("--json and --dotenv exclude each other")
     with cli_errors(), service_session(data_dir_of(data_dir)) as service:
         account = service.find_tenant(tenant).account_id
         principal, secret = service.create_access_key(
@@ -144,6 +156,11 @@ def access_key_create(
     }
     if json_output:
         print_json(info)
+        return
+    if dotenv:
+        sys.stdout.write(
+            f"AWS_ACCESS_KEY_ID={info['AccessKeyId']}\nAWS_SECRET_ACCESS_KEY={secret}\n"
+        )
         return
     console = stdout_console()
     for name, value in info.items():
@@ -163,7 +180,7 @@ def access_key_list(
         def unit(tx: StoreTx) -> list[PrincipalRecord]:
             return [PrincipalRecord.from_bytes(v) for _, v in tx.scan(account, "principal")]
 
-        rows = [_principal_json(p) for p in service.read(unit)]
+        rows = [_principal_json(p) for p in service.store.read(unit)]
     if json_output:
         print_json({"AccessKeys": rows})
     else:

@@ -24,8 +24,8 @@ from strongroom.cli.context import (
     print_json,
     stdout_console,
 )
-from strongroom.kms.audit import GENESIS_HASH, ChainBroken, verify_chain
-from strongroom.kms.ports import AuditRecord, Store
+from strongroom.ports import AuditRecord, Store
+from strongroom.ports.audit_chain import GENESIS_HASH, ChainBroken, verify_chain
 
 PAGE = 5000
 """Events read per transaction."""

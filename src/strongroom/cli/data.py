@@ -21,15 +21,16 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from strongroom.cli.context import cli_errors, stderr_console
+from strongroom.cli.common import cli_errors, stderr_console
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
 from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, StreamHeader
 from strongroom.crypto.stream_io import decrypt_file
+from strongroom.data.keys import DataKeyProvider
+from strongroom.data.kms_direct import direct_from_environment
 from strongroom.data.kms_http import KmsHttpDataKeys
 from strongroom.data.objects import (
     caller_context_of,
@@ -40,6 +41,9 @@ from strongroom.data.objects import (
 from strongroom.data.streams import encrypt_stream, stream_errors
 from strongroom.errors import InvalidCiphertextError, ValidationError
 from strongroom.files import atomic_write
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 PROGRESS_MIN_BYTES = 16 << 20
 """Inputs at least this large get a progress bar (on a terminal, when stdout is not data)."""
@@ -80,8 +84,18 @@ def parse_context(entries: list[str] | None) -> dict[str, str]:
 
 
 def connect(endpoint: EndpointChoice) -> KmsHttpDataKeys:
-    """The KMS client of a command."""
+    """The KMS client of a command (boto3: the whole AWS chain)."""
     return KmsHttpDataKeys.connect(**endpoint.connect_kwargs())
+
+
+def connect_quickly(endpoint: EndpointChoice) -> DataKeyProvider:
+    """The KMS client of ``encrypt``/``decrypt``: direct when the environment says all.
+
+    :func:`~strongroom.data.kms_direct.direct_from_environment` needs no botocore, which
+    is most of these commands' start-up time; otherwise boto3 and the full AWS chain.
+    """
+    direct = direct_from_environment(**endpoint.connect_kwargs())
+    return direct if direct is not None else connect(endpoint)
 
 
 @contextlib.contextmanager
@@ -180,6 +194,8 @@ def progress_for(size: int | None, out: str, label: str) -> Iterator[Progress | 
     if not console.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
     with Progress(
         TextColumn(label),
         BarColumn(),
@@ -219,7 +235,7 @@ def encrypt_command(
     """Encrypt a file into a chunked stream under a fresh data key of a KMS key."""
     with cli_errors():
         entries = parse_context(context)
-        keys = connect(endpoint)
+        keys = connect_quickly(endpoint)
         with counted_input(source, dest, "encrypting") as src, open_output(dest) as sink:
             encrypt_stream(src, sink, keys, key_id=key, context=entries, chunk_size=chunk_size)
 
@@ -242,7 +258,7 @@ def decrypt_command(
     """Verify and decrypt a chunked stream (also a stored object's file)."""
     with cli_errors():
         expected = parse_context(context) if context else None
-        keys = connect(endpoint)
+        keys = connect_quickly(endpoint)
 
         def unwrap(header: StreamHeader) -> bytes:
             found = kms_context_of(header.context)
@@ -261,9 +277,7 @@ def decrypt_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``encrypt``, ``decrypt`` and ``objects`` to the top-level app."""
-    from strongroom.cli.data_objects import register_objects  # it imports this module
-
+    """Add ``encrypt`` and ``decrypt`` to the top-level app (``objects``: data_objects)."""
     app.command(
         "encrypt",
         epilog="Examples:  strongroom encrypt --key alias/backups -c app=db dump.sql dump.sr   |"
@@ -274,4 +288,3 @@ def register(app: typer.Typer) -> None:
         epilog="Examples:  strongroom decrypt dump.sr dump.sql   |   "
         "strongroom decrypt -c app=db - - < dump.sr | psql db",
     )(decrypt_command)
-    register_objects(app)

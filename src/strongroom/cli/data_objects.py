@@ -8,15 +8,16 @@ files appear only complete, as for ``strongroom decrypt``.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from strongroom.cli.context import cli_errors, fail, print_json
+from strongroom.cli.common import cli_errors, fail, print_json
 from strongroom.cli.data import (
     COPY_BYTES,
     ContextOption,
@@ -35,7 +36,10 @@ from strongroom.data.kms_http import KmsHttpDataKeys
 from strongroom.data.objects import ObjectBackend, ObjectStore
 from strongroom.data.objects_local import LocalBackend
 from strongroom.data.objects_s3 import S3Backend
-from strongroom.errors import ValidationError
+from strongroom.errors import InvalidCiphertextError, ValidationError
+
+if TYPE_CHECKING:
+    from strongroom.data.user_keys_http import HttpUserKeys
 
 DirOption = Annotated[
     Path | None,
@@ -102,11 +106,31 @@ with_store = option_group(
 """``--dir``, ``--s3-bucket``, ``--s3-endpoint``, ``--s3-profile``, ``--tenant``."""
 
 
-def backend_of(where: StoreChoice) -> ObjectBackend:
-    """The backend named by ``--dir`` or ``--s3-bucket`` (exactly one)."""
+def sealed_for_user(wrapped_key: bytes) -> str | None:
+    """The end user a wrapped data key is sealed for (its public header), if any."""
+    from strongroom.crypto.blob import BlobKind, InvalidBlob, parse_header
+
+    try:
+        header, _ = parse_header(bytes(wrapped_key))
+    except InvalidBlob:
+        return None
+    return header.user_id if header.kind is BlobKind.USER_KEY else None
+
+
+def backend_of(where: StoreChoice, *, writing: bool = False) -> ObjectBackend:
+    """The backend named by ``--dir`` or ``--s3-bucket`` (exactly one).
+
+    Only a write (``put``) may create the ``--dir`` directory; reading one that does not
+    exist says so instead of reporting every object missing.
+    """
     if (where.directory is None) == (where.bucket is None):
         fail("give exactly one of --dir PATH and --s3-bucket BUCKET")
     if where.directory is not None:
+        if not writing and not where.directory.is_dir():
+            raise ValidationError(
+                f"--dir {where.directory}: no such directory. 'strongroom objects put' "
+                "creates it with the first object; check the path otherwise."
+            )
         return LocalBackend(where.directory)
     assert where.bucket is not None
     return S3Backend.connect(where.bucket, endpoint_url=where.s3_endpoint, profile=where.s3_profile)
@@ -132,13 +156,37 @@ class LazyKeys:
     def decrypt_data_key(
         self, wrapped_key: bytes, context: Mapping[str, str] | None, key_id: str | None = None
     ) -> bytes:
-        """As :meth:`KmsHttpDataKeys.decrypt_data_key`."""
-        return self.keys().decrypt_data_key(wrapped_key, context, key_id)
+        """As :meth:`KmsHttpDataKeys.decrypt_data_key`; a user's data key says whose it is."""
+        try:
+            return self.keys().decrypt_data_key(wrapped_key, context, key_id)
+        except InvalidCiphertextError:
+            user = sealed_for_user(wrapped_key)
+            if user is None:
+                raise
+            raise InvalidCiphertextError(
+                f"This object was encrypted for end user {user!r} (under their user key), "
+                f"which cannot open it now: that user key was destroyed (crypto-shredding) "
+                f"or the object was altered. Add --user {shlex.quote(user)} to find out which."
+            ) from None
 
     def close(self) -> None:
         """Close the client if it was connected."""
         if self._keys is not None:
             self._keys.close()
+
+
+def _check_user_key(users: HttpUserKeys, key: str, user: str, create: bool) -> None:
+    """Refuse to give ``user`` a new key silently: a destroyed one must stay destroyed."""
+    if users.user_key_exists(key, user):
+        return
+    if not create:
+        raise ValidationError(
+            f"End user {user!r} has no user key under {key}: it was never created, or it "
+            "was destroyed (crypto-shredding, and then their earlier objects are gone for "
+            "good). To give them a new key and store this object under it, add "
+            "--create-user-key (or run 'strongroom user-keys create' first)."
+        )
+    users.create_user_keys(key, [user])
 
 
 @contextlib.contextmanager
@@ -147,18 +195,23 @@ def object_store(
     kms: EndpointChoice,
     key: str | None = None,
     user: str | None = None,
+    create_user_key: bool | None = None,
 ) -> Iterator[ObjectStore]:
     """The store of ``--dir``/``--s3-*`` and the KMS options (inside ``cli_errors``).
 
     With ``user``, data keys are that end user's (``StrongroomUserKeys`` over HTTP).
+    ``create_user_key`` is given for writes (``put``): whether a user without a key under
+    ``key`` may get one now.
     """
-    backend = backend_of(where)
+    backend = backend_of(where, writing=create_user_key is not None)
     tenant = where.tenant
     if user is not None:
         from strongroom.cli.user_keys import client
 
         with client(kms) as users:
             owner = tenant or users.kms.account_id()
+            if key is not None and create_user_key is not None:
+                _check_user_key(users, key, user, create_user_key)
             yield ObjectStore(backend, users.for_user(user), tenant=owner, key_id=key)
         return
     keys = LazyKeys(kms)
@@ -176,14 +229,24 @@ def objects_put(
     key: KeyOption,
     context: ContextOption = None,
     user: UserOption = None,
+    create_user_key: Annotated[
+        bool,
+        typer.Option(
+            "--create-user-key",
+            help="With --user: create the user's key if they have none (never created, or "
+            "destroyed). Without it, such a user is refused.",
+        ),
+    ] = False,
     where: StoreChoice = NO_STORE,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
     """Encrypt a file into the store as NAME (replacing an object of that name)."""
     with cli_errors():
         entries = parse_context(context)
+        if create_user_key and user is None:
+            raise ValidationError("--create-user-key goes with --user.")
         with (
-            object_store(where, endpoint, key, user) as store,
+            object_store(where, endpoint, key, user, create_user_key) as store,
             counted_input(source, "", "storing") as src,
         ):
             store.put(name, src, entries)
@@ -273,15 +336,17 @@ def register_objects(app: typer.Typer) -> None:
         help="Encrypted objects of one tenant in a local directory or an S3 bucket.",
         no_args_is_help=True,
         epilog="Examples:  strongroom objects put --dir /srv/obj -k alias/obj q1.pdf ./q1.pdf   |"
-        "   strongroom objects ls --s3-bucket b --s3-endpoint http://127.0.0.1:9000",
+        "   strongroom objects ls --s3-bucket my-objects --s3-endpoint http://127.0.0.1:9000",
     )
     objects.command(
         "put",
         epilog="Examples:  strongroom objects put --dir /srv/obj -k alias/obj q1.pdf ./q1.pdf   |"
-        "   strongroom objects put --dir /srv/obj -k alias/users --user u-42 u-42/cv.pdf cv.pdf",
+        "   strongroom objects put --dir /srv/obj -k alias/users --user u-42 --create-user-key "
+        "u-42/cv.pdf cv.pdf",
     )(objects_put)
     objects.command(
-        "get", epilog="Example:  strongroom objects get --s3-bucket b --offset 1024 q1.pdf -"
+        "get",
+        epilog="Example:  strongroom objects get --s3-bucket my-objects --offset 1024 q1.pdf -",
     )(objects_get)
     objects.command("ls", epilog="Example:  strongroom objects ls --dir /srv/obj reports/")(
         objects_ls
@@ -290,3 +355,7 @@ def register_objects(app: typer.Typer) -> None:
         objects_rm
     )
     app.add_typer(objects, name="objects")
+
+
+register = register_objects
+"""``register(app)`` as every command module has (``strongroom.cli.main``)."""

@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypedDict
 
 import typer
 
-from strongroom.cli.context import fail
+from strongroom.cli.common import fail
 from strongroom.cli.option_groups import Command, option_group
 
 REGION_HELP = "Region to sign for (default: the AWS chain's)."

@@ -29,10 +29,11 @@ from strongroom.config import (
     default_store_url,
     write_config,
 )
+from strongroom.deployment import open_service
 from strongroom.errors import ValidationError
 from strongroom.files import fsync_dir
-from strongroom.kms.ports import StoreTx
-from strongroom.rootkey import MASTER_KEY_FILE, open_root_of_trust
+from strongroom.ports import StoreTx
+from strongroom.rootkey import MASTER_KEY_FILE
 from strongroom.store import open_store
 
 
@@ -104,9 +105,9 @@ def initialise(
             store.close()
         if store_url is None:  # the dir is 0700 already; keep the file owner-only too
             os.chmod(data_dir / SQLITE_FILE, stat.S_IRUSR | stat.S_IWUSR)
-        root = open_root_of_trust(root_spec, data_dir, create=not reuse_root)
-        root.close()
         config = DataDirConfig(store_url=url, root_of_trust=root_spec)
+        # the same construction as every later command: the root key is made here
+        open_service(config, data_dir, create_root=not reuse_root).close()
         config_file = write_config(data_dir, config)
     except BaseException:
         remove_new_entries(data_dir, before, created_dir)

@@ -19,7 +19,6 @@ from typing import BinaryIO
 from strongroom import __version__
 from strongroom.crypto.hazmat import new_key
 from strongroom.errors import RootOfTrustError, StoreError, ValidationError
-from strongroom.kms.audit import GENESIS_HASH, ChainBroken, verify_chain
 from strongroom.kms.audit_log import AuditLog
 from strongroom.kms.keystore_backup import (
     BACKUP_ID_BYTES,
@@ -32,7 +31,8 @@ from strongroom.kms.keystore_backup import (
     backup_key_identity,
     read_header,
 )
-from strongroom.kms.ports import AuditRecord, RootOfTrust, Store, StoreTx, SystemClock
+from strongroom.ports import AuditRecord, RootOfTrust, Store, StoreTx, SystemClock
+from strongroom.ports.audit_chain import GENESIS_HASH, ChainBroken, verify_chain
 
 PAGE = 2000
 """Records or audit events read per scan."""

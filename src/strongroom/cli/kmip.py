@@ -31,7 +31,7 @@ from strongroom.cli.context import (
     print_json,
     stdout_console,
 )
-from strongroom.kms.ports import SystemClock
+from strongroom.ports import SystemClock
 
 kmip_app = typer.Typer(
     help="KMIP server (TLS, client certificates) for databases: MongoDB, MySQL, Percona...",

@@ -1,48 +1,158 @@
-"""The ``strongroom`` console script: builds the typer app from its command modules.
+"""The ``strongroom`` console script: a typer app whose commands load on first use.
 
-Each command module exposes ``register(app: typer.Typer) -> None``; add a new one (for
-example ``strongroom.cli.server``) to :data:`COMMAND_MODULES`.
+Each command module exposes ``register(app: typer.Typer) -> None``. A new module goes into
+:data:`COMMAND_MODULES`, and each command it registers into :data:`COMMANDS` with the
+one-line summary ``strongroom --help`` shows, so listing the commands imports none of
+them: ``strongroom --help`` and ``strongroom encrypt`` import only what they use (the
+key service, the server, the mesh and botocore stay unloaded), which is what keeps the
+command line quick to start (``bench/cli_start.py``). A module missing from
+:data:`COMMANDS` still works: it is imported whenever the commands are listed
+(``tests/cli/test_main.py`` says which entry it lacks). A command on a tighter latency
+budget can also have a fast start in :data:`FAST_COMMANDS`: a function ``f(args)`` that
+is tried before typer is imported, returning ``None`` to let the typer command run instead.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 
-import typer
+TYPE_CHECKING = False  # not typing's: `strongroom volume pass` starts without importing it
+if TYPE_CHECKING:
+    import typer
+    from typer import _click
 
 COMMAND_MODULES: tuple[str, ...] = (
     "strongroom.cli.init",
     "strongroom.cli.admin",
     "strongroom.cli.server",
+    "strongroom.cli.env",
     "strongroom.cli.k8s",
     "strongroom.cli.data",
+    "strongroom.cli.data_objects",
     "strongroom.cli.user_keys",
     "strongroom.cli.mesh",
     "strongroom.cli.kmip",
     "strongroom.cli.vault",
+    "strongroom.cli.backup_repo",
+    "strongroom.cli.volume",
 )
-"""Modules whose ``register(app)`` adds commands, in the order ``--help`` lists them."""
+"""Modules whose ``register(app)`` adds commands."""
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": (
+        "strongroom.cli.init",
+        "Initialise a new data directory: root key, config.json and an empty key store.",
+    ),
+    "server": (
+        "strongroom.cli.server",
+        "Serve the AWS KMS API (HTTPS, SigV4) from a data directory, initialising it first.",
+    ),
+    "env": (
+        "strongroom.cli.env",
+        "Print shell lines exporting a data directory's admin credentials for AWS clients.",
+    ),
+    "encrypt": (
+        "strongroom.cli.data",
+        "Encrypt a file into a chunked stream under a fresh data key of a KMS key.",
+    ),
+    "decrypt": (
+        "strongroom.cli.data",
+        "Verify and decrypt a chunked stream (also a stored object's file).",
+    ),
+    "objects": (
+        "strongroom.cli.data_objects",
+        "Encrypted objects of one tenant in a local directory or an S3 bucket.",
+    ),
+    "user-keys": (
+        "strongroom.cli.user_keys",
+        "Per-user keys of a Strongroom server (crypto-shredding): forget a user by destroying "
+        "their key.",
+    ),
+    "admin": (
+        "strongroom.cli.admin",
+        "Administer a data directory: tenants, access keys, audit, keystore backups.",
+    ),
+    "mesh": (
+        "strongroom.cli.mesh",
+        "Workload identities (SPIFFE): registration, trust bundles, the Workload API, mTLS "
+        "sidecars and TLS-only egress.",
+    ),
+    "backup": (
+        "strongroom.cli.backup_repo",
+        "Encrypted, deduplicated backups keyed by a KMS key (a directory or S3).",
+    ),
+    "volume": (
+        "strongroom.cli.volume",
+        "LUKS2 volumes whose passphrase a KMS key wraps: format, unlock, rewrap, shred.",
+    ),
+    "k8s-plugin": (
+        "strongroom.cli.k8s",
+        "Serve the Kubernetes KMS v2 plugin API for kube-apiserver on a unix socket.",
+    ),
+    "kmip": (
+        "strongroom.cli.kmip",
+        "KMIP server (TLS, client certificates) for databases: MongoDB, MySQL, Percona...",
+    ),
+    "vault": (
+        "strongroom.cli.vault",
+        "Vault-compatible key API (KV v2, transit) for databases: MariaDB...",
+    ),
+}
+"""Command name -> (module that registers it, summary), in the order ``--help`` lists them."""
+
+FAST_COMMANDS: dict[tuple[str, str], str] = {
+    ("volume", "pass"): "strongroom.cli.volume_fast:run_pass",
+    ("volume", "unlock"): "strongroom.cli.volume_fast:run_unlock",
+}
+"""``(group, command)`` -> ``module:function``, ``function(args) -> int | None`` tried
+before typer (``None``: let the typer command run)."""
+
+
+def load_module_commands(module_name: str) -> dict[str, _click.Command]:
+    """Import one command module and build the click commands it registers."""
+    import typer
+    import typer.main
+
+    sub = typer.Typer()
+    importlib.import_module(module_name).register(sub)
+    return dict(typer.main.get_group(sub).commands)
 
 
 def build_app() -> typer.Typer:
-    """Return the top-level ``strongroom`` app with every command registered."""
+    """Return the top-level ``strongroom`` app (its commands load when first used)."""
+    import typer
+
+    from strongroom.cli.lazy_group import LazyGroup, show_flags_as_flags
+
+    show_flags_as_flags()
     app = typer.Typer(
         name="strongroom",
+        cls=LazyGroup,
         help="Strongroom: a self-hosted, AWS KMS-compatible key service.",
-        epilog="Examples:  strongroom server   |   strongroom admin tenant create acme --json"
-        "   |   strongroom <command> --help",
+        epilog='Examples:  strongroom server   |   eval "$(strongroom env)"   |   '
+        "strongroom admin tenant create acme --json   |   strongroom <command> --help",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+
+    @app.callback()
+    def root() -> None:
+        """Strongroom: a self-hosted, AWS KMS-compatible key service."""
+
     return app
 
 
 def main() -> None:
     """Run the command line."""
+    fast = FAST_COMMANDS.get((sys.argv[1], sys.argv[2])) if len(sys.argv) > 2 else None
+    if fast is not None:
+        module, _, function = fast.partition(":")
+        status = getattr(importlib.import_module(module), function)(sys.argv[3:])
+        if status is not None:
+            sys.exit(status)
     build_app()(prog_name="strongroom")
 
 

@@ -43,11 +43,11 @@ from strongroom.cli.context import (
     stdout_console,
 )
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
-from strongroom.kms.ports import Store, SystemClock
+from strongroom.ports import Store, SystemClock
 
 if TYPE_CHECKING:
     from strongroom.mesh.admin import MeshAdministration
-    from strongroom.mesh.ca import MeshCA
+    from strongroom.mesh.identity.ca import MeshCA
 
 MESH_COMMAND_MODULES: tuple[str, ...] = ("strongroom.cli.mesh_agent", "strongroom.cli.mesh_proxy")
 """Modules whose ``register_mesh(mesh)`` adds more ``strongroom mesh`` commands."""
@@ -68,7 +68,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 def open_mesh_ca(data_dir: Path | None, trust_domain: str) -> tuple[MeshCA, Store]:
     """The trust domain's CA (created on first use) and the store to close afterwards."""
-    from strongroom.mesh.ca import MeshCA
+    from strongroom.mesh.identity.ca import MeshCA
 
     directory = data_dir_of(data_dir)
     store = open_store_for(directory)

@@ -29,11 +29,12 @@ from strongroom.cli.mesh import (
     open_mesh_ca,
     with_mesh_endpoint,
 )
-from strongroom.kms.ports import SystemClock
+from strongroom.logs import quiet_libraries
+from strongroom.ports import SystemClock
 
 if TYPE_CHECKING:
-    from strongroom.mesh.ports import EntrySource, WorkloadAuthority
-    from strongroom.mesh.workload_api import WorkloadApi
+    from strongroom.mesh.agent.ports import EntrySource, WorkloadAuthority
+    from strongroom.mesh.agent.workload_api import WorkloadApi
     from strongroom.metrics import MetricsEndpoint
 
 
@@ -75,17 +76,18 @@ def agent_command(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    from strongroom.mesh.agent import run_agent
-    from strongroom.mesh.registry import Registry
-    from strongroom.mesh.schedule import SystemScheduler
-    from strongroom.mesh.workload_api import WorkloadApi
+    quiet_libraries(log_level)
+    from strongroom.mesh.agent.schedule import SystemScheduler
+    from strongroom.mesh.agent.serve import run_agent
+    from strongroom.mesh.agent.workload_api import WorkloadApi
+    from strongroom.mesh.identity.registry import Registry
 
     clock = SystemClock()
     with cli_errors():
         authority: WorkloadAuthority
         entries: EntrySource
         if endpoint.url is not None:
-            from strongroom.mesh.remote import RemoteMeshAuthority
+            from strongroom.mesh.agent.remote import RemoteMeshAuthority
 
             remote = RemoteMeshAuthority.connect(
                 trust_domain,
@@ -130,6 +132,15 @@ def healthcheck_command(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the answer.")
     ] = 5.0,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0.0,
+            help="Ask again until the agent serves, for up to this many seconds (for "
+            "scripts that just started it; 0: ask once).",
+        ),
+    ] = 0.0,
     as_json: JsonOption = False,
 ) -> None:
     """Check that a Workload API agent is serving (exit 0) or not (exit 1).
@@ -138,10 +149,16 @@ def healthcheck_command(
     this process, means serving; "Unavailable" means the agent cannot reach its key service.
     """
     import asyncio
+    import time
 
-    from strongroom.mesh.health import check_agent
+    from strongroom.mesh.agent.health import check_agent
 
-    health = asyncio.run(check_agent(socket_path.absolute(), timeout))
+    deadline = time.monotonic() + wait
+    while True:
+        health = asyncio.run(check_agent(socket_path.absolute(), timeout))
+        if health.serving or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)  # the agent is starting: its socket appears when it serves
     if as_json:
         print_json({"Serving": health.serving, "Detail": health.detail})
     else:
@@ -150,7 +167,7 @@ def healthcheck_command(
 
 
 def _agent_metrics(api: WorkloadApi, port: int) -> MetricsEndpoint:
-    from strongroom.mesh.agent_metrics import AgentCollector
+    from strongroom.mesh.agent.metrics import AgentCollector
     from strongroom.metrics import serve_collector
 
     endpoint = serve_collector(AgentCollector(api.stats), port)

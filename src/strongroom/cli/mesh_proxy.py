@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from strongroom.cli.context import MetricsPortOption, cli_errors, fail
+from strongroom.cli.common import MetricsPortOption, cli_errors, fail
 from strongroom.cli.mesh import LOG_LEVELS
 
 ConfigOption = Annotated[
@@ -42,8 +42,8 @@ def proxy_command(
     """
     if log_level not in LOG_LEVELS:
         fail(f"--log-level is one of {', '.join(LOG_LEVELS)}")
-    from strongroom.mesh.policy import load_policy
-    from strongroom.mesh.proxy_run import check_proxy, configure_logging, run_proxy
+    from strongroom.mesh.proxy.policy import load_policy
+    from strongroom.mesh.proxy.run import check_proxy, configure_logging, run_proxy
 
     with cli_errors():
         policy = load_policy(config)
@@ -66,8 +66,8 @@ def egress_command(
     """
     if log_level not in LOG_LEVELS:
         fail(f"--log-level is one of {', '.join(LOG_LEVELS)}")
-    from strongroom.mesh.policy_egress import load_egress_config
-    from strongroom.mesh.proxy_run import check_egress, configure_logging, run_egress
+    from strongroom.mesh.proxy.policy_egress import load_egress_config
+    from strongroom.mesh.proxy.run import check_egress, configure_logging, run_egress
 
     with cli_errors():
         egress = load_egress_config(config)

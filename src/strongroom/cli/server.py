@@ -7,6 +7,9 @@ or SIGINT, which they answer by finishing the requests in flight.
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +26,7 @@ from strongroom.cli.context import (
     shown_store_url,
     store_option,
 )
+from strongroom.cli.env import CREDENTIALS_FILE, env_command_line
 from strongroom.cli.server_bootstrap import Prepared, prepare_data_dir
 from strongroom.server import ServerSettings, bind_listener, serve
 from strongroom.server.guard import (
@@ -55,6 +59,15 @@ def _announce(settings: ServerSettings, prepared: Prepared, endpoint: str) -> No
             f"  admin credentials  {prepared.credentials_file}{note}",
             bold=prepared.credentials_created,
         )
+    if prepared.lock is None:
+        typer.echo(
+            f"  note: {prepared.other_server} already serves this data directory; "
+            f"{CREDENTIALS_FILE} keeps pointing at it. Clients of this server: "
+            f"--endpoint {endpoint} (or AWS_ENDPOINT_URL_KMS={endpoint})."
+        )
+    elif prepared.credentials_file is not None:
+        typer.echo(f"Clients: in another shell, {env_command_line(prepared.data_dir)}")
+    typer.echo(f"Stop: Ctrl-C here, or kill {os.getpid()} (requests in flight finish first).")
     if settings.insecure_http:
         typer.secho(
             "WARNING: --insecure-http: serving PLAIN HTTP. Secrets, plaintexts and data keys "
@@ -64,6 +77,25 @@ def _announce(settings: ServerSettings, prepared: Prepared, endpoint: str) -> No
             err=True,
         )
     sys.stdout.flush()
+
+
+def _bind(host: str, port: int, data_dir: Path) -> socket.socket:
+    """The listening socket; a busy address fails naming it and the ways out."""
+    try:
+        return bind_listener(host, port)
+    except OSError as exc:
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            fail(
+                f"{shown} is already in use, perhaps by a server already running on "
+                f"{data_dir} ({env_command_line(data_dir)} points clients at it). Stop that "
+                f"one, or listen elsewhere with --port PORT (--port 0: any free port)."
+            )
+        if exc.errno == errno.EACCES:
+            fail(f"no permission to listen on {shown}: use a --port above 1023, or run as root.")
+        if exc.errno == errno.EADDRNOTAVAIL:
+            fail(f"{host} is no address of this machine: give --host one that is (or 0.0.0.0).")
+        fail(f"cannot listen on {shown}: {exc.strerror or exc}")
 
 
 def server_command(
@@ -183,14 +215,13 @@ def server_command(
             fail(
                 "--tls-from-mesh serves the mesh CA's certificate: drop --insecure-http/--tls-cert"
             )
-        from strongroom.mesh.ingress import server_spiffe_id
+        from strongroom.mesh.identity.ingress import server_spiffe_id
 
         with cli_errors():
             sans.append(server_spiffe_id(trust_domain))
     store = store_option(store)
     directory = data_dir_of(data_dir)
-    with cli_errors():
-        sock = bind_listener(host, port)
+    sock = _bind(host, port, directory)
     try:
         bound_port = int(sock.getsockname()[1])
         draft = ServerSettings(

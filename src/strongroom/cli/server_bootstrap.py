@@ -5,11 +5,15 @@ First start on an empty or missing directory: initialise it as ``strongroom init
 admin access key, and write them to ``admin-credentials.json`` (mode 0600). Every start:
 make sure the instance CA exists (its key wrapped by the root of trust, in the key store)
 and that ``ca.pem`` holds its certificate; keep ``Endpoint`` and ``CaBundle`` of an
-existing credentials file current.
+existing credentials file current, unless another server already serves this data
+directory: the first server holds ``server.lock`` (an ``flock``) while it runs, and the
+credentials file keeps pointing at it, so starting a second server (on another port) never
+sends the first one's clients elsewhere.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.cli.context import open_service
+from strongroom.cli.env import CREDENTIALS_FILE
 from strongroom.cli.init import initialise
 from strongroom.config import CONFIG_FILE, DataDirConfig, load_config
 from strongroom.errors import AlreadyExistsError, NotFoundError, ValidationError
@@ -28,9 +33,46 @@ from strongroom.tls import load_or_create_ca
 
 ADMIN_TENANT = "admin"
 """Name of the tenant the first start creates for the administrator."""
-CREDENTIALS_FILE = "admin-credentials.json"
+LOCK_FILE = "server.lock"
+"""Held (``flock``) by the server whose endpoint ``admin-credentials.json`` names."""
 CA_FILE = "ca.pem"
 DEFAULT_REGION = "us-east-1"
+
+
+class ServerLock:
+    """The claim of one running server on its data directory (``server.lock``).
+
+    Who holds it is the server the credentials file points at; the kernel drops the lock
+    when the process ends, however it ends. The file holds the holder's pid and endpoint
+    for the message a second server prints.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @classmethod
+    def try_claim(cls, data_dir: Path, endpoint: str) -> tuple[ServerLock | None, str]:
+        """Claim ``data_dir`` for this process; else ``None`` and who holds it."""
+        path = data_dir / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1024, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            return None, holder or "another process"
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {endpoint}\n".encode(), 0)
+        return cls(fd), ""
+
+    def release(self) -> None:
+        """Let another server claim the directory (the process's end does the same)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +85,10 @@ class Prepared:
     credentials_file: Path | None
     credentials_created: bool
     ca_file: Path
+    lock: ServerLock | None = None
+    """This server's claim on the data directory; ``None`` if another server has it."""
+    other_server: str = ""
+    """Who holds the claim when this server does not (``pid N on URL``)."""
 
 
 def _write_private(path: Path, data: bytes, mode: int) -> None:
@@ -110,7 +156,7 @@ def prepare_data_dir(
     whether clients verify it with ``ca.pem`` (not with ``--insecure-http`` or an
     operator's certificate), which is what ``CaBundle`` records. With ``mesh_trust_domain``
     the server's certificate comes from that trust domain's mesh CA, and the bundle clients
-    need is ``DATA_DIR/mesh-TD.pem`` (:mod:`strongroom.mesh.ingress`).
+    need is ``DATA_DIR/mesh-TD.pem`` (:mod:`strongroom.mesh.identity.ingress`).
     """
     data_dir = Path(os.path.abspath(data_dir))
     initialised = not (data_dir / CONFIG_FILE).exists()
@@ -120,6 +166,7 @@ def prepare_data_dir(
         config = _config_for(data_dir, store_url, root_spec)
     ca_file = data_dir / CA_FILE
     creds_file = data_dir / CREDENTIALS_FILE
+    lock, other_server = ServerLock.try_claim(data_dir, endpoint)
     service = open_service(data_dir)
     try:
         root = service.root
@@ -128,7 +175,7 @@ def prepare_data_dir(
         if not ca_file.exists() or ca_file.read_bytes() != ca.pem:
             _write_private(ca_file, ca.pem, 0o644)
         if mesh_trust_domain is not None:
-            from strongroom.mesh.ingress import mesh_bundle_pem
+            from strongroom.mesh.identity.ingress import mesh_bundle_pem
 
             pem = mesh_bundle_pem(service.store, root, mesh_trust_domain, now)
             ca_file = data_dir / f"mesh-{mesh_trust_domain}.pem"
@@ -151,8 +198,12 @@ def prepare_data_dir(
             except BaseException:
                 service.delete_access_key(access_key_id)  # a secret nobody has is no use
                 raise
-        elif creds_file.exists():
+        elif creds_file.exists() and lock is not None:
             _refresh_credentials(creds_file, region, endpoint, bundle)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     finally:
         service.close()
     return Prepared(
@@ -162,6 +213,8 @@ def prepare_data_dir(
         credentials_file=creds_file if creds_file.exists() else None,
         credentials_created=admin is not None,
         ca_file=ca_file,
+        lock=lock,
+        other_server=other_server,
     )
 
 

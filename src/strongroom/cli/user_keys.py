@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from strongroom.cli.context import JsonOption, cli_errors, fail, print_json
+from strongroom.cli.common import JsonOption, cli_errors, fail, print_json
 from strongroom.cli.data import (
     KeyOption,
     open_input,

@@ -34,7 +34,7 @@ from strongroom.cli.context import (
     stdout_console,
 )
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import SystemClock
+from strongroom.ports import SystemClock
 
 if TYPE_CHECKING:
     from strongroom.kms import KeyService

@@ -69,6 +69,32 @@ class InvalidStream(Exception):
     """The bytes are not a valid stream, or do not authenticate. Carries no detail."""
 
 
+class NotAStream(InvalidStream):
+    """The bytes do not even begin as a stream of this format and version.
+
+    Decided before anything is authenticated, from public facts only (no bytes, the magic,
+    the version and suite bytes), so telling it apart from a stream that fails to
+    authenticate reveals nothing about keys or plaintext. ``leading`` holds up to the
+    first 8 bytes read, so a caller can say what the input looks like instead.
+    """
+
+    def __init__(self, leading: bytes) -> None:
+        super().__init__()
+        self.leading = bytes(leading[:8])
+
+    @property
+    def empty(self) -> bool:
+        """The input had no bytes at all."""
+        return not self.leading
+
+    @property
+    def unknown_version(self) -> int | None:
+        """The version byte of a stream with our magic but a version we do not read."""
+        if self.leading[:4] == MAGIC and len(self.leading) > 4:
+            return self.leading[4]
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class StreamHeader:
     """A parsed stream header. Only :attr:`raw` is authoritative; the rest is read from it.
@@ -203,11 +229,12 @@ def read_header(read: Callable[[int], bytes], min_chunk_size: int = MIN_CHUNK_SI
             raise InvalidStream
         return take(length)
 
-    prefix = take(FIXED_PREFIX_BYTES)
-    if prefix[:4] != MAGIC or prefix[4:7] != bytes(
-        (STREAM_VERSION, SUITE_AES256GCM_HKDF_SHA256_COMMIT, 0)
-    ):
-        raise InvalidStream
+    magic = read(len(MAGIC))
+    if magic != MAGIC:
+        raise NotAStream(magic)
+    prefix = magic + take(FIXED_PREFIX_BYTES - len(MAGIC))
+    if prefix[4:7] != bytes((STREAM_VERSION, SUITE_AES256GCM_HKDF_SHA256_COMMIT, 0)):
+        raise NotAStream(prefix)
     exponent = prefix[7]
     if not min_chunk_size.bit_length() - 1 <= exponent <= MAX_CHUNK_SIZE.bit_length() - 1:
         raise InvalidStream

@@ -114,5 +114,24 @@ class InProcessDataKeys:
         request = decrypt_data_key_request(wrapped_key, context, key_id)
         return bytes(self._service.call(self._caller, "Decrypt", request)["Plaintext"])
 
+    def re_encrypt_data_key(
+        self,
+        wrapped_key: bytes,
+        context: Mapping[str, str] | None,
+        destination_key_id: str,
+        source_key_id: str | None = None,
+    ) -> DataKey:
+        """Call ``ReEncrypt`` (same context); the result's ``plaintext`` is empty."""
+        request: dict[str, Any] = {
+            "CiphertextBlob": wrapped_key,
+            "DestinationKeyId": destination_key_id,
+            **({"SourceKeyId": source_key_id} if source_key_id else {}),
+        }
+        if context:
+            request["SourceEncryptionContext"] = dict(context)
+            request["DestinationEncryptionContext"] = dict(context)
+        reply = self._service.call(self._caller, "ReEncrypt", request)
+        return DataKey(b"", bytes(reply["CiphertextBlob"]), str(reply["KeyId"]))
+
     def __repr__(self) -> str:
         return f"InProcessDataKeys(tenant={self._caller.tenant!r})"

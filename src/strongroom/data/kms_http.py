@@ -11,18 +11,20 @@ given: credentials (environment, profile, config files...), region, ``AWS_ENDPOI
     encrypt_stream(src, dst, keys, key_id="alias/backups")
 
 Errors of the service come back as the Strongroom error of the same AWS error type
-(:func:`strongroom_error`, through :func:`~strongroom.errors.error_for_aws_type`:
+(:func:`~strongroom.awsjson.strongroom_error`, via :func:`~strongroom.errors.error_for_aws_type`:
 ``NotFoundException`` -> :class:`~strongroom.errors.NotFoundError` and so on), so code above
 this module cannot tell which service answered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from strongroom.awsjson.ca_bundle import check_ca_bundle
+from strongroom.awsjson.errors import aws_errors as aws_errors  # re-exported
+from strongroom.awsjson.errors import strongroom_error as strongroom_error  # re-exported
 from strongroom.data.keys import (
     DataKey,
     data_key_of,
@@ -30,55 +32,10 @@ from strongroom.data.keys import (
     generate_data_key_request,
 )
 from strongroom.errors import (
-    AuthError,
-    DependencyTimeoutError,
-    KMSInternalError,
-    StrongroomError,
     ValidationError,
-    error_for_aws_type,
 )
 
 T = TypeVar("T")
-
-
-def strongroom_error(exc: Exception, service: str = "the key service") -> StrongroomError:
-    """The Strongroom error for a botocore exception (a Strongroom error is returned as is).
-
-    ``service`` names the other side in messages about reaching it.
-    """
-    from botocore import exceptions as boto
-
-    if isinstance(exc, StrongroomError):
-        return exc
-    if isinstance(exc, boto.ClientError):
-        error = exc.response.get("Error", {})
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
-        code = str(error.get("Code") or "UnknownError")
-        return error_for_aws_type(code, str(error.get("Message") or ""), status)
-    if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
-        return AuthError(
-            "MissingAuthenticationTokenException",
-            "No AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "a profile, or another source of the AWS credential chain.",
-        )
-    if isinstance(exc, boto.NoRegionError):
-        return ValidationError("No AWS region is set: give --region or set AWS_DEFAULT_REGION.")
-    if isinstance(exc, boto.ParamValidationError):
-        return ValidationError(str(exc))
-    if isinstance(exc, boto.ConnectionError | boto.HTTPClientError):
-        return DependencyTimeoutError(f"Cannot reach {service}: {exc}")
-    return KMSInternalError(f"{service}: {exc}")
-
-
-@contextmanager
-def aws_errors(service: str = "the key service") -> Iterator[None]:
-    """Re-raise botocore exceptions inside the block as Strongroom errors."""
-    from botocore import exceptions as boto
-
-    try:
-        yield
-    except (boto.ClientError, boto.BotoCoreError) as exc:
-        raise strongroom_error(exc, service) from exc
 
 
 def is_aws_endpoint(url: str) -> bool:
@@ -108,6 +65,7 @@ class KmsHttpDataKeys:
         ca_bundle: str | None = None,
         profile: str | None = None,
         session: Any | None = None,
+        sts: bool = True,
         **config: Any,
     ) -> KmsHttpDataKeys:
         """Build the clients from the standard AWS chain, overriding what is given.
@@ -116,22 +74,34 @@ class KmsHttpDataKeys:
         ``ca_bundle`` to ``AWS_CA_BUNDLE`` (then the system trust store), credentials and
         region to the usual chain (``profile`` picks a named profile). ``config`` goes to
         botocore's ``Config`` (``retries``, ``connect_timeout``...). The STS client for
-        :meth:`account_id` talks to the same endpoint unless that is AWS's own.
+        :meth:`account_id` talks to the same endpoint unless that is AWS's own; with
+        ``sts=False`` none is made (it costs start-up time to commands that never ask).
         """
-        import boto3
         from botocore.config import Config
 
         with aws_errors():
-            if session is None:
-                session = boto3.session.Session(profile_name=profile)
+            if session is not None:
+                make = session.client
+                check_ca_bundle(session, ca_bundle)
+            else:  # botocore alone: boto3 would also load s3transfer, which costs start-up
+                import botocore.session
+
+                core = botocore.session.Session(profile=profile)
+                check_ca_bundle(core, ca_bundle)
+                make = core.create_client
             options: dict[str, Any] = {"region_name": region, "config": Config(**config)}
             if ca_bundle is not None:
                 options["verify"] = ca_bundle
-            kms = session.client("kms", endpoint_url=endpoint_url, **options)
+            kms = make("kms", endpoint_url=endpoint_url, **options)
             resolved = str(kms.meta.endpoint_url)
             sts_endpoint = None if is_aws_endpoint(resolved) else resolved
-            sts = session.client("sts", endpoint_url=sts_endpoint, **options)
-        return cls(kms, sts)
+            sts_client = make("sts", endpoint_url=sts_endpoint, **options) if sts else None
+        return cls(kms, sts_client)
+
+    @property
+    def kms_client(self) -> Any:
+        """The boto3 KMS client (for operations beyond data keys: ReEncrypt, DescribeKey...)."""
+        return self._kms
 
     @property
     def endpoint_url(self) -> str:
@@ -154,6 +124,30 @@ class KmsHttpDataKeys:
         """``Decrypt`` the wrapped key (naming ``key_id`` when given, as AWS advises)."""
         request = decrypt_data_key_request(wrapped_key, context, key_id)
         return bytes(self._call(self._kms.decrypt, **request)["Plaintext"])
+
+    def re_encrypt_data_key(
+        self,
+        wrapped_key: bytes,
+        context: Mapping[str, str] | None,
+        destination_key_id: str,
+        source_key_id: str | None = None,
+    ) -> DataKey:
+        """``ReEncrypt`` a wrapped key under ``destination_key_id`` (its current version).
+
+        The plaintext never leaves the key service; the context stays the same. The
+        returned :class:`DataKey` has an empty ``plaintext``.
+        """
+        request: dict[str, Any] = {
+            "CiphertextBlob": wrapped_key,
+            "DestinationKeyId": destination_key_id,
+        }
+        if context:
+            request["SourceEncryptionContext"] = dict(context)
+            request["DestinationEncryptionContext"] = dict(context)
+        if source_key_id is not None:
+            request["SourceKeyId"] = source_key_id
+        reply = self._call(self._kms.re_encrypt, **request)
+        return DataKey(b"", bytes(reply["CiphertextBlob"]), str(reply["KeyId"]))
 
     def account_id(self) -> str:
         """The account id (tenant) of the credentials, by ``sts:GetCallerIdentity`` (once)."""

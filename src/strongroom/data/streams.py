@@ -16,6 +16,7 @@ from typing import overload
 from strongroom.crypto.stream import (
     DEFAULT_CHUNK_SIZE,
     InvalidStream,
+    NotAStream,
     StreamHeader,
     StreamSealer,
     check_chunk_size,
@@ -27,14 +28,45 @@ from strongroom.errors import InvalidCiphertextError, ValidationError
 KeySource = Unwrap | DataKeyProvider
 """How a reader gets a stream's data key: a callback on the header, or a provider."""
 
-_INVALID = "The encrypted stream is not valid, or does not authenticate."
+_INVALID = (
+    "The encrypted stream does not authenticate: it was altered, truncated or damaged "
+    "(nothing of it is trusted)."
+)
+KMS_BLOB_VERSION = 0x01
+"""First byte of a Strongroom KMS ciphertext blob (docs/formats.md), for a hint."""
+
+
+def not_a_stream_message(exc: NotAStream) -> str:
+    """What a user is told when the input is not a Strongroom stream at all."""
+    if exc.empty:
+        return "The input is empty: it is not a Strongroom encrypted stream."
+    version = exc.unknown_version
+    if version is not None:
+        return (
+            f"The input is a Strongroom encrypted stream of a format (version {version}) "
+            "this version of Strongroom does not read: decrypt it with a newer one."
+        )
+    hint = "It was not made by 'strongroom encrypt' (nor stored by 'strongroom objects')."
+    lead = exc.leading
+    if len(lead) > 1 and lead[0] == KMS_BLOB_VERSION and lead[1] in (1, 2):
+        hint = (
+            "It looks like a KMS ciphertext blob (from Encrypt or GenerateDataKey): "
+            "decrypt those with the KMS Decrypt operation ('aws kms decrypt')."
+        )
+    return f"The input is not a Strongroom encrypted stream. {hint}"
 
 
 @contextmanager
 def stream_errors() -> Iterator[None]:
-    """Turn :class:`~strongroom.crypto.stream.InvalidStream` into the one client error."""
+    """Turn :class:`~strongroom.crypto.stream.InvalidStream` into the one client error.
+
+    Input that is not a stream at all (empty, another format, a newer version) is told
+    apart from a stream that does not authenticate: only public bytes decide that.
+    """
     try:
         yield
+    except NotAStream as exc:
+        raise InvalidCiphertextError(not_a_stream_message(exc)) from exc
     except InvalidStream as exc:
         raise InvalidCiphertextError(_INVALID) from exc
 

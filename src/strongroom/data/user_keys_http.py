@@ -26,14 +26,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from strongroom.data.keys import DataKey
-from strongroom.data.kms_http import KmsHttpDataKeys, aws_errors
-from strongroom.data.signed_json import (
+from strongroom.awsjson.client import (
     DEFAULT_TIMEOUT,
     SignedJsonClient,
     reply_blob,
     session_credentials,
 )
+from strongroom.data.keys import DataKey
+from strongroom.data.kms_http import KmsHttpDataKeys, aws_errors
 from strongroom.data.users import open_user_data_key
 from strongroom.errors import KMSInternalError, ValidationError
 

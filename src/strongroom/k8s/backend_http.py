@@ -49,6 +49,8 @@ class AwsKmsBackend:
         from botocore.config import Config
 
         session = boto3.session.Session(profile_name=profile)
+        if ca_bundle is not None and not ca_bundle.is_file():
+            raise errors.ValidationError(f"The CA bundle {ca_bundle} (--ca-bundle) does not exist.")
         client = session.client(
             "kms",
             endpoint_url=endpoint_url,

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from strongroom.crypto.wrap import key_identity
 from strongroom.errors import NotFoundError, StoreError, ValidationError
 from strongroom.kmip.context import KmipClient
-from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
+from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.tls.ca import CA_TENANT, load_or_create_ca
 
 KIND = "kmip.client"

@@ -20,7 +20,7 @@ from strongroom.kmip.objects import ManagedObject, ObjectCache, read_object
 from strongroom.kmip.tags import ResultReason, Tag
 from strongroom.kmip.ttlv import Item
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import Clock, Store
+from strongroom.ports import Clock, Store
 
 
 class AuditSink(Protocol):

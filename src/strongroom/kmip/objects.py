@@ -26,7 +26,7 @@ from strongroom.kmip.attributes import Attributes, as_value
 from strongroom.kmip.errors import KmipError
 from strongroom.kmip.tags import ObjectType, ResultReason, State
 from strongroom.kmip.ttlv import Item, TtlvError, decode, encode
-from strongroom.kms.ports import Store, StoreTx
+from strongroom.ports import Store, StoreTx
 
 KIND = "kmip.object"
 RECORD_VERSION = 1

@@ -22,7 +22,7 @@ from strongroom.kmip.errors import KmipError
 from strongroom.kmip.objects import ManagedObject, load, save, scan
 from strongroom.kmip.tags import ResultReason, Tag
 from strongroom.kmip.ttlv import Item, date_time, integer, text
-from strongroom.kms.ports import StoreTx
+from strongroom.ports import StoreTx
 
 LOCATE_MAX_ITEMS = 1000
 """Locate answers at most this many identifiers per call (page with Offset Items)."""

@@ -30,7 +30,7 @@ from strongroom.kmip.ttlv import (
     structure,
     text,
 )
-from strongroom.kms.ports import StoreTx
+from strongroom.ports import StoreTx
 
 AES_LENGTHS = (128, 192, 256)
 HMAC_ALGORITHMS = frozenset(

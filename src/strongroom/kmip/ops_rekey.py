@@ -26,7 +26,7 @@ from strongroom.kmip.objects import ManagedObject, load, save, seal
 from strongroom.kmip.ops_objects import add_given, stamp_new, template
 from strongroom.kmip.tags import LinkType, ObjectType, ResultReason, State, Tag
 from strongroom.kmip.ttlv import Item, date_time, enumeration, structure, text
-from strongroom.kms.ports import StoreTx
+from strongroom.ports import StoreTx
 
 REKEYABLE = frozenset({State.PRE_ACTIVE, State.ACTIVE, State.DEACTIVATED, State.COMPROMISED})
 """States of a key that may be replaced (it still has material)."""

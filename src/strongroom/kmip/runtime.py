@@ -18,7 +18,7 @@ from strongroom.errors import NotFoundError
 from strongroom.kmip.context import Kernel, KmipClient
 from strongroom.kmip.objects import ObjectCache
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import Clock, Store, StoreTx
+from strongroom.ports import Clock, Store, StoreTx
 
 if TYPE_CHECKING:
     from strongroom.kms import KeyService

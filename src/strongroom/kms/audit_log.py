@@ -15,7 +15,7 @@ from typing import Any
 
 from strongroom.kms.caller import Caller
 from strongroom.kms.key_usage import KeyUseRecord, KeyUseTracker, save_uses
-from strongroom.kms.ports import Clock, Store, StoreTx
+from strongroom.ports import Clock, Store, StoreTx
 
 MAX_BATCH = 5000
 _MAX_PREFIXES = 1024

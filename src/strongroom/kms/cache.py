@@ -20,8 +20,8 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Generic, NoReturn, TypeVar
 
-from strongroom.kms.ports import Store, StoreTx
 from strongroom.kms.records import AliasRecord, KeyRecord
+from strongroom.ports import Store, StoreTx
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -137,14 +137,14 @@ class NeedsStore(BaseException):
 
 
 class CacheOnlyTx:
-    """A :class:`~strongroom.kms.ports.StoreTx` with no store: every call raises NeedsStore."""
+    """A :class:`~strongroom.ports.StoreTx` with no store: every call raises NeedsStore."""
 
     def __getattr__(self, name: str) -> NoReturn:
         raise NeedsStore(name)
 
 
 class WriteWatchingStore:
-    """A :class:`~strongroom.kms.ports.Store` that calls ``on_write`` after every write unit.
+    """A :class:`~strongroom.ports.Store` that calls ``on_write`` after every write unit.
 
     Other attributes (``path``, ``schema_version``...) are those of the wrapped store.
     """

@@ -195,3 +195,27 @@ def import_target(
     return KeyVersionRecord(
         key.key_id, materials.next_version, now, b"", "ON_DEMAND", pending_rotation=True
     )
+
+
+def without_material(key: KeyRecord) -> KeyRecord:
+    """``key`` while one of its materials is deleted or expired: ``PendingImport``.
+
+    A key pending deletion keeps that state and comes back as ``PendingImport`` if its
+    deletion is cancelled.
+    """
+    if key.key_state == PENDING_DELETION:
+        return key.replace(state_before_deletion=PENDING_IMPORT)
+    return key.replace(key_state=PENDING_IMPORT)
+
+
+def material_expired(key: KeyRecord, now: float) -> bool:
+    """Whether a material bound to ``key`` has passed its ``ValidTo``."""
+    if key.origin != EXTERNAL or key.current_version == 0:
+        return False
+    deadline = key.materials_valid_to if key.materials_valid_to is not None else key.valid_to
+    return deadline is not None and now >= deadline
+
+
+def current_view(key: KeyRecord, now: float) -> KeyRecord:
+    """Return ``key`` with expired imported material counted as deleted."""
+    return without_material(key) if material_expired(key, now) else key

@@ -18,8 +18,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from strongroom.kms.ports import StoreTx
 from strongroom.kms.records import JsonRecord
+from strongroom.ports import StoreTx
 
 TRACKED_OPERATIONS = frozenset(
     {

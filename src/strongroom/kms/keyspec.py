@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa
+
+from strongroom.crypto.keytypes import (
+    EccKeyType,
+    Ed25519KeyType,
+    HmacKeyType,
+    KeyType,
+    MlDsaKeyType,
+    RsaKeyType,
+    SymmetricKeyType,
+)
 from strongroom.errors import InvalidKeyUsageError
 
 SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
@@ -13,6 +25,7 @@ GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
 KEY_AGREEMENT = "KEY_AGREEMENT"
 ED25519_SHA_512 = "ED25519_SHA_512"
 ECDH = "ECDH"
+ED25519 = "ECC_NIST_EDWARDS25519"
 
 _RSA_ENCRYPTION = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256")
 _RSA_SIGNING = (
@@ -30,56 +43,73 @@ class KeySpecInfo:
     """What one key spec is: its family and, per usage, the algorithms it offers."""
 
     name: str
-    family: str  # "symmetric", "hmac", "rsa", "ecc", "mldsa", "eddsa"
+    key_type: KeyType
     usages: dict[str, tuple[str, ...]]
+
+    @property
+    def family(self) -> str:
+        """The key type's family name (``symmetric``, ``hmac``, ``rsa``...), for messages."""
+        return self.key_type.family
 
     @property
     def default_usage(self) -> str | None:
         """The usage CreateKey picks when none is given (only symmetric keys have one)."""
-        return ENCRYPT_DECRYPT if self.family == "symmetric" else None
+        return ENCRYPT_DECRYPT if self.name == SYMMETRIC_DEFAULT else None
 
 
-def _ecc(name: str, algorithm: str, *, agreement: bool = True) -> KeySpecInfo:
+def _ecc(
+    name: str, curve: type[ec.EllipticCurve], algorithm: str, *, agreement: bool = True
+) -> KeySpecInfo:
     usages: dict[str, tuple[str, ...]] = {SIGN_VERIFY: (algorithm,)}
     if agreement:  # AWS KMS agrees keys on the NIST curves only
         usages[KEY_AGREEMENT] = (ECDH,)
-    return KeySpecInfo(name, "ecc", usages)
+    return KeySpecInfo(name, EccKeyType(name, curve), usages)
 
 
-def _mldsa(level: int) -> KeySpecInfo:
-    return KeySpecInfo(f"ML_DSA_{level}", "mldsa", {SIGN_VERIFY: ("ML_DSA_SHAKE_256",)})
+def _mldsa(level: int, private_class: Any) -> KeySpecInfo:
+    name = f"ML_DSA_{level}"
+    return KeySpecInfo(
+        name, MlDsaKeyType(name, private_class), {SIGN_VERIFY: ("ML_DSA_SHAKE_256",)}
+    )
 
 
-def _hmac(bits: int) -> KeySpecInfo:
-    return KeySpecInfo(f"HMAC_{bits}", "hmac", {GENERATE_VERIFY_MAC: (f"HMAC_SHA_{bits}",)})
+def _hmac(bits: int, size: int, imported_max: int) -> KeySpecInfo:
+    name = f"HMAC_{bits}"
+    return KeySpecInfo(
+        name,
+        HmacKeyType(name, size, size, imported_max),
+        {GENERATE_VERIFY_MAC: (f"HMAC_SHA_{bits}",)},
+    )
 
 
 def _rsa(bits: int) -> KeySpecInfo:
+    name = f"RSA_{bits}"
     return KeySpecInfo(
-        f"RSA_{bits}", "rsa", {ENCRYPT_DECRYPT: _RSA_ENCRYPTION, SIGN_VERIFY: _RSA_SIGNING}
+        name, RsaKeyType(name, bits), {ENCRYPT_DECRYPT: _RSA_ENCRYPTION, SIGN_VERIFY: _RSA_SIGNING}
     )
 
 
 KEY_SPECS: dict[str, KeySpecInfo] = {
     spec.name: spec
     for spec in (
-        KeySpecInfo(SYMMETRIC_DEFAULT, "symmetric", {ENCRYPT_DECRYPT: (SYMMETRIC_DEFAULT,)}),
-        _hmac(224),
-        _hmac(256),
-        _hmac(384),
-        _hmac(512),
+        KeySpecInfo(SYMMETRIC_DEFAULT, SymmetricKeyType(), {ENCRYPT_DECRYPT: (SYMMETRIC_DEFAULT,)}),
+        # HMAC: generated keys have the digest's size; imported ones up to its block size
+        _hmac(224, 28, 64),
+        _hmac(256, 32, 64),
+        _hmac(384, 48, 128),
+        _hmac(512, 64, 128),
         _rsa(2048),
         _rsa(3072),
         _rsa(4096),
-        _ecc("ECC_NIST_P256", "ECDSA_SHA_256"),
-        _ecc("ECC_NIST_P384", "ECDSA_SHA_384"),
-        _ecc("ECC_NIST_P521", "ECDSA_SHA_512"),
-        _ecc("ECC_SECG_P256K1", "ECDSA_SHA_256", agreement=False),
-        _mldsa(44),
-        _mldsa(65),
-        _mldsa(87),
+        _ecc("ECC_NIST_P256", ec.SECP256R1, "ECDSA_SHA_256"),
+        _ecc("ECC_NIST_P384", ec.SECP384R1, "ECDSA_SHA_384"),
+        _ecc("ECC_NIST_P521", ec.SECP521R1, "ECDSA_SHA_512"),
+        _ecc("ECC_SECG_P256K1", ec.SECP256K1, "ECDSA_SHA_256", agreement=False),
+        _mldsa(44, mldsa.MLDSA44PrivateKey),
+        _mldsa(65, mldsa.MLDSA65PrivateKey),
+        _mldsa(87, mldsa.MLDSA87PrivateKey),
         # Ed25519ph (ED25519_PH_SHA_512) is not offered: cryptography has only pure Ed25519
-        KeySpecInfo("ECC_NIST_EDWARDS25519", "eddsa", {SIGN_VERIFY: (ED25519_SHA_512,)}),
+        KeySpecInfo(ED25519, Ed25519KeyType(), {SIGN_VERIFY: (ED25519_SHA_512,)}),
     )
 }
 """Every key spec Strongroom can create."""

@@ -1,123 +1,41 @@
-"""Fresh key material for each key spec (pure: randomness from the OS, no other I/O).
+"""Key material for each key spec, made and checked by its key type; ``KeyMaterialId``.
 
-Symmetric and HMAC keys are random bytes; RSA, ECC and ML-DSA keys are private keys
-serialised as DER PKCS#8 (the wrapped form) with their public key as DER
-SubjectPublicKeyInfo.
+Each key spec names a :class:`~strongroom.crypto.keytypes.KeyType` (``keyspec.KEY_SPECS``):
+symmetric and HMAC keys are random bytes; RSA, ECC, Ed25519 and ML-DSA keys are private
+keys serialised as DER PKCS#8 (the wrapped form) with their public key as DER
+SubjectPublicKeyInfo. Pure: randomness from the OS, no other I/O.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
-
-from strongroom.crypto.hazmat import hkdf_sha256, hmac_sha256, length_prefixed, random_bytes
-from strongroom.kms.signing import PrivateKey
+from strongroom.crypto.hazmat import hkdf_sha256, hmac_sha256, length_prefixed
+from strongroom.kms.keyspec import KEY_SPECS
 
 MATERIAL_ID_INFO = b"strongroom/kms/material-id/v1"
 """HKDF info of a tenant's ``KeyMaterialId`` key (imported and generated material alike)."""
 
-_CURVES: dict[str, type[ec.EllipticCurve]] = {
-    "ECC_NIST_P256": ec.SECP256R1,
-    "ECC_NIST_P384": ec.SECP384R1,
-    "ECC_NIST_P521": ec.SECP521R1,
-    "ECC_SECG_P256K1": ec.SECP256K1,
-}
-
-_MLDSA: dict[str, Any] = {
-    "ML_DSA_44": mldsa.MLDSA44PrivateKey,
-    "ML_DSA_65": mldsa.MLDSA65PrivateKey,
-    "ML_DSA_87": mldsa.MLDSA87PrivateKey,
-}
-"""ML-DSA parameter sets (FIPS 204) by key spec; private keys serialise as their seed."""
-
-ED25519 = "ECC_NIST_EDWARDS25519"
-
-HMAC_KEY_BYTES = {"HMAC_224": 28, "HMAC_256": 32, "HMAC_384": 48, "HMAC_512": 64}
-
-IMPORTED_HMAC_BYTES = {
-    "HMAC_224": (28, 64),
-    "HMAC_256": (32, 64),
-    "HMAC_384": (48, 128),
-    "HMAC_512": (64, 128),
-}
-"""Lengths AWS KMS accepts for imported HMAC key material, inclusive."""
-
 
 def new_material(key_spec: str) -> tuple[bytes, bytes | None]:
     """Return ``(secret material, public key DER or None)`` for a new key of ``key_spec``."""
-    if key_spec == "SYMMETRIC_DEFAULT":
-        return random_bytes(32), None
-    if key_spec in HMAC_KEY_BYTES:
-        return random_bytes(HMAC_KEY_BYTES[key_spec]), None
-    private: PrivateKey
-    if key_spec.startswith("RSA_"):
-        private = rsa.generate_private_key(public_exponent=65537, key_size=int(key_spec[4:]))
-    elif key_spec in _CURVES:
-        private = ec.generate_private_key(_CURVES[key_spec]())
-    elif key_spec in _MLDSA:
-        private = _MLDSA[key_spec].generate()
-    elif key_spec == ED25519:
-        private = ed25519.Ed25519PrivateKey.generate()
-    else:
+    info = KEY_SPECS.get(key_spec)
+    if info is None:
         raise ValueError(f"unknown key spec {key_spec}")
-    return _serialise(private)
-
-
-def _serialise(private: PrivateKey) -> tuple[bytes, bytes]:
-    secret = private.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return secret, public
+    return info.key_type.generate()
 
 
 def checked_material(key_spec: str, raw: bytes) -> tuple[bytes, bytes | None]:
     """Check imported key material against ``key_spec``; return it as :func:`new_material` does.
 
-    Symmetric material must be 32 bytes, HMAC material within :data:`IMPORTED_HMAC_BYTES`;
-    RSA, ECC and ML-DSA material is a private key in DER PKCS#8 of exactly that size, curve
-    or parameter set, and
-    comes back re-serialised (canonical DER) with its public key. Raises ``ValueError`` with
-    a message that names no key material.
+    The key spec's :class:`~strongroom.crypto.keytypes.KeyType` decides: symmetric material
+    must be 32 bytes, HMAC material within AWS's lengths; RSA, ECC, Ed25519 and ML-DSA
+    material is a private key in DER PKCS#8 of exactly that size, curve or parameter set,
+    and comes back re-serialised (canonical DER) with its public key. Raises ``ValueError``
+    with a message that names no key material.
     """
-    if key_spec == "SYMMETRIC_DEFAULT":
-        if len(raw) != 32:
-            raise ValueError("symmetric key material must be 256 bits")
-        return raw, None
-    if key_spec in IMPORTED_HMAC_BYTES:
-        low, high = IMPORTED_HMAC_BYTES[key_spec]
-        if not low <= len(raw) <= high:
-            raise ValueError(f"{key_spec} key material must be {low} to {high} bytes")
-        return raw, None
-    try:
-        private = serialization.load_der_private_key(raw, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ValueError("key material is not a DER PKCS#8 private key") from None
-    if key_spec.startswith("RSA_"):
-        if not isinstance(private, rsa.RSAPrivateKey) or private.key_size != int(key_spec[4:]):
-            raise ValueError(f"key material is not an {key_spec} private key")
-        return _serialise(private)
-    if key_spec == ED25519:
-        if not isinstance(private, ed25519.Ed25519PrivateKey):
-            raise ValueError(f"key material is not an {key_spec} private key")
-        return _serialise(private)
-    if key_spec in _MLDSA:
-        if not isinstance(private, _MLDSA[key_spec]):
-            raise ValueError(f"key material is not an {key_spec} private key")
-        return _serialise(private)
-    curve = _CURVES.get(key_spec)
-    if curve is None:
+    info = KEY_SPECS.get(key_spec)
+    if info is None:
         raise ValueError(f"unknown key spec {key_spec}")
-    if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(private.curve, curve):
-        raise ValueError(f"key material is not an {key_spec} private key")
-    return _serialise(private)
+    return info.key_type.check_import(raw)
 
 
 # -- KeyMaterialId ------------------------------------------------------------------------

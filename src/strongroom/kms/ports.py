@@ -1,195 +1,25 @@
-"""The edges the key service core is given: store, root of trust and clock.
+"""The ports of the key service, re-exported from :mod:`strongroom.ports` (their home).
 
-The core does no I/O of its own. Whoever builds a :class:`~strongroom.kms.KeyService`
-hands it one object of each protocol below; ``strongroom.store`` and
-``strongroom.rootkey`` hold the real implementations and the same test suites run over
-every one of them.
+Kept so that code written against ``strongroom.kms.ports`` goes on working; new code
+imports :mod:`strongroom.ports`, which loads no key-service code.
 """
 
-from __future__ import annotations
+from strongroom.ports import (
+    AuditRecord,
+    Clock,
+    ManualClock,
+    RootOfTrust,
+    Store,
+    StoreTx,
+    SystemClock,
+)
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One stored audit event: its place in the chain and the hashes that link it."""
-
-    seq: int
-    body: bytes
-    prev_hash: bytes
-    hash: bytes
-
-
-class StoreTx(Protocol):
-    """One transaction over the key store: a transactional, ordered key-value space.
-
-    Records are addressed by ``(tenant, kind, name)``; ``kind`` is a short fixed string
-    naming the record type (``"key"``, ``"alias"``, ``"userkey"``...) and ``name`` is
-    unique within a tenant and kind. Values are opaque bytes (the core serialises its own
-    records). Scans return records in ascending byte order of ``name``. Everything read
-    and written through one ``StoreTx`` is one atomic, isolated unit: it is all kept or
-    all lost, and a crash after :meth:`Store.write` returns loses none of it.
-    """
-
-    def get(self, tenant: str, kind: str, name: str) -> bytes | None:
-        """Return the value of one record, or ``None``."""
-        ...
-
-    def get_for_update(self, tenant: str, kind: str, name: str) -> bytes | None:
-        """Like :meth:`get`, and lock the record until the transaction ends."""
-        ...
-
-    def insert(self, tenant: str, kind: str, name: str, value: bytes) -> bool:
-        """Create a record; return ``False`` (changing nothing) if it exists already."""
-        ...
-
-    def insert_many(self, tenant: str, kind: str, items: Sequence[tuple[str, bytes]]) -> int:
-        """Create many records of one kind; skip names that exist; return how many were new."""
-        ...
-
-    def get_many(self, tenant: str, kind: str, names: Sequence[str]) -> dict[str, bytes]:
-        """The values of those of ``names`` that exist (one round trip, not one per name)."""
-        ...
-
-    def put(self, tenant: str, kind: str, name: str, value: bytes) -> None:
-        """Create or replace a record."""
-        ...
-
-    def put_many(self, tenant: str, kind: str, items: Sequence[tuple[str, bytes]]) -> None:
-        """Create or replace many records of one kind (for duplicate names, the last wins)."""
-        ...
-
-    def delete(self, tenant: str, kind: str, name: str) -> bool:
-        """Delete a record; return whether it existed."""
-        ...
-
-    def delete_prefix(self, tenant: str, kind: str, prefix: str) -> int:
-        """Delete every record of ``kind`` whose name starts with ``prefix``; return the count."""
-        ...
-
-    def scan(
-        self,
-        tenant: str,
-        kind: str,
-        prefix: str = "",
-        after: str | None = None,
-        limit: int | None = None,
-    ) -> list[tuple[str, bytes]]:
-        """Return ``(name, value)`` of records whose name starts with ``prefix``.
-
-        Only names strictly greater than ``after`` are returned, at most ``limit`` of them,
-        in ascending order: this is how listings paginate.
-        """
-        ...
-
-    def count(self, tenant: str, kind: str, prefix: str = "") -> int:
-        """Return how many records of ``kind`` have a name starting with ``prefix``."""
-        ...
-
-    def tenants(self) -> list[str]:
-        """Return every tenant that has at least one record, ascending."""
-        ...
-
-    def kinds(self, tenant: str) -> list[str]:
-        """Return every kind that has at least one record of ``tenant``, ascending.
-
-        With :meth:`tenants` and :meth:`scan` this enumerates the whole store (backups).
-        """
-        ...
-
-    def append_audit(self, bodies: Sequence[bytes]) -> list[AuditRecord]:
-        """Append events to the hash-chained audit log, in order, and return them.
-
-        Each event's hash is ``strongroom.kms.audit.chain_hash(prev_hash, seq, body)``;
-        concurrent appenders (other processes over the same database) are serialised so
-        the chain never forks.
-        """
-        ...
-
-    def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
-        """Return audit records with ``seq > after_seq`` in ascending order."""
-        ...
-
-
-class Store(Protocol):
-    """A durable key store. Units of work are functions run inside one transaction."""
-
-    def read(self, fn: Callable[[StoreTx], T]) -> T:
-        """Run ``fn`` in a read-only transaction and return its result."""
-        ...
-
-    def write(self, fn: Callable[[StoreTx], T]) -> T:
-        """Run ``fn`` in a read-write transaction, commit durably, return its result.
-
-        On a serialisation conflict with a concurrent writer the transaction is rolled
-        back and ``fn`` runs again, so ``fn`` must have no effects outside ``tx``.
-        Exceptions raised by ``fn`` roll the transaction back and propagate unchanged.
-        """
-        ...
-
-    def close(self) -> None:
-        """Release connections and files."""
-        ...
-
-
-class RootOfTrust(Protocol):
-    """The root of the key hierarchy: wraps and unwraps tenant keys, never exports its own.
-
-    ``identity`` is bound into every wrap (as AES-GCM associated data), so a wrapped key
-    only unwraps for the identity it was wrapped for. Failures raise
-    :class:`strongroom.errors.RootOfTrustError` without detail about the key material.
-    """
-
-    @property
-    def description(self) -> str:
-        """A short, secret-free name for logs and ``DescribeKey`` (``local``, ``pkcs11``)."""
-        ...
-
-    def wrap(self, material: bytes, identity: bytes) -> bytes:
-        """Encrypt ``material`` under the root key, bound to ``identity``."""
-        ...
-
-    def unwrap(self, wrapped: bytes, identity: bytes) -> bytes:
-        """Reverse :meth:`wrap`; raise ``RootOfTrustError`` if anything does not match."""
-        ...
-
-    def close(self) -> None:
-        """Release sessions and handles."""
-        ...
-
-
-class Clock(Protocol):
-    """Where the core learns the time: seconds since the Unix epoch, as a float."""
-
-    def now(self) -> float:
-        """Return the current time."""
-        ...
-
-
-class SystemClock:
-    """The wall clock."""
-
-    def now(self) -> float:
-        """Return ``time.time()``."""
-        return time.time()
-
-
-class ManualClock:
-    """A clock that only moves when told to: for tests and simulations of deletion windows."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = start
-
-    def now(self) -> float:
-        """Return the current manual time."""
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward by ``seconds``."""
-        self._now += seconds
+__all__ = [
+    "AuditRecord",
+    "Clock",
+    "ManualClock",
+    "RootOfTrust",
+    "Store",
+    "StoreTx",
+    "SystemClock",
+]

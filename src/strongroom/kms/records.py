@@ -12,7 +12,7 @@ kind               name                        record
 ``key``            key id                      :class:`KeyRecord`
 ``keyver``         ``<key id>/<version:010>``  :class:`KeyVersionRecord`
 ``alias``          ``<region>/<alias name>``   :class:`AliasRecord`
-``grant``          ``<key id>/<grant id>``     grant (``strongroom.kms.grants``)
+``grant``          ``<key id>/<grant id>``     grant (``strongroom.kms.authz.grants``)
 ``userkey``        ``<key id>/<user id>``      :class:`UserKeyRecord`
 =================  ==========================  ===================================
 
@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-GLOBAL_TENANT = "_global"
+from strongroom.ports.store import GLOBAL_TENANT as GLOBAL_TENANT  # its home is the ports
 
 
 def _encode(value: Any) -> Any:

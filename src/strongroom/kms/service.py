@@ -1,58 +1,128 @@
 """The key service: every operation, one entry point, one audit trail.
 
-:class:`KeyService` combines the operation mixins. :meth:`KeyService.call` is the single
-entry point the API layer and in-process clients use: it validates the request against the
-AWS service model, runs the operation as the caller, honours ``DryRun`` and records the
-outcome in the audit log.
+:class:`KeyService` is a composition, not a hierarchy: it builds one
+:class:`~strongroom.kms.kernel.Kernel` (store, root of trust, clock, the required
+:class:`~strongroom.kms.authz.Authorizer`, key material, audit) and
+:meth:`KeyService.call` decodes a request, finds its handler in the one table
+:data:`strongroom.kms.ops.HANDLERS`, runs it as the caller, honours ``DryRun`` and records the
+outcome in the audit log. The in-process user-key methods and the administrative methods
+(tenants, access keys) are plain functions over the same kernel, exposed here as methods.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from strongroom.errors import DryRunOperationError, StrongroomError, UnsupportedOperationError
-from strongroom.kms.admin import AdminOps
+from strongroom.kms import admin
+from strongroom.kms.audit_log import AuditLog
+from strongroom.kms.authz import Authorizer, KeyAuthorizer
 from strongroom.kms.caller import Caller
-from strongroom.kms.core import OpContext
-from strongroom.kms.ops_aliases import AliasOps
-from strongroom.kms.ops_asymmetric import AsymmetricOps
-from strongroom.kms.ops_crypto import CryptoOps
-from strongroom.kms.ops_grants import GrantOps
-from strongroom.kms.ops_import import ImportOps
-from strongroom.kms.ops_key_agreement import KeyAgreementOps
-from strongroom.kms.ops_key_usage import KeyUsageOps
-from strongroom.kms.ops_mac import MacOps
-from strongroom.kms.ops_rotation import RotationOps
-from strongroom.kms.ops_userkeys import UserKeyOps
-from strongroom.kms.ops_userkeys_api import UserKeyApiOps
-from strongroom.kms.ops_userkeys_methods import UserKeyMethods
+from strongroom.kms.kernel import Kernel, OpContext
+from strongroom.kms.ops import HANDLERS
+from strongroom.kms.ops.imports import delete_expired_material
+from strongroom.kms.ops.keys import delete_due_keys
+from strongroom.kms.ops.rotation import rotate_due_keys
 from strongroom.kms.unoffered import refuse_unoffered
+from strongroom.kms.userkeys import api as user_keys_api
+from strongroom.kms.userkeys import methods as user_keys
+from strongroom.kms.wire_model import WireModel
+from strongroom.ports import Clock, RootOfTrust, Store
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def handler_name(operation: str) -> str:
-    """``GenerateDataKeyWithoutPlaintext`` -> ``op_generate_data_key_without_plaintext``."""
-    return "op_" + _CAMEL.sub("_", operation).lower()
+    """``GenerateDataKeyWithoutPlaintext`` -> ``generate_data_key_without_plaintext``."""
+    return _CAMEL.sub("_", operation).lower()
 
 
-class KeyService(
-    GrantOps,
-    AsymmetricOps,
-    MacOps,
-    ImportOps,
-    UserKeyApiOps,
-    UserKeyMethods,
-    UserKeyOps,
-    CryptoOps,
-    RotationOps,
-    KeyUsageOps,
-    KeyAgreementOps,
-    AliasOps,
-    AdminOps,
-):
-    """The key service core: AWS KMS operations over an injected store and root of trust."""
+class _OnKernel(Generic[P, R]):
+    """A function of the kernel, offered as a method of :class:`KeyService`."""
+
+    def __init__(self, fn: Callable[Concatenate[Kernel, P], R]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    @overload
+    def __get__(self, service: None, owner: type[KeyService]) -> _OnKernel[P, R]: ...
+
+    @overload
+    def __get__(self, service: KeyService, owner: type[KeyService]) -> Callable[P, R]: ...
+
+    def __get__(
+        self, service: KeyService | None, owner: type[KeyService]
+    ) -> _OnKernel[P, R] | Callable[P, R]:
+        if service is None:
+            return self
+        return partial(self.fn, service.kernel)
+
+
+class KeyService:
+    """The key service: AWS KMS operations over an injected store and root of trust.
+
+    ``authorizer`` defaults to :class:`~strongroom.kms.authz.KeyAuthorizer` (tenancy, key
+    policies, grants); the other options size the caches (see :class:`Kernel`).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        root: RootOfTrust,
+        clock: Clock,
+        *,
+        authorizer: Authorizer | None = None,
+        user_keys_model: WireModel | None = None,
+        **options: Any,
+    ) -> None:
+        self.kernel = Kernel(
+            store,
+            root,
+            clock,
+            authorizer=authorizer if authorizer is not None else KeyAuthorizer(),
+            user_keys_model=user_keys_model or user_keys_api.load_user_keys_model(),
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        return f"KeyService(root={self.kernel.root.description})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("the key service holds key material and cannot be pickled")
+
+    # -- the collaborators callers reach ---------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The store (wrapped so that writes end the record cache)."""
+        return self.kernel.store
+
+    @property
+    def root(self) -> RootOfTrust:
+        """The root of trust."""
+        return self.kernel.root
+
+    @property
+    def clock(self) -> Clock:
+        """The clock."""
+        return self.kernel.clock
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log."""
+        return self.kernel.audit
+
+    @property
+    def model(self) -> WireModel:
+        """The AWS KMS service model requests are validated against."""
+        return self.kernel.model
+
+    # -- the AWS operations ----------------------------------------------------------------
 
     def call(
         self,
@@ -67,44 +137,74 @@ class KeyService(
         blob members as ``bytes``. Every failure is a :class:`StrongroomError` subclass
         carrying its AWS error type.
         """
+        kernel = self.kernel
         ctx = OpContext(
             caller,
             operation,
-            request_id or self.new_request_id(),
+            request_id or kernel.new_request_id(),
             dry_run=bool(request.get("DryRun")),
         )
         try:
-            handler = self._handlers.get(operation)  # only operations of the model are kept
+            handler = HANDLERS.get(operation)
             if handler is None:
-                if operation not in self.model.operations:
+                if operation not in kernel.model.operations:
                     raise UnsupportedOperationError(f"Operation {operation} is not supported.")
-                handler = getattr(self, handler_name(operation), None)
-                if handler is None:
-                    raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
-                self._handlers[operation] = handler
-            self.model.validate(operation, request)
+                raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
+            kernel.model.validate(operation, request)
             refuse_unoffered(operation, request)
-            response: dict[str, Any] = handler(ctx, request)
+            response = handler(kernel, ctx, request)
             if ctx.dry_run:
                 raise DryRunOperationError(
                     "The request would have succeeded, but the DryRun option is set."
                 )
         except StrongroomError as exc:
-            self.record(ctx, exc.aws_type)
+            kernel.record(ctx, exc.aws_type)
             raise
-        self.record(ctx, "Success")
+        kernel.record(ctx, "Success")
         return response
 
     def new_request_id(self) -> str:
         """Return a request id unique across processes: a random prefix and a counter."""
-        return f"{self._request_prefix}-{next(self._request_counter):012x}"
+        return self.kernel.new_request_id()
+
+    # -- user keys (in process and over the API) ---------------------------------------------
+
+    call_user_keys = _OnKernel(user_keys_api.call_user_keys)
+    encrypt_for_user = _OnKernel(user_keys.encrypt_for_user)
+    generate_user_data_key = _OnKernel(user_keys.generate_user_data_key)
+    create_user_keys = _OnKernel(user_keys.create_user_keys)
+    destroy_user_key = _OnKernel(user_keys.destroy_user_key)
+    user_key_exists = _OnKernel(user_keys.user_key_exists)
+    count_user_keys = _OnKernel(user_keys.count_user_keys)
+
+    # -- tenants and access keys -------------------------------------------------------------
+
+    create_tenant = _OnKernel(admin.create_tenant)
+    list_tenants = _OnKernel(admin.list_tenants)
+    find_tenant = _OnKernel(admin.find_tenant)
+    create_access_key = _OnKernel(admin.create_access_key)
+    delete_access_key = _OnKernel(admin.delete_access_key)
+    lookup_access_key = _OnKernel(admin.lookup_access_key)
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    rotate_due_keys = _OnKernel(rotate_due_keys)
+
+    def delete_due_keys(self) -> list[str]:
+        """Delete expired imported material, then shred keys whose deletion date has passed."""
+        delete_expired_material(self.kernel)
+        return delete_due_keys(self.kernel)
 
     def run_maintenance(self) -> dict[str, list[str]]:
         """Rotate keys that are due and shred keys whose deletion date has passed."""
-        return {"rotated": self.rotate_due_keys(), "deleted": self.delete_due_keys()}
+        return {"rotated": rotate_due_keys(self.kernel), "deleted": self.delete_due_keys()}
+
+    def record(self, ctx: OpContext, result: str, detail: dict[str, Any] | None = None) -> None:
+        """Queue one audit event for a request (see :meth:`Kernel.record`)."""
+        self.kernel.record(ctx, result, detail)
 
     def close(self) -> None:
         """Flush the audit log and release the store and root of trust."""
-        self.audit.flush()
-        self.store.close()
-        self.root.close()
+        self.kernel.audit.flush()
+        self.kernel.store.close()
+        self.kernel.root.close()

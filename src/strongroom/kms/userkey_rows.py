@@ -1,6 +1,6 @@
 """User key rows: their store names, user id rules, wrapping identities and stored bytes.
 
-The pure parts of :mod:`strongroom.kms.ops_userkeys` (no store, no service), so that
+The pure parts of :mod:`strongroom.kms.userkeys.operations` (no store, no service), so that
 clients can check a user id without importing the key service.
 """
 

@@ -20,9 +20,25 @@ from typing import Any
 
 from strongroom.errors import ValidationError
 
-_MODEL_FILE = "kms-2014-11-01.json"
+KMS_MODEL_PATH = ("kms", "kms-2014-11-01.json")
+"""Where AWS KMS's model is, inside the ``strongroom`` package."""
 _BLOB_TYPES = (bytes, bytearray)
 _NUMBER_TYPES = (int, float)
+
+
+def read_service_model(path: tuple[str, ...]) -> dict[str, Any]:
+    """Parse a botocore-format service model shipped inside the ``strongroom`` package.
+
+    The one loader of the vendored models: AWS KMS's (``KMS_MODEL_PATH``), the user-key
+    model and the mesh model; the request validator (:class:`WireModel`) and the API's
+    JSON codec (:class:`strongroom.api.shapes.ShapeCodec`) are both built from it.
+    """
+    text = resources.files("strongroom").joinpath(*path).read_text("utf-8")
+    model: dict[str, Any] = json.loads(text)
+    for member in ("metadata", "shapes", "operations"):
+        if not isinstance(model.get(member), dict):
+            raise ValueError(f"{'/'.join(path)} is not a service model: no {member}")
+    return model
 
 
 def _anything(value: Any) -> bool:
@@ -44,10 +60,9 @@ class WireModel:
     _requests: dict[str, Callable[[Any], bool]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls) -> WireModel:
-        """Read the vendored model from the package."""
-        text = resources.files("strongroom.kms").joinpath(_MODEL_FILE).read_text("utf-8")
-        raw = json.loads(text)
+    def load(cls, path: tuple[str, ...] = KMS_MODEL_PATH) -> WireModel:
+        """Read a vendored model from the package (by default AWS KMS's)."""
+        raw = read_service_model(path)
         return cls(shapes=raw["shapes"], operations=raw["operations"])
 
     def input_shape(self, operation: str) -> str | None:

@@ -15,14 +15,14 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 
-from strongroom.data.signed_json import SignedJsonClient, reply_blob
+from strongroom.awsjson.client import SignedJsonClient, reply_blob
 from strongroom.errors import KMSInternalError, ValidationError
-from strongroom.kms.ports import Clock, RootOfTrust, Store
 from strongroom.mesh.api_ops import MESH_TARGET_PREFIX
-from strongroom.mesh.ca import MeshCA
-from strongroom.mesh.registry import RegistrationEntry, Registry, Selector
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
-from strongroom.mesh.svid import certificates_from_der
+from strongroom.mesh.identity.ca import MeshCA
+from strongroom.mesh.identity.registry import RegistrationEntry, Registry, Selector
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.svid import certificates_from_der
+from strongroom.ports import Clock, RootOfTrust, Store
 
 
 class MeshAdministration(Protocol):

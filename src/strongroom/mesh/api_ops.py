@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -49,12 +48,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.errors import AccessDeniedError, NotFoundError, StrongroomError, ValidationError
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import Clock, RootOfTrust, Store
 from strongroom.kms.wire_model import WireModel
-from strongroom.mesh.authority import stored_versions
-from strongroom.mesh.ca import MeshCA
-from strongroom.mesh.registry import RegistrationEntry, Registry, is_reserved
-from strongroom.mesh.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.identity.authority import stored_versions
+from strongroom.mesh.identity.ca import MeshCA
+from strongroom.mesh.identity.registry import RegistrationEntry, Registry, is_reserved
+from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
+from strongroom.ports import Clock, RootOfTrust, Store
 
 MESH_MODEL_FILE = "strongroom-mesh-2026-11-29.json"
 MESH_MODEL_PATH = ("mesh", MESH_MODEL_FILE)
@@ -83,9 +82,7 @@ AuditSink = Callable[[dict[str, Any]], None]
 
 def load_mesh_model() -> WireModel:
     """The mesh service model shipped in the package, as a :class:`WireModel`."""
-    text = resources.files("strongroom.mesh").joinpath(MESH_MODEL_FILE).read_text("utf-8")
-    raw = json.loads(text)
-    return WireModel(shapes=raw["shapes"], operations=raw["operations"])
+    return WireModel.load(MESH_MODEL_PATH)
 
 
 def _public_key(der: bytes) -> ec.EllipticCurvePublicKey:

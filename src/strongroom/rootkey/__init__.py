@@ -1,7 +1,7 @@
 """Roots of trust: a PKCS#11 HSM, or a local master key file for development.
 
 :func:`open_root_of_trust` turns the one configuration string (``local`` or a
-``pkcs11:`` URI) into a :class:`~strongroom.kms.ports.RootOfTrust`.
+``pkcs11:`` URI) into a :class:`~strongroom.ports.RootOfTrust`.
 """
 
 from strongroom.rootkey.factory import MASTER_KEY_FILE, open_root_of_trust

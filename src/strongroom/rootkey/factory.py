@@ -11,7 +11,7 @@ from strongroom.rootkey.pkcs11 import Pkcs11RootOfTrust
 from strongroom.rootkey.pkcs11_uri import is_pkcs11_uri
 
 if TYPE_CHECKING:
-    from strongroom.kms.ports import RootOfTrust
+    from strongroom.ports import RootOfTrust
 
 MASTER_KEY_FILE = "master.key"
 """Name of the local master key file inside the data directory."""

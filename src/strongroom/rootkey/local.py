@@ -16,7 +16,7 @@ from strongroom.errors import RootOfTrustError
 
 
 class LocalRootOfTrust:
-    """A :class:`~strongroom.kms.ports.RootOfTrust` backed by a master key file."""
+    """A :class:`~strongroom.ports.RootOfTrust` backed by a master key file."""
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:

@@ -72,7 +72,7 @@ _KEY_TEMPLATE: dict[Attribute, Any] = {
 
 
 class Pkcs11RootOfTrust:
-    """A :class:`~strongroom.kms.ports.RootOfTrust` whose key lives in a PKCS#11 token.
+    """A :class:`~strongroom.ports.RootOfTrust` whose key lives in a PKCS#11 token.
 
     Build it with :meth:`from_uri`. It holds no key material; the PIN stays in the
     shared token login and is never shown.
@@ -225,11 +225,13 @@ def _check_uri(uri: Pkcs11Uri) -> tuple[str, str]:
 def _find_token(lib: Any, uri: Pkcs11Uri) -> Any:
     try:
         found = []
+        seen: list[str] = []
         for slot in lib.get_slots(token_present=True):
-            if uri.slot_id is not None and slot.slot_id != uri.slot_id:
-                continue
             token = slot.get_token()
             if not token.flags & TokenFlag.TOKEN_INITIALIZED:
+                continue
+            seen.append(str(token.label).strip())
+            if uri.slot_id is not None and slot.slot_id != uri.slot_id:
                 continue
             if uri.token is not None and token.label != uri.token:
                 continue
@@ -239,10 +241,35 @@ def _find_token(lib: Any, uri: Pkcs11Uri) -> Any:
     except PKCS11Error as exc:
         raise RootOfTrustError("cannot list the tokens of the PKCS#11 module") from exc
     if not found:
-        raise RootOfTrustError("no initialised PKCS#11 token matches the URI")
+        raise RootOfTrustError(_no_token_message(uri, seen))
     if len(found) > 1:
         raise RootOfTrustError("more than one PKCS#11 token matches the URI")
     return found[0]
+
+
+def _no_token_message(uri: Pkcs11Uri, seen: list[str]) -> str:
+    """Why no token matched: which the module offers, and SoftHSM's usual cause."""
+    wanted = ", ".join(
+        f"{name}={value}"
+        for name, value in (("token", uri.token), ("serial", uri.serial), ("slot-id", uri.slot_id))
+        if value is not None
+    )
+    offered = ", ".join(repr(label) for label in seen) if seen else "none"
+    message = (
+        f"no initialised PKCS#11 token matches the URI ({wanted}); "
+        f"the module {uri.module_path} offers: {offered}"
+    )
+    if "softhsm" in (uri.module_path or "").lower():
+        conf = os.environ.get("SOFTHSM2_CONF")
+        if conf:
+            message += f". SoftHSM reads its tokens from the tokendir of {conf} (SOFTHSM2_CONF)"
+        else:
+            message += (
+                ". SOFTHSM2_CONF is not set, so SoftHSM looked in the tokendir of "
+                "/etc/softhsm/softhsm2.conf: set SOFTHSM2_CONF to the configuration file "
+                "the token was created with"
+            )
+    return message
 
 
 def _serial_text(serial: bytes | str) -> str:

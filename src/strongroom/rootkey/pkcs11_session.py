@@ -125,7 +125,14 @@ class Pkcs11Modules:
             try:
                 lib = pkcs11.lib(real)  # python-pkcs11's cache; re-initialises if finalised
             except PKCS11Error as exc:
-                raise RootOfTrustError(f"cannot load the PKCS#11 module {module_path}") from exc
+                message = f"cannot load the PKCS#11 module {module_path}"
+                conf = os.environ.get("SOFTHSM2_CONF")
+                if "softhsm" in module_path.lower() and conf is not None:
+                    if not os.path.isfile(conf):
+                        message += f": SOFTHSM2_CONF names {conf!r}, which is no file"
+                    else:
+                        message += f" (check its configuration {conf}, SOFTHSM2_CONF)"
+                raise RootOfTrustError(message) from exc
             if module is None or stale or module.lib is not lib:
                 module = Pkcs11Module(real, lib)
                 self._modules[real] = module

@@ -32,6 +32,7 @@ from strongroom.kms import KeyService
 from strongroom.kms.caller import AccessKey, Caller
 from strongroom.kms.records import GLOBAL_TENANT
 from strongroom.mesh.api_ops import MeshApiOps
+from strongroom.mesh.identity.ingress import server_credentials
 from strongroom.server.metrics import ServerMetrics, multiprocess_exposition, render
 from strongroom.server.settings import ServerSettings
 from strongroom.tls import (
@@ -40,7 +41,6 @@ from strongroom.tls import (
     SubjectNames,
     load_credentials,
     renewal_due,
-    server_credentials,
 )
 
 _log = logging.getLogger("strongroom.server")

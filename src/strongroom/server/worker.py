@@ -22,19 +22,19 @@ from collections.abc import Generator
 
 import uvicorn
 
+from strongroom.config import DataDirConfig
+from strongroom.deployment import open_service
 from strongroom.errors import InternalError
-from strongroom.kms import KeyService, SystemClock
-from strongroom.rootkey import open_root_of_trust
+from strongroom.kms import KeyService
+from strongroom.mesh.identity.ingress import server_credentials
 from strongroom.server.guard import ConnectionGuard, raise_file_limit
 from strongroom.server.guarded_protocol import GuardedHttpToolsProtocol
 from strongroom.server.runtime import Runtime
 from strongroom.server.settings import ServerSettings
-from strongroom.store import open_store
 from strongroom.tls import (
     ServerCredentials,
     SubjectNames,
     file_ssl_context,
-    server_credentials,
     server_ssl_context,
 )
 
@@ -66,13 +66,8 @@ def configure_logging(level: str, access_log: bool) -> None:
 
 def open_key_service(settings: ServerSettings) -> KeyService:
     """Open this process's store, root of trust and key service."""
-    store = open_store(settings.store_url)
-    try:
-        root = open_root_of_trust(settings.root_spec, settings.data_dir, create=False)
-    except BaseException:
-        store.close()
-        raise
-    return KeyService(store, root, SystemClock())
+    config = DataDirConfig(store_url=settings.store_url, root_of_trust=settings.root_spec)
+    return open_service(config, settings.data_dir)
 
 
 def tls_for(

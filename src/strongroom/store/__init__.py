@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strongroom.errors import ValidationError
-from strongroom.kms.ports import Store
+from strongroom.ports import Store
 from strongroom.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from strongroom.errors import StoreError
-from strongroom.kms.audit import GENESIS_HASH, chain_hash
-from strongroom.kms.ports import AuditRecord
+from strongroom.ports import AuditRecord
+from strongroom.ports.audit_chain import GENESIS_HASH, chain_hash
 from strongroom.store.keyrange import prefix_end
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ MIGRATIONS: list[tuple[int, str]] = [
 
 
 class SqliteTx:
-    """A :class:`~strongroom.kms.ports.StoreTx` over one SQLite connection."""
+    """A :class:`~strongroom.ports.StoreTx` over one SQLite connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -212,7 +212,7 @@ class SqliteTx:
 
 
 class SqliteStore:
-    """A :class:`~strongroom.kms.ports.Store` in one SQLite file (WAL, ``synchronous=FULL``)."""
+    """A :class:`~strongroom.ports.Store` in one SQLite file (WAL, ``synchronous=FULL``)."""
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
         self.path = str(path)

@@ -18,8 +18,8 @@ from strongroom.kmip.context import KmipClient
 from strongroom.kmip.engine import KmipEngine
 from strongroom.kmip.runtime import AuditFlusher, build_kernel, ensure_kms_key
 from strongroom.kmip.server import KmipServer, Limits, mutual_tls_context
-from strongroom.kms.ports import SystemClock
 from strongroom.kms.service import KeyService
+from strongroom.ports import SystemClock
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
 from strongroom.tls.server_cert import SubjectNames, load_credentials, server_credentials

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from strongroom.mesh.svid_source import SvidState, state_from_pem
+from strongroom.mesh.proxy.svid_source import SvidState, state_from_pem
 
 _BACKDATE = datetime.timedelta(minutes=5)
 
@@ -202,5 +202,5 @@ def self_signed_server(dns_names: list[str]) -> IssuedCert:
 
 
 def svid_state(issued: IssuedCert, bundle_pem: bytes) -> SvidState:
-    """A sidecar's :class:`~strongroom.mesh.svid_source.SvidState` from a test certificate."""
+    """A sidecar's :class:`~strongroom.mesh.proxy.svid_source.SvidState` from a test certificate."""
     return state_from_pem(issued.chain_pem, issued.key_pem, bundle_pem)

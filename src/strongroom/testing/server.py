@@ -322,7 +322,7 @@ def signed_json_client(info: ServerInfo, credentials: dict[str, Any], target_pre
     """
     from botocore.credentials import Credentials
 
-    from strongroom.data.signed_json import SignedJsonClient
+    from strongroom.awsjson.client import SignedJsonClient
 
     return SignedJsonClient(
         info.endpoint_url,

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from strongroom.kms.authz import Authorizer
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import Clock, ManualClock, RootOfTrust, Store
 from strongroom.kms.service import KeyService
+from strongroom.ports import Clock, ManualClock, RootOfTrust, Store
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
 
@@ -30,16 +31,20 @@ def new_service(store: Store, root: RootOfTrust, clock: Clock) -> KeyService:
 
 
 @contextlib.contextmanager
-def sqlite_key_service(directory: Path, clock: Clock | None = None) -> Iterator[KeyService]:
+def sqlite_key_service(
+    directory: Path, clock: Clock | None = None, *, authorizer: Authorizer | None = None
+) -> Iterator[KeyService]:
     """A key service over SQLite (``store.db``) and a new local root key (``master.key``).
 
     Both files go into ``directory``; ``clock`` defaults to a fresh
-    :class:`~strongroom.kms.ManualClock`. The service is closed when the block ends.
+    :class:`~strongroom.kms.ManualClock`; ``authorizer`` to the standard
+    :class:`~strongroom.kms.authz.KeyAuthorizer`. The service is closed when the block ends.
     """
     service = KeyService(
         SqliteStore(directory / "store.db"),
         LocalRootOfTrust.create(directory / "master.key"),
         clock if clock is not None else ManualClock(),
+        authorizer=authorizer,
     )
     try:
         yield service

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from strongroom.kmip.runtime import AuditFlusher, ensure_kms_key
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import SystemClock
 from strongroom.kms.service import KeyService
+from strongroom.ports import SystemClock
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
 from strongroom.vault import records

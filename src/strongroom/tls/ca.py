@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from strongroom.crypto.wrap import key_identity
 from strongroom.errors import StoreError
-from strongroom.kms.ports import RootOfTrust, StoreTx
+from strongroom.ports import RootOfTrust, StoreTx
 
 CA_TENANT = "_global"
 CA_KIND = "ca"

@@ -16,6 +16,7 @@ import os
 import socket
 import ssl
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.errors import ValidationError
-from strongroom.kms.ports import RootOfTrust, StoreTx
+from strongroom.ports import RootOfTrust, StoreTx
 from strongroom.tls.ca import (
     CA_KIND,
     CA_TENANT,
@@ -46,7 +47,8 @@ class SubjectNames:
     """The SANs a server certificate carries: DNS names and IP addresses, sorted.
 
     ``spiffe_id`` (a ``spiffe://`` name among the extras) makes the mesh CA of its trust
-    domain issue the certificate instead of the instance CA (:mod:`strongroom.mesh.ingress`).
+    domain issue the certificate instead of the instance CA
+    (:mod:`strongroom.mesh.identity.ingress`).
     """
 
     dns_names: tuple[str, ...]
@@ -105,22 +107,29 @@ def _renew_at(not_before: float, not_after: float) -> float:
     return not_after - (not_after - not_before) * RENEW_WHEN_LEFT
 
 
+MeshIssuer = Callable[[StoreTx, RootOfTrust, "SubjectNames", float], "ServerCredentials"]
+"""Issues a certificate with a SPIFFE ID (``strongroom.mesh.identity.ingress`` has one)."""
+
+
 def server_credentials(
     tx: StoreTx,
     root: RootOfTrust,
     names: SubjectNames,
     now: float,
     validity_days: int = SERVER_VALIDITY_DAYS,
+    *,
+    issue_mesh: MeshIssuer | None = None,
 ) -> ServerCredentials:
     """Return the stored certificate for ``names``, issuing one if missing or near expiry.
 
     Run it in a write transaction (it may create the CA and store a new certificate).
-    With ``names.spiffe_id`` the trust domain's mesh CA issues it instead.
+    With ``names.spiffe_id`` the trust domain's mesh CA issues it instead, through
+    ``issue_mesh`` (the mesh imports this package, never the other way round).
     """
     if names.spiffe_id is not None:
-        from strongroom.mesh.ingress import mesh_server_credentials  # mesh imports tls
-
-        return mesh_server_credentials(tx, root, names, now)
+        if issue_mesh is None:
+            raise ValidationError("a certificate with a SPIFFE ID is issued by the mesh CA")
+        return issue_mesh(tx, root, names, now)
     ca = load_or_create_ca(tx, root, now)
     name = f"server/{names.digest}"
     identity = (CA_KIND, name)

@@ -24,7 +24,7 @@ from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_
 from strongroom.data.keys import DataKeyProvider
 from strongroom.errors import NotFoundError, StoreError, ValidationError
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import RootOfTrust, StoreTx
+from strongroom.ports import RootOfTrust, StoreTx
 
 GLOBAL = "_global"
 TOKEN_KIND = "vault.token"  # noqa: S105 - a record kind, not a secret

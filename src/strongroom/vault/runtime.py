@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from strongroom.data.keys import InProcessDataKeys
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import Clock, RootOfTrust, Store
+from strongroom.ports import Clock, RootOfTrust, Store
 from strongroom.tls.server_cert import (
     ServerCredentials,
     SubjectNames,

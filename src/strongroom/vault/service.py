@@ -21,7 +21,7 @@ from strongroom.crypto.blob import InvalidBlob, parse_header
 from strongroom.data.keys import DataKeyProvider
 from strongroom.errors import AccessDeniedError, NotFoundError, ValidationError
 from strongroom.kms.caller import Caller
-from strongroom.kms.ports import Clock, RootOfTrust, Store, StoreTx
+from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.vault import records
 from strongroom.vault.records import Mount, TokenInfo
 

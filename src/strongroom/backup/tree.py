@@ -1,0 +1,168 @@
+"""Trees (format v1): one directory's entries, stored as a blob of type tree.
+
+A tree is canonical JSON (UTF-8, sorted keys, no spaces)::
+
+    {"v": 1, "nodes": [node, ...]}       nodes sorted by name, names unique
+
+    node = {"name": str, "type": "file"|"dir"|"symlink"|"hardlink"|"fifo",
+            "mode": int, "uid": int, "gid": int, "user": str, "group": str,
+            "mtime_ns": int, "size": int,
+            "content": [hex blob id | int zero-run length, ...]     (file)
+            "subtree": hex tree id                                   (dir)
+            "target": str                                            (symlink)
+            "link": str  path of the first name, from the snapshot root (hardlink)}
+
+Names that are not UTF-8 travel as ``surrogateescape`` strings turned into JSON escapes.
+A zero run (an int in ``content``) is a hole of a sparse file: restore seeks over it.
+The tree's id is HMAC-SHA256(tree-id key, bytes), and a snapshot names its root tree, so
+a snapshot commits to every tree and chunk it reaches.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from strongroom.backup.errors import CorruptError
+
+VERSION = 1
+TYPES = frozenset({"file", "dir", "symlink", "hardlink", "fifo"})
+_CORRUPT = "A tree is corrupt."
+
+Content = list[bytes | int]
+
+
+@dataclass(slots=True)
+class Node:
+    """One entry of a directory."""
+
+    name: str
+    type: str
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    user: str = ""
+    group: str = ""
+    mtime_ns: int = 0
+    size: int = 0
+    content: Content = field(default_factory=list)
+    subtree: bytes | None = None
+    target: str | None = None
+    link: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The node as canonical JSON values."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "mode": self.mode,
+            "uid": self.uid,
+            "gid": self.gid,
+            "user": self.user,
+            "group": self.group,
+            "mtime_ns": self.mtime_ns,
+            "size": self.size,
+        }
+        if self.type == "file":
+            out["content"] = [c if isinstance(c, int) else c.hex() for c in self.content]
+        if self.subtree is not None:
+            out["subtree"] = self.subtree.hex()
+        if self.target is not None:
+            out["target"] = self.target
+        if self.link is not None:
+            out["link"] = self.link
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Node:
+        """Parse and check one node."""
+        if not isinstance(raw, dict) or raw.get("type") not in TYPES:
+            raise CorruptError(_CORRUPT)
+        name = raw.get("name")
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
+            raise CorruptError(_CORRUPT)
+        mode, uid, gid, mtime_ns, size = (_natural(raw.get(k)) for k in _INTS)
+        node = cls(
+            name,
+            str(raw["type"]),
+            mode,
+            uid,
+            gid,
+            _text(raw.get("user", "")),
+            _text(raw.get("group", "")),
+            mtime_ns,
+            size,
+        )
+        try:
+            if node.type == "file":
+                node.content = [_content(c) for c in raw["content"]]
+            elif node.type == "dir":
+                node.subtree = _blob_id(raw["subtree"])
+            elif node.type == "symlink":
+                node.target = _text(raw["target"])
+            elif node.type == "hardlink":
+                node.link = _text(raw["link"])
+        except (KeyError, TypeError) as exc:
+            raise CorruptError(_CORRUPT) from exc
+        return node
+
+
+_INTS = ("mode", "uid", "gid", "mtime_ns", "size")
+
+
+def _natural(raw: Any) -> int:
+    if type(raw) is not int or raw < 0:
+        raise CorruptError(_CORRUPT)
+    return raw
+
+
+def _blob_id(raw: Any) -> bytes:
+    if not isinstance(raw, str) or len(raw) != 64:
+        raise CorruptError(_CORRUPT)
+    try:
+        return bytes.fromhex(raw)
+    except ValueError as exc:
+        raise CorruptError(_CORRUPT) from exc
+
+
+def _content(raw: Any) -> bytes | int:
+    if type(raw) is int:
+        if raw <= 0:
+            raise CorruptError(_CORRUPT)
+        return raw
+    return _blob_id(raw)
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str) or "\0" in raw:
+        raise CorruptError(_CORRUPT)
+    return raw
+
+
+def encode_tree(nodes: list[Node]) -> bytes:
+    """The canonical bytes of a tree (nodes sorted by name; names must be unique)."""
+    ordered = sorted(nodes, key=lambda n: n.name)
+    if len({n.name for n in ordered}) != len(ordered):
+        raise ValueError("duplicate names in a tree")
+    doc = {"v": VERSION, "nodes": [n.to_json() for n in ordered]}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8", "surrogateescape")
+
+
+def decode_tree(data: bytes) -> list[Node]:
+    """Parse a tree; :class:`CorruptError` unless it is canonical v1."""
+    try:
+        doc = json.loads(data.decode("utf-8", "surrogateescape"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptError(_CORRUPT) from exc
+    if (
+        not isinstance(doc, dict)
+        or doc.get("v") != VERSION
+        or not isinstance(doc.get("nodes"), list)
+    ):
+        raise CorruptError(_CORRUPT)
+    nodes = [Node.from_json(n) for n in doc["nodes"]]
+    names = [n.name for n in nodes]
+    if names != sorted(set(names)):
+        raise CorruptError(_CORRUPT)
+    return nodes

@@ -1,0 +1,155 @@
+"""Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
+
+An alias belongs to one tenant and one region and points at one key there. Names start with
+``alias/``; ``alias/aws/`` is reserved for AWS managed keys and refused.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from strongroom.errors import (
+    AlreadyExistsError,
+    InvalidAliasNameError,
+    InvalidMarkerError,
+    NotFoundError,
+    ValidationError,
+)
+from strongroom.kms.kernel import Kernel, OpContext
+from strongroom.kms.ops.keys import page
+from strongroom.kms.records import AliasRecord, KeyRecord
+from strongroom.kms.states import PENDING_DELETION, check_state
+from strongroom.ports import StoreTx
+
+ALIAS_NAME = re.compile(r"alias/[a-zA-Z0-9/_-]+")
+"""What an alias name is, as AWS KMS documents it."""
+
+
+def check_alias_name(name: str) -> None:
+    """Refuse names without ``alias/`` or in the reserved ``alias/aws/`` namespace."""
+    if not name.startswith("alias/") or len(name) <= len("alias/"):
+        raise ValidationError(
+            f'Alias must start with the prefix "alias/". Please see '
+            f"https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html ({name})"
+        )
+    if name.startswith("alias/aws/"):
+        raise InvalidAliasNameError(f"Cannot create alias with prefix 'alias/aws/': {name}")
+    if not ALIAS_NAME.fullmatch(name):
+        # The model's pattern admits ':' (for ARNs); alias names themselves do not.
+        raise ValidationError(
+            "1 validation error detected: Value at 'aliasName' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {ALIAS_NAME.pattern}"
+        )
+
+
+def _target(k: Kernel, tx: StoreTx, ctx: OpContext, target: str) -> KeyRecord:
+    if target.startswith("alias/") or ":alias/" in target:
+        raise ValidationError("Aliases must refer to keys. Not aliases")
+    key = k.resolve_key(tx, ctx, target)
+    if key.key_state == PENDING_DELETION:
+        check_state(key.key_state, "manage", key.arn)
+    return key
+
+
+def _alias_for_update(tx: StoreTx, account: str, region: str, name: str) -> AliasRecord:
+    """The alias ``name`` of ``account`` in ``region``, locked; NotFoundError if none."""
+    raw = tx.get_for_update(account, "alias", f"{region}/{name}")
+    if raw is None:
+        raise NotFoundError(f"Alias arn:aws:kms:{region}:{account}:{name} is not found.")
+    return AliasRecord.from_bytes(raw)
+
+
+def create_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Create an alias for a key of the caller's tenant and region."""
+    name = req["AliasName"]
+    check_alias_name(name)
+
+    def unit(tx: StoreTx) -> None:
+        key = _target(k, tx, ctx, req["TargetKeyId"])
+        k.authorize(tx, ctx, key, "CreateAlias")
+        now = k.clock.now()
+        record = AliasRecord(name, key.key_id, key.region, key.account_id, now, now)
+        if not tx.insert(key.account_id, "alias", f"{key.region}/{name}", record.to_bytes()):
+            raise AlreadyExistsError(f"An alias with the name {record.arn} already exists")
+
+    k.write(ctx, unit)
+    return {}
+
+
+def update_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Point an existing alias at another key of the same type and usage."""
+    name = req["AliasName"]
+    check_alias_name(name)
+    account, region = ctx.caller.tenant, ctx.caller.region
+
+    def unit(tx: StoreTx) -> None:
+        alias = _alias_for_update(tx, account, region, name)
+        key = _target(k, tx, ctx, req["TargetKeyId"])
+        k.authorize(tx, ctx, key, "UpdateAlias")
+        old_raw = tx.get(account, "key", alias.key_id)
+        if old_raw is not None:
+            old = KeyRecord.from_bytes(old_raw)
+            k.authorize(tx, ctx, old, "UpdateAlias")  # both keys, as in AWS
+            if (old.key_spec, old.key_usage) != (key.key_spec, key.key_usage):
+                raise ValidationError(
+                    f"{key.arn} is not of the same key spec and usage as the key the "
+                    "alias points to."
+                )
+        updated = alias.replace(key_id=key.key_id, last_updated_date=k.clock.now())
+        tx.put(account, "alias", f"{region}/{name}", updated.to_bytes())
+
+    k.write(ctx, unit)
+    return {}
+
+
+def delete_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Delete an alias (the key stays)."""
+    name = req["AliasName"]
+    check_alias_name(name)
+    account, region = ctx.caller.tenant, ctx.caller.region
+
+    def unit(tx: StoreTx) -> None:
+        alias = _alias_for_update(tx, account, region, name)
+        key_raw = tx.get(account, "key", alias.key_id)
+        if key_raw is not None:  # AWS asks for kms:DeleteAlias on the key too
+            k.authorize(tx, ctx, KeyRecord.from_bytes(key_raw), "DeleteAlias")
+        tx.delete(account, "alias", f"{region}/{name}")
+
+    k.write(ctx, unit)
+    return {}
+
+
+def list_aliases(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """List the caller's aliases in its region, optionally only those of one key."""
+    marker = req.get("Marker")
+    if marker is not None and not marker.startswith("alias/"):
+        raise InvalidMarkerError("Marker is invalid.")
+    account, region = ctx.caller.tenant, ctx.caller.region
+
+    def unit(tx: StoreTx) -> list[AliasRecord]:
+        key_id = None
+        if req.get("KeyId") is not None:
+            key_id = k.resolve_key(tx, ctx, req["KeyId"]).key_id
+        after = None if marker is None else f"{region}/{marker}"
+        rows = tx.scan(account, "alias", prefix=f"{region}/", after=after)
+        aliases = [AliasRecord.from_bytes(raw) for _, raw in rows]
+        return [a for a in aliases if key_id is None or a.key_id == key_id]
+
+    aliases, truncated = page(k.read(unit), req.get("Limit"))
+    response: dict[str, Any] = {
+        "Aliases": [
+            {
+                "AliasName": a.alias_name,
+                "AliasArn": a.arn,
+                "TargetKeyId": a.key_id,
+                "CreationDate": a.creation_date,
+                "LastUpdatedDate": a.last_updated_date,
+            }
+            for a in aliases
+        ],
+        "Truncated": truncated,
+    }
+    if truncated:
+        response["NextMarker"] = aliases[-1].alias_name
+    return response

@@ -1,0 +1,160 @@
+"""Asymmetric operations: RSA encryption, Sign and Verify, GetPublicKey, data key pairs.
+
+Everything a client sees is in AWS KMS's own formats, so a client can work offline with
+the public key GetPublicKey returns: an RSA ciphertext is the bare RSAES-OAEP ciphertext
+(as long as the modulus); signatures are as :mod:`strongroom.kms.signing` makes them.
+Public keys are DER SubjectPublicKeyInfo, private keys of data key pairs DER PKCS #8.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strongroom.errors import (
+    InvalidKeyUsageError,
+    InvalidSignatureError,
+    UnsupportedOperationError,
+)
+from strongroom.kms.kernel import Kernel, OpContext
+from strongroom.kms.keyspec import (
+    ED25519,
+    ENCRYPT_DECRYPT,
+    KEY_AGREEMENT,
+    KEY_SPECS,
+    SIGN_VERIFY,
+    SYMMETRIC_DEFAULT,
+    algorithms,
+    wrong_usage,
+)
+from strongroom.kms.material import new_material
+from strongroom.kms.ops.crypto import seal_for
+from strongroom.kms.records import KeyRecord
+from strongroom.kms.signing import RAW, SigningScheme, load_private, load_public
+from strongroom.kms.states import check_state
+from strongroom.ports import StoreTx
+
+DATA_KEY_PAIR_SPECS = frozenset(
+    name for name, info in KEY_SPECS.items() if info.key_type.offers_data_key_pairs
+)
+"""The KeyPairSpec values GenerateDataKeyPair serves (SM2 is not offered)."""
+
+
+def signing_scheme(key: KeyRecord, algorithm: str, operation: str) -> SigningScheme:
+    """The scheme for ``algorithm``; refuse keys not for signing or not offering it."""
+    if key.key_usage != SIGN_VERIFY:
+        raise wrong_usage(key.arn, key.key_usage, operation)
+    if algorithm == "ED25519_PH_SHA_512" and key.key_spec == ED25519:
+        raise UnsupportedOperationError(
+            "ED25519_PH_SHA_512 (Ed25519ph) is not offered; sign with ED25519_SHA_512."
+        )
+    if algorithm not in algorithms(key.key_spec, SIGN_VERIFY):
+        raise InvalidKeyUsageError(
+            f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
+        )
+    return SigningScheme.named(algorithm)
+
+
+def sign(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Sign a message (RAW, up to 4096 bytes) or a message digest (DIGEST)."""
+    message_type = req.get("MessageType") or RAW
+
+    def unit(tx: StoreTx) -> dict[str, Any]:
+        key = k.usable_key(tx, ctx, req["KeyId"], "crypto", "Sign", None, req.get("GrantTokens"))
+        scheme = signing_scheme(key, req["SigningAlgorithm"], "Sign")
+        scheme.prepare(req["Message"], message_type)
+        private = load_private(k.materials.material(tx, key, key.current_version))
+        signature = scheme.sign(private, req["Message"], message_type)
+        return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": scheme.name}
+
+    return k.read(unit)
+
+
+def verify(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Verify a signature; an invalid one is ``KMSInvalidSignatureException``."""
+    message_type = req.get("MessageType") or RAW
+
+    def unit(tx: StoreTx) -> dict[str, Any]:
+        key = k.usable_key(tx, ctx, req["KeyId"], "crypto", "Verify", None, req.get("GrantTokens"))
+        scheme = signing_scheme(key, req["SigningAlgorithm"], "Verify")
+        public = load_public(k.materials.version_record(tx, key, key.current_version).public_key)
+        if not scheme.verify(public, req["Signature"], req["Message"], message_type):
+            raise InvalidSignatureError("")
+        return {"KeyId": key.arn, "SignatureValid": True, "SigningAlgorithm": scheme.name}
+
+    return k.read(unit)
+
+
+def get_public_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Return the public key (DER SubjectPublicKeyInfo) of an asymmetric key."""
+
+    def unit(tx: StoreTx) -> dict[str, Any]:
+        key = k.resolve_key(tx, ctx, req["KeyId"])
+        k.authorize(tx, ctx, key, "GetPublicKey", None, req.get("GrantTokens"))
+        if not KEY_SPECS[key.key_spec].key_type.has_public_key:
+            raise UnsupportedOperationError(
+                f"{key.arn} key spec is {key.key_spec}; only asymmetric KMS keys have a public key."
+            )
+        check_state(key.key_state, "crypto", key.arn)
+        record = k.materials.version_record(tx, key, key.current_version)
+        response: dict[str, Any] = {
+            "KeyId": key.arn,
+            "PublicKey": record.public_key,
+            "CustomerMasterKeySpec": key.key_spec,
+            "KeySpec": key.key_spec,
+            "KeyUsage": key.key_usage,
+        }
+        offered = list(algorithms(key.key_spec, key.key_usage))
+        if key.key_usage == ENCRYPT_DECRYPT:
+            response["EncryptionAlgorithms"] = offered
+        elif key.key_usage == KEY_AGREEMENT:
+            response["KeyAgreementAlgorithms"] = offered
+        else:
+            response["SigningAlgorithms"] = offered
+        return response
+
+    return k.read(unit)
+
+
+def _generate_data_key_pair(
+    k: Kernel, ctx: OpContext, req: dict[str, Any], action: str
+) -> dict[str, Any]:
+    pair_spec = req["KeyPairSpec"]
+    if pair_spec not in DATA_KEY_PAIR_SPECS:
+        raise UnsupportedOperationError(f"KeyPairSpec {pair_spec} is not supported.")
+    if req.get("Recipient") is not None:
+        raise UnsupportedOperationError("Recipient (attested enclaves) is not supported.")
+    context = req.get("EncryptionContext")
+
+    def unit(tx: StoreTx) -> dict[str, Any]:
+        key = k.usable_key(tx, ctx, req["KeyId"], "crypto", action, context, req.get("GrantTokens"))
+        if key.key_spec != SYMMETRIC_DEFAULT:
+            raise InvalidKeyUsageError(
+                f"{key.arn} key spec is {key.key_spec}; data key pairs are encrypted under "
+                "symmetric encryption KMS keys only."
+            )
+        private, public = new_material(pair_spec)
+        blob = seal_for(k, tx, key, private, context)
+        return {
+            "PrivateKeyCiphertextBlob": blob,
+            "PrivateKeyPlaintext": private,
+            "PublicKey": public,
+            "KeyId": key.arn,
+            "KeyPairSpec": pair_spec,
+            "KeyMaterialId": k.materials.material_id_of(tx, key, key.current_version),
+        }
+
+    return k.read(unit)
+
+
+def generate_data_key_pair(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Return a fresh key pair: private key in plaintext and encrypted, public key."""
+    return _generate_data_key_pair(k, ctx, req, "GenerateDataKeyPair")
+
+
+def generate_data_key_pair_without_plaintext(
+    k: Kernel, ctx: OpContext, req: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a fresh key pair: the private key only encrypted, and the public key."""
+    response = _generate_data_key_pair(k, ctx, req, "GenerateDataKeyPairWithoutPlaintext")
+    del response["PrivateKeyPlaintext"]
+    return response

@@ -1,0 +1,311 @@
+"""Key lifecycle: CreateKey, DescribeKey, ListKeys, enable/disable, deletion, description.
+
+Rotation, tags and policies live in :mod:`.ops_rotation` and :mod:`.ops_tags`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from strongroom.errors import (
+    InvalidMarkerError,
+    UnsupportedOperationError,
+    ValidationError,
+)
+from strongroom.kms.imported_materials import current_view
+from strongroom.kms.kernel import DAY, Kernel, OpContext
+from strongroom.kms.key_usage import USE_KIND
+from strongroom.kms.keyspec import KEY_SPECS, SYMMETRIC_DEFAULT
+from strongroom.kms.material import new_material
+from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
+from strongroom.kms.states import (
+    DISABLED,
+    ENABLED,
+    PENDING_DELETION,
+    PENDING_IMPORT,
+    check_state,
+)
+from strongroom.kms.tags import check_tags
+from strongroom.ports import StoreTx
+
+MIN_PENDING_WINDOW_DAYS = 7
+MAX_PENDING_WINDOW_DAYS = 30
+DEFAULT_PENDING_WINDOW_DAYS = 30
+
+
+def default_policy(account_id: str) -> str:
+    """The default key policy: every principal of the tenant has full access."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": "key-default-1",
+            "Statement": [
+                {
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def page(items: list[Any], limit: int | None, default: int = 100) -> tuple[list[Any], bool]:
+    """Cut ``items`` to ``limit`` and say whether more remain."""
+    size = default if limit is None else limit
+    return items[:size], len(items) > size
+
+
+def _key_spec(k: Kernel, req: dict[str, Any]) -> tuple[str, str]:
+    spec = req.get("KeySpec")
+    legacy = req.get("CustomerMasterKeySpec")
+    if spec is not None and legacy is not None:
+        raise ValidationError(
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request."
+        )
+    spec = spec or legacy or SYMMETRIC_DEFAULT
+    info = KEY_SPECS.get(spec)
+    if info is None:
+        raise UnsupportedOperationError(f"KeySpec {spec} is not supported.")
+    usage = req.get("KeyUsage") or info.default_usage
+    if usage is None or usage not in info.usages:
+        raise ValidationError(
+            f"KeyUsage {req.get('KeyUsage') or 'ENCRYPT_DECRYPT'} is not compatible with "
+            f"KeySpec {spec}"
+        )
+    return spec, usage
+
+
+def create_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Create a KMS key of any supported spec and usage.
+
+    A given policy is validated first and must not lock the caller out (unless
+    ``BypassPolicyLockoutSafetyCheck``), as AWS does.
+    """
+    account = ctx.caller.tenant
+    policy = req.get("Policy")
+    if policy is not None:
+        bypass = bool(req.get("BypassPolicyLockoutSafetyCheck"))
+        k.authorizer.check_new_policy(ctx.caller, policy, None, bypass)
+    else:
+        policy = default_policy(account)
+    spec, usage = _key_spec(k, req)
+    origin = req.get("Origin") or "AWS_KMS"
+    if origin not in ("AWS_KMS", "EXTERNAL"):
+        raise UnsupportedOperationError(f"Origin {origin} is not supported.")
+    if req.get("CustomKeyStoreId") or req.get("XksKeyId"):
+        raise UnsupportedOperationError("Custom key stores are not supported.")
+    if req.get("MultiRegion"):
+        raise UnsupportedOperationError("Multi-Region keys are not supported.")
+    tags = check_tags(req.get("Tags") or [])
+    now = k.clock.now()
+    key = KeyRecord(
+        key_id=k.new_key_id(),
+        account_id=account,
+        region=ctx.caller.region,
+        key_spec=spec,
+        key_usage=usage,
+        origin=origin,
+        key_state=PENDING_IMPORT if origin == "EXTERNAL" else ENABLED,
+        creation_date=now,
+        description=req.get("Description") or "",
+        current_version=0 if origin == "EXTERNAL" else 1,
+        tags=tags,
+        policy=policy,
+    )
+    ctx.key_arn = key.arn
+    version = None
+    if origin == "AWS_KMS":
+        material, public = new_material(spec)
+        version = KeyVersionRecord(
+            key_id=key.key_id,
+            version=1,
+            created_at=now,
+            wrapped_material=k.materials.wrap_material(account, key.key_id, 1, material),
+            public_key=public,
+        )
+
+    def unit(tx: StoreTx) -> None:
+        tx.insert(account, "key", key.key_id, key.to_bytes())
+        if version is not None:
+            tx.insert(account, "keyver", version_name(key.key_id, 1), version.to_bytes())
+
+    k.write(ctx, unit)
+    return {"KeyMetadata": k.describe(key)}
+
+
+def describe_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Return a key's metadata."""
+    key = k.read(lambda tx: k.resolve_key(tx, ctx, req["KeyId"]))
+    k.read(lambda tx: k.authorize(tx, ctx, key, "DescribeKey", None, req.get("GrantTokens")))
+    return {"KeyMetadata": k.describe(key)}
+
+
+def list_keys(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """List the caller's keys in its region, paginated by key id."""
+    marker = req.get("Marker")
+    if marker is not None and not marker.startswith("k:"):
+        raise InvalidMarkerError("Marker is invalid.")
+
+    owners = req.get("ResourceOwners")
+
+    def unit(tx: StoreTx) -> list[KeyRecord]:
+        if owners is not None and "SELF" not in owners:
+            return []  # no keys are shared from other accounts (no AWS RAM here)
+        rows = tx.scan(ctx.caller.tenant, "key", after=None if marker is None else marker[2:])
+        keys = [KeyRecord.from_bytes(raw) for _, raw in rows]
+        here = ctx.caller.region
+        return [key for key in keys if key.region == here and not k.is_past_deletion(key)]
+
+    keys, truncated = page(k.read(unit), req.get("Limit"))
+    response: dict[str, Any] = {
+        "Keys": [{"KeyId": key.key_id, "KeyArn": key.arn} for key in keys],
+        "Truncated": truncated,
+    }
+    if truncated:
+        response["NextMarker"] = "k:" + keys[-1].key_id
+    return response
+
+
+def update_key(
+    k: Kernel,
+    ctx: OpContext,
+    req: dict[str, Any],
+    group: str,
+    action: str,
+    change: Any,
+) -> KeyRecord:
+    """Lock a key, check state and permission, apply ``change(key) -> key``, save."""
+
+    def unit(tx: StoreTx) -> KeyRecord:
+        key = k.resolve_key(tx, ctx, req["KeyId"])
+        k.authorize(tx, ctx, key, action, None, req.get("GrantTokens"))
+        raw = tx.get_for_update(key.account_id, "key", key.key_id)
+        key = current_view(KeyRecord.from_bytes(raw), k.clock.now()) if raw is not None else key
+        check_state(key.key_state, group, key.arn)
+        updated: KeyRecord = change(key)
+        tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
+        return updated
+
+    updated = k.write(ctx, unit)
+    k.forget_key(updated.account_id, updated.key_id)
+    return updated
+
+
+def enable_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Set a key's state to Enabled."""
+    update_key(k, ctx, req, "enable", "EnableKey", lambda key: key.replace(key_state=ENABLED))
+    return {}
+
+
+def disable_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Set a key's state to Disabled; its cached material is dropped."""
+    update_key(k, ctx, req, "enable", "DisableKey", lambda key: key.replace(key_state=DISABLED))
+    return {}
+
+
+def update_key_description(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Replace a key's description."""
+    update_key(
+        k,
+        ctx,
+        req,
+        "manage",
+        "UpdateKeyDescription",
+        lambda key: key.replace(description=req["Description"]),
+    )
+    return {}
+
+
+def schedule_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Schedule a key's deletion after a 7-30 day waiting period (default 30)."""
+    days = req.get("PendingWindowInDays")
+    days = DEFAULT_PENDING_WINDOW_DAYS if days is None else int(days)
+    if not MIN_PENDING_WINDOW_DAYS <= days <= MAX_PENDING_WINDOW_DAYS:
+        raise ValidationError(
+            f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed "
+            f"to satisfy constraint: Member must have value between "
+            f"{MIN_PENDING_WINDOW_DAYS} and {MAX_PENDING_WINDOW_DAYS}"
+        )
+    when = k.clock.now() + days * DAY
+    key = update_key(
+        k,
+        ctx,
+        req,
+        "schedule",
+        "ScheduleKeyDeletion",
+        lambda key: key.replace(
+            key_state=PENDING_DELETION,
+            deletion_date=when,
+            pending_window_days=days,
+            state_before_deletion=key.key_state,
+        ),
+    )
+    return {
+        "KeyId": key.arn,
+        "DeletionDate": when,
+        "KeyState": PENDING_DELETION,
+        "PendingWindowInDays": days,
+    }
+
+
+def cancel_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Cancel a scheduled deletion; the key comes back Disabled, as in AWS KMS."""
+    key = update_key(
+        k,
+        ctx,
+        req,
+        "cancel",
+        "CancelKeyDeletion",
+        lambda key: key.replace(
+            key_state=PENDING_IMPORT if key.state_before_deletion == PENDING_IMPORT else DISABLED,
+            deletion_date=None,
+            pending_window_days=None,
+            state_before_deletion=None,
+        ),
+    )
+    return {"KeyId": key.arn}
+
+
+def shred_key(k: Kernel, tx: StoreTx, key: KeyRecord) -> None:
+    """Delete a key and everything under it: versions, aliases, grants, user keys."""
+    account = key.account_id
+    tx.delete(account, "key", key.key_id)
+    tx.delete_prefix(account, "keyver", key.key_id + "/")
+    tx.delete_prefix(account, "grant", key.key_id + "/")
+    tx.delete_prefix(account, "userkey", key.key_id + "/")
+    tx.delete(account, USE_KIND, key.key_id)
+    for name, raw in tx.scan(account, "alias"):
+        if json.loads(raw).get("key_id") == key.key_id:
+            tx.delete(account, "alias", name)
+    k.forget_key(account, key.key_id)
+
+
+def delete_due_keys(k: Kernel) -> list[str]:
+    """Shred every key whose deletion date has passed; return their ARNs (audited)."""
+
+    def unit(tx: StoreTx) -> list[str]:
+        done = []
+        for tenant in tx.tenants():
+            for _, raw in tx.scan(tenant, "key"):
+                key = KeyRecord.from_bytes(raw)
+                if k.is_past_deletion(key):
+                    shred_key(k, tx, key)
+                    done.append(key.arn)
+        return done
+
+    arns = k.store.write(unit)
+    for arn in arns:
+        k.audit.record(
+            {
+                "operation": "DeleteKey",
+                "keyArn": arn,
+                "result": "Success",
+                "account": arn.split(":")[4],
+            }
+        )
+    return arns

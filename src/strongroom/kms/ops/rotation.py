@@ -1,0 +1,250 @@
+"""Key rotation: automatic (maintenance) and on demand, the rotation status and history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strongroom.errors import (
+    InvalidMarkerError,
+    InvalidStateError,
+    LimitExceededError,
+    NotFoundError,
+    UnsupportedOperationError,
+)
+from strongroom.kms.imported_materials import (
+    EXTERNAL,
+    KEY_MATERIAL_DOES_NOT_EXPIRE,
+    KeyMaterials,
+    import_state,
+    is_imported,
+    material_state,
+    settle,
+)
+from strongroom.kms.kernel import DAY, Kernel, OpContext
+from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
+from strongroom.kms.material import new_material
+from strongroom.kms.ops.keys import page, update_key
+from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
+from strongroom.kms.states import check_state
+from strongroom.ports import StoreTx
+
+DEFAULT_ROTATION_DAYS = 365
+ON_DEMAND_ROTATION_LIMIT = 25
+"""On-demand rotations a key may have (AWS KMS's fixed quota); automatic ones are not counted."""
+
+
+def _check_rotatable(key: KeyRecord, *, imported: bool = False) -> None:
+    """Refuse keys that cannot rotate (``imported``: EXTERNAL keys rotate on demand)."""
+    origins = ("AWS_KMS", EXTERNAL) if imported else ("AWS_KMS",)
+    if key.key_spec != SYMMETRIC_DEFAULT or key.origin not in origins:
+        raise UnsupportedOperationError(
+            f"{key.arn} origin is {key.origin} and key spec is {key.key_spec}; only "
+            f"symmetric keys with origin {' or '.join(origins)} can be rotated"
+            + (" (EXTERNAL: on demand, to imported new material)." if imported else ".")
+        )
+
+
+def rotate_in_tx(k: Kernel, tx: StoreTx, key: KeyRecord, rotation_type: str) -> KeyRecord:
+    """Add a new material version to a locked key and make it current."""
+    version = key.current_version + 1
+    material, public = new_material(key.key_spec)
+    record = KeyVersionRecord(
+        key_id=key.key_id,
+        version=version,
+        created_at=k.clock.now(),
+        wrapped_material=k.materials.wrap_material(key.account_id, key.key_id, version, material),
+        rotation_type=rotation_type,
+        public_key=public,
+    )
+    if not tx.insert(
+        key.account_id, "keyver", version_name(key.key_id, version), record.to_bytes()
+    ):
+        raise NotFoundError("concurrent rotation; retry")
+    updated = key.replace(current_version=version)
+    if rotation_type == "AUTOMATIC" and key.rotation_period_days:
+        updated = updated.replace(next_rotation_date=k.clock.now() + key.rotation_period_days * DAY)
+    tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
+    return updated
+
+
+def enable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Turn on automatic rotation every 90-2560 days (default 365)."""
+    days = int(req.get("RotationPeriodInDays") or DEFAULT_ROTATION_DAYS)
+
+    def change(key: KeyRecord) -> KeyRecord:
+        _check_rotatable(key)
+        return key.replace(
+            rotation_enabled=True,
+            rotation_period_days=days,
+            next_rotation_date=k.clock.now() + days * DAY,
+        )
+
+    update_key(k, ctx, req, "rotate", "EnableKeyRotation", change)
+    return {}
+
+
+def disable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Turn off automatic rotation."""
+
+    def change(key: KeyRecord) -> KeyRecord:
+        _check_rotatable(key)
+        return key.replace(rotation_enabled=False, next_rotation_date=None)
+
+    update_key(k, ctx, req, "rotate", "DisableKeyRotation", change)
+    return {}
+
+
+def get_key_rotation_status(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Say whether automatic rotation is on, its period and next date.
+
+    As in AWS KMS, asking about a key that cannot be rotated (asymmetric, HMAC) is an
+    UnsupportedOperationException, not ``False``; a key with imported material rotates
+    on demand only, so its automatic rotation is off.
+    """
+
+    def unit(tx: StoreTx) -> KeyRecord:
+        key = k.resolve_key(tx, ctx, req["KeyId"])
+        k.authorize(tx, ctx, key, "GetKeyRotationStatus")
+        _check_rotatable(key, imported=True)
+        return key
+
+    key = k.read(unit)
+    response: dict[str, Any] = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.arn}
+    if key.rotation_enabled:
+        response["RotationPeriodInDays"] = key.rotation_period_days
+        response["NextRotationDate"] = key.next_rotation_date
+    return response
+
+
+def rotate_key_on_demand(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Create a new version of a key's material now; every old version still decrypts."""
+
+    def unit(tx: StoreTx) -> KeyRecord:
+        key = k.resolve_key(tx, ctx, req["KeyId"])
+        k.authorize(tx, ctx, key, "RotateKeyOnDemand")
+        raw = tx.get_for_update(key.account_id, "key", key.key_id)
+        key = KeyRecord.from_bytes(raw) if raw is not None else key
+        check_state(key.key_state, "rotate", key.arn)
+        _check_rotatable(key, imported=True)
+        rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/")
+        versions = [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
+        done = sum(1 for v in versions if v.rotation_type == "ON_DEMAND" and not v.pending_rotation)
+        if done >= ON_DEMAND_ROTATION_LIMIT:
+            raise LimitExceededError(
+                f"{key.arn} has been rotated on demand {done} times, the most a key may be "
+                f"(AWS KMS's quota of {ON_DEMAND_ROTATION_LIMIT}); automatic rotation goes on."
+            )
+        if key.origin == EXTERNAL:
+            return _rotate_to_pending(k, tx, key, KeyMaterials.of(versions, key))
+        return rotate_in_tx(k, tx, key, "ON_DEMAND")
+
+    key = k.write(ctx, unit)
+    k.forget_key(key.account_id, key.key_id)
+    return {"KeyId": key.key_id}
+
+
+def list_key_rotations(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+    """List the rotations of a key (every version after the first), oldest first."""
+    marker = req.get("Marker")
+
+    def unit(tx: StoreTx) -> tuple[KeyRecord, list[KeyVersionRecord]]:
+        key = k.resolve_key(tx, ctx, req["KeyId"])
+        k.authorize(tx, ctx, key, "ListKeyRotations")
+        _check_rotatable(key, imported=True)
+        if marker is not None and not marker.startswith(key.key_id + "/"):
+            raise InvalidMarkerError("Marker is invalid.")
+        rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/", after=marker)
+        return key, [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
+
+    key, versions = k.read(unit)
+    # ROTATIONS_ONLY (the default) lists rotations; ALL_KEY_MATERIAL the first material
+    # and any imported material pending rotation too
+    every = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
+    if key.origin == EXTERNAL:  # rows of material never imported are not materials
+        materials = KeyMaterials.of(versions, key)
+        versions = list(materials.rows)
+    rotations = [v for v in versions if every or (v.version >= 2 and not v.pending_rotation)]
+    shown, truncated = page(rotations, req.get("Limit"))
+    response: dict[str, Any] = {
+        "Rotations": [_rotation_entry(k, key, v) for v in shown],
+        "Truncated": truncated,
+    }
+    if truncated:
+        response["NextMarker"] = version_name(key.key_id, shown[-1].version)
+    return response
+
+
+def _rotation_entry(k: Kernel, key: KeyRecord, version: KeyVersionRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "KeyId": key.key_id,
+        "KeyMaterialId": version.material_id
+        or k.materials.material_id_of(None, key, version.version),
+        "KeyMaterialState": material_state(key, version),
+    }
+    if version.version > 1 and not version.pending_rotation:
+        entry["RotationDate"] = version.created_at
+        entry["RotationType"] = version.rotation_type
+    if key.origin == EXTERNAL:
+        entry["ImportState"] = import_state(version, k.clock.now())
+        entry["ExpirationModel"] = version.expiration_model or KEY_MATERIAL_DOES_NOT_EXPIRE
+        if version.valid_to is not None:
+            entry["ValidTo"] = version.valid_to
+        if version.description is not None:
+            entry["KeyMaterialDescription"] = version.description
+    return entry
+
+
+def _rotate_to_pending(
+    k: Kernel, tx: StoreTx, key: KeyRecord, materials: KeyMaterials
+) -> KeyRecord:
+    """Make the imported material pending rotation current (RotateKeyOnDemand)."""
+    now = k.clock.now()
+    if not all(is_imported(row, now) for row in materials.bound):
+        # a bound material expired and maintenance has not deleted it yet
+        raise InvalidStateError(f"{key.arn} is pending import.")
+    pending = materials.pending
+    if pending is None or not is_imported(pending, now):
+        raise InvalidStateError(
+            f"{key.arn} has no imported key material pending rotation: import new key "
+            "material (ImportKeyMaterial with ImportType NEW_KEY_MATERIAL) first."
+        )
+    rotated = pending.replace(pending_rotation=False, created_at=now)
+    tx.put(key.account_id, "keyver", version_name(key.key_id, pending.version), rotated.to_bytes())
+    updated = settle(
+        key.replace(current_version=rotated.version),
+        KeyMaterials.of([*materials.bound, rotated]),
+        now,
+    )
+    tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
+    return updated
+
+
+def rotate_due_keys(k: Kernel) -> list[str]:
+    """Rotate every key whose automatic rotation date has passed; return their ARNs."""
+    now = k.clock.now()
+
+    def unit(tx: StoreTx) -> list[str]:
+        done = []
+        for tenant in tx.tenants():
+            for _, raw in tx.scan(tenant, "key"):
+                key = KeyRecord.from_bytes(raw)
+                if (
+                    key.rotation_enabled
+                    and key.key_state == "Enabled"
+                    and key.next_rotation_date is not None
+                    and key.next_rotation_date <= now
+                ):
+                    done.append(rotate_in_tx(k, tx, key, "AUTOMATIC").arn)
+        return done
+
+    arns = k.write(None, unit)
+    for arn in arns:
+        k.audit.record(
+            {
+                "operation": "RotateKey",
+                "keyArn": arn,
+                "result": "Success",
+                "account": arn.split(":")[4],
+            }
+        )
+    return arns

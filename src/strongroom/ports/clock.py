@@ -1,0 +1,37 @@
+"""The clock port: where the kernel learns the time, and the two clocks Strongroom has."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Where the core learns the time: seconds since the Unix epoch, as a float."""
+
+    def now(self) -> float:
+        """Return the current time."""
+        ...
+
+
+class SystemClock:
+    """The wall clock."""
+
+    def now(self) -> float:
+        """Return ``time.time()``."""
+        return time.time()
+
+
+class ManualClock:
+    """A clock that only moves when told to: for tests and simulations of deletion windows."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        """Return the current manual time."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+        self._now += seconds
