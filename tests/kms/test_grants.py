@@ -492,6 +492,22 @@ def test_list_retirable_grants(svc: KeyService, owner: Caller, user: Caller) -> 
         svc.call(retirer, "ListRetirableGrants", {**request, "Marker": "garbage"})
 
 
+def test_only_an_admin_lists_the_grants_the_whole_account_may_retire(
+    svc: KeyService, owner: Caller, user: Caller
+) -> None:
+    root = f"arn:aws:iam::{owner.tenant}:root"
+    admin = principal(svc, owner.tenant, "chief", admin=True)
+    key = restricted_key(svc, owner)
+    made = grant(svc, owner, key, user, ["Encrypt"], RetiringPrincipal=root)["GrantId"]
+    for account_wide in (root, owner.tenant):
+        with pytest.raises(AccessDeniedError):
+            svc.call(user, "ListRetirableGrants", {"RetiringPrincipal": account_wide})
+    listed = svc.call(admin, "ListRetirableGrants", {"RetiringPrincipal": root})["Grants"]
+    assert [g["GrantId"] for g in listed] == [made]
+    mine = svc.call(user, "ListRetirableGrants", {"RetiringPrincipal": user.principal_arn})
+    assert mine["Grants"] == []
+
+
 def test_list_grants_paging_and_filters(svc: KeyService, owner: Caller, user: Caller) -> None:
     key = restricted_key(svc, owner)
     other = principal(svc, owner.tenant, "other")

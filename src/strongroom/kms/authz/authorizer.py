@@ -9,6 +9,7 @@ operation reaches a key without asking. Semantics: ``docs/policies.md``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -72,6 +73,10 @@ def is_grantee(caller: Caller, grant: GrantRecord) -> bool:
 def is_tenant_admin(caller: Caller) -> bool:
     """An admin principal, or the tenant's root principal."""
     return caller.is_admin or caller.principal_arn == f"arn:aws:iam::{caller.tenant}:root"
+
+
+_WHOLE_ACCOUNT = re.compile(r"[0-9]{12}|arn:aws[a-z-]*:iam::[0-9]{12}:root")
+"""A principal that names a whole account, not one principal of it."""
 
 
 class Authorizer(Protocol):
@@ -224,8 +229,14 @@ class KeyAuthorizer:
         raise denied(caller, key_arn, "RetireGrant", Decision.NONE)
 
     def authorize_list_retirable(self, caller: Caller, retiring_principal: str) -> None:
-        """Principals the retiring principal covers, and the tenant's admins."""
-        if is_tenant_admin(caller) or principal_covers(
+        """The tenant's admins, and a principal asking about itself (or a role it acts as).
+
+        The account (its root ARN or its id) covers every principal in key policies, but
+        the grants it may retire are the whole tenant's: only an administrator lists those.
+        """
+        if is_tenant_admin(caller):
+            return
+        if not _WHOLE_ACCOUNT.fullmatch(retiring_principal) and principal_covers(
             retiring_principal, caller.principal_arn, caller.tenant
         ):
             return
