@@ -62,21 +62,3 @@ def test_list_keys_by_resource_owner(service: KeyService, alice: Caller) -> None
     assert [k["KeyId"] for k in both["Keys"]] == [key]
     shared = service.call(alice, "ListKeys", {"ResourceOwners": ["OTHER_ACCOUNTS_VIA_RAM"]})
     assert shared == {"Keys": [], "Truncated": False}
-
-
-@pytest.mark.parametrize("spec", ["ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"])
-def test_ml_kem_keys_are_refused_until_offered(
-    service: KeyService, alice: Caller, spec: str
-) -> None:
-    with pytest.raises(UnsupportedOperationError, match=f"KeySpec {spec} is not supported"):
-        service.call(alice, "CreateKey", {"KeySpec": spec, "KeyUsage": "ENCAPSULATE_DECAPSULATE"})
-    assert service.call(alice, "ListKeys", {})["Keys"] == []
-
-
-@pytest.mark.parametrize("operation", ["Encapsulate", "Decapsulate"])
-def test_kem_operations_are_unsupported(service: KeyService, alice: Caller, operation: str) -> None:
-    request: dict[str, Any] = {"KeyId": new_key(service, alice), "EncapsulationAlgorithm": "ML_KEM"}
-    if operation == "Decapsulate":
-        request["SharedSecretCiphertextBlob"] = b"\x01" * 1088
-    with pytest.raises(UnsupportedOperationError, match=f"{operation} is not supported"):
-        service.call(alice, operation, request)
