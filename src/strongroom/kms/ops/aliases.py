@@ -30,16 +30,16 @@ def check_alias_name(name: str) -> None:
     """Refuse names without ``alias/`` or in the reserved ``alias/aws/`` namespace."""
     if not name.startswith("alias/") or len(name) <= len("alias/"):
         raise ValidationError(
-            f'Alias must start with the prefix "alias/". Please see '
-            f"https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html ({name})"
+            'Alias must start with the prefix "alias/". Please see '
+            "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
         )
     if name.startswith("alias/aws/"):
         raise InvalidAliasNameError(f"Cannot create alias with prefix 'alias/aws/': {name}")
     if not ALIAS_NAME.fullmatch(name):
         # The model's pattern admits ':' (for ARNs); alias names themselves do not.
         raise ValidationError(
-            "1 validation error detected: Value at 'aliasName' failed to satisfy constraint: "
-            f"Member must satisfy regular expression pattern: {ALIAS_NAME.pattern}"
+            f"1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy "
+            f"constraint: Member must satisfy regular expression pattern: {ALIAS_NAME.pattern}"
         )
 
 

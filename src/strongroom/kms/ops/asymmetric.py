@@ -89,11 +89,11 @@ def get_public_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, 
     def unit(tx: StoreTx) -> dict[str, Any]:
         key = k.resolve_key(tx, ctx, req["KeyId"])
         k.authorize(tx, ctx, key, "GetPublicKey", None, req.get("GrantTokens"))
+        check_state(key.key_state, "crypto", key.arn)  # the state first, then the type (AWS)
         if not KEY_SPECS[key.key_spec].key_type.has_public_key:
             raise UnsupportedOperationError(
                 f"{key.arn} key spec is {key.key_spec}; only asymmetric KMS keys have a public key."
             )
-        check_state(key.key_state, "crypto", key.arn)
         record = k.materials.version_record(tx, key, key.current_version)
         response: dict[str, Any] = {
             "KeyId": key.arn,
