@@ -631,16 +631,16 @@ def test_tag_limits(service: KeyService, alice: Caller) -> None:
     fifty = [{"TagKey": f"t{i}", "TagValue": "v"} for i in range(50)]
     service.call(alice, "TagResource", {"KeyId": key, "Tags": fifty})
     service.call(alice, "TagResource", {"KeyId": key, "Tags": fifty[:3]})  # overwrite is fine
-    with pytest.raises(TagError, match="^Too many tags$"):
+    with pytest.raises(TagError, match=r"^Too many tags$"):
         service.call(
             alice, "TagResource", {"KeyId": key, "Tags": [{"TagKey": "one-more", "TagValue": ""}]}
         )
-    with pytest.raises(TagError, match="^Too many tags$"):
+    with pytest.raises(TagError, match=r"^Too many tags$"):
         service.call(
             alice, "CreateKey", {"Tags": [{"TagKey": f"t{i}", "TagValue": "v"} for i in range(51)]}
         )
     for second in ("b", "a"):  # the same key twice in one request, whatever the values
-        with pytest.raises(TagError, match="^Duplicate tag keys$"):
+        with pytest.raises(TagError, match=r"^Duplicate tag keys$"):
             service.call(
                 alice,
                 "TagResource",
@@ -767,3 +767,41 @@ def test_a_disabled_key_is_disabled_before_its_type_is_looked_at(
             sqlite_service.call(caller, "RotateKeyOnDemand", {"KeyId": meta["KeyId"]})
     else:
         sqlite_service.call(caller, "RotateKeyOnDemand", {"KeyId": meta["KeyId"]})
+
+
+def test_import_operations_check_the_state_before_the_origin(sqlite_service: KeyService) -> None:
+    caller = tenant_caller(sqlite_service, "order")
+    meta = sqlite_service.call(caller, "CreateKey", {})["KeyMetadata"]  # origin AWS_KMS
+    with pytest.raises(UnsupportedOperationError, match="origin"):
+        sqlite_service.call(
+            caller,
+            "GetParametersForImport",
+            {
+                "KeyId": meta["KeyId"],
+                "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+                "WrappingKeySpec": "RSA_2048",
+            },
+        )
+    sqlite_service.call(caller, "ScheduleKeyDeletion", {"KeyId": meta["KeyId"]})
+    pending = f"^{re.escape(meta['Arn'])} is pending deletion.$"
+    with pytest.raises(InvalidStateError, match=pending):
+        sqlite_service.call(
+            caller,
+            "GetParametersForImport",
+            {
+                "KeyId": meta["KeyId"],
+                "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+                "WrappingKeySpec": "RSA_2048",
+            },
+        )
+    with pytest.raises(InvalidStateError, match=pending):
+        sqlite_service.call(
+            caller,
+            "ImportKeyMaterial",
+            {
+                "KeyId": meta["KeyId"],
+                "ImportToken": b"t",
+                "EncryptedKeyMaterial": b"m",
+                "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+            },
+        )
