@@ -2,8 +2,9 @@
 
 :data:`UNOFFERED_OPERATIONS` names every operation of the model without a handler, with the
 reason ``UnsupportedOperationException`` gives (docs/operations.md lists the same, checked by
-tests/kms/test_unoffered.py). The vendored model is the current AWS one, so it admits members that only make sense on
-AWS (service principals of other AWS services, grant constraints on their source ARN).
+tests/kms/test_unoffered.py). The vendored model is the current AWS one, so it admits
+members that only make sense on AWS (service principals of other AWS services, grant
+constraints on their source ARN).
 A request that uses one is refused here, by name, before any handler runs: never silently
 ignored, which for a grant would mean a broader grant than the caller asked for.
 """
