@@ -43,10 +43,12 @@ def check_alias_name(name: str) -> None:
         )
 
 
-def _target(k: Kernel, tx: StoreTx, ctx: OpContext, target: str) -> KeyRecord:
+def _target(k: Kernel, tx: StoreTx, ctx: OpContext, target: str, action: str) -> KeyRecord:
+    """The key an alias is to point at: existence, permission, then state (AWS's order)."""
     if target.startswith("alias/") or ":alias/" in target:
         raise ValidationError("Aliases must refer to keys. Not aliases")
     key = k.resolve_key(tx, ctx, target)
+    k.authorize(tx, ctx, key, action)
     if key.key_state == PENDING_DELETION:
         check_state(key.key_state, "manage", key.arn)
     return key
@@ -66,8 +68,7 @@ def create_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
     check_alias_name(name)
 
     def unit(tx: StoreTx) -> None:
-        key = _target(k, tx, ctx, req["TargetKeyId"])
-        k.authorize(tx, ctx, key, "CreateAlias")
+        key = _target(k, tx, ctx, req["TargetKeyId"], "CreateAlias")
         now = k.clock.now()
         record = AliasRecord(name, key.key_id, key.region, key.account_id, now, now)
         if not tx.insert(key.account_id, "alias", f"{key.region}/{name}", record.to_bytes()):
@@ -85,8 +86,7 @@ def update_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
 
     def unit(tx: StoreTx) -> None:
         alias = _alias_for_update(tx, account, region, name)
-        key = _target(k, tx, ctx, req["TargetKeyId"])
-        k.authorize(tx, ctx, key, "UpdateAlias")
+        key = _target(k, tx, ctx, req["TargetKeyId"], "UpdateAlias")
         old_raw = tx.get(account, "key", alias.key_id)
         if old_raw is not None:
             old = KeyRecord.from_bytes(old_raw)
