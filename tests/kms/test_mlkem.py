@@ -182,6 +182,8 @@ def test_usages_and_key_states(sqlite_service: KeyService, solo: Caller) -> None
         sqlite_service.call(solo, "CreateKey", {"KeySpec": "ML_KEM_768", "KeyUsage": "SIGN_VERIFY"})
     with pytest.raises(DryRunOperationError):
         encapsulate(sqlite_service, solo, key, DryRun=True)
+    with pytest.raises(UnsupportedOperationError, match="Recipient"):
+        encapsulate(sqlite_service, solo, key, Recipient={"AttestationDocument": b"doc"})
     # The key's state is checked before its usage: a disabled key is DisabledException.
     for meta in (kem, symmetric):
         sqlite_service.call(solo, "DisableKey", {"KeyId": meta["KeyId"]})

@@ -15,7 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom.crypto.keytypes import MlKemKeyType
-from strongroom.errors import InvalidCiphertextError, KMSInternalError
+from strongroom.errors import (
+    InvalidCiphertextError,
+    KMSInternalError,
+    UnsupportedOperationError,
+)
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import ENCAPSULATE_DECAPSULATE, KEY_SPECS, ML_KEM, wrong_usage
 from strongroom.kms.records import KeyRecord
@@ -26,6 +30,9 @@ def _kem_key(
     k: Kernel, tx: StoreTx, ctx: OpContext, req: dict[str, Any], action: str
 ) -> tuple[KeyRecord, MlKemKeyType]:
     """Resolve, authorise, check the state, then the usage (AWS KMS's order)."""
+    if req.get("Recipient") is not None:
+        # not in today's model; should a later one add attestation, refuse it, never ignore it
+        raise UnsupportedOperationError("Recipient (attested enclaves) is not supported.")
     key = k.usable_key(tx, ctx, req["KeyId"], "crypto", action, None, req.get("GrantTokens"))
     if key.key_usage != ENCAPSULATE_DECAPSULATE:
         raise wrong_usage(key.arn, key.key_usage, action)
