@@ -128,11 +128,12 @@ KEY_SPECS: dict[str, KeySpecInfo] = {
 
 
 NOT_OFFERED_SPECS: dict[str, str] = {
-    "ML_KEM_512": "the cryptography library offers ML-KEM-768 and ML-KEM-1024 only; "
-    "use ML_KEM_768 or ML_KEM_1024",
-    "SM2": "AWS KMS offers SM2 in its China Regions only, and Strongroom not at all",
+    "ML_KEM_512": "KeySpec ML_KEM_512 is not supported: the cryptography library offers "
+    "ML-KEM-768 and ML-KEM-1024 only; use ML_KEM_768 or ML_KEM_1024.",
+    # AWS's own words outside its China Regions (SM2 is offered in none here)
+    "SM2": "KeySpec SM2 is not supported in this Region",
 }
-"""Key specs of the AWS model that Strongroom refuses, with the reason CreateKey gives."""
+"""Key specs of the AWS model that Strongroom refuses, with the message CreateKey gives."""
 
 ALGORITHMS_MEMBER: dict[str, str] = {
     ENCRYPT_DECRYPT: "EncryptionAlgorithms",

@@ -70,9 +70,8 @@ def _key_spec(k: Kernel, req: dict[str, Any]) -> tuple[str, str]:
     spec = spec or legacy or SYMMETRIC_DEFAULT
     info = KEY_SPECS.get(spec)
     if info is None:
-        reason = NOT_OFFERED_SPECS.get(spec)
         raise UnsupportedOperationError(
-            f"KeySpec {spec} is not supported" + (f": {reason}." if reason else ".")
+            NOT_OFFERED_SPECS.get(spec, f"KeySpec {spec} is not supported.")
         )
     usage = req.get("KeyUsage") or info.default_usage
     if usage is None or usage not in info.usages:
