@@ -213,7 +213,7 @@ class DryRunOperationError(ClientError):
     """A DryRun request would have succeeded."""
 
     aws_type = "DryRunOperationException"
-    http_status = 412
+    # HTTP 400 like every client error: AWS KMS answers a dry run with 400, not 412.
 
 
 class AccessDeniedError(ClientError):

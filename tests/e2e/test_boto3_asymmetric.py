@@ -140,7 +140,7 @@ def test_signing_refusals(kms: Any, key_of: Any) -> None:
     failure = aws_error(
         kms.sign, KeyId=ecc["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256", DryRun=True
     )
-    assert (failure.code, failure.status) == ("DryRunOperationException", 412)
+    assert (failure.code, failure.status) == ("DryRunOperationException", 400)
 
 
 # -- RSA encryption --------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def test_mac_refusals(kms: Any, key_of: Any) -> None:
         MacAlgorithm="HMAC_SHA_256",
         DryRun=True,
     )
-    assert (failure.code, failure.status) == ("DryRunOperationException", 412)
+    assert (failure.code, failure.status) == ("DryRunOperationException", 400)
 
 
 # -- data key pairs --------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def test_data_key_pairs_need_a_symmetric_key(kms: Any, key_of: Any) -> None:
     failure = aws_error(
         kms.generate_data_key_pair, KeyId=meta["KeyId"], KeyPairSpec="RSA_2048", DryRun=True
     )
-    assert (failure.code, failure.status) == ("DryRunOperationException", 412)
+    assert (failure.code, failure.status) == ("DryRunOperationException", 400)
 
 
 # -- import ----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Tenancy over the wire: tenant B's credentials against tenant A's keys, every operation.
 
 Tenant A owns keys of every kind (symmetric, signing, HMAC, RSA encryption, imported, key
-agreement), each
+agreement, ML-KEM), each
 with an alias, a description, tags, a grant and a key policy that even names B. B calls every
 operation that takes a key, naming A's key every way a KeyId can be written:
 
@@ -39,6 +39,7 @@ KINDS = {
     "rsa": {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"},
     "ext": {"Origin": "EXTERNAL"},
     "agree": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT"},
+    "kem": {"KeySpec": "ML_KEM_768", "KeyUsage": "ENCAPSULATE_DECAPSULATE"},
 }
 FORMS = ("id", "arn", "alias", "alias_arn")
 PEER_PUBLIC = (
@@ -242,6 +243,23 @@ MATRIX: list[tuple[str, str, tuple[str, ...], Builder]] = [
         lambda r, a, b: {"KeyId": r, "KeyAgreementAlgorithm": "ECDH", "PublicKey": PEER_PUBLIC},
     ),
     (
+        "encapsulate",
+        "kem",
+        FORMS,
+        lambda r, a, b: {"KeyId": r, "EncapsulationAlgorithm": "ML_KEM"},
+    ),
+    (
+        "decapsulate",
+        "kem",
+        FORMS,
+        lambda r, a, b: {
+            "KeyId": r,
+            "EncapsulationAlgorithm": "ML_KEM",
+            "SharedSecretCiphertextBlob": b"\x01" * 1088,
+        },
+    ),
+    ("get_public_key", "kem", FORMS, lambda r, a, b: {"KeyId": r}),
+    (
         "generate_mac",
         "mac",
         FORMS,
@@ -384,6 +402,8 @@ DRY_RUN = frozenset(
         "verify",
         "generate_mac",
         "verify_mac",
+        "encapsulate",
+        "decapsulate",
         "create_grant",
         "revoke_grant",
         "retire_grant",
@@ -453,8 +473,6 @@ KEY_MEMBERS = frozenset({"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyI
 NOT_OFFERED: dict[str, dict[str, Any]] = {
     "ReplicateKey": {"ReplicaRegion": "us-west-2"},
     "UpdatePrimaryRegion": {"PrimaryRegion": "us-west-2"},
-    "Encapsulate": {"EncapsulationAlgorithm": "ML_KEM"},
-    "Decapsulate": {"EncapsulationAlgorithm": "ML_KEM", "SharedSecretCiphertextBlob": b"x" * 32},
 }
 """Operations of the vendored model that name a key but are answered as unsupported."""
 

@@ -230,7 +230,7 @@ def test_dry_run_changes_nothing(call: Call, tenant_a: AwsCredentials, key: dict
         ("GenerateUserDataKey", {"UserId": "dry-1"}),
     ]:
         reply = call(tenant_a, operation, {"KeyId": arn, "DryRun": True, **payload})
-        message = refused(reply, "DryRunOperationException", 412)
+        message = refused(reply, "DryRunOperationException", 400)
         assert "DryRun" in message and "Plaintext" not in reply.json()
     assert ok(call(tenant_a, "CountUserKeys", {"KeyId": arn}))["Count"] == count
     assert ok(call(tenant_a, "UserKeyExists", {"KeyId": arn, "UserId": "dry-1"}))["Exists"]
@@ -376,7 +376,7 @@ def test_audit_and_metrics(
     assert ("DestroyUserKey", "DryRunOperationException") in by_op
     after = request_counts(server.endpoint)
     assert after[("CreateUserKeys", "200")] >= before.get(("CreateUserKeys", "200"), 0) + 1
-    assert after[("DestroyUserKey", "412")] >= before.get(("DestroyUserKey", "412"), 0) + 1
+    assert after[("DestroyUserKey", "400")] >= before.get(("DestroyUserKey", "400"), 0) + 1
 
 
 def test_create_takes_a_large_batch_but_not_more_than_the_limit(

@@ -66,7 +66,8 @@ def decrypted_with(service: KeyService, caller: Caller, blob: bytes) -> str:
 def test_new_material_rotates_in_on_demand(
     service: KeyService, alice: Caller, clock: ManualClock
 ) -> None:
-    key = create_external(service, alice)["KeyId"]
+    meta = create_external(service, alice)
+    key = meta["KeyId"]
     first, second = os.urandom(32), os.urandom(32)
     id1 = import_material(service, alice, key, first, KeyMaterialDescription="first", **FOREVER)[
         "KeyMaterialId"
@@ -87,7 +88,7 @@ def test_new_material_rotates_in_on_demand(
     assert decrypted_with(service, alice, encrypt(service, alice, key)) == id1
 
     clock.advance(60)
-    assert service.call(alice, "RotateKeyOnDemand", {"KeyId": key}) == {"KeyId": key}
+    assert service.call(alice, "RotateKeyOnDemand", {"KeyId": key}) == {"KeyId": meta["Arn"]}
     assert describe(service, alice, key)["CurrentKeyMaterialId"] == id2
     new_blob = encrypt(service, alice, key, b"after")
     # the new blob is under the second material: it opens offline with it, not the first

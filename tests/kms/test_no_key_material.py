@@ -168,6 +168,19 @@ def run_workload(service: KeyService, clock: ManualClock, found: Secrets) -> Wor
         },
     )["CiphertextBlob"]
     work.call(alice, "RotateKeyOnDemand", {"KeyId": key})
+    kem = work.call(
+        alice, "CreateKey", {"KeySpec": "ML_KEM_768", "KeyUsage": "ENCAPSULATE_DECAPSULATE"}
+    )["KeyMetadata"]["KeyId"]
+    shared = work.call(alice, "Encapsulate", {"KeyId": kem, "EncapsulationAlgorithm": "ML_KEM"})
+    found.add("shared secret", shared["SharedSecret"])
+    kem_request = {
+        "KeyId": kem,
+        "EncapsulationAlgorithm": "ML_KEM",
+        "SharedSecretCiphertextBlob": shared["SharedSecretCiphertextBlob"],
+    }
+    work.call(alice, "Decapsulate", kem_request)
+    short = kem_request | {"SharedSecretCiphertextBlob": shared["SharedSecretCiphertextBlob"][:-1]}
+    work.fail(alice, "Decapsulate", short)
     work.call(alice, "Encrypt", {"KeyId": key, "Plaintext": plaintext})
 
     # Failures, each carrying secret-looking input.
@@ -302,12 +315,13 @@ def test_responses_hold_secrets_only_where_aws_puts_them(
 ) -> None:
     """The check itself works: it finds secrets where they legitimately are."""
     work, found, _ = leak_check
-    with_plaintext = [r for r in work.responses if "Plaintext" in r]
-    hits = found.find_in(
-        "responses", [repr(r["Plaintext"]) + r["Plaintext"].hex() for r in with_plaintext]
-    )
-    assert hits
-    without = [repr({k: v for k, v in r.items() if k != "Plaintext"}) for r in work.responses]
+    secret_members = ("Plaintext", "SharedSecret")
+    holding = [r[m] for r in work.responses for m in secret_members if m in r]
+    hits = found.find_in("responses", [repr(value) + value.hex() for value in holding])
+    assert {hit.split("#")[0] for hit in hits} >= {"plaintext", "shared secret"}
+    without = [
+        repr({k: v for k, v in r.items() if k not in secret_members}) for r in work.responses
+    ]
     assert found.find_in("responses", without) == []
 
 

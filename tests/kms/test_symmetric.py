@@ -438,7 +438,7 @@ def test_dry_run_reports_success_as_an_error(
     request = _dry_run_requests(key, blob)[operation]
     with pytest.raises(DryRunOperationError) as info:
         service.call(alice, operation, {**request, "DryRun": True}, request_id="dry-1")
-    assert info.value.http_status == 412
+    assert info.value.http_status == 400
     assert "Plaintext" not in str(info.value)
     events = [e for e in audit_bodies(service) if e.get("requestId") == "dry-1"]
     assert [(e["operation"], e["result"]) for e in events] == [

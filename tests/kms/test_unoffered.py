@@ -1,14 +1,22 @@
 """Members of the current AWS model that Strongroom does not offer are refused by name,
-never ignored; members the model made optional only for them stay required here."""
+never ignored; members the model made optional only for them stay required here. The
+operations and key specs not offered are exactly those docs/operations.md and the README
+name, checked against the vendored model."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from strongroom.errors import UnsupportedOperationError, ValidationError
 from strongroom.kms import Caller, KeyService
+from strongroom.kms.keyspec import KEY_SPECS, NOT_OFFERED_SPECS
+from strongroom.kms.ops import HANDLERS
+from strongroom.kms.unoffered import UNOFFERED_OPERATIONS
+from strongroom.kms.wire_model import WireModel
 
 SOURCE_ARN = "arn:aws:logs:eu-west-1:111122223333:log-group:x"
 
@@ -64,19 +72,56 @@ def test_list_keys_by_resource_owner(service: KeyService, alice: Caller) -> None
     assert shared == {"Keys": [], "Truncated": False}
 
 
-@pytest.mark.parametrize("spec", ["ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"])
-def test_ml_kem_keys_are_refused_until_offered(
-    service: KeyService, alice: Caller, spec: str
-) -> None:
-    with pytest.raises(UnsupportedOperationError, match=f"KeySpec {spec} is not supported"):
-        service.call(alice, "CreateKey", {"KeySpec": spec, "KeyUsage": "ENCAPSULATE_DECAPSULATE"})
-    assert service.call(alice, "ListKeys", {})["Keys"] == []
+# -- what is offered, as the docs say it -------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("operation", ["Encapsulate", "Decapsulate"])
-def test_kem_operations_are_unsupported(service: KeyService, alice: Caller, operation: str) -> None:
-    request: dict[str, Any] = {"KeyId": new_key(service, alice), "EncapsulationAlgorithm": "ML_KEM"}
-    if operation == "Decapsulate":
-        request["SharedSecretCiphertextBlob"] = b"\x01" * 1088
-    with pytest.raises(UnsupportedOperationError, match=f"{operation} is not supported"):
-        service.call(alice, operation, request)
+def _section(path: Path, start: str, end: str) -> str:
+    text = path.read_text(encoding="utf-8")
+    begin = text.index(start)
+    return text[begin : text.index(end, begin)]
+
+
+def _not_offered_bullet() -> str:
+    section = _section(ROOT / "docs" / "operations.md", "## What differs from AWS KMS", "\n## ")
+    bullet = section[section.index("- **Not offered**") :]
+    return bullet[: bullet.index("\n- **")]
+
+
+def test_every_model_operation_is_handled_or_refused_by_name() -> None:
+    model = set(WireModel.load().operations)
+    assert set(HANDLERS) | set(UNOFFERED_OPERATIONS) == model
+    assert set(HANDLERS) & set(UNOFFERED_OPERATIONS) == set(), "offered now: drop it from the list"
+
+
+def test_the_documented_unoffered_operations_are_exactly_the_refused_ones() -> None:
+    model = set(WireModel.load().operations)
+    named = set(re.findall(r"`([A-Za-z]+)`", _not_offered_bullet())) & model
+    assert named == set(UNOFFERED_OPERATIONS)
+    count = re.search(r"these (\d+) and only these", _not_offered_bullet())
+    assert count is not None and int(count.group(1)) == len(UNOFFERED_OPERATIONS)
+    assert f"Of the {len(model)} operations" in _not_offered_bullet()
+
+
+def test_the_documented_unoffered_key_specs_are_exactly_the_refused_ones() -> None:
+    specs = set(WireModel.load().shapes["KeySpec"]["enum"])
+    assert set(KEY_SPECS) | set(NOT_OFFERED_SPECS) == specs
+    named = set(re.findall(r"`([A-Z0-9_]+)`", _not_offered_bullet())) & specs
+    assert named == set(NOT_OFFERED_SPECS)
+
+
+def test_the_readme_names_only_unoffered_operations_as_unoffered() -> None:
+    claim = _section(ROOT / "README.md", "Every AWS KMS operation of the current model", "\n\n")
+    refused = claim[: claim.index("answers as AWS does")]
+    model = set(WireModel.load().operations)
+    assert set(re.findall(r"`([A-Za-z]+)`", refused)) & model == set(UNOFFERED_OPERATIONS)
+    for spec in NOT_OFFERED_SPECS:
+        assert f"`{spec}`" in claim
+
+
+def test_an_unoffered_operation_says_why(service: KeyService, alice: Caller) -> None:
+    for operation, reason in UNOFFERED_OPERATIONS.items():
+        with pytest.raises(UnsupportedOperationError) as info:
+            service.call(alice, operation, {})
+        assert str(info.value) == f"{operation} is not supported by Strongroom: {reason}."

@@ -602,3 +602,26 @@ def test_numbers_are_named_in_the_message_but_blobs_never(env: Env) -> None:
     error = _call(env, "Encrypt", {"KeyId": KEY, "Plaintext": b"secret!" * 600})
     assert isinstance(error, ValidationError)
     assert "secret!" not in str(error) and "Value at 'plaintext'" in str(error)
+
+
+def test_strings_are_quoted_as_aws_quotes_them_but_tokens_never(env: Env) -> None:
+    error = _call(env, "CreateKey", {"KeySpec": "SM3"})
+    assert isinstance(error, ValidationError)
+    assert str(error).startswith(
+        "1 validation error detected: Value 'SM3' at 'keySpec' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [RSA_2048, "
+    )
+    error = _call(env, "CreateAlias", {"AliasName": "alias/has space", "TargetKeyId": KEY})
+    assert str(error).startswith(
+        "1 validation error detected: Value 'alias/has space' at 'aliasName' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: "
+    )
+    error = _call(env, "CreateAlias", {"AliasName": "app", "TargetKeyId": KEY})
+    assert str(error) == (  # AWS's words, nothing appended
+        'Alias must start with the prefix "alias/". Please see '
+        "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
+    )
+    token = "grant-token-" + "t" * 9000  # a bearer credential, however malformed
+    error = _call(env, "Encrypt", {"KeyId": KEY, "Plaintext": b"x", "GrantTokens": [token]})
+    assert isinstance(error, ValidationError)
+    assert "grant-token-" not in str(error) and "Value at 'grantTokens.1.member'" in str(error)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, rsa
 
 from strongroom.crypto.hazmat import random_bytes
 
@@ -26,8 +26,13 @@ PrivateKey = (
     | mldsa.MLDSA65PrivateKey
     | mldsa.MLDSA87PrivateKey
     | ed25519.Ed25519PrivateKey
+    | mlkem.MLKEM768PrivateKey
+    | mlkem.MLKEM1024PrivateKey
 )
 """Private keys of the asymmetric key types."""
+
+SHARED_SECRET_BYTES = 32
+"""The size of an ML-KEM shared secret (every parameter set, FIPS 203)."""
 
 
 class KeyType(Protocol):
@@ -209,3 +214,51 @@ class MlDsaKeyType:
         if not isinstance(private, self.private_class):
             raise ValueError(f"key material is not an {self.name} private key")
         return _serialise(private)
+
+
+@dataclass(frozen=True, slots=True)
+class MlKemKeyType:
+    """ML-KEM keys (FIPS 203) of one parameter set: encapsulation and decapsulation.
+
+    Private keys serialise as DER PKCS#8 (``cryptography`` writes the 64-byte seed form);
+    the public key is DER SubjectPublicKeyInfo. ``ciphertext_bytes`` is the parameter set's
+    fixed ciphertext length: decapsulation refuses any other length, and otherwise answers
+    ML-KEM's implicit rejection (a pseudo-random secret) for a ciphertext that is not ours.
+    """
+
+    name: str
+    private_class: Any
+    public_class: Any
+    ciphertext_bytes: int
+    family: str = "mlkem"
+    has_public_key: bool = True
+    offers_data_key_pairs: bool = False
+
+    def generate(self) -> tuple[bytes, bytes | None]:
+        """A new private key of the parameter set."""
+        return _serialise(self.private_class.generate())
+
+    def check_import(self, raw: bytes) -> tuple[bytes, bytes | None]:
+        """A private key of exactly this parameter set."""
+        private = _load_private(raw)
+        if not isinstance(private, self.private_class):
+            raise ValueError(f"key material is not an {self.name} private key")
+        return _serialise(private)
+
+    def encapsulate(self, public_der: bytes) -> tuple[bytes, bytes]:
+        """``(shared secret, ciphertext)`` for the public key ``public_der``."""
+        public = serialization.load_der_public_key(public_der)
+        if not isinstance(public, self.public_class):
+            raise ValueError(f"stored public key is not an {self.name} public key")
+        secret, ciphertext = public.encapsulate()
+        return secret, ciphertext
+
+    def decapsulate(self, secret_material: bytes, ciphertext: bytes) -> bytes:
+        """The shared secret of ``ciphertext`` (``ValueError`` only for a wrong length)."""
+        if len(ciphertext) != self.ciphertext_bytes:
+            raise ValueError(f"an {self.name} ciphertext is {self.ciphertext_bytes} bytes")
+        private = serialization.load_der_private_key(secret_material, password=None)
+        if not isinstance(private, self.private_class):
+            raise ValueError(f"stored key material is not an {self.name} private key")
+        secret: bytes = private.decapsulate(ciphertext)
+        return secret

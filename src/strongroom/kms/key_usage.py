@@ -23,8 +23,10 @@ from strongroom.ports import StoreTx
 
 TRACKED_OPERATIONS = frozenset(
     {
+        "Decapsulate",
         "Decrypt",
         "DeriveSharedSecret",
+        "Encapsulate",
         "Encrypt",
         "GenerateDataKey",
         "GenerateDataKeyPair",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec, mldsa
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa, mlkem
 
 from strongroom.crypto.keytypes import (
     EccKeyType,
@@ -13,6 +13,7 @@ from strongroom.crypto.keytypes import (
     HmacKeyType,
     KeyType,
     MlDsaKeyType,
+    MlKemKeyType,
     RsaKeyType,
     SymmetricKeyType,
 )
@@ -23,6 +24,8 @@ ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
 SIGN_VERIFY = "SIGN_VERIFY"
 GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
 KEY_AGREEMENT = "KEY_AGREEMENT"
+ENCAPSULATE_DECAPSULATE = "ENCAPSULATE_DECAPSULATE"
+ML_KEM = "ML_KEM"
 ED25519_SHA_512 = "ED25519_SHA_512"
 ECDH = "ECDH"
 ED25519 = "ECC_NIST_EDWARDS25519"
@@ -73,6 +76,12 @@ def _mldsa(level: int, private_class: Any) -> KeySpecInfo:
     )
 
 
+def _mlkem(level: int, private_class: Any, public_class: Any, ciphertext_bytes: int) -> KeySpecInfo:
+    name = f"ML_KEM_{level}"
+    key_type = MlKemKeyType(name, private_class, public_class, ciphertext_bytes)
+    return KeySpecInfo(name, key_type, {ENCAPSULATE_DECAPSULATE: (ML_KEM,)})
+
+
 def _hmac(bits: int, size: int, imported_max: int) -> KeySpecInfo:
     name = f"HMAC_{bits}"
     return KeySpecInfo(
@@ -108,11 +117,32 @@ KEY_SPECS: dict[str, KeySpecInfo] = {
         _mldsa(44, mldsa.MLDSA44PrivateKey),
         _mldsa(65, mldsa.MLDSA65PrivateKey),
         _mldsa(87, mldsa.MLDSA87PrivateKey),
+        # ML-KEM-512 is not offered: cryptography has ML-KEM-768 and ML-KEM-1024 only
+        _mlkem(768, mlkem.MLKEM768PrivateKey, mlkem.MLKEM768PublicKey, 1088),
+        _mlkem(1024, mlkem.MLKEM1024PrivateKey, mlkem.MLKEM1024PublicKey, 1568),
         # Ed25519ph (ED25519_PH_SHA_512) is not offered: cryptography has only pure Ed25519
         KeySpecInfo(ED25519, Ed25519KeyType(), {SIGN_VERIFY: (ED25519_SHA_512,)}),
     )
 }
 """Every key spec Strongroom can create."""
+
+
+NOT_OFFERED_SPECS: dict[str, str] = {
+    "ML_KEM_512": "KeySpec ML_KEM_512 is not supported: the cryptography library offers "
+    "ML-KEM-768 and ML-KEM-1024 only; use ML_KEM_768 or ML_KEM_1024.",
+    # AWS's own words outside its China Regions (SM2 is offered in none here)
+    "SM2": "KeySpec SM2 is not supported in this Region",
+}
+"""Key specs of the AWS model that Strongroom refuses, with the message CreateKey gives."""
+
+ALGORITHMS_MEMBER: dict[str, str] = {
+    ENCRYPT_DECRYPT: "EncryptionAlgorithms",
+    SIGN_VERIFY: "SigningAlgorithms",
+    GENERATE_VERIFY_MAC: "MacAlgorithms",
+    KEY_AGREEMENT: "KeyAgreementAlgorithms",
+    ENCAPSULATE_DECAPSULATE: "EncapsulationAlgorithms",
+}
+"""The ``KeyMetadata`` / ``GetPublicKey`` member that lists a key usage's algorithms."""
 
 
 def algorithms(spec: str, usage: str) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """Key material for each key spec, made and checked by its key type; ``KeyMaterialId``.
 
 Each key spec names a :class:`~strongroom.crypto.keytypes.KeyType` (``keyspec.KEY_SPECS``):
-symmetric and HMAC keys are random bytes; RSA, ECC, Ed25519 and ML-DSA keys are private
+symmetric and HMAC keys are random bytes; RSA, ECC, Ed25519, ML-DSA and ML-KEM keys are private
 keys serialised as DER PKCS#8 (the wrapped form) with their public key as DER
 SubjectPublicKeyInfo. Pure: randomness from the OS, no other I/O.
 """
@@ -27,7 +27,7 @@ def checked_material(key_spec: str, raw: bytes) -> tuple[bytes, bytes | None]:
     """Check imported key material against ``key_spec``; return it as :func:`new_material` does.
 
     The key spec's :class:`~strongroom.crypto.keytypes.KeyType` decides: symmetric material
-    must be 32 bytes, HMAC material within AWS's lengths; RSA, ECC, Ed25519 and ML-DSA
+    must be 32 bytes, HMAC material within AWS's lengths; RSA, ECC, Ed25519, ML-DSA, ML-KEM
     material is a private key in DER PKCS#8 of exactly that size, curve or parameter set,
     and comes back re-serialised (canonical DER) with its public key. Raises ``ValueError``
     with a message that names no key material.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.kms.keyspec import algorithms
+from strongroom.kms.keyspec import ALGORITHMS_MEMBER, algorithms
 from strongroom.kms.records import KeyRecord
 
 
@@ -29,15 +29,9 @@ def key_metadata(key: KeyRecord, current_material_id: str | None = None) -> dict
         "KeySpec": key.key_spec,
         "MultiRegion": False,
     }
-    algs = list(algorithms(key.key_spec, key.key_usage))
-    if key.key_usage == "ENCRYPT_DECRYPT":
-        meta["EncryptionAlgorithms"] = algs
-    elif key.key_usage == "SIGN_VERIFY":
-        meta["SigningAlgorithms"] = algs
-    elif key.key_usage == "GENERATE_VERIFY_MAC":
-        meta["MacAlgorithms"] = algs
-    elif key.key_usage == "KEY_AGREEMENT":
-        meta["KeyAgreementAlgorithms"] = algs
+    member = ALGORITHMS_MEMBER.get(key.key_usage)
+    if member is not None:
+        meta[member] = list(algorithms(key.key_spec, key.key_usage))
     if key.deletion_date is not None:
         meta["DeletionDate"] = key.deletion_date
         meta["PendingDeletionWindowInDays"] = key.pending_window_days

@@ -26,7 +26,7 @@ from strongroom.kms.ops import HANDLERS
 from strongroom.kms.ops.imports import delete_expired_material
 from strongroom.kms.ops.keys import delete_due_keys
 from strongroom.kms.ops.rotation import rotate_due_keys
-from strongroom.kms.unoffered import refuse_unoffered
+from strongroom.kms.unoffered import UNOFFERED_OPERATIONS, refuse_unoffered
 from strongroom.kms.userkeys import api as user_keys_api
 from strongroom.kms.userkeys import methods as user_keys
 from strongroom.kms.wire_model import WireModel
@@ -149,7 +149,11 @@ class KeyService:
             if handler is None:
                 if operation not in kernel.model.operations:
                     raise UnsupportedOperationError(f"Operation {operation} is not supported.")
-                raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
+                reason = UNOFFERED_OPERATIONS.get(operation)
+                raise UnsupportedOperationError(
+                    f"{operation} is not supported by Strongroom"
+                    + (f": {reason}." if reason else ".")
+                )
             kernel.model.validate(operation, request)
             refuse_unoffered(operation, request)
             response = handler(kernel, ctx, request)

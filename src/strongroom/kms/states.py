@@ -1,7 +1,8 @@
 """Key states and which operations each allows: one table, read by every operation.
 
 Operations are grouped: ``crypto`` (Encrypt, Decrypt, Sign, GenerateMac...), ``enable``
-(EnableKey, DisableKey), ``rotate`` (rotation and its settings), ``cancel``
+(EnableKey, DisableKey), ``rotate`` (EnableKeyRotation, DisableKeyRotation,
+RotateKeyOnDemand: an enabled key only, a disabled one is ``DisabledException``), ``cancel``
 (CancelKeyDeletion), ``schedule`` (ScheduleKeyDeletion), ``manage`` (descriptions, tags,
 policies, grants and aliases), ``import`` (key material import). Reading metadata
 (DescribeKey, List*) is allowed in every state.
@@ -18,7 +19,7 @@ PENDING_IMPORT = "PendingImport"
 
 _ALLOWED: dict[str, frozenset[str]] = {
     ENABLED: frozenset({"crypto", "enable", "rotate", "schedule", "manage", "import"}),
-    DISABLED: frozenset({"enable", "rotate", "schedule", "manage", "import"}),
+    DISABLED: frozenset({"enable", "schedule", "manage", "import"}),
     PENDING_DELETION: frozenset({"cancel"}),
     PENDING_IMPORT: frozenset({"schedule", "manage", "import"}),
 }
@@ -29,7 +30,7 @@ def check_state(state: str, group: str, arn: str) -> None:
     if group in _ALLOWED.get(state, frozenset()):
         return
     error: StrongroomError
-    if state == DISABLED and group == "crypto":
+    if state == DISABLED and group in ("crypto", "rotate"):
         error = DisabledError(f"{arn} is disabled.")
     elif state == PENDING_DELETION:
         error = InvalidStateError(f"{arn} is pending deletion.")

@@ -1,7 +1,10 @@
-"""Request members of the vendored AWS KMS model that Strongroom does not offer.
+"""Operations and request members of the vendored AWS KMS model that Strongroom does not offer.
 
-The vendored model is the current AWS one, so it admits members that only make sense on
-AWS (service principals of other AWS services, grant constraints on their source ARN).
+:data:`UNOFFERED_OPERATIONS` names every operation of the model without a handler, with the
+reason ``UnsupportedOperationException`` gives (docs/operations.md lists the same, checked by
+tests/kms/test_unoffered.py). The vendored model is the current AWS one, so it admits
+members that only make sense on AWS (service principals of other AWS services, grant
+constraints on their source ARN).
 A request that uses one is refused here, by name, before any handler runs: never silently
 ignored, which for a grant would mean a broader grant than the caller asked for.
 """
@@ -13,6 +16,20 @@ from typing import Any
 from strongroom.errors import UnsupportedOperationError, ValidationError
 
 SERVICE_PRINCIPALS = "AWS service principals are not supported by Strongroom."
+CUSTOM_KEY_STORES = "custom key stores (AWS CloudHSM, external key stores) are not offered"
+MULTI_REGION = "multi-Region keys are not offered"
+
+UNOFFERED_OPERATIONS: dict[str, str] = {
+    "ConnectCustomKeyStore": CUSTOM_KEY_STORES,
+    "CreateCustomKeyStore": CUSTOM_KEY_STORES,
+    "DeleteCustomKeyStore": CUSTOM_KEY_STORES,
+    "DescribeCustomKeyStores": CUSTOM_KEY_STORES,
+    "DisconnectCustomKeyStore": CUSTOM_KEY_STORES,
+    "UpdateCustomKeyStore": CUSTOM_KEY_STORES,
+    "ReplicateKey": MULTI_REGION,
+    "UpdatePrimaryRegion": MULTI_REGION,
+}
+"""Every operation of the vendored model that has no handler, with the reason given."""
 
 UNOFFERED_MEMBERS: dict[str, dict[str, str]] = {
     "CreateGrant": {

@@ -7,6 +7,10 @@ request against it and reports violations the way AWS words them::
 
     1 validation error detected: Value at 'plaintext' failed to satisfy constraint:
     Member must have length greater than or equal to 1
+
+A string value is quoted as AWS quotes it (``Value 'SM3' at 'keySpec' failed to satisfy
+constraint: Member must satisfy enum value set: [...]``), unless it is a secret or a token;
+blobs and sensitive members never are.
 """
 
 from __future__ import annotations
@@ -43,6 +47,18 @@ def read_service_model(path: tuple[str, ...]) -> dict[str, Any]:
 
 def _anything(value: Any) -> bool:
     return True
+
+
+_HIDDEN_STRINGS = frozenset({"GrantTokenType"})
+"""String shapes whose values are credentials though the model does not mark them sensitive."""
+
+
+def _shows_value(shape_name: str, shape: dict[str, Any]) -> bool:
+    """Whether a validation message may quote a string value of this shape, as AWS does.
+
+    Never for sensitive shapes (secrets, passwords) or bearer tokens; blobs are never shown.
+    """
+    return not shape.get("sensitive") and shape_name not in _HIDDEN_STRINGS
 
 
 def _lower_first(name: str) -> str:
@@ -198,6 +214,9 @@ class WireModel:
             if not isinstance(value, str):
                 problems.append(f"{prefix} be a string")
                 return
+            if _shows_value(shape_name, shape):
+                # AWS names the offending string (Value 'x' at 'keySpec' ...)
+                prefix = f"Value '{value}' at '{path}' failed to satisfy constraint: Member must"
             self._check_length(shape, len(value), prefix, problems)
             if "enum" in shape and value not in shape["enum"]:
                 allowed = ", ".join(shape["enum"])

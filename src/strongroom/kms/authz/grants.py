@@ -19,8 +19,10 @@ from strongroom.crypto.hazmat import (
 )
 from strongroom.errors import ValidationError
 from strongroom.kms.keyspec import (
+    ENCAPSULATE_DECAPSULATE,
     ENCRYPT_DECRYPT,
     GENERATE_VERIFY_MAC,
+    KEY_AGREEMENT,
     SIGN_VERIFY,
     SYMMETRIC_DEFAULT,
 )
@@ -50,6 +52,8 @@ GRANT_OPERATIONS = (
     "GenerateMac",
     "VerifyMac",
     "DeriveSharedSecret",
+    "Encapsulate",
+    "Decapsulate",
 )
 """The model's ``GrantOperation`` enum."""
 
@@ -73,6 +77,7 @@ _RSA_ENCRYPT = frozenset({"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", 
 _SIGN = frozenset({"Sign", "Verify", "GetPublicKey"})
 _MAC = frozenset({"GenerateMac", "VerifyMac"})
 _AGREE = frozenset({"DeriveSharedSecret", "GetPublicKey"})
+_KEM = frozenset({"Encapsulate", "Decapsulate", "GetPublicKey"})
 
 
 def grant_operations_for(key_spec: str, key_usage: str) -> frozenset[str]:
@@ -85,8 +90,10 @@ def grant_operations_for(key_spec: str, key_usage: str) -> frozenset[str]:
         return _ALWAYS | _RSA_ENCRYPT
     if key_usage == SIGN_VERIFY:
         return _ALWAYS | _SIGN
-    if key_usage == "KEY_AGREEMENT":
+    if key_usage == KEY_AGREEMENT:
         return _ALWAYS | _AGREE
+    if key_usage == ENCAPSULATE_DECAPSULATE:
+        return _ALWAYS | _KEM
     return _ALWAYS
 
 

@@ -30,23 +30,25 @@ def check_alias_name(name: str) -> None:
     """Refuse names without ``alias/`` or in the reserved ``alias/aws/`` namespace."""
     if not name.startswith("alias/") or len(name) <= len("alias/"):
         raise ValidationError(
-            f'Alias must start with the prefix "alias/". Please see '
-            f"https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html ({name})"
+            'Alias must start with the prefix "alias/". Please see '
+            "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
         )
     if name.startswith("alias/aws/"):
         raise InvalidAliasNameError(f"Cannot create alias with prefix 'alias/aws/': {name}")
     if not ALIAS_NAME.fullmatch(name):
         # The model's pattern admits ':' (for ARNs); alias names themselves do not.
         raise ValidationError(
-            "1 validation error detected: Value at 'aliasName' failed to satisfy constraint: "
-            f"Member must satisfy regular expression pattern: {ALIAS_NAME.pattern}"
+            f"1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy "
+            f"constraint: Member must satisfy regular expression pattern: {ALIAS_NAME.pattern}"
         )
 
 
-def _target(k: Kernel, tx: StoreTx, ctx: OpContext, target: str) -> KeyRecord:
+def _target(k: Kernel, tx: StoreTx, ctx: OpContext, target: str, action: str) -> KeyRecord:
+    """The key an alias is to point at: existence, permission, then state (AWS's order)."""
     if target.startswith("alias/") or ":alias/" in target:
         raise ValidationError("Aliases must refer to keys. Not aliases")
     key = k.resolve_key(tx, ctx, target)
+    k.authorize(tx, ctx, key, action)
     if key.key_state == PENDING_DELETION:
         check_state(key.key_state, "manage", key.arn)
     return key
@@ -66,8 +68,7 @@ def create_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
     check_alias_name(name)
 
     def unit(tx: StoreTx) -> None:
-        key = _target(k, tx, ctx, req["TargetKeyId"])
-        k.authorize(tx, ctx, key, "CreateAlias")
+        key = _target(k, tx, ctx, req["TargetKeyId"], "CreateAlias")
         now = k.clock.now()
         record = AliasRecord(name, key.key_id, key.region, key.account_id, now, now)
         if not tx.insert(key.account_id, "alias", f"{key.region}/{name}", record.to_bytes()):
@@ -85,8 +86,7 @@ def update_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
 
     def unit(tx: StoreTx) -> None:
         alias = _alias_for_update(tx, account, region, name)
-        key = _target(k, tx, ctx, req["TargetKeyId"])
-        k.authorize(tx, ctx, key, "UpdateAlias")
+        key = _target(k, tx, ctx, req["TargetKeyId"], "UpdateAlias")
         old_raw = tx.get(account, "key", alias.key_id)
         if old_raw is not None:
             old = KeyRecord.from_bytes(old_raw)

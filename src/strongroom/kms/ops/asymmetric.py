@@ -17,9 +17,8 @@ from strongroom.errors import (
 )
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import (
+    ALGORITHMS_MEMBER,
     ED25519,
-    ENCRYPT_DECRYPT,
-    KEY_AGREEMENT,
     KEY_SPECS,
     SIGN_VERIFY,
     SYMMETRIC_DEFAULT,
@@ -90,11 +89,11 @@ def get_public_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, 
     def unit(tx: StoreTx) -> dict[str, Any]:
         key = k.resolve_key(tx, ctx, req["KeyId"])
         k.authorize(tx, ctx, key, "GetPublicKey", None, req.get("GrantTokens"))
+        check_state(key.key_state, "crypto", key.arn)  # the state first, then the type (AWS)
         if not KEY_SPECS[key.key_spec].key_type.has_public_key:
             raise UnsupportedOperationError(
                 f"{key.arn} key spec is {key.key_spec}; only asymmetric KMS keys have a public key."
             )
-        check_state(key.key_state, "crypto", key.arn)
         record = k.materials.version_record(tx, key, key.current_version)
         response: dict[str, Any] = {
             "KeyId": key.arn,
@@ -103,13 +102,7 @@ def get_public_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, 
             "KeySpec": key.key_spec,
             "KeyUsage": key.key_usage,
         }
-        offered = list(algorithms(key.key_spec, key.key_usage))
-        if key.key_usage == ENCRYPT_DECRYPT:
-            response["EncryptionAlgorithms"] = offered
-        elif key.key_usage == KEY_AGREEMENT:
-            response["KeyAgreementAlgorithms"] = offered
-        else:
-            response["SigningAlgorithms"] = offered
+        response[ALGORITHMS_MEMBER[key.key_usage]] = list(algorithms(key.key_spec, key.key_usage))
         return response
 
     return k.read(unit)

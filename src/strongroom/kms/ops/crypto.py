@@ -27,7 +27,7 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms.kernel import Kernel, OpContext
-from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT
+from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT, wrong_usage
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.rsa_encryption import asymmetric_decrypt, asymmetric_encrypt
 from strongroom.kms.states import check_state
@@ -77,12 +77,12 @@ def ignores_ciphertext(ctx: OpContext, req: dict[str, Any], key_member: str = "K
     return True
 
 
-def check_encryption_algorithm(k: Kernel, key: KeyRecord, algorithm: str | None) -> str:
-    """Return the algorithm to use; refuse one the key does not offer."""
+def check_encryption_algorithm(
+    k: Kernel, key: KeyRecord, algorithm: str | None, operation: str
+) -> str:
+    """Return the algorithm to use; refuse one the key does not offer (AWS's wording)."""
     if key.key_usage != ENCRYPT_DECRYPT:
-        raise InvalidKeyUsageError(
-            f"{key.arn} key usage is {key.key_usage} which is not valid for this operation."
-        )
+        raise wrong_usage(key.arn, key.key_usage, operation)
     if key.key_spec == SYMMETRIC_DEFAULT:
         if algorithm not in (None, SYMMETRIC_DEFAULT):
             raise InvalidKeyUsageError(
@@ -169,7 +169,9 @@ def encrypt(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         key = k.usable_key(
             tx, ctx, req["KeyId"], "crypto", "Encrypt", context, req.get("GrantTokens")
         )
-        algorithm = check_encryption_algorithm(k, key, req.get("EncryptionAlgorithm"))
+        algorithm = check_encryption_algorithm(
+            k, key, req.get("EncryptionAlgorithm"), ctx.operation
+        )
         if algorithm == SYMMETRIC_DEFAULT:
             blob = seal_for(k, tx, key, req["Plaintext"], context)
         else:
@@ -194,7 +196,7 @@ def decrypt(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
             key = k.usable_key(
                 tx, ctx, req["KeyId"], "crypto", "Decrypt", context, req.get("GrantTokens")
             )
-            check_encryption_algorithm(k, key, algorithm)
+            check_encryption_algorithm(k, key, algorithm, ctx.operation)
             plaintext = asymmetric_decrypt(k, tx, key, algorithm, req["CiphertextBlob"])
             return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
         if ignores_ciphertext(ctx, req):
@@ -241,7 +243,7 @@ def re_encrypt(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]
                 None,
                 req.get("GrantTokens"),
             )
-            check_encryption_algorithm(k, source, source_alg)
+            check_encryption_algorithm(k, source, source_alg, ctx.operation)
             plaintext = asymmetric_decrypt(k, tx, source, source_alg, req["CiphertextBlob"])
         elif ignores_ciphertext(ctx, req, "SourceKeyId"):
             tokens = req.get("GrantTokens")
@@ -272,7 +274,9 @@ def re_encrypt(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]
             req.get("GrantTokens"),
         )
         ctx.source_key_arn = source.arn
-        dest_alg = check_encryption_algorithm(k, dest, req.get("DestinationEncryptionAlgorithm"))
+        dest_alg = check_encryption_algorithm(
+            k, dest, req.get("DestinationEncryptionAlgorithm"), ctx.operation
+        )
         response: dict[str, Any] = {
             "SourceKeyId": source.arn,
             "KeyId": dest.arn,

@@ -177,13 +177,25 @@ def _check_external(key: KeyRecord, operation: str) -> None:
         )
 
 
-def _locked(k: Kernel, tx: StoreTx, ctx: OpContext, req: dict[str, Any], action: str) -> KeyRecord:
-    """Resolve, authorise, lock and re-read a key of origin EXTERNAL."""
+def _locked(
+    k: Kernel,
+    tx: StoreTx,
+    ctx: OpContext,
+    req: dict[str, Any],
+    action: str,
+    group: str | None = None,
+) -> KeyRecord:
+    """Resolve, authorise, lock and re-read a key of origin EXTERNAL.
+
+    With a state ``group``, the key's state is checked before its origin, as AWS does.
+    """
     key = k.resolve_key(tx, ctx, req["KeyId"])
     k.authorize(tx, ctx, key, action)
     raw = tx.get_for_update(key.account_id, "key", key.key_id)
     if raw is not None:
         key = current_view(KeyRecord.from_bytes(raw), k.clock.now())
+    if group is not None:
+        check_state(key.key_state, group, key.arn)
     _check_external(key, action)
     return key
 
@@ -219,8 +231,8 @@ def get_parameters_for_import(k: Kernel, ctx: OpContext, req: dict[str, Any]) ->
     def unit(tx: StoreTx) -> KeyRecord:
         key = k.resolve_key(tx, ctx, req["KeyId"])
         k.authorize(tx, ctx, key, "GetParametersForImport")
+        check_state(key.key_state, "import", key.arn)  # the state first, then the origin
         _check_external(key, "GetParametersForImport")
-        check_state(key.key_state, "import", key.arn)
         return key
 
     key = k.read(unit)
@@ -250,8 +262,7 @@ def import_key_material(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[
     model, valid_to = _expiration(k, req)
 
     def unit(tx: StoreTx) -> tuple[KeyRecord, str]:
-        key = _locked(k, tx, ctx, req, "ImportKeyMaterial")
-        check_state(key.key_state, "import", key.arn)
+        key = _locked(k, tx, ctx, req, "ImportKeyMaterial", "import")
         account = key.account_id
         header, wrapping_der = open_token(
             k.materials.tenant_kek(account), account, req["ImportToken"]

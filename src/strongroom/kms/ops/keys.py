@@ -16,7 +16,7 @@ from strongroom.errors import (
 from strongroom.kms.imported_materials import current_view
 from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.key_usage import USE_KIND
-from strongroom.kms.keyspec import KEY_SPECS, SYMMETRIC_DEFAULT
+from strongroom.kms.keyspec import KEY_SPECS, NOT_OFFERED_SPECS, SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import (
@@ -70,7 +70,9 @@ def _key_spec(k: Kernel, req: dict[str, Any]) -> tuple[str, str]:
     spec = spec or legacy or SYMMETRIC_DEFAULT
     info = KEY_SPECS.get(spec)
     if info is None:
-        raise UnsupportedOperationError(f"KeySpec {spec} is not supported.")
+        raise UnsupportedOperationError(
+            NOT_OFFERED_SPECS.get(spec, f"KeySpec {spec} is not supported.")
+        )
     usage = req.get("KeyUsage") or info.default_usage
     if usage is None or usage not in info.usages:
         raise ValidationError(

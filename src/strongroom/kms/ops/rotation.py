@@ -109,7 +109,8 @@ def get_key_rotation_status(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> d
         return key
 
     key = k.read(unit)
-    response: dict[str, Any] = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.arn}
+    # AWS answers the bare key id here (RotateKeyOnDemand answers the key ARN)
+    response: dict[str, Any] = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.key_id}
     if key.rotation_enabled:
         response["RotationPeriodInDays"] = key.rotation_period_days
         response["NextRotationDate"] = key.next_rotation_date
@@ -140,7 +141,7 @@ def rotate_key_on_demand(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict
 
     key = k.write(ctx, unit)
     k.forget_key(key.account_id, key.key_id)
-    return {"KeyId": key.key_id}
+    return {"KeyId": key.arn}
 
 
 def list_key_rotations(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:

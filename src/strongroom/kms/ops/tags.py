@@ -8,7 +8,7 @@ from strongroom.errors import TagError
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.ops.keys import page, update_key
 from strongroom.kms.records import KeyRecord
-from strongroom.kms.tags import MAX_TAGS, check_tags
+from strongroom.kms.tags import MAX_TAGS, RESERVED, check_tags
 
 
 def tag_resource(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def tag_resource(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
     def change(key: KeyRecord) -> KeyRecord:
         merged = {**key.tags, **new}
         if len(merged) > MAX_TAGS:
-            raise TagError(f"A key can have at most {MAX_TAGS} tags.")
+            raise TagError("Too many tags")
         return key.replace(tags=merged)
 
     update_key(k, ctx, req, "manage", "TagResource", change)
@@ -30,7 +30,7 @@ def untag_resource(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, 
     drop = set(req["TagKeys"])
     for tag_key in sorted(drop):
         if tag_key.lower().startswith("aws:"):
-            raise TagError(f"Tag key {tag_key!r} uses the reserved prefix 'aws:'.")
+            raise TagError(RESERVED)
     update_key(
         k,
         ctx,
