@@ -39,6 +39,7 @@ KINDS = {
     "rsa": {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"},
     "ext": {"Origin": "EXTERNAL"},
     "agree": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT"},
+    "mrk": {"MultiRegion": True},
 }
 FORMS = ("id", "arn", "alias", "alias_arn")
 PEER_PUBLIC = (
@@ -370,6 +371,15 @@ MATRIX: list[tuple[str, str, tuple[str, ...], Builder]] = [
         },
     ),
     ("delete_imported_key_material", "ext", FORMS, lambda r, a, b: {"KeyId": r}),
+    ("replicate_key", "mrk", FORMS, lambda r, a, b: {"KeyId": r, "ReplicaRegion": "us-west-2"}),
+    (
+        "update_primary_region",
+        "mrk",
+        FORMS,
+        lambda r, a, b: {"KeyId": r, "PrimaryRegion": "us-west-2"},
+    ),
+    ("describe_key", "mrk", FORMS, lambda r, a, b: {"KeyId": r}),
+    ("encrypt", "mrk", FORMS, lambda r, a, b: {"KeyId": r, "Plaintext": b"x"}),
 ]
 DRY_RUN = frozenset(
     {
@@ -451,8 +461,6 @@ KEY_MEMBERS = frozenset({"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyI
 # Operations that name a key but that Strongroom does not offer, with their other required
 # members: B asking about A's key gets UnsupportedOperationException like everyone else.
 NOT_OFFERED: dict[str, dict[str, Any]] = {
-    "ReplicateKey": {"ReplicaRegion": "us-west-2"},
-    "UpdatePrimaryRegion": {"PrimaryRegion": "us-west-2"},
     "Encapsulate": {"EncapsulationAlgorithm": "ML_KEM"},
     "Decapsulate": {"EncapsulationAlgorithm": "ML_KEM", "SharedSecretCiphertextBlob": b"x" * 32},
 }
