@@ -264,7 +264,7 @@ def providers() -> Iterator[list[Any]]:
 
 
 def test_encryption_sdk_decrypts_with_the_replica(
-    session: Any, providers: list[Any], pair: tuple[str, str, str]
+    east: Any, session: Any, providers: list[Any], pair: tuple[str, str, str]
 ) -> None:
     """The SDK encrypts under the primary (us-east-1) and decrypts through the replica
     (eu-west-1): its multi-Region-aware providers call Decrypt in the replica's region."""
@@ -282,8 +282,11 @@ def test_encryption_sdk_decrypts_with_the_replica(
     )
     [wrapped] = list(header.encrypted_data_keys)
     assert wrapped.key_provider.key_info.decode() == primary_arn
-    plaintext, _ = sdk.decrypt(source=ciphertext, key_provider=reader)
-    assert plaintext == message
-    assert WEST in reader._regional_clients  # a client of the replica's region
-    plaintext, _ = sdk.decrypt(source=ciphertext, key_provider=discovery)
-    assert plaintext == message
+    east.disable_key(KeyId=primary_arn)  # only the replica in eu-west-1 can answer now
+    try:
+        plaintext, _ = sdk.decrypt(source=ciphertext, key_provider=reader)
+        assert plaintext == message
+        plaintext, _ = sdk.decrypt(source=ciphertext, key_provider=discovery)
+        assert plaintext == message
+    finally:
+        east.enable_key(KeyId=primary_arn)
