@@ -36,7 +36,7 @@ from strongroom.kms.key_usage import TRACKED_OPERATIONS
 from strongroom.kms.materials import Materials
 from strongroom.kms.metadata import key_metadata
 from strongroom.kms.multi_region import related_rows
-from strongroom.kms.records import MRK_PREFIX, KeyRecord, key_row_name
+from strongroom.kms.records import MRK_PREFIX, KeyRecord
 from strongroom.kms.states import PENDING_DELETION, check_state
 from strongroom.kms.wire_model import WireModel
 from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
@@ -213,7 +213,9 @@ class Kernel:
             if target is None:
                 raise NotFoundError(f"Alias arn:aws:kms:{region}:{account}:{ident} is not found.")
             ident = target
-        key = self._hot.key(tx, account, key_row_name(ident, region))
+        # key_row_name(ident, region), inlined: this is on every operation's path
+        name = f"{ident}@{region}" if ident.startswith(MRK_PREFIX) else ident
+        key = self._hot.key(tx, account, name)
         if key is None or key.region != region or self.is_past_deletion(key):
             raise NotFoundError(f"Key 'arn:aws:kms:{region}:{account}:key/{ident}' does not exist")
         ctx.key_arn = key.arn
