@@ -752,9 +752,12 @@ def test_every_response_has_a_request_id(kms: Any) -> None:
     assert meta["HTTPHeaders"]["content-type"] == "application/x-amz-json-1.1"
 
 
-# Tested in test_boto3_asymmetric.py; every other operation Strongroom offers is tested here.
+# Tested in test_boto3_asymmetric.py (and multi-Region keys in test_multi_region.py); every
+# other operation Strongroom offers is tested here.
 ELSEWHERE = frozenset(
     {
+        "ReplicateKey",
+        "UpdatePrimaryRegion",
         "Sign",
         "Verify",
         "GetPublicKey",
