@@ -414,3 +414,41 @@ def test_single_region_keys_are_unchanged_rows(sqlite_service: KeyService, east:
     assert sorted(names) == sorted([key_id, f"{mrk}@{EAST}", f"{mrk}@{WEST}"])
     versions = [n for n, _ in svc.store.read(lambda tx: tx.scan(east.tenant, "keyver", mrk))]
     assert versions == [f"{mrk}/0000000001"]  # one material, shared by both keys
+
+
+def test_update_primary_region_needs_both_policies(
+    sqlite_service: KeyService, east: Caller
+) -> None:
+    svc = sqlite_service
+    other = dataclasses.replace(
+        east, principal_arn=f"arn:aws:iam::{east.tenant}:user/other", is_admin=False
+    )
+    key_id = primary(svc, east)["KeyId"]
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{east.tenant}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": other.principal_arn},
+                "Action": "kms:UpdatePrimaryRegion",
+                "Resource": "*",
+            },
+        ],
+    }
+    replicate(svc, east, key_id, WEST, Policy=json.dumps(deny))
+    with pytest.raises(
+        AccessDeniedError, match=f"kms:UpdatePrimaryRegion on resource: arn:aws:kms:{WEST}"
+    ):
+        svc.call(other, "UpdatePrimaryRegion", {"KeyId": key_id, "PrimaryRegion": WEST})
+    config = describe(svc, east, key_id)["MultiRegionConfiguration"]
+    assert config["MultiRegionKeyType"] == "PRIMARY"  # nothing changed
+    svc.call(east, "UpdatePrimaryRegion", {"KeyId": key_id, "PrimaryRegion": WEST})
+    assert (
+        describe(svc, east, key_id)["MultiRegionConfiguration"]["MultiRegionKeyType"] == "REPLICA"
+    )
