@@ -121,7 +121,7 @@ def test_create_key_defaults_to_a_symmetric_encryption_key(kms: Any) -> None:
         ({"Description": "x" * 8193}, "ValidationException"),
         ({"Policy": "{not json"}, "MalformedPolicyDocumentException"),
         ({"Tags": [{"TagKey": "aws:reserved", "TagValue": "v"}]}, "TagException"),
-        ({"MultiRegion": True}, "UnsupportedOperationException"),
+        ({"MultiRegion": True, "Origin": "EXTERNAL"}, "UnsupportedOperationException"),
     ],
 )
 def test_create_key_refusals(loose: Any, params: dict[str, Any], code: str) -> None:
@@ -753,9 +753,12 @@ def test_every_response_has_a_request_id(kms: Any) -> None:
     assert meta["HTTPHeaders"]["content-type"] == "application/x-amz-json-1.1"
 
 
-# Tested in test_boto3_asymmetric.py; every other operation Strongroom offers is tested here.
+# Tested in test_boto3_asymmetric.py (and multi-Region keys in test_multi_region.py); every
+# other operation Strongroom offers is tested here.
 ELSEWHERE = frozenset(
     {
+        "ReplicateKey",
+        "UpdatePrimaryRegion",
         "Sign",
         "Verify",
         "GetPublicKey",

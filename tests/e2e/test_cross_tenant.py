@@ -40,6 +40,7 @@ KINDS = {
     "ext": {"Origin": "EXTERNAL"},
     "agree": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT"},
     "kem": {"KeySpec": "ML_KEM_768", "KeyUsage": "ENCAPSULATE_DECAPSULATE"},
+    "mrk": {"MultiRegion": True},
 }
 FORMS = ("id", "arn", "alias", "alias_arn")
 PEER_PUBLIC = (
@@ -388,6 +389,15 @@ MATRIX: list[tuple[str, str, tuple[str, ...], Builder]] = [
         },
     ),
     ("delete_imported_key_material", "ext", FORMS, lambda r, a, b: {"KeyId": r}),
+    ("replicate_key", "mrk", FORMS, lambda r, a, b: {"KeyId": r, "ReplicaRegion": "us-west-2"}),
+    (
+        "update_primary_region",
+        "mrk",
+        FORMS,
+        lambda r, a, b: {"KeyId": r, "PrimaryRegion": "us-west-2"},
+    ),
+    ("describe_key", "mrk", FORMS, lambda r, a, b: {"KeyId": r}),
+    ("encrypt", "mrk", FORMS, lambda r, a, b: {"KeyId": r, "Plaintext": b"x"}),
 ]
 DRY_RUN = frozenset(
     {
@@ -471,8 +481,6 @@ KEY_MEMBERS = frozenset({"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyI
 # Operations that name a key but that Strongroom does not offer, with their other required
 # members: B asking about A's key gets UnsupportedOperationException like everyone else.
 NOT_OFFERED: dict[str, dict[str, Any]] = {
-    "ReplicateKey": {"ReplicaRegion": "us-west-2"},
-    "UpdatePrimaryRegion": {"PrimaryRegion": "us-west-2"},
 }
 """Operations of the vendored model that name a key but are answered as unsupported."""
 

@@ -61,7 +61,7 @@ def test_every_handler_function_is_in_the_table_once() -> None:
 
 def test_every_other_operation_is_refused_as_unsupported(tmp_path: Path) -> None:
     refused = sorted(set(MODEL.operations) - set(HANDLERS))
-    assert refused  # custom key stores, multi-Region keys...
+    assert refused  # custom key stores...
     with sqlite_key_service(tmp_path) as service:
         caller = tenant_caller(service, "handlers")
         for operation in refused:

@@ -433,6 +433,8 @@ _FILLERS = "aA0_-/k "
 def _string(shape: dict[str, Any], length: int) -> str:
     """A string of ``length`` characters that satisfies the shape's pattern."""
     pattern = shape.get("pattern")
+    if shape is MODEL.shapes["RegionType"]:  # letters and dashes, then digits
+        return "us-east-" + "1" * max(length - len("us-east-"), 1)
     for filler in _FILLERS:
         prefix = next((p for shaped, p in _PREFIXED if shape is shaped), None)
         if prefix is not None:  # no single repeated character fits these patterns

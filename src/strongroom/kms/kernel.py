@@ -35,9 +35,8 @@ from strongroom.kms.imported_materials import EXTERNAL, current_view
 from strongroom.kms.key_usage import TRACKED_OPERATIONS
 from strongroom.kms.materials import Materials
 from strongroom.kms.metadata import key_metadata
-from strongroom.kms.records import (
-    KeyRecord,
-)
+from strongroom.kms.multi_region import related_rows
+from strongroom.kms.records import MRK_PREFIX, KeyRecord
 from strongroom.kms.states import PENDING_DELETION, check_state
 from strongroom.kms.wire_model import WireModel
 from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
@@ -214,7 +213,9 @@ class Kernel:
             if target is None:
                 raise NotFoundError(f"Alias arn:aws:kms:{region}:{account}:{ident} is not found.")
             ident = target
-        key = self._hot.key(tx, account, ident)
+        # key_row_name(ident, region), inlined: this is on every operation's path
+        name = f"{ident}@{region}" if ident.startswith(MRK_PREFIX) else ident
+        key = self._hot.key(tx, account, name)
         if key is None or key.region != region or self.is_past_deletion(key):
             raise NotFoundError(f"Key 'arn:aws:kms:{region}:{account}:key/{ident}' does not exist")
         ctx.key_arn = key.arn
@@ -304,17 +305,29 @@ class Kernel:
     # -- helpers -------------------------------------------------------------------------
 
     @staticmethod
-    def new_key_id() -> str:
-        """Return a fresh key id (a UUID, as AWS KMS)."""
+    def new_key_id(multi_region: bool = False) -> str:
+        """Return a fresh key id: a UUID, or ``mrk-`` and 32 hex digits (as AWS KMS)."""
+        if multi_region:
+            return MRK_PREFIX + secrets.token_hex(16)
         return str(uuid.uuid4())
 
-    def describe(self, key: KeyRecord) -> dict[str, Any]:
-        """Return the AWS ``KeyMetadata`` of ``key`` (with its current ``KeyMaterialId``)."""
+    def describe(self, key: KeyRecord, tx: StoreTx | None = None) -> dict[str, Any]:
+        """Return the AWS ``KeyMetadata`` of ``key`` (with its current ``KeyMaterialId``).
+
+        A multi-Region key's metadata names its related keys, read through ``tx`` (or a
+        read transaction of its own).
+        """
         has_material = key.current_version > 0 and key.key_state != "PendingImport"
         material_id = None
         if key.key_spec == "SYMMETRIC_DEFAULT" and has_material:
-            material_id = self.materials.material_id_of(None, key, key.current_version)
-        return key_metadata(key, material_id)
+            material_id = self.materials.material_id_of(tx, key, key.current_version)
+        related = None
+        if key.multi_region:
+            if tx is not None:
+                related = related_rows(tx, key)
+            else:
+                related = self.read(lambda t: related_rows(t, key))
+        return key_metadata(key, material_id, related)
 
 
 def raise_unless_client_error(exc: BaseException) -> None:

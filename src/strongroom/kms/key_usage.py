@@ -7,7 +7,7 @@ newest use of each key is written with the next audit batch, in the same transac
 processes when its audit event does, within a flush interval. Each row keeps only the
 newest use: a slower process flushing an older use does not overwrite a newer one.
 
-Rows: ``(tenant, "keyuse", key id)`` holds a :class:`KeyUseRecord`; ``(tenant,
+Rows: ``(tenant, "keyuse", key row name)`` holds a :class:`KeyUseRecord`; ``(tenant,
 "keyusestart", "self")`` the time the tenant's tracking began (its creation, or the first
 use recorded for a tenant older than tracking), which ``GetKeyLastUsage`` returns as
 ``TrackingStartDate``.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from strongroom.kms.records import JsonRecord
+from strongroom.kms.records import JsonRecord, key_row_name
 from strongroom.ports import StoreTx
 
 TRACKED_OPERATIONS = frozenset(
@@ -54,9 +54,12 @@ class KeyUseRecord(JsonRecord):
 
 
 def key_of_arn(key_arn: str) -> tuple[str, str]:
-    """``(account id, key id)`` of a key ARN ``arn:aws:kms:REGION:ACCOUNT:key/ID``."""
+    """``(account id, key row name)`` of a key ARN ``arn:aws:kms:REGION:ACCOUNT:key/ID``.
+
+    The row name is the key id, and names the region too for a multi-Region key.
+    """
     parts = key_arn.split(":", 5)
-    return parts[4], parts[5].removeprefix("key/")
+    return parts[4], key_row_name(parts[5].removeprefix("key/"), parts[3])
 
 
 _Use = tuple[str, float, str]  # (operation, timestamp, request id): cheap on the hot path

@@ -9,12 +9,18 @@ kind               name                        record
 =================  ==========================  ===================================
 ``tenant``         ``self``                    :class:`TenantRecord`
 ``principal``      access key id               :class:`PrincipalRecord`
-``key``            key id                      :class:`KeyRecord`
+``key``            key row name (below)        :class:`KeyRecord`
 ``keyver``         ``<key id>/<version:010>``  :class:`KeyVersionRecord`
 ``alias``          ``<region>/<alias name>``   :class:`AliasRecord`
-``grant``          ``<key id>/<grant id>``     grant (``strongroom.kms.authz.grants``)
+``grant``          ``<key row>/<grant id>``    grant (``strongroom.kms.authz.grants``)
 ``userkey``        ``<key id>/<user id>``      :class:`UserKeyRecord`
 =================  ==========================  ===================================
+
+A key's row name is its key id, except for multi-Region keys (``mrk-`` ids): the primary
+and each replica share the key id, one per region, so their rows are named
+``<key id>@<region>`` (:func:`key_row_name`). The related keys of a multi-Region key share
+their ``keyver`` rows (one key material, wrapped once, bound to the key id) and their
+user keys; each has its own ``key`` row, grants, aliases, tags and policy.
 
 Access keys are also indexed globally under tenant ``_global``, kind ``accesskey``, so a
 SigV4 request finds its tenant from its access key id alone.
@@ -29,6 +35,24 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from strongroom.ports.store import GLOBAL_TENANT as GLOBAL_TENANT  # its home is the ports
+
+MRK_PREFIX = "mrk-"
+"""Key ids of multi-Region keys start with this (then 32 hex digits, as AWS KMS)."""
+
+
+def is_multi_region_id(key_id: str) -> bool:
+    """Whether ``key_id`` names a multi-Region key."""
+    return key_id.startswith(MRK_PREFIX)
+
+
+def key_row_name(key_id: str, region: str) -> str:
+    """The store name of the key row of ``key_id`` in ``region`` (see the module docs)."""
+    return f"{key_id}@{region}" if key_id.startswith(MRK_PREFIX) else key_id
+
+
+def key_id_of_row(name: str) -> str:
+    """The key id a key row name (or a grant's key reference) names."""
+    return name.split("@", 1)[0]
 
 
 def _encode(value: Any) -> Any:
@@ -138,11 +162,28 @@ class KeyRecord(JsonRecord):
     state_before_deletion: str | None = None
     materials_valid_to: float | None = None
     """Imported keys: the earliest ``ValidTo`` of the materials bound to the key."""
+    primary_region: str | None = None
+    """Multi-Region keys: the region of the primary key (the same in every related key)."""
 
     @property
     def arn(self) -> str:
         """The key ARN."""
         return f"arn:aws:kms:{self.region}:{self.account_id}:key/{self.key_id}"
+
+    @property
+    def row_name(self) -> str:
+        """The store name of this key's row (:func:`key_row_name`)."""
+        return key_row_name(self.key_id, self.region)
+
+    @property
+    def multi_region(self) -> bool:
+        """Whether this is a multi-Region key (a primary or a replica)."""
+        return self.key_id.startswith(MRK_PREFIX)
+
+    @property
+    def is_replica(self) -> bool:
+        """Whether this is a multi-Region replica key."""
+        return self.multi_region and self.primary_region != self.region
 
 
 @dataclass(frozen=True, slots=True)

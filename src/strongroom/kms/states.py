@@ -16,12 +16,17 @@ ENABLED = "Enabled"
 DISABLED = "Disabled"
 PENDING_DELETION = "PendingDeletion"
 PENDING_IMPORT = "PendingImport"
+PENDING_REPLICA_DELETION = "PendingReplicaDeletion"
+"""A multi-Region primary key scheduled for deletion whose replicas still exist."""
+CREATING = "Creating"
+"""A new replica key, as ``ReplicateKey`` answers (Strongroom's replicas are ready at once)."""
 
 _ALLOWED: dict[str, frozenset[str]] = {
     ENABLED: frozenset({"crypto", "enable", "rotate", "schedule", "manage", "import"}),
     DISABLED: frozenset({"enable", "schedule", "manage", "import"}),
     PENDING_DELETION: frozenset({"cancel"}),
     PENDING_IMPORT: frozenset({"schedule", "manage", "import"}),
+    PENDING_REPLICA_DELETION: frozenset({"cancel"}),
 }
 
 
@@ -34,6 +39,8 @@ def check_state(state: str, group: str, arn: str) -> None:
         error = DisabledError(f"{arn} is disabled.")
     elif state == PENDING_DELETION:
         error = InvalidStateError(f"{arn} is pending deletion.")
+    elif state == PENDING_REPLICA_DELETION:
+        error = InvalidStateError(f"{arn} is pending replica deletion.")
     elif state == PENDING_IMPORT:
         error = InvalidStateError(f"{arn} is pending import.")
     elif group == "cancel":

@@ -17,7 +17,6 @@ from strongroom.errors import UnsupportedOperationError, ValidationError
 
 SERVICE_PRINCIPALS = "AWS service principals are not supported by Strongroom."
 CUSTOM_KEY_STORES = "custom key stores (AWS CloudHSM, external key stores) are not offered"
-MULTI_REGION = "multi-Region keys are not offered"
 
 UNOFFERED_OPERATIONS: dict[str, str] = {
     "ConnectCustomKeyStore": CUSTOM_KEY_STORES,
@@ -26,8 +25,6 @@ UNOFFERED_OPERATIONS: dict[str, str] = {
     "DescribeCustomKeyStores": CUSTOM_KEY_STORES,
     "DisconnectCustomKeyStore": CUSTOM_KEY_STORES,
     "UpdateCustomKeyStore": CUSTOM_KEY_STORES,
-    "ReplicateKey": MULTI_REGION,
-    "UpdatePrimaryRegion": MULTI_REGION,
 }
 """Every operation of the vendored model that has no handler, with the reason given."""
 

@@ -49,7 +49,7 @@ def denied(caller: Caller, resource: str, action: str, decision: Decision) -> Ac
 
 def grants_of(tx: StoreTx, key: KeyRecord) -> list[GrantRecord]:
     """Every grant on ``key``, ordered by grant id."""
-    rows = tx.scan(key.account_id, "grant", prefix=key.key_id + "/")
+    rows = tx.scan(key.account_id, "grant", prefix=key.row_name + "/")
     return [GrantRecord.from_bytes(raw) for _, raw in rows]
 
 

@@ -24,6 +24,7 @@ from strongroom.kms.ops import (
     key_usage,
     keys,
     mac,
+    multi_region,
     policy,
     rotation,
     tags,
@@ -71,6 +72,7 @@ HANDLERS: Mapping[str, Handler] = MappingProxyType(
         "ListRetirableGrants": grants.list_retirable_grants,
         "PutKeyPolicy": policy.put_key_policy,
         "ReEncrypt": crypto.re_encrypt,
+        "ReplicateKey": multi_region.replicate_key,
         "RetireGrant": grants.retire_grant,
         "RevokeGrant": grants.revoke_grant,
         "RotateKeyOnDemand": rotation.rotate_key_on_demand,
@@ -80,6 +82,7 @@ HANDLERS: Mapping[str, Handler] = MappingProxyType(
         "UntagResource": tags.untag_resource,
         "UpdateAlias": aliases.update_alias,
         "UpdateKeyDescription": keys.update_key_description,
+        "UpdatePrimaryRegion": multi_region.update_primary_region,
         "Verify": asymmetric.verify,
         "VerifyMac": mac.verify_mac,
     }

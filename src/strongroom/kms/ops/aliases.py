@@ -18,8 +18,8 @@ from strongroom.errors import (
 )
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.ops.keys import page
-from strongroom.kms.records import AliasRecord, KeyRecord
-from strongroom.kms.states import PENDING_DELETION, check_state
+from strongroom.kms.records import AliasRecord, KeyRecord, key_row_name
+from strongroom.kms.states import PENDING_DELETION, PENDING_REPLICA_DELETION, check_state
 from strongroom.ports import StoreTx
 
 ALIAS_NAME = re.compile(r"alias/[a-zA-Z0-9/_-]+")
@@ -49,7 +49,7 @@ def _target(k: Kernel, tx: StoreTx, ctx: OpContext, target: str, action: str) ->
         raise ValidationError("Aliases must refer to keys. Not aliases")
     key = k.resolve_key(tx, ctx, target)
     k.authorize(tx, ctx, key, action)
-    if key.key_state == PENDING_DELETION:
+    if key.key_state in (PENDING_DELETION, PENDING_REPLICA_DELETION):
         check_state(key.key_state, "manage", key.arn)
     return key
 
@@ -87,7 +87,7 @@ def update_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
     def unit(tx: StoreTx) -> None:
         alias = _alias_for_update(tx, account, region, name)
         key = _target(k, tx, ctx, req["TargetKeyId"], "UpdateAlias")
-        old_raw = tx.get(account, "key", alias.key_id)
+        old_raw = tx.get(account, "key", key_row_name(alias.key_id, region))
         if old_raw is not None:
             old = KeyRecord.from_bytes(old_raw)
             k.authorize(tx, ctx, old, "UpdateAlias")  # both keys, as in AWS
@@ -111,7 +111,7 @@ def delete_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
 
     def unit(tx: StoreTx) -> None:
         alias = _alias_for_update(tx, account, region, name)
-        key_raw = tx.get(account, "key", alias.key_id)
+        key_raw = tx.get(account, "key", key_row_name(alias.key_id, region))
         if key_raw is not None:  # AWS asks for kms:DeleteAlias on the key too
             k.authorize(tx, ctx, KeyRecord.from_bytes(key_raw), "DeleteAlias")
         tx.delete(account, "alias", f"{region}/{name}")

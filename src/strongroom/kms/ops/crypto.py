@@ -34,7 +34,7 @@ from strongroom.kms.states import check_state
 from strongroom.kms.userkeys.operations import user_key_material
 from strongroom.ports import StoreTx
 
-_PLAIN_KEY_ID = re.compile(r"[0-9a-f-]{1,64}")
+_PLAIN_KEY_ID = re.compile(r"mrk-[0-9a-f]{32}|[0-9a-f-]{1,64}")
 _DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from strongroom.errors import (
     InvalidGrantIdError,
+    InvalidGrantTokenError,
     InvalidMarkerError,
     LimitExceededError,
     NotFoundError,
@@ -28,7 +29,7 @@ from strongroom.kms.authz.grants import (
 from strongroom.kms.authz.principals import valid_principal
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.ops.keys import page
-from strongroom.kms.records import KeyRecord
+from strongroom.kms.records import KeyRecord, key_id_of_row
 from strongroom.kms.states import check_state
 from strongroom.ports import StoreTx
 
@@ -53,7 +54,7 @@ def create_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
         key = k.resolve_key(tx, ctx, req["KeyId"])
         candidate = GrantRecord(
             grant_id=new_grant_id(),
-            key_id=key.key_id,
+            key_id=key.row_name,  # a multi-Region key's grants are per region
             account_id=account,
             grantee_principal=req["GranteePrincipal"],
             operations=tuple(operations),
@@ -65,7 +66,7 @@ def create_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
             context_subset=None if subset is None else tuple(subset.items()),
         )
         k.authorizer.authorize_create_grant(tx, ctx.caller, key, candidate, req.get("GrantTokens"))
-        raw = tx.get_for_update(account, "key", key.key_id)
+        raw = tx.get_for_update(account, "key", key.row_name)
         key = KeyRecord.from_bytes(raw) if raw is not None else key
         check_state(key.key_state, "manage", key.arn)
         check_grant_fits(key, candidate)
@@ -109,8 +110,8 @@ def list_grants(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any
     def unit(tx: StoreTx) -> tuple[KeyRecord, list[GrantRecord]]:
         key = k.resolve_key(tx, ctx, req["KeyId"])
         k.authorize(tx, ctx, key, "ListGrants")
-        after = None if marker is None else f"{key.key_id}/{marker}"
-        rows = tx.scan(key.account_id, "grant", prefix=key.key_id + "/", after=after)
+        after = None if marker is None else f"{key.row_name}/{marker}"
+        rows = tx.scan(key.account_id, "grant", prefix=key.row_name + "/", after=after)
         grants = [GrantRecord.from_bytes(raw) for _, raw in rows]
         return key, [
             g
@@ -176,14 +177,16 @@ def retire_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
     def unit(tx: StoreTx) -> None:
         if token is not None:
             grant = grant_for_token(tx, ctx.caller, token)
-            key = k.resolve_key(tx, ctx, grant.key_id)
+            key = k.resolve_key(tx, ctx, key_id_of_row(grant.key_id))
+            if key.row_name != grant.key_id:  # a grant of a related key in another region
+                raise InvalidGrantTokenError("The grant token is not valid.")
             if key_spec is not None and k.resolve_key(tx, ctx, key_spec).key_id != key.key_id:
                 raise ValidationError("The KeyId does not match the grant token.")
             if grant_id is not None and grant_id != grant.grant_id:
                 raise InvalidGrantIdError("The GrantId does not match the grant token.")
         else:
             key = k.resolve_key(tx, ctx, str(key_spec))
-            raw = tx.get(key.account_id, "grant", f"{key.key_id}/{grant_id}")
+            raw = tx.get(key.account_id, "grant", f"{key.row_name}/{grant_id}")
             if raw is None:
                 raise NotFoundError(f"Grant ID {grant_id} not found")
             grant = GrantRecord.from_bytes(raw)
@@ -203,7 +206,7 @@ def revoke_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
     def unit(tx: StoreTx) -> None:
         key = k.resolve_key(tx, ctx, req["KeyId"])
         k.authorize(tx, ctx, key, "RevokeGrant")
-        if not tx.delete(key.account_id, "grant", f"{key.key_id}/{grant_id}"):
+        if not tx.delete(key.account_id, "grant", f"{key.row_name}/{grant_id}"):
             raise NotFoundError(f"Grant ID {grant_id} not found")
 
     k.write(ctx, unit)

@@ -145,7 +145,7 @@ def delete_expired_material(k: Kernel) -> list[str]:
                 if not expired:
                     continue
                 settled = settle(key, imported_materials(k, tx, key), now)
-                tx.put(tenant, "key", key.key_id, settled.to_bytes())
+                tx.put(tenant, "key", key.row_name, settled.to_bytes())
                 done.append(key)
         return done
 
@@ -191,7 +191,7 @@ def _locked(
     """
     key = k.resolve_key(tx, ctx, req["KeyId"])
     k.authorize(tx, ctx, key, action)
-    raw = tx.get_for_update(key.account_id, "key", key.key_id)
+    raw = tx.get_for_update(key.account_id, "key", key.row_name)
     if raw is not None:
         key = current_view(KeyRecord.from_bytes(raw), k.clock.now())
     if group is not None:
@@ -298,7 +298,7 @@ def import_key_material(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[
         if key.current_version == 0:
             key = key.replace(current_version=stored.version)
         updated = settle(key, imported_materials(k, tx, key), k.clock.now())
-        tx.put(account, "key", key.key_id, updated.to_bytes())
+        tx.put(account, "key", key.row_name, updated.to_bytes())
         return updated, material_id
 
     key, material_id = k.write(ctx, unit)
@@ -325,7 +325,7 @@ def delete_imported_key_material(k: Kernel, ctx: OpContext, req: dict[str, Any])
             return key, row.material_id
         tx.put(key.account_id, "keyver", name, _cleared(row).to_bytes())
         updated = settle(key, imported_materials(k, tx, key), k.clock.now())
-        tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
+        tx.put(key.account_id, "key", key.row_name, updated.to_bytes())
         return updated, row.material_id
 
     key, material_id = k.write(ctx, unit)

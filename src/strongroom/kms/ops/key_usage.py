@@ -34,7 +34,7 @@ def get_key_last_usage(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[s
     pending = k.audit.key_uses.latest(key.arn)
     use, start = k.read(
         lambda tx: (
-            stored_use(tx, key.account_id, key.key_id),
+            stored_use(tx, key.account_id, key.row_name),
             tracking_start(tx, key.account_id),
         )
     )

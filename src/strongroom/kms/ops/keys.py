@@ -6,6 +6,7 @@ Rotation, tags and policies live in :mod:`.ops_rotation` and :mod:`.ops_tags`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from strongroom.errors import (
@@ -18,12 +19,14 @@ from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.key_usage import USE_KIND
 from strongroom.kms.keyspec import KEY_SPECS, NOT_OFFERED_SPECS, SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
+from strongroom.kms.multi_region import related_rows, save_key
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import (
     DISABLED,
     ENABLED,
     PENDING_DELETION,
     PENDING_IMPORT,
+    PENDING_REPLICA_DELETION,
     check_state,
 )
 from strongroom.kms.tags import check_tags
@@ -101,14 +104,19 @@ def create_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]
         raise UnsupportedOperationError(f"Origin {origin} is not supported.")
     if req.get("CustomKeyStoreId") or req.get("XksKeyId"):
         raise UnsupportedOperationError("Custom key stores are not supported.")
-    if req.get("MultiRegion"):
-        raise UnsupportedOperationError("Multi-Region keys are not supported.")
+    multi_region = bool(req.get("MultiRegion"))
+    if multi_region and origin == "EXTERNAL":
+        raise UnsupportedOperationError(
+            "Multi-Region keys with imported key material (Origin EXTERNAL) are not "
+            "supported by Strongroom; create a multi-Region key with Origin AWS_KMS."
+        )
     tags = check_tags(req.get("Tags") or [])
     now = k.clock.now()
     key = KeyRecord(
-        key_id=k.new_key_id(),
+        key_id=k.new_key_id(multi_region),
         account_id=account,
         region=ctx.caller.region,
+        primary_region=ctx.caller.region if multi_region else None,
         key_spec=spec,
         key_usage=usage,
         origin=origin,
@@ -132,7 +140,7 @@ def create_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]
         )
 
     def unit(tx: StoreTx) -> None:
-        tx.insert(account, "key", key.key_id, key.to_bytes())
+        tx.insert(account, "key", key.row_name, key.to_bytes())
         if version is not None:
             tx.insert(account, "keyver", version_name(key.key_id, 1), version.to_bytes())
 
@@ -142,9 +150,13 @@ def create_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]
 
 def describe_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
     """Return a key's metadata."""
-    key = k.read(lambda tx: k.resolve_key(tx, ctx, req["KeyId"]))
-    k.read(lambda tx: k.authorize(tx, ctx, key, "DescribeKey", None, req.get("GrantTokens")))
-    return {"KeyMetadata": k.describe(key)}
+
+    def unit(tx: StoreTx) -> dict[str, Any]:
+        key = k.resolve_key(tx, ctx, req["KeyId"])
+        k.authorize(tx, ctx, key, "DescribeKey", None, req.get("GrantTokens"))
+        return k.describe(key, tx)
+
+    return {"KeyMetadata": k.read(unit)}
 
 
 def list_keys(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +181,7 @@ def list_keys(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         "Truncated": truncated,
     }
     if truncated:
-        response["NextMarker"] = "k:" + keys[-1].key_id
+        response["NextMarker"] = "k:" + keys[-1].row_name
     return response
 
 
@@ -179,18 +191,27 @@ def update_key(
     req: dict[str, Any],
     group: str,
     action: str,
-    change: Any,
+    change: Callable[[KeyRecord], KeyRecord] | None = None,
+    *,
+    change_in_tx: Callable[[StoreTx, KeyRecord], KeyRecord] | None = None,
 ) -> KeyRecord:
-    """Lock a key, check state and permission, apply ``change(key) -> key``, save."""
+    """Lock a key, check state and permission, apply ``change(key) -> key``, save.
+
+    ``change_in_tx(tx, key)`` instead of ``change`` when the change reads other rows.
+    """
 
     def unit(tx: StoreTx) -> KeyRecord:
         key = k.resolve_key(tx, ctx, req["KeyId"])
         k.authorize(tx, ctx, key, action, None, req.get("GrantTokens"))
-        raw = tx.get_for_update(key.account_id, "key", key.key_id)
+        raw = tx.get_for_update(key.account_id, "key", key.row_name)
         key = current_view(KeyRecord.from_bytes(raw), k.clock.now()) if raw is not None else key
         check_state(key.key_state, group, key.arn)
-        updated: KeyRecord = change(key)
-        tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
+        if change_in_tx is not None:
+            updated = change_in_tx(tx, key)
+        else:
+            assert change is not None
+            updated = change(key)
+        save_key(tx, updated, key)
         return updated
 
     updated = k.write(ctx, unit)
@@ -234,25 +255,29 @@ def schedule_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dic
             f"{MIN_PENDING_WINDOW_DAYS} and {MAX_PENDING_WINDOW_DAYS}"
         )
     when = k.clock.now() + days * DAY
-    key = update_key(
-        k,
-        ctx,
-        req,
-        "schedule",
-        "ScheduleKeyDeletion",
-        lambda key: key.replace(
+
+    def change(tx: StoreTx, key: KeyRecord) -> KeyRecord:
+        if key.multi_region and not key.is_replica and len(related_rows(tx, key)) > 1:
+            # AWS: a primary waits for its replicas; its window starts after the last
+            return key.replace(
+                key_state=PENDING_REPLICA_DELETION,
+                deletion_date=None,
+                pending_window_days=days,
+                state_before_deletion=key.key_state,
+            )
+        return key.replace(
             key_state=PENDING_DELETION,
             deletion_date=when,
             pending_window_days=days,
             state_before_deletion=key.key_state,
-        ),
-    )
-    return {
-        "KeyId": key.arn,
-        "DeletionDate": when,
-        "KeyState": PENDING_DELETION,
-        "PendingWindowInDays": days,
-    }
+        )
+
+    key = update_key(k, ctx, req, "schedule", "ScheduleKeyDeletion", change_in_tx=change)
+    response: dict[str, Any] = {"KeyId": key.arn, "KeyState": key.key_state}
+    if key.deletion_date is not None:
+        response["DeletionDate"] = key.deletion_date
+    response["PendingWindowInDays"] = days
+    return response
 
 
 def cancel_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
@@ -274,16 +299,31 @@ def cancel_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[
 
 
 def shred_key(k: Kernel, tx: StoreTx, key: KeyRecord) -> None:
-    """Delete a key and everything under it: versions, aliases, grants, user keys."""
+    """Delete a key and everything under it: versions, aliases, grants, user keys.
+
+    A key of a multi-Region key takes its own row, grants and aliases; the shared
+    material and user keys go with the last of the related keys. A primary waiting in
+    ``PendingReplicaDeletion`` for this last replica starts its own waiting period.
+    """
     account = key.account_id
-    tx.delete(account, "key", key.key_id)
-    tx.delete_prefix(account, "keyver", key.key_id + "/")
-    tx.delete_prefix(account, "grant", key.key_id + "/")
-    tx.delete_prefix(account, "userkey", key.key_id + "/")
-    tx.delete(account, USE_KIND, key.key_id)
+    tx.delete(account, "key", key.row_name)
+    tx.delete_prefix(account, "grant", key.row_name + "/")
+    tx.delete(account, USE_KIND, key.row_name)
     for name, raw in tx.scan(account, "alias"):
-        if json.loads(raw).get("key_id") == key.key_id:
+        alias = json.loads(raw)
+        if alias.get("key_id") == key.key_id and alias.get("region") == key.region:
             tx.delete(account, "alias", name)
+    remaining = related_rows(tx, key) if key.multi_region else []
+    if not remaining:
+        tx.delete_prefix(account, "keyver", key.key_id + "/")
+        tx.delete_prefix(account, "userkey", key.key_id + "/")
+    elif len(remaining) == 1 and remaining[0].key_state == PENDING_REPLICA_DELETION:
+        primary = remaining[0]
+        days = primary.pending_window_days or DEFAULT_PENDING_WINDOW_DAYS
+        waiting = primary.replace(
+            key_state=PENDING_DELETION, deletion_date=k.clock.now() + days * DAY
+        )
+        tx.put(account, "key", primary.row_name, waiting.to_bytes())
     k.forget_key(account, key.key_id)
 
 

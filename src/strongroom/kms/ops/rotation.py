@@ -23,6 +23,7 @@ from strongroom.kms.imported_materials import (
 from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
+from strongroom.kms.multi_region import refuse_replica, save_key
 from strongroom.kms.ops.keys import page, update_key
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import check_state
@@ -63,7 +64,7 @@ def rotate_in_tx(k: Kernel, tx: StoreTx, key: KeyRecord, rotation_type: str) -> 
     updated = key.replace(current_version=version)
     if rotation_type == "AUTOMATIC" and key.rotation_period_days:
         updated = updated.replace(next_rotation_date=k.clock.now() + key.rotation_period_days * DAY)
-    tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
+    save_key(tx, updated)  # the replicas of a multi-Region key share its versions
     return updated
 
 
@@ -73,6 +74,7 @@ def enable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[
 
     def change(key: KeyRecord) -> KeyRecord:
         _check_rotatable(key)
+        refuse_replica(key, "automatic rotation is set")
         return key.replace(
             rotation_enabled=True,
             rotation_period_days=days,
@@ -88,6 +90,7 @@ def disable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict
 
     def change(key: KeyRecord) -> KeyRecord:
         _check_rotatable(key)
+        refuse_replica(key, "automatic rotation is set")
         return key.replace(rotation_enabled=False, next_rotation_date=None)
 
     update_key(k, ctx, req, "rotate", "DisableKeyRotation", change)
@@ -123,10 +126,11 @@ def rotate_key_on_demand(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict
     def unit(tx: StoreTx) -> KeyRecord:
         key = k.resolve_key(tx, ctx, req["KeyId"])
         k.authorize(tx, ctx, key, "RotateKeyOnDemand")
-        raw = tx.get_for_update(key.account_id, "key", key.key_id)
+        raw = tx.get_for_update(key.account_id, "key", key.row_name)
         key = KeyRecord.from_bytes(raw) if raw is not None else key
         check_state(key.key_state, "rotate", key.arn)
         _check_rotatable(key, imported=True)
+        refuse_replica(key, "on-demand rotation is asked for")
         rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/")
         versions = [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
         done = sum(1 for v in versions if v.rotation_type == "ON_DEMAND" and not v.pending_rotation)
@@ -216,7 +220,7 @@ def _rotate_to_pending(
         KeyMaterials.of([*materials.bound, rotated]),
         now,
     )
-    tx.put(key.account_id, "key", key.key_id, updated.to_bytes())
+    save_key(tx, updated)
     return updated
 
 
@@ -231,6 +235,7 @@ def rotate_due_keys(k: Kernel) -> list[str]:
                 key = KeyRecord.from_bytes(raw)
                 if (
                     key.rotation_enabled
+                    and not key.is_replica  # rotated with its primary
                     and key.key_state == "Enabled"
                     and key.next_rotation_date is not None
                     and key.next_rotation_date <= now
