@@ -43,6 +43,7 @@ of another tenant. Log detail goes to the log, not into the exception text.
     └── InternalError                     (5xx: our fault, never the client's)
         ├── KMSInternalError              KMSInternalException
         ├── DependencyTimeoutError        DependencyTimeoutException
+        │   └── AuditUnavailableError     (the audit log cannot be written: 503)
         ├── StoreError                    KMSInternalException
         └── RootOfTrustError              KMSInternalException
 """
@@ -266,6 +267,14 @@ class DependencyTimeoutError(InternalError):
 
     aws_type = "DependencyTimeoutException"
     http_status = 503
+
+
+class AuditUnavailableError(DependencyTimeoutError):
+    """The audit log cannot be written, so the operation is refused (fail-closed audit).
+
+    ``DependencyTimeoutException`` with HTTP 503: AWS SDKs treat it as retryable, and the
+    call succeeds again once the audit store takes writes.
+    """
 
 
 class StoreError(InternalError):

@@ -101,6 +101,7 @@ class CachedBackend:
         self, caller: Caller, operation: str, request: dict[str, Any], request_id: str
     ) -> dict[str, Any]:
         """Run one mesh operation (``StrongroomMesh.<Op>``): SVIDs for remote agents."""
+        self._service.audit.admit()  # fail-closed audit, as KeyService.call
         return self._mesh.call_mesh(caller, operation, request, request_id)
 
 
@@ -140,6 +141,8 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._close_lock = threading.Lock()
+        self._audit_failing = False
+        self._refused_seen = self._dropped_seen = 0
 
     # -- the ASGI app ---------------------------------------------------------------------
 
@@ -171,7 +174,12 @@ class Runtime:
     # -- readiness ------------------------------------------------------------------------
 
     def ready(self) -> bool:
-        """Whether the store answers a read and the root of trust wraps and unwraps."""
+        """Whether the store answers a read, the root wraps and unwraps, and audit keeps up.
+
+        Not ready while operations are refused because the audit log cannot be written.
+        """
+        if self.service.audit.refusing:
+            return False
         self.service.store.read(lambda tx: tx.get(GLOBAL_TENANT, "ca", "root"))
         identity = key_identity("readiness", os.getpid())
         root = self.service.root
@@ -207,15 +215,37 @@ class Runtime:
 
     def flush_audit(self) -> int:
         """Append every queued audit event now; log (and keep them queued) on failure."""
+        audit = self.service.audit
         try:
-            written = self.service.audit.flush()
-        except Exception:
+            written = audit.flush()
+        except Exception as exc:
+            written = 0
             self.metrics.audit_failures.inc()
-            _log.exception("audit flush failed; the events stay queued and are retried")
-            return 0
+            if not self._audit_failing:
+                _log.error(
+                    "audit flush failed (%s); %d event(s) stay queued and are retried%s",
+                    exc,
+                    audit.pending(),
+                    ""
+                    if audit.fail_open
+                    else f"; operations are refused once {audit.max_pending} wait",
+                )
+            self._audit_failing = True
+        else:
+            if self._audit_failing:
+                _log.warning("audit flush works again: %d event(s) written", written)
+            self._audit_failing = False
         if written:
             self.metrics.audit_events.inc(written)
             self.metrics.audit_batches.inc()
+        self.metrics.audit_backlog.set(audit.pending())
+        self.metrics.audit_refusing.set(1 if audit.refusing else 0)
+        refused, dropped = audit.refused, audit.dropped
+        if refused > self._refused_seen:
+            self.metrics.audit_refused.inc(refused - self._refused_seen)
+        if dropped > self._dropped_seen:
+            self.metrics.audit_dropped.inc(dropped - self._dropped_seen)
+        self._refused_seen, self._dropped_seen = refused, dropped
         return written
 
     def _maintenance_loop(self) -> None:
