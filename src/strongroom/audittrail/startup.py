@@ -55,7 +55,15 @@ def _problem(store: KeyService, sink: CheckpointFile) -> tuple[str | None, int, 
             return None, seq, head
         at = store.store.read(lambda tx: tx.read_audit(after_seq=checkpoint.seq - 1, limit=1))
         if not at or at[0].seq != checkpoint.seq or at[0].hash != checkpoint.head:
-            seq, _, at_checkpoint = walk(store.store, chain, want=checkpoint.seq)
+            try:  # find the first bad event from the start, for a precise report
+                seq, _, at_checkpoint = walk(store.store, chain, want=checkpoint.seq)
+            except ChainBroken as exc:
+                return (
+                    f"audit chain broken at event {exc.seq} ({exc.kind}): {exc.reason}; "
+                    f"the checkpoint {sink.path} records event {checkpoint.seq}",
+                    0,
+                    b"",
+                )
             compare_with_checkpoint(seq, at_checkpoint, checkpoint, str(sink.path))
         seq, head, _ = walk(store.store, chain, checkpoint.seq, checkpoint.head)
         return None, seq, head
