@@ -51,7 +51,7 @@ def _db(data_dir: Path) -> sqlite3.Connection:
 
 
 def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(  # noqa: S603 - our own console script
+    done = subprocess.run(
         [console_script(), *args], capture_output=True, text=True, timeout=timeout
     )
     assert "Traceback" not in done.stderr, done.stderr
@@ -156,7 +156,7 @@ def test_the_operator_may_accept_a_cut_store_and_it_is_recorded(data_dir: Path) 
     service = open_service(data_dir)
     try:
         sink = CheckpointFile(data_dir, service.audit.chain)
-        with pytest.raises(AuditBehindCheckpoint, match="events 171..200 are missing"):
+        with pytest.raises(AuditBehindCheckpoint, match=r"events 171\.\.200 are missing"):
             check_at_start(service, sink)
         accepted = check_at_start(service, sink, accept=True)
         assert accepted is not None and "truncated" in accepted
@@ -211,7 +211,7 @@ def test_postgres_store_attacks_are_detected(tmp_path: Path, postgres_server: An
     service = open_service(data)
     try:
         sink = CheckpointFile(data, service.audit.chain)
-        with pytest.raises(AuditBehindCheckpoint, match="events 151..200 are missing"):
+        with pytest.raises(AuditBehindCheckpoint, match=r"events 151\.\.200 are missing"):
             check_at_start(service, sink)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
