@@ -80,6 +80,7 @@ class AuditLog:
         self._unpublished = 0  # events appended since
         self._published_at = clock.now()
         self._pending: list[bytes] = []
+        self._in_flight = 0  # events of the batch being written now (still unwritten)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
@@ -96,7 +97,7 @@ class AuditLog:
 
     def _queue(self, body: bytes) -> None:
         with self._lock:
-            if self.fail_open and len(self._pending) >= self.max_pending:
+            if self.fail_open and len(self._pending) + self._in_flight >= self.max_pending:
                 self.dropped += 1
                 self._unreported_drops += 1
                 return
@@ -107,13 +108,13 @@ class AuditLog:
         """Whether operations are refused now (fail-closed, and the log cannot keep up)."""
         if self.fail_open:
             return False
-        return self.altered is not None or len(self._pending) >= self.max_pending
+        return self.altered is not None or self.pending() >= self.max_pending
 
     def admit(self) -> None:
         """Raise :class:`AuditUnavailableError` if an operation must be refused now."""
         if self.refusing:
             self.refused += 1
-            why = self.altered or f"{len(self._pending)} events wait to be written"
+            why = self.altered or f"{self.pending()} events wait to be written"
             raise AuditUnavailableError(
                 f"The audit log cannot be written ({why}); the operation was refused. Retry later."
             )
@@ -154,8 +155,8 @@ class AuditLog:
         self._queue("".join(parts).encode("ascii"))
 
     def pending(self) -> int:
-        """How many events wait for the next flush."""
-        return len(self._pending)
+        """How many events are not written yet (queued, or in a write under way)."""
+        return len(self._pending) + self._in_flight
 
     def flush(self) -> int:
         """Append every queued event to the chain; return how many were written.
@@ -173,6 +174,7 @@ class AuditLog:
                 with self._lock:
                     batch = self._pending[:MAX_BATCH]
                     del self._pending[:MAX_BATCH]
+                    self._in_flight = len(batch)
                     if self._unreported_drops:
                         batch.append(self._drop_event(self._unreported_drops))
                         self._unreported_drops = 0
@@ -186,8 +188,11 @@ class AuditLog:
                 except BaseException:
                     with self._lock:
                         self._pending[:0] = batch
+                        self._in_flight = 0
                     self.key_uses.give_back(uses)
                     raise
+                with self._lock:
+                    self._in_flight = 0
                 written += len(batch)
                 if uses:
                     self.key_uses.written()

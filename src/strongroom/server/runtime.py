@@ -46,6 +46,8 @@ from strongroom.tls import (
 _log = logging.getLogger("strongroom.server")
 _PROBE = b"strongroom readiness probe"
 ACCESS_KEY_CACHE_SIZE = 4096
+AUDIT_WATCH_SECONDS = 0.5
+"""How often the audit backlog gauges are refreshed (independently of the flusher)."""
 
 
 class CachedBackend:
@@ -143,6 +145,7 @@ class Runtime:
         self._close_lock = threading.Lock()
         self._audit_failing = False
         self._refused_seen = self._dropped_seen = 0
+        self._metrics_lock = threading.Lock()
 
     # -- the ASGI app ---------------------------------------------------------------------
 
@@ -193,6 +196,7 @@ class Runtime:
             return
         for name, target in (
             ("strongroom-audit", self._audit_loop),
+            ("strongroom-audit-watch", self._audit_watch_loop),
             ("strongroom-maintenance", self._maintenance_loop),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -208,6 +212,11 @@ class Runtime:
                     _log.error("the supervisor process went away: shutting this worker down")
                     self._orphan_noted = True
                 self._on_orphaned()  # every round: the server may not have been running yet
+
+    def _audit_watch_loop(self) -> None:
+        # the flusher may be stuck in a store that does not answer: the gauges must not be
+        while not self._stop.wait(AUDIT_WATCH_SECONDS):
+            self.update_audit_metrics()
 
     def orphaned(self) -> bool:
         """Whether this worker's supervisor has gone away (the worker should stop)."""
@@ -238,6 +247,16 @@ class Runtime:
         if written:
             self.metrics.audit_events.inc(written)
             self.metrics.audit_batches.inc()
+        self.update_audit_metrics()
+        return written
+
+    def update_audit_metrics(self) -> None:
+        """Bring the audit backlog gauges and refusal counters up to date."""
+        audit = self.service.audit
+        with self._metrics_lock:
+            self._update_audit_metrics(audit)
+
+    def _update_audit_metrics(self, audit: Any) -> None:
         self.metrics.audit_backlog.set(audit.pending())
         self.metrics.audit_refusing.set(1 if audit.refusing else 0)
         refused, dropped = audit.refused, audit.dropped
@@ -246,7 +265,6 @@ class Runtime:
         if dropped > self._dropped_seen:
             self.metrics.audit_dropped.inc(dropped - self._dropped_seen)
         self._refused_seen, self._dropped_seen = refused, dropped
-        return written
 
     def _maintenance_loop(self) -> None:
         # Workers and nodes started together would otherwise scan for due rotations and
