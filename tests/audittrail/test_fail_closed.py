@@ -142,7 +142,7 @@ def test_a_chain_cut_under_the_running_server_is_not_continued(tmp_path: Path) -
             try:
                 kms.decrypt(CiphertextBlob=blob)
             except ClientError as exc:
-                return exc.response["Error"]["Code"] == "DependencyTimeoutException"
+                return bool(exc.response["Error"]["Code"] == "DependencyTimeoutException")
             return False
 
         _until(refused, "the refusal")
