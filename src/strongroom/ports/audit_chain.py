@@ -16,9 +16,11 @@ checks records offline and, when one fails, names it and says what was done to i
 from __future__ import annotations
 
 import hashlib
-import hmac
 import struct
 from collections.abc import Iterable, Sequence
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
 
 from strongroom.errors import StoreError
 from strongroom.ports.store import AuditRecord
@@ -38,7 +40,7 @@ def chain_hash(prev_hash: bytes, seq: int, body: bytes) -> bytes:
 
 def keyed_chain_hash(key: bytes, prev_hash: bytes, seq: int, body: bytes) -> bytes:
     """Return the keyed (v2) hash of event ``seq``: HMAC-SHA256 under the audit key."""
-    return hmac.digest(key, _KEYED_LABEL + struct.pack(">Q", seq) + prev_hash + body, "sha256")
+    return AuditChain(key).link(prev_hash, seq, body)
 
 
 class AuditChain:
@@ -49,16 +51,19 @@ class AuditChain:
     and pickling.
     """
 
-    __slots__ = ("_key", "keyed_from")
+    __slots__ = ("_keyed", "keyed_from")
 
     def __init__(self, key: bytes | None, keyed_from: int = 1) -> None:
         if key is not None and len(key) != HASH_BYTES:
             raise ValueError("the audit key must be 32 bytes")
-        self._key = key
+        # keyed once and copied per event: the key schedule is paid once, not per event
+        # (a copy costs a fraction of hmac.digest's one-shot setup; the base is never
+        # updated, so copies from several threads are safe)
+        self._keyed = None if key is None else HMAC(key, hashes.SHA256())
         self.keyed_from = keyed_from
 
     def __repr__(self) -> str:
-        if self._key is None:
+        if self._keyed is None:
             return "AuditChain(unkeyed)"
         return f"AuditChain(keyed from event {self.keyed_from}, <key hidden>)"
 
@@ -68,23 +73,27 @@ class AuditChain:
     @property
     def keyed(self) -> bool:
         """Whether events from :attr:`keyed_from` on are keyed."""
-        return self._key is not None
+        return self._keyed is not None
 
     def is_keyed(self, seq: int) -> bool:
         """Whether event ``seq`` is hashed with the key."""
-        return self._key is not None and seq >= self.keyed_from
+        return self._keyed is not None and seq >= self.keyed_from
 
     def link(self, prev_hash: bytes, seq: int, body: bytes) -> bytes:
         """The hash of event ``seq`` with ``body`` following ``prev_hash``."""
-        if self._key is None or seq < self.keyed_from:
+        if self._keyed is None or seq < self.keyed_from:
             return chain_hash(prev_hash, seq, body)
-        return keyed_chain_hash(self._key, prev_hash, seq, body)
+        mac = self._keyed.copy()
+        mac.update(_KEYED_LABEL + struct.pack(">Q", seq) + prev_hash + body)
+        return mac.finalize()
 
     def mac(self, label: bytes, message: bytes) -> bytes:
         """HMAC-SHA256 of ``label || message`` under the audit key (checkpoints)."""
-        if self._key is None:
+        if self._keyed is None:
             raise ValueError("an unkeyed chain signs nothing")
-        return hmac.digest(self._key, label + message, "sha256")
+        mac = self._keyed.copy()
+        mac.update(label + message)
+        return mac.finalize()
 
 
 UNKEYED = AuditChain(None)
