@@ -81,6 +81,7 @@ class AuditLog:
         self._published_at = clock.now()
         self._pending: list[bytes] = []
         self._in_flight = 0  # events of the batch being written now (still unwritten)
+        self._failing = False  # the last flush failed: no inline flush until one works
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
@@ -111,7 +112,21 @@ class AuditLog:
         return self.altered is not None or self.pending() >= self.max_pending
 
     def admit(self) -> None:
-        """Raise :class:`AuditUnavailableError` if an operation must be refused now."""
+        """Raise :class:`AuditUnavailableError` if an operation must be refused now.
+
+        A full backlog that nobody is writing (an in-process user between flushes) is
+        flushed here, once per ``max_pending`` events; while the store fails, or another
+        thread is writing, the operation is refused instead of waiting.
+        """
+        if not self.refusing:
+            return
+        if self.altered is None and not self._failing and self._flush_lock.acquire(False):
+            try:
+                self._flush_held()
+            except Exception:  # noqa: S110 - the store failed: refused below, retried later
+                pass
+            finally:
+                self._flush_lock.release()
         if self.refusing:
             self.refused += 1
             why = self.altered or f"{self.pending()} events wait to be written"
@@ -165,46 +180,59 @@ class AuditLog:
         checkpoint follows when one is due. Raises :class:`StoreError` (the events stay
         queued) if the store fails or the chain was altered under this process.
         """
-        written = 0
         with self._flush_lock:
-            if self.altered is not None:
-                raise StoreError(self.altered)
-            uses = self.key_uses.take()
-            while True:
+            return self._flush_held()
+
+    def _flush_held(self) -> int:
+        """:meth:`flush`, with the flush lock held."""
+        try:
+            written = self._write_all()
+        except BaseException:
+            self._failing = True
+            raise
+        self._failing = False
+        return written
+
+    def _write_all(self) -> int:
+        written = 0
+        if self.altered is not None:
+            raise StoreError(self.altered)
+        uses = self.key_uses.take()
+        while True:
+            with self._lock:
+                batch = self._pending[:MAX_BATCH]
+                del self._pending[:MAX_BATCH]
+                self._in_flight = len(batch)
+                if self._unreported_drops:
+                    batch.append(self._drop_event(self._unreported_drops))
+                    self._unreported_drops = 0
+            if not batch and not uses:
+                break
+            anchor = self._anchor()
+            try:
+                last = self._store.write(
+                    lambda tx, b=batch, u=uses, a=anchor: self._append(tx, b, u, a)  # type: ignore[misc]
+                )
+            except BaseException:
                 with self._lock:
-                    batch = self._pending[:MAX_BATCH]
-                    del self._pending[:MAX_BATCH]
-                    self._in_flight = len(batch)
-                    if self._unreported_drops:
-                        batch.append(self._drop_event(self._unreported_drops))
-                        self._unreported_drops = 0
-                if not batch and not uses:
-                    break
-                anchor = self._anchor()
-                try:
-                    last = self._store.write(
-                        lambda tx, b=batch, u=uses, a=anchor: self._append(tx, b, u, a)  # type: ignore[misc]
-                    )
-                except BaseException:
-                    with self._lock:
-                        self._pending[:0] = batch
-                        self._in_flight = 0
-                    self.key_uses.give_back(uses)
-                    raise
-                with self._lock:
+                    self._pending[:0] = batch
                     self._in_flight = 0
-                written += len(batch)
-                if uses:
-                    self.key_uses.written()
-                uses = {}
-                if last is not None:
-                    self._last = (last.seq, last.hash)
-                    self._unpublished += len(batch)
-            if self._unpublished and (
-                self._unpublished >= CHECKPOINT_EVENTS
-                or self._clock.now() - self._published_at >= CHECKPOINT_SECONDS
-            ):
-                self.publish_checkpoint()
+                self.key_uses.give_back(uses)
+                raise
+            with self._lock:
+                self._in_flight = 0
+            written += len(batch)
+            if uses:
+                self.key_uses.written()
+            uses = {}
+            if last is not None:
+                self._last = (last.seq, last.hash)
+                self._unpublished += len(batch)
+        if self._unpublished and (
+            self._unpublished >= CHECKPOINT_EVENTS
+            or self._clock.now() - self._published_at >= CHECKPOINT_SECONDS
+        ):
+            self.publish_checkpoint()
         return written
 
     def _drop_event(self, count: int) -> bytes:
