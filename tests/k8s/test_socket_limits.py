@@ -62,9 +62,8 @@ def test_the_plugin_caps_connections_and_cuts_silent_ones(
         assert all(_closed(s, 5.0) for s in socks)  # the rest: cut at the deadline
         assert time.monotonic() - started < 8.0
         with grpc.insecure_channel(server.target) as channel:
-            reply = api_pb2_grpc.KeyManagementServiceStub(channel).Status(
-                api_pb2.StatusRequest(), timeout=10
-            )
+            stub = api_pb2_grpc.KeyManagementServiceStub(channel)  # type: ignore[no-untyped-call]
+            reply = stub.Status(api_pb2.StatusRequest(), timeout=10)
         assert reply.healthz == "ok"
     finally:
         for sock in socks:

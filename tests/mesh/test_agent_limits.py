@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from strongroom.mesh.agent.limits import AgentLimits
 from strongroom.mesh.agent.serve import AgentThread
@@ -31,7 +32,7 @@ def _closed(sock: socket.socket, within: float) -> bool:
     return True
 
 
-def test_the_agent_caps_connections_and_cuts_idle_ones(mesh, socket_dir: Path) -> None:
+def test_the_agent_caps_connections_and_cuts_idle_ones(mesh: Any, socket_dir: Path) -> None:
     path = socket_dir / "agent.sock"
     api = WorkloadApi(mesh.ca, mesh.registry, mesh.scheduler)
     limits = AgentLimits(max_connections=5, idle_seconds=0.5)
