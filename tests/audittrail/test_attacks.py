@@ -141,6 +141,14 @@ def test_a_damaged_column_is_named_not_a_crash(data_dir: Path) -> None:
     assert "column hash holds str" in report["Reason"]
 
 
+def test_a_missing_column_is_named_not_a_crash(data_dir: Path) -> None:
+    with _db(data_dir) as db:
+        db.execute("ALTER TABLE audit DROP COLUMN prev_hash")
+    report = _verify(data_dir)
+    assert (report["BrokenAt"], report["Kind"]) == (1, "malformed")
+    assert "prev_hash" in report["Reason"]
+
+
 def test_a_forged_checkpoint_file_is_refused(data_dir: Path) -> None:
     path = data_dir / "audit-checkpoint.json"
     document = json.loads(path.read_text())

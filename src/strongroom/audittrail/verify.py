@@ -55,8 +55,8 @@ def _page(store: Store, after: int, limit: int = PAGE) -> list[AuditRecord]:
         return store.read(lambda tx: tx.read_audit(after_seq=after, limit=limit))
     except MalformedAuditRecord as exc:
         raise ChainBroken(exc.seq, exc.reason, "malformed") from exc
-    except StoreError as exc:
-        cause = exc.__cause__ or exc
+    except Exception as exc:  # whatever the table holds, verify reports it (no traceback)
+        cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
         raise ChainBroken(
             after + 1, f"the audit table cannot be read after event {after}: {cause}", "malformed"
         ) from exc
