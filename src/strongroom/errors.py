@@ -43,7 +43,7 @@ of another tenant. Log detail goes to the log, not into the exception text.
     └── InternalError                     (5xx: our fault, never the client's)
         ├── KMSInternalError              KMSInternalException
         ├── DependencyTimeoutError        DependencyTimeoutException
-        │   └── AuditUnavailableError     (the audit log cannot be written: 503)
+        ├── AuditUnavailableError         DependencyTimeoutException (audit cannot be written)
         ├── StoreError                    KMSInternalException
         └── RootOfTrustError              KMSInternalException
 """
@@ -269,12 +269,16 @@ class DependencyTimeoutError(InternalError):
     http_status = 503
 
 
-class AuditUnavailableError(DependencyTimeoutError):
+class AuditUnavailableError(InternalError):
     """The audit log cannot be written, so the operation is refused (fail-closed audit).
 
     ``DependencyTimeoutException`` with HTTP 503: AWS SDKs treat it as retryable, and the
-    call succeeds again once the audit store takes writes.
+    call succeeds again once the audit store takes writes. (A sibling of
+    :class:`DependencyTimeoutError`, which stays the class of that type on the way back.)
     """
+
+    aws_type = "DependencyTimeoutException"
+    http_status = 503
 
 
 class StoreError(InternalError):
