@@ -1,7 +1,8 @@
 """In-process benchmark of the key service core: crypto ops/s and 1,000,000 user keys.
 
 Measures, single-threaded through ``KeyService.call`` (request validation, policy check,
-audit included; each run ends with an audit flush, which is inside the timing):
+audit included, keyed and checkpointed as the server runs it; each run ends with an audit
+flush, which is inside the timing):
 
 - Encrypt (32-byte plaintext), Decrypt (of that blob), GenerateDataKey (AES_256) per
   second on SQLite and on PostgreSQL, median of ``--runs`` runs, as wall-clock ops/s and
@@ -43,7 +44,10 @@ from typing import Any
 
 import bench_doc
 
+from strongroom.audittrail import CheckpointFile
 from strongroom.kms import Caller, KeyService, SystemClock
+from strongroom.kms.audit_key import open_audit_chain
+from strongroom.kms.audit_log import AuditLog
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
 from strongroom.testing.service import tenant_caller
@@ -148,10 +152,18 @@ def bench_user_keys(service: KeyService, caller: Caller, count: int) -> UserKeyR
     return UserKeyResult(count, seconds, lookup_us, decrypt_ops)
 
 
+def keyed_service(store: Any, root: LocalRootOfTrust, base: Path) -> KeyService:
+    """The service with the audit log the server has: keyed chain, checkpoint file."""
+    clock = SystemClock()
+    chain, _ = open_audit_chain(store, root)
+    audit = AuditLog(store, clock, chain, CheckpointFile(base, chain))
+    return KeyService(store, root, clock, audit_log=audit)
+
+
 @contextmanager
 def sqlite_service(base: Path) -> Iterator[KeyService]:
-    service = KeyService(
-        SqliteStore(base / "bench.db"), LocalRootOfTrust.create(base / "master.key"), SystemClock()
+    service = keyed_service(
+        SqliteStore(base / "bench.db"), LocalRootOfTrust.create(base / "master.key"), base
     )
     try:
         yield service
@@ -166,7 +178,9 @@ def postgres_service(base: Path) -> Iterator[KeyService]:
 
     with TempPostgres(base / "pg") as server:
         store = PostgresStore(server.create_database("bench"))
-        service = KeyService(store, LocalRootOfTrust.create(base / "pg-master.key"), SystemClock())
+        audit_dir = base / "pg-audit"  # its own checkpoint file: another store, another key
+        audit_dir.mkdir()
+        service = keyed_service(store, LocalRootOfTrust.create(base / "pg-master.key"), audit_dir)
         try:
             yield service
         finally:

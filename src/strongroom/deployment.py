@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from strongroom.audittrail import CheckpointFile
 from strongroom.config import DataDirConfig
 from strongroom.kms import KeyService
+from strongroom.kms.audit_checkpoint import Checkpoint
+from strongroom.kms.audit_key import open_audit_chain
+from strongroom.kms.audit_log import MAX_PENDING, AuditLog
 from strongroom.ports import Clock, SystemClock
 from strongroom.rootkey import open_root_of_trust
 from strongroom.store import open_store
@@ -23,6 +27,8 @@ def open_service(
     *,
     clock: Clock | None = None,
     create_root: bool = False,
+    audit_fail_open: bool = False,
+    audit_backlog: int = MAX_PENDING,
 ) -> KeyService:
     """Open the store and root of trust ``config`` names and build the key service on them.
 
@@ -30,11 +36,37 @@ def open_service(
     ``create_root`` a missing root key is made (``strongroom init``); an existing one is
     used, never replaced. The caller closes the service (:meth:`KeyService.close` flushes
     the audit buffer and releases both).
+
+    The audit chain is keyed with the store's audit key (made now if the store has none:
+    a store from before keyed audit has its unkeyed events verified and sealed by a first
+    signed checkpoint), and checkpointed to ``DATA_DIR/audit-checkpoint.json``. With
+    ``audit_fail_open`` operations go on when the audit log cannot be written (events past
+    ``audit_backlog`` are dropped); by default they are refused past that backlog.
     """
+    clock = clock if clock is not None else SystemClock()
     store = open_store(config.store_url)
     try:
         root = open_root_of_trust(config.root_of_trust, data_dir, create=create_root)
     except BaseException:
         store.close()
         raise
-    return KeyService(store, root, clock if clock is not None else SystemClock())
+    try:
+        chain, sealed = open_audit_chain(store, root)
+        checkpoints = CheckpointFile(data_dir, chain)
+        if sealed is not None:  # the first keyed checkpoint seals the unkeyed prefix
+            checkpoints.publish(
+                Checkpoint(sealed.seq, sealed.head, chain.keyed_from, int(clock.now()))
+            )
+    except BaseException:
+        store.close()
+        root.close()
+        raise
+    audit = AuditLog(
+        store,
+        clock,
+        chain,
+        checkpoints,
+        max_pending=audit_backlog,
+        fail_open=audit_fail_open,
+    )
+    return KeyService(store, root, clock, audit_log=audit)

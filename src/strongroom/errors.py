@@ -43,6 +43,7 @@ of another tenant. Log detail goes to the log, not into the exception text.
     └── InternalError                     (5xx: our fault, never the client's)
         ├── KMSInternalError              KMSInternalException
         ├── DependencyTimeoutError        DependencyTimeoutException
+        ├── AuditUnavailableError         DependencyTimeoutException (audit cannot be written)
         ├── StoreError                    KMSInternalException
         └── RootOfTrustError              KMSInternalException
 """
@@ -263,6 +264,18 @@ class KMSInternalError(InternalError):
 
 class DependencyTimeoutError(InternalError):
     """A dependency (store, HSM, key service) did not answer in time."""
+
+    aws_type = "DependencyTimeoutException"
+    http_status = 503
+
+
+class AuditUnavailableError(InternalError):
+    """The audit log cannot be written, so the operation is refused (fail-closed audit).
+
+    ``DependencyTimeoutException`` with HTTP 503: AWS SDKs treat it as retryable, and the
+    call succeeds again once the audit store takes writes. (A sibling of
+    :class:`DependencyTimeoutError`, which stays the class of that type on the way back.)
+    """
 
     aws_type = "DependencyTimeoutException"
     http_status = 503

@@ -134,8 +134,8 @@ def test_operator_flow(cli, tmp_path: Path) -> None:
     backup = tmp_path / "keystore.srkb"
     made = cli("admin", "backup-keystore", "--out", str(backup), "--json", env=env).json()
     # 2 tenants + 2 name index rows + 1 principal + 1 access key index + 3 keys + 6 versions
-    # + 2 tracking starts and 3 last uses (GetKeyLastUsage)
-    assert made["Records"] == 20 and made["AuditEvents"] == len(events)
+    # + 2 tracking starts and 3 last uses (GetKeyLastUsage) + the wrapped audit key
+    assert made["Records"] == 21 and made["AuditEvents"] == len(events)
     assert _mode(backup) == 0o600
     assert key["SecretAccessKey"].encode() not in backup.read_bytes()
     assert b"acme" not in backup.read_bytes()  # metadata is encrypted too
@@ -178,15 +178,10 @@ def test_operator_flow(cli, tmp_path: Path) -> None:
             "AS BLOB) WHERE seq = 4"
         )
     broken = cli("admin", "audit", "verify", env=env, expect=1)
-    assert (
-        broken.err == "error: audit chain broken at event 4: event hash does not match its body\n"
-    )
+    reason = "its content does not match its keyed hash (edited in the store)"
+    assert broken.err == f"error: audit chain broken at event 4 (rewritten): {reason}\n"
     as_json = cli("admin", "audit", "verify", "--json", env=env, expect=1).json()
-    assert as_json == {
-        "Intact": False,
-        "BrokenAt": 4,
-        "Reason": "event hash does not match its body",
-    }
+    assert as_json == {"Intact": False, "BrokenAt": 4, "Kind": "rewritten", "Reason": reason}
     refused_backup = cli(
         "admin", "backup-keystore", "--out", str(tmp_path / "b2"), env=env, expect=1
     )

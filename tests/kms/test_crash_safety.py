@@ -44,7 +44,7 @@ def _check(data_dir: Path, account: str, access_key_id: str, acks: Acks, sqlite:
             assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     service = open_service(data_dir)
     try:
-        verify_store_chain(service.store)
+        verify_store_chain(service.store, service.audit.chain)
         access = service.lookup_access_key(access_key_id)
         assert access is not None
         caller = access.caller

@@ -17,6 +17,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from strongroom.kms.audit import GENESIS_HASH, verify_chain
+from strongroom.kms.audit_key import read_audit_chain
+from strongroom.rootkey import open_root_of_trust
 from strongroom.store import SqliteStore
 from strongroom.testing.server import ServerProcess, client_for
 
@@ -32,6 +34,11 @@ class ChainWatcher:
 
     def __init__(self, db: Path) -> None:
         self.store = SqliteStore(db)
+        root = open_root_of_trust("local", db.parent)
+        try:
+            self.chain = read_audit_chain(self.store, root)
+        finally:
+            root.close()
         self.seen: dict[str, float] = {}
         self.seq, self.head = 0, GENESIS_HASH
         self.stop = threading.Event()
@@ -42,7 +49,7 @@ class ChainWatcher:
             if not page:
                 return
             now = time.time()
-            self.seq, self.head = verify_chain(page, self.head, self.seq)
+            self.seq, self.head = verify_chain(page, self.head, self.seq, self.chain)
             for record in page:
                 request_id = json.loads(record.body).get("requestId")
                 if request_id:

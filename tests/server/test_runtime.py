@@ -98,6 +98,7 @@ def test_lifespan_starts_and_stops_background_threads(runtime: Any) -> None:
         if message["type"] == "lifespan.startup.complete":
             assert {t.name for t in rt._threads} == {
                 "strongroom-audit",
+                "strongroom-audit-watch",
                 "strongroom-maintenance",
             }
             service.audit.record({"operation": "Probe"})

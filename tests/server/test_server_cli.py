@@ -29,6 +29,8 @@ from cryptography.x509.oid import NameOID
 
 from strongroom.cli.init import initialise
 from strongroom.kms.audit import verify_chain
+from strongroom.kms.audit_key import read_audit_chain
+from strongroom.rootkey import open_root_of_trust
 from strongroom.store import SqliteStore
 from strongroom.testing.server import ServerProcess, client_for, run_server
 
@@ -390,10 +392,14 @@ def test_sigterm_under_load_finishes_requests_in_flight(tmp_path: Path) -> None:
         server.close()
     # The request answered during shutdown is in the audit chain (flushed on the way out).
     store = SqliteStore(server.data_dir / "strongroom.db")
+    root = open_root_of_trust("local", server.data_dir)
     try:
         events = store.read(lambda tx: tx.read_audit(0, 100_000))
+        chain = read_audit_chain(store, root)
     finally:
         store.close()
-    verify_chain(events)
+        root.close()
+    assert chain.keyed
+    verify_chain(events, chain=chain)
     ids = {json.loads(e.body).get("requestId") for e in events}
     assert headers["x-amzn-requestid"] in ids

@@ -1,16 +1,20 @@
 """``strongroom admin audit verify|show``: check and read the hash-chained audit log offline.
 
-Both read the key store directly (no root of trust needed), page by page, so a chain of
-any length is checked in constant memory. Events hold who, what, which key, the result
-and the request id; never key material or plaintext.
+Both read the key store directly, page by page, so a chain of any length is checked in
+constant memory. ``verify`` unwraps the audit key with the root of trust, checks every
+event's keyed hash and compares the chain with the newest signed checkpoint
+(``DATA_DIR/audit-checkpoint.json``, and any ``--checkpoint`` file or log). Events hold
+who, what, which key, the result and the request id; never key material or plaintext.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,12 +24,18 @@ from strongroom.cli.context import (
     JsonOption,
     cli_errors,
     data_dir_of,
+    open_root_for,
     open_store_for,
     print_json,
+    stderr_console,
     stdout_console,
 )
+from strongroom.kms.audit_checkpoint import CheckpointInvalid
 from strongroom.ports import AuditRecord, Store
-from strongroom.ports.audit_chain import GENESIS_HASH, ChainBroken, verify_chain
+from strongroom.ports.audit_chain import GENESIS_HASH, UNKEYED, AuditChain, verify_chain
+
+if TYPE_CHECKING:
+    from strongroom.kms.audit_checkpoint import Checkpoint
 
 PAGE = 5000
 """Events read per transaction."""
@@ -42,32 +52,132 @@ def audit_pages(store: Store, after_seq: int = 0) -> Iterator[list[AuditRecord]]
         after_seq = page[-1].seq
 
 
-def verify_store_chain(store: Store) -> tuple[int, bytes]:
+def verify_store_chain(store: Store, chain: AuditChain = UNKEYED) -> tuple[int, bytes]:
     """Verify the whole chain; return ``(last seq, head hash)`` or raise ``ChainBroken``."""
     seq, head = 0, GENESIS_HASH
     for page in audit_pages(store):
-        seq, head = verify_chain(page, head, seq)
+        seq, head = verify_chain(page, head, seq, chain)
     return seq, head
 
 
-def verify_command(data_dir: DataDirOption = None, json_output: JsonOption = False) -> None:
-    """Verify the audit chain: exit 0 if intact, 1 naming the first broken event."""
-    with cli_errors():
-        store = open_store_for(data_dir_of(data_dir))
+@contextlib.contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int], None]]:
+    """An ``advance(n)`` callback counting events on a transient bar (stderr, terminals only)."""
+    console = stderr_console()
+    if not console.is_terminal:
+        yield lambda n: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn(label), TextColumn("{task.completed} events"))
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)
+
+
+CheckpointOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--checkpoint",
+        help="Also check against the newest signed checkpoint in this file: a copy of "
+        "audit-checkpoint.json or a log holding the server's checkpoint lines (repeatable).",
+        show_default=False,
+    ),
+]
+
+
+def _newest_checkpoint(
+    directory: Path, chain: AuditChain, extra: list[Path]
+) -> tuple[Checkpoint | None, str | None, str | None]:
+    """The newest valid checkpoint of the data directory and ``extra``; or a problem."""
+    from strongroom.audittrail import CheckpointFile
+    from strongroom.audittrail.checkpoint_file import read_checkpoint_file
+
+    best: tuple[Checkpoint | None, str | None] = (None, None)
+    sources: list[tuple[Path, Callable[[], Checkpoint | None]]] = [
+        (CheckpointFile(directory, chain).path, CheckpointFile(directory, chain).read)
+    ]
+    sources += [(path, lambda p=path: read_checkpoint_file(p, chain)) for path in extra]  # type: ignore[misc]
+    for path, read in sources:
         try:
-            seq, head = verify_store_chain(store)
-        except ChainBroken as exc:
-            if json_output:
-                print_json({"Intact": False, "BrokenAt": exc.seq, "Reason": exc.reason})
-            stderr_line = f"error: audit chain broken at event {exc.seq}: {exc.reason}\n"
-            typer.echo(stderr_line, err=True, nl=False)
-            raise typer.Exit(1) from None
+            found = read()
+        except CheckpointInvalid as exc:
+            return None, None, f"the checkpoint file {path} is not valid for this store: {exc}"
+        except OSError as exc:
+            return None, None, f"cannot read the checkpoint file {path}: {exc.strerror or exc}"
+        if found is not None and (best[0] is None or found.seq > best[0].seq):
+            best = (found, str(path))
+    return best[0], best[1], None
+
+
+def verify_command(
+    data_dir: DataDirOption = None,
+    checkpoint: CheckpointOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Verify the audit chain with its key and against the newest signed checkpoint.
+
+    Exit 0 if intact; 1 naming the first bad event and what was done to it (missing,
+    renumbered, unlinked, forged, rewritten, malformed, truncated, diverged).
+    """
+    from strongroom.audittrail import verify_audit
+    from strongroom.kms.audit_key import read_audit_chain
+
+    directory = data_dir_of(data_dir)
+    with cli_errors():
+        store = open_store_for(directory)
+        try:
+            root = open_root_for(directory)
+            try:
+                chain = read_audit_chain(store, root)
+            finally:
+                root.close()
+            newest, source, problem = _newest_checkpoint(directory, chain, checkpoint or [])
+            if problem is not None:
+                report = None
+            else:
+                with progress_bar("verifying the audit chain") as advance:
+                    report = verify_audit(store, chain, newest, source, advance)
         finally:
             store.close()
+    if report is None or report.broken is not None:
+        kind = "checkpoint" if report is None else report.broken.kind  # type: ignore[union-attr]
+        seq = None if report is None else report.broken.seq  # type: ignore[union-attr]
+        reason = problem if report is None else report.broken.reason  # type: ignore[union-attr]
+        if json_output:
+            print_json({"Intact": False, "BrokenAt": seq, "Kind": kind, "Reason": reason})
+        where = "audit check failed" if seq is None else f"audit chain broken at event {seq}"
+        typer.echo(f"error: {where} ({kind}): {reason}", err=True)
+        raise typer.Exit(1)
+    out: dict[str, Any] = {
+        "Intact": True,
+        "Events": report.events,
+        "HeadHash": report.head.hex(),
+        "Keyed": report.keyed_from is not None,
+        "KeyedFrom": report.keyed_from,
+        "Checkpoint": None
+        if report.checkpoint is None
+        else {"Seq": report.checkpoint.seq, "File": report.checkpoint_source},
+    }
     if json_output:
-        print_json({"Intact": True, "Events": seq, "HeadHash": head.hex()})
+        print_json(out)
+        return
+    console = stdout_console()
+    console.print(f"{report.events} events, chain intact (head {report.head.hex()})")
+    if report.keyed_from is None:
+        console.print(
+            "warning: this store's chain is not keyed yet (no Strongroom with keyed audit "
+            "has opened it): start the server once to seal it"
+        )
     else:
-        stdout_console().print(f"{seq} events, chain intact (head {head.hex()})")
+        console.print(f"keyed from event {report.keyed_from}")
+    if report.checkpoint is not None:
+        console.print(
+            f"matches the signed checkpoint of event {report.checkpoint.seq} "
+            f"({report.checkpoint_source})"
+        )
+    elif report.keyed_from is not None:
+        console.print("warning: no checkpoint found: a cut-off tail cannot be detected")
 
 
 def _event_row(record: AuditRecord) -> dict[str, Any]:

@@ -19,6 +19,12 @@ from typing import BinaryIO
 from strongroom import __version__
 from strongroom.crypto.hazmat import new_key
 from strongroom.errors import RootOfTrustError, StoreError, ValidationError
+from strongroom.kms.audit_key import (
+    AUDIT_KEY_KIND,
+    AUDIT_KEY_NAME,
+    load_audit_chain,
+    read_audit_chain,
+)
 from strongroom.kms.audit_log import AuditLog
 from strongroom.kms.keystore_backup import (
     BACKUP_ID_BYTES,
@@ -31,8 +37,14 @@ from strongroom.kms.keystore_backup import (
     backup_key_identity,
     read_header,
 )
-from strongroom.ports import AuditRecord, RootOfTrust, Store, StoreTx, SystemClock
-from strongroom.ports.audit_chain import GENESIS_HASH, ChainBroken, verify_chain
+from strongroom.ports import GLOBAL_TENANT, AuditRecord, RootOfTrust, Store, StoreTx, SystemClock
+from strongroom.ports.audit_chain import (
+    GENESIS_HASH,
+    UNKEYED,
+    AuditChain,
+    ChainBroken,
+    verify_chain,
+)
 
 PAGE = 2000
 """Records or audit events read per scan."""
@@ -79,6 +91,7 @@ def backup_store(
     }
 
     def unit(tx: StoreTx) -> BackupSummary:
+        chain = load_audit_chain(tx, root) or UNKEYED
         writer = BackupWriter(sink, key, header, meta)
         for tenant in tx.tenants():
             for kind in tx.kinds(tenant):
@@ -95,7 +108,7 @@ def backup_store(
         while True:
             events = tx.read_audit(after_seq=seq, limit=PAGE)
             try:
-                seq, prev = verify_chain(events, prev, seq)
+                seq, prev = verify_chain(events, prev, seq, chain)
             except ChainBroken as exc:
                 raise StoreError(
                     f"the audit chain is broken at event {exc.seq} ({exc.reason}); "
@@ -109,13 +122,13 @@ def backup_store(
         return writer.finish()
 
     summary = store.read(unit)
-    _audit(store, "BackupKeystore", summary)
+    _audit(store, root, "BackupKeystore", summary)
     return summary
 
 
-def _audit(store: Store, operation: str, summary: BackupSummary) -> None:
+def _audit(store: Store, root: RootOfTrust, operation: str, summary: BackupSummary) -> None:
     """Record a backup or restore in the audit chain (who has a copy of the keystore)."""
-    log = AuditLog(store, SystemClock())
+    log = AuditLog(store, SystemClock(), read_audit_chain(store, root))
     log.record(
         {
             "operation": operation,
@@ -157,11 +170,13 @@ def restore_store(
 
     def unit(tx: StoreTx) -> BackupSummary:
         source.seek(body_at)  # write units may run again after a conflict
-        if tx.tenants() or tx.read_audit(0, 1):
+        if _holds_data(tx):
             raise ValidationError(
                 "the target key store is not empty: restore into a fresh data directory"
             )
-        loader = _Loader(tx, progress)
+        # A fresh store's own audit key has keyed nothing yet: the backup's replaces it
+        tx.delete(GLOBAL_TENANT, AUDIT_KEY_KIND, AUDIT_KEY_NAME)
+        loader = _Loader(tx, progress, root)
         for entry in BackupReader(source, header, key):
             if isinstance(entry, StoreEntry):
                 loader.record(entry)
@@ -171,15 +186,27 @@ def restore_store(
         return BackupSummary(header.backup_id, loader.records, loader.events)
 
     summary = store.write(unit)
-    _audit(store, "RestoreKeystore", summary)
+    _audit(store, root, "RestoreKeystore", summary)
     return summary
+
+
+def _holds_data(tx: StoreTx) -> bool:
+    """Whether the store holds anything but a fresh audit key (a new store's own)."""
+    if tx.read_audit(0, 1):
+        return True
+    for tenant in tx.tenants():
+        if tenant != GLOBAL_TENANT or tx.kinds(tenant) != [AUDIT_KEY_KIND]:
+            return True
+    return False
 
 
 class _Loader:
     """Batch records by (tenant, kind) and audit events into bulk inserts."""
 
-    def __init__(self, tx: StoreTx, progress: Progress) -> None:
+    def __init__(self, tx: StoreTx, progress: Progress, root: RootOfTrust) -> None:
         self._tx = tx
+        self._root = root
+        self._chain: AuditChain | None = None
         self._progress = progress
         self._group: tuple[str, str] | None = None
         self._items: list[tuple[str, bytes]] = []
@@ -221,7 +248,9 @@ class _Loader:
     def _flush_events(self) -> None:
         if not self._events:
             return
-        appended = self._tx.append_audit([e.body for e in self._events])
+        if self._chain is None:  # the records (with the backup's audit key) come first
+            self._chain = load_audit_chain(self._tx, self._root) or UNKEYED
+        appended = self._tx.append_audit([e.body for e in self._events], self._chain)
         for want, got in zip(self._events, appended, strict=True):
             if (want.seq, want.prev_hash, want.hash) != (got.seq, got.prev_hash, got.hash):
                 raise StoreError(

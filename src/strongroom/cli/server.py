@@ -35,7 +35,7 @@ from strongroom.server.guard import (
     REQUEST_TIMEOUT_SECONDS,
     ConnectionLimits,
 )
-from strongroom.server.settings import DEFAULT_HOST, DEFAULT_PORT
+from strongroom.server.settings import DEFAULT_HOST, DEFAULT_PORT, MAX_PENDING
 
 
 def _announce(settings: ServerSettings, prepared: Prepared, endpoint: str) -> None:
@@ -67,6 +67,20 @@ def _announce(settings: ServerSettings, prepared: Prepared, endpoint: str) -> No
         )
     elif prepared.credentials_file is not None:
         typer.echo(f"Clients: in another shell, {env_command_line(prepared.data_dir)}")
+    if prepared.audit_accepted is not None:
+        typer.secho(
+            f"WARNING: --accept-audit-rollback: accepted the audit log as it is "
+            f"({prepared.audit_accepted}); recorded in the audit log.",
+            fg="yellow",
+            err=True,
+        )
+    if settings.audit_fail_open:
+        typer.secho(
+            "WARNING: --audit-failure open: operations go on when the audit log cannot be "
+            "written; events past the backlog are dropped.",
+            fg="yellow",
+            err=True,
+        )
     typer.echo(f"Stop: Ctrl-C here, or kill {os.getpid()} (requests in flight finish first).")
     if settings.insecure_http:
         typer.secho(
@@ -190,6 +204,29 @@ def server_command(
             help="Open connections per worker from one client address.",
         ),
     ] = MAX_CONNECTIONS_PER_CLIENT,
+    audit_failure: Annotated[
+        str,
+        typer.Option(
+            "--audit-failure",
+            help="When the audit log cannot be written: 'closed' refuses operations once "
+            "--audit-backlog events wait (DependencyTimeoutException, /readyz 503); 'open' "
+            "serves on and drops events past the backlog.",
+        ),
+    ] = "closed",
+    audit_backlog: Annotated[
+        int,
+        typer.Option(
+            "--audit-backlog", min=1, help="Audit events per worker that may wait unwritten."
+        ),
+    ] = MAX_PENDING,
+    accept_audit_rollback: Annotated[
+        bool,
+        typer.Option(
+            "--accept-audit-rollback",
+            help="Start even though the audit log is behind (or differs from) its last signed "
+            "checkpoint: record that in the audit log and checkpoint the current head.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the AWS KMS API (HTTPS, SigV4) from a data directory, initialising it first.
 
@@ -203,6 +240,8 @@ def server_command(
         fail("--insecure-http serves no certificate: drop --tls-cert/--tls-key")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         fail("--log-level must be debug, info, warning or error")
+    if audit_failure not in ("closed", "open"):
+        fail("--audit-failure must be 'closed' (the default) or 'open'")
     sans = list(tls_san or ())
     if any(s.strip().startswith("spiffe://") for s in sans):
         fail("a SPIFFE ID is not a --tls-san: use --tls-from-mesh --trust-domain TD")
@@ -245,6 +284,7 @@ def server_command(
                 endpoint=endpoint,
                 serves_instance_ca=draft.uses_instance_ca,
                 mesh_trust_domain=trust_domain if tls_from_mesh else None,
+                accept_audit_rollback=accept_audit_rollback,
             )
         settings = ServerSettings(
             data_dir=prepared.data_dir,
@@ -265,6 +305,8 @@ def server_command(
                 max_connections=max_connections,
                 max_per_client=min(max_connections_per_client, max_connections),
             ),
+            audit_fail_open=audit_failure == "open",
+            audit_backlog=audit_backlog,
         )
         _announce(settings, prepared, endpoint)
     except BaseException:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from strongroom.audittrail import CheckpointFile, check_at_start
 from strongroom.cli.context import open_service
 from strongroom.cli.env import CREDENTIALS_FILE
 from strongroom.cli.init import initialise
@@ -89,6 +90,8 @@ class Prepared:
     """This server's claim on the data directory; ``None`` if another server has it."""
     other_server: str = ""
     """Who holds the claim when this server does not (``pid N on URL``)."""
+    audit_accepted: str | None = None
+    """What ``--accept-audit-rollback`` accepted (``None``: the audit matched its checkpoint)."""
 
 
 def _write_private(path: Path, data: bytes, mode: int) -> None:
@@ -149,6 +152,7 @@ def prepare_data_dir(
     endpoint: str,
     serves_instance_ca: bool,
     mesh_trust_domain: str | None = None,
+    accept_audit_rollback: bool = False,
 ) -> Prepared:
     """Initialise ``data_dir`` if needed, then make the admin credentials and CA bundle.
 
@@ -157,6 +161,10 @@ def prepare_data_dir(
     operator's certificate), which is what ``CaBundle`` records. With ``mesh_trust_domain``
     the server's certificate comes from that trust domain's mesh CA, and the bundle clients
     need is ``DATA_DIR/mesh-TD.pem`` (:mod:`strongroom.mesh.identity.ingress`).
+
+    The audit chain is checked against its last signed checkpoint first
+    (:func:`strongroom.audittrail.check_at_start`): a store whose audit is behind it is
+    refused unless ``accept_audit_rollback``.
     """
     data_dir = Path(os.path.abspath(data_dir))
     initialised = not (data_dir / CONFIG_FILE).exists()
@@ -169,6 +177,8 @@ def prepare_data_dir(
     lock, other_server = ServerLock.try_claim(data_dir, endpoint)
     service = open_service(data_dir)
     try:
+        checkpoints = CheckpointFile(data_dir, service.audit.chain)
+        accepted = check_at_start(service, checkpoints, accept_audit_rollback)
         root = service.root
         now = time.time()
         ca = service.store.write(lambda tx: load_or_create_ca(tx, root, now))
@@ -215,6 +225,7 @@ def prepare_data_dir(
         ca_file=ca_file,
         lock=lock,
         other_server=other_server,
+        audit_accepted=accepted,
     )
 
 

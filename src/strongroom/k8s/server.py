@@ -20,6 +20,7 @@ import stat
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -234,6 +235,35 @@ def clear_stale_socket(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True, slots=True)
+class SocketLimits:
+    """Limits of the plugin's socket (kube-apiserver keeps one or two connections).
+
+    ``max_connections`` open at once (more are closed at once), a deadline for a new
+    connection's HTTP/2 handshake and settings, connections idle longer than
+    ``idle_timeout_s`` closed (gracefully, with GOAWAY: the client reconnects), at most
+    ``max_concurrent_rpcs`` calls in flight (more fail at once with RESOURCE_EXHAUSTED
+    instead of queueing without bound) and ``max_streams`` per connection.
+    """
+
+    max_connections: int = 64
+    handshake_timeout_s: float = 5.0
+    idle_timeout_s: float = 300.0
+    max_concurrent_rpcs: int = 256
+    max_streams: int = 100
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        """The gRPC core channel arguments for these limits."""
+        deadline_ms = int(self.handshake_timeout_s * 1000)
+        return [
+            ("grpc.max_allowed_incoming_connections", self.max_connections),
+            ("grpc.server_handshake_timeout_ms", deadline_ms),
+            ("grpc.http2.settings_timeout", deadline_ms),
+            ("grpc.max_connection_idle_ms", int(self.idle_timeout_s * 1000)),
+            ("grpc.max_concurrent_streams", self.max_streams),
+        ]
+
+
 class PluginServer:
     """The gRPC server on one unix socket; :meth:`start`, then :meth:`stop`."""
 
@@ -243,8 +273,10 @@ class PluginServer:
         socket_path: Path,
         *,
         workers: int = 16,
+        limits: SocketLimits | None = None,
     ) -> None:
         self.socket_path = socket_path
+        self.limits = limits or SocketLimits()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="k8s-kms")
         self._server = grpc.server(
             self._executor,
@@ -252,7 +284,9 @@ class PluginServer:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                *self.limits.grpc_options(),
             ],
+            maximum_concurrent_rpcs=self.limits.max_concurrent_rpcs,
         )
         self._inode: int | None = None
 

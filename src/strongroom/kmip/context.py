@@ -30,6 +30,10 @@ class AuditSink(Protocol):
         """Queue one event (never key material)."""
         ...
 
+    def admit(self) -> None:
+        """Raise if operations must be refused now (the audit log cannot be written)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class KmipClient:

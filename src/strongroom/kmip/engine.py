@@ -191,6 +191,12 @@ class KmipEngine:
     def _one(self, call: OpCall, item: BatchItem) -> Result:
         name = f"kmip:{operation_name(item.operation)}"
         handler = HANDLERS.get(item.operation)
+        try:  # fail-closed audit: refused, and not recorded, while the log lags
+            self.kernel.audit.admit()
+        except StrongroomError as exc:
+            return Result(
+                item.operation, item.batch_id, None, ResultReason.GENERAL_FAILURE, exc.message
+            )
         try:
             if handler is None:
                 raise KmipError(ResultReason.OPERATION_NOT_SUPPORTED, f"{name} is not served")

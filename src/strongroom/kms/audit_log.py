@@ -3,7 +3,20 @@
 Writing each event in its own transaction would cap throughput at the store's commit rate,
 so :meth:`AuditLog.record` only queues; :meth:`AuditLog.flush` appends everything queued in
 one transaction. The server flushes on a timer (well within a second) and on shutdown;
-in-process users call :meth:`flush` when they close the service.
+in-process users call :meth:`close` when they close the service.
+
+Three guards make the log something you can prove:
+
+- The chain is keyed (:class:`~strongroom.ports.audit_chain.AuditChain`) and after each
+  flush, every ``CHECKPOINT_EVENTS`` events or ``CHECKPOINT_SECONDS``, and at
+  :meth:`close`, a signed checkpoint of the head goes to the :class:`CheckpointSink`.
+- Every append first checks, in its own transaction, that the newest event this process
+  knows to be genuine (its own last append, or the newest checkpoint) is still in the
+  store unchanged: a chain cut or rewritten under a running process is not continued.
+- The backlog is bounded. With ``fail_open=False`` (the default) :meth:`admit` refuses new
+  operations once ``max_pending`` events wait or the chain was found altered; with
+  ``fail_open=True`` operations go on and events past the bound are dropped and counted
+  (an ``AuditEventsDropped`` event records how many once the store takes writes again).
 """
 
 from __future__ import annotations
@@ -13,11 +26,18 @@ import threading
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from strongroom.errors import AuditUnavailableError, StoreError
+from strongroom.kms.audit_checkpoint import Checkpoint, CheckpointSink
 from strongroom.kms.caller import Caller
 from strongroom.kms.key_usage import KeyUseRecord, KeyUseTracker, save_uses
-from strongroom.ports import Clock, Store, StoreTx
+from strongroom.ports import AuditRecord, Clock, Store, StoreTx
+from strongroom.ports.audit_chain import UNKEYED, AuditChain
 
 MAX_BATCH = 5000
+MAX_PENDING = 10_000
+"""Events that may wait unwritten before operations are refused (or, fail-open, dropped)."""
+CHECKPOINT_EVENTS = 10_000
+CHECKPOINT_SECONDS = 2.0
 _MAX_PREFIXES = 1024
 
 _quote = encode_basestring_ascii
@@ -31,10 +51,37 @@ _CALL_PREFIX = (
 class AuditLog:
     """Queue audit events and append them to the store's hash chain in batches."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        chain: AuditChain = UNKEYED,
+        checkpoints: CheckpointSink | None = None,
+        *,
+        max_pending: int = MAX_PENDING,
+        fail_open: bool = False,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self.chain = chain
+        """How event hashes are made (keyed with the deployment's audit key)."""
+        self.checkpoints = checkpoints
+        self.max_pending = max_pending
+        self.fail_open = fail_open
+        self.dropped = 0
+        """Events dropped because the backlog was full (fail-open only), in total."""
+        self.refused = 0
+        """Operations refused because the audit log could not be written, in total."""
+        self.altered: str | None = None
+        """Why appending stopped for good: the chain was cut or rewritten under us."""
+        self._unreported_drops = 0
+        self._last: tuple[int, bytes] | None = None  # our newest append: (seq, hash)
+        self._published = 0  # seq of the newest checkpoint we published
+        self._unpublished = 0  # events appended since
+        self._published_at = clock.now()
         self._pending: list[bytes] = []
+        self._in_flight = 0  # events of the batch being written now (still unwritten)
+        self._failing = False  # the last flush failed: no inline flush until one works
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
@@ -47,8 +94,45 @@ class AuditLog:
     def record(self, event: dict[str, Any]) -> None:
         """Queue one event; ``time`` is added from the clock."""
         body = self._encode({"time": self._clock.now(), **event}).encode("utf-8")
+        self._queue(body)
+
+    def _queue(self, body: bytes) -> None:
         with self._lock:
+            if self.fail_open and len(self._pending) + self._in_flight >= self.max_pending:
+                self.dropped += 1
+                self._unreported_drops += 1
+                return
             self._pending.append(body)
+
+    @property
+    def refusing(self) -> bool:
+        """Whether operations are refused now (fail-closed, and the log cannot keep up)."""
+        if self.fail_open:
+            return False
+        return self.altered is not None or self.pending() >= self.max_pending
+
+    def admit(self) -> None:
+        """Raise :class:`AuditUnavailableError` if an operation must be refused now.
+
+        A full backlog that nobody is writing (an in-process user between flushes) is
+        flushed here, once per ``max_pending`` events; while the store fails, or another
+        thread is writing, the operation is refused instead of waiting.
+        """
+        if not self.refusing:
+            return
+        if self.altered is None and not self._failing and self._flush_lock.acquire(False):
+            try:
+                self._flush_held()
+            except Exception:  # noqa: S110 - the store failed: refused below, retried later
+                pass
+            finally:
+                self._flush_lock.release()
+        if self.refusing:
+            self.refused += 1
+            why = self.altered or f"{self.pending()} events wait to be written"
+            raise AuditUnavailableError(
+                f"The audit log cannot be written ({why}); the operation was refused. Retry later."
+            )
 
     def record_call(
         self,
@@ -83,43 +167,126 @@ class AuditLog:
             self._prefixes[cache_key] = found = (caller, prefix)
         now = float.__repr__(float(self._clock.now() if at is None else at))
         parts = (found[1], _quote(request_id), ',"result":', _quote(result), ',"time":', now, "}")
-        body = "".join(parts).encode("ascii")
-        with self._lock:
-            self._pending.append(body)
+        self._queue("".join(parts).encode("ascii"))
 
     def pending(self) -> int:
-        """How many events wait for the next flush."""
-        return len(self._pending)
+        """How many events are not written yet (queued, or in a write under way)."""
+        return len(self._pending) + self._in_flight
 
     def flush(self) -> int:
         """Append every queued event to the chain; return how many were written.
 
-        The keys' newest uses noted since the last flush go in the first transaction.
+        The keys' newest uses noted since the last flush go in the first transaction. A
+        checkpoint follows when one is due. Raises :class:`StoreError` (the events stay
+        queued) if the store fails or the chain was altered under this process.
         """
-        written = 0
         with self._flush_lock:
-            uses = self.key_uses.take()
-            while True:
+            return self._flush_held()
+
+    def _flush_held(self) -> int:
+        """:meth:`flush`, with the flush lock held."""
+        try:
+            written = self._write_all()
+        except BaseException:
+            self._failing = True
+            raise
+        self._failing = False
+        return written
+
+    def _write_all(self) -> int:
+        written = 0
+        if self.altered is not None:
+            raise StoreError(self.altered)
+        uses = self.key_uses.take()
+        while True:
+            with self._lock:
+                batch = self._pending[:MAX_BATCH]
+                del self._pending[:MAX_BATCH]
+                self._in_flight = len(batch)
+                if self._unreported_drops:
+                    batch.append(self._drop_event(self._unreported_drops))
+                    self._unreported_drops = 0
+            if not batch and not uses:
+                break
+            anchor = self._anchor()
+            try:
+                last = self._store.write(
+                    lambda tx, b=batch, u=uses, a=anchor: self._append(tx, b, u, a)  # type: ignore[misc]
+                )
+            except BaseException:
                 with self._lock:
-                    batch = self._pending[:MAX_BATCH]
-                    del self._pending[:MAX_BATCH]
-                if not batch and not uses:
-                    return written
-                try:
-                    self._store.write(lambda tx, b=batch, u=uses: _append(tx, b, u))  # type: ignore[misc]
-                except BaseException:
-                    with self._lock:
-                        self._pending[:0] = batch
-                    self.key_uses.give_back(uses)
-                    raise
-                written += len(batch)
-                if uses:
-                    self.key_uses.written()
-                uses = {}
+                    self._pending[:0] = batch
+                    self._in_flight = 0
+                self.key_uses.give_back(uses)
+                raise
+            with self._lock:
+                self._in_flight = 0
+            written += len(batch)
+            if uses:
+                self.key_uses.written()
+            uses = {}
+            if last is not None:
+                self._last = (last.seq, last.hash)
+                self._unpublished += len(batch)
+        if self._unpublished and (
+            self._unpublished >= CHECKPOINT_EVENTS
+            or self._clock.now() - self._published_at >= CHECKPOINT_SECONDS
+        ):
+            self.publish_checkpoint()
+        return written
 
+    def _drop_event(self, count: int) -> bytes:
+        event = {"operation": "AuditEventsDropped", "count": count, "result": "Success"}
+        return self._encode({"time": self._clock.now(), **event}).encode("utf-8")
 
-def _append(tx: StoreTx, batch: list[bytes], uses: dict[str, KeyUseRecord]) -> None:
-    if batch:
-        tx.append_audit(batch)
-    if uses:
-        save_uses(tx, uses)
+    def _anchor(self) -> tuple[int, bytes] | None:
+        """The newest event known genuine: our own last append or the newest checkpoint."""
+        best = self._last
+        newest = self.checkpoints.newest() if self.checkpoints is not None else None
+        if newest is not None and (best is None or newest.seq > best[0]):
+            best = (newest.seq, newest.head)
+        return best
+
+    def _append(
+        self,
+        tx: StoreTx,
+        batch: list[bytes],
+        uses: dict[str, KeyUseRecord],
+        anchor: tuple[int, bytes] | None,
+    ) -> AuditRecord | None:
+        if batch and anchor is not None:
+            seq, head = anchor
+            found = tx.read_audit(after_seq=seq - 1, limit=1)
+            if not found or found[0].seq != seq or found[0].hash != head:
+                self._altered(seq, "is gone" if not found or found[0].seq != seq else "changed")
+        out = tx.append_audit(batch, self.chain) if batch else []
+        if uses:
+            save_uses(tx, uses)
+        return out[-1] if out else None
+
+    def _altered(self, seq: int, what: str) -> None:
+        self.altered = (
+            f"audit event {seq}, known genuine to this process, {what}: the chain was cut or "
+            "rewritten in the store; nothing more is appended (restart the server to check "
+            "it against the last checkpoint)"
+        )
+        if self._last is not None and self._last[0] > self._published and self.chain.keyed:
+            self.publish_checkpoint()  # keep what we know: a restart then refuses the store
+        raise StoreError(self.altered)
+
+    def publish_checkpoint(self) -> Checkpoint | None:
+        """Send a signed checkpoint of this process's newest append to the sink (if newer)."""
+        if self.checkpoints is None or not self.chain.keyed or self._last is None:
+            return None
+        seq, head = self._last
+        checkpoint = Checkpoint(seq, head, self.chain.keyed_from, int(self._clock.now()))
+        self.checkpoints.publish(checkpoint)
+        self._published, self._unpublished = seq, 0
+        self._published_at = self._clock.now()
+        return checkpoint
+
+    def close(self) -> None:
+        """Flush, then publish a checkpoint of the newest append (a clean shutdown)."""
+        self.flush()
+        if self._last is not None and self._last[0] > self._published:
+            self.publish_checkpoint()

@@ -76,6 +76,7 @@ class Kernel:
         max_grants_per_key: int = MAX_GRANTS_PER_KEY,
         user_key_cache_size: int = 50_000,
         user_keys_model: WireModel | None = None,
+        audit_log: AuditLog | None = None,
     ) -> None:
         self.store = store
         self.authorizer = authorizer
@@ -84,7 +85,7 @@ class Kernel:
         self.clock = clock
         self.model = model or WireModel.load()
         self.material_ttl_s = material_ttl_s
-        self.audit = AuditLog(store, clock)
+        self.audit = audit_log if audit_log is not None else AuditLog(store, clock)
         self.materials = Materials(
             store, root, clock, self.active_tx, ttl_s=material_ttl_s, size=material_cache_size
         )

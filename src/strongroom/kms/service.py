@@ -138,6 +138,7 @@ class KeyService:
         carrying its AWS error type.
         """
         kernel = self.kernel
+        kernel.audit.admit()  # fail-closed audit: refused, and not recorded, when it lags
         ctx = OpContext(
             caller,
             operation,
@@ -208,7 +209,12 @@ class KeyService:
         self.kernel.record(ctx, result, detail)
 
     def close(self) -> None:
-        """Flush the audit log and release the store and root of trust."""
-        self.kernel.audit.flush()
-        self.kernel.store.close()
-        self.kernel.root.close()
+        """Flush the audit log (and checkpoint it), release the store and root of trust.
+
+        The store and root are released even if the last flush fails (which is raised).
+        """
+        try:
+            self.kernel.audit.close()
+        finally:
+            self.kernel.store.close()
+            self.kernel.root.close()

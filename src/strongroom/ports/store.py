@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from strongroom.ports.audit_chain import AuditChain
 
 T = TypeVar("T")
 
@@ -103,17 +106,27 @@ class StoreTx(Protocol):
         """
         ...
 
-    def append_audit(self, bodies: Sequence[bytes]) -> list[AuditRecord]:
+    def append_audit(
+        self,
+        bodies: Sequence[bytes],
+        chain: AuditChain = ...,
+    ) -> list[AuditRecord]:
         """Append events to the hash-chained audit log, in order, and return them.
 
-        Each event's hash is ``strongroom.kms.audit.chain_hash(prev_hash, seq, body)``;
+        Each event's hash is ``chain.link(prev_hash, seq, body)``
+        (:class:`~strongroom.ports.audit_chain.AuditChain`: keyed with the deployment's
+        audit key; the default, unkeyed, is for stores used without a key service);
         concurrent appenders (other processes over the same database) are serialised so
         the chain never forks.
         """
         ...
 
     def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
-        """Return audit records with ``seq > after_seq`` in ascending order."""
+        """Return audit records with ``seq > after_seq`` in ascending order.
+
+        A row that is not an audit record (a column of the wrong type or size) raises
+        :class:`~strongroom.ports.audit_chain.MalformedAuditRecord` naming it.
+        """
         ...
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -34,6 +34,28 @@ class ServerMetrics:
         self.audit_failures = Counter(
             "strongroom_audit_flush_failures",
             "Audit flushes that failed (their events stay queued and are retried).",
+            registry=registry,
+        )
+        self.audit_backlog = Gauge(
+            "strongroom_audit_backlog",
+            "Audit events waiting to be written (summed over workers).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.audit_refusing = Gauge(
+            "strongroom_audit_refusing",
+            "Workers refusing operations because the audit log cannot be written (fail-closed).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.audit_refused = Counter(
+            "strongroom_audit_refused_calls",
+            "Operations refused because the audit log could not be written.",
+            registry=registry,
+        )
+        self.audit_dropped = Counter(
+            "strongroom_audit_events_dropped",
+            "Audit events dropped with --audit-failure open because the backlog was full.",
             registry=registry,
         )
         self.maintenance_failures = Counter(

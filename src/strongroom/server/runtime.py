@@ -46,6 +46,8 @@ from strongroom.tls import (
 _log = logging.getLogger("strongroom.server")
 _PROBE = b"strongroom readiness probe"
 ACCESS_KEY_CACHE_SIZE = 4096
+AUDIT_WATCH_SECONDS = 0.5
+"""How often the audit backlog gauges are refreshed (independently of the flusher)."""
 
 
 class CachedBackend:
@@ -101,6 +103,7 @@ class CachedBackend:
         self, caller: Caller, operation: str, request: dict[str, Any], request_id: str
     ) -> dict[str, Any]:
         """Run one mesh operation (``StrongroomMesh.<Op>``): SVIDs for remote agents."""
+        self._service.audit.admit()  # fail-closed audit, as KeyService.call
         return self._mesh.call_mesh(caller, operation, request, request_id)
 
 
@@ -140,6 +143,9 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._close_lock = threading.Lock()
+        self._audit_failing = False
+        self._refused_seen = self._dropped_seen = 0
+        self._metrics_lock = threading.Lock()
 
     # -- the ASGI app ---------------------------------------------------------------------
 
@@ -171,7 +177,12 @@ class Runtime:
     # -- readiness ------------------------------------------------------------------------
 
     def ready(self) -> bool:
-        """Whether the store answers a read and the root of trust wraps and unwraps."""
+        """Whether the store answers a read, the root wraps and unwraps, and audit keeps up.
+
+        Not ready while operations are refused because the audit log cannot be written.
+        """
+        if self.service.audit.refusing:
+            return False
         self.service.store.read(lambda tx: tx.get(GLOBAL_TENANT, "ca", "root"))
         identity = key_identity("readiness", os.getpid())
         root = self.service.root
@@ -185,6 +196,7 @@ class Runtime:
             return
         for name, target in (
             ("strongroom-audit", self._audit_loop),
+            ("strongroom-audit-watch", self._audit_watch_loop),
             ("strongroom-maintenance", self._maintenance_loop),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -201,22 +213,58 @@ class Runtime:
                     self._orphan_noted = True
                 self._on_orphaned()  # every round: the server may not have been running yet
 
+    def _audit_watch_loop(self) -> None:
+        # the flusher may be stuck in a store that does not answer: the gauges must not be
+        while not self._stop.wait(AUDIT_WATCH_SECONDS):
+            self.update_audit_metrics()
+
     def orphaned(self) -> bool:
         """Whether this worker's supervisor has gone away (the worker should stop)."""
         return self._supervisor is not None and os.getppid() != self._supervisor
 
     def flush_audit(self) -> int:
         """Append every queued audit event now; log (and keep them queued) on failure."""
+        audit = self.service.audit
         try:
-            written = self.service.audit.flush()
-        except Exception:
+            written = audit.flush()
+        except Exception as exc:
+            written = 0
             self.metrics.audit_failures.inc()
-            _log.exception("audit flush failed; the events stay queued and are retried")
-            return 0
+            if not self._audit_failing:
+                _log.error(
+                    "audit flush failed (%s); %d event(s) stay queued and are retried%s",
+                    exc,
+                    audit.pending(),
+                    ""
+                    if audit.fail_open
+                    else f"; operations are refused once {audit.max_pending} wait",
+                )
+            self._audit_failing = True
+        else:
+            if self._audit_failing:
+                _log.warning("audit flush works again: %d event(s) written", written)
+            self._audit_failing = False
         if written:
             self.metrics.audit_events.inc(written)
             self.metrics.audit_batches.inc()
+        self.update_audit_metrics()
         return written
+
+    def update_audit_metrics(self) -> None:
+        """Bring the audit backlog gauges and refusal counters up to date."""
+        audit = self.service.audit
+        with self._metrics_lock:
+            self._update_audit_metrics(audit)
+
+    def _update_audit_metrics(self, audit: Any) -> None:
+        self.metrics.audit_backlog.set(audit.pending())
+        self.metrics.audit_refusing.set(1 if audit.refusing else 0)
+        refused, dropped = audit.refused, audit.dropped
+        if refused > self._refused_seen:
+            self.metrics.audit_refused.inc(refused - self._refused_seen)
+        if dropped > self._dropped_seen:
+            self.metrics.audit_dropped.inc(dropped - self._dropped_seen)
+        self._refused_seen, self._dropped_seen = refused, dropped
 
     def _maintenance_loop(self) -> None:
         # Workers and nodes started together would otherwise scan for due rotations and

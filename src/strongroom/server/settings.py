@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from strongroom.kms.audit_log import MAX_PENDING as MAX_PENDING
 from strongroom.server.guard import ConnectionLimits
 
 DEFAULT_LIMITS = ConnectionLimits()
@@ -63,6 +64,10 @@ class ServerSettings:
     access_log: bool = False
     log_level: str = "info"
     limits: ConnectionLimits = DEFAULT_LIMITS
+    audit_fail_open: bool = False
+    """``--audit-failure open``: serve on when the audit log cannot be written."""
+    audit_backlog: int = MAX_PENDING
+    """Audit events that may wait unwritten before operations are refused (or dropped)."""
 
     def __repr__(self) -> str:
         return (

@@ -22,6 +22,7 @@ from collections.abc import Generator
 
 import uvicorn
 
+from strongroom.audittrail.checkpoint_file import CHECKPOINT_LOGGER
 from strongroom.config import DataDirConfig
 from strongroom.deployment import open_service
 from strongroom.errors import InternalError
@@ -45,7 +46,7 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def configure_logging(level: str, access_log: bool) -> None:
-    """Server logs as text lines on stderr; API access log lines (JSON) as they are."""
+    """Server logs as text lines on stderr; access log and audit checkpoint lines (JSON) bare."""
     root = logging.getLogger()
     if not any(getattr(h, "_strongroom", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
@@ -59,6 +60,11 @@ def configure_logging(level: str, access_log: bool) -> None:
         access_logger = logging.getLogger(ACCESS_LOGGER)
         access_logger.addHandler(access)
         access_logger.propagate = False
+        # signed audit checkpoints: bare JSON lines too, so a log shipper keeps them
+        checkpoints = logging.getLogger(CHECKPOINT_LOGGER)
+        checkpoints.addHandler(access)
+        checkpoints.propagate = False
+        checkpoints.setLevel(logging.INFO)
     root.setLevel(level.upper())
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
@@ -67,7 +73,12 @@ def configure_logging(level: str, access_log: bool) -> None:
 def open_key_service(settings: ServerSettings) -> KeyService:
     """Open this process's store, root of trust and key service."""
     config = DataDirConfig(store_url=settings.store_url, root_of_trust=settings.root_spec)
-    return open_service(config, settings.data_dir)
+    return open_service(
+        config,
+        settings.data_dir,
+        audit_fail_open=settings.audit_fail_open,
+        audit_backlog=settings.audit_backlog,
+    )
 
 
 def tls_for(

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from strongroom.errors import StoreError
 from strongroom.ports import AuditRecord
-from strongroom.ports.audit_chain import chain_hash
+from strongroom.ports.audit_chain import UNKEYED, AuditChain, record_from_row
 from strongroom.store.keyrange import prefix_end
 from strongroom.store.postgres_pool import Connection
 
@@ -259,7 +259,9 @@ class PostgresTx:
         ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def append_audit(self, bodies: Sequence[bytes]) -> list[AuditRecord]:
+    def append_audit(
+        self, bodies: Sequence[bytes], chain: AuditChain = UNKEYED
+    ) -> list[AuditRecord]:
         """Append events after the locked chain head."""
         if not bodies:
             return []
@@ -270,11 +272,14 @@ class PostgresTx:
             raise
         if row is None:
             raise StoreError("the audit chain head is missing")
+        if isinstance(row[0], bool) or not isinstance(row[0], int):
+            raise StoreError("the audit chain head is malformed")
         seq, prev = int(row[0]), bytes(row[1])
+        link = chain.link
         out: list[AuditRecord] = []
         for body in bodies:
             seq += 1
-            digest = chain_hash(prev, seq, body)
+            digest = link(prev, seq, body)
             out.append(AuditRecord(seq, bytes(body), prev, digest))
             prev = digest
         self._exec(
@@ -298,4 +303,7 @@ class PostgresTx:
             "SELECT seq, body, prev_hash, hash FROM audit WHERE seq > %s ORDER BY seq LIMIT %s",
             (after_seq, limit),
         ).fetchall()
-        return [AuditRecord(int(s), bytes(b), bytes(p), bytes(h)) for s, b, p, h in rows]
+        out: list[AuditRecord] = []
+        for row in rows:  # checked row by row: a damaged row is named, never a TypeError
+            out.append(record_from_row(row, out[-1].seq if out else after_seq))
+        return out

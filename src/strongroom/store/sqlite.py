@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from strongroom.errors import StoreError
 from strongroom.ports import AuditRecord
-from strongroom.ports.audit_chain import GENESIS_HASH, chain_hash
+from strongroom.ports.audit_chain import GENESIS_HASH, UNKEYED, AuditChain, record_from_row
 from strongroom.store.keyrange import prefix_end
 
 T = TypeVar("T")
@@ -175,15 +175,26 @@ class SqliteTx:
         )
         return [str(r[0]) for r in rows]
 
-    def append_audit(self, bodies: Sequence[bytes]) -> list[AuditRecord]:
+    def append_audit(
+        self, bodies: Sequence[bytes], chain: AuditChain = UNKEYED
+    ) -> list[AuditRecord]:
         """Append events to the chain (the write lock serialises appenders)."""
-        row = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (0, GENESIS_HASH) if row is None else (int(row[0]), bytes(row[1]))
+        if not bodies:
+            return []
+        row = self._conn.execute(
+            "SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            seq, prev = 0, GENESIS_HASH
+        else:
+            head = record_from_row(row, 0)
+            seq, prev = head.seq, head.hash
+        link = chain.link
         out: list[AuditRecord] = []
         values: list[int | bytearray] = []
         for body in bodies:
             seq += 1
-            digest = chain_hash(prev, seq, body)
+            digest = link(prev, seq, body)
             out.append(AuditRecord(seq, body, prev, digest))
             # bytearray, not bytes: sqlite3 binds a bytearray as the same BLOB directly,
             # while bytes go through its adapter lookup, which costs more than the copy
@@ -208,7 +219,10 @@ class SqliteTx:
             "SELECT seq, body, prev_hash, hash FROM audit WHERE seq>? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
-        return [AuditRecord(int(s), bytes(b), bytes(p), bytes(h)) for s, b, p, h in rows]
+        out: list[AuditRecord] = []
+        for row in rows:  # checked row by row: a damaged row is named, never a TypeError
+            out.append(record_from_row(row, out[-1].seq if out else after_seq))
+        return out
 
 
 class SqliteStore:

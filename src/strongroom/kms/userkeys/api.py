@@ -71,6 +71,7 @@ def call_user_keys(
     ``bytes`` both ways, ``DryRun`` is honoured, every outcome is audited under the
     operation's name, and failures are :class:`StrongroomError` subclasses.
     """
+    k.audit.admit()  # fail-closed audit, as KeyService.call
     ctx = OpContext(
         caller,
         operation,

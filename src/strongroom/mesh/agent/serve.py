@@ -19,9 +19,8 @@ import stat
 import threading
 from pathlib import Path
 
-from grpclib.server import Server
-
 from strongroom.errors import ValidationError
+from strongroom.mesh.agent.limits import AgentLimits, GuardedServer
 from strongroom.mesh.agent.workload_api import WorkloadApi
 
 _log = logging.getLogger("strongroom.mesh.agent.serve")
@@ -52,18 +51,21 @@ def _clear_stale_socket(path: Path) -> None:
 class AgentServer:
     """The Workload API served on one unix socket."""
 
-    def __init__(self, api: WorkloadApi, socket_path: Path) -> None:
+    def __init__(
+        self, api: WorkloadApi, socket_path: Path, limits: AgentLimits | None = None
+    ) -> None:
         if len(os.fsencode(str(socket_path))) > MAX_SOCKET_PATH:
             raise ValidationError(f"a unix socket path is at most {MAX_SOCKET_PATH} bytes")
         self._api = api
         self.socket_path = socket_path
-        self._server: Server | None = None
+        self.limits = limits or AgentLimits()
+        self._server: GuardedServer | None = None
 
     async def start(self) -> None:
         """Bind the socket and start answering."""
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         _clear_stale_socket(self.socket_path)
-        server = Server([self._api])
+        server = GuardedServer([self._api], self.limits)
         await server.start(path=str(self.socket_path))
         os.chmod(self.socket_path, SOCKET_MODE)
         self._server = server
@@ -102,8 +104,10 @@ def run_agent(api: WorkloadApi, socket_path: Path) -> int:
 class AgentThread:
     """An agent serving from a background thread with its own event loop."""
 
-    def __init__(self, api: WorkloadApi, socket_path: Path) -> None:
-        self._agent = AgentServer(api, socket_path)
+    def __init__(
+        self, api: WorkloadApi, socket_path: Path, limits: AgentLimits | None = None
+    ) -> None:
+        self._agent = AgentServer(api, socket_path, limits)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="strongroom-mesh-agent", daemon=True)
         self._started = threading.Event()
