@@ -15,6 +15,7 @@ from strongroom.kms import KeyService
 from strongroom.ports import Clock, SystemClock
 from strongroom.rootkey import open_root_of_trust
 from strongroom.store import open_store
+from strongroom.store_trust import seal_for_data_dir
 
 
 def open_service(
@@ -37,4 +38,10 @@ def open_service(
     except BaseException:
         store.close()
         raise
-    return KeyService(store, root, clock if clock is not None else SystemClock())
+    try:
+        sealed = seal_for_data_dir(store, root, data_dir, config.store_url)
+    except BaseException:
+        store.close()
+        root.close()
+        raise
+    return KeyService(sealed, root, clock if clock is not None else SystemClock())

@@ -44,6 +44,7 @@ of another tenant. Log detail goes to the log, not into the exception text.
         ├── KMSInternalError              KMSInternalException
         ├── DependencyTimeoutError        DependencyTimeoutException
         ├── StoreError                    KMSInternalException
+        │   └── TamperedRecordError       KMSInternalException
         └── RootOfTrustError              KMSInternalException
 """
 
@@ -270,6 +271,15 @@ class DependencyTimeoutError(InternalError):
 
 class StoreError(InternalError):
     """The key store failed (I/O, a lost connection, a broken invariant)."""
+
+
+class TamperedRecordError(StoreError):
+    """A key store record failed its integrity check (edited outside Strongroom): refused.
+
+    ``record`` names the row (tenant/kind/name) for the server's log; the message does not.
+    """
+
+    record: str = ""
 
 
 class RootOfTrustError(InternalError):
