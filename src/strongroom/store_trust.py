@@ -51,9 +51,7 @@ def _known(data_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in stores.items()}
 
 
-def seal_for_data_dir(
-    store: Store, root: RootOfTrust, data_dir: Path, store_url: str
-) -> Store:
+def seal_for_data_dir(store: Store, root: RootOfTrust, data_dir: Path, store_url: str) -> Store:
     """Seal ``store`` (see :func:`seal_store`), holding it to the key ``data_dir`` remembers."""
     known = _known(data_dir)
     name = _store_id(store_url)
