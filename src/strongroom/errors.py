@@ -20,6 +20,7 @@ of another tenant. Log detail goes to the log, not into the exception text.
     │   ├── DisabledError                 DisabledException
     │   ├── InvalidStateError             KMSInvalidStateException
     │   ├── InvalidCiphertextError        InvalidCiphertextException
+    │   ├── ObjectRolledBackError         InvalidCiphertextException
     │   ├── IncorrectKeyError             IncorrectKeyException
     │   ├── InvalidKeyUsageError          InvalidKeyUsageException
     │   ├── InvalidSignatureError         KMSInvalidSignatureException
@@ -109,6 +110,15 @@ class InvalidCiphertextError(ClientError):
     """The ciphertext, its encryption context or its tag is not valid.
 
     One error for every way a ciphertext can be bad, so a failure tells nothing about why.
+    """
+
+    aws_type = "InvalidCiphertextException"
+
+
+class ObjectRolledBackError(ClientError):
+    """A stored object is an older version of itself than its store's index allows.
+
+    The same wire type as :class:`InvalidCiphertextError` (which keeps that type's mapping).
     """
 
     aws_type = "InvalidCiphertextException"
