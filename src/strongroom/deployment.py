@@ -19,6 +19,7 @@ from strongroom.kms.audit_log import MAX_PENDING, AuditLog
 from strongroom.ports import Clock, SystemClock
 from strongroom.rootkey import open_root_of_trust
 from strongroom.store import open_store
+from strongroom.store_trust import seal_for_data_dir
 
 
 def open_service(
@@ -51,7 +52,8 @@ def open_service(
         store.close()
         raise
     try:
-        chain, sealed = open_audit_chain(store, root)
+        sealed_store = seal_for_data_dir(store, root, data_dir, config.store_url)
+        chain, sealed = open_audit_chain(sealed_store, root)
         checkpoints = CheckpointFile(data_dir, chain)
         if sealed is not None:  # the first keyed checkpoint seals the unkeyed prefix
             checkpoints.publish(
@@ -62,11 +64,11 @@ def open_service(
         root.close()
         raise
     audit = AuditLog(
-        store,
+        sealed_store,
         clock,
         chain,
         checkpoints,
         max_pending=audit_backlog,
         fail_open=audit_fail_open,
     )
-    return KeyService(store, root, clock, audit_log=audit)
+    return KeyService(sealed_store, root, clock, audit_log=audit)

@@ -20,6 +20,7 @@ of another tenant. Log detail goes to the log, not into the exception text.
     │   ├── DisabledError                 DisabledException
     │   ├── InvalidStateError             KMSInvalidStateException
     │   ├── InvalidCiphertextError        InvalidCiphertextException
+    │   ├── ObjectRolledBackError         InvalidCiphertextException
     │   ├── IncorrectKeyError             IncorrectKeyException
     │   ├── InvalidKeyUsageError          InvalidKeyUsageException
     │   ├── InvalidSignatureError         KMSInvalidSignatureException
@@ -45,6 +46,7 @@ of another tenant. Log detail goes to the log, not into the exception text.
         ├── DependencyTimeoutError        DependencyTimeoutException
         ├── AuditUnavailableError         DependencyTimeoutException (audit cannot be written)
         ├── StoreError                    KMSInternalException
+        │   └── TamperedRecordError       KMSInternalException
         └── RootOfTrustError              KMSInternalException
 """
 
@@ -109,6 +111,15 @@ class InvalidCiphertextError(ClientError):
     """The ciphertext, its encryption context or its tag is not valid.
 
     One error for every way a ciphertext can be bad, so a failure tells nothing about why.
+    """
+
+    aws_type = "InvalidCiphertextException"
+
+
+class ObjectRolledBackError(ClientError):
+    """A stored object is an older version of itself than its store's index allows.
+
+    The same wire type as :class:`InvalidCiphertextError` (which keeps that type's mapping).
     """
 
     aws_type = "InvalidCiphertextException"
@@ -283,6 +294,15 @@ class AuditUnavailableError(InternalError):
 
 class StoreError(InternalError):
     """The key store failed (I/O, a lost connection, a broken invariant)."""
+
+
+class TamperedRecordError(StoreError):
+    """A key store record failed its integrity check (edited outside Strongroom): refused.
+
+    ``record`` names the row (tenant/kind/name) for the server's log; the message does not.
+    """
+
+    record: str = ""
 
 
 class RootOfTrustError(InternalError):

@@ -201,6 +201,7 @@ def test_restore_under_another_root_fails_cleanly(cli, tmp_path: Path) -> None:
     cli("init", "--data-dir", str(other))  # its own, different master key
     (other / "config.json").unlink()
     (other / "strongroom.db").unlink()
+    (other / "store-mac.json").unlink()  # what the data directory knew of that store
     failed = cli(
         "admin", "restore-keystore", "--in", str(backup), "--data-dir", str(other), expect=1
     )

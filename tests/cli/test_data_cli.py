@@ -65,6 +65,11 @@ def cli(aws_env: dict[str, str], tmp_path: Path) -> Cli:
     return Cli(aws_env, tmp_path)
 
 
+def stored_file(root: Path, name: str) -> Path:
+    """The file of object ``name`` in a directory store (not its index entry)."""
+    return next(p for p in root.rglob(f"{name}.o") if "_index.d" not in p.parts)
+
+
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
 
@@ -142,7 +147,7 @@ def test_objects_put_get_ls_rm_on_a_directory(
     cli(
         "objects", "put", *store, "-k", kms_key_arn, "small", "note.txt"
     )  # size known: 64 KiB chunks
-    small = next((tmp_path / "objects").rglob("small.o")).read_bytes()
+    small = stored_file(tmp_path / "objects", "small").read_bytes()
     assert parse_header(small).chunk_size == 1 << 16
     doc = json.loads(cli("objects", "ls", *store, "--json").stdout)
     names = ["notes", "reports/q1", "small"]
@@ -159,7 +164,7 @@ def test_objects_put_get_ls_rm_on_a_directory(
     assert not (tmp_path / "bad.pdf").exists()
 
     # a stored object's file decrypts with the plain decrypt command too
-    stored = next((tmp_path / "objects").rglob("q1.o"))
+    stored = stored_file(tmp_path / "objects", "q1")
     assert parse_header(stored.read_bytes()).chunk_size == MIB
     cli("decrypt", "--context", "dept=finance", str(stored), "plain.pdf")
     assert (tmp_path / "plain.pdf").read_bytes() == body
@@ -167,6 +172,21 @@ def test_objects_put_get_ls_rm_on_a_directory(
     cli("objects", "rm", *store, *tenant, *names, env={"PATH": os.environ["PATH"]})
     assert b"does not exist" in cli("objects", "get", *store, "notes", "x", expect=1).stderr
     assert leftovers(tmp_path) == []
+
+
+def test_objects_rolled_back_to_an_older_copy_are_refused(
+    cli: Cli, kms_key_arn: str, tmp_path: Path
+) -> None:
+    store = ["--dir", str(tmp_path / "objects")]
+    cli("objects", "put", *store, "-k", kms_key_arn, "ledger", "-", stdin=b"balance: 100")
+    stored = stored_file(tmp_path / "objects", "ledger")
+    old = stored.read_bytes()
+    cli("objects", "put", *store, "-k", kms_key_arn, "ledger", "-", stdin=b"balance: 0")
+    stored.write_bytes(old)  # someone with access to the directory puts the old copy back
+    refused = cli("objects", "get", *store, "ledger", "-", expect=1)
+    assert b"rolled back" in refused.stderr and refused.stdout == b""
+    cli("objects", "put", *store, "-k", kms_key_arn, "ledger", "-", stdin=b"balance: 7")
+    assert cli("objects", "get", *store, "ledger", "-").stdout == b"balance: 7"
 
 
 def test_progress_bar_on_a_terminal_only(cli: Cli, kms_key_arn: str, tmp_path: Path) -> None:

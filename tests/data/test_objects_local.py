@@ -37,9 +37,12 @@ def test_names_map_inside_the_root_without_clashes(
     for name in names:
         store.put(name, name.encode())
     t = f"{alice.tenant}.d"
+    paths = ["a.o", "a.d/b.o", "...o", "...d/x.o", "..o", "a.d.d/c.o", "a.o.o", "-rf.o"]
+    index = f"_index.d/{t}"  # each object's version entry, and its lock file
     assert files_under(root) == sorted(
-        f"{t}/{p}"
-        for p in ["a.o", "a.d/b.o", "...o", "...d/x.o", "..o", "a.d.d/c.o", "a.o.o", "-rf.o"]
+        [f"{t}/{p}" for p in paths]
+        + [f"{index}/{p}" for p in paths]
+        + [f"{index}/{p[:-2]}.lock" for p in paths]
     )
     assert files_under(tmp_path / "objects") == files_under(root)  # nothing outside
     assert store.list() == sorted(names)
@@ -75,10 +78,11 @@ def test_write_is_fsynced_then_renamed_then_the_directory_fsynced(
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     store.put("doc", b"y" * 1000)
-    assert events == ["fsync file", "rename", "fsync dir"]
+    # the index entry (new version pending), the object, the index entry (version current)
+    assert events == ["fsync file", "rename", "fsync dir"] * 3
     events.clear()
     store.delete("doc")
-    assert events == ["fsync dir"]
+    assert events == ["fsync dir", "fsync dir"]  # the object, then its index entry
 
 
 def test_failed_write_leaves_no_temporary_file(store: ObjectStore, root: Path) -> None:
@@ -92,7 +96,9 @@ def test_failed_write_leaves_no_temporary_file(store: ObjectStore, root: Path) -
         store.put("doc", Failing())
     with pytest.raises(OSError, match="read error"):
         store.put("new/doc", Failing())
-    assert files_under(root) == before
+    # no temporary file; only the new name's index entry (accepting no version) and lock
+    assert [f for f in files_under(root) if "/new.d/" not in f] == before
+    assert not any(f.endswith(".part") for f in files_under(root))
     assert store.get("doc") == b"old"
 
 

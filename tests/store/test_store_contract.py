@@ -57,9 +57,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(server.create_database(f"contract_{os.getpid()}_{next(_COUNTER)}"))
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
+@pytest.fixture(params=["plain", "sealed"])
+def store(request: pytest.FixtureRequest, store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """The store, bare or sealed (every record MAC'd): the contract holds for both."""
     s = open_store(store_url)
+    if request.param == "sealed":
+        from strongroom.ports.sealed_store import seal_store
+        from strongroom.rootkey import LocalRootOfTrust
+
+        s = seal_store(s, LocalRootOfTrust.create(tmp_path / "contract-master.key"))
     yield s
     s.close()
 

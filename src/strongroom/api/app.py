@@ -327,8 +327,13 @@ class KmsApi:
             status = STS_AUTH_STATUS
         message = str(err)
         if isinstance(err, InternalError) and status >= 500:
+            record = getattr(err, "record", "")  # a tampered store record: which one
             _log.error(
-                "internal error serving request %s: %s: %s", request.request_id, aws_type, message
+                "internal error serving request %s: %s: %s%s",
+                request.request_id,
+                aws_type,
+                message,
+                f" (record {record})" if record else "",
             )
             message = INTERNAL_MESSAGE
         outcome.status, outcome.error = status, aws_type

@@ -59,11 +59,25 @@ __all__ = [
 
 
 def open_store_for(data_dir: Path, store_url: str | None = None) -> Store:
-    """Open the key store configured in ``data_dir`` (or ``store_url`` instead)."""
+    """Open the key store configured in ``data_dir`` (or ``store_url`` instead).
+
+    Its records are authenticated (``strongroom.ports.sealed_store``): the root of trust
+    is opened for a moment to unwrap the store's MAC key.
+    """
     from strongroom.store import open_store
+    from strongroom.store_trust import seal_for_data_dir
 
     url = store_url or load_config(data_dir).store_url
-    return open_store(url)
+    store = open_store(url)
+    try:
+        root = open_root_for(data_dir)
+        try:
+            return seal_for_data_dir(store, root, data_dir, url)
+        finally:
+            root.close()
+    except BaseException:
+        store.close()
+        raise
 
 
 def open_root_for(data_dir: Path, root_spec: str | None = None) -> RootOfTrust:

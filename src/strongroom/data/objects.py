@@ -13,7 +13,10 @@ stream header carries that plus ``strongroom:object`` (the object's name), authe
 by the header MAC under the object's data key. So an object's body copied under another
 name, or into another tenant's space, fails to open (:class:`InvalidCiphertextError`),
 while one data key may still serve many objects through
-:class:`~strongroom.data.cache.CachingDataKeys`.
+:class:`~strongroom.data.cache.CachingDataKeys`. The header also carries
+``strongroom:version``, checked against the tenant's authenticated object index
+(:mod:`.object_index`): an older copy of an object put back in its place is refused
+(:class:`~strongroom.errors.ObjectRolledBackError`).
 
 Names are 1 to 1024 bytes of UTF-8 without NUL, ``/``-separated segments, none empty.
 Backends (:class:`ObjectBackend`) store bytes under ``"<tenant>/<name>"``: a local
@@ -27,9 +30,9 @@ import io
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, suppress
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, StreamHeader
 from strongroom.crypto.stream_io import (
@@ -44,9 +47,12 @@ from strongroom.crypto.stream_io import (
 )
 from strongroom.data.cache import data_key_for
 from strongroom.data.keys import DataKeyProvider
+from strongroom.data.object_index import VERSION_KEY, Entry, IndexFile, check_version
 from strongroom.data.reader import EncryptedFile
 from strongroom.data.streams import check_chunk_size_or_fail, new_sealer, stream_errors
-from strongroom.errors import InvalidCiphertextError, ValidationError
+from strongroom.errors import InvalidCiphertextError, ObjectRolledBackError, ValidationError
+
+T = TypeVar("T")
 
 RESERVED_PREFIX = "strongroom:"
 """Context keys the store sets itself; callers' contexts may not use it."""
@@ -131,8 +137,8 @@ def check_user_context(context: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def kms_context_of(header_context: Mapping[str, str]) -> dict[str, str]:
-    """The context the key service saw for a stream: the header's, minus the object name."""
-    return {k: v for k, v in header_context.items() if k != OBJECT_KEY}
+    """The context the key service saw for a stream: the header's, minus name and version."""
+    return {k: v for k, v in header_context.items() if k not in (OBJECT_KEY, VERSION_KEY)}
 
 
 def caller_context_of(header_context: Mapping[str, str]) -> dict[str, str]:
@@ -216,6 +222,7 @@ class ObjectStore:
         self._tenant = check_tenant(tenant)
         self._key_id = key_id
         self._chunk_size = chunk_size
+        self._index = IndexFile(backend, keys, self._tenant)
 
     @property
     def tenant(self) -> str:
@@ -232,7 +239,9 @@ class ObjectStore:
     ) -> StreamHeader:
         """Encrypt ``data`` (bytes or a binary file object) as object ``name``; return its header.
 
-        The object replaces any object of that name only once completely written.
+        The object replaces any object of that name only once completely written. Its
+        version goes into the header and the object index (before and after the write,
+        so a crash in between leaves the old or the new object readable).
         """
         key = self._key(name)
         key_id = key_id or self._key_id
@@ -242,18 +251,19 @@ class ObjectStore:
         buffer = memoryview(data) if isinstance(data, bytes | bytearray | memoryview) else None
         length = buffer.nbytes if buffer is not None else remaining_length(data)
         data_key = data_key_for(self._keys, key_id, kms_context, length)
-        sealer = new_sealer(
-            data_key.plaintext,
-            data_key.wrapped,
-            data_key.key_arn,
-            {**kms_context, OBJECT_KEY: name},
-            chunk_size_for(length, self._chunk_size),
-        )
-        with self._backend.create(key) as sink:
-            if buffer is not None:
-                write_all(sink, memoryview(encrypt_buffer(buffer, sealer)))
-            else:
-                encrypt_file(cast(Readable, data), sink, sealer)
+        with self._index.put(name, key_id) as version:
+            sealer = new_sealer(
+                data_key.plaintext,
+                data_key.wrapped,
+                data_key.key_arn,
+                {**kms_context, OBJECT_KEY: name, VERSION_KEY: version},
+                chunk_size_for(length, self._chunk_size),
+            )
+            with self._backend.create(key) as sink:
+                if buffer is not None:
+                    write_all(sink, memoryview(encrypt_buffer(buffer, sealer)))
+                else:
+                    encrypt_file(cast(Readable, data), sink, sealer)
         return sealer.header
 
     def get(self, name: str, *, context: Mapping[str, str] | None = None) -> bytes:
@@ -261,14 +271,30 @@ class ObjectStore:
 
         With ``context``, the object must have been put with exactly that context.
         """
-        raw = self._backend.read(self._key(name))
-        with stream_errors():
-            _, plaintext = decrypt_buffer(raw, self._unwrap(name, context))
-        return bytes(plaintext)
+
+        def read(entry: Entry | None) -> bytes:
+            raw = self._backend.read(self._key(name))
+            with stream_errors():
+                return bytes(decrypt_buffer(raw, self._unwrap(name, context, entry))[1])
+
+        return self._versioned(name, read)
 
     def open(self, name: str, *, context: Mapping[str, str] | None = None) -> ObjectReader:
         """A seekable reader of ``name``'s plaintext that opens chunks on demand."""
-        return ObjectReader(self._backend.open(self._key(name)), self._unwrap(name, context))
+        return self._versioned(
+            name,
+            lambda entry: ObjectReader(
+                self._backend.open(self._key(name)), self._unwrap(name, context, entry)
+            ),
+        )
+
+    def _versioned(self, name: str, fn: Callable[[Entry | None], T]) -> T:
+        """``fn`` with the index entry; a version refused while a put ran is looked at again."""
+        try:
+            return fn(self._index.load(name)[0])
+        except ObjectRolledBackError:
+            with self._index.locked(name):  # no put in flight now: refused stays refused
+                return fn(self._index.load(name)[0])
 
     def get_range(
         self, name: str, start: int, end: int, *, context: Mapping[str, str] | None = None
@@ -287,8 +313,14 @@ class ObjectStore:
             return reader.read(end - start)
 
     def delete(self, name: str) -> None:
-        """Remove ``name``; :class:`~strongroom.errors.NotFoundError` if there is none."""
-        self._backend.delete(self._key(name))
+        """Remove ``name``; :class:`~strongroom.errors.NotFoundError` if there is none.
+
+        Its index entry goes too, so a (versioned) copy put back is refused.
+        """
+        key = self._key(name)
+        with self._index.locked(name):
+            self._backend.delete(key)
+            self._index.forget(name)
 
     def list(self, prefix: str = "") -> list[str]:
         """Names of this tenant's objects that start with ``prefix``, sorted."""
@@ -300,7 +332,7 @@ class ObjectStore:
     def _key(self, name: str) -> str:
         return f"{self._tenant}/{check_name(name)}"
 
-    def _unwrap(self, name: str, context: Mapping[str, str] | None) -> Unwrap:
+    def _unwrap(self, name: str, context: Mapping[str, str] | None, entry: Entry | None) -> Unwrap:
         expected = None if context is None else check_user_context(context)
 
         def unwrap(header: StreamHeader) -> bytes:
@@ -309,6 +341,7 @@ class ObjectStore:
                 raise InvalidCiphertextError(_INVALID)
             if expected is not None and caller_context_of(found) != expected:
                 raise InvalidCiphertextError(_INVALID)
+            check_version(name, entry, found)  # the header MAC then authenticates it
             return self._keys.decrypt_data_key(
                 header.wrapped_key, kms_context_of(found), key_id=header.key_id
             )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import io
 import os
 import stat
@@ -34,6 +35,7 @@ DIR_SUFFIX = ".d"
 FILE_SUFFIX = ".o"
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".part"
+LOCK_SUFFIX = ".lock"
 
 
 class LocalBackend:
@@ -65,6 +67,23 @@ class LocalBackend:
                 yield sink
         finally:
             os.close(directory)
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """An exclusive lock for a read-modify-write of ``key``, across processes (``flock``)."""
+        *dirs, last = key.split("/")
+        directory = self._open_dirs(dirs, create=True)
+        try:
+            fd = os.open(
+                last + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600, dir_fd=directory
+            )
+        finally:
+            os.close(directory)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def open(self, key: str) -> io.BufferedReader:
         """The object's file, open for reading."""

@@ -38,8 +38,10 @@ from strongroom.kms.metadata import key_metadata
 from strongroom.kms.multi_region import related_rows
 from strongroom.kms.records import MRK_PREFIX, KeyRecord
 from strongroom.kms.states import PENDING_DELETION, check_state
+from strongroom.kms.upgrades import upgrade_record
 from strongroom.kms.wire_model import WireModel
 from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
+from strongroom.ports.sealed_store import seal_store
 
 T = TypeVar("T")
 
@@ -78,7 +80,10 @@ class Kernel:
         user_keys_model: WireModel | None = None,
         audit_log: AuditLog | None = None,
     ) -> None:
-        self.store = store
+        # Every record is authenticated (ports.sealed_store): a store opened elsewhere is
+        # sealed already; a bare one (tests, tools) is sealed here, migrated if it is old.
+        store = seal_store(store, root, upgrade=upgrade_record)
+        self.store: Store = store
         self.authorizer = authorizer
         self.max_grants_per_key = max_grants_per_key
         self.root = root

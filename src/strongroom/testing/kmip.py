@@ -20,6 +20,7 @@ from strongroom.kmip.runtime import AuditFlusher, build_kernel, ensure_kms_key
 from strongroom.kmip.server import KmipServer, Limits, mutual_tls_context
 from strongroom.kms.service import KeyService
 from strongroom.ports import SystemClock
+from strongroom.ports.sealed_store import seal_store
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
 from strongroom.tls.server_cert import SubjectNames, load_credentials, server_credentials
@@ -63,9 +64,10 @@ def kmip_server(
 ) -> Iterator[KmipServerInfo]:
     """Serve KMIP for ``tenants`` (one client certificate each) on a loopback port."""
     clock = SystemClock()
-    store = SqliteStore(directory / "store.db")
     root = LocalRootOfTrust.create(directory / "master.key")
     service = KeyService(SqliteStore(directory / "store.db"), root, clock)
+    # the front end's own connection, over the same authenticated records
+    store = seal_store(SqliteStore(directory / "store.db"), root)
     write_lock = threading.Lock()
     flusher = AuditFlusher(service, seconds=0.2, write_lock=write_lock)
     try:

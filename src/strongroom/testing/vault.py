@@ -11,6 +11,7 @@ from strongroom.kmip.runtime import AuditFlusher, ensure_kms_key
 from strongroom.kms.caller import Caller
 from strongroom.kms.service import KeyService
 from strongroom.ports import SystemClock
+from strongroom.ports.sealed_store import seal_store
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
 from strongroom.vault import records
@@ -40,9 +41,10 @@ def vault_server(
 ) -> Iterator[VaultServerInfo]:
     """Serve the Vault API on a loopback port with KV mount ``mount`` of tenant ``tenant``."""
     clock = SystemClock()
-    store = SqliteStore(directory / "store.db")
     root = LocalRootOfTrust.create(directory / "master.key")
     service = KeyService(SqliteStore(directory / "store.db"), root, clock)
+    # the front end's own connection, over the same authenticated records
+    store = seal_store(SqliteStore(directory / "store.db"), root)
     flusher = AuditFlusher(service, seconds=0.2)
     try:
         account = service.create_tenant(tenant).account_id

@@ -60,7 +60,7 @@ def grant_for_token(tx: StoreTx, caller: Caller, token: str) -> GrantRecord:
     if ref.account_id == caller.tenant:
         raw = tx.get(ref.account_id, "grant", f"{ref.key_id}/{ref.grant_id}")
     grant = None if raw is None else GrantRecord.from_bytes(raw)
-    if grant is None or not token_is_for(ref, grant):
+    if grant is None or not token_is_for(tx, ref, grant):
         raise InvalidGrantTokenError("The grant token is not valid.")
     return grant
 

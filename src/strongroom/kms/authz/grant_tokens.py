@@ -1,8 +1,11 @@
 """Grant tokens: unforgeable names of one grant, usable until it is retired or revoked.
 
-``base64url(version || len-prefixed (account, key id, grant id, nonce) || HMAC-SHA256(grant
-secret, label || version || ...))``. The secret is random per grant and stays in the grant
-record; every ``CreateGrant`` returns a fresh token for the same grant.
+``base64url(version || len-prefixed (account, key id, grant id, nonce) || HMAC-SHA256(K_g,
+label || version || ...))`` with the grant's token key ``K_g = HMAC-SHA256(K_tokens,
+lp(account) || lp(key id) || lp(grant id))``. ``K_tokens`` is derived from the store's MAC
+key (under the root of trust), so the database holds nothing that makes or checks a token:
+a copy of it mints none. Every ``CreateGrant`` returns a fresh token for the same grant.
+Version 1 tokens (a secret per grant, kept in the grant record) are no longer accepted.
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ from dataclasses import dataclass
 from strongroom.crypto.hazmat import constant_time_equal, hmac_sha256, length_prefixed, random_bytes
 from strongroom.errors import InvalidGrantTokenError
 from strongroom.kms.authz.grants import GRANT_ID, GrantRecord
+from strongroom.ports import StoreTx
+from strongroom.ports.sealed_store import secrets_of
 
-_TOKEN_VERSION = 1
-_TOKEN_LABEL = b"strongroom grant token v1"
+_TOKEN_VERSION = 2
+_TOKEN_LABEL = b"strongroom grant token v2"
+TOKEN_PURPOSE = "grant-token"  # noqa: S105 - a label, not a secret
+"""The purpose of the store secret grant token keys are derived from."""
 _NONCE_BYTES = 16
 _MAC_BYTES = 32
 
@@ -33,8 +40,14 @@ class TokenRef:
     mac: bytes
 
 
-def issue_token(grant: GrantRecord) -> str:
-    """Return a fresh grant token for ``grant``."""
+def _grant_key(tx: StoreTx, grant: GrantRecord) -> bytes:
+    """The token key of one grant, from the store's secret (never stored)."""
+    ids = length_prefixed(grant.account_id.encode(), grant.key_id.encode(), grant.grant_id.encode())
+    return hmac_sha256(secrets_of(tx).purpose_key(TOKEN_PURPOSE), ids)
+
+
+def issue_token(tx: StoreTx, grant: GrantRecord) -> str:
+    """Return a fresh grant token for ``grant`` (``tx``: a transaction of the sealed store)."""
     body = length_prefixed(
         grant.account_id.encode(),
         grant.key_id.encode(),
@@ -42,7 +55,7 @@ def issue_token(grant: GrantRecord) -> str:
         random_bytes(_NONCE_BYTES),
     )
     raw = bytes([_TOKEN_VERSION]) + body
-    mac = hmac_sha256(grant.token_secret, _TOKEN_LABEL + raw)
+    mac = hmac_sha256(_grant_key(tx, grant), _TOKEN_LABEL + raw)
     return base64.urlsafe_b64encode(raw + mac).rstrip(b"=").decode("ascii")
 
 
@@ -84,9 +97,9 @@ def read_token(token: str) -> TokenRef:
     return TokenRef(account, key_id, grant_id, raw, mac)
 
 
-def token_is_for(ref: TokenRef, grant: GrantRecord) -> bool:
+def token_is_for(tx: StoreTx, ref: TokenRef, grant: GrantRecord) -> bool:
     """Whether the token ``ref`` was issued for ``grant`` (constant-time MAC check)."""
-    expected = hmac_sha256(grant.token_secret, _TOKEN_LABEL + ref.body)
+    expected = hmac_sha256(_grant_key(tx, grant), _TOKEN_LABEL + ref.body)
     return constant_time_equal(expected, ref.mac) and (
         ref.account_id,
         ref.key_id,

@@ -176,7 +176,7 @@ def at_least_as_strict(
 
 @dataclass(frozen=True, slots=True)
 class GrantRecord(JsonRecord):
-    """One grant on one key. ``token_secret`` authenticates its tokens and is never shown."""
+    """One grant on one key (its tokens' key is derived from the store secret, not kept here)."""
 
     grant_id: str
     key_id: str
@@ -184,7 +184,6 @@ class GrantRecord(JsonRecord):
     grantee_principal: str
     operations: tuple[str, ...]
     creation_date: float
-    token_secret: bytes
     retiring_principal: str | None = None
     name: str | None = None
     context_equals: tuple[tuple[str, str], ...] | None = None
@@ -263,11 +262,6 @@ class GrantRecord(JsonRecord):
         if constraints:
             entry["Constraints"] = constraints
         return entry
-
-
-def new_grant_secret() -> bytes:
-    """A fresh per-grant token secret."""
-    return random_bytes(32)
 
 
 def new_grant_id() -> str:

@@ -24,7 +24,6 @@ from strongroom.kms.authz.grants import (
     check_constraint,
     check_grant_fits,
     new_grant_id,
-    new_grant_secret,
 )
 from strongroom.kms.authz.principals import valid_principal
 from strongroom.kms.kernel import Kernel, OpContext
@@ -50,7 +49,11 @@ def create_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
     subset = check_constraint(constraints.get("EncryptionContextSubset"), "EncryptionContextSubset")
     account = ctx.caller.tenant
 
-    def unit(tx: StoreTx) -> GrantRecord:
+    def unit(tx: StoreTx) -> tuple[GrantRecord, str]:
+        grant = create(tx)
+        return grant, issue_token(tx, grant)
+
+    def create(tx: StoreTx) -> GrantRecord:
         key = k.resolve_key(tx, ctx, req["KeyId"])
         candidate = GrantRecord(
             grant_id=new_grant_id(),
@@ -59,7 +62,6 @@ def create_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
             grantee_principal=req["GranteePrincipal"],
             operations=tuple(operations),
             creation_date=k.clock.now(),
-            token_secret=new_grant_secret(),
             retiring_principal=req.get("RetiringPrincipal"),
             name=req.get("Name"),
             context_equals=None if equals is None else tuple(equals.items()),
@@ -82,8 +84,8 @@ def create_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
         tx.insert(account, "grant", candidate.store_name, candidate.to_bytes())
         return candidate
 
-    grant = k.write(ctx, unit)
-    return {"GrantId": grant.grant_id, "GrantToken": issue_token(grant)}
+    grant, token = k.write(ctx, unit)
+    return {"GrantId": grant.grant_id, "GrantToken": token}
 
 
 def _limit(req: dict[str, Any]) -> int:
