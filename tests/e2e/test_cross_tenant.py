@@ -480,8 +480,7 @@ def test_b_cannot_use_a_key(
 KEY_MEMBERS = frozenset({"KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyId"})
 # Operations that name a key but that Strongroom does not offer, with their other required
 # members: B asking about A's key gets UnsupportedOperationException like everyone else.
-NOT_OFFERED: dict[str, dict[str, Any]] = {
-}
+NOT_OFFERED: dict[str, dict[str, Any]] = {}
 """Operations of the vendored model that name a key but are answered as unsupported."""
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from strongroom.errors import StoreError, TamperedRecordError
+from strongroom.ports.audit_chain import UNKEYED, AuditChain
 from strongroom.ports.root import RootOfTrust
 from strongroom.ports.row_mac import MASTER_KEY_BYTES, StoreSecrets, tampered
 from strongroom.ports.store import GLOBAL_TENANT, AuditRecord, Store, StoreTx
@@ -142,9 +143,11 @@ class SealedTx:
         """Every kind with a record of ``tenant`` (not the reserved one)."""
         return [k for k in self._tx.kinds(tenant) if not _reserved(tenant, k)]
 
-    def append_audit(self, bodies: Sequence[bytes]) -> list[AuditRecord]:
-        """Append audit events (the audit chain has its own integrity)."""
-        return self._tx.append_audit(bodies)
+    def append_audit(
+        self, bodies: Sequence[bytes], chain: AuditChain = UNKEYED
+    ) -> list[AuditRecord]:
+        """Append audit events (the audit chain has its own integrity: ``chain`` keys it)."""
+        return self._tx.append_audit(bodies, chain)
 
     def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
         """Read audit events."""
