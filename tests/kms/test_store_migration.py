@@ -26,6 +26,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "store_v0"
 def _copy(tmp_path: Path) -> tuple[DataDirConfig, Path, dict[str, str]]:
     data = tmp_path / "data"
     shutil.copytree(FIXTURE, data)
+    (data / "master.key").chmod(0o600)  # git keeps no file modes but 0755/0644
     config = DataDirConfig(store_url=str(data / "strongroom.db"), root_of_trust="local")
     facts = json.loads((data / "facts.json").read_text())
     return config, data, facts
