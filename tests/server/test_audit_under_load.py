@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from strongroom.kms.audit import GENESIS_HASH, verify_chain
 from strongroom.kms.audit_key import read_audit_chain
+from strongroom.ports.sealed_store import seal_store
 from strongroom.rootkey import open_root_of_trust
 from strongroom.store import SqliteStore
 from strongroom.testing.server import ServerProcess, client_for
@@ -33,9 +34,10 @@ class ChainWatcher:
     """Reads the audit chain as it grows (its own read transactions) and verifies it."""
 
     def __init__(self, db: Path) -> None:
-        self.store = SqliteStore(db)
         root = open_root_of_trust("local", db.parent)
         try:
+            # the audit key is a record of the store, sealed like the others
+            self.store = seal_store(SqliteStore(db), root)
             self.chain = read_audit_chain(self.store, root)
         finally:
             root.close()

@@ -30,9 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from strongroom.config import load_config
-from strongroom.kms import KeyService, SystemClock
-from strongroom.rootkey import open_root_of_trust
-from strongroom.store import open_store
+from strongroom.deployment import open_service
 
 OPERATIONS = ("create", "rotate", "encrypt", "encrypt")
 """The mix of operations, drawn uniformly (encryption twice as often)."""
@@ -80,11 +78,7 @@ def drop_torn_line(path: Path) -> None:
 def run(data_dir: Path, access_key_id: str, ack_path: Path, seed: int) -> None:
     """Work until killed (see the module docstring)."""
     config = load_config(data_dir)
-    service = KeyService(
-        open_store(config.store_url),
-        open_root_of_trust(config.root_of_trust, data_dir),
-        SystemClock(),
-    )
+    service = open_service(config, data_dir)
     access = service.lookup_access_key(access_key_id)
     if access is None:
         raise SystemExit(f"unknown access key {access_key_id}")
