@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from strongroom.kms.records import KeyVersionRecord
+from strongroom.ports.sealed_store import seal_store
+from strongroom.rootkey import open_root_of_trust
 from strongroom.store import open_store
 from strongroom.testing.server import ServerInfo, ServerProcess, client_for
 
@@ -119,7 +121,11 @@ def test_two_nodes_share_keys_and_stay_consistent(two_nodes: tuple[Any, ...]) ->
 
     # Versions are contiguous: one per rotation, none lost or doubled.
     rotations = THREADS * ROUNDS
-    store = open_store(dsn)
+    root = open_root_of_trust("local", node_a.data_dir)
+    try:
+        store = seal_store(open_store(dsn), root)  # records are sealed: read them verified
+    finally:
+        root.close()
     try:
         account = creds["AccountId"]
         rows = store.read(lambda tx: tx.scan(account, "keyver", prefix=key_id + "/"))

@@ -30,6 +30,7 @@ from cryptography.x509.oid import NameOID
 from strongroom.cli.init import initialise
 from strongroom.kms.audit import verify_chain
 from strongroom.kms.audit_key import read_audit_chain
+from strongroom.ports.sealed_store import seal_store
 from strongroom.rootkey import open_root_of_trust
 from strongroom.store import SqliteStore
 from strongroom.testing.server import ServerProcess, client_for, run_server
@@ -391,8 +392,8 @@ def test_sigterm_under_load_finishes_requests_in_flight(tmp_path: Path) -> None:
     finally:
         server.close()
     # The request answered during shutdown is in the audit chain (flushed on the way out).
-    store = SqliteStore(server.data_dir / "strongroom.db")
     root = open_root_of_trust("local", server.data_dir)
+    store = seal_store(SqliteStore(server.data_dir / "strongroom.db"), root)
     try:
         events = store.read(lambda tx: tx.read_audit(0, 100_000))
         chain = read_audit_chain(store, root)
