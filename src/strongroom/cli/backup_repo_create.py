@@ -19,11 +19,12 @@ from strongroom.cli.backup_repo import (
     ThreadsOption,
     open_repo,
     progress_bar,
+    say,
     snapshot_json,
+    with_kms_endpoint,
     with_repo,
 )
-from strongroom.cli.context import fail, print_json, stderr_console, stdout_console
-from strongroom.cli.data import with_kms_endpoint
+from strongroom.cli.context import fail, print_json
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
 
 
@@ -104,7 +105,7 @@ def create_command(
             else (cache_dir or default_cache_dir()) / f"{repo.repo_id.hex()}.cache"
         )
         cache = FileCache(cache_file, repo.keys)
-        total = None if stdin or not stderr_console().is_terminal else _source_size(paths)
+        total = None if stdin or not sys.stderr.isatty() else _source_size(paths)
         with (
             progress_bar("backing up", total) as advance,
             Archiver(
@@ -126,12 +127,12 @@ def create_command(
                 tree, shown, name=stdin_name if stdin else None, tags=tag or (), retain_until=until
             )
         for problem in archiver.summary.errors:
-            stderr_console().print(f"warning: {problem}")
+            sys.stderr.write(f"warning: {problem}\n")
     if json_out:
         print_json({**snapshot_json(snapshot), "errors": archiver.summary.errors})
     else:
         s = snapshot.summary
-        stdout_console().print(
+        say(
             f"snapshot {snapshot.id[:12]} saved: {s['files_new']} new, "
             f"{s['files_changed']} changed, "
             f"{s['files_unmodified']} unmodified files; {s['bytes_added']} bytes added "

@@ -147,6 +147,26 @@ class DirectKmsDataKeys:
         reply = self._call("Decrypt", decrypt_data_key_request(wrapped_key, context, key_id))
         return bytes(_blobs(reply, "Plaintext")["Plaintext"])
 
+    def re_encrypt_data_key(
+        self,
+        wrapped_key: bytes,
+        context: Mapping[str, str] | None,
+        destination_key_id: str,
+        source_key_id: str | None = None,
+    ) -> DataKey:
+        """``ReEncrypt`` under ``destination_key_id``, the context unchanged (no plaintext)."""
+        request: dict[str, Any] = {
+            "CiphertextBlob": wrapped_key,
+            "DestinationKeyId": destination_key_id,
+        }
+        if context:
+            request["SourceEncryptionContext"] = dict(context)
+            request["DestinationEncryptionContext"] = dict(context)
+        if source_key_id is not None:
+            request["SourceKeyId"] = source_key_id
+        reply = _blobs(self._call("ReEncrypt", request), "CiphertextBlob")
+        return DataKey(b"", bytes(reply["CiphertextBlob"]), str(reply["KeyId"]))
+
     def close(self) -> None:
         """Close the connection."""
         if self._connection is not None:
