@@ -104,8 +104,10 @@ class SnapshotFS:
         clock: Callable[[], float] = time.monotonic,
         refresh_seconds: float = REFRESH_SECONDS,
         blob_cache_bytes: int = BLOB_CACHE_BYTES,
+        on_mounted: Callable[[], None] | None = None,
     ) -> None:
         self.repo = repo
+        self._on_mounted = on_mounted
         self._clock = clock
         self._refresh_seconds = refresh_seconds
         self._lock = threading.RLock()
@@ -121,6 +123,7 @@ class SnapshotFS:
         self._files: dict[int, _OpenFile] = {}
         self._handles = itertools.count(1)
         self._uid, self._gid = os.getuid(), os.getgid()
+        self._mounted_ns = time.time_ns()  # the times of the virtual directories
         self.refresh(force=True)
 
     # -- snapshots ----------------------------------------------------------------------
@@ -195,6 +198,11 @@ class SnapshotFS:
 
     # -- FUSE operations ----------------------------------------------------------------
 
+    def init(self, path: str) -> None:
+        """Called by libfuse once the filesystem is mounted and serving."""
+        if self._on_mounted is not None:
+            self._on_mounted()
+
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
         """``stat`` of ``path`` (times in nanoseconds)."""
         place = self._guard(self._place, path)
@@ -205,14 +213,13 @@ class SnapshotFS:
             "st_gid": self._gid,
             "st_size": 0,
         }
-        if place.kind in ("dir", "root"):
-            attrs.update(st_mode=DIR_MODE, st_nlink=2)
+        if place.kind != "node":
+            ns = self._mounted_ns
             if place.snapshot is not None:
                 ns = int(parse_time(place.snapshot.time).timestamp() * 1e9)
-                attrs.update(st_mtime=ns, st_atime=ns, st_ctime=ns)
-            return attrs
-        if place.kind == "link":
-            attrs.update(st_mode=stat.S_IFLNK | 0o777, st_size=len(place.target))
+            attrs.update(st_mode=DIR_MODE, st_nlink=2, st_mtime=ns, st_atime=ns, st_ctime=ns)
+            if place.kind == "link":
+                attrs.update(st_mode=stat.S_IFLNK | 0o777, st_nlink=1, st_size=len(place.target))
             return attrs
         node = place.node
         assert node is not None
@@ -235,30 +242,45 @@ class SnapshotFS:
         )
         return attrs
 
-    def readdir(self, path: str, fh: int | None = None) -> list[str]:
-        """The names in a directory (with ``.`` and ``..``)."""
+    def readdir(self, path: str, fh: int | None = None) -> list[tuple[str, dict[str, int], int]]:
+        """A directory's entries: ``(name, {st_ino, st_mode}, 0)``, ``.`` and ``..`` first.
+
+        Each entry carries its inode number: with ``use_ino`` libfuse passes it on, and
+        ``readdir(3)`` skips entries whose inode number is 0.
+        """
         place = self._guard(self._place, path)
-        names = [".", ".."]
+        here = _inode(place.inode_path)
+        entries = [(".", here, DIR_MODE), ("..", here, DIR_MODE)]
         if place.kind == "dir":
             top = place.inode_path
             with self._lock:
                 if top == "/":
-                    names += ["ids", "snapshots"]
-                elif top == "/snapshots":
-                    names += [*self._by_time, *(["latest"] if self._latest else [])]
+                    entries += [(n, _inode(f"/{n}"), DIR_MODE) for n in ("ids", "snapshots")]
                 else:
-                    names += list(self._by_id)
-            return names
-        if place.kind == "root":
-            assert place.snapshot is not None
-            tree: bytes | None = place.snapshot.tree
-        elif place.node is not None and place.node.type == "dir":
-            tree = place.node.subtree
+                    table = self._by_time if top == "/snapshots" else self._by_id
+                    entries += [(n, _inode(s.id), DIR_MODE) for n, s in table.items()]
+                    if top == "/snapshots" and self._latest:
+                        link = stat.S_IFLNK | 0o777
+                        entries.append(("latest", _inode("/snapshots/latest"), link))
         else:
-            raise _fail(errno.ENOTDIR)
-        assert tree is not None
-        children = self._guard(self._children, tree)
-        return names + sorted(children)
+            if place.kind == "root":
+                assert place.snapshot is not None
+                tree = place.snapshot.tree
+            elif place.node is not None and place.node.type == "dir":
+                assert place.node.subtree is not None
+                tree = place.node.subtree
+            else:
+                raise _fail(errno.ENOTDIR)
+            assert place.snapshot is not None
+            snapshot_id = place.snapshot.id
+            for name, node in sorted(self._guard(self._children, tree).items()):
+                if node.type == "hardlink":
+                    entries.append((name, _inode(f"{snapshot_id}/{node.link}"), stat.S_IFREG))
+                else:
+                    kind = _KINDS.get(node.type, stat.S_IFLNK if node.type == "symlink" else 0)
+                    mode = kind or stat.S_IFIFO
+                    entries.append((name, _inode(f"{place.inode_path}/{name}"), mode))
+        return [(name, {"st_ino": ino, "st_mode": mode}, 0) for name, ino, mode in entries]
 
     def readlink(self, path: str) -> str:
         """A symbolic link's target."""
@@ -276,7 +298,8 @@ class SnapshotFS:
         place = self._guard(self._place, path)
         node = place.node
         if node is None or node.type != "file":
-            raise _fail(errno.EISDIR if place.kind in ("dir", "root") else errno.EINVAL)
+            is_dir = place.kind == "root" or (node is not None and node.type == "dir")
+            raise _fail(errno.EISDIR if is_dir else errno.EINVAL)
         starts: list[int] = []
         offset = 0
         for item in node.content:

@@ -289,7 +289,12 @@ def ls_command(
 
 def register(app: typer.Typer) -> None:
     """Add the ``backup`` group."""
-    from strongroom.cli import backup_repo_admin, backup_repo_create, backup_repo_read
+    from strongroom.cli import (
+        backup_mount,
+        backup_repo_admin,
+        backup_repo_create,
+        backup_repo_read,
+    )
 
     group = typer.Typer(
         help="Encrypted, deduplicated backups keyed by a KMS key (a directory or S3).",
@@ -313,4 +318,5 @@ def register(app: typer.Typer) -> None:
     )(ls_command)
     backup_repo_read.register(group)
     backup_repo_admin.register(group)
+    backup_mount.register(group)
     app.add_typer(group, name="backup")
