@@ -9,11 +9,11 @@ tree it presents, like ``restic mount``::
     /snapshots/<time>/...           every snapshot by its time (UTC, "-1", "-2"... on clashes)
     /snapshots/latest -> <time>     the newest snapshot
 
-File bytes come only from :meth:`Repository.read_blob`: each chunk is decrypted (AES-GCM
-binds it to its pack, place and id), decompressed and checked against its keyed id
-before any byte of it is served; a chunk that fails reads as ``EIO``. Holes of sparse
-files read as zeros; a hard link shows its first name's content under one inode number.
-New snapshots appear after :data:`REFRESH_SECONDS`.
+File bytes come only through :class:`~strongroom.backup.blobcache.VerifiedBlobs`: each
+chunk is decrypted (AES-GCM binds it to its pack, place and id), decompressed and checked
+against its keyed id before any byte of it is served; a chunk that fails reads as
+``EIO``. Holes of sparse files read as zeros; a hard link shows its first name's content
+under one inode number. New snapshots appear after :data:`REFRESH_SECONDS`.
 
 .. _mfusepy: https://pypi.org/project/mfusepy/
 """
@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from strongroom.backup.blobcache import BLOB_CACHE_BYTES, VerifiedBlobs
 from strongroom.backup.index import Index
 from strongroom.backup.repository import Repository, parse_time
 from strongroom.backup.snapshot import Snapshot
@@ -42,7 +43,6 @@ from strongroom.errors import StrongroomError
 
 REFRESH_SECONDS = 30.0
 TREE_CACHE = 4096
-BLOB_CACHE_BYTES = 64 << 20
 DIR_MODE = stat.S_IFDIR | 0o555
 _KINDS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG}
 T = TypeVar("T")
@@ -117,9 +117,7 @@ class SnapshotFS:
         self._by_id: dict[str, Snapshot] = {}
         self._latest = ""
         self._trees: OrderedDict[bytes, dict[str, Node]] = OrderedDict()
-        self._blobs: OrderedDict[bytes, bytes] = OrderedDict()
-        self._blob_bytes = 0
-        self._blob_cache_bytes = blob_cache_bytes
+        self._verified = VerifiedBlobs(repo, cache_bytes=blob_cache_bytes)
         self._files: dict[int, _OpenFile] = {}
         self._handles = itertools.count(1)
         self._uid, self._gid = os.getuid(), os.getgid()
@@ -359,28 +357,15 @@ class SnapshotFS:
     # -- blobs and errors ---------------------------------------------------------------
 
     def _blob(self, blob_id: bytes, path: str) -> bytes:
-        with self._lock:
-            found = self._blobs.get(blob_id)
-            if found is not None:
-                self._blobs.move_to_end(blob_id)
-                return found
-            location = self._index.get(blob_id)
+        location = self._index.get(blob_id)
         if location is None:
             self._report(f"{path}: a chunk is missing from the repository")
             raise _fail(errno.EIO)
         try:
-            plain = self.repo.read_blob(location)  # decrypted, decompressed, id checked
+            return self._verified.get(location)
         except StrongroomError as exc:
             self._report(f"{path}: {exc}")
             raise _fail(errno.EIO) from None
-        with self._lock:
-            if blob_id not in self._blobs:
-                self._blobs[blob_id] = plain
-                self._blob_bytes += len(plain)
-            while self._blob_bytes > self._blob_cache_bytes and len(self._blobs) > 1:
-                _, dropped = self._blobs.popitem(last=False)
-                self._blob_bytes -= len(dropped)
-        return plain
 
     def _guard(self, call: Callable[..., T], *args: Any) -> T:
         """Run ``call``; a repository error becomes ``EIO`` (and a line on stderr)."""

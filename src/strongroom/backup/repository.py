@@ -304,7 +304,7 @@ class Repository:
         return open_one
 
     def _decompressor(self) -> zstandard.ZstdDecompressor:
-        """This thread's decompressor (one context per thread, reused blob after blob)."""
+        """The calling thread's decompressor (one context per thread, reused blob after blob)."""
         found: zstandard.ZstdDecompressor | None = getattr(self._local, "zstd", None)
         if found is None:
             found = self._local.zstd = zstandard.ZstdDecompressor()
