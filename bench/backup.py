@@ -254,7 +254,9 @@ def section(
         f"rounds, medians). Corpus: {args.random_files} random and {args.log_files} log files of "
         f"4 MiB ({mib:.0f} MiB) in the page cache; the incremental run follows a rewritten "
         "file and an added duplicate. Strongroom's keys come from a `strongroom server` over "
-        "HTTPS on loopback (each command: one or more KMS calls); restic and borg use a "
+        "HTTPS on loopback (each command: one or more KMS calls, through the stdlib SigV4 "
+        "client since the environment holds static keys; boto3 only for other credential "
+        "sources); restic and borg use a "
         "password (repository defaults: restic 0.14 repo v2 with auto compression, borg "
         "`repokey`, lz4). Peak RSS is of the first backup.",
         "",
