@@ -314,3 +314,42 @@ def test_mount_serves_verified_snapshots_read_only(
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert not os.listdir(mnt)
+
+
+@needs_fuse
+def test_mount_of_an_s3_repository(
+    cli: Cli, server: RunningServer, tenant: AwsCredentials, tmp_path: Path
+) -> None:
+    import boto3
+
+    from strongroom.testing.s3 import run_moto_server
+
+    key = str(kms_of(server, tenant).create_key()["KeyMetadata"]["Arn"])
+    (tmp_path / "src").mkdir()
+    data = random.Random(3).randbytes(3 * MIB + 5)
+    (tmp_path / "src/f.bin").write_bytes(data)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with run_moto_server() as endpoint:
+        boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1",
+            aws_access_key_id="test", aws_secret_access_key="test",
+        ).create_bucket(Bucket="mounted")  # fmt: skip
+        repo = ["--repo", "s3://mounted/acme", "--s3-endpoint", endpoint]
+        cli("backup", "init", *repo, "--key", key)
+        cli("backup", "create", *repo, "src")
+        proc = subprocess.Popen(
+            [console_script(), "backup", "mount", *repo, str(mnt), "--json"],
+            env=cli.env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+        )
+        try:
+            assert json.loads(read_json_object(proc, 60))["snapshots"] == 1
+            assert (mnt / "snapshots/latest/src/f.bin").read_bytes() == data
+        finally:
+            subprocess.run([UNMOUNT or "fusermount3", "-u", str(mnt)], check=False)
+            _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
