@@ -353,3 +353,18 @@ def test_mount_of_an_s3_repository(
             subprocess.run([UNMOUNT or "fusermount3", "-u", str(mnt)], check=False)
             _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
+
+
+def test_a_failed_refresh_keeps_what_is_shown(
+    repo: Repository, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "f").write_bytes(b"kept")
+    first = backup(repo, tmp_path / "f")
+    now = [0.0]
+    fs = SnapshotFS(repo, clock=lambda: now[0])
+    assert isinstance(repo.store, LocalStore)
+    repo.store.path_of(f"snapshots/{first}").write_bytes(b"tampered")
+    now[0] = 100.0
+    assert names(fs, "/ids")[2:] == [first[:12]]
+    assert "not refreshed: Snapshot" in capfd.readouterr().err
+    assert read_all(fs, "/snapshots/latest/f") == b"kept"

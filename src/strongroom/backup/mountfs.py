@@ -127,10 +127,25 @@ class SnapshotFS:
     # -- snapshots ----------------------------------------------------------------------
 
     def refresh(self, force: bool = False) -> None:
-        """Reload the snapshot list (and the index, if it changed) when it is stale."""
+        """Reload the snapshot list (and the index, if it changed) when it is stale.
+
+        The first load (``force``) raises what the repository raises; a later one that
+        fails (a snapshot tampered with meanwhile, the KMS unreachable) keeps the snapshots
+        already shown, says why on stderr and is tried again after the interval.
+        """
         with self._lock:
             if not force and self._clock() - self._loaded_at < self._refresh_seconds:
                 return
+            try:
+                self._reload(force)
+            except StrongroomError as exc:
+                if force:
+                    raise
+                self._loaded_at = self._clock()
+                self._report(f"the snapshot list was not refreshed: {exc}")
+
+    def _reload(self, force: bool) -> None:
+        with self._lock:
             found = self.repo.snapshots()
             if force or {s.id for s in found} != {s.id for s in self._by_id.values()}:
                 self._index = self.repo.load_index()  # new snapshots bring new packs
