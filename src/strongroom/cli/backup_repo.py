@@ -197,19 +197,9 @@ def say(text: str) -> None:
 
 def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
     """A snapshot as JSON output."""
-    return {
-        "id": snapshot.id,
-        "short_id": snapshot.id[:12],
-        "time": snapshot.time,
-        "hostname": snapshot.hostname,
-        "username": snapshot.username,
-        "paths": list(snapshot.paths),
-        "name": snapshot.name,
-        "tags": list(snapshot.tags),
-        "tree": snapshot.tree.hex(),
-        "retain_until": snapshot.retain_until,
-        "summary": snapshot.summary,
-    }
+    from strongroom.backup.create import snapshot_json as as_json
+
+    return as_json(snapshot)
 
 
 # -- init ----------------------------------------------------------------------------------
