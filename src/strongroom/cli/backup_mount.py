@@ -23,7 +23,9 @@ from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
 @with_repo
 @with_kms_endpoint
 def mount_command(
-    mountpoint: Annotated[str, typer.Argument(help="An empty directory to mount on.")],
+    mountpoint: Annotated[
+        str, typer.Argument(metavar="MOUNTPOINT", help="An empty directory to mount on.")
+    ],
     allow_other: Annotated[
         bool,
         typer.Option(
@@ -36,11 +38,7 @@ def mount_command(
     where: RepoChoice = NO_REPO,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
-    """Mount the snapshots read-only (FUSE) until unmounted or interrupted.
-
-    ids/<id>/, snapshots/<time>/ and snapshots/latest hold each snapshot's files; every
-    byte read is decrypted and verified first (a damaged chunk reads as an I/O error).
-    """
+    """Mount the snapshots read-only (FUSE: ids/ID/, snapshots/TIME/, snapshots/latest)."""
     from strongroom.backup.fuse import check_mountpoint, fuse_problem, mount
     from strongroom.backup.mountfs import SnapshotFS
 
@@ -73,6 +71,7 @@ def register(group: typer.Typer) -> None:
     """Add ``mount`` to the ``backup`` group."""
     group.command(
         "mount",
-        epilog="Example:  mkdir /mnt/bk && strongroom backup mount --repo /srv/bk /mnt/bk "
-        "&   ls /mnt/bk/snapshots/latest/",
+        epilog="Every byte read is decrypted and verified first (a damaged chunk reads as an "
+        "I/O error). Ends on fusermount3 -u MOUNTPOINT, Ctrl-C or SIGTERM.  Example:  "
+        "strongroom backup mount --repo /srv/bk /mnt/bk &   ls /mnt/bk/snapshots/latest/",
     )(mount_command)
