@@ -270,6 +270,19 @@ def read_json_object(proc: subprocess.Popen[bytes], seconds: float) -> bytes:
     return out
 
 
+def test_mount_errors_are_one_line(cli: Cli, tmp_path: Path) -> None:
+    nodir = str(tmp_path / "nodir")
+    proc = cli("backup", "mount", "--repo", str(tmp_path / "none"), nodir, expect=1)
+    line = proc.stderr.decode().strip()
+    expected = FUSE_PROBLEM or "the mount point must be an existing directory"
+    assert expected in line and "\n" not in line
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full/x").write_text("x")
+    proc = cli("backup", "mount", "--repo", str(tmp_path / "none"), "full", expect=1)
+    expected = FUSE_PROBLEM or "the mount point must be an empty, unmounted directory"
+    assert expected in proc.stderr.decode()
+
+
 @needs_fuse
 def test_mount_serves_verified_snapshots_read_only(
     cli: Cli,
@@ -369,3 +382,36 @@ def test_a_failed_refresh_keeps_what_is_shown(
     assert names(fs, "/ids")[2:] == [first[:12]]
     assert "not refreshed: Snapshot" in capfd.readouterr().err
     assert read_all(fs, "/snapshots/latest/f") == b"kept"
+
+
+def _can_hide_dev() -> bool:
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        return False
+    probe = subprocess.run(
+        [unshare, "-m", "sh", "-c", "mount -t tmpfs none /dev && test ! -e /dev/fuse"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_hide_dev(), reason="needs root and unshare -m to hide /dev/fuse")
+def test_without_dev_fuse_the_command_says_so_in_one_line(cli: Cli, tmp_path: Path) -> None:
+    """In a mount namespace whose /dev is an empty tmpfs: no /dev/fuse, as in a container."""
+    (tmp_path / "mnt").mkdir()
+    script = f"mount -t tmpfs none /dev && exec {console_script()} backup mount --repo repo mnt"
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        env=cli.env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.decode() == (
+        "error: FUSE is not available: /dev/fuse missing; install fuse3 (apt-get install "
+        "fuse3) and load the fuse kernel module (in a container: pass --device /dev/fuse and "
+        "CAP_SYS_ADMIN)\n"
+    )
