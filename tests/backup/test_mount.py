@@ -23,7 +23,8 @@ import pytest
 
 from strongroom.backup.fuse import fuse_problem
 from strongroom.backup.index import Index
-from strongroom.backup.mountfs import SnapshotFS, snapshot_names
+from strongroom.backup.mountfs import SnapshotFS
+from strongroom.backup.mountpaths import snapshot_names
 from strongroom.backup.repository import Repository, pack_name
 from strongroom.backup.store import LocalStore
 from strongroom.backup.tree import Node

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import errno
-import hashlib
 import itertools
 import os
 import stat
@@ -31,11 +30,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from strongroom.backup.blobcache import BLOB_CACHE_BYTES, VerifiedBlobs
 from strongroom.backup.index import Index
+from strongroom.backup.mountpaths import OpenFile, Place, inode_of, snapshot_names
 from strongroom.backup.repository import Repository, parse_time
 from strongroom.backup.snapshot import Snapshot
 from strongroom.backup.tree import Node
@@ -51,45 +50,6 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 def _fail(code: int) -> OSError:
     return OSError(code, os.strerror(code))
-
-
-def _inode(*parts: str) -> int:
-    """A stable inode number for a path (63 bits, never 0 or 1)."""
-    digest = hashlib.blake2b("\0".join(parts).encode("utf-8", "surrogateescape"), digest_size=8)
-    return (int.from_bytes(digest.digest(), "big") >> 1) | 2
-
-
-@dataclass(frozen=True, slots=True)
-class _Place:
-    """What a path names: a virtual directory, a snapshot's root, or a node in a snapshot."""
-
-    kind: str  # "dir" (virtual), "link" (virtual symlink), "root", "node"
-    snapshot: Snapshot | None = None
-    node: Node | None = None
-    inode_path: str = ""
-    target: str = ""
-
-
-@dataclass(slots=True)
-class _OpenFile:
-    """An open file: where each of its content items starts."""
-
-    node: Node
-    starts: list[int] = field(default_factory=list)
-
-
-def snapshot_names(snapshots: list[Snapshot]) -> dict[str, Snapshot]:
-    """Each snapshot by its time (``2026-01-02T03:04:05Z``), ``-1``, ``-2``... on clashes."""
-    names: dict[str, Snapshot] = {}
-    for s in snapshots:
-        base = parse_time(s.time).strftime("%Y-%m-%dT%H:%M:%SZ")
-        name = base
-        for n in itertools.count(1):
-            if name not in names:
-                break
-            name = f"{base}-{n}"
-        names[name] = s
-    return names
 
 
 class SnapshotFS:
@@ -118,7 +78,7 @@ class SnapshotFS:
         self._latest = ""
         self._trees: OrderedDict[bytes, dict[str, Node]] = OrderedDict()
         self._verified = VerifiedBlobs(repo, cache_bytes=blob_cache_bytes)
-        self._files: dict[int, _OpenFile] = {}
+        self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
         self._uid, self._gid = os.getuid(), os.getgid()
         self._mounted_ns = time.time_ns()  # the times of the virtual directories
@@ -181,24 +141,24 @@ class SnapshotFS:
         assert node is not None
         return node
 
-    def _place(self, path: str) -> _Place:
+    def _place(self, path: str) -> Place:
         parts = [p for p in path.split("/") if p]
         if len(parts) <= 1:
             if not parts or parts[0] in ("snapshots", "ids"):
                 self.refresh()
-                return _Place("dir", inode_path="/" + "/".join(parts))
+                return Place("dir", inode_path="/" + "/".join(parts))
             raise _fail(errno.ENOENT)
         with self._lock:
             table = self._by_time if parts[0] == "snapshots" else self._by_id
             if parts[0] == "snapshots" and parts[1] == "latest" and self._latest:
                 if len(parts) == 2:
-                    return _Place("link", inode_path="/snapshots/latest", target=self._latest)
+                    return Place("link", inode_path="/snapshots/latest", target=self._latest)
                 parts[1] = self._latest
             snapshot = table.get(parts[1]) if parts[0] in ("snapshots", "ids") else None
         if snapshot is None:
             raise _fail(errno.ENOENT)
         if len(parts) == 2:
-            return _Place("root", snapshot, inode_path=snapshot.id)
+            return Place("root", snapshot, inode_path=snapshot.id)
         rel = "/".join(parts[2:])
         node = self._walk(snapshot, parts[2:])
         if node.type == "hardlink":
@@ -206,8 +166,8 @@ class SnapshotFS:
             first = self._walk(snapshot, [p for p in node.link.split("/") if p])
             if first.type != "file":
                 raise _fail(errno.EIO)
-            return _Place("node", snapshot, first, f"{snapshot.id}/{node.link}")
-        return _Place("node", snapshot, node, f"{snapshot.id}/{rel}")
+            return Place("node", snapshot, first, f"{snapshot.id}/{node.link}")
+        return Place("node", snapshot, node, f"{snapshot.id}/{rel}")
 
     # -- FUSE operations ----------------------------------------------------------------
 
@@ -220,7 +180,7 @@ class SnapshotFS:
         """``stat`` of ``path`` (times in nanoseconds)."""
         place = self._guard(self._place, path)
         attrs: dict[str, Any] = {
-            "st_ino": _inode(place.inode_path),
+            "st_ino": inode_of(place.inode_path),
             "st_nlink": 1,
             "st_uid": self._uid,
             "st_gid": self._gid,
@@ -262,19 +222,19 @@ class SnapshotFS:
         ``readdir(3)`` skips entries whose inode number is 0.
         """
         place = self._guard(self._place, path)
-        here = _inode(place.inode_path)
+        here = inode_of(place.inode_path)
         entries = [(".", here, DIR_MODE), ("..", here, DIR_MODE)]
         if place.kind == "dir":
             top = place.inode_path
             with self._lock:
                 if top == "/":
-                    entries += [(n, _inode(f"/{n}"), DIR_MODE) for n in ("ids", "snapshots")]
+                    entries += [(n, inode_of(f"/{n}"), DIR_MODE) for n in ("ids", "snapshots")]
                 else:
                     table = self._by_time if top == "/snapshots" else self._by_id
-                    entries += [(n, _inode(s.id), DIR_MODE) for n, s in table.items()]
+                    entries += [(n, inode_of(s.id), DIR_MODE) for n, s in table.items()]
                     if top == "/snapshots" and self._latest:
                         link = stat.S_IFLNK | 0o777
-                        entries.append(("latest", _inode("/snapshots/latest"), link))
+                        entries.append(("latest", inode_of("/snapshots/latest"), link))
         else:
             if place.kind == "root":
                 assert place.snapshot is not None
@@ -288,11 +248,11 @@ class SnapshotFS:
             snapshot_id = place.snapshot.id
             for name, node in sorted(self._guard(self._children, tree).items()):
                 if node.type == "hardlink":
-                    entries.append((name, _inode(f"{snapshot_id}/{node.link}"), stat.S_IFREG))
+                    entries.append((name, inode_of(f"{snapshot_id}/{node.link}"), stat.S_IFREG))
                 else:
                     kind = _KINDS.get(node.type, stat.S_IFLNK if node.type == "symlink" else 0)
                     mode = kind or stat.S_IFIFO
-                    entries.append((name, _inode(f"{place.inode_path}/{name}"), mode))
+                    entries.append((name, inode_of(f"{place.inode_path}/{name}"), mode))
         return [(name, {"st_ino": ino, "st_mode": mode}, 0) for name, ino, mode in entries]
 
     def readlink(self, path: str) -> str:
@@ -330,7 +290,7 @@ class SnapshotFS:
             raise _fail(errno.EIO)
         with self._lock:
             handle = next(self._handles)
-            self._files[handle] = _OpenFile(node, starts)
+            self._files[handle] = OpenFile(node, starts)
         return handle
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
