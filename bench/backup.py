@@ -246,22 +246,39 @@ def section(
             f"{m(tool, 'check'):.2f} s | {m(tool, 'repo_bytes') / MIB:.0f} MiB | "
             f"{m(tool, 'rss_kib') / 1024:.0f} MiB |"
         )
+    command = " ".join(["python bench/backup.py", *sys.argv[1:]])
     lines = [
         HEADING,
         "",
-        f"Machine: {machine()}; load average at the end {load_average()}.",
-        f"Command: `python bench/backup.py {' '.join(sys.argv[1:])}`".rstrip() + f" ({args.rounds} "
+        f"Machine: {machine()}; load average at the start {args.load_start}, at the end "
+        f"{load_average()}.",
+        f"Command: `{command}` ({args.rounds} "
         f"rounds, medians). Corpus: {args.random_files} random and {args.log_files} log files of "
         f"4 MiB ({mib:.0f} MiB) in the page cache; the incremental run follows a rewritten "
         "file and an added duplicate. Strongroom's keys come from a `strongroom server` over "
-        "HTTPS on loopback (each command: one or more KMS calls); restic and borg use a "
+        "HTTPS on loopback (each command: one or more KMS calls, through the stdlib SigV4 "
+        "client since the environment holds static keys; boto3 only for other credential "
+        "sources); restic and borg use a "
         "password (repository defaults: restic 0.14 repo v2 with auto compression, borg "
         "`repokey`, lz4). Peak RSS is of the first backup.",
         "",
+        *_load_note(args),
         "| tool | first backup | incremental | full restore | check --read-data | repository "
         "| peak RSS |",
         "|---|---|---|---|---|---|---|",
         *rows,
+        "",
+        "Each round (first / incremental / restore / check, seconds):",
+        "",
+        *(
+            f"- round {n + 1}: "
+            + "; ".join(
+                f"{c.tool} {c.first:.2f} / {c.incremental:.2f} / {c.restore:.2f} / {c.check:.2f}"
+                for c in cells
+                if c.round == n
+            )
+            for n in range(args.rounds)
+        ),
         "",
     ]
     if any(c.tool == "restic" for c in cells) and any(c.tool == "borg" for c in cells):
@@ -291,6 +308,19 @@ def section(
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _load_note(args: argparse.Namespace) -> list[str]:
+    """A warning paragraph when other work shared the cores during the run."""
+    busiest = max(float(x) for x in [*args.load_start.split(", "), *load_average().split(", ")])
+    if busiest <= (os.cpu_count() or 1):
+        return []
+    return [
+        f"Other work shared the {os.cpu_count()} cores during this run (load average up to "
+        f"{busiest:.1f}): absolute times are several times those of a quiet machine. The "
+        "three tools ran interleaved, phase by phase, so read the ratios.",
+        "",
+    ]
 
 
 def kms_env(scratch: Path) -> tuple[object, dict[str, str]]:
@@ -336,6 +366,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args()
+    args.load_start = load_average()
     if args.quick:
         args.rounds, args.random_files, args.log_files, args.rss_gib = 1, 16, 8, 1
     tools = tuple(t for t in args.tools.split(",") if t)

@@ -17,6 +17,8 @@ command -v cryptsetup >/dev/null 2>&1 || [ -x /usr/sbin/cryptsetup ] || need+=(c
 command -v clevis >/dev/null 2>&1 || need+=(clevis)
 command -v clevis-luks-bind >/dev/null 2>&1 || need+=(clevis-luks)
 [ -x /usr/libexec/tangd ] || need+=(tang)
+# `backup mount` (tests/backup/test_mount.py mounts where /dev/fuse is usable): libfuse 3.
+command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 if [ ${#need[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

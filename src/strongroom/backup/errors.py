@@ -6,7 +6,8 @@
     └── CorruptError         an object failed its checks (any cause: one message, no detail)
     ClientError
     ├── RepositoryLockedError    another writer or prune holds a conflicting lock
-    └── ObjectLockedError        the store refuses to delete an object under retention
+    ├── ObjectLockedError        the store refuses to delete an object under retention
+    └── FuseUnavailableError     ``backup mount`` cannot mount on this machine (and why)
 """
 
 from __future__ import annotations
@@ -24,3 +25,7 @@ class RepositoryLockedError(ClientError):
 
 class ObjectLockedError(ClientError):
     """The backend refused a delete because of S3 Object Lock retention."""
+
+
+class FuseUnavailableError(ClientError):
+    """FUSE cannot work here: no ``/dev/fuse``, no libfuse, no binding, no permission."""

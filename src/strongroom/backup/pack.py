@@ -233,8 +233,8 @@ def open_blob(
     if len(sealed) != entry.length or len(entry.blob_id) != BLOB_ID_BYTES:
         raise CorruptError(_CORRUPT)
     try:
-        return aead.decrypt(
-            blob_nonce(entry.index), bytes(sealed), blob_aad(key.repo_id, prefix.raw, entry)
+        return aead.decrypt(  # a memoryview is read in place: no copy of the blob
+            blob_nonce(entry.index), sealed, blob_aad(key.repo_id, prefix.raw, entry)
         )
     except InvalidTag as exc:
         raise CorruptError(_CORRUPT) from exc

@@ -94,6 +94,7 @@ class Repository:
         self._sessions: dict[bytes, SessionKey] = {config.index_sid: keys.session}
         self._key_files: dict[bytes, list[KeyFile]] | None = None
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     @property
     def repo_id(self) -> bytes:
@@ -292,7 +293,7 @@ class Repository:
             plain = open_blob(key, prefix, aead, entry, sealed)
             if entry.compression == COMP_ZSTD:
                 try:
-                    plain = zstandard.ZstdDecompressor().decompress(
+                    plain = self._decompressor().decompress(
                         plain, max_output_size=min(entry.plain_length, MAX_BLOB_BYTES)
                     )
                 except zstandard.ZstdError as exc:
@@ -301,6 +302,13 @@ class Repository:
             return plain
 
         return open_one
+
+    def _decompressor(self) -> zstandard.ZstdDecompressor:
+        """The calling thread's decompressor (one context per thread, reused blob after blob)."""
+        found: zstandard.ZstdDecompressor | None = getattr(self._local, "zstd", None)
+        if found is None:
+            found = self._local.zstd = zstandard.ZstdDecompressor()
+        return found
 
     def verify_blob(self, entry: PackEntry, plain: bytes) -> None:
         """Check a blob's plaintext against its id (the keyed hash)."""

@@ -12,7 +12,9 @@ backup_repo_admin.py forget, prune and rotate-key.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,20 +22,30 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from strongroom.cli.context import cli_errors, fail, print_json, stderr_console, stdout_console
-from strongroom.cli.data import with_kms_endpoint
-from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
+from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
 from strongroom.cli.option_groups import option_group
 
 if TYPE_CHECKING:
     from strongroom.backup.repository import Repository
     from strongroom.backup.snapshot import Snapshot
     from strongroom.backup.store import RepoStore
+    from strongroom.data.kms_direct import DirectKmsDataKeys
+    from strongroom.data.kms_http import KmsHttpDataKeys
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 ThreadsOption = Annotated[
     int, typer.Option("--threads", help="Worker threads (default: the number of CPUs).")
 ]
 DEFAULT_THREADS = os.cpu_count() or 2
+with_kms_endpoint = endpoint_options(
+    "KMS endpoint URL (default: $AWS_ENDPOINT_URL_KMS, then AWS KMS).",
+    profile_help="Named AWS profile for the KMS credentials.",
+    ca_bundle_help="CA certificates to verify the KMS endpoint (default: $AWS_CA_BUNDLE).",
+)
+"""``--endpoint``, ``--region``, ``--profile``, ``--ca-bundle`` (as ``encrypt`` has them).
+
+Defined here rather than imported from cli/data.py, which loads the stream formats and
+boto3's client module: start-up time every backup command would pay."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +117,35 @@ def store_of(where: RepoChoice) -> RepoStore:
     return LocalStore(where.repo)
 
 
+def connect_kms(endpoint: EndpointChoice) -> DirectKmsDataKeys | KmsHttpDataKeys:
+    """The KMS client: without botocore when the environment names everything.
+
+    botocore takes longer to import than an incremental backup of a few hundred unchanged
+    files takes to run, so :func:`~strongroom.data.kms_direct.direct_from_environment`
+    (endpoint, region and static keys in the environment) is tried first; profiles, SSO,
+    instance roles and the rest of the AWS chain go to boto3's client.
+    """
+    from strongroom.data.kms_direct import direct_from_environment
+
+    endpoint.require_url_for_the_rest()
+    direct = direct_from_environment(**endpoint.connect_kwargs())
+    if direct is not None:
+        return direct
+    from strongroom.data.kms_http import KmsHttpDataKeys
+
+    return KmsHttpDataKeys.connect(**endpoint.connect_kwargs(), sts=False)
+
+
 @contextlib.contextmanager
 def open_repo(where: RepoChoice, endpoint: EndpointChoice) -> Iterator[Repository]:
     """The repository, opened through the KMS; errors become one line and exit 1."""
     from strongroom.backup.repository import Repository
-    from strongroom.data.kms_http import KmsHttpDataKeys
 
     with cli_errors():
-        endpoint.require_url_for_the_rest()
-        kms = KmsHttpDataKeys.connect(**endpoint.connect_kwargs(), sts=False)
+        kms = connect_kms(endpoint)
+        # Everything imported so far lives until exit: keep it out of the collector's
+        # full passes, which otherwise rescan it again and again while chunks stream by.
+        gc.freeze()
         try:
             yield Repository.open(store_of(where), kms)
         finally:
@@ -125,10 +157,10 @@ def progress_bar(
     label: str, total: int | None, enabled: bool = True
 ) -> Iterator[Callable[[int], None]]:
     """An ``advance(n)`` callback driving a transient bar on stderr (if a terminal)."""
-    console = stderr_console()
-    if not enabled or not console.is_terminal:
+    if not enabled or not sys.stderr.isatty():  # before importing rich: start-up time
         yield lambda n: None
         return
+    console = stderr_console()
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -151,21 +183,23 @@ def progress_bar(
         yield lambda n: progress.advance(task, n)
 
 
+def say(text: str) -> None:
+    """One line on stdout: through rich on a terminal, plain into a pipe or file.
+
+    Importing rich costs more start-up time than an incremental backup spends working,
+    and a pipe gets no styling anyway.
+    """
+    if sys.stdout.isatty():
+        stdout_console().print(text, markup=False)
+    else:
+        sys.stdout.write(text + "\n")
+
+
 def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
     """A snapshot as JSON output."""
-    return {
-        "id": snapshot.id,
-        "short_id": snapshot.id[:12],
-        "time": snapshot.time,
-        "hostname": snapshot.hostname,
-        "username": snapshot.username,
-        "paths": list(snapshot.paths),
-        "name": snapshot.name,
-        "tags": list(snapshot.tags),
-        "tree": snapshot.tree.hex(),
-        "retain_until": snapshot.retain_until,
-        "summary": snapshot.summary,
-    }
+    from strongroom.backup.create import snapshot_json as as_json
+
+    return as_json(snapshot)
 
 
 # -- init ----------------------------------------------------------------------------------
@@ -183,11 +217,9 @@ def init_command(
 ) -> None:
     """Create a repository whose secrets are data keys of a KMS key."""
     from strongroom.backup.repository import Repository
-    from strongroom.data.kms_http import KmsHttpDataKeys
 
     with cli_errors():
-        endpoint.require_url_for_the_rest()
-        kms = KmsHttpDataKeys.connect(**endpoint.connect_kwargs(), sts=False)
+        kms = connect_kms(endpoint)
         store = store_of(where)
         repo = Repository.init(store, kms, key)
     result = {
@@ -251,7 +283,12 @@ def ls_command(
 
 def register(app: typer.Typer) -> None:
     """Add the ``backup`` group."""
-    from strongroom.cli import backup_repo_admin, backup_repo_create, backup_repo_read
+    from strongroom.cli import (
+        backup_mount,
+        backup_repo_admin,
+        backup_repo_create,
+        backup_repo_read,
+    )
 
     group = typer.Typer(
         help="Encrypted, deduplicated backups keyed by a KMS key (a directory or S3).",
@@ -275,4 +312,5 @@ def register(app: typer.Typer) -> None:
     )(ls_command)
     backup_repo_read.register(group)
     backup_repo_admin.register(group)
+    backup_mount.register(group)
     app.add_typer(group, name="backup")

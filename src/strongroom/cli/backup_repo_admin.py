@@ -6,9 +6,15 @@ from typing import Annotated
 
 import typer
 
-from strongroom.cli.backup_repo import NO_REPO, JsonOption, RepoChoice, open_repo, with_repo
+from strongroom.cli.backup_repo import (
+    NO_REPO,
+    JsonOption,
+    RepoChoice,
+    open_repo,
+    with_kms_endpoint,
+    with_repo,
+)
 from strongroom.cli.context import print_json, stdout_console
-from strongroom.cli.data import with_kms_endpoint
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
 
 

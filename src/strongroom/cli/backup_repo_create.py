@@ -19,11 +19,11 @@ from strongroom.cli.backup_repo import (
     ThreadsOption,
     open_repo,
     progress_bar,
-    snapshot_json,
+    say,
+    with_kms_endpoint,
     with_repo,
 )
-from strongroom.cli.context import fail, print_json, stderr_console, stdout_console
-from strongroom.cli.data import with_kms_endpoint
+from strongroom.cli.context import fail, print_json
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
 
 
@@ -83,9 +83,7 @@ def create_command(
     """Back up files and directories (or stdin) as a new snapshot."""
     from datetime import UTC, timedelta
 
-    from strongroom.backup.archiver import Archiver
-    from strongroom.backup.filecache import FileCache, default_cache_dir
-    from strongroom.backup.locks import RepoLock
+    from strongroom.backup.create import create_snapshot, saved_line, snapshot_json, warn
 
     stdin = paths == ["-"]
     if "-" in paths and not stdin:
@@ -97,45 +95,25 @@ def create_command(
         if retain_days < 1:
             fail("--retain-days must be at least 1")
         until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=retain_days)
-    with open_repo(where, endpoint) as repo, RepoLock(repo.store, exclusive=False):
-        cache_file = (
-            None
-            if no_cache or stdin
-            else (cache_dir or default_cache_dir()) / f"{repo.repo_id.hex()}.cache"
+    total = None if stdin or not sys.stderr.isatty() else _source_size(paths)
+    with open_repo(where, endpoint) as repo, progress_bar("backing up", total) as advance:
+        snapshot, problems = create_snapshot(
+            repo,
+            paths,
+            stdin=sys.stdin.buffer if stdin else None,
+            stdin_name=stdin_name,
+            excludes=exclude or (),
+            tags=tag or (),
+            retain_until=until,
+            cache_dir=cache_dir,
+            use_cache=not no_cache,
+            threads=threads,
+            progress=advance,
         )
-        cache = FileCache(cache_file, repo.keys)
-        total = None if stdin or not stderr_console().is_terminal else _source_size(paths)
-        with (
-            progress_bar("backing up", total) as advance,
-            Archiver(
-                repo,
-                repo.load_index(),
-                cache=cache,
-                threads=threads,
-                excludes=exclude or (),
-                progress=advance,
-            ) as archiver,
-        ):
-            if stdin:
-                tree = archiver.backup_stdin(sys.stdin.buffer, stdin_name)
-                shown = [f"-:{stdin_name}"]
-            else:
-                tree = archiver.backup_paths(paths)
-                shown = [os.path.abspath(p) for p in paths]
-            snapshot = archiver.finish(
-                tree, shown, name=stdin_name if stdin else None, tags=tag or (), retain_until=until
-            )
-        for problem in archiver.summary.errors:
-            stderr_console().print(f"warning: {problem}")
+    warn(problems)
     if json_out:
-        print_json({**snapshot_json(snapshot), "errors": archiver.summary.errors})
+        print_json({**snapshot_json(snapshot), "errors": problems})
     else:
-        s = snapshot.summary
-        stdout_console().print(
-            f"snapshot {snapshot.id[:12]} saved: {s['files_new']} new, "
-            f"{s['files_changed']} changed, "
-            f"{s['files_unmodified']} unmodified files; {s['bytes_added']} bytes added "
-            f"({s['stored_bytes']} stored)"
-        )
-    if archiver.summary.errors:
+        say(saved_line(snapshot))
+    if problems:
         raise typer.Exit(3)

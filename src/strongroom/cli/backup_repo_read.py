@@ -15,10 +15,11 @@ from strongroom.cli.backup_repo import (
     ThreadsOption,
     open_repo,
     progress_bar,
+    say,
+    with_kms_endpoint,
     with_repo,
 )
 from strongroom.cli.context import print_json, stdout_console
-from strongroom.cli.data import with_kms_endpoint
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice
 
 
@@ -61,10 +62,7 @@ def restore_command(
     if json_out:
         print_json(result)
     else:
-        stdout_console().print(
-            f"restored {stats.files} files ({stats.bytes} bytes) of {chosen.id[:12]} to {target}",
-            markup=False,
-        )
+        say(f"restored {stats.files} files ({stats.bytes} bytes) of {chosen.id[:12]} to {target}")
     if stats.errors:
         raise typer.Exit(3)
 
@@ -134,13 +132,12 @@ def check_command(
             }
         )
     else:
-        console = stdout_console()
         for line in report.errors:
-            console.print(f"error: {line}", markup=False)
+            say(f"error: {line}")
         for line in report.warnings:
-            console.print(f"warning: {line}", markup=False)
+            say(f"warning: {line}")
         verdict = "no errors" if report.ok else f"{len(report.errors)} errors"
-        console.print(
+        say(
             f"checked {report.snapshots} snapshots, {report.trees} trees, "
             f"{report.packs} packs: {verdict}"
         )

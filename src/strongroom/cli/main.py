@@ -102,6 +102,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 """Command name -> (module that registers it, summary), in the order ``--help`` lists them."""
 
 FAST_COMMANDS: dict[tuple[str, str], str] = {
+    ("backup", "create"): "strongroom.cli.backup_fast:run_create",
     ("volume", "pass"): "strongroom.cli.volume_fast:run_pass",
     ("volume", "unlock"): "strongroom.cli.volume_fast:run_unlock",
 }

@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -108,7 +109,10 @@ def sigv4_headers(
 
 
 class DirectKmsDataKeys:
-    """:class:`~strongroom.data.keys.DataKeyProvider` over the AWS KMS API, stdlib HTTP."""
+    """:class:`~strongroom.data.keys.DataKeyProvider` over the AWS KMS API, stdlib HTTP.
+
+    Thread-safe: requests take turns on its one connection.
+    """
 
     def __init__(
         self,
@@ -129,6 +133,7 @@ class DirectKmsDataKeys:
         self._credentials = credentials
         self._ca_bundle = ca_bundle
         self._connection: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()  # one connection: one request at a time
 
     @property
     def endpoint_url(self) -> str:
@@ -146,6 +151,26 @@ class DirectKmsDataKeys:
         """``Decrypt`` the wrapped key (naming ``key_id`` when given)."""
         reply = self._call("Decrypt", decrypt_data_key_request(wrapped_key, context, key_id))
         return bytes(_blobs(reply, "Plaintext")["Plaintext"])
+
+    def re_encrypt_data_key(
+        self,
+        wrapped_key: bytes,
+        context: Mapping[str, str] | None,
+        destination_key_id: str,
+        source_key_id: str | None = None,
+    ) -> DataKey:
+        """``ReEncrypt`` under ``destination_key_id``, the context unchanged (no plaintext)."""
+        request: dict[str, Any] = {
+            "CiphertextBlob": wrapped_key,
+            "DestinationKeyId": destination_key_id,
+        }
+        if context:
+            request["SourceEncryptionContext"] = dict(context)
+            request["DestinationEncryptionContext"] = dict(context)
+        if source_key_id is not None:
+            request["SourceKeyId"] = source_key_id
+        reply = _blobs(self._call("ReEncrypt", request), "CiphertextBlob")
+        return DataKey(b"", bytes(reply["CiphertextBlob"]), str(reply["KeyId"]))
 
     def close(self) -> None:
         """Close the connection."""
@@ -167,6 +192,10 @@ class DirectKmsDataKeys:
         return self._connection
 
     def _call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        with self._lock:  # callers may share this client between threads (backup restore)
+            return self._call_locked(operation, request)
+
+    def _call_locked(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
         payload = {
             name: base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
             for name, value in request.items()

@@ -1,0 +1,355 @@
+"""``backup mount``: a repository's snapshots as a read-only filesystem (FUSE operations).
+
+:class:`SnapshotFS` is the operations object the FUSE loop calls (``getattr``,
+``readdir``, ``readlink``, ``open``, ``read``...; the method names and signatures of
+`mfusepy`_), with no FUSE import of its own, so it is tested by calling it directly. The
+tree it presents, like ``restic mount``::
+
+    /ids/<12-hex id>/...            every snapshot by its short id
+    /snapshots/<time>/...           every snapshot by its time (UTC, "-1", "-2"... on clashes)
+    /snapshots/latest -> <time>     the newest snapshot
+
+File bytes come only through :class:`~strongroom.backup.blobcache.VerifiedBlobs`: each
+chunk is decrypted (AES-GCM binds it to its pack, place and id), decompressed and checked
+against its keyed id before any byte of it is served; a chunk that fails reads as
+``EIO``. Holes of sparse files read as zeros; a hard link shows its first name's content
+under one inode number. New snapshots appear after :data:`REFRESH_SECONDS`.
+
+.. _mfusepy: https://pypi.org/project/mfusepy/
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import itertools
+import os
+import stat
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from strongroom.backup.blobcache import BLOB_CACHE_BYTES, VerifiedBlobs
+from strongroom.backup.index import Index
+from strongroom.backup.mountpaths import OpenFile, Place, inode_of, snapshot_names
+from strongroom.backup.repository import Repository, parse_time
+from strongroom.backup.snapshot import Snapshot
+from strongroom.backup.tree import Node
+from strongroom.errors import StrongroomError
+
+REFRESH_SECONDS = 30.0
+TREE_CACHE = 4096
+DIR_MODE = stat.S_IFDIR | 0o555
+_KINDS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG}
+T = TypeVar("T")
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+def _fail(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+class SnapshotFS:
+    """FUSE operations over one repository's snapshots (read-only, thread-safe)."""
+
+    use_ns = True  # mfusepy: times are nanoseconds
+
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        refresh_seconds: float = REFRESH_SECONDS,
+        blob_cache_bytes: int = BLOB_CACHE_BYTES,
+        on_mounted: Callable[[], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self._on_mounted = on_mounted
+        self._clock = clock
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.RLock()
+        self._loaded_at = -1.0e18
+        self._index = Index()
+        self._by_time: dict[str, Snapshot] = {}
+        self._by_id: dict[str, Snapshot] = {}
+        self._latest = ""
+        self._trees: OrderedDict[bytes, dict[str, Node]] = OrderedDict()
+        self._verified = VerifiedBlobs(repo, cache_bytes=blob_cache_bytes)
+        self._files: dict[int, OpenFile] = {}
+        self._handles = itertools.count(1)
+        self._uid, self._gid = os.getuid(), os.getgid()
+        self._mounted_ns = time.time_ns()  # the times of the virtual directories
+        self.refresh(force=True)
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload the snapshot list (and the index, if it changed) when it is stale.
+
+        The first load (``force``) raises what the repository raises; a later one that
+        fails (a snapshot tampered with meanwhile, the KMS unreachable) keeps the snapshots
+        already shown, says why on stderr and is tried again after the interval.
+        """
+        with self._lock:
+            if not force and self._clock() - self._loaded_at < self._refresh_seconds:
+                return
+            try:
+                self._reload(force)
+            except StrongroomError as exc:
+                if force:
+                    raise
+                self._loaded_at = self._clock()
+                self._report(f"the snapshot list was not refreshed: {exc}")
+
+    def _reload(self, force: bool) -> None:
+        with self._lock:
+            found = self.repo.snapshots()
+            if force or {s.id for s in found} != {s.id for s in self._by_id.values()}:
+                self._index = self.repo.load_index()  # new snapshots bring new packs
+            self._by_time = snapshot_names(found)
+            self._by_id = {s.id[:12]: s for s in found}
+            self._latest = next(reversed(self._by_time), "")
+            self._loaded_at = self._clock()
+
+    def _children(self, tree_id: bytes) -> dict[str, Node]:
+        with self._lock:
+            found = self._trees.get(tree_id)
+            if found is not None:
+                self._trees.move_to_end(tree_id)
+                return found
+            index = self._index
+        nodes = {n.name: n for n in self.repo.load_tree(index, tree_id)}
+        with self._lock:
+            self._trees[tree_id] = nodes
+            while len(self._trees) > TREE_CACHE:
+                self._trees.popitem(last=False)
+        return nodes
+
+    def _walk(self, snapshot: Snapshot, parts: list[str]) -> Node:
+        tree: bytes | None = snapshot.tree
+        node: Node | None = None
+        for part in parts:
+            if tree is None:
+                raise _fail(errno.ENOTDIR)
+            node = self._children(tree).get(part)
+            if node is None:
+                raise _fail(errno.ENOENT)
+            tree = node.subtree if node.type == "dir" else None
+        assert node is not None
+        return node
+
+    def _place(self, path: str) -> Place:
+        parts = [p for p in path.split("/") if p]
+        if len(parts) <= 1:
+            if not parts or parts[0] in ("snapshots", "ids"):
+                self.refresh()
+                return Place("dir", inode_path="/" + "/".join(parts))
+            raise _fail(errno.ENOENT)
+        with self._lock:
+            table = self._by_time if parts[0] == "snapshots" else self._by_id
+            if parts[0] == "snapshots" and parts[1] == "latest" and self._latest:
+                if len(parts) == 2:
+                    return Place("link", inode_path="/snapshots/latest", target=self._latest)
+                parts[1] = self._latest
+            snapshot = table.get(parts[1]) if parts[0] in ("snapshots", "ids") else None
+        if snapshot is None:
+            raise _fail(errno.ENOENT)
+        if len(parts) == 2:
+            return Place("root", snapshot, inode_path=snapshot.id)
+        rel = "/".join(parts[2:])
+        node = self._walk(snapshot, parts[2:])
+        if node.type == "hardlink":
+            assert node.link is not None
+            first = self._walk(snapshot, [p for p in node.link.split("/") if p])
+            if first.type != "file":
+                raise _fail(errno.EIO)
+            return Place("node", snapshot, first, f"{snapshot.id}/{node.link}")
+        return Place("node", snapshot, node, f"{snapshot.id}/{rel}")
+
+    # -- FUSE operations ----------------------------------------------------------------
+
+    def init(self, path: str) -> None:
+        """Called by libfuse once the filesystem is mounted and serving."""
+        if self._on_mounted is not None:
+            self._on_mounted()
+
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
+        """``stat`` of ``path`` (times in nanoseconds)."""
+        place = self._guard(self._place, path)
+        attrs: dict[str, Any] = {
+            "st_ino": inode_of(place.inode_path),
+            "st_nlink": 1,
+            "st_uid": self._uid,
+            "st_gid": self._gid,
+            "st_size": 0,
+        }
+        if place.kind != "node":
+            ns = self._mounted_ns
+            if place.snapshot is not None:
+                ns = int(parse_time(place.snapshot.time).timestamp() * 1e9)
+            attrs.update(st_mode=DIR_MODE, st_nlink=2, st_mtime=ns, st_atime=ns, st_ctime=ns)
+            if place.kind == "link":
+                attrs.update(st_mode=stat.S_IFLNK | 0o777, st_nlink=1, st_size=len(place.target))
+            return attrs
+        node = place.node
+        assert node is not None
+        size = node.size
+        if node.type == "symlink":
+            mode = stat.S_IFLNK | 0o777
+            size = len((node.target or "").encode("utf-8", "surrogateescape"))
+        else:  # the snapshot's permissions without write bits: nothing here is writable
+            mode = _KINDS.get(node.type, stat.S_IFIFO) | (node.mode & ~0o222)
+        attrs.update(
+            st_mode=mode,
+            st_nlink=2 if node.type == "dir" else 1,
+            st_uid=node.uid,
+            st_gid=node.gid,
+            st_size=size,
+            st_blocks=(size + 511) // 512,
+            st_mtime=node.mtime_ns,
+            st_atime=node.mtime_ns,
+            st_ctime=node.mtime_ns,
+        )
+        return attrs
+
+    def readdir(self, path: str, fh: int | None = None) -> list[tuple[str, dict[str, int], int]]:
+        """A directory's entries: ``(name, {st_ino, st_mode}, 0)``, ``.`` and ``..`` first.
+
+        Each entry carries its inode number: with ``use_ino`` libfuse passes it on, and
+        ``readdir(3)`` skips entries whose inode number is 0.
+        """
+        place = self._guard(self._place, path)
+        here = inode_of(place.inode_path)
+        entries = [(".", here, DIR_MODE), ("..", here, DIR_MODE)]
+        if place.kind == "dir":
+            top = place.inode_path
+            with self._lock:
+                if top == "/":
+                    entries += [(n, inode_of(f"/{n}"), DIR_MODE) for n in ("ids", "snapshots")]
+                else:
+                    table = self._by_time if top == "/snapshots" else self._by_id
+                    entries += [(n, inode_of(s.id), DIR_MODE) for n, s in table.items()]
+                    if top == "/snapshots" and self._latest:
+                        link = stat.S_IFLNK | 0o777
+                        entries.append(("latest", inode_of("/snapshots/latest"), link))
+        else:
+            if place.kind == "root":
+                assert place.snapshot is not None
+                tree = place.snapshot.tree
+            elif place.node is not None and place.node.type == "dir":
+                assert place.node.subtree is not None
+                tree = place.node.subtree
+            else:
+                raise _fail(errno.ENOTDIR)
+            assert place.snapshot is not None
+            snapshot_id = place.snapshot.id
+            for name, node in sorted(self._guard(self._children, tree).items()):
+                if node.type == "hardlink":
+                    entries.append((name, inode_of(f"{snapshot_id}/{node.link}"), stat.S_IFREG))
+                else:
+                    kind = _KINDS.get(node.type, stat.S_IFLNK if node.type == "symlink" else 0)
+                    mode = kind or stat.S_IFIFO
+                    entries.append((name, inode_of(f"{place.inode_path}/{name}"), mode))
+        return [(name, {"st_ino": ino, "st_mode": mode}, 0) for name, ino, mode in entries]
+
+    def readlink(self, path: str) -> str:
+        """A symbolic link's target."""
+        place = self._guard(self._place, path)
+        if place.kind == "link":
+            return place.target
+        if place.node is None or place.node.type != "symlink" or place.node.target is None:
+            raise _fail(errno.EINVAL)
+        return place.node.target
+
+    def open(self, path: str, flags: int) -> int:
+        """A handle for reading a file (``EROFS`` for any write access)."""
+        if flags & _WRITE_FLAGS:
+            raise _fail(errno.EROFS)
+        place = self._guard(self._place, path)
+        node = place.node
+        if node is None or node.type != "file":
+            is_dir = place.kind == "root" or (node is not None and node.type == "dir")
+            raise _fail(errno.EISDIR if is_dir else errno.EINVAL)
+        starts: list[int] = []
+        offset = 0
+        for item in node.content:
+            starts.append(offset)
+            if isinstance(item, int):
+                offset += item
+                continue
+            location = self._index.get(item)
+            if location is None:
+                self._report(f"{path}: a chunk is missing from the repository")
+                raise _fail(errno.EIO)
+            offset += location.entry.plain_length
+        if offset != node.size:
+            self._report(f"{path}: its chunks do not add up to its size")
+            raise _fail(errno.EIO)
+        with self._lock:
+            handle = next(self._handles)
+            self._files[handle] = OpenFile(node, starts)
+        return handle
+
+    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+        """Up to ``size`` bytes from ``offset``, every chunk verified before it is served."""
+        with self._lock:
+            opened = self._files.get(fh)
+        if opened is None:
+            raise _fail(errno.EBADF)
+        node = opened.node
+        end = min(offset + size, node.size)
+        if offset >= end:
+            return b""
+        out: list[bytes] = []
+        i = bisect.bisect_right(opened.starts, offset) - 1
+        pos = offset
+        while pos < end:
+            item, start = node.content[i], opened.starts[i]
+            if isinstance(item, int):
+                take = min(end, start + item) - pos
+                out.append(bytes(take))
+            else:
+                blob = self._blob(item, path)
+                take = min(end, start + len(blob)) - pos
+                out.append(blob[pos - start : pos - start + take])
+            pos += take
+            i += 1
+        return b"".join(out)
+
+    def release(self, path: str, fh: int) -> int:
+        """Forget an open file's handle."""
+        with self._lock:
+            self._files.pop(fh, None)
+        return 0
+
+    def statfs(self, path: str) -> dict[str, int]:
+        """Filesystem figures (a read-only filesystem with no free space)."""
+        return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}
+
+    # -- blobs and errors ---------------------------------------------------------------
+
+    def _blob(self, blob_id: bytes, path: str) -> bytes:
+        location = self._index.get(blob_id)
+        if location is None:
+            self._report(f"{path}: a chunk is missing from the repository")
+            raise _fail(errno.EIO)
+        try:
+            return self._verified.get(location)
+        except StrongroomError as exc:
+            self._report(f"{path}: {exc}")
+            raise _fail(errno.EIO) from None
+
+    def _guard(self, call: Callable[..., T], *args: Any) -> T:
+        """Run ``call``; a repository error becomes ``EIO`` (and a line on stderr)."""
+        try:
+            return call(*args)
+        except StrongroomError as exc:
+            self._report(str(exc))
+            raise _fail(errno.EIO) from None
+
+    @staticmethod
+    def _report(message: str) -> None:
+        print(f"strongroom backup mount: {message}", file=sys.stderr, flush=True)
