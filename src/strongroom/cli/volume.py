@@ -16,12 +16,13 @@ import getpass
 import re
 import sys
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from strongroom.cli.context import JsonOption, cli_errors, fail, print_json, stdout_console
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
+from strongroom.cli.volume_fast import bound_line, shown_bound
 from strongroom.errors import ValidationError
 from strongroom.volume import lifecycle, recover
 from strongroom.volume.kms import VolumeKeys, connect
@@ -91,28 +92,12 @@ def kms_for(endpoint: EndpointChoice, default_region: str = "") -> Iterator[Volu
         keys.close()
 
 
-def shown_bound(device: str, bound: Bound) -> dict[str, Any]:
-    """The ``--json`` form of a token (never the wrapped key)."""
-    return {
-        "Device": device,
-        "TokenId": bound.token_id,
-        "Keyslot": bound.token.keyslot,
-        "KeyId": bound.token.key_id,
-        "Tenant": bound.token.tenant,
-        "VolumeUuid": bound.token.volume,
-        "EncryptionContext": bound.token.context,
-    }
-
-
 def report(device: str, bound: Bound, json_output: bool, what: str) -> None:
     """Print a token, as JSON or one line."""
     if json_output:
         print_json(shown_bound(device, bound))
     else:
-        stdout_console().print(
-            f"{what} {device}: UUID {bound.token.volume}, keyslot {bound.token.keyslot}, "
-            f"token {bound.token_id}, key {bound.token.key_id}"
-        )
+        stdout_console().print(bound_line(what, device, bound))
 
 
 @with_kms_endpoint

@@ -1,0 +1,220 @@
+"""The fast starts of ``strongroom --help``, ``encrypt`` and ``decrypt`` (issue 18): the same
+page, options, output, files and errors as the typer commands, without importing typer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from strongroom.cli.data_fast import DECRYPT_OPTIONS, ENCRYPT_OPTIONS, run_decrypt, run_encrypt
+from strongroom.cli.fast_args import parse_args
+from strongroom.cli.main import COMMANDS, EPILOG, HELP, load_module_commands
+from strongroom.cli.top_help import help_page, help_width
+from strongroom.cli.volume_fast import OPTIONS, REWRAP_OPTIONS
+from strongroom.testing.server import ServerInfo, console_script
+
+TYPER_MAIN = (
+    "import sys\n"
+    "from strongroom.cli.main import build_app\n"
+    "build_app()(sys.argv[1:], prog_name='strongroom')\n"
+)
+"""The typer command line alone, never a fast start."""
+
+
+def _page(columns: int) -> str:
+    rows = [(name, summary) for name, (_, summary) in COMMANDS.items()]
+    return help_page("strongroom", HELP, EPILOG, rows, help_width(columns))
+
+
+@pytest.mark.parametrize("columns", [20, 50, 52, 61, 70, 79, 80, 81, 120, 300])
+def test_the_help_page_is_clicks(columns: int) -> None:
+    env = {**os.environ, "COLUMNS": str(columns)}
+    slow = subprocess.run(
+        [sys.executable, "-c", TYPER_MAIN, "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert (slow.returncode, slow.stdout) == (0, _page(columns))
+
+
+@pytest.mark.parametrize(("args", "status"), [(["--help"], 0), (["-h"], 0), ([], 2)])
+def test_the_console_script_prints_it_without_typer(args: list[str], status: int) -> None:
+    env = {**os.environ, "COLUMNS": "66"}
+    fast = subprocess.run(
+        [console_script(), *args], capture_output=True, text=True, env=env, check=False
+    )
+    slow = subprocess.run(
+        [sys.executable, "-c", TYPER_MAIN, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert (fast.returncode, fast.stdout, fast.stderr) == (status, _page(66), "")
+    assert (slow.returncode, slow.stdout, slow.stderr) == (fast.returncode, fast.stdout, "")
+    probe = (
+        "import sys\nfrom strongroom.cli.main import fast_start\n"
+        f"fast_start({args!r})\nprint(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('typer', 'click', 'rich', 'boto3', 'botocore')))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip().endswith("[]"), loaded
+
+
+def _opts(command: object) -> set[str]:
+    found: set[str] = set()
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") == "option":
+            found |= {*param.opts, *param.secondary_opts}
+    return found - {"--help", "-h"}
+
+
+def test_each_fast_start_knows_exactly_its_commands_options() -> None:
+    data = load_module_commands("strongroom.cli.data")
+    assert _opts(data["encrypt"]) == set(ENCRYPT_OPTIONS)
+    assert _opts(data["decrypt"]) == set(DECRYPT_OPTIONS)
+    volume = load_module_commands("strongroom.cli.volume")["volume"].commands  # type: ignore[attr-defined]
+    assert _opts(volume["pass"]) == set(OPTIONS)
+    assert _opts(volume["unlock"]) == {*OPTIONS, "--read-only"}
+    assert _opts(volume["rewrap"]) == {*REWRAP_OPTIONS, "--json"}
+
+
+def test_argument_forms() -> None:
+    spec = {"-k": "--key", "--key": "--key", "-c": "--context", "--context": "--context"}
+    got = parse_args(
+        ["-k", "alias/a", "-", "--context=a=b", "out", "-c", "c=d"],
+        ("source", "dest"),
+        spec,
+        repeatable=("--context",),
+    )
+    assert got == {
+        "--key": ["alias/a"],
+        "--context": ["a=b", "c=d"],
+        "source": ["-"],
+        "dest": ["out"],
+    }
+    for unusual in (
+        ["-kalias/a", "in", "out"],  # click reads it; the fast start leaves it to click
+        ["--key", "a", "--key", "b", "in", "out"],
+        ["--key", "a", "in"],
+        ["--key", "a", "in", "out", "extra"],
+        ["--key", "a", "--", "in", "out"],
+        ["--ke", "a", "in", "out"],
+        ["--key"],
+        ["--help"],
+    ):
+        assert parse_args(unusual, ("source", "dest"), spec, repeatable=("--context",)) is None
+    assert run_encrypt(["in", "out"]) is None  # --key is required: typer says so
+    assert run_encrypt(["-k", "k", "--chunk-size", "1e6", "in", "out"]) is None
+    assert run_decrypt(["in", "out", "--json"]) is None
+
+
+@pytest.fixture
+def env(kms_server: ServerInfo) -> dict[str, str]:
+    """The variables ``eval "$(strongroom env)"`` sets."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environ.update(
+        AWS_ACCESS_KEY_ID=kms_server.credentials["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=kms_server.credentials["SecretAccessKey"],
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL_KMS=kms_server.endpoint_url,
+        AWS_CA_BUNDLE=str(kms_server.ca_bundle),
+    )
+    return environ
+
+
+def _both(
+    args: list[str], env: dict[str, str], cwd: Path, stdin: bytes = b""
+) -> tuple[subprocess.CompletedProcess[bytes], subprocess.CompletedProcess[bytes]]:
+    fast = subprocess.run(
+        [console_script(), *args], input=stdin, capture_output=True, env=env, cwd=cwd, check=False
+    )
+    slow = subprocess.run(
+        [sys.executable, "-c", TYPER_MAIN, *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+    return fast, slow
+
+
+def test_encrypt_and_decrypt_behave_as_the_typer_commands(
+    env: dict[str, str], kms_key_arn: str, tmp_path: Path
+) -> None:
+    (tmp_path / "plain").write_bytes(b"twice\n")
+    fast, slow = _both(
+        ["encrypt", "-k", kms_key_arn, "-c", "app=x", "plain", "sealed"], env, tmp_path
+    )
+    assert fast.returncode == 0, fast.stderr
+    fast, slow = _both(
+        ["encrypt", "plain", "sealed2", "--key", kms_key_arn, "--context=app=x"], env, tmp_path
+    )
+    assert (fast.returncode, fast.stdout, fast.stderr) == (0, b"", b"")
+    assert (slow.returncode, slow.stdout, slow.stderr) == (0, b"", b"")
+    for sealed in ("sealed", "sealed2"):
+        fast, slow = _both(["decrypt", "-c", "app=x", sealed, "-"], env, tmp_path)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (0, b"twice\n", b"")
+        assert (slow.returncode, slow.stdout, slow.stderr) == (0, b"twice\n", b"")
+    fast, slow = _both(["encrypt", "-k", kms_key_arn, "-", "-"], env, tmp_path, b"piped\n")
+    assert fast.returncode == slow.returncode == 0
+    back, _ = _both(["decrypt", "-", "-"], env, tmp_path, fast.stdout)
+    assert back.stdout == b"piped\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["encrypt", "-k", "alias/none-such", "plain", "out"],
+        ["encrypt", "-k", "KEY", "-c", "nokey", "plain", "out"],
+        ["encrypt", "-k", "KEY", "-c", "a=1", "-c", "a=2", "plain", "out"],
+        ["encrypt", "-k", "KEY", "-c", "strongroom:x=1", "plain", "out"],
+        ["encrypt", "-k", "KEY", "--chunk-size", "1000", "plain", "out"],
+        ["encrypt", "-k", "KEY", "missing", "out"],
+        ["encrypt", "-k", "KEY", "plain", "."],
+        ["encrypt", "-k", "KEY", "plain", "out", "--ca-bundle", "nope.pem"],
+        ["encrypt", "-k", "KEY", "plain", "out", "--endpoint", "ftp://x"],
+        ["decrypt", "plain", "out"],
+        ["decrypt", "missing", "out"],
+        ["decrypt", "-c", "app=other", "sealed", "out"],
+        ["encrypt", "plain", "out"],
+        ["encrypt", "-k", "KEY", "--chunk-size", "big", "plain", "out"],
+        ["decrypt", "--bogus", "sealed", "out"],
+    ],
+)
+def test_failures_say_the_same(
+    args: list[str], env: dict[str, str], kms_key_arn: str, tmp_path: Path
+) -> None:
+    (tmp_path / "plain").write_bytes(b"plain, not a stream\n")
+    made = subprocess.run(
+        [console_script(), "encrypt", "-k", kms_key_arn, "-c", "app=x", "plain", "sealed"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    args = [kms_key_arn if a == "KEY" else a for a in args]
+    spec = ENCRYPT_OPTIONS if args[0] == "encrypt" else DECRYPT_OPTIONS
+    usual = parse_args(args[1:], ("source", "dest"), spec, repeatable=("--context",))
+    key_given = usual is not None and (args[0] == "decrypt" or "--key" in usual)
+    fast_start = key_given and "big" not in args  # a --chunk-size typer must read
+    leaves_it_to_typer = ("--bogus" in args, "big" in args, args[:2] == ["encrypt", "plain"])
+    assert fast_start != any(leaves_it_to_typer)
+    fast, slow = _both(args, env, tmp_path)
+    assert fast.returncode != 0
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        slow.returncode,
+        slow.stdout,
+        slow.stderr,
+    )
+    assert not (tmp_path / "out").exists()
