@@ -45,3 +45,13 @@ def stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
+
+
+def print_rows(rows: list[dict[str, Any]], json_output: bool, columns: tuple[str, ...]) -> None:
+    """A listing: ``rows`` as JSON, or one line each of the ``columns`` joined by two spaces."""
+    if json_output:
+        print_json(rows)
+        return
+    console = stdout_console()
+    for row in rows:
+        console.print("  ".join(str(row[column]) for column in columns))

@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from strongroom.crypto.wrap import key_identity
 from strongroom.errors import StoreError
 from strongroom.ports import RootOfTrust, StoreTx
+from strongroom.tls.leaf import sign_leaf
 
 CA_TENANT = "_global"
 CA_KIND = "ca"
@@ -113,40 +114,15 @@ class InstanceCa:
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
         common_name = dns_names[0] if dns_names else "strongroom"
-        ca_key_id = x509.SubjectKeyIdentifier.from_public_key(self._key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + datetime.timedelta(days=validity_days))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id),
-                critical=False,
-            )
-            .sign(self._key, hashes.SHA256())
+        cert = sign_leaf(
+            issuer=self.certificate,
+            issuer_key=self._key,
+            subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
+            public_key=key.public_key(),
+            not_before=start,
+            not_after=start + datetime.timedelta(days=validity_days),
+            usages=[ExtendedKeyUsageOID.SERVER_AUTH],
+            sans=sans,
         )
         return cert, key
 
@@ -160,36 +136,15 @@ class InstanceCa:
         """
         key = ec.generate_private_key(ec.SECP256R1())
         start = _utc(now) - BACKDATE
-        ca_key_id = x509.SubjectKeyIdentifier.from_public_key(self._key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + datetime.timedelta(days=validity_days))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id),
-                critical=False,
-            )
-            .sign(self._key, hashes.SHA256())
+        cert = sign_leaf(
+            issuer=self.certificate,
+            issuer_key=self._key,
+            subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
+            public_key=key.public_key(),
+            not_before=start,
+            not_after=start + datetime.timedelta(days=validity_days),
+            usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+            key_identifier=False,
         )
         return cert, key
 
