@@ -15,7 +15,7 @@ from strongroom.cli.fast_args import parse_args
 from strongroom.cli.main import COMMANDS, EPILOG, HELP, load_module_commands
 from strongroom.cli.top_help import help_page, help_width
 from strongroom.cli.volume_fast import OPTIONS, REWRAP_OPTIONS
-from strongroom.testing.server import ServerInfo, console_script
+from strongroom.testing.server import ServerInfo, aws_env, console_script
 
 TYPER_MAIN = (
     "import sys\n"
@@ -25,6 +25,30 @@ TYPER_MAIN = (
 """The typer command line alone, never a fast start."""
 
 
+def _typer(
+    args: list[str], env: dict[str, str], cwd: Path | None = None, stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    """``strongroom ARGS`` through typer alone."""
+    return subprocess.run(
+        [sys.executable, "-c", TYPER_MAIN, *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def _both(
+    args: list[str], env: dict[str, str], cwd: Path | None = None, stdin: bytes = b""
+) -> tuple[subprocess.CompletedProcess[bytes], subprocess.CompletedProcess[bytes]]:
+    """``strongroom ARGS`` as the console script runs it (fast start first), then typer's."""
+    fast = subprocess.run(
+        [console_script(), *args], input=stdin, capture_output=True, env=env, cwd=cwd, check=False
+    )
+    return fast, _typer(args, env, cwd, stdin)
+
+
 def _page(columns: int) -> str:
     rows = [(name, summary) for name, (_, summary) in COMMANDS.items()]
     return help_page("strongroom", HELP, EPILOG, rows, help_width(columns))
@@ -32,32 +56,15 @@ def _page(columns: int) -> str:
 
 @pytest.mark.parametrize("columns", [20, 50, 52, 61, 70, 79, 80, 81, 120, 300])
 def test_the_help_page_is_clicks(columns: int) -> None:
-    env = {**os.environ, "COLUMNS": str(columns)}
-    slow = subprocess.run(
-        [sys.executable, "-c", TYPER_MAIN, "--help"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert (slow.returncode, slow.stdout) == (0, _page(columns))
+    slow = _typer(["--help"], {**os.environ, "COLUMNS": str(columns)})
+    assert (slow.returncode, slow.stdout.decode()) == (0, _page(columns))
 
 
 @pytest.mark.parametrize(("args", "status"), [(["--help"], 0), (["-h"], 0), ([], 2)])
 def test_the_console_script_prints_it_without_typer(args: list[str], status: int) -> None:
-    env = {**os.environ, "COLUMNS": "66"}
-    fast = subprocess.run(
-        [console_script(), *args], capture_output=True, text=True, env=env, check=False
-    )
-    slow = subprocess.run(
-        [sys.executable, "-c", TYPER_MAIN, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert (fast.returncode, fast.stdout, fast.stderr) == (status, _page(66), "")
-    assert (slow.returncode, slow.stdout, slow.stderr) == (fast.returncode, fast.stdout, "")
+    fast, slow = _both(args, {**os.environ, "COLUMNS": "66"})
+    assert (fast.returncode, fast.stdout, fast.stderr) == (status, _page(66).encode(), b"")
+    assert (slow.returncode, slow.stdout, slow.stderr) == (fast.returncode, fast.stdout, b"")
     probe = (
         "import sys\nfrom strongroom.cli.main import fast_start\n"
         f"fast_start({args!r})\nprint(sorted(m for m in sys.modules if m.split('.')[0] in "
@@ -118,34 +125,15 @@ def test_argument_forms() -> None:
 
 
 @pytest.fixture
-def env(kms_server: ServerInfo) -> dict[str, str]:
+def env(kms_server: ServerInfo, tmp_path: Path) -> dict[str, str]:
     """The variables ``eval "$(strongroom env)"`` sets."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environ.update(
-        AWS_ACCESS_KEY_ID=kms_server.credentials["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=kms_server.credentials["SecretAccessKey"],
+    return aws_env(
+        kms_server.credentials,
+        tmp_path,
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ENDPOINT_URL_KMS=kms_server.endpoint_url,
         AWS_CA_BUNDLE=str(kms_server.ca_bundle),
     )
-    return environ
-
-
-def _both(
-    args: list[str], env: dict[str, str], cwd: Path, stdin: bytes = b""
-) -> tuple[subprocess.CompletedProcess[bytes], subprocess.CompletedProcess[bytes]]:
-    fast = subprocess.run(
-        [console_script(), *args], input=stdin, capture_output=True, env=env, cwd=cwd, check=False
-    )
-    slow = subprocess.run(
-        [sys.executable, "-c", TYPER_MAIN, *args],
-        input=stdin,
-        capture_output=True,
-        env=env,
-        cwd=cwd,
-        check=False,
-    )
-    return fast, slow
 
 
 def test_encrypt_and_decrypt_behave_as_the_typer_commands(
@@ -195,13 +183,7 @@ def test_failures_say_the_same(
     args: list[str], env: dict[str, str], kms_key_arn: str, tmp_path: Path
 ) -> None:
     (tmp_path / "plain").write_bytes(b"plain, not a stream\n")
-    made = subprocess.run(
-        [console_script(), "encrypt", "-k", kms_key_arn, "-c", "app=x", "plain", "sealed"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        check=False,
-    )
+    made = _typer(["encrypt", "-k", kms_key_arn, "-c", "app=x", "plain", "sealed"], env, tmp_path)
     assert made.returncode == 0, made.stderr
     args = [kms_key_arn if a == "KEY" else a for a in args]
     spec = ENCRYPT_OPTIONS if args[0] == "encrypt" else DECRYPT_OPTIONS

@@ -29,9 +29,7 @@ def sign_post(
     path: str,
     region: str,
     service: str,
-    access_key_id: str,
-    secret_access_key: str,
-    session_token: str | None,
+    credentials: tuple[str, str, str | None],
     target: str,
     body: bytes,
     amz_date: str,
@@ -40,10 +38,12 @@ def sign_post(
 
     ``host`` is the endpoint's ``host[:port]`` as sent; ``path`` is sent as is (endpoint
     paths are plain, ``/`` or ``/kms``, which SigV4's canonical URI leaves unchanged);
-    ``amz_date`` is the signing time, ``YYYYMMDDTHHMMSSZ``. The returned headers are
+    ``credentials`` are the access key id, the secret access key and the session token
+    (or ``None``); ``amz_date`` is the signing time, ``YYYYMMDDTHHMMSSZ``. The headers are
     ``content-type``, ``host``, ``x-amz-date``, ``x-amz-target``, with
     ``x-amz-security-token`` when there is a session token, and ``authorization``.
     """
+    access_key_id, secret_access_key, session_token = credentials
     day = amz_date[:8]
     headers = {
         "content-type": CONTENT_TYPE,

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from strongroom.cli.fast_args import context_entries
 from strongroom.crypto.stream import StreamHeader
 from strongroom.crypto.stream_io import decrypt_file
 from strongroom.data.kms_direct import direct_from_environment
@@ -50,16 +51,8 @@ COPY_BYTES = 1 << 20
 
 
 def parse_context(entries: list[str] | None) -> dict[str, str]:
-    """``["k=v", ...]`` as a dict; a malformed or repeated entry is a ValidationError."""
-    context: dict[str, str] = {}
-    for entry in entries or ():
-        key, sep, value = entry.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"A context entry is KEY=VALUE, not {entry!r}.")
-        if key in context:
-            raise ValidationError(f"The context key {key!r} is given twice.")
-        context[key] = value
-    return check_user_context(context)
+    """``["k=v", ...]`` as a dict; a malformed, repeated or reserved key: ValidationError."""
+    return check_user_context(context_entries(entries))
 
 
 @contextlib.contextmanager

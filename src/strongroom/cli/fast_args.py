@@ -70,3 +70,21 @@ ENDPOINT_OPTIONS = spelled("--endpoint", "--region", "--profile", "--ca-bundle")
 def integer(text: str) -> int | None:
     """``text`` as click's ``INT`` reads a plain decimal, else ``None`` (typer decides)."""
     return int(text) if text.isascii() and text.isdigit() else None
+
+
+def context_entries(entries: list[str] | None) -> dict[str, str]:
+    """``--context`` values, ``["k=v", ...]``, as a dict.
+
+    A malformed or repeated entry is a :class:`~strongroom.errors.ValidationError`.
+    """
+    from strongroom.errors import ValidationError
+
+    context: dict[str, str] = {}
+    for entry in entries or ():
+        key, sep, value = entry.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"A context entry is KEY=VALUE, not {entry!r}.")
+        if key in context:
+            raise ValidationError(f"The context key {key!r} is given twice.")
+        context[key] = value
+    return context

@@ -22,6 +22,7 @@ import typer
 
 from strongroom.cli.context import JsonOption, cli_errors, fail, print_json, stdout_console
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
+from strongroom.cli.fast_args import context_entries
 from strongroom.cli.volume_fast import bound_line, shown_bound
 from strongroom.errors import ValidationError
 from strongroom.volume import lifecycle, recover
@@ -61,15 +62,7 @@ _SIZE = re.compile(r"(\d+)\s*([KMGT]?)(i?B)?", re.IGNORECASE)
 
 def parse_context(entries: list[str] | None) -> dict[str, str]:
     """``["k=v", ...]`` as a dict; a malformed or repeated entry is a ValidationError."""
-    context: dict[str, str] = {}
-    for entry in entries or ():
-        key, sep, value = entry.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"A context entry is KEY=VALUE, not {entry!r}.")
-        if key in context:
-            raise ValidationError(f"The context key {key!r} is given twice.")
-        context[key] = value
-    return context
+    return context_entries(entries)
 
 
 def parse_size(text: str) -> int:

@@ -24,10 +24,11 @@ from strongroom.errors import StrongroomError
 
 TYPE_CHECKING = False  # not typing's: this module is the fast start
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from strongroom.volume.aws_chain import StaticSettings
+    from strongroom.volume.kms import VolumeKeys
     from strongroom.volume.recover import Bound
 
 OPTIONS = ("--token-id", "--endpoint", "--region", "--profile", "--ca-bundle")
@@ -74,56 +75,72 @@ def _connect(options: dict[str, str]) -> StaticSettings | None:
     )
 
 
-def run_pass(args: list[str]) -> int | None:
-    """Run ``volume pass ARGS``; ``None`` when the typer command should run instead."""
-    options = parse_args(args, ("device",))
-    settings = None if options is None else _connect(options)
-    if options is None or settings is None:
-        return None
+def _parsed(
+    args: list[str],
+    positionals: tuple[str, ...],
+    flags: tuple[str, ...] = (),
+    options: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], StaticSettings] | None:
+    """The arguments and the static AWS settings, or ``None``: the typer command runs."""
+    parsed = parse_args(args, positionals, flags, options)
+    settings = None if parsed is None else _connect(parsed)
+    return None if parsed is None or settings is None else (parsed, settings)
+
+
+def _run(
+    options: dict[str, str],
+    settings: StaticSettings,
+    work: Callable[[VolumeKeys, str, int | None], object],
+) -> int:
+    """``work(keys, device, token_id)`` with a KMS client: 0, or the failure's exit status."""
     from strongroom.volume.aws_json import AwsJsonKms
-    from strongroom.volume.recover import recover_passphrase, region_hint
+    from strongroom.volume.recover import region_hint
 
     token = options.get("--token-id")
     try:
         device = options["device"]
         keys = AwsJsonKms(settings, region_hint(device))
         try:
-            passphrase, _ = recover_passphrase(keys, device, None if token is None else int(token))
-        finally:
-            keys.close()
-    except (StrongroomError, OSError) as exc:
-        return report(exc)
-    from strongroom.volume.output import write_out
-
-    return write_out(passphrase)
-
-
-def run_unlock(args: list[str]) -> int | None:
-    """Run ``volume unlock ARGS``; ``None`` when the typer command should run instead."""
-    options = parse_args(args, ("device", "name"), FLAGS)
-    settings = None if options is None else _connect(options)
-    if options is None or settings is None:
-        return None
-    from strongroom.volume.aws_json import AwsJsonKms
-    from strongroom.volume.recover import region_hint, unlock
-
-    token = options.get("--token-id")
-    try:
-        device = options["device"]
-        keys = AwsJsonKms(settings, region_hint(device))
-        try:
-            unlock(
-                keys,
-                device,
-                options["name"],
-                None if token is None else int(token),
-                read_only="--read-only" in options,
-            )
+            work(keys, device, None if token is None else int(token))
         finally:
             keys.close()
     except (StrongroomError, OSError) as exc:
         return report(exc)
     return 0
+
+
+def run_pass(args: list[str]) -> int | None:
+    """Run ``volume pass ARGS``; ``None`` when the typer command should run instead."""
+    given = _parsed(args, ("device",))
+    if given is None:
+        return None
+    from strongroom.volume.recover import recover_passphrase
+
+    found: list[bytes] = []
+    status = _run(
+        *given, lambda keys, device, token: found.append(recover_passphrase(keys, device, token)[0])
+    )
+    if status:
+        return status
+    from strongroom.volume.output import write_out
+
+    return write_out(found[0])
+
+
+def run_unlock(args: list[str]) -> int | None:
+    """Run ``volume unlock ARGS``; ``None`` when the typer command should run instead."""
+    given = _parsed(args, ("device", "name"), FLAGS)
+    if given is None:
+        return None
+    from strongroom.volume.recover import unlock
+
+    options = given[0]
+    return _run(
+        *given,
+        lambda keys, device, token: unlock(
+            keys, device, options["name"], token, read_only="--read-only" in options
+        ),
+    )
 
 
 def shown_bound(device: str, bound: Bound) -> dict[str, Any]:
@@ -149,28 +166,22 @@ def bound_line(what: str, device: str, bound: Bound) -> str:
 
 def run_rewrap(args: list[str]) -> int | None:
     """Run ``volume rewrap ARGS``; ``None`` when the typer command should run instead."""
-    options = parse_args(args, ("device",), ("--json",), REWRAP_OPTIONS)
-    settings = None if options is None else _connect(options)
-    if options is None or settings is None:
+    given = _parsed(args, ("device",), ("--json",), REWRAP_OPTIONS)
+    if given is None:
         return None
-    from strongroom.volume.aws_json import AwsJsonKms
     from strongroom.volume.lifecycle import rewrap
-    from strongroom.volume.recover import region_hint
 
-    token = options.get("--token-id")
-    try:
-        device = options["device"]
-        keys = AwsJsonKms(settings, region_hint(device))
-        try:
-            old, new = rewrap(
-                keys, device, options.get("--key"), None if token is None else int(token)
-            )
-        finally:
-            keys.close()
-    except (StrongroomError, OSError) as exc:
-        return report(exc)
+    options = given[0]
+    done: list[tuple[Bound, Bound]] = []
+    status = _run(
+        *given,
+        lambda keys, device, token: done.append(rewrap(keys, device, options.get("--key"), token)),
+    )
+    if status:
+        return status
     from strongroom.cli.output import print_json, stdout_console
 
+    (old, new), device = done[0], options["device"]
     if "--json" in options:
         print_json({**shown_bound(device, new), "PreviousKeyId": old.token.key_id})
     else:

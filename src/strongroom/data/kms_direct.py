@@ -73,9 +73,7 @@ def sigv4_headers(
         path="/",
         region=region,
         service=SERVICE,
-        access_key_id=access_key_id,
-        secret_access_key=secret_access_key,
-        session_token=session_token,
+        credentials=(access_key_id, secret_access_key, session_token),
         target=target,
         body=body,
         amz_date=now.strftime("%Y%m%dT%H%M%SZ"),
@@ -137,15 +135,12 @@ class DirectKmsDataKeys:
         }
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         for attempt in range(1, ATTEMPTS + 1):
-            access_key_id, secret, token = self._credentials
             headers = sign_post(
                 host=self._netloc,
                 path=self._path,
                 region=self._region,
                 service=SERVICE,
-                access_key_id=access_key_id,
-                secret_access_key=secret,
-                session_token=token,
+                credentials=self._credentials,
                 target=f"TrentService.{operation}",
                 body=body,
                 amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
