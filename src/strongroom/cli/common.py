@@ -19,22 +19,12 @@ from typing import Annotated, NoReturn
 import typer
 
 from strongroom.cli.failure import error_line, error_text
-from strongroom.cli.output import PIPED_WIDTH, print_json, stderr_console, stdout_console
+from strongroom.cli.output import PIPED_WIDTH as PIPED_WIDTH  # re-exported: commands' home
+from strongroom.cli.output import print_json as print_json
+from strongroom.cli.output import stderr_console as stderr_console
+from strongroom.cli.output import stdout_console as stdout_console
 from strongroom.config import DATA_DIR_ENV, resolve_data_dir
 from strongroom.errors import StrongroomError
-
-__all__ = [
-    "PIPED_WIDTH",
-    "DataDirOption",
-    "JsonOption",
-    "MetricsPortOption",
-    "cli_errors",
-    "data_dir_of",
-    "fail",
-    "print_json",
-    "stderr_console",
-    "stdout_console",
-]
 
 DataDirOption = Annotated[
     Path | None,

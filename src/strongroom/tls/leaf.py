@@ -4,7 +4,8 @@ Every leaf Strongroom signs has the same profile: ``cA`` false (critical),
 ``digitalSignature`` as its only key usage (critical, the right use for ECDSA keys),
 the extended key usages of its role, an authority key identifier naming the issuer's
 key, and an ECDSA-with-SHA-256 signature. What differs is passed in: the subject, the
-validity, the SANs, whether a subject key identifier is added. Used by the instance CA
+validity, the SANs, whether a subject key identifier is added. :func:`key_usage` is the
+key usage extension of every certificate Strongroom makes. Used by the instance CA
 (:mod:`strongroom.tls.ca`: server and KMIP client certificates) and the mesh
 (:func:`strongroom.mesh.identity.svid.sign_svid`).
 """
@@ -19,16 +20,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 
-def leaf_key_usage() -> x509.KeyUsage:
-    """``digitalSignature`` only: what an ECDSA key of a TLS peer signs with."""
+def key_usage(*, digital_signature: bool = True, cert_sign: bool = False) -> x509.KeyUsage:
+    """The key usage extension of an ECDSA key: by default ``digitalSignature`` alone.
+
+    ``cert_sign`` adds ``keyCertSign`` and ``cRLSign`` (a CA's); nothing else is ever set.
+    """
     return x509.KeyUsage(
-        digital_signature=True,
+        digital_signature=digital_signature,
         content_commitment=False,
         key_encipherment=False,
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
         encipher_only=False,
         decipher_only=False,
     )
@@ -61,7 +65,7 @@ def sign_leaf(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(leaf_key_usage(), critical=True)
+        .add_extension(key_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
     )
     if sans is not None:
