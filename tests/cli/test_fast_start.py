@@ -200,3 +200,14 @@ def test_failures_say_the_same(
         slow.stderr,
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_help_into_a_closed_pipe_exits_1_quietly_as_typer() -> None:
+    statuses = []
+    for argv in ([console_script(), "--help"], [sys.executable, "-c", TYPER_MAIN, "--help"]):
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader is gone before the page is written
+        statuses.append((process.wait(timeout=60), process.stderr.read()))
+        process.stderr.close()
+    assert statuses == [(1, b""), (1, b"")]

@@ -160,13 +160,24 @@ def build_app() -> typer.Typer:
     return app
 
 
-def print_help() -> None:
-    """Print the command list as click would (:mod:`strongroom.cli.top_help`)."""
+def print_help() -> int:
+    """Print the command list as click would (:mod:`strongroom.cli.top_help`); 0.
+
+    1 when the reader went away (``strongroom --help | head -1``), as typer exits then.
+    """
     from strongroom.cli.top_help import help_page, help_width
 
     rows = [(name, summary) for name, (_, summary) in COMMANDS.items()]
-    sys.stdout.write(help_page("strongroom", HELP, EPILOG, rows, help_width()))
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(help_page("strongroom", HELP, EPILOG, rows, help_width()))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the interpreter flushes stdout again at exit: point it at /dev/null first
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+    return 0
 
 
 def fast_start(args: list[str]) -> int | None:
@@ -176,8 +187,7 @@ def fast_start(args: list[str]) -> int | None:
     if args in HELP_ARGS:
         if set(COMMAND_MODULES) - {module for module, _ in COMMANDS.values()}:
             return None  # a module missing from COMMANDS: only click lists its commands
-        print_help()
-        return 0 if args else 2
+        return print_help() or (0 if args else 2)
     for size in (2, 1):
         fast = FAST_COMMANDS.get(tuple(args[:size])) if len(args) >= size else None
         if fast is not None:
