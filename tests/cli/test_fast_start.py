@@ -211,3 +211,41 @@ def test_help_into_a_closed_pipe_exits_1_quietly_as_typer() -> None:
         statuses.append((process.wait(timeout=60), process.stderr.read()))
         process.stderr.close()
     assert statuses == [(1, b""), (1, b"")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Rewrapped /tmp/v.img: UUID 0b6e, keyslot 0, token 0, key arn:aws:kms:us-east-1:1:key/9",
+        "a :key: and :thumbs_up-text: and :no_such_emoji: and 10:30:00",
+        "markup [bold]x[/bold] and \\[escaped]",
+        "tab\there and é",
+        "long " * 300,
+        "",
+    ],
+)
+def test_print_line_is_what_rich_prints(text: str) -> None:
+    code = (
+        "import sys\nfrom strongroom.cli.output import print_line, stdout_console\n"
+        "(stdout_console().print if sys.argv[1] == 'rich' else print_line)(sys.argv[2])\n"
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", code, how, text], capture_output=True, check=True
+        ).stdout
+        for how in ("rich", "ours")
+    ]
+    assert outputs[0] == outputs[1]
+
+
+def test_rewraps_fast_start_imports_little() -> None:
+    code = (
+        "import sys\n"
+        "from strongroom.cli import main, volume_fast, output\n"
+        "import strongroom.volume.lifecycle, strongroom.volume.aws_json\n"
+        "heavy = {'typer', 'click', 'rich', 'boto3', 'botocore', 'typing', 'dataclasses',"
+        " 'http.client', 'cryptography', 'uuid', 'shutil'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -40,6 +40,26 @@ def stdout_console() -> Console:
     return Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 
+def print_line(text: str) -> None:
+    """Print one line as ``stdout_console().print(text)`` does, without rich when plain.
+
+    Into a pipe or a file, a short printable ASCII line without markup (no ``[``) comes out
+    of rich as itself, emoji codes (``:key:``) replaced, and a newline: that is written
+    directly, with rich's own emoji replacement (its small table, not the console, which
+    costs a fast start more than its KMS calls). Anything else goes through rich.
+    """
+    if sys.stdout.isatty() or "[" in text or len(text) >= PIPED_WIDTH:
+        stdout_console().print(text)
+        return
+    if not (text.isascii() and text.isprintable()):
+        stdout_console().print(text)
+        return
+    from rich._emoji_replace import _emoji_replace
+
+    sys.stdout.write(_emoji_replace(text) + "\n")
+    sys.stdout.flush()
+
+
 def stderr_console() -> Console:
     """A console on stderr for progress bars and notices."""
     from rich.console import Console

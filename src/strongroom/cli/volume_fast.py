@@ -179,11 +179,11 @@ def run_rewrap(args: list[str]) -> int | None:
     )
     if status:
         return status
-    from strongroom.cli.output import print_json, stdout_console
+    from strongroom.cli.output import print_json, print_line
 
     (old, new), device = done[0], options["device"]
     if "--json" in options:
         print_json({**shown_bound(device, new), "PreviousKeyId": old.token.key_id})
     else:
-        stdout_console().print(bound_line("Rewrapped", device, new))
+        print_line(bound_line("Rewrapped", device, new))
     return 0
