@@ -166,18 +166,11 @@ def print_help() -> int:
     1 when the reader went away (``strongroom --help | head -1``), as typer exits then.
     """
     from strongroom.cli.top_help import help_page, help_width
+    from strongroom.volume.output import write_out
 
     rows = [(name, summary) for name, (_, summary) in COMMANDS.items()]
-    try:
-        sys.stdout.write(help_page("strongroom", HELP, EPILOG, rows, help_width()))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # the interpreter flushes stdout again at exit: point it at /dev/null first
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return 1
-    return 0
+    page = help_page("strongroom", HELP, EPILOG, rows, help_width())
+    return write_out(page.encode(sys.stdout.encoding or "utf-8"))
 
 
 def fast_start(args: list[str]) -> int | None:
