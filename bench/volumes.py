@@ -189,10 +189,10 @@ def main() -> None:
                 ours.append(a)
                 theirs.append(b)
                 ratios.append(a / b)
-            rewraps = [
-                timed([strongroom, "volume", "rewrap", str(image)], env)[0]
-                for _ in range(args.rewraps)
-            ]
+            rewraps, rewraps_cpu = [], []
+            for _ in range(args.rewraps):
+                rewraps.append(timed([strongroom, "volume", "rewrap", str(image)], env)[0])
+                rewraps_cpu.append(CPU[-1])
             rewraps_inside = rewrap_in_process(image, env, args.rewraps)
             ours_format, theirs_format = [], []
             for index in range(args.formats):
@@ -223,7 +223,12 @@ def main() -> None:
             f"median ratio to Clevis per run pair: {statistics.median(ratios):.2f}",
         ),
         row("`clevis luks pass` with a Tang pin (HTTP)", theirs, theirs_cpu),
-        row("`strongroom volume rewrap` command (ReEncrypt + test + token)", rewraps),
+        row(
+            "`strongroom volume rewrap` command (ReEncrypt + test + token)",
+            rewraps,
+            rewraps_cpu,
+            f"median {statistics.median(rewraps):.2f} s",
+        ),
         row("rewrap operation in process (`volume.lifecycle.rewrap`)", rewraps_inside),
         "",
         "| format of a 1 GiB image | runs | median s | peak RSS MiB |",
@@ -242,9 +247,13 @@ def main() -> None:
         "work on the machine inflates less than wall time. Targets (issue 17): "
         f"Strongroom no slower than Clevis + Tang ({'met' if faster else 'NOT met'}), p99 "
         f"under {TARGET_P99_MS:.0f} ms ({'met' if p99 < TARGET_P99_MS else 'NOT met'} here), "
-        f"rewrap under {TARGET_REWRAP_S:.0f} s "
-        f"({'met' if max(rewraps) < TARGET_REWRAP_S else 'NOT met'}). `rewrap` runs the "
-        "whole command line (typer); `pass` (and `unlock`) have a fast start (no typer, no boto3). "
+        f"rewrap under {TARGET_REWRAP_S:.0f} s (median "
+        f"{'met' if statistics.median(rewraps) < TARGET_REWRAP_S else 'NOT met'}, every run "
+        f"{'met' if max(rewraps) < TARGET_REWRAP_S else 'NOT met'}). `pass`, `unlock` and "
+        "`rewrap` have a fast start (no typer, rich or boto3: the header read in Python, "
+        "SigV4 JSON over a small HTTP/1.1 client); a `pass` runs one `cryptsetup open "
+        "--test-passphrase` while the KMS answers, a `rewrap` that and one `cryptsetup token "
+        "import`. "
         "Peak RSS: the largest process of the command's tree (GNU time). With a load "
         "average above the number of cores, wall times mostly measure waiting for a core: "
         "judge the absolute targets on a quiet machine, the comparison by the paired ratio "

@@ -12,7 +12,6 @@ import contextlib
 import errno
 import os
 import secrets
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -69,6 +68,8 @@ def atomic_write(path: Path, prefix: str, suffix: str = ".part") -> Iterator[Bin
     if fd is not None:
         temp, linked = str(path.parent / f"{prefix}{secrets.token_hex(8)}{suffix}"), False
     else:
+        import tempfile  # only here: it imports shutil and the compressors (`encrypt`'s start)
+
         fd, temp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
         linked = True
     done = False

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from strongroom.volume.http11 import Http11, HttpError
+from strongroom.awsjson.http11 import Http11, HttpError
 
 BODY = b'{"Plaintext":"AAAA"}' * 50
 

@@ -9,21 +9,22 @@ never open it (``encrypt``, ``env``...) import only this module, so they start q
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
+from strongroom.cli.failure import error_line, error_text
+from strongroom.cli.output import PIPED_WIDTH as PIPED_WIDTH  # re-exported: commands' home
+from strongroom.cli.output import print_json as print_json
+from strongroom.cli.output import stderr_console as stderr_console
+from strongroom.cli.output import stdout_console as stdout_console
 from strongroom.config import DATA_DIR_ENV, resolve_data_dir
 from strongroom.errors import StrongroomError
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 DataDirOption = Annotated[
     Path | None,
@@ -54,54 +55,17 @@ def data_dir_of(option: Path | None) -> Path:
 
 def fail(message: str) -> NoReturn:
     """Print ``error: <message>`` on stderr and exit with code 1."""
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    sys.stderr.write(error_line(message))
     raise typer.Exit(1)
-
-
-_UNEXPLAINED = {
-    "InvalidCiphertextError": "The key service cannot decrypt this (InvalidCiphertextException, "
-    "which AWS KMS too sends without detail): it was encrypted under another key, account or "
-    "encryption context, altered, or its key (or the end user's key) was destroyed.",
-}
-"""Messages for errors a key service sent without one (AWS KMS does so on purpose)."""
 
 
 @contextmanager
 def cli_errors() -> Iterator[None]:
-    """Turn Strongroom errors and file system errors into one stderr line and exit 1."""
+    """Turn Strongroom errors and file system errors into one stderr line and exit 1.
+
+    The words are :func:`strongroom.cli.failure.error_text`'s, as on the fast starts.
+    """
     try:
         yield
-    except StrongroomError as exc:
-        fail(str(exc) or _UNEXPLAINED.get(type(exc).__name__, type(exc).__name__))
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        fail(f"{where}{exc.strerror or exc}")
-
-
-def print_json(value: Any) -> None:
-    """Write ``value`` as indented JSON and a newline on stdout."""
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=False) + "\n")
-    sys.stdout.flush()
-
-
-PIPED_WIDTH = 1000
-"""Line width of stdout when it is not a terminal: tables and ids are never cut short."""
-
-
-def stdout_console() -> Console:
-    """A console on stdout for human-readable output.
-
-    On a terminal rich fits the output to its width; into a pipe or a file it would
-    assume 80 columns and cut table cells (access key ids, ARNs) short with an ellipsis
-    and break long lines, so the width is then :data:`PIPED_WIDTH`.
-    """
-    from rich.console import Console
-
-    return Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
-
-
-def stderr_console() -> Console:
-    """A console on stderr for progress bars and notices."""
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
+    except (StrongroomError, OSError) as exc:
+        fail(error_text(exc))

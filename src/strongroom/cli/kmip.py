@@ -11,11 +11,9 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -31,6 +29,8 @@ from strongroom.cli.context import (
     print_json,
     stdout_console,
 )
+from strongroom.cli.foreground import serve_until_signal
+from strongroom.cli.output import print_rows
 from strongroom.ports import SystemClock
 
 kmip_app = typer.Typer(
@@ -98,26 +98,19 @@ def kmip_command(
     # the audit flusher's bursts of pure Python must not hold the GIL from the event loop
     # for the default 5 ms (the KMS API's workers do the same)
     sys.setswitchinterval(0.001)
-    stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+    def start() -> None:
+        flusher.start()
+        server.start()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    flusher.start()
-    server.start()
-    stdout_console().print(f"KMIP server listening on {host}:{server.port}")
-    try:
-        while not stop.wait(3600):
-            pass
-    finally:
+    def stop() -> None:
         server.stop()
         flusher.stop()
         service.close()
         store.close()
         root.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+
+    serve_until_signal(start, stop, lambda: f"KMIP server listening on {host}:{server.port}")
 
 
 @client_app.command(
@@ -213,12 +206,7 @@ def list_command(
         }
         for c in clients
     ]
-    if json_output:
-        print_json(rows)
-        return
-    console = stdout_console()
-    for row in rows:
-        console.print(f"{row['fingerprint']}  {row['tenant']}  {row['principal']}  {row['kmsKey']}")
+    print_rows(rows, json_output, ("fingerprint", "tenant", "principal", "kmsKey"))
 
 
 @client_app.command("revoke", epilog="Example:  strongroom kmip client revoke 3f1c...e9")

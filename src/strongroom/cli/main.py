@@ -10,11 +10,14 @@ command line quick to start (``bench/cli_start.py``). A module missing from
 (``tests/cli/test_main.py`` says which entry it lacks). A command on a tighter latency
 budget can also have a fast start in :data:`FAST_COMMANDS`: a function ``f(args)`` that
 is tried before typer is imported, returning ``None`` to let the typer command run instead.
+``strongroom``, ``strongroom --help`` and ``-h`` print the command list without click
+(:mod:`strongroom.cli.top_help`, the same page click prints).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 TYPE_CHECKING = False  # not typing's: `strongroom volume pass` starts without importing it
@@ -101,13 +104,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 """Command name -> (module that registers it, summary), in the order ``--help`` lists them."""
 
-FAST_COMMANDS: dict[tuple[str, str], str] = {
+FAST_COMMANDS: dict[tuple[str, ...], str] = {
+    ("encrypt",): "strongroom.cli.data_fast:run_encrypt",
+    ("decrypt",): "strongroom.cli.data_fast:run_decrypt",
     ("backup", "create"): "strongroom.cli.backup_fast:run_create",
     ("volume", "pass"): "strongroom.cli.volume_fast:run_pass",
     ("volume", "unlock"): "strongroom.cli.volume_fast:run_unlock",
+    ("volume", "rewrap"): "strongroom.cli.volume_fast:run_rewrap",
 }
-"""``(group, command)`` -> ``module:function``, ``function(args) -> int | None`` tried
-before typer (``None``: let the typer command run)."""
+"""``(command,)`` or ``(group, command)`` -> ``module:function``: ``function(args) ->
+int | None``, given the arguments after the command's words, tried before typer
+(``None``: let the typer command run)."""
+HELP = "Strongroom: a self-hosted, AWS KMS-compatible key service."
+EPILOG = (
+    'Examples:  strongroom server   |   eval "$(strongroom env)"   |   '
+    "strongroom admin tenant create acme --json   |   strongroom <command> --help"
+)
+HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
+"""Arguments that print the command list (with no arguments, exit status 2 as click's)."""
+COMPLETION_VARIABLE = "_STRONGROOM_COMPLETE"
+"""Set by a shell asking for completions: click's business, so no fast start then."""
 
 
 def load_module_commands(module_name: str) -> dict[str, _click.Command]:
@@ -130,9 +146,8 @@ def build_app() -> typer.Typer:
     app = typer.Typer(
         name="strongroom",
         cls=LazyGroup,
-        help="Strongroom: a self-hosted, AWS KMS-compatible key service.",
-        epilog='Examples:  strongroom server   |   eval "$(strongroom env)"   |   '
-        "strongroom admin tenant create acme --json   |   strongroom <command> --help",
+        help=HELP,
+        epilog=EPILOG,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
@@ -146,14 +161,41 @@ def build_app() -> typer.Typer:
     return app
 
 
+def print_help() -> int:
+    """Print the command list as click would (:mod:`strongroom.cli.top_help`); 0.
+
+    1 when the reader went away (``strongroom --help | head -1``), as typer exits then.
+    """
+    from strongroom.cli.top_help import help_page, help_width
+    from strongroom.volume.output import write_out
+
+    rows = [(name, summary) for name, (_, summary) in COMMANDS.items()]
+    page = help_page("strongroom", HELP, EPILOG, rows, help_width())
+    return write_out(page.encode(sys.stdout.encoding or "utf-8"))
+
+
+def fast_start(args: list[str]) -> int | None:
+    """Run ``args`` without typer when a fast start covers them; ``None`` otherwise."""
+    if COMPLETION_VARIABLE in os.environ:
+        return None
+    if args in HELP_ARGS:
+        if set(COMMAND_MODULES) - {module for module, _ in COMMANDS.values()}:
+            return None  # a module missing from COMMANDS: only click lists its commands
+        return print_help() or (0 if args else 2)
+    for size in (2, 1):
+        fast = FAST_COMMANDS.get(tuple(args[:size])) if len(args) >= size else None
+        if fast is not None:
+            module, _, function = fast.partition(":")
+            status: int | None = getattr(importlib.import_module(module), function)(args[size:])
+            return status
+    return None
+
+
 def main() -> None:
     """Run the command line."""
-    fast = FAST_COMMANDS.get((sys.argv[1], sys.argv[2])) if len(sys.argv) > 2 else None
-    if fast is not None:
-        module, _, function = fast.partition(":")
-        status = getattr(importlib.import_module(module), function)(sys.argv[3:])
-        if status is not None:
-            sys.exit(status)
+    status = fast_start(sys.argv[1:])
+    if status is not None:
+        sys.exit(status)
     build_app()(prog_name="strongroom")
 
 

@@ -12,12 +12,9 @@
 from __future__ import annotations
 
 import secrets
-import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -33,6 +30,8 @@ from strongroom.cli.context import (
     print_json,
     stdout_console,
 )
+from strongroom.cli.foreground import serve_until_signal
+from strongroom.cli.output import print_rows
 from strongroom.kms.caller import Caller
 from strongroom.ports import SystemClock
 
@@ -112,23 +111,18 @@ def vault_command(
     with cli_errors(), _front(data_dir) as (service, front):
         server, _ = https_server(front, host, port, name, max_connections)
         flusher = AuditFlusher(service)
-        stop = threading.Event()
 
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
+        def start() -> None:
+            flusher.start()
+            server.start()
 
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        flusher.start()
-        server.start()
-        stdout_console().print(f"Vault API listening on https://{host}:{server.port}")
-        try:
-            while not stop.wait(3600):
-                pass
-        finally:
+        def stop() -> None:
             server.shutdown()
             flusher.stop()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+
+        serve_until_signal(
+            start, stop, lambda: f"Vault API listening on https://{host}:{server.port}"
+        )
 
 
 @mount_app.command("add", epilog="Example:  strongroom vault mount add mariadb --tenant acme")
@@ -189,11 +183,7 @@ def token_list(data_dir: DataDirOption = None, json_output: JsonOption = False) 
         {"accessor": i.accessor, "tenant": i.tenant, "mount": i.mount, "name": i.name}
         for i in infos
     ]
-    if json_output:
-        print_json(rows)
-        return
-    for row in rows:
-        stdout_console().print(f"{row['accessor']}  {row['tenant']}  {row['mount']}  {row['name']}")
+    print_rows(rows, json_output, ("accessor", "tenant", "mount", "name"))
 
 
 @token_app.command(

@@ -16,12 +16,14 @@ import getpass
 import re
 import sys
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from strongroom.cli.context import JsonOption, cli_errors, fail, print_json, stdout_console
 from strongroom.cli.endpoint import NO_ENDPOINT, EndpointChoice, endpoint_options
+from strongroom.cli.fast_args import context_entries
+from strongroom.cli.volume_fast import bound_line, shown_bound
 from strongroom.errors import ValidationError
 from strongroom.volume import lifecycle, recover
 from strongroom.volume.kms import VolumeKeys, connect
@@ -60,15 +62,7 @@ _SIZE = re.compile(r"(\d+)\s*([KMGT]?)(i?B)?", re.IGNORECASE)
 
 def parse_context(entries: list[str] | None) -> dict[str, str]:
     """``["k=v", ...]`` as a dict; a malformed or repeated entry is a ValidationError."""
-    context: dict[str, str] = {}
-    for entry in entries or ():
-        key, sep, value = entry.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"A context entry is KEY=VALUE, not {entry!r}.")
-        if key in context:
-            raise ValidationError(f"The context key {key!r} is given twice.")
-        context[key] = value
-    return context
+    return context_entries(entries)
 
 
 def parse_size(text: str) -> int:
@@ -91,28 +85,12 @@ def kms_for(endpoint: EndpointChoice, default_region: str = "") -> Iterator[Volu
         keys.close()
 
 
-def shown_bound(device: str, bound: Bound) -> dict[str, Any]:
-    """The ``--json`` form of a token (never the wrapped key)."""
-    return {
-        "Device": device,
-        "TokenId": bound.token_id,
-        "Keyslot": bound.token.keyslot,
-        "KeyId": bound.token.key_id,
-        "Tenant": bound.token.tenant,
-        "VolumeUuid": bound.token.volume,
-        "EncryptionContext": bound.token.context,
-    }
-
-
 def report(device: str, bound: Bound, json_output: bool, what: str) -> None:
     """Print a token, as JSON or one line."""
     if json_output:
         print_json(shown_bound(device, bound))
     else:
-        stdout_console().print(
-            f"{what} {device}: UUID {bound.token.volume}, keyslot {bound.token.keyslot}, "
-            f"token {bound.token_id}, key {bound.token.key_id}"
-        )
+        stdout_console().print(bound_line(what, device, bound))
 
 
 @with_kms_endpoint

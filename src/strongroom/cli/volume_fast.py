@@ -6,7 +6,9 @@ here and a boto3 KMS client another 0.5 s. :func:`strongroom.cli.main.main` hand
 ``volume pass ...`` to :func:`run_pass` first (``volume unlock ...`` to
 :func:`run_unlock`), which parses the same arguments (by
 hand: argparse costs milliseconds too), reads the header, calls ``Decrypt`` through
-:class:`~strongroom.volume.aws_json.AwsJsonKms` and prints the passphrase. Whenever it
+:class:`~strongroom.volume.aws_json.AwsJsonKms` and prints the passphrase. ``volume
+rewrap ...`` (:func:`run_rewrap`) likewise calls :func:`strongroom.volume.lifecycle.rewrap`
+and prints what the typer command prints. Whenever it
 cannot (help asked, arguments it does not know, an AWS chain that needs botocore) it
 returns ``None`` and the typer command, which calls the same
 :mod:`~strongroom.volume.recover` functions, runs instead; so behaviour and
@@ -15,53 +17,45 @@ messages are the same on both paths.
 
 from __future__ import annotations
 
-import sys
-
+from strongroom.cli.failure import report
+from strongroom.cli.fast_args import parse_args as parse_options
+from strongroom.cli.fast_args import spelled
 from strongroom.errors import StrongroomError
 
 TYPE_CHECKING = False  # not typing's: this module is the fast start
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
     from strongroom.volume.aws_chain import StaticSettings
+    from strongroom.volume.kms import VolumeKeys
+    from strongroom.volume.recover import Bound
 
 OPTIONS = ("--token-id", "--endpoint", "--region", "--profile", "--ca-bundle")
 """The options of ``volume pass`` and ``unlock`` that take a value, as typer names them."""
 FLAGS = ("--read-only",)
 """Options without a value (``unlock`` only)."""
+REWRAP_OPTIONS = {**spelled(*OPTIONS), "--key": "--key", "-k": "--key"}
+"""The options of ``volume rewrap`` that take a value."""
 
 
 def parse_args(
-    args: list[str], positionals: tuple[str, ...], flags: tuple[str, ...] = ()
+    args: list[str],
+    positionals: tuple[str, ...],
+    flags: tuple[str, ...] = (),
+    options: Mapping[str, str] | None = None,
 ) -> dict[str, str] | None:
     """``{"device": ..., "--endpoint": ...}``, or ``None`` for anything unusual.
 
-    ``--name value`` and ``--name=value`` for :data:`OPTIONS`, ``flags`` without a value,
-    ``positionals`` in order. Unknown options, repeats, abbreviations and ``--`` are left to
-    the typer command (``None``), so its messages stay the only ones.
+    :func:`strongroom.cli.fast_args.parse_args` over :data:`OPTIONS` (or ``options``),
+    ``flags`` (value ``""``) and ``positionals``; no option repeats.
     """
-    parsed: dict[str, str] = {}
-    given: list[str] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg in flags and arg not in parsed:
-            parsed[arg] = ""
-        elif arg.startswith("-"):
-            name, sep, value = arg.partition("=")
-            if name not in OPTIONS or name in parsed:
-                return None
-            if not sep:
-                index += 1
-                if index == len(args):
-                    return None
-                value = args[index]
-            parsed[name] = value
-        else:
-            given.append(arg)
-        index += 1
-    if len(given) != len(positionals):
+    parsed = parse_options(
+        args, positionals, spelled(*OPTIONS) if options is None else options, spelled(*flags)
+    )
+    if parsed is None:
         return None
-    parsed.update(zip(positionals, given, strict=True))
-    return parsed
+    return {name: values[0] if values else "" for name, values in parsed.items()}
 
 
 def _connect(options: dict[str, str]) -> StaticSettings | None:
@@ -81,62 +75,115 @@ def _connect(options: dict[str, str]) -> StaticSettings | None:
     )
 
 
-def _fail(exc: BaseException) -> int:
-    if isinstance(exc, OSError) and not isinstance(exc, StrongroomError):
-        where = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
-    else:
-        sys.stderr.write(f"error: {' '.join((str(exc) or type(exc).__name__).split())}\n")
-    return 1
+def _parsed(
+    args: list[str],
+    positionals: tuple[str, ...],
+    flags: tuple[str, ...] = (),
+    options: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], StaticSettings] | None:
+    """The arguments and the static AWS settings, or ``None``: the typer command runs."""
+    parsed = parse_args(args, positionals, flags, options)
+    settings = None if parsed is None else _connect(parsed)
+    return None if parsed is None or settings is None else (parsed, settings)
+
+
+def _run(
+    options: dict[str, str],
+    settings: StaticSettings,
+    work: Callable[[VolumeKeys, str, int | None], object],
+) -> int:
+    """``work(keys, device, token_id)`` with a KMS client: 0, or the failure's exit status."""
+    from strongroom.volume.aws_json import AwsJsonKms
+    from strongroom.volume.recover import region_hint
+
+    token = options.get("--token-id")
+    try:
+        device = options["device"]
+        keys = AwsJsonKms(settings, region_hint(device))
+        try:
+            work(keys, device, None if token is None else int(token))
+        finally:
+            keys.close()
+    except (StrongroomError, OSError) as exc:
+        return report(exc)
+    return 0
 
 
 def run_pass(args: list[str]) -> int | None:
     """Run ``volume pass ARGS``; ``None`` when the typer command should run instead."""
-    options = parse_args(args, ("device",))
-    settings = None if options is None else _connect(options)
-    if options is None or settings is None:
+    given = _parsed(args, ("device",))
+    if given is None:
         return None
-    from strongroom.volume.aws_json import AwsJsonKms
-    from strongroom.volume.recover import recover_passphrase, region_hint
+    from strongroom.volume.recover import recover_passphrase
 
-    token = options.get("--token-id")
-    try:
-        device = options["device"]
-        keys = AwsJsonKms(settings, region_hint(device))
-        try:
-            passphrase, _ = recover_passphrase(keys, device, None if token is None else int(token))
-        finally:
-            keys.close()
-    except (StrongroomError, OSError) as exc:
-        return _fail(exc)
+    found: list[bytes] = []
+    status = _run(
+        *given, lambda keys, device, token: found.append(recover_passphrase(keys, device, token)[0])
+    )
+    if status:
+        return status
     from strongroom.volume.output import write_out
 
-    return write_out(passphrase)
+    return write_out(found[0])
 
 
 def run_unlock(args: list[str]) -> int | None:
     """Run ``volume unlock ARGS``; ``None`` when the typer command should run instead."""
-    options = parse_args(args, ("device", "name"), FLAGS)
-    settings = None if options is None else _connect(options)
-    if options is None or settings is None:
+    given = _parsed(args, ("device", "name"), FLAGS)
+    if given is None:
         return None
-    from strongroom.volume.aws_json import AwsJsonKms
-    from strongroom.volume.recover import region_hint, unlock
+    from strongroom.volume.recover import unlock
 
-    token = options.get("--token-id")
-    try:
-        device = options["device"]
-        keys = AwsJsonKms(settings, region_hint(device))
-        try:
-            unlock(
-                keys,
-                device,
-                options["name"],
-                None if token is None else int(token),
-                read_only="--read-only" in options,
-            )
-        finally:
-            keys.close()
-    except (StrongroomError, OSError) as exc:
-        return _fail(exc)
+    options = given[0]
+    return _run(
+        *given,
+        lambda keys, device, token: unlock(
+            keys, device, options["name"], token, read_only="--read-only" in options
+        ),
+    )
+
+
+def shown_bound(device: str, bound: Bound) -> dict[str, Any]:
+    """The ``--json`` form of a token (never the wrapped key)."""
+    return {
+        "Device": device,
+        "TokenId": bound.token_id,
+        "Keyslot": bound.token.keyslot,
+        "KeyId": bound.token.key_id,
+        "Tenant": bound.token.tenant,
+        "VolumeUuid": bound.token.volume,
+        "EncryptionContext": bound.token.context,
+    }
+
+
+def bound_line(what: str, device: str, bound: Bound) -> str:
+    """The one line the volume commands print about a token."""
+    return (
+        f"{what} {device}: UUID {bound.token.volume}, keyslot {bound.token.keyslot}, "
+        f"token {bound.token_id}, key {bound.token.key_id}"
+    )
+
+
+def run_rewrap(args: list[str]) -> int | None:
+    """Run ``volume rewrap ARGS``; ``None`` when the typer command should run instead."""
+    given = _parsed(args, ("device",), ("--json",), REWRAP_OPTIONS)
+    if given is None:
+        return None
+    from strongroom.volume.lifecycle import rewrap
+
+    options = given[0]
+    done: list[tuple[Bound, Bound]] = []
+    status = _run(
+        *given,
+        lambda keys, device, token: done.append(rewrap(keys, device, options.get("--key"), token)),
+    )
+    if status:
+        return status
+    from strongroom.cli.output import print_json, print_line
+
+    (old, new), device = done[0], options["device"]
+    if "--json" in options:
+        print_json({**shown_bound(device, new), "PreviousKeyId": old.token.key_id})
+    else:
+        print_line(bound_line("Rewrapped", device, new))
     return 0

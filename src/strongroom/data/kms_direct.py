@@ -4,32 +4,27 @@
 several times longer to import than the whole rest of the command, so when the
 environment names the endpoint, region and static credentials (as
 ``eval "$(strongroom env)"`` sets them) :class:`DirectKmsDataKeys` sends the two
-operations itself: AWS JSON 1.1 over ``http.client``, signed with Signature Version 4
-(HMAC-SHA256 from ``cryptography``, the algorithm AWS specifies, not a new MAC), verified
-against ``AWS_CA_BUNDLE`` or the system store. Anything else in the AWS chain (profiles,
-SSO, instance roles, config files) is botocore's: :func:`direct_from_environment` then
-returns ``None`` and the caller uses :class:`~strongroom.data.kms_http.KmsHttpDataKeys`.
+operations itself: AWS JSON 1.1 over :class:`~strongroom.awsjson.http11.Http11` (not
+``http.client``, whose ``email`` parser costs more to import than the request), signed by
+:mod:`strongroom.awsjson.sigv4`, verified against ``AWS_CA_BUNDLE`` or the system store.
+Anything else in the AWS chain (profiles, SSO, instance roles, config files) is
+botocore's: :func:`direct_from_environment` then returns ``None`` and the caller uses
+:class:`~strongroom.data.kms_http.KmsHttpDataKeys`.
 Errors are the same Strongroom errors, by AWS error type.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime
-import hashlib
-import http.client
 import json
 import os
 import ssl
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.hmac import HMAC
-
+from strongroom.awsjson.http11 import Http11
+from strongroom.awsjson.sigv4 import sign_post
 from strongroom.data.keys import (
     DataKey,
     data_key_of,
@@ -43,20 +38,20 @@ from strongroom.errors import (
     error_for_aws_type,
 )
 
+TYPE_CHECKING = False  # not typing's: `strongroom encrypt` starts without importing it
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Mapping
+    from typing import Any
+
 SERVICE = "kms"
-JSON_11 = "application/x-amz-json-1.1"
 TIMEOUT_SECONDS = 60.0
+MAX_RESPONSE_BYTES = 1 << 20
 ATTEMPTS = 3
 """Tries of a request that failed in a way worth repeating (as botocore's standard mode)."""
 RETRIED_TYPES = frozenset(
     {"ThrottlingException", "KMSInternalException", "DependencyTimeoutException"}
 )
-
-
-def _hmac(key: bytes, message: str) -> bytes:
-    mac = HMAC(key, hashes.SHA256())
-    mac.update(message.encode("utf-8"))
-    return mac.finalize()
 
 
 def sigv4_headers(
@@ -70,42 +65,20 @@ def sigv4_headers(
     body: bytes,
     now: datetime.datetime,
 ) -> dict[str, str]:
-    """The headers of a signed ``POST /`` (AWS Signature Version 4, service ``kms``)."""
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    date = stamp[:8]
-    headers = {
-        "content-type": JSON_11,
-        "host": host,
-        "x-amz-date": stamp,
-        "x-amz-target": target,
-    }
-    if session_token:
-        headers["x-amz-security-token"] = session_token
-    names = sorted(headers)
-    canonical = "\n".join(
-        [
-            "POST",
-            "/",
-            "",
-            *(f"{name}:{headers[name]}" for name in names),
-            "",
-            ";".join(names),
-            hashlib.sha256(body).hexdigest(),
-        ]
+    """The headers of a signed ``POST /`` (AWS Signature Version 4, service ``kms``).
+
+    :func:`strongroom.awsjson.sigv4.sign_post` at the time ``now``.
+    """
+    return sign_post(
+        host=host,
+        path="/",
+        region=region,
+        service=SERVICE,
+        credentials=(access_key_id, secret_access_key, session_token),
+        target=target,
+        body=body,
+        amz_date=now.strftime("%Y%m%dT%H%M%SZ"),
     )
-    scope = f"{date}/{region}/{SERVICE}/aws4_request"
-    to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
-    key = _hmac(f"AWS4{secret_access_key}".encode(), date)
-    for part in (region, SERVICE, "aws4_request"):
-        key = _hmac(key, part)
-    signature = _hmac(key, to_sign).hex()
-    headers["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={access_key_id}/{scope}, "
-        f"SignedHeaders={';'.join(names)}, Signature={signature}"
-    )
-    return headers
 
 
 class DirectKmsDataKeys:
@@ -125,14 +98,18 @@ class DirectKmsDataKeys:
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValidationError(f"The KMS endpoint {endpoint_url!r} is not an http(s) URL.")
         self._url = endpoint_url
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port
         self._netloc = parts.netloc
+        self._path = parts.path or "/"
         self._region = region
         self._credentials = credentials
-        self._ca_bundle = ca_bundle
-        self._connection: http.client.HTTPConnection | None = None
+        https = parts.scheme == "https"
+        self._http = Http11(
+            parts.hostname,
+            parts.port or (443 if https else 80),
+            tls=https,
+            ca_bundle=ca_bundle,
+            timeout=TIMEOUT_SECONDS,
+        )
         self._lock = threading.Lock()  # one connection: one request at a time
 
     @property
@@ -174,22 +151,7 @@ class DirectKmsDataKeys:
 
     def close(self) -> None:
         """Close the connection."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def _connect(self) -> http.client.HTTPConnection:
-        if self._connection is None:
-            if self._https:
-                context = ssl.create_default_context(cafile=self._ca_bundle)
-                self._connection = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=TIMEOUT_SECONDS, context=context
-                )
-            else:
-                self._connection = http.client.HTTPConnection(
-                    self._host, self._port, timeout=TIMEOUT_SECONDS
-                )
-        return self._connection
+        self._http.close()
 
     def _call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:  # callers may share this client between threads (backup restore)
@@ -202,29 +164,25 @@ class DirectKmsDataKeys:
         }
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         for attempt in range(1, ATTEMPTS + 1):
-            access_key_id, secret, token = self._credentials
-            headers = sigv4_headers(
+            headers = sign_post(
                 host=self._netloc,
+                path=self._path,
                 region=self._region,
-                access_key_id=access_key_id,
-                secret_access_key=secret,
-                session_token=token,
+                service=SERVICE,
+                credentials=self._credentials,
                 target=f"TrentService.{operation}",
                 body=body,
-                now=datetime.datetime.now(datetime.UTC),
+                amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
             )
             try:
-                connection = self._connect()
-                connection.request("POST", "/", body=body, headers=headers)
-                response = connection.getresponse()
-                status, content = response.status, response.read()
+                status, content = self._http.post(self._path, headers, body, MAX_RESPONSE_BYTES)
             except ssl.SSLError as exc:
                 self.close()
                 raise DependencyTimeoutError(
                     f"Cannot reach the key service at {self._url}: TLS failed ({exc.reason or exc})"
                     f"; is AWS_CA_BUNDLE the CA that signed its certificate?"
                 ) from None
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 self.close()
                 if attempt < ATTEMPTS:
                     time.sleep(0.05 * 2**attempt)

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from strongroom.mesh.proxy.svid_source import SvidState, state_from_pem
+from strongroom.tls.leaf import key_usage, sign_leaf
 
 _BACKDATE = datetime.timedelta(minutes=5)
 
@@ -48,20 +49,6 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _usage(*, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def _ca_cert(
     subject: str,
     key: ec.EllipticCurvePrivateKey,
@@ -79,7 +66,7 @@ def _ca_cert(
         .not_valid_before(start)
         .not_valid_after(start + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(_usage(ca=True), critical=True)
+        .add_extension(key_usage(cert_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
@@ -115,26 +102,18 @@ class TestTrustDomain:
         not_after: datetime.datetime,
     ) -> IssuedCert:
         key = ec.generate_private_key(ec.SECP256R1())
-        serial = x509.random_serial_number()
-        issuer_ski = x509.SubjectKeyIdentifier.from_public_key(self._inter_key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test")]))
-            .issuer_name(self.intermediate.subject)
-            .public_key(key.public_key())
-            .serial_number(serial)
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_usage(ca=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
-                critical=False,
-            )
-            .sign(self._inter_key, hashes.SHA256())
+        cert = sign_leaf(
+            issuer=self.intermediate,
+            issuer_key=self._inter_key,
+            subject=x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test")]),
+            public_key=key.public_key(),
+            not_before=not_before,
+            not_after=not_after,
+            usages=eku,
+            sans=sans,
+            key_identifier=False,
         )
+        serial = cert.serial_number
         return IssuedCert(
             chain_pem=_pem(cert) + _pem(self.intermediate),
             key_pem=_key_pem(key),

@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from strongroom.crypto.wrap import key_identity
 from strongroom.errors import StoreError
 from strongroom.ports import RootOfTrust, StoreTx
+from strongroom.tls.leaf import key_usage, sign_leaf
 
 CA_TENANT = "_global"
 CA_KIND = "ca"
@@ -108,47 +109,10 @@ class InstanceCa:
         """Issue a TLS server certificate with these SANs and a fresh P-256 key."""
         import ipaddress
 
-        key = ec.generate_private_key(ec.SECP256R1())
-        start = _utc(now) - BACKDATE
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
         common_name = dns_names[0] if dns_names else "strongroom"
-        ca_key_id = x509.SubjectKeyIdentifier.from_public_key(self._key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + datetime.timedelta(days=validity_days))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id),
-                critical=False,
-            )
-            .sign(self._key, hashes.SHA256())
-        )
-        return cert, key
+        return self._issue(common_name, now, validity_days, ExtendedKeyUsageOID.SERVER_AUTH, sans)
 
     def issue_client(
         self, common_name: str, now: float, validity_days: int
@@ -158,38 +122,29 @@ class InstanceCa:
         The certificate names its holder only in the subject; what it may do is decided
         by the front-end that maps its fingerprint (``strongroom.kmip.clients``).
         """
+        return self._issue(common_name, now, validity_days, ExtendedKeyUsageOID.CLIENT_AUTH)
+
+    def _issue(
+        self,
+        common_name: str,
+        now: float,
+        validity_days: int,
+        usage: x509.ObjectIdentifier,
+        sans: list[x509.GeneralName] | None = None,
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        """A leaf for a fresh P-256 key; server ones (with SANs) name their key, as before."""
         key = ec.generate_private_key(ec.SECP256R1())
         start = _utc(now) - BACKDATE
-        ca_key_id = x509.SubjectKeyIdentifier.from_public_key(self._key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + datetime.timedelta(days=validity_days))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id),
-                critical=False,
-            )
-            .sign(self._key, hashes.SHA256())
+        cert = sign_leaf(
+            issuer=self.certificate,
+            issuer_key=self._key,
+            subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
+            public_key=key.public_key(),
+            not_before=start,
+            not_after=start + datetime.timedelta(days=validity_days),
+            usages=[usage],
+            sans=sans,
+            key_identifier=sans is not None,
         )
         return cert, key
 
@@ -215,17 +170,7 @@ def _new_ca(now: float) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         .not_valid_after(start + datetime.timedelta(days=CA_VALIDITY_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(cert_sign=True),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)

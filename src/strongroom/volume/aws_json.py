@@ -3,8 +3,8 @@
 The volume commands need five KMS operations (``GenerateDataKey``, ``Decrypt``,
 ``ReEncrypt``, ``DescribeKey``, ``DisableKey``); each is one ``POST /`` with a JSON body,
 ``Content-Type: application/x-amz-json-1.1`` and ``X-Amz-Target: TrentService.<Op>``,
-signed with Signature Version 4 (HMAC-SHA256 chain, as ``strongroom.api.sigv4`` checks
-it). This module does exactly that over :class:`~.http11.Http11`, so a ``Decrypt`` costs a
+signed with Signature Version 4 (:mod:`strongroom.awsjson.sigv4`). This module does
+exactly that over :class:`~strongroom.awsjson.http11.Http11`, so a ``Decrypt`` costs a
 TLS handshake and a round trip rather than a boto3 import (see :mod:`.aws_chain`). Errors
 come back as the Strongroom error of the same AWS type, as with boto3
 (:func:`~strongroom.errors.error_for_aws_type`).
@@ -13,12 +13,12 @@ come back as the Strongroom error of the same AWS type, as with boto3
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 from urllib.parse import urlsplit
 
+from strongroom.awsjson.http11 import Http11
+from strongroom.awsjson.sigv4 import sign_post
 from strongroom.errors import (
     DependencyTimeoutError,
     KMSInternalError,
@@ -27,7 +27,6 @@ from strongroom.errors import (
     error_for_aws_type,
 )
 from strongroom.volume.aws_chain import StaticSettings
-from strongroom.volume.http11 import Http11
 
 TYPE_CHECKING = False  # not typing's: this module is on the fast `volume pass` path
 if TYPE_CHECKING:
@@ -36,13 +35,8 @@ if TYPE_CHECKING:
 
 SERVICE = "kms"
 TARGET_PREFIX = "TrentService."
-CONTENT_TYPE = "application/x-amz-json-1.1"
 TIMEOUT_SECONDS = 30.0
 MAX_RESPONSE_BYTES = 1 << 20
-
-
-def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.digest(key, text.encode("utf-8"), "sha256")
 
 
 def sign_headers(
@@ -57,48 +51,18 @@ def sign_headers(
 ) -> dict[str, str]:
     """The headers of a signed ``POST path`` (SigV4, service ``kms``) carrying ``body``.
 
-    ``path`` is sent as is: endpoint paths are plain (``/`` or ``/kms``), which SigV4's
-    canonical URI leaves unchanged. ``amz_date`` is the signing time, ``YYYYMMDDTHHMMSSZ``.
+    :func:`strongroom.awsjson.sigv4.sign_post` with the keys of ``settings``.
     """
-    day = amz_date[:8]
-    headers = {
-        "content-type": CONTENT_TYPE,
-        "host": host,
-        "x-amz-date": amz_date,
-        "x-amz-target": target,
-    }
-    if settings.session_token:
-        headers["x-amz-security-token"] = settings.session_token
-    names = sorted(headers)
-    canonical = "\n".join(
-        [
-            "POST",
-            path,
-            "",
-            *(f"{name}:{headers[name].strip()}" for name in names),
-            "",
-            ";".join(names),
-            hashlib.sha256(body).hexdigest(),
-        ]
+    return sign_post(
+        host=host,
+        path=path,
+        region=region,
+        service=SERVICE,
+        credentials=(settings.access_key_id, settings.secret_access_key, settings.session_token),
+        target=target,
+        body=body,
+        amz_date=amz_date,
     )
-    scope = f"{day}/{region}/{SERVICE}/aws4_request"
-    to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            amz_date,
-            scope,
-            hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-        ]
-    )
-    key = _hmac(("AWS4" + settings.secret_access_key).encode("utf-8"), day)
-    for part in (region, SERVICE, "aws4_request"):
-        key = _hmac(key, part)
-    signature = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    headers["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={settings.access_key_id}/{scope}, "
-        f"SignedHeaders={';'.join(names)}, Signature={signature}"
-    )
-    return headers
 
 
 class AwsJsonKms:

@@ -11,17 +11,11 @@ as it found it.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import uuid as uuid_module
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from strongroom.errors import StrongroomError, ValidationError
 from strongroom.volume import cryptsetup
 from strongroom.volume.header import LUKS_MAGIC, read_header
-from strongroom.volume.kms import VolumeKeys
 from strongroom.volume.recover import Bound, annotate, select_tokens, unwrap
 from strongroom.volume.token import (
     TENANT_CONTEXT_KEY,
@@ -30,13 +24,37 @@ from strongroom.volume.token import (
     volume_context,
 )
 
+TYPE_CHECKING = False  # not typing's: `strongroom volume rewrap` has a fast start
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
-@dataclass(frozen=True, slots=True)
+    from strongroom.volume.kms import VolumeKeys
+
+
 class KeyFacts:
-    """What the volume commands need to know of a KMS key before using it."""
+    """What the volume commands need to know of a KMS key before using it: ARN, account.
 
-    arn: str
-    account: str
+    A plain slotted class, not a dataclass: ``rewrap``'s fast start does not import
+    ``dataclasses`` (it costs more than the rest of the module).
+    """
+
+    __slots__ = ("account", "arn")
+
+    def __init__(self, arn: str, account: str) -> None:
+        self.arn = arn
+        self.account = account
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, KeyFacts):
+            return NotImplemented
+        return (self.arn, self.account) == (other.arn, other.account)
+
+    def __hash__(self) -> int:
+        return hash((self.arn, self.account))
+
+    def __repr__(self) -> str:
+        return f"KeyFacts(arn={self.arn!r}, account={self.account!r})"
 
 
 def usable_key(keys: VolumeKeys, key_id: str) -> KeyFacts:
@@ -57,6 +75,8 @@ def usable_key(keys: VolumeKeys, key_id: str) -> KeyFacts:
 
 def _has_signature(device: str) -> str | None:
     """The type of a filesystem or other signature ``blkid`` finds on ``device``, if any."""
+    import shutil
+
     blkid = shutil.which("blkid") or shutil.which("blkid", path="/usr/sbin:/sbin")
     if blkid is None:
         return None
@@ -119,7 +139,9 @@ def format_volume(
     created = _prepare_target(device, size, force)
     try:
         facts = usable_key(keys, key_id)
-        volume = str(uuid_module.uuid4())
+        import uuid  # only here: it imports platform, which compiles a dozen regexes
+
+        volume = str(uuid.uuid4())
         context = volume_context(volume, facts.account, extra_context)
         data_key, blob, arn = keys.generate_data_key(facts.arn, context)
         token = VolumeToken(0, arn, blob, context)

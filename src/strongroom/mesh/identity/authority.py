@@ -36,6 +36,7 @@ from strongroom.errors import StoreError
 from strongroom.mesh.identity.spiffe_id import TrustDomain
 from strongroom.ports import GLOBAL_TENANT, RootOfTrust, StoreTx
 from strongroom.tls.ca import load_private_key, private_key_der, unwrap_record, wrap_record
+from strongroom.tls.leaf import key_usage
 
 MESH_CA_KIND = "meshca"
 ROOT_VALIDITY_DAYS = 3650
@@ -55,17 +56,7 @@ def record_name(trust_domain: TrustDomain, part: str) -> str:
 
 
 def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    return key_usage(digital_signature=not cert_sign, cert_sign=cert_sign)
 
 
 def _ca_certificate(

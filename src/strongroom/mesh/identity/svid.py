@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from strongroom.errors import ValidationError
 from strongroom.mesh.identity.spiffe_id import SpiffeId
+from strongroom.tls.leaf import sign_leaf
 
 if TYPE_CHECKING:
     from strongroom.mesh.identity.authority import Authority
@@ -113,20 +114,6 @@ def spiffe_id_of(cert: x509.Certificate) -> SpiffeId:
     return SpiffeId.parse(uris[0])
 
 
-def _leaf_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def sign_svid(
     authority: Authority,
     spiffe_id: SpiffeId,
@@ -150,31 +137,15 @@ def sign_svid(
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(str(spiffe_id))]
     for name in other_names:
         sans.append(x509.DNSName(name) if isinstance(name, str) else x509.IPAddress(name))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Strongroom mesh")]))
-        .issuer_name(issuer.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_leaf_key_usage(), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                authority.intermediate_key.public_key()
-            ),
-            critical=False,
-        )
-        .sign(authority.intermediate_key, hashes.SHA256())
+    cert = sign_leaf(
+        issuer=issuer,
+        issuer_key=authority.intermediate_key,
+        subject=x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Strongroom mesh")]),
+        public_key=public_key,
+        not_before=start,
+        not_after=end,
+        usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        sans=sans,
     )
     return X509Svid(spiffe_id, (cert, issuer))
 
