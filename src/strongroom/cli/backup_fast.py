@@ -68,16 +68,11 @@ def parse_create(args: list[str]) -> tuple[dict[str, list[str]], list[str]] | No
 
 def _fail(exc: BaseException) -> int:
     """The line the typer command's error handling prints; exit status 1."""
-    if isinstance(exc, OSError) and not isinstance(exc, StrongroomError):
-        where = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
-    else:
-        message = str(exc)
-        if not message:  # an error the service sent without a message: the typer words
-            from strongroom.cli.common import _UNEXPLAINED
+    from strongroom.cli.failure import error_line, report
 
-            message = _UNEXPLAINED.get(type(exc).__name__, type(exc).__name__)
-        sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    if isinstance(exc, (StrongroomError, OSError)):
+        return report(exc)
+    sys.stderr.write(error_line(str(exc) or type(exc).__name__))
     return 1
 
 
