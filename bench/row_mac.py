@@ -215,6 +215,15 @@ def render(
         none, mac = cells["none"], cells["mac"]
         cost = (1 / mac - 1 / none) * 1e6
         lines.append(f"| {op} | {none:,.0f} | {mac:,.0f} | {mac / none:.3f} | {cost:+.1f} µs |")
+    if float(args.load.split(",")[0]) > (os.cpu_count() or 1):
+        lines += [
+            "",
+            f"**This run's machine was overloaded** (load average {args.load} on "
+            f"{os.cpu_count()} cores, other jobs running): rounds of the same code differed "
+            "by up to a quarter, more than any difference above, which goes both ways. The "
+            "MAC cost per call is better read from the counts and unit costs below; rerun "
+            "on a quiet machine for the side-by-side ratios.",
+        ]
     lines += [
         "",
         f"One seal of a 1 KiB record costs {micro['seal_us']:.2f} CPU-µs, one open (the "
