@@ -89,7 +89,7 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[KeyS
 
     def run_pg(sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            cur = conn.execute(sql.format(p="%s"), params)  # type: ignore[call-overload]
+            cur = conn.execute(sql.format(p="%s"), params)
             return list(cur.fetchall()) if cur.description else []
 
     service = KeyService(PostgresStore(dsn), root, clock, key_record_ttl_s=0)

@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
+from strongroom.cli.context import open_store_for
 from strongroom.kms.records import KeyVersionRecord
-from strongroom.ports.sealed_store import seal_store
-from strongroom.rootkey import open_root_of_trust
-from strongroom.store import open_store
 from strongroom.testing.server import ServerInfo, ServerProcess, client_for
 
 THREADS = 4
@@ -62,7 +60,7 @@ def _eventually_equal(read_a: Any, read_b: Any, seconds: float = 5.0) -> Any:
 
 
 def test_two_nodes_share_keys_and_stay_consistent(two_nodes: tuple[Any, ...]) -> None:
-    node_a, node_b, dsn = two_nodes
+    node_a, node_b, _ = two_nodes
     assert (node_b.data_dir / "ca.pem").read_bytes() == (node_a.data_dir / "ca.pem").read_bytes()
     assert not (node_b.data_dir / "admin-credentials.json").exists()
     info_a, info_b, creds = _clients(node_a, node_b)
@@ -121,11 +119,7 @@ def test_two_nodes_share_keys_and_stay_consistent(two_nodes: tuple[Any, ...]) ->
 
     # Versions are contiguous: one per rotation, none lost or doubled.
     rotations = THREADS * ROUNDS
-    root = open_root_of_trust("local", node_a.data_dir)
-    try:
-        store = seal_store(open_store(dsn), root)  # records are sealed: read them verified
-    finally:
-        root.close()
+    store = open_store_for(node_a.data_dir)  # records are sealed: read them through the check
     try:
         account = creds["AccountId"]
         rows = store.read(lambda tx: tx.scan(account, "keyver", prefix=key_id + "/"))

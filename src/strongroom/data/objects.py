@@ -31,7 +31,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, ExitStack, suppress
 from typing import Protocol, TypeVar, cast
 
 from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, StreamHeader
@@ -292,9 +292,13 @@ class ObjectStore:
         """``fn`` with the index entry; a version refused while a put ran is looked at again."""
         try:
             return fn(self._index.load(name)[0])
-        except ObjectRolledBackError:
-            with self._index.locked(name):  # no put in flight now: refused stays refused
-                return fn(self._index.load(name)[0])
+        except ObjectRolledBackError as refused:
+            with ExitStack() as stack:
+                try:
+                    stack.enter_context(self._index.locked(name))
+                except OSError:  # a read-only store: no put can be in flight either
+                    raise refused from None
+                return fn(self._index.load(name)[0])  # no put in flight: refused stays so
 
     def get_range(
         self, name: str, start: int, end: int, *, context: Mapping[str, str] | None = None
