@@ -11,12 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from strongroom.audittrail import CheckpointFile
+from strongroom.audittrail.checkpoint_file import CHECKPOINT_FILE
 from strongroom.config import DataDirConfig
+from strongroom.errors import StoreError
 from strongroom.kms import KeyService
 from strongroom.kms.audit_checkpoint import Checkpoint
-from strongroom.kms.audit_key import open_audit_chain
+from strongroom.kms.audit_key import load_audit_chain, open_audit_chain
 from strongroom.kms.audit_log import MAX_PENDING, AuditLog
-from strongroom.ports import Clock, SystemClock
+from strongroom.ports import Clock, RootOfTrust, Store, SystemClock
 from strongroom.rootkey import open_root_of_trust
 from strongroom.store import open_store
 from strongroom.store_trust import seal_for_data_dir
@@ -53,6 +55,7 @@ def open_service(
         raise
     try:
         sealed_store = seal_for_data_dir(store, root, data_dir, config.store_url)
+        _refuse_lost_audit_key(sealed_store, root, data_dir)
         chain, sealed = open_audit_chain(sealed_store, root)
         checkpoints = CheckpointFile(data_dir, chain)
         if sealed is not None:  # the first keyed checkpoint seals the unkeyed prefix
@@ -72,3 +75,21 @@ def open_service(
         fail_open=audit_fail_open,
     )
     return KeyService(sealed_store, root, clock, audit_log=audit)
+
+
+def _refuse_lost_audit_key(store: Store, root: RootOfTrust, data_dir: Path) -> None:
+    """Refuse to key anew a store whose audit key went missing while checkpoints exist.
+
+    Only a store that was keyed has checkpoints: one without its audit key beside a
+    checkpoint file had the key's record deleted (or the whole store replaced), perhaps to
+    pass a rehashed chain off as one from before keyed audit.
+    """
+    path = data_dir / CHECKPOINT_FILE
+    if not path.exists() or store.read(lambda tx: load_audit_chain(tx, root)) is not None:
+        return
+    raise StoreError(
+        f"this store has no audit key, but {path} holds checkpoints of a keyed audit chain: "
+        "the audit key record was deleted from the store, or the store was replaced. "
+        "Refusing to key it anew; restore the store, or move the checkpoint file away to "
+        "accept the store as it is"
+    )

@@ -23,6 +23,7 @@ from strongroom.audittrail import AuditBehindCheckpoint, CheckpointFile, check_a
 from strongroom.audittrail.verify import verify_audit
 from strongroom.cli.context import open_service
 from strongroom.cli.init import initialise
+from strongroom.errors import StoreError
 from strongroom.ports.audit_chain import chain_hash
 from strongroom.testing.server import console_script, free_port
 
@@ -241,3 +242,27 @@ def test_softhsm_root_keys_the_chain(tmp_path: Path, softhsm_token: Any) -> None
         rehash_from_50(db)
     report = _verify(data)
     assert (report["BrokenAt"], report["Kind"]) == (50, "forged")
+
+
+def test_a_deleted_audit_key_with_a_rehashed_chain_is_not_keyed_anew(data_dir: Path) -> None:
+    with _db(data_dir) as db:  # pass the whole chain off as one from before keyed audit
+        db.execute("DELETE FROM records WHERE kind = 'auditkey'")
+        rows = db.execute("SELECT seq, body FROM audit ORDER BY seq").fetchall()
+        prev = bytes(32)
+        for seq, body in rows:
+            digest = chain_hash(prev, seq, bytes(body))
+            db.execute("UPDATE audit SET prev_hash=?, hash=? WHERE seq=?", (prev, digest, seq))
+            prev = digest
+    before = (data_dir / "audit-checkpoint.json").read_bytes()
+    with pytest.raises(StoreError, match="no audit key, but"):
+        open_service(data_dir)
+    assert (data_dir / "audit-checkpoint.json").read_bytes() == before  # evidence kept
+    assert "no audit key, but" in _server_refuses_plain(data_dir)
+
+
+def _server_refuses_plain(data_dir: Path) -> str:
+    done = _run(
+        "server", "--data-dir", str(data_dir), "--port", str(free_port()), "--insecure-http"
+    )
+    assert done.returncode == 1
+    return done.stderr

@@ -16,6 +16,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from strongroom.audittrail import CheckpointFile
 from strongroom.kms.audit import GENESIS_HASH, verify_chain
 from strongroom.kms.audit_key import read_audit_chain
 from strongroom.ports.sealed_store import seal_store
@@ -178,6 +179,15 @@ def test_every_request_is_in_the_chain_within_a_second(tmp_path: Path) -> None:
     finally:
         if watcher is not None:
             watcher.stop.set()
-            watcher.store.close()
         assert server.stop() == 0
         server.close()
+    # Both workers checkpointed into one file, never backwards: after the clean shutdown it
+    # names the chain's head, and the head verifies against it.
+    assert watcher is not None
+    try:
+        watcher.poll()
+        checkpoint = CheckpointFile(server.data_dir, watcher.chain).read()
+    finally:
+        watcher.store.close()
+    assert checkpoint is not None
+    assert (checkpoint.seq, checkpoint.head) == (watcher.seq, watcher.head)

@@ -118,9 +118,15 @@ class CheckpointFile:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
                     current = self.read()
-                except CheckpointInvalid:
-                    current = None  # a damaged or foreign file: a valid one replaces it
-                if replace_newer or current is None or checkpoint.seq > current.seq:
+                    foreign = False
+                except CheckpointInvalid as exc:
+                    # evidence, not garbage: only the operator's acceptance replaces it
+                    current, foreign = None, not replace_newer
+                    if foreign:
+                        _problems.error("not replacing the checkpoint file %s: %s", self.path, exc)
+                if not foreign and (
+                    replace_newer or current is None or checkpoint.seq > current.seq
+                ):
                     with atomic_write(self.path, prefix=".audit-checkpoint-") as sink:
                         sink.write(line.encode("ascii") + b"\n")
                     written = True

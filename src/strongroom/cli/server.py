@@ -36,6 +36,7 @@ from strongroom.server.guard import (
     ConnectionLimits,
 )
 from strongroom.server.settings import DEFAULT_HOST, DEFAULT_PORT, MAX_PENDING
+from strongroom.server.worker import configure_logging
 
 
 def _announce(settings: ServerSettings, prepared: Prepared, endpoint: str) -> None:
@@ -275,6 +276,8 @@ def server_command(
             tls_key=tls_key,
         )
         endpoint = draft.endpoint(bound_port)
+        # before the start check, whose checkpoint goes to the log as a JSON line too
+        configure_logging(log_level.lower(), access_log)
         with cli_errors():
             prepared = prepare_data_dir(
                 directory,
