@@ -36,7 +36,7 @@ from strongroom.api.asgi import Receive, Scope, Send, lifespan, read_body, send_
 from strongroom.api.backend import KmsBackend, MeshBackend, UserKeyBackend
 from strongroom.api.json_body import decode_body, encode_body, error_body
 from strongroom.api.metrics import ApiMetrics
-from strongroom.api.request import ApiRequest, new_request_id, read_head
+from strongroom.api.request import ApiRequest, head_of, new_request_id, read_head
 from strongroom.api.shapes import (
     MESH_MODEL_PATH,
     SERIALIZATION,
@@ -127,6 +127,10 @@ class KmsApi:
         self._offload = offload
         self._prefix = self._codec.target_prefix + "."
         self._inline_targets = frozenset(self._prefix + op for op in inline_operations)
+        self._inline_limits: dict[bytes, int] = {}
+        if offload:
+            for target in self._inline_targets:
+                self._inline_limits[target.encode("ascii")] = max_request_bytes
         self._callers: dict[tuple[Caller, str, str], Caller] = {}
         # Strongroom's own operations: their own target prefixes, names disjoint from AWS's
         self._extensions = _extensions(backend, max_request_bytes)
@@ -208,6 +212,49 @@ class KmsApi:
         else:
             outcome = self._handle(request)
         await send_response(send, outcome.status, outcome.body, outcome.content_type, request_id)
+
+    # -- the server's inline path (no ASGI) -----------------------------------------------
+
+    def inline_limit(self, target: bytes) -> int:
+        """The body limit of ``POST /`` with this ``X-Amz-Target`` if it may be served inline.
+
+        ``0`` if not: the target is unknown, or runs in the thread pool. The server's
+        protocol answers such requests through :meth:`serve_inline`, without an ASGI
+        scope, task or message per request; everything else goes through ``__call__``.
+        """
+        return self._inline_limits.get(target, 0)
+
+    def serve_inline(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        path: bytes,
+        query: bytes,
+        client: str,
+    ) -> tuple[int, bytes, bytes, str]:
+        """Serve one ``POST /`` that :meth:`inline_limit` admitted, on the calling thread.
+
+        ``headers`` have lowercase names; the body is whole and within the limit. Returns
+        status, body, content type and request id. Authentication, dispatch, metrics and
+        the access log are exactly those of the ASGI path.
+        """
+        started = time.perf_counter()
+        request_id = new_request_id()
+        head = head_of(headers)
+        request = ApiRequest(
+            method="POST",
+            path=path.decode("latin-1"),
+            query=query.decode("latin-1"),
+            headers=head.headers,
+            body=body,
+            content_type=head.content_type,
+            target=head.target,
+            request_id=request_id,
+            started=started,
+            client=client,
+        )
+        outcome = self._handle(request)
+        return outcome.status, outcome.body, outcome.content_type, request_id
 
     def _too_large(self, request: ApiRequest, limit: int) -> _Outcome:
         outcome = _Outcome(operation=self._operation_label(request))

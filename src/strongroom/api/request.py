@@ -8,6 +8,7 @@ declared length); the handler then runs off the event loop with a frozen
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from strongroom.api.asgi import Scope
@@ -30,9 +31,14 @@ class RequestHead:
 
 def read_head(scope: Scope) -> RequestHead:
     """The :class:`RequestHead` of an ASGI HTTP ``scope``."""
+    return head_of(scope["headers"])
+
+
+def head_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
+    """The :class:`RequestHead` of raw ``(name, value)`` header pairs."""
     content_type = target = length = ""
     headers = []
-    for raw_name, raw_value in scope["headers"]:
+    for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
         headers.append((name, value))

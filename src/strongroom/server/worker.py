@@ -28,7 +28,7 @@ from strongroom.errors import InternalError
 from strongroom.kms import KeyService
 from strongroom.mesh.identity.ingress import server_credentials
 from strongroom.server.guard import ConnectionGuard, raise_file_limit
-from strongroom.server.guarded_protocol import GuardedHttpToolsProtocol
+from strongroom.server.inline_protocol import InlineHttpProtocol
 from strongroom.server.runtime import Runtime
 from strongroom.server.settings import ServerSettings
 from strongroom.tls import (
@@ -205,7 +205,7 @@ def run_worker(
     config = uvicorn.Config(
         runtime,
         loop="uvloop",
-        http=GuardedHttpToolsProtocol.bound_to(guard),
+        http=InlineHttpProtocol.bound_to(guard, runtime.api),
         timeout_keep_alive=limits.keepalive_seconds,
         ws="none",
         lifespan="on",
