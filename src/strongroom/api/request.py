@@ -34,12 +34,22 @@ def read_head(scope: Scope) -> RequestHead:
     return head_of(scope["headers"])
 
 
+# Header names seen before, as text: a dictionary hit costs less than decode and lower.
+_NAMES: dict[bytes, str] = {}
+_MAX_NAMES = 1024
+
+
 def head_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
     """The :class:`RequestHead` of raw ``(name, value)`` header pairs."""
     content_type = target = length = ""
     headers = []
+    names = _NAMES
     for raw_name, raw_value in raw_headers:
-        name = raw_name.decode("latin-1").lower()
+        name = names.get(raw_name)
+        if name is None:
+            name = raw_name.decode("latin-1").lower()
+            if len(names) < _MAX_NAMES:
+                names[raw_name] = name
         value = raw_value.decode("latin-1")
         headers.append((name, value))
         if name == "content-type":
