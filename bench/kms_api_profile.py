@@ -68,6 +68,7 @@ IDLE = (
     "pthread_cond_wait",
     "PyThread_acquire_lock_timed",
     "SimpleQueue_get",
+    "fdatasync",  # the audit batch's commit waits for the disk
 )
 
 
@@ -126,6 +127,7 @@ def main() -> None:
     parser.add_argument("--no-native", action="store_true", help="Python frames only")
     parser.add_argument("--top", type=int, default=0, help="also list the N busiest frames")
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--stacks", type=Path, help="keep py-spy's raw stacks here")
     args = parser.parse_args()
 
     extra = ["--workers", "1"] + (["--insecure-http"] if args.insecure_http else [])
@@ -155,6 +157,8 @@ def main() -> None:
             if "Errors: 0" not in out.with_suffix(".log").read_text("utf-8", "replace"):
                 print(out.with_suffix(".log").read_text("utf-8", "replace").strip()[-600:])
             layers, leaves = read_layers(out) if out.exists() else ({}, collections.Counter())
+            if args.stacks and out.exists():
+                shutil.copyfile(out, args.stacks)
     requests = int(result["requests"])
     per_request_us = cpu / requests * 1e6
     total = sum(layers.values()) or 1

@@ -64,6 +64,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         self._inline_body: list[bytes] = []
         self._raw_transport: Any = None
         self._client_text = ""
+        self._shutting_down = False
 
     @classmethod
     def bound_to(
@@ -78,6 +79,21 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         super().connection_made(transport)
         if self.client:
             self._client_text = f"{self.client[0]}:{self.client[1]}"
+
+    @property
+    def inline_busy(self) -> bool:
+        """Whether an inline request's head is in and its answer not yet sent."""
+        return self._inline
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: an inline request in flight is answered, then closed.
+
+        Its answer carries ``Connection: close``, as uvicorn's own requests' do.
+        """
+        if self._inline:
+            self._shutting_down = True
+            return
+        super().shutdown()
 
     # -- parser callbacks ------------------------------------------------------------------
 
@@ -148,8 +164,10 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         self._requests += 1
         self._disarm()
         self.guard.busy(self)
-        keep_alive = self.parser.should_keep_alive() and (
-            self._requests < self.guard.limits.max_requests_per_connection
+        keep_alive = (
+            self.parser.should_keep_alive()
+            and self._requests < self.guard.limits.max_requests_per_connection
+            and not self._shutting_down
         )
         app = self.app_inline
         assert app is not None
