@@ -13,6 +13,7 @@ import base64
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -167,3 +168,23 @@ def test_a_half_sent_inline_body_is_cut_at_the_deadline(server: ServerInfo, blob
         assert conn.recv(1) == b""
         waited = time.monotonic() - started
     assert waited < DEADLINE + 5
+
+
+def test_many_pipelined_answers_to_a_slow_reader_come_back_whole_and_in_order(
+    server: ServerInfo, blob: str
+) -> None:
+    """Answers pile up in the send buffer: the inline path yields to uvicorn's (which
+    waits for the socket to drain), and every answer still comes back, in order."""
+    decrypt = _signed(server, "Decrypt", {"CiphertextBlob": blob})
+    health = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    batch = (decrypt * 9 + health) * 150
+    with _connect(server) as conn:
+        sender = threading.Thread(target=conn.sendall, args=(batch,))
+        sender.start()
+        answers = _responses(conn, 1500)
+        sender.join()
+    assert len(answers) == 1500
+    assert all(status == 200 for status, _, _ in answers)
+    kinds = [b"Plaintext" in body for _, _, body in answers]
+    assert kinds == ([True] * 9 + [False]) * 150
+    assert len({headers["x-amzn-requestid"] for _, headers, _ in answers}) == 1500

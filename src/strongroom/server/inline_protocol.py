@@ -9,7 +9,8 @@ and body are collected as they are parsed, and once the message is complete the 
 synchronous :meth:`~strongroom.api.KmsApi.serve_inline` runs and the whole response goes
 out in one write. Everything else (other paths and operations, ``Expect: 100-continue``,
 bodies without a ``Content-Length`` or over the limit, requests pipelined behind one still
-being served) takes uvicorn's path unchanged.
+being served, connections whose client is not reading its answers) takes uvicorn's path
+unchanged.
 
 The connection guard applies to both paths alike: the request deadline, the head size
 limit, the per-connection request cap, admission and eviction all live in
@@ -128,6 +129,9 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         if (
             app is None
             or self.expect_100_continue
+            # a client that does not read its answers: uvicorn's path waits for the
+            # socket to drain before it answers more (the inline path would not)
+            or self.flow.write_paused
             or self.pipeline
             or (self.cycle is not None and not self.cycle.response_complete)
             or parser.get_method() != b"POST"
