@@ -43,7 +43,7 @@ from strongroom.api.shapes import (
     USER_KEYS_MODEL_PATH,
     ShapeCodec,
 )
-from strongroom.api.sigv4 import INVALID, SignedRequest, SigV4Verifier, Verified
+from strongroom.api.sigv4 import INVALID, SigV4Verifier, Verified
 from strongroom.errors import AuthError, InternalError, ProtocolError, StrongroomError
 from strongroom.kms.caller import Caller
 
@@ -242,16 +242,16 @@ class KmsApi:
         request_id = new_request_id()
         head = head_of(headers)
         request = ApiRequest(
-            method="POST",
-            path=path.decode("latin-1"),
-            query=query.decode("latin-1"),
-            headers=head.headers,
-            body=body,
-            content_type=head.content_type,
-            target=head.target,
-            request_id=request_id,
-            started=started,
-            client=client,
+            "POST",
+            path.decode("latin-1"),
+            query.decode("latin-1"),
+            head.headers,
+            body,
+            head.content_type,
+            head.target,
+            request_id,
+            started,
+            client,
         )
         outcome = self._handle(request)
         return outcome.status, outcome.body, outcome.content_type, request_id
@@ -299,15 +299,7 @@ class KmsApi:
         return outcome
 
     def _authenticate(self, request: ApiRequest, service: str, outcome: _Outcome) -> Verified:
-        verified = self._verifier.verify(
-            SignedRequest(
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                headers=request.headers,
-                body=request.body,
-            )
-        )
+        verified = self._verifier.verify(request)
         outcome.access_key_id = verified.access_key_id
         if verified.service != service:
             raise AuthError(

@@ -1,8 +1,8 @@
 """One API request as the handler sees it: read once from the ASGI scope and body.
 
 The header pass lowercases names and picks out what routing needs (content type, target,
-declared length); the handler then runs off the event loop with a frozen
-:class:`ApiRequest` and never touches the ASGI objects.
+declared length); the handler then runs off the event loop with an
+:class:`ApiRequest` (never changed once built) and never touches the ASGI objects.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from strongroom.api.asgi import Scope
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+# building these two cost about 6 µs of every request. Nothing changes them once built.
+@dataclass(slots=True)
 class RequestHead:
     """The headers of a request, lowercased, and the three that routing reads."""
 
@@ -61,7 +63,7 @@ def head_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
     return RequestHead(tuple(headers), content_type, target, length)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApiRequest:
     """What the synchronous handler needs from one HTTP request."""
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 from urllib.parse import quote, unquote_to_bytes
 
 from strongroom.errors import AuthError
@@ -82,6 +83,35 @@ class SignedRequest:
     query: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
+
+
+class SignedParts(Protocol):
+    """What :meth:`SigV4Verifier.verify` reads of a request (:class:`SignedRequest` has it)."""
+
+    @property
+    def method(self) -> str:
+        """The HTTP method."""
+        ...
+
+    @property
+    def path(self) -> str:
+        """The raw path."""
+        ...
+
+    @property
+    def query(self) -> str:
+        """The raw query string, without ``?``."""
+        ...
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """``(name, value)`` pairs as received."""
+        ...
+
+    @property
+    def body(self) -> bytes:
+        """The body."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +291,12 @@ class SigV4Verifier:
         # Authorization headers up to their signature, parsed and scope-checked
         self._heads: dict[str, _Authorization] = {}
 
-    def verify(self, request: SignedRequest) -> Verified:
-        """Return who signed ``request``, or raise :class:`~strongroom.errors.AuthError`."""
+    def verify(self, request: SignedParts) -> Verified:
+        """Return who signed ``request``, or raise :class:`~strongroom.errors.AuthError`.
+
+        ``request`` is a :class:`SignedRequest` or anything with the same attributes
+        (the API hands in its own request object rather than copying it into one).
+        """
         headers: dict[str, list[str]] = {}
         for name, value in request.headers:
             name = name.lower()
@@ -401,7 +435,7 @@ def _payload_hash(headers: dict[str, list[str]], body: bytes) -> str:
 
 
 def _canonical_request(
-    request: SignedRequest,
+    request: SignedParts,
     headers: dict[str, list[str]],
     auth: _Authorization,
     payload_hash: str,
