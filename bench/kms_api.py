@@ -50,7 +50,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import bench_doc
-from kms_api_report import CONNECTIONS, DOC, OPERATIONS, Cell, render, write_doc
+from kms_api_report import (
+    COMPARED,
+    CONNECTIONS,
+    DOC,
+    OPERATIONS,
+    Cell,
+    compare_revision,
+    render,
+    write_doc,
+)
 from kms_api_servers import (
     Target,
     check_once,
@@ -204,9 +213,18 @@ def choose_client(wanted: str) -> str:
 def run_all(args: argparse.Namespace, client: str, base: Path) -> tuple[list[Cell], list[Any]]:
     specs: list[Callable[[], contextlib.AbstractContextManager[Target]]] = [
         moto_target,
-        lambda: strongroom_target(base, "sr1", "strongroom, 1 worker, HTTPS", "--workers", "1"),
         lambda: strongroom_target(base, "sr2", "strongroom, 2 workers, HTTPS", "--workers", "2"),
     ]
+    if args.one_worker:
+        specs.insert(
+            1,
+            lambda: strongroom_target(base, "sr1", "strongroom, 1 worker, HTTPS", "--workers", "1"),
+        )
+    if args.compare:
+        label = f"strongroom {compare_revision(args.compare)}, 2 workers, HTTPS"
+        specs.append(
+            lambda: strongroom_target(base, COMPARED, label, "--workers", "2", python=args.compare)
+        )
     if args.plain_http:
         specs.append(
             lambda: strongroom_target(
@@ -257,6 +275,18 @@ def main() -> None:
         type=float,
         default=10.0,
         help="longest wait for that per cell, seconds (0: do not wait)",
+    )
+    parser.add_argument(
+        "--no-one-worker",
+        dest="one_worker",
+        action="store_false",
+        help="skip strongroom with 1 worker",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="PYTHON",
+        help="also run the strongroom of this interpreter's environment (another checkout, "
+        "e.g. main's) with 2 workers, for a ratio measured in the same run",
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--doc", type=Path, default=DOC, help="where to write the section")

@@ -238,9 +238,27 @@ def moto_target() -> Iterator[Target]:
             process.wait()
 
 
+class _ServerFrom(ServerProcess):
+    """``strongroom server`` run by another interpreter (a checkout of another commit)."""
+
+    def __init__(self, python: str, data_dir: Path, *args: str) -> None:
+        super().__init__(data_dir, *args)
+        self.python = python
+
+    def command(self) -> list[str]:
+        return [self.python, *super().command()[1:]]
+
+
 @contextlib.contextmanager
-def strongroom_target(base: Path, key: str, label: str, *args: str) -> Iterator[Target]:
-    server = ServerProcess(base / key, *args).start()
+def strongroom_target(
+    base: Path, key: str, label: str, *args: str, python: str | None = None
+) -> Iterator[Target]:
+    """A ``strongroom server`` (of ``python``'s environment, if given) with ``args``."""
+    server = (
+        ServerProcess(base / key, *args)
+        if python is None
+        else _ServerFrom(python, base / key, *args)
+    ).start()
     try:
         info = server.info()
         assert server.process is not None

@@ -36,14 +36,14 @@ from strongroom.api.asgi import Receive, Scope, Send, lifespan, read_body, send_
 from strongroom.api.backend import KmsBackend, MeshBackend, UserKeyBackend
 from strongroom.api.json_body import decode_body, encode_body, error_body
 from strongroom.api.metrics import ApiMetrics
-from strongroom.api.request import ApiRequest, new_request_id, read_head
+from strongroom.api.request import ApiRequest, head_of, new_request_id, read_head
 from strongroom.api.shapes import (
     MESH_MODEL_PATH,
     SERIALIZATION,
     USER_KEYS_MODEL_PATH,
     ShapeCodec,
 )
-from strongroom.api.sigv4 import INVALID, SignedRequest, SigV4Verifier, Verified
+from strongroom.api.sigv4 import INVALID, SigV4Verifier, Verified
 from strongroom.errors import AuthError, InternalError, ProtocolError, StrongroomError
 from strongroom.kms.caller import Caller
 
@@ -127,6 +127,10 @@ class KmsApi:
         self._offload = offload
         self._prefix = self._codec.target_prefix + "."
         self._inline_targets = frozenset(self._prefix + op for op in inline_operations)
+        self._inline_limits: dict[bytes, int] = {}
+        if offload:
+            for target in self._inline_targets:
+                self._inline_limits[target.encode("ascii")] = max_request_bytes
         self._callers: dict[tuple[Caller, str, str], Caller] = {}
         # Strongroom's own operations: their own target prefixes, names disjoint from AWS's
         self._extensions = _extensions(backend, max_request_bytes)
@@ -209,6 +213,49 @@ class KmsApi:
             outcome = self._handle(request)
         await send_response(send, outcome.status, outcome.body, outcome.content_type, request_id)
 
+    # -- the server's inline path (no ASGI) -----------------------------------------------
+
+    def inline_limit(self, target: bytes) -> int:
+        """The body limit of ``POST /`` with this ``X-Amz-Target`` if it may be served inline.
+
+        ``0`` if not: the target is unknown, or runs in the thread pool. The server's
+        protocol answers such requests through :meth:`serve_inline`, without an ASGI
+        scope, task or message per request; everything else goes through ``__call__``.
+        """
+        return self._inline_limits.get(target, 0)
+
+    def serve_inline(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        path: bytes,
+        query: bytes,
+        client: str,
+    ) -> tuple[int, bytes, bytes, str]:
+        """Serve one ``POST /`` that :meth:`inline_limit` admitted, on the calling thread.
+
+        ``headers`` have lowercase names; the body is whole and within the limit. Returns
+        status, body, content type and request id. Authentication, dispatch, metrics and
+        the access log are exactly those of the ASGI path.
+        """
+        started = time.perf_counter()
+        request_id = new_request_id()
+        head = head_of(headers)
+        request = ApiRequest(
+            "POST",
+            path.decode("latin-1"),
+            query.decode("latin-1"),
+            head.headers,
+            body,
+            head.content_type,
+            head.target,
+            request_id,
+            started,
+            client,
+        )
+        outcome = self._handle(request)
+        return outcome.status, outcome.body, outcome.content_type, request_id
+
     def _too_large(self, request: ApiRequest, limit: int) -> _Outcome:
         outcome = _Outcome(operation=self._operation_label(request))
         error = ProtocolError(
@@ -252,15 +299,7 @@ class KmsApi:
         return outcome
 
     def _authenticate(self, request: ApiRequest, service: str, outcome: _Outcome) -> Verified:
-        verified = self._verifier.verify(
-            SignedRequest(
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                headers=request.headers,
-                body=request.body,
-            )
-        )
+        verified = self._verifier.verify(request)
         outcome.access_key_id = verified.access_key_id
         if verified.service != service:
             raise AuthError(

@@ -1,8 +1,9 @@
 """JSON 1.1 bodies of the API: requests decoded, responses and errors encoded.
 
-One decoder and one encoder serve every request (``json.loads``/``dumps`` with options
-build new ones per call). Requests may not hold ``NaN`` or ``Infinity``; timestamps in
-responses are epoch seconds, as AWS's JSON protocol sends them.
+Bodies go through orjson (Rust), a few times faster than the standard library's codec
+on the small bodies of the hot operations. Requests may not hold ``NaN`` or ``Infinity``
+(orjson refuses them, and numbers too large for a double); timestamps in responses are
+epoch seconds, as AWS's JSON protocol sends them.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
+import orjson
 
 
 def _json_default(value: Any) -> Any:
@@ -22,18 +21,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default)
+_ENCODE_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME  # datetimes through _json_default
 
 
 def decode_body(body: bytes) -> Any:
     """The JSON value of a request ``body`` (``ValueError`` if it is not JSON)."""
-    return _DECODER.decode(body.decode("utf-8"))
+    return orjson.loads(body)
 
 
 def encode_body(value: Any) -> bytes:
     """A response body: compact JSON, datetimes as epoch seconds."""
-    return _ENCODER.encode(value).encode("utf-8")
+    return orjson.dumps(value, default=_json_default, option=_ENCODE_OPTIONS)
 
 
 def error_body(aws_type: str, message: str) -> bytes:

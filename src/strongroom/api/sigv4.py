@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 from urllib.parse import quote, unquote_to_bytes
 
 from strongroom.errors import AuthError
@@ -84,6 +85,35 @@ class SignedRequest:
     body: bytes
 
 
+class SignedParts(Protocol):
+    """What :meth:`SigV4Verifier.verify` reads of a request (:class:`SignedRequest` has it)."""
+
+    @property
+    def method(self) -> str:
+        """The HTTP method."""
+        ...
+
+    @property
+    def path(self) -> str:
+        """The raw path."""
+        ...
+
+    @property
+    def query(self) -> str:
+        """The raw query string, without ``?``."""
+        ...
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """``(name, value)`` pairs as received."""
+        ...
+
+    @property
+    def body(self) -> bytes:
+        """The body."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Verified:
     """A request whose signature checked out: who signed it, for which region and service."""
@@ -107,6 +137,10 @@ class _Authorization:
     terminator: str
     signed_headers: tuple[str, ...]
     signature: str
+    scope: str
+    """``date/region/service/aws4_request``, as the string to sign names it."""
+    signed_list: str
+    """The signed header names joined by ``;``, as the canonical request lists them."""
 
 
 def _parse_authorization(value: str) -> _Authorization:
@@ -133,15 +167,17 @@ def _parse_authorization(value: str) -> _Authorization:
     signed = params["SignedHeaders"].lower()
     if not _HEADER_NAMES.fullmatch(signed):
         raise AuthError(INCOMPLETE, "SignedHeaders must list header names separated by ';'.")
-    names = signed.split(";")
+    names = tuple(sorted(set(signed.split(";"))))
     return _Authorization(
         access_key_id=scope[0],
         date=scope[1],
         region=scope[2],
         service=scope[3],
         terminator=scope[4],
-        signed_headers=tuple(sorted(set(names))),
+        signed_headers=names,
         signature=params["Signature"],
+        scope="/".join(scope[1:4]) + "/" + TERMINATOR,
+        signed_list=";".join(names),
     )
 
 
@@ -252,22 +288,32 @@ class SigV4Verifier:
         # Signing keys change once a day per key, region and service: derive each once.
         self._keys: dict[tuple[str, str, str, str], bytes] = {}
         self._last_date: tuple[str, tuple[str, float]] = ("", ("", 0.0))
+        # Authorization headers up to their signature, parsed and scope-checked
+        self._heads: dict[str, _Authorization] = {}
 
-    def verify(self, request: SignedRequest) -> Verified:
-        """Return who signed ``request``, or raise :class:`~strongroom.errors.AuthError`."""
+    def verify(self, request: SignedParts) -> Verified:
+        """Return who signed ``request``, or raise :class:`~strongroom.errors.AuthError`.
+
+        ``request`` is a :class:`SignedRequest` or anything with the same attributes
+        (the API hands in its own request object rather than copying it into one).
+        """
         headers: dict[str, list[str]] = {}
         for name, value in request.headers:
-            headers.setdefault(name.lower(), []).append(value)
+            name = name.lower()
+            found = headers.get(name)
+            if found is None:
+                headers[name] = [value]
+            else:
+                found.append(value)
         authorization = headers.get("authorization")
         if not authorization:
             raise AuthError(MISSING_TOKEN, MSG_MISSING)
         if len(authorization) > 1:
             raise AuthError(INCOMPLETE, "Only one Authorization header may be sent.")
-        auth = _parse_authorization(authorization[0])
-        if "x-amz-security-token" in headers:
-            raise AuthError(UNRECOGNIZED, MSG_UNRECOGNIZED)
+        auth, signature = self._authorization(authorization[0], headers)
         amz_date, sent = self._timestamp(headers)
-        self._check_scope(auth, amz_date)
+        if auth.date != amz_date[:8]:
+            self._check_scope(auth, amz_date)  # raises, naming both dates
         for name in _MUST_SIGN_IF_SENT:
             if name in headers and name not in auth.signed_headers:
                 raise AuthError(INVALID, f"'{name}' must be a signed header.")
@@ -276,22 +322,45 @@ class SigV4Verifier:
         if access_key is None:
             raise AuthError(UNRECOGNIZED, MSG_UNRECOGNIZED)
         payload_hash = _payload_hash(headers, request.body)
-        string_to_sign = "\n".join(
-            (
-                ALGORITHM,
-                amz_date,
-                f"{auth.date}/{auth.region}/{auth.service}/{TERMINATOR}",
-                hashlib.sha256(
-                    _canonical_request(request, headers, auth, payload_hash).encode("utf-8")
-                ).hexdigest(),
-            )
+        canonical = _canonical_request(request, headers, auth, payload_hash)
+        string_to_sign = (
+            f"{ALGORITHM}\n{amz_date}\n{auth.scope}\n"
+            + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         )
         key = self._signing_key(access_key, auth)
         expected = hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
-        provided = auth.signature if _SIGNATURE.fullmatch(auth.signature) else ""
+        provided = signature if _SIGNATURE.fullmatch(signature) else ""
         if not hmac.compare_digest(expected.encode("ascii"), provided.encode("ascii")):
             raise AuthError(INVALID, MSG_MISMATCH)
         return Verified(access_key=access_key, region=auth.region, service=auth.service)
+
+    def _authorization(
+        self, value: str, headers: dict[str, list[str]]
+    ) -> tuple[_Authorization, str]:
+        """The parsed Authorization header and its signature, checked but for the date.
+
+        A client sends the same header but for the signature all day long: the part
+        before the final ``Signature=`` is parsed and checked once and remembered (only
+        when the full parse finds exactly that signature, so a remembered head parses
+        the same with any other 64 hex digits after it).
+        """
+        head, mark, signature = value.rpartition("Signature=")
+        if mark and _SIGNATURE.fullmatch(signature):
+            known = self._heads.get(head)
+            if known is not None:
+                if "x-amz-security-token" in headers:
+                    raise AuthError(UNRECOGNIZED, MSG_UNRECOGNIZED)
+                return known, signature
+        auth = _parse_authorization(value)
+        if "x-amz-security-token" in headers:
+            raise AuthError(UNRECOGNIZED, MSG_UNRECOGNIZED)
+        amz_date, _ = self._timestamp(headers)
+        self._check_scope(auth, amz_date)
+        if mark and auth.signature == signature:
+            if len(self._heads) >= SIGNING_KEY_CACHE_SIZE:
+                self._heads.clear()
+            self._heads[head] = auth
+        return auth, auth.signature
 
     def _timestamp(self, headers: dict[str, list[str]]) -> tuple[str, float]:
         """:func:`_timestamp`, remembering the last X-Amz-Date (requests share seconds)."""
@@ -366,22 +435,29 @@ def _payload_hash(headers: dict[str, list[str]], body: bytes) -> str:
 
 
 def _canonical_request(
-    request: SignedRequest,
+    request: SignedParts,
     headers: dict[str, list[str]],
     auth: _Authorization,
     payload_hash: str,
 ) -> str:
-    lines = [
-        f"{name}:{','.join(_trim(v) for v in headers.get(name, ()))}"
-        for name in auth.signed_headers
-    ]
+    lines = []
+    for name in auth.signed_headers:
+        values = headers.get(name, ())
+        if len(values) == 1:
+            value = values[0]
+            # most values need no trimming; " ".join(split()) is the slow way to learn that
+            if value.isprintable() and value == value.strip() and "  " not in value:
+                lines.append(f"{name}:{value}\n")
+                continue
+        lines.append(f"{name}:{','.join(_trim(v) for v in values)}\n")
+    path = request.path
     return "\n".join(
         (
             request.method.upper(),
-            canonical_uri(request.path),
+            "/" if path == "/" else canonical_uri(path),
             canonical_query(request.query),
-            "\n".join(lines) + "\n",
-            ";".join(auth.signed_headers),
+            "".join(lines),
+            auth.signed_list,
             payload_hash,
         )
     )

@@ -64,6 +64,10 @@ class CoalescingTransport:
         self._held = None
         self._transport.abort()
 
+    def is_closing(self) -> bool:
+        """Whether the connection is closing (asked on every request: no ``__getattr__``)."""
+        return bool(self._transport.is_closing())
+
     def get_write_buffer_size(self) -> int:
         """Bytes waiting to be sent, including a held head."""
         held = len(self._held) if self._held is not None else 0

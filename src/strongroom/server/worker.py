@@ -29,7 +29,7 @@ from strongroom.errors import InternalError
 from strongroom.kms import KeyService
 from strongroom.mesh.identity.ingress import server_credentials
 from strongroom.server.guard import ConnectionGuard, raise_file_limit
-from strongroom.server.guarded_protocol import GuardedHttpToolsProtocol
+from strongroom.server.inline_protocol import InlineHttpProtocol
 from strongroom.server.runtime import Runtime
 from strongroom.server.settings import ServerSettings
 from strongroom.tls import (
@@ -102,7 +102,8 @@ class _Server(uvicorn.Server):
     - Idle keep-alive connections are dropped at once instead of closed with a TLS
       ``close_notify`` exchange: a pooled client that is not reading never answers it,
       and the shutdown would wait out the whole TLS shutdown timeout (30 s). Connections
-      with a request in flight still finish it (uvicorn marks them to close after).
+      with a request in flight still finish it (uvicorn marks them to close after; the
+      inline path of :mod:`strongroom.server.inline_protocol` does the same).
     - uvicorn raises the captured SIGTERM again once it has shut down, which kills the
       process with status -15; a clean shutdown here exits 0.
     """
@@ -114,7 +115,9 @@ class _Server(uvicorn.Server):
         for connection in list(self.server_state.connections):
             cycle = getattr(connection, "cycle", None)
             transport = getattr(connection, "transport", None)
-            idle = cycle is None or getattr(cycle, "response_complete", False)
+            idle = (cycle is None or getattr(cycle, "response_complete", False)) and not getattr(
+                connection, "inline_busy", False
+            )
             if (
                 idle
                 and transport is not None
@@ -216,7 +219,7 @@ def run_worker(
     config = uvicorn.Config(
         runtime,
         loop="uvloop",
-        http=GuardedHttpToolsProtocol.bound_to(guard),
+        http=InlineHttpProtocol.bound_to(guard, runtime.api),
         timeout_keep_alive=limits.keepalive_seconds,
         ws="none",
         lifespan="on",

@@ -1,0 +1,215 @@
+"""The server's HTTP protocol with an inline path: hot API calls answered from the parser.
+
+uvicorn turns every request into an ASGI scope, a request/response cycle object, an
+``asyncio.Event``, a task and four ASGI messages; for a Decrypt that answers from memory
+that machinery costs more CPU than the key service itself. :class:`InlineHttpProtocol`
+answers a ``POST /`` whose ``X-Amz-Target`` the app serves inline (see
+:meth:`strongroom.api.KmsApi.inline_limit`) straight from httptools' callbacks: the head
+and body are collected as they are parsed, and once the message is complete the app's
+synchronous :meth:`~strongroom.api.KmsApi.serve_inline` runs and the whole response goes
+out in one write. Everything else (other paths and operations, ``Expect: 100-continue``,
+bodies without a ``Content-Length`` or over the limit, requests pipelined behind one still
+being served, connections whose client is not reading its answers) takes uvicorn's path
+unchanged.
+
+The connection guard applies to both paths alike: the request deadline, the head size
+limit, the per-connection request cap, admission and eviction all live in
+:class:`GuardedHttpToolsProtocol`, whose callbacks run first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from strongroom.server.guard import ConnectionGuard
+from strongroom.server.guarded_protocol import GuardedHttpToolsProtocol
+
+_log = logging.getLogger("strongroom.server")
+_ERROR = (
+    b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
+)
+
+
+class InlineApp(Protocol):
+    """What the protocol needs of the app (:class:`strongroom.api.KmsApi` has it)."""
+
+    def inline_limit(self, target: bytes) -> int:
+        """The body limit if ``POST /`` with this target is served inline, else ``0``."""
+        ...
+
+    def serve_inline(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        path: bytes,
+        query: bytes,
+        client: str,
+    ) -> tuple[int, bytes, bytes, str]:
+        """Status, body, content type and request id of one inline request."""
+        ...
+
+
+class InlineHttpProtocol(GuardedHttpToolsProtocol):
+    """A guarded connection whose hot API requests skip the ASGI machinery (``app``)."""
+
+    app_inline: InlineApp | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inline = False
+        self._inline_body: list[bytes] = []
+        self._raw_transport: Any = None
+        self._client_text = ""
+        self._shutting_down = False
+
+    @classmethod
+    def bound_to(
+        cls, guard: ConnectionGuard, app: InlineApp | None = None
+    ) -> type[InlineHttpProtocol]:
+        """A protocol class whose connections answer to ``guard`` and serve ``app`` inline."""
+        return type("InlineHttpProtocol", (cls,), {"guard": guard, "app_inline": app})
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Keep the unwrapped transport: an inline response is one write already."""
+        self._raw_transport = transport
+        super().connection_made(transport)
+        if self.client:
+            self._client_text = f"{self.client[0]}:{self.client[1]}"
+
+    @property
+    def inline_busy(self) -> bool:
+        """Whether an inline request's head is in and its answer not yet sent."""
+        return self._inline
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: an inline request in flight is answered, then closed.
+
+        Its answer carries ``Connection: close``, as uvicorn's own requests' do.
+        """
+        if self._inline:
+            self._shutting_down = True
+            return
+        super().shutdown()
+
+    # -- parser callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        """Start a request; its ASGI scope is only built if it takes uvicorn's path."""
+        self._inline = False
+        if self.app_inline is None:
+            super().on_message_begin()
+            return
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
+    def on_headers_complete(self) -> None:
+        """Choose the path: inline for a hot ``POST /``, else uvicorn's (with its scope)."""
+        if self.app_inline is not None and self._admits_inline():
+            self._inline = True
+            self._inline_body = []
+            self._reading_head = False
+            self._head_bytes = 0
+            return
+        if self.app_inline is not None:
+            url, headers, expect = self.url, self.headers, self.expect_100_continue
+            HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
+            self.url, self.headers, self.expect_100_continue = url, headers, expect
+            self.scope["headers"] = headers
+        super().on_headers_complete()
+
+    def _admits_inline(self) -> bool:
+        app = self.app_inline
+        parser = self.parser
+        if (
+            app is None
+            or self.expect_100_continue
+            # a client that does not read its answers: uvicorn's path waits for the
+            # socket to drain before it answers more (the inline path would not)
+            or self.flow.write_paused
+            or self.pipeline
+            or (self.cycle is not None and not self.cycle.response_complete)
+            or parser.get_method() != b"POST"
+            or parser.get_http_version() != "1.1"
+            or not (self.url == b"/" or self.url.startswith(b"/?"))
+        ):
+            return False
+        target = length = b""
+        for name, value in self.headers:
+            if name == b"x-amz-target":
+                target = value.strip()
+            elif name == b"content-length":
+                length = value.strip()
+            elif name == b"transfer-encoding":
+                return False
+        limit = app.inline_limit(target)
+        return bool(limit) and length.isdigit() and int(length) <= limit
+
+    def on_body(self, body: bytes) -> None:
+        """Collect an inline request's body (the parser holds it to ``Content-Length``)."""
+        if self._inline:
+            self._inline_body.append(body)
+        else:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        """Serve an inline request now, on the loop, and send its response in one write."""
+        if not self._inline:
+            super().on_message_complete()
+            return
+        self._inline = False
+        # The guard's part of a complete request (GuardedHttpToolsProtocol).
+        self._reading_head = True
+        self._requests += 1
+        self._disarm()
+        self.guard.busy(self)
+        keep_alive = (
+            self.parser.should_keep_alive()
+            and self._requests < self.guard.limits.max_requests_per_connection
+            and not self._shutting_down
+        )
+        app = self.app_inline
+        assert app is not None
+        body = b"".join(self._inline_body)
+        self._inline_body = []
+        url = self.url
+        path, _, query = url.partition(b"?")
+        try:
+            status, payload, content_type, request_id = app.serve_inline(
+                self.headers, body, path, query, self._client_text
+            )
+        except Exception:
+            _log.exception("unexpected error on the inline path")
+            self._write(_ERROR)
+            self.transport.close()
+            return
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += (name, b": ", value, b"\r\n")
+        head += (
+            b"content-type: ",
+            content_type,
+            b"\r\ncontent-length: ",
+            str(len(payload)).encode("ascii"),
+            b"\r\nx-amzn-requestid: ",
+            request_id.encode("ascii"),
+            b"\r\n\r\n" if keep_alive else b"\r\nconnection: close\r\n\r\n",
+            payload,
+        )
+        self._write(b"".join(head))
+        if not keep_alive:
+            self.transport.close()
+            return
+        self.on_response_complete()
+
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        flush = getattr(transport, "flush", None)
+        if flush is not None:
+            flush()  # a held response head of an earlier request goes first
+        (self._raw_transport or transport).write(data)
