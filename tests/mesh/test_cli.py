@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from click.testing import Result
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from strongroom.cli.main import build_app
 
