@@ -195,7 +195,8 @@ def test_agent_serves_svids_from_the_server(
         assert seen["strongroom_mesh_agent_jwt_svids_total", ()] == 1
     finally:
         agent.terminate()
-        assert agent.wait(30) == 0
+        with agent:  # on the way out: close its pipes
+            assert agent.wait(30) == 0
     assert not socket_path.exists()
     plain = signed_json_client(mesh_server, mesh_keys["plain"], "StrongroomMesh")
     with pytest.raises(AccessDeniedError):

@@ -83,8 +83,8 @@ def test_rotation_is_pushed_before_expiry(mesh: Mesh, agent: AgentThread) -> Non
         assert first["not_after"] > second["not_before"]  # pushed before the old one expired
         assert child.wait(20) == 0
     finally:
-        child.kill()
-        child.wait()
+        with child:  # on the way out: close its pipes, wait for it
+            child.kill()
 
 
 def test_jwt_svid_fetched_and_validated(mesh: Mesh, probe: Probe) -> None:

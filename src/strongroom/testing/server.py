@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -141,6 +142,9 @@ class ServerProcess:
         env = dict(os.environ if self.env is None else self.env)
         env["PYTHONUNBUFFERED"] = "1"
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        # Callers often stop() the server and read output() afterwards, without close():
+        # the log is then closed when this object goes away, not left to a ResourceWarning.
+        weakref.finalize(self, self._log.close)
         self.process = subprocess.Popen(  # noqa: S603 - our own command line
             self.command(),
             stdin=subprocess.DEVNULL,
