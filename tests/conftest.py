@@ -22,6 +22,16 @@ settings.register_profile("strongroom", deadline=None, suppress_health_check=[He
 settings.load_profile("strongroom")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests (a million rows, crash loops) run untraced when coverage is on (``--cov``).
+
+    They load what the fast tests already cover, and tracing would double their CPU time.
+    """
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.no_cover)
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A PostgreSQL server on a loopback port for the whole session."""

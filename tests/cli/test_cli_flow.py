@@ -8,10 +8,15 @@ import shutil
 import sqlite3
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strongroom.cli.context import open_service
 from strongroom.kms import KeyService
+
+if TYPE_CHECKING:
+    from tests.cli.conftest import Runner
+
+    from strongroom.testing.softhsm import TempSoftHSM
 
 
 def _mode(path: Path) -> int:
@@ -46,7 +51,7 @@ def _decrypts(data_dir: Path, access_key_id: str, items: list[tuple[str, bytes, 
         service.close()
 
 
-def test_operator_flow(cli, tmp_path: Path) -> None:
+def test_operator_flow(cli: Runner, tmp_path: Path) -> None:
     data = tmp_path / "data"
     init = cli("init", "--data-dir", str(data), "--json").json()
     assert init["DataDir"] == str(data)
@@ -190,7 +195,7 @@ def test_operator_flow(cli, tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_restore_under_another_root_fails_cleanly(cli, tmp_path: Path) -> None:
+def test_restore_under_another_root_fails_cleanly(cli: Runner, tmp_path: Path) -> None:
     data = tmp_path / "data"
     cli("init", "--data-dir", str(data))
     cli("admin", "tenant", "create", "acme", "--data-dir", str(data))
@@ -240,7 +245,7 @@ def test_restore_under_another_root_fails_cleanly(cli, tmp_path: Path) -> None:
     assert bad.err == "error: this file is not a Strongroom keystore backup\n"
 
 
-def test_init_refuses_a_data_dir_in_use_and_defaults(cli, tmp_path: Path) -> None:
+def test_init_refuses_a_data_dir_in_use_and_defaults(cli: Runner, tmp_path: Path) -> None:
     data = tmp_path / "data"
     cli("init", env={"STRONGROOM_DATA_DIR": str(data)})
     assert (data / "config.json").exists()
@@ -266,7 +271,7 @@ def test_init_refuses_a_data_dir_in_use_and_defaults(cli, tmp_path: Path) -> Non
     )
 
 
-def test_errors_are_one_line(cli, tmp_path: Path) -> None:
+def test_errors_are_one_line(cli: Runner, tmp_path: Path) -> None:
     missing = cli("admin", "tenant", "list", "--data-dir", str(tmp_path / "nope"), expect=1)
     assert missing.err.count("\n") == 1 and "strongroom init" in missing.err
     data = tmp_path / "data"
@@ -283,7 +288,7 @@ def test_errors_are_one_line(cli, tmp_path: Path) -> None:
     assert dup.err == "error: Tenant dup already exists.\n"
 
 
-def test_access_key_delete(cli, tmp_path: Path) -> None:
+def test_access_key_delete(cli: Runner, tmp_path: Path) -> None:
     data = tmp_path / "data"
     cli("init", "--data-dir", str(data))
     cli("admin", "tenant", "create", "acme", "--data-dir", str(data))
@@ -356,7 +361,7 @@ def test_every_command_and_group_in_the_tree_shows_an_example() -> None:
         assert "Example" in text and "strongroom " in text.split("Example", 1)[1], path
 
 
-def test_init_with_an_hsm_root(cli, tmp_path: Path, softhsm_token) -> None:
+def test_init_with_an_hsm_root(cli: Runner, tmp_path: Path, softhsm_token: TempSoftHSM) -> None:
     uri = softhsm_token.uri("cli-root")
     data = tmp_path / "data"
     made = cli(

@@ -26,14 +26,14 @@ _COUNTER = itertools.count()
 def _new_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
     if kind == "sqlite":
         return SqliteStore(tmp_path / f"s{next(_COUNTER)}.db")
-    from strongroom.store import PostgresStore  # type: ignore[attr-defined]
+    from strongroom.store import PostgresStore
 
     server = request.getfixturevalue("postgres_server")
     return PostgresStore(server.create_database(f"backup_{next(_COUNTER)}"))
 
 
 def _dump(store: Store) -> tuple[list[tuple[str, str, str, bytes]], list[tuple[int, bytes]]]:
-    def unit(tx: StoreTx) -> tuple[list, list]:
+    def unit(tx: StoreTx) -> tuple[list[tuple[str, str, str, bytes]], list[tuple[int, bytes]]]:
         records = [
             (tenant, kind, name, value)
             for tenant in tx.tenants()
@@ -47,7 +47,8 @@ def _dump(store: Store) -> tuple[list[tuple[str, str, str, bytes]], list[tuple[i
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_kind(request: pytest.FixtureRequest) -> str:
-    return request.param
+    kind: str = request.param
+    return kind
 
 
 def test_backup_restores_every_record_and_the_chain(

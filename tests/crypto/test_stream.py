@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -57,13 +58,13 @@ class Trickle(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         n = min(len(buffer), self.step, len(self.data) - self.pos)
         buffer[:n] = self.data[self.pos : self.pos + n]
         self.pos += n
         return n
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         n = min(len(data), self.step)
         self.out += bytes(data[:n])
         return n
@@ -192,7 +193,7 @@ def test_default_chunk_size_stream_round_trips() -> None:
     "kw",
     [{"key_id": ""}, {"key_id": "k" * 2049}, {"wrapped": b""}, {"wrapped": bytes(8193)}],
 )
-def test_header_field_limits(kw: dict[str, object]) -> None:
+def test_header_field_limits(kw: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         sealer(**kw)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import itertools
 import struct
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -74,7 +75,9 @@ class Recorder:
         return b"".join(self.parts)
 
 
-def stream_decrypt(data: bytes, unwrap=keyring_unwrap) -> tuple[bool, bytes]:
+def stream_decrypt(
+    data: bytes, unwrap: Callable[[StreamHeader], bytes] = keyring_unwrap
+) -> tuple[bool, bytes]:
     sink = Recorder()
     try:
         decrypt_file(io.BytesIO(data), sink, unwrap, min_chunk_size=C)

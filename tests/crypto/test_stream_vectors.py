@@ -12,6 +12,7 @@ import io
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,7 +42,7 @@ def _context(context: dict[str, str]) -> bytes:
     return out
 
 
-def ref_encrypt(v: dict, plaintext: bytes) -> bytes:
+def ref_encrypt(v: dict[str, Any], plaintext: bytes) -> bytes:
     key, salt, size = bytes.fromhex(v["data_key"]), bytes.fromhex(v["salt"]), v["chunk_size"]
     prk = hmac.digest(salt, key, hashlib.sha256)
 
@@ -110,7 +111,7 @@ def ref_decrypt(stream: bytes, data_key: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("v", VALID, ids=IDS)
-def test_vector_encrypts_to_the_stored_bytes(v: dict) -> None:
+def test_vector_encrypts_to_the_stored_bytes(v: dict[str, Any]) -> None:
     sealer = StreamSealer(
         bytes.fromhex(v["data_key"]),
         key_id=v["key_id"],
@@ -127,7 +128,7 @@ def test_vector_encrypts_to_the_stored_bytes(v: dict) -> None:
 
 
 @pytest.mark.parametrize("v", VALID, ids=IDS)
-def test_vector_decrypts_to_the_stored_plaintext(v: dict) -> None:
+def test_vector_decrypts_to_the_stored_plaintext(v: dict[str, Any]) -> None:
     stream, key = bytes.fromhex(v["stream"]), bytes.fromhex(v["data_key"])
     header, plaintext = decrypt_buffer(stream, lambda h: key, min_chunk_size=TEST_MIN_CHUNK_SIZE)
     assert bytes(plaintext).hex() == v["plaintext"]
@@ -139,7 +140,7 @@ def test_vector_decrypts_to_the_stored_plaintext(v: dict) -> None:
 
 
 @pytest.mark.parametrize("v", VALID, ids=IDS)
-def test_reference_codec_agrees_with_the_vector(v: dict) -> None:
+def test_reference_codec_agrees_with_the_vector(v: dict[str, Any]) -> None:
     plaintext, stream = bytes.fromhex(v["plaintext"]), bytes.fromhex(v["stream"])
     assert ref_encrypt(v, plaintext) == stream
     assert ref_decrypt(stream, bytes.fromhex(v["data_key"])) == plaintext
@@ -150,7 +151,7 @@ def test_reference_codec_agrees_with_the_vector(v: dict) -> None:
 
 
 @pytest.mark.parametrize("case", VECTORS["invalid"]["cases"], ids=lambda c: c["name"])
-def test_invalid_vectors_fail_in_both_codecs(case: dict) -> None:
+def test_invalid_vectors_fail_in_both_codecs(case: dict[str, Any]) -> None:
     stream, key = bytes.fromhex(case["stream"]), bytes.fromhex(VALID[0]["data_key"])
     with pytest.raises(InvalidStream):
         decrypt_buffer(stream, lambda h: key, min_chunk_size=TEST_MIN_CHUNK_SIZE)

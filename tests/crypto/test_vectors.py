@@ -184,7 +184,7 @@ def test_invalid_context_vector_is_refused(case: dict[str, Any]) -> None:
 
 
 def test_distinct_context_vectors_encode_distinctly() -> None:
-    encoded = {}
+    encoded: dict[str, set[str]] = {}
     for case in CONTEXT["valid"]:
         key = json.dumps(case["context"] or {}, sort_keys=True)
         encoded.setdefault(case["encoded"], set()).add(key)

@@ -205,7 +205,7 @@ def test_limits_are_checked_and_secrets_stay_hidden(counting: Counting, alice_ke
         {"capacity": 0},
     ):
         with pytest.raises(ValidationError):
-            CacheLimits(**bad)  # type: ignore[arg-type]
+            CacheLimits(**bad)
     cache = CachingDataKeys(counting)
     made = cache.generate_data_key_for(alice_key, CTX, 1)
     assert made.plaintext.hex() not in repr(cache) and str(made.plaintext) not in repr(cache)

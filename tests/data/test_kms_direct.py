@@ -93,8 +93,12 @@ def test_round_trip_and_errors_against_a_server(kms_server: ServerInfo, kms_key_
             keys.generate_data_key("alias/none-such", None)
     finally:
         keys.close()
-    with pytest.raises(AuthError):
-        _client(kms_server, secret="wrong").generate_data_key(kms_key_arn, None)
+    wrong_secret = _client(kms_server, secret="wrong")
+    try:
+        with pytest.raises(AuthError):
+            wrong_secret.generate_data_key(kms_key_arn, None)
+    finally:
+        wrong_secret.close()  # its connection stays open after an error answer
     other_ca = DirectKmsDataKeys(
         kms_server.endpoint_url,
         "us-east-1",

@@ -10,7 +10,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -76,7 +76,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectBa
 
 
 @pytest.fixture
-def store(backend: ObjectBackend, alice_keys: InProcessDataKeys, alice: Caller, alice_key: str):
+def store(
+    backend: ObjectBackend, alice_keys: InProcessDataKeys, alice: Caller, alice_key: str
+) -> ObjectStore:
     return ObjectStore(backend, alice_keys, tenant=alice.tenant, key_id=alice_key, chunk_size=C)
 
 
@@ -342,7 +344,7 @@ def test_s3_get_range_fetches_only_the_chunks_it_needs(s3_store: ObjectStore) ->
     store, backend = s3_store, s3_store._backend
     body = bytes(i % 251 for i in range(32 * C))  # 32 chunks, 2 MiB
     store.put("big", body)
-    log = GetLog(backend._client)
+    log = GetLog(cast(S3Backend, backend)._client)
     start = 17 * C + 100
     assert store.get_range("big", start, start + 10) == body[start : start + 10]
     # the header (one 64 KiB read-ahead) and chunk 17, nothing like the whole object

@@ -115,7 +115,7 @@ def test_crash_leftovers_and_foreign_files_are_not_listed(
 
 
 segments = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="/\x00"),
     min_size=1,
     max_size=12,
 )
@@ -124,7 +124,9 @@ names = st.lists(segments, min_size=1, max_size=4).map("/".join)
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(names, min_size=1, max_size=6, unique=True))
-def test_any_valid_names_map_inside_the_root_and_list_back(tmp_path_factory, batch) -> None:
+def test_any_valid_names_map_inside_the_root_and_list_back(
+    tmp_path_factory: pytest.TempPathFactory, batch: list[str]
+) -> None:
     root = tmp_path_factory.mktemp("names")
     backend = LocalBackend(root)
     for name in batch:

@@ -42,7 +42,7 @@ class CountingSource(io.BytesIO):
         super().__init__(data)
         self.reads: list[tuple[int, int]] = []
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         position = self.tell()
         n = super().readinto(buffer)
         self.reads.append((position, n))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -94,7 +94,9 @@ def whole_module(request: pytest.FixtureRequest) -> None:
         if name.startswith("test_") and callable(value)
     }
     selected = {
-        item.originalname for item in request.session.items if item.module is request.module
+        item.originalname
+        for item in cast(list[pytest.Function], request.session.items)
+        if item.module is request.module
     }
     if defined - selected:
         pytest.skip("sums up the whole module: run it without -k / node ids")

@@ -66,7 +66,7 @@ def verify_locally(
         return
     assert isinstance(public, rsa.RSAPublicKey)
     if algorithm.startswith("RSASSA_PSS"):
-        size = HASHES[algorithm[-7:]].digest_size
+        size = HASHES[algorithm[-7:]]().digest_size
         pad: padding.AsymmetricPadding = padding.PSS(
             mgf=padding.MGF1(HASHES[algorithm[-7:]]()), salt_length=size
         )

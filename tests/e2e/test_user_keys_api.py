@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -229,7 +229,9 @@ def test_dry_run_changes_nothing(call: Call, tenant_a: AwsCredentials, key: dict
         ("EncryptForUser", {"UserId": "dry-1", "Plaintext": b64(b"x")}),
         ("GenerateUserDataKey", {"UserId": "dry-1"}),
     ]:
-        reply = call(tenant_a, operation, {"KeyId": arn, "DryRun": True, **payload})
+        reply = call(
+            tenant_a, operation, {"KeyId": arn, "DryRun": True, **cast(dict[str, Any], payload)}
+        )
         message = refused(reply, "DryRunOperationException", 400)
         assert "DryRun" in message and "Plaintext" not in reply.json()
     assert ok(call(tenant_a, "CountUserKeys", {"KeyId": arn}))["Count"] == count

@@ -115,9 +115,8 @@ def launch(
         server = PluginServer(KmsServicer(plugin, metrics, **extra), socket_dir / name, workers=16)
         server.start()
         channel = grpc.insecure_channel(server.target)
-        running = Running(
-            plugin, server, api_pb2_grpc.KeyManagementServiceStub(channel), channel, metrics
-        )
+        stub = api_pb2_grpc.KeyManagementServiceStub(channel)  # type: ignore[no-untyped-call]
+        running = Running(plugin, server, stub, channel, metrics)
         started.append(running)
         return running
 
@@ -145,7 +144,7 @@ class PluginProcess:
             env=environ,
         )
         self.channel = grpc.insecure_channel(f"unix://{socket_path}")
-        self.stub = api_pb2_grpc.KeyManagementServiceStub(self.channel)
+        self.stub = api_pb2_grpc.KeyManagementServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     def wait_serving(self, timeout: float = 60.0) -> None:
         """Block until the socket accepts gRPC calls; fail if the process exits first."""

@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -15,6 +17,9 @@ from strongroom.cli.context import open_service
 from strongroom.k8s.proto import api_pb2
 from strongroom.testing.server import free_port
 from strongroom.testing.service import tenant_caller
+
+if TYPE_CHECKING:
+    from tests.k8s.conftest import PluginProcess
 
 
 def _strongroom(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +47,9 @@ def _data_dir_with_key(data_dir: Path) -> str:
     return arn
 
 
-def test_plugin_command_serves_in_process_and_stops_cleanly(tmp_path: Path, plugin_process):
+def test_plugin_command_serves_in_process_and_stops_cleanly(
+    tmp_path: Path, plugin_process: Callable[..., PluginProcess]
+) -> None:
     data_dir = tmp_path / "data"
     arn = _data_dir_with_key(data_dir)
     port = free_port()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -18,8 +20,18 @@ from strongroom.k8s import AwsKmsBackend, KeyVersion, RetryPolicy
 from strongroom.k8s.proto import api_pb2
 from strongroom.testing.server import client_for, free_port, run_server
 
+if TYPE_CHECKING:
+    from tests.k8s.conftest import Launcher, PluginProcess, Running
 
-def sample(running, name: str, **labels: str) -> float | None:
+
+def details(error: grpc.RpcError) -> str:
+    """The status details of ``error`` (grpc types them optional; these calls set them)."""
+    text = error.details()
+    assert text is not None
+    return text
+
+
+def sample(running: Running, name: str, **labels: str) -> float | None:
     return running.metrics.registry.get_sample_value(name, labels)
 
 
@@ -33,7 +45,9 @@ def _aws_env(tmp_path: Path, credentials: dict[str, str]) -> dict[str, str]:
     }
 
 
-def test_plugin_over_a_real_strongroom_server(tmp_path: Path, plugin_process) -> None:
+def test_plugin_over_a_real_strongroom_server(
+    tmp_path: Path, plugin_process: Callable[..., PluginProcess]
+) -> None:
     with run_server(tmp_path / "server") as info:
         kms = client_for(info)
         arn = kms.create_key()["KeyMetadata"]["Arn"]
@@ -104,7 +118,7 @@ def fake_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_unreachable_key_service_is_unhealthy_and_unavailable(
-    launch, fake_credentials: None
+    launch: Launcher, fake_credentials: None
 ) -> None:
     backend = AwsKmsBackend.connect(f"http://127.0.0.1:{free_port()}", timeout=1.0)
     running = launch(backend=backend, retry=RetryPolicy(attempts=3, base_delay=0.0))
@@ -118,7 +132,7 @@ def test_unreachable_key_service_is_unhealthy_and_unavailable(
     assert retries == 4  # two retries for Status, two for Encrypt
 
 
-def test_a_silent_key_service_times_out(launch, fake_credentials: None) -> None:
+def test_a_silent_key_service_times_out(launch: Launcher, fake_credentials: None) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)  # accepts connections, never answers
@@ -129,7 +143,7 @@ def test_a_silent_key_service_times_out(launch, fake_credentials: None) -> None:
         with pytest.raises(grpc.RpcError) as info:
             running.stub.Encrypt(api_pb2.EncryptRequest(plaintext=b"s" * 32), timeout=10)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert "did not answer within 0.3 s" in info.value.details()
+        assert "did not answer within 0.3 s" in details(info.value)
         assert (
             sample(running, "strongroom_k8s_plugin_backend_retries_total", operation="KeyVersion")
             == 1
@@ -138,7 +152,7 @@ def test_a_silent_key_service_times_out(launch, fake_credentials: None) -> None:
         listener.close()
 
 
-def test_grpc_deadline_bounds_the_retries(launch, fake_credentials: None) -> None:
+def test_grpc_deadline_bounds_the_retries(launch: Launcher, fake_credentials: None) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)

@@ -6,6 +6,7 @@ import os
 import socket
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -16,6 +17,9 @@ from strongroom import errors
 from strongroom.k8s import KeyVersion, RetryPolicy, format_key_id, parse_key_id, parse_listen
 from strongroom.k8s.retry import Retrier
 from strongroom.k8s.server import clear_stale_socket, grpc_code
+
+if TYPE_CHECKING:
+    from tests.k8s.conftest import Launcher
 
 ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -95,7 +99,7 @@ def _retrier(policy: RetryPolicy, now: list[float], retried: list[str]) -> Retri
 
 
 def test_transient_failures_are_retried_with_backoff() -> None:
-    now, retried = [0.0], []
+    now, retried = [0.0], list[str]()
     retrier = _retrier(RetryPolicy(attempts=3, base_delay=0.1, max_delay=1.0), now, retried)
     flaky = Flaky(errors.DependencyTimeoutError("slow"), errors.StoreError("busy"))
     assert retrier.call("Encrypt", flaky) == "done"
@@ -105,7 +109,7 @@ def test_transient_failures_are_retried_with_backoff() -> None:
 
 
 def test_retries_are_bounded() -> None:
-    now, retried = [0.0], []
+    now, retried = [0.0], list[str]()
     retrier = _retrier(RetryPolicy(attempts=3, base_delay=0.1, max_delay=0.15), now, retried)
     flaky = Flaky(*(errors.KMSInternalError("down") for _ in range(5)))
     with pytest.raises(errors.KMSInternalError):
@@ -115,7 +119,7 @@ def test_retries_are_bounded() -> None:
 
 
 def test_throttling_is_retried_client_errors_are_not() -> None:
-    now, retried = [0.0], []
+    now, retried = [0.0], list[str]()
     retrier = _retrier(RetryPolicy(attempts=4), now, retried)
     throttled = Flaky(errors.ProtocolError("ThrottlingException", "slow down"))
     assert retrier.call("Encrypt", throttled) == "done"
@@ -131,7 +135,7 @@ def test_throttling_is_retried_client_errors_are_not() -> None:
 
 
 def test_no_retry_past_the_deadline() -> None:
-    now, retried = [0.0], []
+    now, retried = [0.0], list[str]()
     retrier = _retrier(RetryPolicy(attempts=5, base_delay=0.5), now, retried)
     flaky = Flaky(*(errors.DependencyTimeoutError("slow") for _ in range(5)))
     with pytest.raises(errors.DependencyTimeoutError):
@@ -188,7 +192,7 @@ def test_parse_listen() -> None:
             parse_listen(bad)
 
 
-def test_socket_is_private_and_removed_on_stop(launch, socket_dir: Path) -> None:
+def test_socket_is_private_and_removed_on_stop(launch: Launcher, socket_dir: Path) -> None:
     running = launch()
     path = running.server.socket_path
     mode = path.stat().st_mode
@@ -200,7 +204,7 @@ def test_socket_is_private_and_removed_on_stop(launch, socket_dir: Path) -> None
 
 
 def test_stale_socket_is_replaced_live_one_and_other_files_refused(
-    launch, socket_dir: Path
+    launch: Launcher, socket_dir: Path
 ) -> None:
     stale = socket_dir / "stale.sock"
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -7,7 +7,9 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -16,6 +18,9 @@ from strongroom.k8s import JsonLogFormatter
 from strongroom.k8s.proto import api_pb2
 from strongroom.kms import Caller, KeyService
 
+if TYPE_CHECKING:
+    from tests.k8s.conftest import FakeClock, Launcher, Running
+
 ALIAS = "alias/k8s-secrets"  # what the launch fixture's plugin encrypts under
 
 # kube-apiserver's checks (k8s.io/apiserver .../envelope/kmsv2/envelope.go)
@@ -23,7 +28,14 @@ _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _FQDN = re.compile(rf"{_LABEL}(\.{_LABEL})+")
 
 
-def sample(running, name: str, **labels: str) -> float | None:
+def details(error: grpc.RpcError) -> str:
+    """The status details of ``error`` (grpc types them optional; these calls set them)."""
+    text = error.details()
+    assert text is not None
+    return text
+
+
+def sample(running: Running, name: str, **labels: str) -> float | None:
     return running.metrics.registry.get_sample_value(name, labels)
 
 
@@ -37,28 +49,33 @@ def kube_accepts(response: api_pb2.EncryptResponse) -> bool:
     )
 
 
-def encrypt(stub, plaintext: bytes, uid: str = "uid-1") -> api_pb2.EncryptResponse:
-    return stub.Encrypt(api_pb2.EncryptRequest(plaintext=plaintext, uid=uid), timeout=10)
+def encrypt(stub: Any, plaintext: bytes, uid: str = "uid-1") -> api_pb2.EncryptResponse:
+    response: api_pb2.EncryptResponse = stub.Encrypt(
+        api_pb2.EncryptRequest(plaintext=plaintext, uid=uid), timeout=10
+    )
+    return response
 
 
-def decrypt(stub, sealed: api_pb2.EncryptResponse, uid: str = "uid-2") -> bytes:
+def decrypt(stub: Any, sealed: api_pb2.EncryptResponse, uid: str = "uid-2") -> bytes:
     request = api_pb2.DecryptRequest(
         ciphertext=sealed.ciphertext, uid=uid, key_id=sealed.key_id, annotations=sealed.annotations
     )
-    return stub.Decrypt(request, timeout=10).plaintext
+    plaintext: bytes = stub.Decrypt(request, timeout=10).plaintext
+    return plaintext
 
 
-def status(stub) -> api_pb2.StatusResponse:
-    return stub.Status(api_pb2.StatusRequest(), timeout=10)
+def status(stub: Any) -> api_pb2.StatusResponse:
+    response: api_pb2.StatusResponse = stub.Status(api_pb2.StatusRequest(), timeout=10)
+    return response
 
 
-def rpc_error(call, *args) -> grpc.RpcError:
+def rpc_error(call: Callable[..., Any], *args: Any) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as info:
         call(*args, timeout=10)
     return info.value
 
 
-def test_status_and_round_trip(launch, key_arn: str) -> None:
+def test_status_and_round_trip(launch: Launcher, key_arn: str) -> None:
     running = launch()
     answer = status(running.stub)
     assert (answer.version, answer.healthz) == ("v2", "ok")
@@ -76,7 +93,7 @@ def test_status_and_round_trip(launch, key_arn: str) -> None:
 
 
 def test_rotation_changes_key_id_and_old_ciphertexts_still_decrypt(
-    launch, service: KeyService, alice: Caller, key_arn: str
+    launch: Launcher, service: KeyService, alice: Caller, key_arn: str
 ) -> None:
     running = launch()
     sealed = [(encrypt(running.stub, seed := os.urandom(32)), seed)]
@@ -100,7 +117,7 @@ def test_rotation_changes_key_id_and_old_ciphertexts_still_decrypt(
 
 
 def test_alias_moved_to_another_key_changes_key_id_and_old_objects_decrypt(
-    launch, service: KeyService, alice: Caller, key_arn: str
+    launch: Launcher, service: KeyService, alice: Caller, key_arn: str
 ) -> None:
     running = launch()
     before = encrypt(running.stub, seed := os.urandom(32))
@@ -113,7 +130,7 @@ def test_alias_moved_to_another_key_changes_key_id_and_old_objects_decrypt(
 
 
 def test_disabled_key_is_unhealthy_refuses_encrypt_and_recovers(
-    launch, service: KeyService, alice: Caller, key_arn: str
+    launch: Launcher, service: KeyService, alice: Caller, key_arn: str
 ) -> None:
     running = launch()
     sealed = encrypt(running.stub, seed := os.urandom(32))
@@ -124,7 +141,7 @@ def test_disabled_key_is_unhealthy_refuses_encrypt_and_recovers(
     assert answer.key_id == f"{key_arn}#v1"  # the last known key id, never empty
     error = rpc_error(running.stub.Encrypt, api_pb2.EncryptRequest(plaintext=b"k" * 32))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "DisabledException" in error.details()
+    assert "DisabledException" in details(error)
     error = rpc_error(running.stub.Decrypt, api_pb2.DecryptRequest(ciphertext=sealed.ciphertext))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert sample(running, "strongroom_k8s_plugin_healthy") == 0
@@ -136,7 +153,7 @@ def test_disabled_key_is_unhealthy_refuses_encrypt_and_recovers(
 
 
 def test_health_is_cached_for_its_ttl(
-    launch, service: KeyService, alice: Caller, key_arn: str, fake_clock
+    launch: Launcher, service: KeyService, alice: Caller, key_arn: str, fake_clock: FakeClock
 ) -> None:
     clock = fake_clock
     running = launch(health_ttl=5.0, clock=clock)
@@ -167,16 +184,16 @@ GARBAGE = [
 
 
 @pytest.mark.parametrize("blob", GARBAGE, ids=range(len(GARBAGE)))
-def test_garbage_ciphertexts_get_a_clean_error(launch, key_arn: str, blob: bytes) -> None:
+def test_garbage_ciphertexts_get_a_clean_error(launch: Launcher, key_arn: str, blob: bytes) -> None:
     running = launch()
     request = api_pb2.DecryptRequest(ciphertext=blob, key_id=f"{key_arn}#v1", uid="g")
     error = rpc_error(running.stub.Decrypt, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "Traceback" not in error.details()
+    assert "Traceback" not in details(error)
     assert status(running.stub).healthz == "ok"  # still serving
 
 
-def test_altered_and_malformed_requests_get_a_clean_error(launch, key_arn: str) -> None:
+def test_altered_and_malformed_requests_get_a_clean_error(launch: Launcher, key_arn: str) -> None:
     running = launch()
     sealed = encrypt(running.stub, seed := os.urandom(32))
     flipped = bytearray(sealed.ciphertext)
@@ -203,7 +220,7 @@ def test_altered_and_malformed_requests_get_a_clean_error(launch, key_arn: str) 
 
 
 def test_foreign_ciphertexts_get_a_clean_error(
-    launch, service: KeyService, alice: Caller, bob: Caller, key_arn: str
+    launch: Launcher, service: KeyService, alice: Caller, bob: Caller, key_arn: str
 ) -> None:
     running = launch()
     context = {"k8s-kms-plugin": "v2"}
@@ -216,7 +233,7 @@ def test_foreign_ciphertexts_get_a_clean_error(
     request = api_pb2.DecryptRequest(ciphertext=blob, key_id=f"{key_arn}#v1")
     error = rpc_error(running.stub.Decrypt, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "IncorrectKeyException" in error.details()
+    assert "IncorrectKeyException" in details(error)
     # the plugin's key, another encryption context
     blob = service.call(
         alice, "Encrypt", {"KeyId": key_arn, "Plaintext": seed, "EncryptionContext": {"a": "b"}}
@@ -237,12 +254,12 @@ def test_foreign_ciphertexts_get_a_clean_error(
             grpc.StatusCode.NOT_FOUND,
             grpc.StatusCode.PERMISSION_DENIED,
         ), key_id
-        assert bob.tenant not in error.details() or key_id.startswith(bob_key)
-        assert seed.hex() not in error.details()
+        assert bob.tenant not in details(error) or key_id.startswith(bob_key)
+        assert seed.hex() not in details(error)
     assert status(running.stub).healthz == "ok"
 
 
-def test_64_concurrent_callers(launch) -> None:
+def test_64_concurrent_callers(launch: Launcher) -> None:
     running = launch()
     barrier = threading.Barrier(64)
 
@@ -266,7 +283,9 @@ def test_64_concurrent_callers(launch) -> None:
     assert 'strongroom_k8s_plugin_requests_total{code="OK",method="Decrypt"} 256.0' in text
 
 
-def test_logs_are_json_with_uid_and_no_secrets(launch, caplog: pytest.LogCaptureFixture) -> None:
+def test_logs_are_json_with_uid_and_no_secrets(
+    launch: Launcher, caplog: pytest.LogCaptureFixture
+) -> None:
     running = launch()
     seed = os.urandom(32)
     with caplog.at_level(logging.DEBUG, logger="strongroom.k8s"):

@@ -26,7 +26,7 @@ from pymongocrypt.options import MongoCryptOptions  # noqa: E402
 from pymongocrypt.synchronous.explicit_encrypter import ExplicitEncrypter  # noqa: E402
 from pymongocrypt.synchronous.state_machine import MongoCryptCallback  # noqa: E402
 
-OPTS = CodecOptions(uuid_representation=STANDARD)
+OPTS: CodecOptions[dict[str, Any]] = CodecOptions(uuid_representation=STANDARD)
 ALGORITHM = "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic"
 
 
@@ -71,7 +71,8 @@ class KeyVaultInMemory(MongoCryptCallback):  # type: ignore[misc]
         return doc["_id"]
 
     def bson_encode(self, doc: Any) -> bytes:
-        return bson.encode(doc, codec_options=OPTS)
+        encoded: bytes = bson.encode(doc, codec_options=OPTS)
+        return encoded
 
     def close(self) -> None:
         pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,9 @@ from kmip.core import enums  # noqa: E402
 from kmip.pie import exceptions as pie_exceptions  # noqa: E402
 from kmip.pie import objects  # noqa: E402
 
+# PyKMIP ships no type information: its ProxyKmipClient is Any to mypy.
+Client = Any
+
 CBC = {
     "block_cipher_mode": enums.BlockCipherMode.CBC,
     "padding_method": enums.PaddingMethod.PKCS5,
@@ -25,7 +29,7 @@ CBC = {
 }
 
 
-def _client(info: KmipServerInfo, tenant: str, version: enums.KMIPVersion) -> object:
+def _client(info: KmipServerInfo, tenant: str, version: enums.KMIPVersion) -> Client:
     files = info.clients[tenant]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -43,20 +47,20 @@ def _client(info: KmipServerInfo, tenant: str, version: enums.KMIPVersion) -> ob
 
 
 @pytest.fixture
-def alice(kmip: KmipServerInfo) -> Iterator[object]:
+def alice(kmip: KmipServerInfo) -> Iterator[Client]:
     client = _client(kmip, "alice", enums.KMIPVersion.KMIP_1_2)
     yield client
     client.close()
 
 
 @pytest.fixture
-def bob(kmip: KmipServerInfo) -> Iterator[object]:
+def bob(kmip: KmipServerInfo) -> Iterator[Client]:
     client = _client(kmip, "bob", enums.KMIPVersion.KMIP_1_2)
     yield client
     client.close()
 
 
-def test_symmetric_key_lifecycle(alice: object) -> None:
+def test_symmetric_key_lifecycle(alice: Client) -> None:
     uid = alice.create(enums.CryptographicAlgorithm.AES, 256, name="orders-key")
     _, attrs = alice.get_attributes(uid, ["State"])
     assert attrs[0].attribute_value.value == enums.State.PRE_ACTIVE
@@ -87,7 +91,7 @@ def test_symmetric_key_lifecycle(alice: object) -> None:
         alice.decrypt(data, uid=uid, iv_counter_nonce=iv, cryptographic_parameters=CBC)
 
 
-def test_compromise_moves_to_compromised(alice: object) -> None:
+def test_compromise_moves_to_compromised(alice: Client) -> None:
     uid = alice.create(enums.CryptographicAlgorithm.AES, 128)
     alice.activate(uid)
     alice.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid)
@@ -98,7 +102,7 @@ def test_compromise_moves_to_compromised(alice: object) -> None:
     assert attrs[0].attribute_value.value == enums.State.DESTROYED_COMPROMISED
 
 
-def test_register_get_secret_data_and_symmetric_key(alice: object) -> None:
+def test_register_get_secret_data_and_symmetric_key(alice: Client) -> None:
     secret = objects.SecretData(b"\x07" * 96, enums.SecretDataType.SEED)
     uid = alice.register(secret)
     assert alice.get(uid).value == b"\x07" * 96
@@ -109,7 +113,7 @@ def test_register_get_secret_data_and_symmetric_key(alice: object) -> None:
     assert got.cryptographic_algorithm == enums.CryptographicAlgorithm.AES
 
 
-def test_gcm_encrypt_decrypt(alice: object) -> None:
+def test_gcm_encrypt_decrypt(alice: Client) -> None:
     uid = alice.create(enums.CryptographicAlgorithm.AES, 256)
     alice.activate(uid)
     gcm = {"block_cipher_mode": enums.BlockCipherMode.GCM}
@@ -125,7 +129,7 @@ def test_gcm_encrypt_decrypt(alice: object) -> None:
     assert refused.value.reason == enums.ResultReason.CRYPTOGRAPHIC_FAILURE
 
 
-def test_mac(alice: object) -> None:
+def test_mac(alice: Client) -> None:
     uid = alice.create(
         enums.CryptographicAlgorithm.HMAC_SHA256,
         256,
@@ -138,7 +142,7 @@ def test_mac(alice: object) -> None:
     assert mac == again
 
 
-def test_locate_and_attribute_edits(alice: object) -> None:
+def test_locate_and_attribute_edits(alice: Client) -> None:
     from kmip.core import objects as cobjects
     from kmip.core.factories.attributes import AttributeFactory
 
@@ -166,7 +170,7 @@ def test_locate_and_attribute_edits(alice: object) -> None:
         alice.delete_attribute(uid, attribute_name="State")
 
 
-def test_tenants_do_not_see_each_other(alice: object, bob: object) -> None:
+def test_tenants_do_not_see_each_other(alice: Client, bob: Client) -> None:
     uid = alice.register(objects.SecretData(b"alice-only" * 4, enums.SecretDataType.PASSWORD))
     with pytest.raises(pie_exceptions.KmipOperationFailure) as refused:
         bob.get(uid)
@@ -216,7 +220,7 @@ def _links(kmip: KmipServerInfo, uid: str) -> dict[int, str]:
     return found
 
 
-def test_rekey_replaces_a_key_and_links_both(kmip: KmipServerInfo, alice: object) -> None:
+def test_rekey_replaces_a_key_and_links_both(kmip: KmipServerInfo, alice: Client) -> None:
     old = alice.create(enums.CryptographicAlgorithm.AES, 256, name="rotating-key")
     alice.activate(old)
     data, iv = alice.encrypt(b"before rekey", uid=old, cryptographic_parameters=CBC)
@@ -246,7 +250,7 @@ def test_rekey_replaces_a_key_and_links_both(kmip: KmipServerInfo, alice: object
     )
 
 
-def test_rekey_with_an_offset_is_pre_active_until_then(alice: object) -> None:
+def test_rekey_with_an_offset_is_pre_active_until_then(alice: Client) -> None:
     old = alice.create(enums.CryptographicAlgorithm.AES, 128)
     alice.activate(old)
     new = alice.rekey(uid=old, offset=3600)
@@ -256,7 +260,7 @@ def test_rekey_with_an_offset_is_pre_active_until_then(alice: object) -> None:
     assert found["Activation Date"] > 3000 + int(time.time())
 
 
-def test_rekey_refuses_destroyed_keys_and_secret_data(alice: object) -> None:
+def test_rekey_refuses_destroyed_keys_and_secret_data(alice: Client) -> None:
     uid = alice.create(enums.CryptographicAlgorithm.AES, 128)
     alice.destroy(uid)
     with pytest.raises(pie_exceptions.KmipOperationFailure) as refused:

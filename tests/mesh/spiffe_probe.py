@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
 
 def _pem(cert: Any) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    pem: str = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    return pem
 
 
 def _out(value: Any) -> None:
@@ -91,6 +93,7 @@ def jwt(audience: str) -> None:
         checked = client.validate_jwt_svid(svid.token, audience)
         bundles = client.fetch_jwt_bundles()
     bundle = bundles.get_bundle_for_trust_domain(svid.spiffe_id.trust_domain)
+    assert bundle is not None
     local = JwtSvid.parse_and_validate(svid.token, bundle, {audience})
     _out(
         {
@@ -123,8 +126,8 @@ def no_header() -> None:
     target = os.environ["SPIFFE_ENDPOINT_SOCKET"]
     codes = {}
     with grpc.insecure_channel(target) as channel:
-        stub = workload_pb2_grpc.SpiffeWorkloadAPIStub(channel)
-        calls = {
+        stub = workload_pb2_grpc.SpiffeWorkloadAPIStub(channel)  # type: ignore[no-untyped-call]
+        calls: dict[str, Callable[[], object]] = {
             "FetchX509SVID": lambda: next(iter(stub.FetchX509SVID(pb.X509SVIDRequest()))),
             "FetchX509Bundles": lambda: next(iter(stub.FetchX509Bundles(pb.X509BundlesRequest()))),
             "FetchJWTSVID": lambda: stub.FetchJWTSVID(pb.JWTSVIDRequest(audience=["a"])),

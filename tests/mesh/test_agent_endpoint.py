@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography import x509
@@ -131,6 +131,7 @@ def _start_agent(
     )  # fmt: skip
     assert agent.stdout is not None
     line = agent.stdout.readline()
+    assert agent.stderr is not None
     assert "SVIDs from" in line, (line, agent.stderr.read() if agent.poll() is not None else "")
     deadline = time.monotonic() + 30
     while not socket_path.exists():
@@ -170,11 +171,12 @@ def test_agent_serves_svids_from_the_server(
         verified = (
             PolicyBuilder().store(Store(roots)).build_client_verifier().verify(chain[0], chain[1:])
         )
-        assert x509.UniformResourceIdentifier(WEB) in verified.subjects
+        assert x509.UniformResourceIdentifier(WEB) in (verified.subjects or [])
         # the private key was made by the agent and matches the certificate
         private = serialization.load_pem_private_key(out["key_pem"].encode(), None)
         assert isinstance(private, ec.EllipticCurvePrivateKey)
-        assert private.public_key().public_numbers() == chain[0].public_key().public_numbers()
+        leaf_key = cast(ec.EllipticCurvePublicKey, chain[0].public_key())
+        assert private.public_key().public_numbers() == leaf_key.public_numbers()
 
         code, jwt = socket_probe(socket_path, "jwt", "payments")
         assert code == 0, jwt
@@ -193,7 +195,8 @@ def test_agent_serves_svids_from_the_server(
         assert seen["strongroom_mesh_agent_jwt_svids_total", ()] == 1
     finally:
         agent.terminate()
-        assert agent.wait(30) == 0
+        with agent:  # on the way out: close its pipes
+            assert agent.wait(30) == 0
     assert not socket_path.exists()
     plain = signed_json_client(mesh_server, mesh_keys["plain"], "StrongroomMesh")
     with pytest.raises(AccessDeniedError):

@@ -9,7 +9,9 @@ import os
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from cryptography import x509
@@ -23,10 +25,13 @@ from hypothesis import strategies as st
 from strongroom.errors import AccessDeniedError, RootOfTrustError, ValidationError
 from strongroom.mesh.identity.authority import INTERMEDIATE_VALIDITY_DAYS
 from strongroom.mesh.identity.ca import DEFAULT_SVID_TTL_S, MeshCA
-from strongroom.mesh.identity.svid import certificates_from_der, spiffe_id_of
+from strongroom.mesh.identity.svid import X509Svid, certificates_from_der, spiffe_id_of
 from strongroom.ports import ManualClock
 from strongroom.rootkey.local import LocalRootOfTrust
 from strongroom.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from tests.mesh.conftest import Mesh
 
 WEB = "spiffe://example.org/web"
 
@@ -35,12 +40,14 @@ def _verify(ca: MeshCA, chain: tuple[x509.Certificate, ...], server: bool = Fals
     at = datetime.datetime.fromtimestamp(ca.clock.now(), datetime.UTC)
     builder = PolicyBuilder().store(Store(ca.x509_authorities())).time(at)
     if server:
-        builder.build_server_verifier(x509.DNSName("web.example.org")).verify(chain[0], chain[1:])
+        builder.build_server_verifier(x509.DNSName("web.example.org")).verify(
+            chain[0], list(chain[1:])
+        )
     else:
         builder.build_client_verifier().verify(chain[0], list(chain[1:]))
 
 
-def test_x509_svid_follows_the_standard(mesh) -> None:
+def test_x509_svid_follows_the_standard(mesh: Mesh) -> None:
     svid = mesh.ca.new_svid(WEB)
     leaf = svid.leaf
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -54,7 +61,7 @@ def test_x509_svid_follows_the_standard(mesh) -> None:
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert set(eku) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
     assert isinstance(leaf.public_key(), ec.EllipticCurvePublicKey)
-    assert isinstance(leaf.public_key().curve, ec.SECP256R1)
+    assert isinstance(cast(ec.EllipticCurvePublicKey, leaf.public_key()).curve, ec.SECP256R1)
     assert svid.not_after - mesh.clock.now() == pytest.approx(DEFAULT_SVID_TTL_S, abs=1)
     assert svid.renew_at == pytest.approx(mesh.clock.now() + DEFAULT_SVID_TTL_S / 2, abs=6)
     assert spiffe_id_of(leaf) == svid.spiffe_id
@@ -72,11 +79,12 @@ def test_x509_svid_follows_the_standard(mesh) -> None:
     assert inter.issuer == root.subject
 
 
-def test_a_caller_keeps_its_own_key(mesh) -> None:
+def test_a_caller_keeps_its_own_key(mesh: Mesh) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     svid = mesh.ca.issue_svid(WEB, key.public_key(), ttl_s=120)
     assert svid.private_key is None
-    assert svid.leaf.public_key().public_numbers() == key.public_key().public_numbers()
+    leaf_key = cast(ec.EllipticCurvePublicKey, svid.leaf.public_key())
+    assert leaf_key.public_numbers() == key.public_key().public_numbers()
     assert svid.not_after - mesh.clock.now() == pytest.approx(120, abs=1)
     with pytest.raises(ValidationError):
         svid.key_pem()
@@ -85,7 +93,7 @@ def test_a_caller_keeps_its_own_key(mesh) -> None:
 @pytest.mark.parametrize(
     "bad", ["spiffe://other.org/web", "spiffe://example.org", "https://example.org/web"]
 )
-def test_ids_outside_the_trust_domain_are_refused(mesh, bad: str) -> None:
+def test_ids_outside_the_trust_domain_are_refused(mesh: Mesh, bad: str) -> None:
     with pytest.raises(ValidationError):
         mesh.ca.new_svid(bad)
 
@@ -118,7 +126,7 @@ def test_keys_are_wrapped_in_the_store_never_in_clear(tmp_path: Path) -> None:
     store.close()
 
 
-def test_revocation_stops_issuance_and_is_seen_by_verifiers(mesh) -> None:
+def test_revocation_stops_issuance_and_is_seen_by_verifiers(mesh: Mesh) -> None:
     svid = mesh.ca.new_svid(WEB)
     verifier = MeshCA(mesh.ca.trust_domain, mesh.store, mesh.root, mesh.clock)  # another process
     assert not verifier.is_revoked(svid.leaf)
@@ -137,7 +145,7 @@ def test_revocation_stops_issuance_and_is_seen_by_verifiers(mesh) -> None:
     assert mesh.ca.new_svid("spiffe://example.org/other")
 
 
-def test_a_foreign_trust_domain_does_not_verify(mesh, tmp_path: Path) -> None:
+def test_a_foreign_trust_domain_does_not_verify(mesh: Mesh, tmp_path: Path) -> None:
     other_store = SqliteStore(tmp_path / "other.db")
     other = MeshCA.create("example.org", other_store, mesh.root, mesh.clock)
     foreign = other.new_svid(WEB)  # same name, another CA
@@ -150,7 +158,7 @@ def test_a_foreign_trust_domain_does_not_verify(mesh, tmp_path: Path) -> None:
     other_store.close()
 
 
-def test_the_intermediate_is_renewed_under_the_same_root(mesh) -> None:
+def test_the_intermediate_is_renewed_under_the_same_root(mesh: Mesh) -> None:
     first = mesh.ca.new_svid(WEB).cert_chain[1]
     mesh.clock.advance(INTERMEDIATE_VALIDITY_DAYS * 86400 * 0.7)
     later = mesh.ca.new_svid(WEB)
@@ -159,7 +167,7 @@ def test_the_intermediate_is_renewed_under_the_same_root(mesh) -> None:
     _verify(mesh.ca, later.cert_chain)
 
 
-def test_bundles_pem_and_spiffe(mesh) -> None:
+def test_bundles_pem_and_spiffe(mesh: Mesh) -> None:
     pem = mesh.ca.trust_bundle_pem()
     assert x509.load_pem_x509_certificates(pem) == mesh.ca.x509_authorities()
     bundle = json.loads(json.dumps(mesh.ca.spiffe_bundle()))
@@ -175,7 +183,7 @@ def test_bundles_pem_and_spiffe(mesh) -> None:
     assert mesh.ca.jwt_bundle() == {"keys": jwt_keys}
 
 
-def test_jwt_svids(mesh) -> None:
+def test_jwt_svids(mesh: Mesh) -> None:
     token = mesh.ca.new_jwt_svid(WEB, ["https://a", "https://b"]).token
     checked = mesh.ca.validate_jwt_svid(token, "https://b")
     assert str(checked.spiffe_id) == WEB and checked.audience == ("https://a", "https://b")
@@ -205,7 +213,7 @@ def test_jwt_svids(mesh) -> None:
 
 
 @pytest.fixture(scope="module")
-def jwt_ca(tmp_path_factory: pytest.TempPathFactory):
+def jwt_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshCA]:
     store = SqliteStore(tmp_path_factory.mktemp("jwt") / "s.db")
     yield MeshCA.create("example.org", store, LocalRootOfTrust(os.urandom(32)), ManualClock())
     store.close()
@@ -221,14 +229,14 @@ def test_any_garbage_token_is_a_validation_error(jwt_ca: MeshCA, text: str) -> N
         jwt_ca.validate_jwt_svid(text, "aud")
 
 
-def test_mutual_tls_with_two_svids(mesh, tmp_path: Path) -> None:
+def test_mutual_tls_with_two_svids(mesh: Mesh, tmp_path: Path) -> None:
     """Two workloads' SVIDs in Python's ssl: each side verifies the other by the bundle."""
     server_svid = mesh.ca.new_svid("spiffe://example.org/server", dns_names=["localhost"])
     client_svid = mesh.ca.new_svid("spiffe://example.org/client")
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(mesh.ca.trust_bundle_pem())
 
-    def context(side: int, svid) -> ssl.SSLContext:
+    def context(side: int, svid: X509Svid) -> ssl.SSLContext:
         ctx = ssl.SSLContext(side)
         pem = tmp_path / f"{side}.pem"
         pem.write_bytes(svid.chain_pem() + svid.key_pem())
@@ -259,11 +267,12 @@ def test_mutual_tls_with_two_svids(mesh, tmp_path: Path) -> None:
         server_der = tls.getpeercert(binary_form=True)
     thread.join(10)
     listener.close()
+    assert server_der is not None
     assert spiffe_id_of(x509.load_der_x509_certificate(server_der)).path == "/server"
     assert spiffe_id_of(x509.load_der_x509_certificate(seen[0])).path == "/client"
 
 
-def test_der_chains_split_back(mesh) -> None:
+def test_der_chains_split_back(mesh: Mesh) -> None:
     svid = mesh.ca.new_svid(WEB)
     assert certificates_from_der(svid.chain_der()) == list(svid.cert_chain)
     assert certificates_from_der(b"") == []

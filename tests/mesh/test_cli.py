@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from click.testing import Result
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from strongroom.cli.main import build_app
 
@@ -105,8 +104,8 @@ def test_register_serve_revoke_unregister(
         assert agent.wait(30) == 0
         assert not socket_path.exists()
     finally:
-        agent.kill()
-        agent.wait()
+        with agent:  # on the way out: close its pipes, wait for it
+            agent.kill()
     strongroom("mesh", "unregister", *dd, registered["entry_id"])
     assert json.loads(strongroom("mesh", "entries", *dd, "--json").stdout) == []
     strongroom("mesh", "unregister", *dd, registered["entry_id"], expect=1)

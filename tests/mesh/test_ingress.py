@@ -7,6 +7,7 @@ import ssl
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography import x509
@@ -17,6 +18,9 @@ from strongroom.mesh.identity.ingress import MESH_SERVER_TTL_S, server_credentia
 from strongroom.testing.server import ServerProcess
 from strongroom.tls import SubjectNames, renewal_due
 
+if TYPE_CHECKING:
+    from tests.mesh.conftest import Mesh
+
 SERVER_ID = "spiffe://example.org/strongroom/server"
 
 
@@ -24,7 +28,7 @@ def _chain(pem: bytes) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates(pem)
 
 
-def test_server_credentials_from_the_mesh_ca(mesh) -> None:
+def test_server_credentials_from_the_mesh_ca(mesh: Mesh) -> None:
     names = SubjectNames.build(["kms.example.org", SERVER_ID])
     assert names.spiffe_id == SERVER_ID
     now = mesh.clock.now()

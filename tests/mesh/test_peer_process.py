@@ -76,8 +76,8 @@ def _exec_now(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    with proc:  # on the way out: close its pipes, wait for it
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_exec_before_attestation_is_refused_as_a_shared_socket(

@@ -145,7 +145,7 @@ def make_pair(td: TestTrustDomain) -> Iterator[Callable[..., Pair]]:
     loop.close()
 
 
-def test_request_through_two_sidecars(make_pair) -> None:
+def test_request_through_two_sidecars(make_pair: Callable[..., Pair]) -> None:
     pair = make_pair()
     assert http_get(pair.a_port) == (200, BODY)
     with socket.create_connection((LOCAL, pair.a_port), timeout=10) as sock:  # keep-alive
@@ -166,7 +166,7 @@ def _pool_full(pair: Pair, size: int) -> None:
     pair.loop.call(asyncio.wait_for(full(), 20))
 
 
-def test_pool_and_session_resumption(make_pair) -> None:
+def test_pool_and_session_resumption(make_pair: Callable[..., Pair]) -> None:
     pair = make_pair(pool_size=2)
     for _ in range(12):
         _pool_full(pair, 2)
@@ -178,7 +178,9 @@ def test_pool_and_session_resumption(make_pair) -> None:
     assert stats.peer_resumed >= 11, stats  # all but those made before the first ticket
 
 
-def test_caller_not_on_the_allow_list_is_refused(make_pair, td, logs) -> None:
+def test_caller_not_on_the_allow_list_is_refused(
+    make_pair: Callable[..., Pair], td: TestTrustDomain, logs: Records
+) -> None:
     pair = make_pair(a_cert=td.issue_svid("/intruder"))
     assert http_get(pair.a_port) == (0, b"")
     assert pair.b.stats.denied >= 1
@@ -187,14 +189,16 @@ def test_caller_not_on_the_allow_list_is_refused(make_pair, td, logs) -> None:
     assert pair.responder.connections == 0
 
 
-def test_empty_allow_list_denies_everyone(make_pair) -> None:
+def test_empty_allow_list_denies_everyone(make_pair: Callable[..., Pair]) -> None:
     pair = make_pair(allow=())
     assert http_get(pair.a_port) == (0, b"")
     assert pair.b.stats.accepted == 0
     assert pair.responder.connections == 0
 
 
-def test_expired_caller_certificate_is_refused(make_pair, td, logs) -> None:
+def test_expired_caller_certificate_is_refused(
+    make_pair: Callable[..., Pair], td: TestTrustDomain, logs: Records
+) -> None:
     pair = make_pair(a_cert=td.issue_expired_svid("/a"))
     assert http_get(pair.a_port) == (0, b"")
     assert pair.b.stats.accepted == 0
@@ -203,7 +207,9 @@ def test_expired_caller_certificate_is_refused(make_pair, td, logs) -> None:
     assert pair.responder.connections == 0
 
 
-def test_expired_server_certificate_is_refused(make_pair, td, logs) -> None:
+def test_expired_server_certificate_is_refused(
+    make_pair: Callable[..., Pair], td: TestTrustDomain, logs: Records
+) -> None:
     pair = make_pair(b_cert=td.issue_expired_svid("/b"))
     assert http_get(pair.a_port) == (0, b"")
     assert pair.a.stats.peer_refused >= 1
@@ -211,7 +217,9 @@ def test_expired_server_certificate_is_refused(make_pair, td, logs) -> None:
     assert pair.responder.requests == 0  # A's own ready connections may be upstream
 
 
-def test_revoked_caller_is_refused(make_pair, tmp_path: Path, logs) -> None:
+def test_revoked_caller_is_refused(
+    make_pair: Callable[..., Pair], tmp_path: Path, logs: Records
+) -> None:
     revoked = tmp_path / "revoked.txt"
     revocation = RevocationFile(revoked, interval=0.0)
     pair = make_pair(revocation=revocation)
@@ -241,7 +249,9 @@ def _raw_mtls(port: int, cert: IssuedCert, tmp_path: Path) -> bytes:
         return b""
 
 
-def test_foreign_trust_domain_certificate_is_refused(make_pair, tmp_path, logs) -> None:
+def test_foreign_trust_domain_certificate_is_refused(
+    make_pair: Callable[..., Pair], tmp_path: Path, logs: Records
+) -> None:
     pair = make_pair()
     foreign = TestTrustDomain("other.org")
     assert _raw_mtls(pair.b_port, foreign.issue_svid("/a"), tmp_path) == b""
@@ -250,7 +260,7 @@ def test_foreign_trust_domain_certificate_is_refused(make_pair, tmp_path, logs) 
     assert pair.responder.requests == 0  # A's own ready connections may be upstream
 
 
-def test_foreign_trust_domain_svid_is_refused_as_own_identity(td) -> None:
+def test_foreign_trust_domain_svid_is_refused_as_own_identity(td: TestTrustDomain) -> None:
     foreign = TestTrustDomain("other.org")
     source = StaticSvidSource(svid_state(foreign.issue_svid("/a"), foreign.bundle_pem))
     proxy = SidecarProxy(outbound(1, B_ID), source, NoRevocation())
@@ -258,7 +268,9 @@ def test_foreign_trust_domain_svid_is_refused_as_own_identity(td) -> None:
         loop.call(proxy.start())
 
 
-def test_same_name_from_another_ca_is_refused(make_pair, td) -> None:
+def test_same_name_from_another_ca_is_refused(
+    make_pair: Callable[..., Pair], td: TestTrustDomain
+) -> None:
     impostor = TestTrustDomain(TD)  # same trust domain name, another key
     pair = make_pair(a_cert=impostor.issue_svid("/a"))
     assert http_get(pair.a_port) == (0, b"")
@@ -266,7 +278,9 @@ def test_same_name_from_another_ca_is_refused(make_pair, td) -> None:
     assert pair.b.stats.handshake_failures >= 1
 
 
-def test_certificate_with_two_uri_sans_is_refused(make_pair, td, tmp_path, logs) -> None:
+def test_certificate_with_two_uri_sans_is_refused(
+    make_pair: Callable[..., Pair], td: TestTrustDomain, tmp_path: Path, logs: Records
+) -> None:
     pair = make_pair()
     two = td.issue_svid("", uris=[A_ID, f"spiffe://{TD}/admin"])
     assert _raw_mtls(pair.b_port, two, tmp_path) == b""
@@ -276,7 +290,9 @@ def test_certificate_with_two_uri_sans_is_refused(make_pair, td, tmp_path, logs)
     assert pair.responder.requests == 0  # A's own ready connections may be upstream
 
 
-def test_outbound_refuses_a_peer_with_another_id(make_pair, td, logs) -> None:
+def test_outbound_refuses_a_peer_with_another_id(
+    make_pair: Callable[..., Pair], td: TestTrustDomain, logs: Records
+) -> None:
     pair = make_pair(b_cert=td.issue_svid("/not-b"))
     assert http_get(pair.a_port) == (0, b"")
     assert pair.a.stats.peer_refused >= 1
@@ -284,7 +300,7 @@ def test_outbound_refuses_a_peer_with_another_id(make_pair, td, logs) -> None:
     assert pair.responder.requests == 0  # A's own ready connections may be upstream
 
 
-def test_plaintext_client_is_refused(make_pair, logs) -> None:
+def test_plaintext_client_is_refused(make_pair: Callable[..., Pair], logs: Records) -> None:
     pair = make_pair()
     with socket.create_connection((LOCAL, pair.b_port), timeout=10) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n")
@@ -316,7 +332,9 @@ def _server_serial(port: int, ctx: ssl.SSLContext) -> int:
     return x509.load_der_x509_certificate(der).serial_number
 
 
-def test_certificates_rotate_under_load_without_a_failed_request(make_pair, td, tmp_path) -> None:
+def test_certificates_rotate_under_load_without_a_failed_request(
+    make_pair: Callable[..., Pair], td: TestTrustDomain, tmp_path: Path
+) -> None:
     pair = make_pair(pool_size=4)
     failures: list[object] = []
     done = [0]
@@ -368,7 +386,7 @@ def test_certificates_rotate_under_load_without_a_failed_request(make_pair, td, 
     assert _server_serial(pair.b_port, client) == b_cert.serial  # new handshakes: new SVID
 
 
-def test_file_source_rotation(td, tmp_path: Path) -> None:
+def test_file_source_rotation(td: TestTrustDomain, tmp_path: Path) -> None:
     files = {name: tmp_path / name for name in ("svid.pem", "key.pem", "bundle.pem")}
 
     def write(cert: IssuedCert) -> None:

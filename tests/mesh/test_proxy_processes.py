@@ -18,11 +18,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography import x509
 
+from strongroom.mesh.agent.serve import AgentThread
 from strongroom.mesh.proxy.peer_check import NoRevocation
 from strongroom.mesh.proxy.policy import InboundListener, OutboundListener, ProxyPolicy, SvidConfig
 from strongroom.mesh.proxy.sidecar import SidecarProxy
@@ -31,6 +32,9 @@ from strongroom.mesh.proxy.yaml_config import Address
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, http_get
 from strongroom.testing.server import free_port, run_cli, scrape_metrics
+
+if TYPE_CHECKING:
+    from tests.mesh.conftest import Mesh
 
 TD = "example.org"
 
@@ -50,7 +54,7 @@ class Proc:
     def wait_line(self, message: str) -> dict[str, Any]:
         assert self.popen.stderr is not None
         for raw in self.popen.stderr:
-            line = json.loads(raw)
+            line: dict[str, Any] = json.loads(raw)
             self.lines.append(line)
             if line.get("message") == message:
                 return line
@@ -255,7 +259,9 @@ def test_unreachable_workload_api_is_reported(tmp_path: Path) -> None:
     assert "DSA is deprecated" not in done.stderr and "Warning" not in done.stderr
 
 
-def test_sidecar_processes_fed_by_the_workload_api(mesh, agent, tmp_path, procs) -> None:
+def test_sidecar_processes_fed_by_the_workload_api(
+    mesh: Mesh, agent: AgentThread, tmp_path: Path, procs: list[Proc]
+) -> None:
     web = f"spiffe://{TD}/web"
     mesh.registry.register(web, [f"unix:uid:{os.getuid()}"])
     with LoopThread() as loop:
@@ -294,7 +300,7 @@ outbound: [{{name: b, listen: "127.0.0.1:0", peer: "127.0.0.1:{b_port}", peer_id
             loop.call(responder.close())
 
 
-def test_mesh_ca_svids_and_the_mesh_ca_as_revocation_hook(mesh) -> None:
+def test_mesh_ca_svids_and_the_mesh_ca_as_revocation_hook(mesh: Mesh) -> None:
     web, api = f"spiffe://{TD}/web", f"spiffe://{TD}/api"
     bundle = tuple(mesh.ca.x509_authorities())
     a_source = StaticSvidSource(SvidState(mesh.ca.new_svid(web), bundle))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given
@@ -15,12 +17,15 @@ from strongroom.mesh.agent.attest import PeerCredentials, peer_credentials, work
 from strongroom.mesh.identity.registry import RegistrationEntry, Selector
 from strongroom.mesh.identity.spiffe_id import TrustDomain
 
+if TYPE_CHECKING:
+    from tests.mesh.conftest import Mesh
+
 
 def _attested(*texts: str) -> frozenset[Selector]:
     return frozenset(Selector.parse(t) for t in texts)
 
 
-def test_an_entry_matches_only_workloads_with_all_its_selectors(mesh) -> None:
+def test_an_entry_matches_only_workloads_with_all_its_selectors(mesh: Mesh) -> None:
     web = mesh.registry.register(
         "spiffe://example.org/web", ["unix:uid:1000", "unix:path:/usr/bin/web"]
     )
@@ -60,7 +65,7 @@ def test_an_entry_matches_only_workloads_with_all_its_selectors(mesh) -> None:
         ("spiffe://example.org/web/", ["unix:uid:1"]),
     ],
 )
-def test_bad_registrations_are_refused(mesh, spiffe_id: str, selectors: list[str]) -> None:
+def test_bad_registrations_are_refused(mesh: Mesh, spiffe_id: str, selectors: list[str]) -> None:
     with pytest.raises(ValidationError):
         mesh.registry.register(spiffe_id, selectors)
     assert mesh.registry.entries() == []
@@ -81,7 +86,7 @@ def test_selector_parser_accepts_or_refuses_cleanly(text: str) -> None:
     assert Selector.parse(str(selector)) == selector
 
 
-def test_entries_survive_the_store(mesh) -> None:
+def test_entries_survive_the_store(mesh: Mesh) -> None:
     entry = mesh.registry.register("spiffe://example.org/db", ["unix:user:postgres"])
     raw = entry.to_bytes()
     assert RegistrationEntry.from_bytes(raw) == entry
@@ -106,6 +111,6 @@ def test_tcp_peers_are_not_attested() -> None:
         peer_credentials(sock)
 
 
-def test_an_unreadable_process_gives_no_path(tmp_path) -> None:
+def test_an_unreadable_process_gives_no_path(tmp_path: Path) -> None:
     selectors = workload_selectors(PeerCredentials(999999999, 12345, 12345), proc=tmp_path)
     assert {s.key for s in selectors} <= {"uid", "gid", "user", "group"}

@@ -75,7 +75,9 @@ def _run(client: ResumingClientContext, server: ssl.SSLContext, connections: int
     return resumed
 
 
-def test_a_resumed_connection_brings_a_fresher_session(pair) -> None:
+def test_a_resumed_connection_brings_a_fresher_session(
+    pair: tuple[ResumingClientContext, ssl.SSLContext],
+) -> None:
     client, server = pair
     first = connect(client, server)
     assert not first.session_reused and client.remember(first)
@@ -92,7 +94,9 @@ def test_a_resumed_connection_brings_a_fresher_session(pair) -> None:
     assert connect(client, server).session_reused  # the fresher one resumes too
 
 
-def test_a_late_failure_of_an_old_offer_keeps_the_new_session(pair) -> None:
+def test_a_late_failure_of_an_old_offer_keeps_the_new_session(
+    pair: tuple[ResumingClientContext, ssl.SSLContext],
+) -> None:
     client, server = pair
     assert client.remember(connect(client, server))
     old_offer = connect(client, server)  # offered the session held now
@@ -106,7 +110,9 @@ def test_a_late_failure_of_an_old_offer_keeps_the_new_session(pair) -> None:
     assert client.session is None
 
 
-def test_young_sessions_outlive_a_small_server_cache(pair, monkeypatch) -> None:
+def test_young_sessions_outlive_a_small_server_cache(
+    pair: tuple[ResumingClientContext, ssl.SSLContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
     client, server = pair
     ctrl, address = _ssl_ctx_ctrl(), _ssl_ctx_address(server)
     if ctrl is None or not address:

@@ -9,7 +9,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from grpclib.client import Channel
@@ -22,6 +22,9 @@ from strongroom.mesh.agent.workload_api import WorkloadApi
 from strongroom.mesh.identity.svid import certificates_from_der
 from strongroom.mesh.proto import workload_pb2 as pb
 from strongroom.mesh.proto.workload_grpc import SpiffeWorkloadAPIStub
+
+if TYPE_CHECKING:
+    from tests.mesh.conftest import Mesh
 
 HEADER = {"workload.spiffe.io": "true"}
 WEB = "spiffe://example.org/web"
@@ -47,8 +50,13 @@ def status_of(
     return raised.value.status
 
 
-def _me(mesh, spiffe_id: str = WEB, *extra: str) -> str:
+def _me(mesh: Mesh, spiffe_id: str = WEB, *extra: str) -> str:
     return mesh.registry.register(spiffe_id, [f"unix:uid:{os.getuid()}", *extra]).entry_id
+
+
+def _svids(response: pb.X509SVIDResponse | None) -> list[pb.X509SVID]:
+    assert response is not None
+    return list(response.svids)
 
 
 async def _first_x509(stub: SpiffeWorkloadAPIStub) -> pb.X509SVIDResponse:
@@ -56,10 +64,11 @@ async def _first_x509(stub: SpiffeWorkloadAPIStub) -> pb.X509SVIDResponse:
         await stream.send_message(pb.X509SVIDRequest(), end=True)
         first = await stream.recv_message()
         await stream.cancel()  # a stream of updates never ends by itself
+        assert first is not None
         return first
 
 
-def test_unregistered_callers_get_permission_denied(mesh, agent) -> None:
+def test_unregistered_callers_get_permission_denied(mesh: Mesh, agent: AgentThread) -> None:
     assert status_of(agent, _first_x509) is Status.PERMISSION_DENIED
     assert (
         status_of(
@@ -71,7 +80,7 @@ def test_unregistered_callers_get_permission_denied(mesh, agent) -> None:
     assert status_of(agent, _first_x509) is Status.PERMISSION_DENIED
 
 
-def test_every_matching_entry_gives_an_svid(mesh, agent) -> None:
+def test_every_matching_entry_gives_an_svid(mesh: Mesh, agent: AgentThread) -> None:
     _me(mesh)
     _me(mesh, DB, f"unix:path:{os.path.realpath(sys.executable)}")  # this very binary
     mesh.registry.register(
@@ -86,7 +95,7 @@ def test_every_matching_entry_gives_an_svid(mesh, agent) -> None:
         assert svid.x509_svid_key.startswith(b"\x30")  # PKCS#8 DER
 
 
-def test_jwt_svid_requests(mesh, agent) -> None:
+def test_jwt_svid_requests(mesh: Mesh, agent: AgentThread) -> None:
     _me(mesh)
     _me(mesh, DB)
     assert (
@@ -120,13 +129,16 @@ def test_jwt_svid_requests(mesh, agent) -> None:
         pb.ValidateJWTSVIDRequest(audience="x"),
         pb.ValidateJWTSVIDRequest(svid=token),
     ):
-        assert (
-            status_of(agent, lambda s, bad=bad: s.ValidateJWTSVID(bad, metadata=HEADER))
-            is Status.INVALID_ARGUMENT
-        )
+
+        def validate(
+            s: SpiffeWorkloadAPIStub, bad: pb.ValidateJWTSVIDRequest = bad
+        ) -> Awaitable[Any]:
+            return s.ValidateJWTSVID(bad, metadata=HEADER)
+
+        assert status_of(agent, validate) is Status.INVALID_ARGUMENT
 
 
-def test_bundles_are_streamed(mesh, agent) -> None:
+def test_bundles_are_streamed(mesh: Mesh, agent: AgentThread) -> None:
     _me(mesh)
 
     async def first(stub: SpiffeWorkloadAPIStub, method: str, request: Any) -> Any:
@@ -142,7 +154,7 @@ def test_bundles_are_streamed(mesh, agent) -> None:
     assert json.loads(jwt_bundles.bundles["spiffe://example.org"]) == mesh.ca.jwt_bundle()
 
 
-def test_the_stream_follows_entries_and_revocations(mesh, agent) -> None:
+def test_the_stream_follows_entries_and_revocations(mesh: Mesh, agent: AgentThread) -> None:
     web_entry = _me(mesh)
     _me(mesh, DB)
     scheduler = mesh.scheduler
@@ -152,12 +164,12 @@ def test_the_stream_follows_entries_and_revocations(mesh, agent) -> None:
         try:
             async with stub.FetchX509SVID.open(metadata=HEADER) as stream:
                 await stream.send_message(pb.X509SVIDRequest(), end=True)
-                seen.append(sorted(s.spiffe_id for s in (await stream.recv_message()).svids))
+                seen.append(sorted(s.spiffe_id for s in _svids(await stream.recv_message())))
                 await asyncio.to_thread(mesh.ca.revoke, DB)
                 while scheduler.sleepers == 0:
                     await asyncio.sleep(0.01)
                 scheduler.advance(5)  # one refresh: the revocation is noticed
-                seen.append(sorted(s.spiffe_id for s in (await stream.recv_message()).svids))
+                seen.append(sorted(s.spiffe_id for s in _svids(await stream.recv_message())))
                 await asyncio.to_thread(mesh.registry.unregister, web_entry)
                 while scheduler.sleepers == 0:
                     await asyncio.sleep(0.01)
@@ -170,7 +182,7 @@ def test_the_stream_follows_entries_and_revocations(mesh, agent) -> None:
     assert call(agent, body) == [[DB, WEB], [WEB], ["PERMISSION_DENIED"]]
 
 
-def test_socket_files(mesh, socket_dir: Path) -> None:
+def test_socket_files(mesh: Mesh, socket_dir: Path) -> None:
     path = socket_dir / "agent.sock"
     api = WorkloadApi(mesh.ca, mesh.registry, mesh.scheduler)
     with AgentThread(api, path) as running:

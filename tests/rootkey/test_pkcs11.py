@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pkcs11 import Attribute, KeyType
@@ -24,7 +25,7 @@ def _label() -> str:
     return f"root-{uuid.uuid4().hex}"
 
 
-def _uri_without_pin(token: TempSoftHSM, label: str, **extra: str) -> Pkcs11Uri:
+def _uri_without_pin(token: TempSoftHSM, label: str, **extra: Any) -> Pkcs11Uri:
     return Pkcs11Uri(
         token=token.token_label, object=label, module_path=str(token.module_path), **extra
     )
@@ -90,7 +91,7 @@ def test_no_pin_anywhere_is_refused(softhsm_token: TempSoftHSM) -> None:
 def test_incomplete_uris_are_refused(
     softhsm_token: TempSoftHSM, change: dict[str, object], fragment: str
 ) -> None:
-    fields = {
+    fields: dict[str, Any] = {
         "token": softhsm_token.token_label,
         "object": "root",
         "module_path": str(softhsm_token.module_path),
@@ -99,7 +100,7 @@ def test_incomplete_uris_are_refused(
     }
     fields.update(change)
     with pytest.raises(ValidationError, match=fragment):
-        Pkcs11RootOfTrust.from_uri(Pkcs11Uri(**fields))  # type: ignore[arg-type]
+        Pkcs11RootOfTrust.from_uri(Pkcs11Uri(**fields))
 
 
 def test_unknown_token_module_or_key_is_a_root_of_trust_error(

@@ -119,9 +119,11 @@ def test_restart_reuses_credentials_ca_and_keys(tmp_path: Path) -> None:
         kms = client_for(run_info(endpoint, ca_bundle, creds))
         key_id = kms.create_key()["KeyMetadata"]["KeyId"]
         blob = kms.encrypt(KeyId=key_id, Plaintext=b"kept")["CiphertextBlob"]
+        assert ca_bundle is not None
         ca_before = Path(ca_bundle).read_bytes()
         leaf_before = _leaf(endpoint, ca_bundle)
     with run_server(data_dir) as (endpoint2, ca_bundle2, creds2):
+        assert ca_bundle2 is not None
         assert Path(ca_bundle2).read_bytes() == ca_before
         assert _leaf(endpoint2, ca_bundle2) == leaf_before
         assert creds2["SecretAccessKey"] == creds["SecretAccessKey"]

@@ -7,8 +7,9 @@ import ipaddress
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography import x509
@@ -33,21 +34,23 @@ DAY = 86400.0
 
 
 @pytest.fixture
-def parts(tmp_path: Path) -> tuple[SqliteStore, LocalRootOfTrust]:
+def parts(tmp_path: Path) -> Iterator[tuple[SqliteStore, LocalRootOfTrust]]:
     store = SqliteStore(tmp_path / "store.db")
     root = LocalRootOfTrust.create(tmp_path / "master.key")
     yield store, root
     store.close()
 
 
-def test_ca_is_p256_root_created_once_and_key_only_wrapped(parts) -> None:
+def test_ca_is_p256_root_created_once_and_key_only_wrapped(
+    parts: tuple[SqliteStore, LocalRootOfTrust],
+) -> None:
     store, root = parts
     first = store.write(lambda tx: load_or_create_ca(tx, root, NOW))
     second = store.write(lambda tx: load_or_create_ca(tx, root, NOW + DAY))
     assert first.pem == second.pem
     cert = first.certificate
     assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
-    assert cert.public_key().curve.name == "secp256r1"
+    assert cast(ec.EllipticCurvePublicKey, cert.public_key()).curve.name == "secp256r1"
     constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     assert constraints.ca and constraints.path_length == 1
     raw = store.read(lambda tx: tx.get("_global", "ca", "root"))
@@ -56,7 +59,9 @@ def test_ca_is_p256_root_created_once_and_key_only_wrapped(parts) -> None:
     assert "PrivateKey" not in repr(first)
 
 
-def test_ca_key_does_not_open_under_another_root(parts, tmp_path: Path) -> None:
+def test_ca_key_does_not_open_under_another_root(
+    parts: tuple[SqliteStore, LocalRootOfTrust], tmp_path: Path
+) -> None:
     store, root = parts
     store.write(lambda tx: load_or_create_ca(tx, root, NOW))
     other = LocalRootOfTrust.create(tmp_path / "other.key")
@@ -64,7 +69,9 @@ def test_ca_key_does_not_open_under_another_root(parts, tmp_path: Path) -> None:
         store.write(lambda tx: load_or_create_ca(tx, other, NOW))
 
 
-def test_server_certificate_sans_usage_and_chain(parts) -> None:
+def test_server_certificate_sans_usage_and_chain(
+    parts: tuple[SqliteStore, LocalRootOfTrust],
+) -> None:
     store, root = parts
     names = SubjectNames.build(["kms.example.org", "10.1.2.3", "0.0.0.0"])
     creds = store.write(lambda tx: server_credentials(tx, root, names, NOW))
@@ -86,7 +93,9 @@ def test_server_certificate_sans_usage_and_chain(parts) -> None:
         pickle.dumps(creds)
 
 
-def test_server_certificate_reused_then_renewed_near_expiry(parts) -> None:
+def test_server_certificate_reused_then_renewed_near_expiry(
+    parts: tuple[SqliteStore, LocalRootOfTrust],
+) -> None:
     store, root = parts
     names = SubjectNames.build()
     first = store.write(lambda tx: server_credentials(tx, root, names, NOW))
@@ -105,7 +114,9 @@ def test_server_certificate_reused_then_renewed_near_expiry(parts) -> None:
     )
 
 
-def test_context_serves_tls12_or_newer_verified_by_the_ca(parts, tmp_path: Path) -> None:
+def test_context_serves_tls12_or_newer_verified_by_the_ca(
+    parts: tuple[SqliteStore, LocalRootOfTrust], tmp_path: Path
+) -> None:
     import time
 
     store, root = parts

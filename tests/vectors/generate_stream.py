@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
+from typing import Any
 
 from strongroom.crypto.stream import TEST_MIN_CHUNK_SIZE, StreamSealer, parse_header
 from strongroom.crypto.stream_io import encrypt_buffer
@@ -44,7 +45,9 @@ def _hex(data: bytes | bytearray) -> str:
     return bytes(data).hex()
 
 
-def _valid(number: int, name: str, chunk: int, length: int, context: dict[str, str]) -> dict:
+def _valid(
+    number: int, name: str, chunk: int, length: int, context: dict[str, str]
+) -> dict[str, Any]:
     wrapped = hashlib.sha256(b"wrapped %d" % number).digest() + b"\x01\x02"
     salt = _salt(number)
     sealer = StreamSealer(
@@ -75,7 +78,7 @@ def _valid(number: int, name: str, chunk: int, length: int, context: dict[str, s
     }
 
 
-def _invalid(case: dict) -> list[dict]:
+def _invalid(case: dict[str, Any]) -> list[dict[str, Any]]:
     stream = bytes.fromhex(case["stream"])
     size, step = parse_header(stream, TEST_MIN_CHUNK_SIZE).size, case["chunk_size"] + 16
     chunks = [stream[i : i + step] for i in range(size, len(stream), step)]

@@ -2,36 +2,22 @@
 
 The ciphertext is the bare RSAES-OAEP ciphertext (as long as the modulus), so a client can
 encrypt offline with the public key GetPublicKey returns. Encrypt, Decrypt and ReEncrypt
-(:mod:`strongroom.kms.ops.crypto`) call these for asymmetric encryption keys.
+(:mod:`strongroom.kms.ops.crypto`) call these for asymmetric encryption keys; the OAEP
+parameters are :mod:`strongroom.crypto.rsa_oaep`'s.
 """
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from strongroom.crypto.rsa_oaep import OAEP_HASHES, max_oaep_plaintext, oaep
 from strongroom.errors import InvalidCiphertextError, InvalidKeyUsageError, ValidationError
 from strongroom.kms.kernel import Kernel
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.signing import load_private, load_public
 from strongroom.ports import StoreTx
 
-OAEP_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "RSAES_OAEP_SHA_1": hashes.SHA1,
-    "RSAES_OAEP_SHA_256": hashes.SHA256,
-}
-"""The RSA encryption algorithms and the hash each uses for OAEP and MGF1."""
-
-
-def oaep(algorithm: str) -> padding.OAEP:
-    """The OAEP padding of an ``RSAES_OAEP_SHA_*`` algorithm (same hash for MGF1, no label)."""
-    digest = OAEP_HASHES[algorithm]()
-    return padding.OAEP(mgf=padding.MGF1(digest), algorithm=digest, label=None)
-
-
-def max_oaep_plaintext(key_bits: int, algorithm: str) -> int:
-    """The longest plaintext RSAES-OAEP takes: ``k - 2 * hLen - 2`` (RSA_2048, SHA-256: 190)."""
-    return key_bits // 8 - 2 * OAEP_HASHES[algorithm]().digest_size - 2
+__all__ = ["OAEP_HASHES", "asymmetric_decrypt", "asymmetric_encrypt", "max_oaep_plaintext", "oaep"]
 
 
 def asymmetric_encrypt(

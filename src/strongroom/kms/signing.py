@@ -1,172 +1,88 @@
-"""Asymmetric key objects and AWS KMS's signing algorithms, on ``cryptography`` (pure).
+"""AWS KMS's signing algorithms for the key service: the pure ones with the service's errors.
 
-Signatures are in AWS KMS's formats, so a client can verify offline with the public key
-``GetPublicKey`` returns: RSASSA-PSS (salt length = digest length) or PKCS #1 v1.5, ECDSA
-as DER ``(r, s)``, ML-DSA (FIPS 204) and Ed25519 (RFC 8032, pure) as the bare signature.
-Message types:
-
-- ``RAW``: the message itself (hashed here for RSA and ECDSA; ML-DSA, with an empty
-  context, and Ed25519 sign it as is);
-- ``DIGEST``: a digest of the message made by the caller (RSA and ECDSA only);
-- ``EXTERNAL_MU``: ML-DSA's 64-byte message representative μ computed by the caller
-  (``cryptography``'s ``MLDSAMuHasher``), so a large message never travels.
+The schemes, key loading and message checks are pure and live in ``crypto``; here a bad
+message becomes :class:`~strongroom.errors.ValidationError` (the caller's fault) and stored
+material of the wrong kind :class:`~strongroom.errors.KMSInternalError` (ours), with the
+same texts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from strongroom.crypto import signing as _pure
+from strongroom.crypto.signing import (
+    DIGEST,
+    ED25519_SHA_512,
+    EXTERNAL_MU,
+    ML_DSA_SHAKE_256,
+    MU_BYTES,
+    RAW,
+    InvalidMessage,
+    KeyMismatch,
+    MLDSAPrivateKey,
+    MLDSAPublicKey,
+    PrivateKey,
+    PublicKey,
+)
 from strongroom.errors import KMSInternalError, ValidationError
 
-MLDSAPrivateKey = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
-MLDSAPublicKey = mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
-PrivateKey = (
-    rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | MLDSAPrivateKey | ed25519.Ed25519PrivateKey
-)
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | MLDSAPublicKey | ed25519.Ed25519PublicKey
-
-RAW = "RAW"
-DIGEST = "DIGEST"
-EXTERNAL_MU = "EXTERNAL_MU"
-ML_DSA_SHAKE_256 = "ML_DSA_SHAKE_256"
-ED25519_SHA_512 = "ED25519_SHA_512"
-MU_BYTES = 64
-
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "SHA_1": hashes.SHA1,
-    "SHA_256": hashes.SHA256,
-    "SHA_384": hashes.SHA384,
-    "SHA_512": hashes.SHA512,
-}
+__all__ = [
+    "DIGEST",
+    "ED25519_SHA_512",
+    "EXTERNAL_MU",
+    "ML_DSA_SHAKE_256",
+    "MU_BYTES",
+    "RAW",
+    "MLDSAPrivateKey",
+    "MLDSAPublicKey",
+    "PrivateKey",
+    "PublicKey",
+    "SigningScheme",
+    "load_private",
+    "load_public",
+]
 
 
 def load_private(material: bytes) -> PrivateKey:
-    """Load a private key from stored material (DER PKCS #8).
-
-    The material was checked when it was generated or imported and is authenticated by its
-    wrapping, so OpenSSL's slow RSA consistency check is skipped here.
-    """
-    key = serialization.load_der_private_key(
-        material, password=None, unsafe_skip_rsa_key_validation=True
-    )
-    if not isinstance(key, PrivateKey):
-        raise KMSInternalError("stored key material is not an RSA, EC or ML-DSA private key")
-    return key
+    """Load a private key from stored material (DER PKCS #8)."""
+    try:
+        return _pure.load_private(material)
+    except KeyMismatch as exc:
+        raise KMSInternalError(str(exc)) from None
 
 
 def load_public(der: bytes | None) -> PublicKey:
     """Load a stored public key (DER SubjectPublicKeyInfo)."""
-    if der is None:
-        raise KMSInternalError("an asymmetric key version has no public key")
-    key = serialization.load_der_public_key(der)
-    if not isinstance(key, PublicKey):
-        raise KMSInternalError("stored public key is not an RSA, EC or ML-DSA key")
-    return key
+    try:
+        return _pure.load_public(der)
+    except KeyMismatch as exc:
+        raise KMSInternalError(str(exc)) from None
 
 
-@dataclass(frozen=True, slots=True)
-class SigningScheme:
-    """One AWS signing algorithm: its family (``pss``, ``pkcs1``, ``ecdsa``, ``mldsa``)."""
+class SigningScheme(_pure.SigningScheme):
+    """One AWS signing algorithm (:class:`.crypto.signing.SigningScheme`) raising our errors."""
 
-    name: str
-    family: str
-    hash: type[hashes.HashAlgorithm] | None
-
-    @classmethod
-    def named(cls, name: str) -> SigningScheme:
-        """``RSASSA_PSS_SHA_256`` -> PSS with SHA-256, and so on for every AWS name."""
-        if name.startswith("RSASSA_PSS_"):
-            return cls(name, "pss", _HASHES[name.removeprefix("RSASSA_PSS_")])
-        if name.startswith("RSASSA_PKCS1_V1_5_"):
-            return cls(name, "pkcs1", _HASHES[name.removeprefix("RSASSA_PKCS1_V1_5_")])
-        if name.startswith("ECDSA_"):
-            return cls(name, "ecdsa", _HASHES[name.removeprefix("ECDSA_")])
-        if name == ML_DSA_SHAKE_256:
-            return cls(name, "mldsa", None)
-        if name == ED25519_SHA_512:
-            return cls(name, "eddsa", None)
-        raise KeyError(name)
-
-    def _refuse(self, message_type: str) -> ValidationError:
-        return ValidationError(
-            f"MessageType {message_type} is not valid for signing algorithm {self.name}."
-        )
+    __slots__ = ()
 
     def prepare(self, message: bytes, message_type: str) -> hashes.HashAlgorithm | Prehashed | None:
-        """Check ``message`` for its type; the hash argument ``cryptography`` wants.
-
-        ML-DSA takes no hash argument (``None``): its RAW and EXTERNAL_MU messages are only
-        checked.
-        """
-        if self.family == "eddsa":
-            if message_type != RAW:  # pure Ed25519 signs the message itself
-                raise self._refuse(message_type)
-            return None
-        if self.hash is None:
-            if message_type == EXTERNAL_MU and len(message) != MU_BYTES:
-                raise ValidationError(
-                    f"An EXTERNAL_MU message must be exactly {MU_BYTES} bytes for {self.name}."
-                )
-            if message_type not in (RAW, EXTERNAL_MU):
-                raise self._refuse(message_type)
-            return None
-        digest = self.hash()
-        if message_type == RAW:
-            return digest
-        if message_type != DIGEST:
-            raise self._refuse(message_type)
-        if len(message) != digest.digest_size:
-            raise ValidationError(
-                f"Digest is invalid length for algorithm {self.name}: a {message_type} message "
-                f"must be exactly {digest.digest_size} bytes."
-            )
-        return Prehashed(digest)
-
-    def _padding(self) -> padding.AsymmetricPadding:
-        assert self.hash is not None
-        if self.family == "pss":
-            return padding.PSS(mgf=padding.MGF1(self.hash()), salt_length=self.hash().digest_size)
-        return padding.PKCS1v15()
+        """Check ``message`` for its type; ``ValidationError`` if it does not fit."""
+        try:
+            return super().prepare(message, message_type)
+        except InvalidMessage as exc:
+            raise ValidationError(str(exc)) from None
 
     def sign(self, key: PrivateKey, message: bytes, message_type: str) -> bytes:
         """Sign ``message`` of ``message_type`` with ``key``."""
-        chosen = self.prepare(message, message_type)
-        if self.family == "mldsa" and isinstance(key, MLDSAPrivateKey):
-            return key.sign_mu(message) if message_type == EXTERNAL_MU else key.sign(message)
-        if self.family == "eddsa" and isinstance(key, ed25519.Ed25519PrivateKey):
-            return key.sign(message)
-        if chosen is None:
-            raise KMSInternalError("signing algorithm does not match the key type")
-        if self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(message, ec.ECDSA(chosen))
-        if self.family in ("pss", "pkcs1") and isinstance(key, rsa.RSAPrivateKey):
-            return key.sign(message, self._padding(), chosen)
-        raise KMSInternalError("signing algorithm does not match the key type")
+        try:
+            return super().sign(key, message, message_type)
+        except KeyMismatch as exc:
+            raise KMSInternalError(str(exc)) from None
 
     def verify(self, key: PublicKey, signature: bytes, message: bytes, message_type: str) -> bool:
         """Whether ``signature`` is valid for ``message`` of ``message_type`` under ``key``."""
-        chosen = self.prepare(message, message_type)
         try:
-            if self.family == "mldsa" and isinstance(key, MLDSAPublicKey):
-                if message_type == EXTERNAL_MU:
-                    key.verify_mu(signature, message)
-                else:
-                    key.verify(signature, message)
-            elif self.family == "eddsa" and isinstance(key, ed25519.Ed25519PublicKey):
-                key.verify(signature, message)
-            elif chosen is None:
-                raise KMSInternalError("signing algorithm does not match the key type")
-            elif self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(signature, message, ec.ECDSA(chosen))
-            elif self.family in ("pss", "pkcs1") and isinstance(key, rsa.RSAPublicKey):
-                key.verify(signature, message, self._padding(), chosen)
-            else:
-                raise KMSInternalError("signing algorithm does not match the key type")
-        except InvalidSignature:
-            return False
-        return True
+            return super().verify(key, signature, message, message_type)
+        except KeyMismatch as exc:
+            raise KMSInternalError(str(exc)) from None

@@ -18,6 +18,7 @@ threads. Open it in the process that uses it: after ``fork`` it refuses to work.
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, TokenFlag
-from pkcs11.exceptions import NoSuchKey, PKCS11Error
+from pkcs11.exceptions import MultipleObjectsReturned, NoSuchKey, PKCS11Error
 from pkcs11.mechanisms import GCMParams
 
 from strongroom.errors import RootOfTrustError, ValidationError
@@ -277,10 +278,29 @@ def _serial_text(serial: bytes | str) -> str:
     return text.strip()
 
 
+def _secret_key(session: Any, label: str) -> Any:
+    """The one secret key labelled ``label``: ``NoSuchKey`` or ``MultipleObjectsReturned``.
+
+    What ``Session.get_key`` does, but the search is ended here, while the session is open:
+    python-pkcs11's ``get_key`` leaves it open when a second key matches, and its generator
+    then ends in a finalizer after the session has closed (``SessionHandleInvalid``).
+    """
+    search = session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: label})
+    try:
+        found = list(itertools.islice(search, 2))
+    finally:
+        search.close()
+    if not found:
+        raise NoSuchKey(f"no secret key labelled {label!r}")
+    if len(found) > 1:
+        raise MultipleObjectsReturned(f"more than one secret key labelled {label!r}")
+    return found[0]
+
+
 def _find_key(session: Any, label: str, create: bool) -> Any:
     try:
         try:
-            key = session.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
+            key = _secret_key(session, label)
         except NoSuchKey:
             if not create:
                 raise RootOfTrustError(

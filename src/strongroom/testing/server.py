@@ -13,7 +13,9 @@ answers. ``ca_bundle`` is ``DATA_DIR/ca.pem`` (``None`` with ``--insecure-http``
 operator's ``--tls-cert``); ``admin`` is ``admin-credentials.json`` (empty if this data
 directory has none, e.g. a second node over a shared store). Leaving the block sends
 SIGTERM and waits for a graceful exit. :class:`ServerProcess` gives finer control
-(signals, exit status, the server's output).
+(signals, exit status, the server's output). Clients of a running server are
+:mod:`strongroom.testing.server_clients`', the console script :mod:`strongroom.testing.console`'s
+(both re-exported here).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import contextlib
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -30,36 +31,44 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 from strongroom.errors import InternalError
+from strongroom.testing.console import console_script, run_cli
+from strongroom.testing.server_clients import (
+    ServerInfo,
+    audit_events,
+    aws_env,
+    client_for,
+    scrape_metrics,
+    signed_json_client,
+)
 
-
-def console_script() -> str:
-    """The ``strongroom`` console script of this interpreter's environment (not a shim)."""
-    beside = Path(sys.executable).parent / "strongroom"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("strongroom")
-    if found is None:
-        raise InternalError("the strongroom console script is not installed")
-    return found
-
+__all__ = [
+    "CA_FILE",
+    "CREDENTIALS_FILE",
+    "START_TIMEOUT_SECONDS",
+    "STOP_TIMEOUT_SECONDS",
+    "ServerInfo",
+    "ServerProcess",
+    "audit_events",
+    "aws_env",
+    "client_for",
+    "console_script",
+    "free_port",
+    "run_cli",
+    "run_server",
+    "scrape_metrics",
+    "signed_json_client",
+]
 
 CREDENTIALS_FILE = "admin-credentials.json"
 CA_FILE = "ca.pem"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 45.0
-
-
-class ServerInfo(NamedTuple):
-    """What a test needs to talk to a running server."""
-
-    endpoint_url: str
-    ca_bundle: Path | None
-    credentials: dict[str, Any]
 
 
 def free_port() -> int:
@@ -133,6 +142,9 @@ class ServerProcess:
         env = dict(os.environ if self.env is None else self.env)
         env["PYTHONUNBUFFERED"] = "1"
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        # Callers often stop() the server and read output() afterwards, without close():
+        # the log is then closed when this object goes away, not left to a ResourceWarning.
+        weakref.finalize(self, self._log.close)
         self.process = subprocess.Popen(  # noqa: S603 - our own command line
             self.command(),
             stdin=subprocess.DEVNULL,
@@ -255,114 +267,3 @@ def run_server(data_dir: str | os.PathLike[str], *extra_args: str) -> Iterator[S
         yield server.info()
     finally:
         server.close()
-
-
-def client_for(
-    info: ServerInfo,
-    service: str = "kms",
-    credentials: dict[str, Any] | None = None,
-    region: str | None = None,
-    **config: Any,
-) -> Any:
-    """A boto3 client for ``service`` at the server, signed with ``credentials``.
-
-    ``credentials`` default to the admin credentials; ``config`` goes to botocore's
-    ``Config`` (retries are off unless given).
-    """
-    import boto3
-    from botocore.config import Config
-
-    creds = credentials if credentials is not None else info.credentials
-    config.setdefault("retries", {"total_max_attempts": 1})
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=info.endpoint_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        region_name=region or creds.get("Region") or "us-east-1",
-        verify=str(info.ca_bundle) if info.ca_bundle is not None else True,
-        config=Config(**config),
-    )
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, expect: int = 0) -> str:
-    """Run the ``strongroom`` console script; check its exit status; return its output."""
-    done = subprocess.run(  # noqa: S603 (our own console script)
-        [console_script(), *args], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == expect, (args, done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done.stdout + done.stderr
-
-
-def aws_env(credentials: dict[str, Any], folder: Path, **extra: str) -> dict[str, str]:
-    """The environment of this process with only ``credentials`` for the AWS chain.
-
-    Other ``AWS_*`` variables are dropped and the config files point into ``folder``
-    (where none exist), so nothing of the machine's AWS setup leaks in; ``extra`` variables
-    (``AWS_DEFAULT_REGION``, ``AWS_CA_BUNDLE``...) are added last.
-    """
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environ.update(
-        AWS_ACCESS_KEY_ID=credentials["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=credentials["SecretAccessKey"],
-        AWS_CONFIG_FILE=str(folder / "none"),
-        AWS_SHARED_CREDENTIALS_FILE=str(folder / "none"),
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    environ.update(extra)
-    return environ
-
-
-def signed_json_client(info: ServerInfo, credentials: dict[str, Any], target_prefix: str) -> Any:
-    """A signed JSON client for one of the server's extension APIs.
-
-    ``target_prefix`` is ``StrongroomMesh`` or ``StrongroomUserKeys``; requests are signed
-    with ``credentials``.
-    """
-    from botocore.credentials import Credentials
-
-    from strongroom.awsjson.client import SignedJsonClient
-
-    return SignedJsonClient(
-        info.endpoint_url,
-        "us-east-1",
-        Credentials(credentials["AccessKeyId"], credentials["SecretAccessKey"]),
-        target_prefix,
-        verify=str(info.ca_bundle) if info.ca_bundle is not None else True,
-    )
-
-
-def audit_events(
-    data_dir: Path, operations: set[str], wait_for: set[str], timeout: float = 20.0
-) -> list[dict[str, Any]]:
-    """The audit events of ``operations`` (``strongroom admin audit show``).
-
-    Waits until events of every operation in ``wait_for`` are there (the server flushes its
-    queue within a second) or ``timeout`` seconds have passed.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        out = run_cli(
-            "admin", "audit", "show", "--limit", "100000", "--json", "--data-dir", str(data_dir)
-        )
-        events = [row["Event"] for row in json.loads(out[: out.rindex("}") + 1])["Events"]]
-        found = [e for e in events if isinstance(e, dict) and e.get("operation") in operations]
-        if {e["operation"] for e in found} >= wait_for or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
-
-
-def scrape_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """``GET http://127.0.0.1:PORT/metrics``: every sample by (name, sorted label pairs)."""
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }

@@ -129,6 +129,7 @@ class AgentThread:
             self._loop.run_until_complete(self._agent.start())
         except BaseException as exc:
             self._error = exc
+            self._loop.close()  # its self-pipe sockets, which nothing else would close
             self._started.set()
             return
         self._started.set()
