@@ -82,6 +82,28 @@ def decrypt_data_key_request(
     return request
 
 
+def re_encrypt_data_key_request(
+    wrapped_key: bytes,
+    context: Mapping[str, str] | None,
+    destination_key_id: str,
+    source_key_id: str | None,
+) -> dict[str, Any]:
+    """The ``ReEncrypt`` request moving a wrapped data key to ``destination_key_id``.
+
+    Its context stays the same; ``source_key_id`` is named when given.
+    """
+    request: dict[str, Any] = {
+        "CiphertextBlob": wrapped_key,
+        "DestinationKeyId": destination_key_id,
+    }
+    if context:
+        request["SourceEncryptionContext"] = dict(context)
+        request["DestinationEncryptionContext"] = dict(context)
+    if source_key_id is not None:
+        request["SourceKeyId"] = source_key_id
+    return request
+
+
 def data_key_of(response: Mapping[str, Any]) -> DataKey:
     """The :class:`DataKey` of a ``GenerateDataKey`` response; it must hold 32 bytes."""
     plaintext = bytes(response["Plaintext"])
@@ -122,14 +144,9 @@ class InProcessDataKeys:
         source_key_id: str | None = None,
     ) -> DataKey:
         """Call ``ReEncrypt`` (same context); the result's ``plaintext`` is empty."""
-        request: dict[str, Any] = {
-            "CiphertextBlob": wrapped_key,
-            "DestinationKeyId": destination_key_id,
-            **({"SourceKeyId": source_key_id} if source_key_id else {}),
-        }
-        if context:
-            request["SourceEncryptionContext"] = dict(context)
-            request["DestinationEncryptionContext"] = dict(context)
+        request = re_encrypt_data_key_request(
+            wrapped_key, context, destination_key_id, source_key_id or None
+        )
         reply = self._service.call(self._caller, "ReEncrypt", request)
         return DataKey(b"", bytes(reply["CiphertextBlob"]), str(reply["KeyId"]))
 

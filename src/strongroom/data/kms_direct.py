@@ -30,6 +30,7 @@ from strongroom.data.keys import (
     data_key_of,
     decrypt_data_key_request,
     generate_data_key_request,
+    re_encrypt_data_key_request,
 )
 from strongroom.errors import (
     DependencyTimeoutError,
@@ -137,15 +138,9 @@ class DirectKmsDataKeys:
         source_key_id: str | None = None,
     ) -> DataKey:
         """``ReEncrypt`` under ``destination_key_id``, the context unchanged (no plaintext)."""
-        request: dict[str, Any] = {
-            "CiphertextBlob": wrapped_key,
-            "DestinationKeyId": destination_key_id,
-        }
-        if context:
-            request["SourceEncryptionContext"] = dict(context)
-            request["DestinationEncryptionContext"] = dict(context)
-        if source_key_id is not None:
-            request["SourceKeyId"] = source_key_id
+        request = re_encrypt_data_key_request(
+            wrapped_key, context, destination_key_id, source_key_id
+        )
         reply = _blobs(self._call("ReEncrypt", request), "CiphertextBlob")
         return DataKey(b"", bytes(reply["CiphertextBlob"]), str(reply["KeyId"]))
 

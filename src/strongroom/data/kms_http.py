@@ -30,6 +30,7 @@ from strongroom.data.keys import (
     data_key_of,
     decrypt_data_key_request,
     generate_data_key_request,
+    re_encrypt_data_key_request,
 )
 from strongroom.errors import (
     ValidationError,
@@ -137,15 +138,9 @@ class KmsHttpDataKeys:
         The plaintext never leaves the key service; the context stays the same. The
         returned :class:`DataKey` has an empty ``plaintext``.
         """
-        request: dict[str, Any] = {
-            "CiphertextBlob": wrapped_key,
-            "DestinationKeyId": destination_key_id,
-        }
-        if context:
-            request["SourceEncryptionContext"] = dict(context)
-            request["DestinationEncryptionContext"] = dict(context)
-        if source_key_id is not None:
-            request["SourceKeyId"] = source_key_id
+        request = re_encrypt_data_key_request(
+            wrapped_key, context, destination_key_id, source_key_id
+        )
         reply = self._call(self._kms.re_encrypt, **request)
         return DataKey(b"", bytes(reply["CiphertextBlob"]), str(reply["KeyId"]))
 
