@@ -1,11 +1,11 @@
 """``backup create``: walk paths (or read stdin), chunk, deduplicate, seal, write a snapshot.
 
-The main thread walks and reads; each chunk goes to a thread pool that hashes it
-(HMAC-SHA256), compresses it and packs it (:class:`~strongroom.backup.packer.Packer`).
-Hashing, zstd and AES-GCM release the GIL, so the threads run in parallel. In-flight
-bytes are bounded (:data:`MAX_INFLIGHT`), so memory stays flat whatever the source size.
-Order of writes: the session's key file, packs, index files, then the snapshot: a crash
-before the snapshot leaves only unreferenced packs, which ``prune`` removes.
+The main thread walks the paths, makes the tree of each directory and reads each file into
+the chunk pipeline (:class:`~strongroom.backup.pipeline.ChunkPipeline`: a thread pool
+hashes, compresses and packs the chunks, in bounded memory); the file cache skips
+unchanged files. Order of writes: the session's key file, packs, index files, then the
+snapshot: a crash before the snapshot leaves only unreferenced packs, which ``prune``
+removes.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import os
 import pwd
 import socket
 import stat
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -27,18 +27,13 @@ from typing import BinaryIO
 from strongroom.backup.chunker import Chunker
 from strongroom.backup.filecache import FileCache
 from strongroom.backup.index import Index
-from strongroom.backup.pack import TYPE_DATA, TYPE_TREE
+from strongroom.backup.pack import TYPE_TREE
 from strongroom.backup.packer import Packer
-from strongroom.backup.pipeline import ByteBudget, done_future, is_zero
+from strongroom.backup.pipeline import ChunkPipeline, Progress
 from strongroom.backup.repository import Repository, now_rfc3339, pack_name
 from strongroom.backup.snapshot import Snapshot
 from strongroom.backup.tree import Content, Node, encode_tree
 from strongroom.errors import ValidationError
-
-SEGMENT = 16 << 20
-MAX_INFLIGHT = 48 << 20
-
-Progress = Callable[[int], None]
 
 
 @dataclass(slots=True)
@@ -85,14 +80,18 @@ class Archiver:
         self.index = index
         self.session = repo.new_session()
         self.packer = Packer(repo, index, self.session)
-        self.chunker = Chunker(repo.config, repo.keys.chunker_seed)
+        self.chunks = ChunkPipeline(
+            repo.keys,
+            self.packer,
+            Chunker(repo.config, repo.keys.chunker_seed),
+            threads=threads,
+            progress=progress,
+        )
         self.cache = cache
         self.excludes = tuple(excludes)
         self.summary = Summary()
         self.referenced: set[bytes] = set()
         self._progress = progress or (lambda n: None)
-        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="backup")
-        self._budget = ByteBudget(MAX_INFLIGHT)
         self._names: dict[tuple[str, int], str] = {}
         self._links: dict[tuple[int, int], str] = {}
 
@@ -100,71 +99,7 @@ class Archiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    # -- chunks -------------------------------------------------------------------------
-
-    def _chunk_job(self, data: memoryview) -> bytes | int:
-        try:
-            if is_zero(data):
-                return len(data)
-            blob_id = self.repo.keys.data_id(data)
-            self.packer.save(TYPE_DATA, blob_id, data)
-            return blob_id
-        finally:
-            self._budget.give(len(data))
-            self._progress(len(data))
-
-    def _submit(self, data: memoryview) -> Future[bytes | int]:
-        self._budget.take(len(data))
-        return self._pool.submit(self._chunk_job, data)
-
-    def read_stream(self, src: BinaryIO, size: int | None = None) -> list[Future[bytes | int]]:
-        """Chunk everything ``src`` holds (up to ``size`` bytes when known)."""
-        futures: list[Future[bytes | int]] = []
-        pending = b""
-        done = 0
-        while True:
-            want = SEGMENT if size is None else min(SEGMENT, max(size - done, 0))
-            data = src.read(want) if want else b""
-            done += len(data)
-            eof = not data or (size is not None and done >= size)
-            buf = pending + data if pending else data
-            if not buf:
-                break
-            view = memoryview(buf)
-            cuts = list(self.chunker.cut(buf))
-            if not eof:
-                *cuts, (last, _) = cuts
-                pending = bytes(view[last:])
-            else:
-                pending = b""
-            futures.extend(self._submit(view[off : off + n]) for off, n in cuts)
-            self.summary.bytes_read += len(data)
-            if eof and not pending:
-                break
-        return futures
-
-    def _read_sparse(self, src: BinaryIO, size: int) -> list[Future[bytes | int]]:
-        """Chunk only the data extents of a sparse file; holes become zero runs."""
-        fd = src.fileno()
-        items: list[Future[bytes | int]] = []
-        pos = 0
-        while pos < size:
-            try:
-                data = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError:  # ENXIO: only a hole remains
-                data = size
-            if data > pos:
-                items.append(done_future(min(data, size) - pos))
-                self._progress(min(data, size) - pos)
-                pos = min(data, size)
-                continue
-            end = min(os.lseek(fd, pos, os.SEEK_HOLE), size)
-            os.lseek(fd, pos, os.SEEK_SET)
-            items.extend(self.read_stream(src, end - pos))
-            pos = end
-        return items
+        self.chunks.close()
 
     # -- files and trees ----------------------------------------------------------------
 
@@ -192,9 +127,9 @@ class Archiver:
             return None
         with open(path, "rb", buffering=0) as src:
             if st.st_blocks * 512 < st.st_size:
-                futures = self._read_sparse(src, st.st_size)
+                futures = self.chunks.read_sparse(src, st.st_size)
             else:
-                futures = self.read_stream(src, st.st_size)
+                futures = self.chunks.read_stream(src, st.st_size)
         if self.cache.knows(path):
             self.summary.files_changed += 1
         else:
@@ -301,10 +236,10 @@ class Archiver:
         """Back up a stream as one file ``name``; the root tree's id."""
         if not name or "/" in name or name in (".", ".."):
             raise ValidationError("--stdin-name must be a plain file name.")
-        futures = self.read_stream(src)
+        futures = self.chunks.read_stream(src)
         content: Content = [f.result() for f in futures]
         self.referenced.update(c for c in content if isinstance(c, bytes))
-        size = self.summary.bytes_read
+        size = self.summary.bytes_read = self.chunks.bytes_read
         self.summary.total_bytes = size
         self.summary.files_new = 1
         mtime = int(datetime.now().timestamp() * 1e9)
@@ -318,6 +253,7 @@ class Archiver:
     ) -> Snapshot:  # fmt: skip
         """Flush packs and index, apply retention, write the snapshot and the cache."""
         self.packer.flush()
+        self.summary.bytes_read = self.chunks.bytes_read
         until = None
         if retain_until is not None:
             until = retain_until.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -3,7 +3,8 @@
 :class:`SnapshotFS` is the operations object the FUSE loop calls (``getattr``,
 ``readdir``, ``readlink``, ``open``, ``read``...; the method names and signatures of
 `mfusepy`_), with no FUSE import of its own, so it is tested by calling it directly. The
-tree it presents, like ``restic mount``::
+snapshots and what each path names are :class:`~strongroom.backup.mountview.SnapshotView`'s.
+The tree it presents, like ``restic mount``::
 
     /ids/<12-hex id>/...            every snapshot by its short id
     /snapshots/<time>/...           every snapshot by its time (UTC, "-1", "-2"... on clashes)
@@ -28,28 +29,20 @@ import stat
 import sys
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from strongroom.backup.blobcache import BLOB_CACHE_BYTES, VerifiedBlobs
-from strongroom.backup.index import Index
-from strongroom.backup.mountpaths import OpenFile, Place, inode_of, snapshot_names
+from strongroom.backup.mountpaths import OpenFile, inode_of
+from strongroom.backup.mountview import SnapshotView, fail
 from strongroom.backup.repository import Repository, parse_time
-from strongroom.backup.snapshot import Snapshot
-from strongroom.backup.tree import Node
 from strongroom.errors import StrongroomError
 
 REFRESH_SECONDS = 30.0
-TREE_CACHE = 4096
 DIR_MODE = stat.S_IFDIR | 0o555
 _KINDS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG}
 T = TypeVar("T")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-
-
-def _fail(code: int) -> OSError:
-    return OSError(code, os.strerror(code))
 
 
 class SnapshotFS:
@@ -68,106 +61,15 @@ class SnapshotFS:
     ) -> None:
         self.repo = repo
         self._on_mounted = on_mounted
-        self._clock = clock
-        self._refresh_seconds = refresh_seconds
-        self._lock = threading.RLock()
-        self._loaded_at = -1.0e18
-        self._index = Index()
-        self._by_time: dict[str, Snapshot] = {}
-        self._by_id: dict[str, Snapshot] = {}
-        self._latest = ""
-        self._trees: OrderedDict[bytes, dict[str, Node]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._view = SnapshotView(
+            repo, clock=clock, refresh_seconds=refresh_seconds, report=self._report
+        )
         self._verified = VerifiedBlobs(repo, cache_bytes=blob_cache_bytes)
         self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
         self._uid, self._gid = os.getuid(), os.getgid()
         self._mounted_ns = time.time_ns()  # the times of the virtual directories
-        self.refresh(force=True)
-
-    # -- snapshots ----------------------------------------------------------------------
-
-    def refresh(self, force: bool = False) -> None:
-        """Reload the snapshot list (and the index, if it changed) when it is stale.
-
-        The first load (``force``) raises what the repository raises; a later one that
-        fails (a snapshot tampered with meanwhile, the KMS unreachable) keeps the snapshots
-        already shown, says why on stderr and is tried again after the interval.
-        """
-        with self._lock:
-            if not force and self._clock() - self._loaded_at < self._refresh_seconds:
-                return
-            try:
-                self._reload(force)
-            except StrongroomError as exc:
-                if force:
-                    raise
-                self._loaded_at = self._clock()
-                self._report(f"the snapshot list was not refreshed: {exc}")
-
-    def _reload(self, force: bool) -> None:
-        with self._lock:
-            found = self.repo.snapshots()
-            if force or {s.id for s in found} != {s.id for s in self._by_id.values()}:
-                self._index = self.repo.load_index()  # new snapshots bring new packs
-            self._by_time = snapshot_names(found)
-            self._by_id = {s.id[:12]: s for s in found}
-            self._latest = next(reversed(self._by_time), "")
-            self._loaded_at = self._clock()
-
-    def _children(self, tree_id: bytes) -> dict[str, Node]:
-        with self._lock:
-            found = self._trees.get(tree_id)
-            if found is not None:
-                self._trees.move_to_end(tree_id)
-                return found
-            index = self._index
-        nodes = {n.name: n for n in self.repo.load_tree(index, tree_id)}
-        with self._lock:
-            self._trees[tree_id] = nodes
-            while len(self._trees) > TREE_CACHE:
-                self._trees.popitem(last=False)
-        return nodes
-
-    def _walk(self, snapshot: Snapshot, parts: list[str]) -> Node:
-        tree: bytes | None = snapshot.tree
-        node: Node | None = None
-        for part in parts:
-            if tree is None:
-                raise _fail(errno.ENOTDIR)
-            node = self._children(tree).get(part)
-            if node is None:
-                raise _fail(errno.ENOENT)
-            tree = node.subtree if node.type == "dir" else None
-        assert node is not None
-        return node
-
-    def _place(self, path: str) -> Place:
-        parts = [p for p in path.split("/") if p]
-        if len(parts) <= 1:
-            if not parts or parts[0] in ("snapshots", "ids"):
-                self.refresh()
-                return Place("dir", inode_path="/" + "/".join(parts))
-            raise _fail(errno.ENOENT)
-        with self._lock:
-            table = self._by_time if parts[0] == "snapshots" else self._by_id
-            if parts[0] == "snapshots" and parts[1] == "latest" and self._latest:
-                if len(parts) == 2:
-                    return Place("link", inode_path="/snapshots/latest", target=self._latest)
-                parts[1] = self._latest
-            snapshot = table.get(parts[1]) if parts[0] in ("snapshots", "ids") else None
-        if snapshot is None:
-            raise _fail(errno.ENOENT)
-        if len(parts) == 2:
-            return Place("root", snapshot, inode_path=snapshot.id)
-        rel = "/".join(parts[2:])
-        node = self._walk(snapshot, parts[2:])
-        if node.type == "hardlink":
-            assert node.link is not None
-            first = self._walk(snapshot, [p for p in node.link.split("/") if p])
-            if first.type != "file":
-                raise _fail(errno.EIO)
-            return Place("node", snapshot, first, f"{snapshot.id}/{node.link}")
-        return Place("node", snapshot, node, f"{snapshot.id}/{rel}")
 
     # -- FUSE operations ----------------------------------------------------------------
 
@@ -178,7 +80,7 @@ class SnapshotFS:
 
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
         """``stat`` of ``path`` (times in nanoseconds)."""
-        place = self._guard(self._place, path)
+        place = self._guard(self._view.place, path)
         attrs: dict[str, Any] = {
             "st_ino": inode_of(place.inode_path),
             "st_nlink": 1,
@@ -221,20 +123,19 @@ class SnapshotFS:
         Each entry carries its inode number: with ``use_ino`` libfuse passes it on, and
         ``readdir(3)`` skips entries whose inode number is 0.
         """
-        place = self._guard(self._place, path)
+        place = self._guard(self._view.place, path)
         here = inode_of(place.inode_path)
         entries = [(".", here, DIR_MODE), ("..", here, DIR_MODE)]
         if place.kind == "dir":
             top = place.inode_path
-            with self._lock:
-                if top == "/":
-                    entries += [(n, inode_of(f"/{n}"), DIR_MODE) for n in ("ids", "snapshots")]
-                else:
-                    table = self._by_time if top == "/snapshots" else self._by_id
-                    entries += [(n, inode_of(s.id), DIR_MODE) for n, s in table.items()]
-                    if top == "/snapshots" and self._latest:
-                        link = stat.S_IFLNK | 0o777
-                        entries.append(("latest", inode_of("/snapshots/latest"), link))
+            if top == "/":
+                entries += [(n, inode_of(f"/{n}"), DIR_MODE) for n in ("ids", "snapshots")]
+            else:
+                table, latest = self._view.listing(top)
+                entries += [(n, inode_of(s.id), DIR_MODE) for n, s in table.items()]
+                if top == "/snapshots" and latest:
+                    link = stat.S_IFLNK | 0o777
+                    entries.append(("latest", inode_of("/snapshots/latest"), link))
         else:
             if place.kind == "root":
                 assert place.snapshot is not None
@@ -243,10 +144,10 @@ class SnapshotFS:
                 assert place.node.subtree is not None
                 tree = place.node.subtree
             else:
-                raise _fail(errno.ENOTDIR)
+                raise fail(errno.ENOTDIR)
             assert place.snapshot is not None
             snapshot_id = place.snapshot.id
-            for name, node in sorted(self._guard(self._children, tree).items()):
+            for name, node in sorted(self._guard(self._view.children, tree).items()):
                 if node.type == "hardlink":
                     entries.append((name, inode_of(f"{snapshot_id}/{node.link}"), stat.S_IFREG))
                 else:
@@ -257,22 +158,22 @@ class SnapshotFS:
 
     def readlink(self, path: str) -> str:
         """A symbolic link's target."""
-        place = self._guard(self._place, path)
+        place = self._guard(self._view.place, path)
         if place.kind == "link":
             return place.target
         if place.node is None or place.node.type != "symlink" or place.node.target is None:
-            raise _fail(errno.EINVAL)
+            raise fail(errno.EINVAL)
         return place.node.target
 
     def open(self, path: str, flags: int) -> int:
         """A handle for reading a file (``EROFS`` for any write access)."""
         if flags & _WRITE_FLAGS:
-            raise _fail(errno.EROFS)
-        place = self._guard(self._place, path)
+            raise fail(errno.EROFS)
+        place = self._guard(self._view.place, path)
         node = place.node
         if node is None or node.type != "file":
             is_dir = place.kind == "root" or (node is not None and node.type == "dir")
-            raise _fail(errno.EISDIR if is_dir else errno.EINVAL)
+            raise fail(errno.EISDIR if is_dir else errno.EINVAL)
         starts: list[int] = []
         offset = 0
         for item in node.content:
@@ -280,14 +181,14 @@ class SnapshotFS:
             if isinstance(item, int):
                 offset += item
                 continue
-            location = self._index.get(item)
+            location = self._view.index.get(item)
             if location is None:
                 self._report(f"{path}: a chunk is missing from the repository")
-                raise _fail(errno.EIO)
+                raise fail(errno.EIO)
             offset += location.entry.plain_length
         if offset != node.size:
             self._report(f"{path}: its chunks do not add up to its size")
-            raise _fail(errno.EIO)
+            raise fail(errno.EIO)
         with self._lock:
             handle = next(self._handles)
             self._files[handle] = OpenFile(node, starts)
@@ -298,7 +199,7 @@ class SnapshotFS:
         with self._lock:
             opened = self._files.get(fh)
         if opened is None:
-            raise _fail(errno.EBADF)
+            raise fail(errno.EBADF)
         node = opened.node
         end = min(offset + size, node.size)
         if offset >= end:
@@ -332,15 +233,15 @@ class SnapshotFS:
     # -- blobs and errors ---------------------------------------------------------------
 
     def _blob(self, blob_id: bytes, path: str) -> bytes:
-        location = self._index.get(blob_id)
+        location = self._view.index.get(blob_id)
         if location is None:
             self._report(f"{path}: a chunk is missing from the repository")
-            raise _fail(errno.EIO)
+            raise fail(errno.EIO)
         try:
             return self._verified.get(location)
         except StrongroomError as exc:
             self._report(f"{path}: {exc}")
-            raise _fail(errno.EIO) from None
+            raise fail(errno.EIO) from None
 
     def _guard(self, call: Callable[..., T], *args: Any) -> T:
         """Run ``call``; a repository error becomes ``EIO`` (and a line on stderr)."""
@@ -348,7 +249,7 @@ class SnapshotFS:
             return call(*args)
         except StrongroomError as exc:
             self._report(str(exc))
-            raise _fail(errno.EIO) from None
+            raise fail(errno.EIO) from None
 
     @staticmethod
     def _report(message: str) -> None:

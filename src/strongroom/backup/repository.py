@@ -1,8 +1,8 @@
 """An open repository: its config, its secrets (through the KMS), and reading its files.
 
 Writing a backup is :mod:`strongroom.backup.archiver`; this module holds what every
-command shares: ``init``, ``open``, unwrapping secrets (each unwrap is one KMS ``Decrypt``,
-audited there), the index, snapshots, trees and verified blobs.
+command shares: ``init``, ``open``, the secrets of the session (their key files are
+:mod:`strongroom.backup.keyfiles`), the index, snapshots, trees and verified blobs.
 """
 
 from __future__ import annotations
@@ -11,20 +11,19 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Protocol
 
 import zstandard
 
 from strongroom.backup.config import KeyFile, RepoConfig
 from strongroom.backup.errors import CorruptError
 from strongroom.backup.index import Index, Location, decode_index, encode_index
+from strongroom.backup.keyfiles import BackupKms, new_secret, read_key_files, unwrap
 from strongroom.backup.keyring import (
     REPO_ID_BYTES,
     SECRET_ID_BYTES,
     IndexKeys,
     Purpose,
     SessionKey,
-    kms_context,
 )
 from strongroom.backup.pack import COMP_ZSTD, TYPE_TREE, PackEntry, PackPrefix, open_blob
 from strongroom.backup.sealed import (
@@ -39,35 +38,10 @@ from strongroom.backup.snapshot import Snapshot
 from strongroom.backup.store import RepoStore
 from strongroom.backup.tree import Node, decode_tree
 from strongroom.crypto.hazmat import random_bytes
-from strongroom.data.keys import DataKey
-from strongroom.errors import AlreadyExistsError, NotFoundError, StrongroomError
+from strongroom.errors import AlreadyExistsError, NotFoundError
 
 CONFIG = "config"
 MAX_BLOB_BYTES = 64 << 20
-
-
-class BackupKms(Protocol):
-    """The KMS calls a repository makes (AWS KMS API: GenerateDataKey, Decrypt, ReEncrypt)."""
-
-    def generate_data_key(self, key_id: str, context: Mapping[str, str] | None) -> DataKey:
-        """A new 256-bit data key under ``key_id``."""
-        ...
-
-    def decrypt_data_key(
-        self, wrapped_key: bytes, context: Mapping[str, str] | None, key_id: str | None = None
-    ) -> bytes:
-        """The plaintext of a wrapped data key."""
-        ...
-
-    def re_encrypt_data_key(
-        self,
-        wrapped_key: bytes,
-        context: Mapping[str, str] | None,
-        destination_key_id: str,
-        source_key_id: str | None = None,
-    ) -> DataKey:
-        """The wrapped key rewrapped under ``destination_key_id``."""
-        ...
 
 
 def now_rfc3339() -> str:
@@ -109,13 +83,9 @@ class Repository:
         if store.exists(CONFIG):
             raise AlreadyExistsError(f"{store.describe()}: a repository exists there already.")
         repo_id, sid = random_bytes(REPO_ID_BYTES), random_bytes(SECRET_ID_BYTES)
-        data_key = kms.generate_data_key(key_id, kms_context(repo_id, sid, Purpose.INDEX))
-        key_file = KeyFile(
-            repo_id, sid, Purpose.INDEX, data_key.key_arn, data_key.wrapped, now_rfc3339()
-        )
+        data_key = new_secret(store, kms, key_id, repo_id, sid, Purpose.INDEX, now_rfc3339())
         keys = IndexKeys.derive(repo_id, sid, data_key.plaintext)
         config = RepoConfig(repo_id, sid)
-        store.put(f"keys/{key_file.name()}", key_file.encode())
         store.put(CONFIG, config.encode(keys))  # last: a repository exists once it is whole
         return cls(store, kms, config, keys, data_key.key_arn)
 
@@ -158,13 +128,9 @@ class Repository:
     def new_session(self) -> SessionKey:
         """A new data secret for one ``create`` run, its key file written first."""
         sid = random_bytes(SECRET_ID_BYTES)
-        data_key = self.kms.generate_data_key(
-            self.key_id, kms_context(self.repo_id, sid, Purpose.DATA)
+        data_key = new_secret(
+            self.store, self.kms, self.key_id, self.repo_id, sid, Purpose.DATA, now_rfc3339()
         )
-        key_file = KeyFile(
-            self.repo_id, sid, Purpose.DATA, data_key.key_arn, data_key.wrapped, now_rfc3339()
-        )
-        self.store.put(f"keys/{key_file.name()}", key_file.encode())
         key = SessionKey.derive(self.repo_id, sid, Purpose.DATA, data_key.plaintext)
         with self._lock:
             self._sessions[sid] = key
@@ -337,41 +303,6 @@ class Repository:
             yield here, node
             if node.type == "dir" and node.subtree is not None:
                 yield from self.walk(index, node.subtree, here)
-
-
-def read_key_files(
-    store: RepoStore, repo_id: bytes, sid: bytes | None = None
-) -> dict[bytes, list[KeyFile]]:
-    """The key files (of secret ``sid`` only, if given) by secret id, newest first.
-
-    A file of another repository, or whose name is not its content's, is corrupt.
-    """
-    found: dict[bytes, list[KeyFile]] = {}
-    for name in store.list(f"keys/{sid.hex()}-" if sid is not None else "keys/"):
-        key_file = KeyFile.decode(store.get(name))
-        if key_file.repo_id != repo_id or name != f"keys/{key_file.name()}":
-            raise CorruptError(f"Key file {name} is corrupt.")
-        found.setdefault(key_file.sid, []).append(key_file)
-    for files in found.values():
-        files.sort(key=lambda k: k.created, reverse=True)  # newest wrapping first
-    return found
-
-
-def unwrap(kms: BackupKms, key_files: list[KeyFile]) -> tuple[bytes, KeyFile]:
-    """The secret of the first key file the KMS opens (newest first)."""
-    if not key_files:
-        raise CorruptError("A repository key file is missing.")
-    error: StrongroomError | None = None
-    for key_file in key_files:
-        try:
-            secret = kms.decrypt_data_key(key_file.wrapped, key_file.context, key_file.kms_key)
-        except StrongroomError as exc:
-            error = exc
-            continue
-        if len(secret) == 32:
-            return secret, key_file
-    assert error is not None
-    raise error
 
 
 def parse_time(text: str) -> datetime:
