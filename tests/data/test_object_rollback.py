@@ -15,8 +15,9 @@ import pytest
 
 from strongroom.crypto.stream_io import encrypt_buffer
 from strongroom.data import InProcessDataKeys
-from strongroom.data.object_index import INDEX_PREFIX, VERSION_KEY, Entry, check_version
-from strongroom.data.objects import OBJECT_KEY, TENANT_KEY, ObjectStore
+from strongroom.data.object_index import INDEX_PREFIX, Entry, check_version
+from strongroom.data.object_names import OBJECT_KEY, TENANT_KEY, VERSION_KEY
+from strongroom.data.objects import ObjectStore
 from strongroom.data.objects_local import LocalBackend
 from strongroom.data.objects_memory import MemoryBackend
 from strongroom.data.streams import new_sealer

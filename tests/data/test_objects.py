@@ -16,15 +16,8 @@ import pytest
 
 from strongroom.crypto.stream import parse_header
 from strongroom.data import InProcessDataKeys
-from strongroom.data.objects import (
-    OBJECT_KEY,
-    TENANT_KEY,
-    ObjectBackend,
-    ObjectStore,
-    check_name,
-    chunk_size_for,
-    remaining_length,
-)
+from strongroom.data.object_names import OBJECT_KEY, TENANT_KEY, check_name
+from strongroom.data.objects import ObjectBackend, ObjectStore, chunk_size_for, remaining_length
 from strongroom.data.objects_local import LocalBackend
 from strongroom.data.objects_memory import MemoryBackend
 from strongroom.data.objects_s3 import SPOOL_BYTES, S3Backend

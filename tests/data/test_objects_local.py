@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strongroom.data import InProcessDataKeys
-from strongroom.data.objects import ObjectStore, check_name
+from strongroom.data.object_names import check_name
+from strongroom.data.objects import ObjectStore
 from strongroom.data.objects_local import LocalBackend
 from strongroom.kms import Caller
 

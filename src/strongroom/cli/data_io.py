@@ -28,12 +28,8 @@ from strongroom.cli.fast_args import context_entries
 from strongroom.crypto.stream import StreamHeader
 from strongroom.crypto.stream_io import decrypt_file
 from strongroom.data.kms_direct import direct_from_environment
-from strongroom.data.objects import (
-    caller_context_of,
-    check_user_context,
-    kms_context_of,
-    remaining_length,
-)
+from strongroom.data.object_names import caller_context_of, check_user_context, kms_context_of
+from strongroom.data.objects import remaining_length
 from strongroom.data.streams import encrypt_stream, stream_errors
 from strongroom.errors import InvalidCiphertextError, ValidationError
 from strongroom.files import atomic_write

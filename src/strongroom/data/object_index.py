@@ -43,6 +43,7 @@ from strongroom.crypto.stream import MIN_CHUNK_SIZE, StreamHeader
 from strongroom.crypto.stream_io import decrypt_buffer, encrypt_buffer, write_all
 from strongroom.data.cache import data_key_for
 from strongroom.data.keys import DataKeyProvider
+from strongroom.data.object_names import OBJECT_KEY, TENANT_KEY, VERSION_KEY
 from strongroom.data.streams import new_sealer, stream_errors
 from strongroom.errors import InvalidCiphertextError, NotFoundError, ObjectRolledBackError
 
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
     from strongroom.data.objects import ObjectBackend
 
 INDEX_FORMAT = 1
-VERSION_KEY = "strongroom:version"
-"""Header context entry with the object's version (not sent to the key service)."""
 INDEX_CONTEXT_KEY = "strongroom:index"
 INDEX_CONTEXT_VALUE = "objects"
 INDEX_PREFIX = "_index/"
@@ -135,8 +134,6 @@ class IndexFile:
         return f"{INDEX_PREFIX}{self._tenant}/{name}"
 
     def _kms_context(self) -> dict[str, str]:
-        from strongroom.data.objects import TENANT_KEY
-
         return {TENANT_KEY: self._tenant, INDEX_CONTEXT_KEY: INDEX_CONTEXT_VALUE}
 
     @contextlib.contextmanager
@@ -154,8 +151,6 @@ class IndexFile:
 
     def load(self, name: str) -> tuple[Entry | None, str | None]:
         """``name``'s entry and the key it is under, or ``(None, None)`` if it has none."""
-        from strongroom.data.objects import OBJECT_KEY
-
         try:
             raw = self._backend.read(self._where(name))
         except NotFoundError:
@@ -204,8 +199,6 @@ class IndexFile:
 
     def save(self, name: str, entry: Entry, key_id: str) -> None:
         """Encrypt and store ``name``'s entry (replacing the old one whole) under ``key_id``."""
-        from strongroom.data.objects import OBJECT_KEY
-
         plaintext = entry.to_bytes()
         kms_context = self._kms_context()
         data_key = data_key_for(self._keys, key_id, kms_context, len(plaintext))

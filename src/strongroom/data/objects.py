@@ -18,20 +18,19 @@ while one data key may still serve many objects through
 (:mod:`.object_index`): an older copy of an object put back in its place is refused
 (:class:`~strongroom.errors.ObjectRolledBackError`).
 
-Names are 1 to 1024 bytes of UTF-8 without NUL, ``/``-separated segments, none empty.
-Backends (:class:`ObjectBackend`) store bytes under ``"<tenant>/<name>"``: a local
-directory (:mod:`.objects_local`), any S3-compatible service (:mod:`.objects_s3`) or
-memory (:mod:`.objects_memory`, for tests).
+Names, tenants and the reserved context entries are :mod:`.object_names`'s. Backends
+(:class:`ObjectBackend`) store bytes under ``"<tenant>/<name>"``: a local directory
+(:mod:`.objects_local`), any S3-compatible service (:mod:`.objects_s3`) or memory
+(:mod:`.objects_memory`, for tests).
 """
 
 from __future__ import annotations
 
 import io
 import os
-import re
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, ExitStack, suppress
+from contextlib import AbstractContextManager, ExitStack
 from typing import Protocol, TypeVar, cast
 
 from strongroom.crypto.stream import DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, StreamHeader
@@ -47,22 +46,23 @@ from strongroom.crypto.stream_io import (
 )
 from strongroom.data.cache import data_key_for
 from strongroom.data.keys import DataKeyProvider
-from strongroom.data.object_index import VERSION_KEY, Entry, IndexFile, check_version
+from strongroom.data.object_index import Entry, IndexFile, check_version
+from strongroom.data.object_names import (
+    OBJECT_KEY,
+    TENANT_KEY,
+    VERSION_KEY,
+    caller_context_of,
+    check_name,
+    check_tenant,
+    check_user_context,
+    kms_context_of,
+)
 from strongroom.data.reader import EncryptedFile
 from strongroom.data.streams import check_chunk_size_or_fail, new_sealer, stream_errors
 from strongroom.errors import InvalidCiphertextError, ObjectRolledBackError, ValidationError
 
 T = TypeVar("T")
 
-RESERVED_PREFIX = "strongroom:"
-"""Context keys the store sets itself; callers' contexts may not use it."""
-OBJECT_KEY = "strongroom:object"
-"""Header context entry naming the object (not sent to the key service)."""
-TENANT_KEY = "strongroom:tenant"
-"""Context entry naming the tenant (sent to the key service too)."""
-MAX_NAME_BYTES = 1024
-MAX_SEGMENT_BYTES = 250
-_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _INVALID = "The encrypted object is not valid, or does not authenticate."
 
 
@@ -100,50 +100,6 @@ class ObjectBackend(Protocol):
     def keys(self, prefix: str) -> Iterator[str]:
         """Keys starting with ``prefix``, in sorted order."""
         ...
-
-
-def check_name(name: object) -> str:
-    """Return ``name`` if it is a valid object name, else :class:`ValidationError`."""
-    if isinstance(name, str) and "\x00" not in name:
-        with suppress(UnicodeEncodeError):
-            encoded = name.encode("utf-8")
-            segments = encoded.split(b"/")
-            if 1 <= len(encoded) <= MAX_NAME_BYTES and all(
-                1 <= len(s) <= MAX_SEGMENT_BYTES for s in segments
-            ):
-                return name
-    raise ValidationError(
-        f"Object names are 1 to {MAX_NAME_BYTES} bytes of UTF-8 without NUL: '/'-separated "
-        f"segments of 1 to {MAX_SEGMENT_BYTES} bytes."
-    )
-
-
-def check_tenant(tenant: object) -> str:
-    """Return ``tenant`` if it is 1-64 of ``A-Z a-z 0-9 . _ -`` (first alphanumeric)."""
-    if isinstance(tenant, str) and _TENANT.fullmatch(tenant):
-        return tenant
-    raise ValidationError("A tenant is 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'.")
-
-
-def check_user_context(context: Mapping[str, str] | None) -> dict[str, str]:
-    """A caller's encryption context as a dict; reserved keys are refused."""
-    result = dict(context or {})
-    for key, value in result.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise ValidationError("Encryption context keys and values are strings.")
-        if key.startswith(RESERVED_PREFIX):
-            raise ValidationError(f"Encryption context keys starting {RESERVED_PREFIX!r} are ours.")
-    return result
-
-
-def kms_context_of(header_context: Mapping[str, str]) -> dict[str, str]:
-    """The context the key service saw for a stream: the header's, minus name and version."""
-    return {k: v for k, v in header_context.items() if k not in (OBJECT_KEY, VERSION_KEY)}
-
-
-def caller_context_of(header_context: Mapping[str, str]) -> dict[str, str]:
-    """The caller's own part of a stream's context: without the reserved entries."""
-    return {k: v for k, v in header_context.items() if not k.startswith(RESERVED_PREFIX)}
 
 
 def chunk_size_for(length: int | None, configured: int) -> int:
