@@ -4,8 +4,8 @@ Every error a client can see is a subclass of :class:`StrongroomError`. Each cla
 the AWS KMS error type it stands for (``aws_type``) and the HTTP status AWS answers it with
 (``http_status``); ``strongroom.api`` reads those two attributes and nothing else, so the
 mapping to the wire lives here, in one place. The way back, from an AWS error response (of a
-Strongroom server or AWS itself) to the error of that type, is :func:`error_for_aws_type`,
-built from the same attributes.
+Strongroom server or AWS itself) to the error of that type, is
+:func:`strongroom.awsjson.errors.error_for_aws_type`, built from the same attributes.
 
 Messages are written for the client: they never hold key material, plaintext or anything
 of another tenant. Log detail goes to the log, not into the exception text.
@@ -51,8 +51,6 @@ of another tenant. Log detail goes to the log, not into the exception text.
 """
 
 from __future__ import annotations
-
-import functools
 
 TYPE_CHECKING = False  # not typing's: importing typing costs fast CLI starts ~10 ms of CPU
 if TYPE_CHECKING:
@@ -307,63 +305,3 @@ class TamperedRecordError(StoreError):
 
 class RootOfTrustError(InternalError):
     """The root of trust (HSM or master key file) could not wrap or unwrap."""
-
-
-AUTH_ERROR_TYPES = frozenset(
-    {
-        "MissingAuthenticationTokenException",
-        "IncompleteSignatureException",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        # STS names the same failures differently
-        "MissingAuthenticationToken",
-        "IncompleteSignature",
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-    }
-)
-"""AWS error types of failed authentication: :class:`AuthError` (see :func:`error_for_aws_type`)."""
-
-
-@functools.cache
-def error_classes() -> dict[str, type[StrongroomError]]:
-    """``aws_type -> class`` over the leaf classes of this module.
-
-    Where several classes share a type (``KMSInternalException``) the first defined wins;
-    :class:`AuthError` and :class:`ProtocolError` carry their type per instance and are
-    built by :func:`error_for_aws_type` instead.
-    """
-    classes = [
-        value
-        for value in globals().values()
-        if isinstance(value, type) and issubclass(value, StrongroomError)
-    ]
-    table: dict[str, type[StrongroomError]] = {}
-    for cls in classes:
-        is_leaf = not any(other is not cls and issubclass(other, cls) for other in classes)
-        if is_leaf and cls not in (AuthError, ProtocolError):
-            table.setdefault(cls.aws_type, cls)
-    return table
-
-
-def error_for_aws_type(
-    aws_type: str, message: str, http_status: int | None = None
-) -> StrongroomError:
-    """The Strongroom error for an AWS error response: its type, message and HTTP status.
-
-    A type of :data:`AUTH_ERROR_TYPES` is an :class:`AuthError`, a type of
-    :func:`error_classes` an instance of that class. An unknown type is a
-    :class:`KMSInternalError` naming it when the status is 5xx, else a
-    :class:`ProtocolError` that keeps the type (``UnknownError`` if empty) and the status
-    (400 if none).
-    """
-    if aws_type in AUTH_ERROR_TYPES:
-        return AuthError(aws_type, message)
-    cls = error_classes().get(aws_type)
-    if cls is not None:
-        return cls(message)
-    status = http_status or 400
-    if status >= 500:
-        return KMSInternalError(": ".join(part for part in (aws_type, message) if part))
-    return ProtocolError(aws_type or "UnknownError", message, status)

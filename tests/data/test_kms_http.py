@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from strongroom import errors
+from strongroom.awsjson.errors import error_classes, error_for_aws_type
 from strongroom.data import DataKeyProvider, decrypt_stream, encrypt_stream
 from strongroom.data.cache import CachingDataKeys
 from strongroom.data.kms_http import KmsHttpDataKeys, is_aws_endpoint
@@ -152,7 +153,7 @@ def test_streams_and_objects_over_http(keys: KmsHttpDataKeys, key_arn: str) -> N
 
 
 def test_error_table_covers_every_class_of_errors_py() -> None:
-    table = errors.error_classes()
+    table = error_classes()
     assert table["ValidationException"] is errors.ValidationError
     assert table["KMSInternalException"] is errors.KMSInternalError
     for cls in table.values():
@@ -164,19 +165,17 @@ def test_error_table_covers_every_class_of_errors_py() -> None:
     }
     assert leaves - {"ValidationException"} <= set(table)
     for aws_type, cls in table.items():
-        made = errors.error_for_aws_type(aws_type, "msg", cls.http_status)
+        made = error_for_aws_type(aws_type, "msg", cls.http_status)
         assert type(made) is cls and made.aws_type == aws_type and str(made) == "msg"
 
 
 def test_error_for_aws_type_for_auth_and_unknown_types() -> None:
-    auth = errors.error_for_aws_type("UnrecognizedClientException", "who?", 400)
+    auth = error_for_aws_type("UnrecognizedClientException", "who?", 400)
     assert isinstance(auth, errors.AuthError) and auth.aws_type == "UnrecognizedClientException"
-    throttled = errors.error_for_aws_type("ThrottlingException", "slow down", 400)
+    throttled = error_for_aws_type("ThrottlingException", "slow down", 400)
     assert isinstance(throttled, errors.ProtocolError)
     assert (throttled.aws_type, throttled.http_status) == ("ThrottlingException", 400)
-    assert isinstance(
-        errors.error_for_aws_type("ServiceUnavailable", "", 503), errors.InternalError
-    )
+    assert isinstance(error_for_aws_type("ServiceUnavailable", "", 503), errors.InternalError)
 
 
 def test_aws_endpoints_are_recognised() -> None:

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strongroom import errors
+from strongroom.awsjson.errors import error_for_aws_type
 from strongroom.k8s import KeyVersion, RetryPolicy, format_key_id, parse_key_id, parse_listen
 from strongroom.k8s.retry import Retrier
 from strongroom.k8s.server import clear_stale_socket, grpc_code
@@ -173,7 +174,7 @@ def test_retry_policy_checks_its_numbers() -> None:
     ],
 )
 def test_aws_errors_map_to_grpc_codes(code: str, status: int, cls: type, grpc_status: str) -> None:
-    error = errors.error_for_aws_type(code, "message", status)
+    error = error_for_aws_type(code, "message", status)
     assert type(error) is cls
     if cls in (errors.AuthError, errors.ProtocolError):
         assert error.aws_type == code

@@ -23,6 +23,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from strongroom.awsjson.errors import error_for_aws_type
 from strongroom.awsjson.http11 import Http11
 from strongroom.awsjson.sigv4 import sign_post
 from strongroom.data.keys import (
@@ -32,12 +33,7 @@ from strongroom.data.keys import (
     generate_data_key_request,
     re_encrypt_data_key_request,
 )
-from strongroom.errors import (
-    DependencyTimeoutError,
-    KMSInternalError,
-    ValidationError,
-    error_for_aws_type,
-)
+from strongroom.errors import DependencyTimeoutError, KMSInternalError, ValidationError
 
 TYPE_CHECKING = False  # not typing's: `strongroom encrypt` starts without importing it
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ given: credentials (environment, profile, config files...), region, ``AWS_ENDPOI
     encrypt_stream(src, dst, keys, key_id="alias/backups")
 
 Errors of the service come back as the Strongroom error of the same AWS error type
-(:func:`~strongroom.awsjson.strongroom_error`, via :func:`~strongroom.errors.error_for_aws_type`:
+(:func:`~strongroom.awsjson.strongroom_error`, via
+:func:`~strongroom.awsjson.errors.error_for_aws_type`:
 ``NotFoundException`` -> :class:`~strongroom.errors.NotFoundError` and so on), so code above
 this module cannot tell which service answered.
 """
