@@ -32,7 +32,7 @@ from strongroom.testing.model_drift import vendored_model
 
 REGION = "eu-west-1"
 SECRET_MARK = "tenant-a-confidential"
-KINDS = {
+KINDS: dict[str, dict[str, Any]] = {
     "sym": {},
     "sign": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"},
     "mac": {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
@@ -72,12 +72,13 @@ class TenantA:
 
     def ref(self, kind: str, form: str) -> str:
         meta = self.keys[kind]
-        return {
+        refs: dict[str, str] = {
             "id": meta["KeyId"],
             "arn": meta["Arn"],
             "alias": self.aliases[kind],
             "alias_arn": f"arn:aws:kms:{REGION}:{self.account}:{self.aliases[kind]}",
-        }[form]
+        }
+        return refs[form]
 
     def fake_ref(self, form: str) -> str:
         """A reference of the same form to a key or alias of A that does not exist."""

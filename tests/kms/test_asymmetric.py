@@ -555,7 +555,7 @@ def test_data_key_pair_round_trip(sqlite_service: KeyService, solo: Caller, pair
     assert pair["KeyPairSpec"] == pair_spec
     private = serialization.load_der_private_key(pair["PrivateKeyPlaintext"], None)
     assert (
-        private.public_key().public_bytes(  # type: ignore[union-attr]
+        private.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         == pair["PublicKey"]
@@ -597,7 +597,7 @@ def test_data_key_pair_without_plaintext(service: KeyService, alice: Caller) -> 
     ]
     private = serialization.load_der_private_key(der, None)
     assert (
-        private.public_key().public_bytes(  # type: ignore[union-attr]
+        private.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         == pair["PublicKey"]

@@ -16,13 +16,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from strongroom.cli.audit import verify_store_chain
 from strongroom.cli.context import open_service
 from strongroom.cli.init import initialise
+from strongroom.ports import StoreTx
 from strongroom.testing.crash_worker import Acks, drop_torn_line, read_acks
+
+if TYPE_CHECKING:
+    from strongroom.testing.postgres import TempPostgres
 
 SEED = 20240601
 
@@ -51,9 +56,11 @@ def _check(data_dir: Path, account: str, access_key_id: str, acks: Acks, sqlite:
         for key_id in acks.keys:
             meta = service.call(caller, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
             assert meta["KeyState"] == "Enabled"
-            versions = service.kernel.read(
-                lambda tx, k=key_id: tx.count(account, "keyver", k + "/")
-            )
+
+            def count_versions(tx: StoreTx, k: str = key_id) -> int:
+                return tx.count(account, "keyver", k + "/")
+
+            versions = service.kernel.read(count_versions)
             assert versions >= 1 + acks.rotations[key_id], key_id
         for key_id, blob, digest in acks.ciphertexts:
             got = service.call(caller, "Decrypt", {"CiphertextBlob": blob})
@@ -108,7 +115,7 @@ def test_sqlite_survives_sigkill(tmp_path: Path) -> None:
     assert len(acks.ciphertexts) >= 50
 
 
-def test_postgres_survives_sigkill(tmp_path: Path, postgres_server) -> None:
+def test_postgres_survives_sigkill(tmp_path: Path, postgres_server: TempPostgres) -> None:
     pytest.importorskip("psycopg")
     url = postgres_server.create_database("crash_safety")
     acks = _crash_loop(tmp_path, url, kills=10, max_delay_s=0.4)

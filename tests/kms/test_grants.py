@@ -7,6 +7,7 @@ import base64
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,9 @@ def restricted_key(service: KeyService, owner: Caller, **create: object) -> str:
     return str(service.call(owner, "CreateKey", request)["KeyMetadata"]["KeyId"])
 
 
-def grant(service: KeyService, caller: Caller, key: str, grantee: Caller, ops: list[str], **more):
+def grant(
+    service: KeyService, caller: Caller, key: str, grantee: Caller, ops: list[str], **more: Any
+) -> dict[str, Any]:
     request = {"KeyId": key, "GranteePrincipal": grantee.principal_arn, "Operations": ops, **more}
     return service.call(caller, "CreateGrant", request)
 
@@ -246,7 +249,12 @@ def user(svc: KeyService, owner: Caller) -> Caller:
     ],
 )
 def test_constraints(
-    svc: KeyService, owner: Caller, user: Caller, constraints: dict, context: dict, allowed: bool
+    svc: KeyService,
+    owner: Caller,
+    user: Caller,
+    constraints: dict[str, dict[str, str]],
+    context: dict[str, str],
+    allowed: bool,
 ) -> None:
     key = restricted_key(svc, owner)
     ops = ["Encrypt", "Decrypt", "GenerateDataKey"]
@@ -544,12 +552,15 @@ def test_list_grants_paging_and_filters(svc: KeyService, owner: Caller, user: Ca
 def test_create_grant_through_a_grant(svc: KeyService, owner: Caller, user: Caller) -> None:
     key = restricted_key(svc, owner)
     third = principal(svc, owner.tenant, "third")
-    parent_constraints = {"EncryptionContextSubset": {"tenant": "t1"}}
+    parent_constraints: dict[str, dict[str, str]] | None = {
+        "EncryptionContextSubset": {"tenant": "t1"}
+    }
     parent = grant(
         svc, owner, key, user, ["Encrypt", "Decrypt", "CreateGrant"], Constraints=parent_constraints
     )
     tokens = [parent["GrantToken"]]
     # a subset of the operations, constraints at least as strict: allowed
+    constraints: dict[str, dict[str, str]] | None
     for constraints in (
         {"EncryptionContextSubset": {"tenant": "t1"}},
         {"EncryptionContextSubset": {"tenant": "t1", "doc": "d"}},

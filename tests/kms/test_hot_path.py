@@ -10,7 +10,7 @@ the full checker on every request.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from strongroom.errors import (
 )
 from strongroom.kms import Caller, KeyService, ManualClock
 from strongroom.kms.wire_model import WireModel
+from strongroom.ports import StoreTx
+from strongroom.ports.sealed_store import SealedStore
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
 from strongroom.testing.service import tenant_caller
@@ -61,7 +63,12 @@ def test_hot_operations_need_no_store_once_warm(
     inner = service.store.inner  # type: ignore[attr-defined]
     reads: list[object] = []
     real_read = inner.read
-    monkeypatch.setattr(inner, "read", lambda fn: reads.append(fn) or real_read(fn))
+
+    def counted_read(fn: Callable[[StoreTx], object]) -> object:
+        reads.append(fn)
+        return real_read(fn)
+
+    monkeypatch.setattr(inner, "read", counted_read)
     for _ in range(20):
         assert decrypt(service, alice, blob) == b"p"
         encrypt(service, alice, key)
@@ -182,7 +189,8 @@ def test_the_record_cache_can_be_turned_off(tmp_path: Path, clock: ManualClock) 
         store, LocalRootOfTrust.create(tmp_path / "m.key"), clock, key_record_ttl_s=0
     )
     try:
-        assert service.store.inner is store  # sealed, but not watched for writes
+        sealed = service.store
+        assert isinstance(sealed, SealedStore) and sealed.inner is store  # not watched for writes
         alice = tenant_caller(service, "alice")
         key = create_key(service, alice)
         blob = encrypt(service, alice, key)

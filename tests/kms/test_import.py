@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -111,7 +112,11 @@ def test_import_use_delete_reimport(service: KeyService, alice: Caller, clock: M
     deleted = service.call(alice, "DeleteImportedKeyMaterial", {"KeyId": key})
     assert deleted == {"KeyId": meta["Arn"], "KeyMaterialId": material_id}
     assert describe(service, alice, key)["KeyState"] == "PendingImport"
-    for use in (lambda: encrypt(service, alice, key), lambda: decrypt(service, alice, blob)):
+    uses: tuple[Callable[[], object], ...] = (
+        lambda: encrypt(service, alice, key),
+        lambda: decrypt(service, alice, blob),
+    )
+    for use in uses:
         with pytest.raises(InvalidStateError) as gone:
             use()
         assert gone.value.aws_type == "KMSInvalidStateException"

@@ -219,10 +219,16 @@ def test_each_material_expires_on_its_own(
 ) -> None:
     key = create_external(service, alice)["KeyId"]
     first, second, third = os.urandom(32), os.urandom(32), os.urandom(32)
-    soon = {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": clock.now() + 3600}
+    soon: dict[str, Any] = {
+        "ExpirationModel": "KEY_MATERIAL_EXPIRES",
+        "ValidTo": clock.now() + 3600,
+    }
     id1 = import_material(service, alice, key, first, **soon)["KeyMaterialId"]
     blob = encrypt(service, alice, key, b"first")
-    later = {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": clock.now() + 7200}
+    later: dict[str, Any] = {
+        "ExpirationModel": "KEY_MATERIAL_EXPIRES",
+        "ValidTo": clock.now() + 7200,
+    }
     import_material(service, alice, key, second, **NEW, **later)
     service.call(alice, "RotateKeyOnDemand", {"KeyId": key})
     meta = describe(service, alice, key)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,9 +33,9 @@ WRAPPED = b"\x01" + bytes(40)
 
 
 def _write(
-    entries: list[StoreEntry | AuditRecord],
+    entries: Sequence[StoreEntry | AuditRecord],
     chunk_size: int,
-    meta: dict | None = None,
+    meta: dict[str, Any] | None = None,
     key: bytes = KEY,
     backup_id: bytes = BACKUP_ID,
 ) -> bytes:
@@ -49,7 +51,7 @@ def _write(
     return out.getvalue()
 
 
-def _read(data: bytes, key: bytes = KEY) -> tuple[dict, list[StoreEntry | AuditRecord]]:
+def _read(data: bytes, key: bytes = KEY) -> tuple[dict[str, Any], list[StoreEntry | AuditRecord]]:
     source = io.BytesIO(data)
     header = read_header(source)
     reader = BackupReader(source, header, key)
@@ -109,7 +111,9 @@ audit_entries = st.builds(
     st.integers(16, 300),
     st.dictionaries(st.text(max_size=5), st.integers()),
 )
-def test_round_trip(entries: list, chunk_size: int, meta: dict) -> None:
+def test_round_trip(
+    entries: list[StoreEntry | AuditRecord], chunk_size: int, meta: dict[str, int]
+) -> None:
     data = _write(entries, chunk_size, meta)
     got_meta, got = _read(data)
     assert got_meta == meta

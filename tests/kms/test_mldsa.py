@@ -29,7 +29,9 @@ PRIVATE = {
     "ML_DSA_65": mldsa.MLDSA65PrivateKey,
     "ML_DSA_87": mldsa.MLDSA87PrivateKey,
 }
-PUBLIC = {
+PUBLIC: dict[
+    str, type[mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey]
+] = {
     "ML_DSA_44": mldsa.MLDSA44PublicKey,
     "ML_DSA_65": mldsa.MLDSA65PublicKey,
     "ML_DSA_87": mldsa.MLDSA87PublicKey,

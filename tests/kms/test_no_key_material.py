@@ -13,7 +13,7 @@ import base64
 import logging
 import pickle
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -235,23 +235,23 @@ def collect_material(service: KeyService, found: Secrets, tenants: list[str]) ->
 
 def record_reprs(service: KeyService) -> Iterator[str]:
     """``repr`` of every record the store holds, parsed as the core parses it."""
-    parsers = {
-        "tenant": TenantRecord,
-        "principal": PrincipalRecord,
-        "key": KeyRecord,
-        "keyver": KeyVersionRecord,
-        "alias": AliasRecord,
+    parsers: dict[str, Callable[[bytes], object]] = {
+        "tenant": TenantRecord.from_bytes,
+        "principal": PrincipalRecord.from_bytes,
+        "key": KeyRecord.from_bytes,
+        "keyver": KeyVersionRecord.from_bytes,
+        "alias": AliasRecord.from_bytes,
     }
 
     def unit(tx: Any) -> list[tuple[str, bytes]]:
-        out = []
+        out: list[tuple[str, bytes]] = []
         for tenant in tx.tenants():
             for kind in parsers:
                 out.extend((kind, raw) for _, raw in tx.scan(tenant, kind))
         return out
 
     for kind, raw in service.store.read(unit):
-        yield repr(parsers[kind].from_bytes(raw))
+        yield repr(parsers[kind](raw))
 
 
 @pytest.fixture

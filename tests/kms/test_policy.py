@@ -38,7 +38,9 @@ def doc(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def stmt(effect: str = "Allow", principal: Any = None, action: Any = "kms:*", **more: Any) -> dict:
+def stmt(
+    effect: str = "Allow", principal: Any = None, action: Any = "kms:*", **more: Any
+) -> dict[str, Any]:
     out = {
         "Effect": effect,
         "Principal": {"AWS": ALICE} if principal is None else principal,
@@ -55,9 +57,10 @@ def ask(
     who: str = ALICE,
     account: str = ACCOUNT,
     context: dict[str, str] | None = None,
-    **extra: tuple[str, ...],
+    extra: dict[str, tuple[str, ...]] | None = None,
 ) -> Decision:
-    return parse_policy(policy).evaluate(Request(who, account, action, KEY, context, extra))
+    request = Request(who, account, action, KEY, context, extra or {})
+    return parse_policy(policy).evaluate(request)
 
 
 # -- evaluation ----------------------------------------------------------------------------
@@ -232,12 +235,12 @@ def test_context_keys_differing_only_by_case_are_read_safely() -> None:
 
 def test_grant_condition_keys() -> None:
     policy = cond({"StringEquals": {"kms:GranteePrincipal": BOB}})
-    assert ask(policy, "CreateGrant", **{"kms:granteeprincipal": (BOB,)}) is Decision.ALLOW
-    assert ask(policy, "CreateGrant", **{"kms:granteeprincipal": (ALICE,)}) is Decision.NONE
+    assert ask(policy, "CreateGrant", extra={"kms:granteeprincipal": (BOB,)}) is Decision.ALLOW
+    assert ask(policy, "CreateGrant", extra={"kms:granteeprincipal": (ALICE,)}) is Decision.NONE
     ops = cond({"ForAllValues:StringEquals": {"kms:GrantOperations": ["Decrypt", "Encrypt"]}})
-    assert ask(ops, "CreateGrant", **{"kms:grantoperations": ("Decrypt",)}) is Decision.ALLOW
+    assert ask(ops, "CreateGrant", extra={"kms:grantoperations": ("Decrypt",)}) is Decision.ALLOW
     assert (
-        ask(ops, "CreateGrant", **{"kms:grantoperations": ("Decrypt", "CreateGrant")})
+        ask(ops, "CreateGrant", extra={"kms:grantoperations": ("Decrypt", "CreateGrant")})
         is Decision.NONE
     )
 

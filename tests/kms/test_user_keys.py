@@ -22,7 +22,8 @@ from strongroom.errors import (
 )
 from strongroom.kms import Caller, KeyService, ManualClock
 from strongroom.kms.records import KeyRecord, UserKeyRecord
-from strongroom.kms.userkeys.operations import check_user_id, user_identities
+from strongroom.kms.userkey_rows import check_user_id, user_identities
+from strongroom.ports import StoreTx
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
 from strongroom.testing.service import tenant_caller
@@ -425,9 +426,11 @@ def test_stored_record_is_a_user_key_record(sqlite_service: KeyService) -> None:
     sqlite_service.create_user_keys(alice, key_id, ["batch"])
     sqlite_service.encrypt_for_user(alice, key_id, "single", b"x")
     for user in ("batch", "single"):
-        raw = sqlite_service.store.read(
-            lambda tx, u=user: tx.get(alice.tenant, "userkey", f"{key_id}/{u}")
-        )
+
+        def get(tx: StoreTx, u: str = user) -> bytes | None:
+            return tx.get(alice.tenant, "userkey", f"{key_id}/{u}")
+
+        raw = sqlite_service.store.read(get)
         assert raw is not None
         record = UserKeyRecord.from_bytes(raw)
         assert record.user_id == user and record.key_version == 1

@@ -20,6 +20,9 @@ from strongroom.testing.server import console_script
 
 REGION = "eu-west-1"
 
+Cli = Callable[..., subprocess.CompletedProcess[bytes]]
+"""The ``cli`` fixture: ``cli(*args, tenant=..., stdin=b"", expect=0, env=None)``."""
+
 
 def bin_dir() -> str:
     """The directory of this environment's console scripts (strongroom, the Clevis pin)."""
@@ -86,7 +89,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VolumeWorld]:
 
 
 @pytest.fixture
-def cli(world: VolumeWorld) -> Callable[..., subprocess.CompletedProcess[bytes]]:
+def cli(world: VolumeWorld) -> Cli:
     """``cli(*args, tenant=world.a, stdin=b"", expect=0)``: the strongroom console script."""
 
     def call(

@@ -8,6 +8,7 @@ import base64
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,8 +21,11 @@ pytestmark = pytest.mark.skipif(
     reason="clevis, jose or cryptsetup is not installed (scripts/test.sh installs them)",
 )
 
+if TYPE_CHECKING:
+    from tests.volume.conftest import VolumeWorld
 
-def test_clevis_encrypt_then_decrypt_through_the_pin(world, tmp_path) -> None:
+
+def test_clevis_encrypt_then_decrypt_through_the_pin(world: VolumeWorld, tmp_path: Path) -> None:
     env = world.env(world.a)
     secret = b"a secret \x00 with binary \xff bytes"
     config = json.dumps({"key": world.a.key_arn, "context": {"host": "node-1"}})
@@ -43,7 +47,7 @@ def test_clevis_encrypt_then_decrypt_through_the_pin(world, tmp_path) -> None:
     assert out.stdout == secret
 
 
-def test_decrypt_needs_only_what_the_jwe_records(world, tmp_path) -> None:
+def test_decrypt_needs_only_what_the_jwe_records(world: VolumeWorld, tmp_path: Path) -> None:
     """At boot nothing but credentials is configured: endpoint and CA come from the JWE."""
     env = world.env(world.a)
     jwe = run(
@@ -54,7 +58,7 @@ def test_decrypt_needs_only_what_the_jwe_records(world, tmp_path) -> None:
     assert run(["clevis", "decrypt"], stdin=jwe, env=env).stdout == b"x"
 
 
-def test_a_changed_jwe_or_another_tenant_cannot_decrypt(world) -> None:
+def test_a_changed_jwe_or_another_tenant_cannot_decrypt(world: VolumeWorld) -> None:
     env = world.env(world.a)
     jwe = run(
         ["clevis-encrypt-strongroom", json.dumps({"key": world.a.key_arn})], stdin=b"x", env=env
@@ -74,7 +78,7 @@ def test_a_changed_jwe_or_another_tenant_cannot_decrypt(world) -> None:
     assert not out.stdout and out.stderr
 
 
-def test_bad_configurations_are_refused(world) -> None:
+def test_bad_configurations_are_refused(world: VolumeWorld) -> None:
     env = world.env(world.a)
     for config, message in (
         ("not json", b"Configuration is malformed!"),
@@ -89,7 +93,7 @@ def test_bad_configurations_are_refused(world) -> None:
     assert b"Strongroom" in out.stdout
 
 
-def test_clevis_luks_bind_then_pass(world, tmp_path: Path) -> None:
+def test_clevis_luks_bind_then_pass(world: VolumeWorld, tmp_path: Path) -> None:
     env = world.env(world.a)
     image = luks_image(tmp_path / "c.img", b"existing")
     master = volume_key(image, b"existing")
@@ -119,7 +123,7 @@ def test_clevis_luks_bind_then_pass(world, tmp_path: Path) -> None:
     assert header["clevis"]["pin"] == "strongroom"
 
 
-def test_sss_with_tang_and_strongroom(world, tmp_path: Path) -> None:
+def test_sss_with_tang_and_strongroom(world: VolumeWorld, tmp_path: Path) -> None:
     env = world.env(world.a)
     image = luks_image(tmp_path / "sss.img", b"existing")
     master = volume_key(image, b"existing")

@@ -9,6 +9,7 @@ import stat
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import botocore.auth
 import pytest
@@ -21,6 +22,9 @@ from strongroom.testing.luks import cryptsetup_missing
 from strongroom.volume.aws_chain import StaticSettings, static_settings
 from strongroom.volume.aws_json import AwsJsonKms, sign_headers
 from strongroom.volume.kms import BotoVolumeKeys, connect
+
+if TYPE_CHECKING:
+    from tests.volume.conftest import Cli, VolumeWorld
 
 
 @pytest.mark.parametrize("token", [None, "session-token-value"])
@@ -106,7 +110,7 @@ def test_static_chain(tmp_path: Path) -> None:
     )
 
 
-def test_json_client_against_the_server(world) -> None:
+def test_json_client_against_the_server(world: VolumeWorld) -> None:
     creds = world.a.credentials
     settings = StaticSettings(
         creds.access_key_id,
@@ -132,7 +136,7 @@ def test_json_client_against_the_server(world) -> None:
         kms.close()
 
 
-def test_boto_client_when_the_chain_is_not_static(world, tmp_path: Path) -> None:
+def test_boto_client_when_the_chain_is_not_static(world: VolumeWorld, tmp_path: Path) -> None:
     creds = world.a.credentials
     process = tmp_path / "creds.py"
     answer = {
@@ -165,7 +169,9 @@ def test_boto_client_when_the_chain_is_not_static(world, tmp_path: Path) -> None
 
 
 @pytest.mark.skipif(cryptsetup_missing(), reason="cryptsetup is not installed")
-def test_pass_is_the_same_through_boto3_and_the_fast_start(cli, world, tmp_path: Path) -> None:
+def test_pass_is_the_same_through_boto3_and_the_fast_start(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     image = tmp_path / "b.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn)
     fast = cli("volume", "pass", str(image)).stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,15 +18,18 @@ pytestmark = pytest.mark.skipif(
     cryptsetup_missing(), reason="cryptsetup is not installed (scripts/test.sh installs it)"
 )
 
+if TYPE_CHECKING:
+    from tests.volume.conftest import Cli, VolumeWorld
 
-def two_volumes(cli, world, tmp_path: Path, key: str) -> tuple[Path, Path, str]:
+
+def two_volumes(cli: Cli, world: VolumeWorld, tmp_path: Path, key: str) -> tuple[Path, Path, str]:
     first, second = tmp_path / "pv-1.img", tmp_path / "pv-2.img"
     for image in (first, second):
         cli("volume", "format", str(image), "--size", "32M", "-k", key, "-c", "pvc=db")
     return first, second, read_header(first).uuid
 
 
-def test_a_grant_for_one_volume(cli, world, tmp_path: Path) -> None:
+def test_a_grant_for_one_volume(cli: Cli, world: VolumeWorld, tmp_path: Path) -> None:
     key = world.new_key(world.a)
     first, second, uuid = two_volumes(cli, world, tmp_path, key)
     account = world.a.credentials.account_id
@@ -57,7 +61,7 @@ def test_a_grant_for_one_volume(cli, world, tmp_path: Path) -> None:
     assert b"not authorized" in out.stderr
 
 
-def admin_only(account: str, extra: list[dict] | None = None) -> str:
+def admin_only(account: str, extra: list[dict[str, Any]] | None = None) -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -74,7 +78,7 @@ def admin_only(account: str, extra: list[dict] | None = None) -> str:
     )
 
 
-def test_a_key_policy_condition_on_the_volume(cli, world, tmp_path: Path) -> None:
+def test_a_key_policy_condition_on_the_volume(cli: Cli, world: VolumeWorld, tmp_path: Path) -> None:
     key = world.new_key(world.a)
     first, second, uuid = two_volumes(cli, world, tmp_path, key)
     account = world.a.credentials.account_id

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,13 +19,20 @@ pytestmark = pytest.mark.skipif(
     cryptsetup_missing(), reason="cryptsetup is not installed (scripts/test.sh installs it)"
 )
 
+if TYPE_CHECKING:
+    from tests.volume.conftest import Cli, Tenant, VolumeWorld
 
-def formatted(cli, world, path: Path, key: str, tenant=None) -> bytes:
+
+def formatted(
+    cli: Cli, world: VolumeWorld, path: Path, key: str, tenant: Tenant | None = None
+) -> bytes:
     cli("volume", "format", str(path), "--size", "32M", "-k", key, tenant=tenant or world.a)
     return cli("volume", "pass", str(path), tenant=tenant or world.a).stdout
 
 
-def test_shred_wipes_the_keyslot_and_the_token_and_nothing_else(cli, world, tmp_path) -> None:
+def test_shred_wipes_the_keyslot_and_the_token_and_nothing_else(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     image = luks_image(tmp_path / "s.img", b"recovery passphrase")
     master = volume_key(image, b"recovery passphrase")
     cli(
@@ -66,7 +74,9 @@ def test_shred_wipes_the_keyslot_and_the_token_and_nothing_else(cli, world, tmp_
     assert cli("volume", "pass", str(theirs), tenant=world.b).stdout == their_pass
 
 
-def test_shred_refuses_the_last_keyslot_unless_asked(cli, world, tmp_path) -> None:
+def test_shred_refuses_the_last_keyslot_unless_asked(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     image = tmp_path / "only.img"
     passphrase = formatted(cli, world, image, world.a.key_arn)
     before = image.read_bytes()[: 16 << 20]
@@ -84,7 +94,9 @@ def test_shred_refuses_the_last_keyslot_unless_asked(cli, world, tmp_path) -> No
     )
 
 
-def test_disabling_the_key_shreds_every_volume_under_it_only(cli, world, tmp_path) -> None:
+def test_disabling_the_key_shreds_every_volume_under_it_only(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     doomed_key, kept_key = world.new_key(world.a), world.new_key(world.a)
     first, second = tmp_path / "d1.img", tmp_path / "d2.img"
     formatted(cli, world, first, doomed_key)
@@ -122,7 +134,9 @@ def test_disabling_the_key_shreds_every_volume_under_it_only(cli, world, tmp_pat
     assert b"no Strongroom token" in out.stderr
 
 
-def test_scheduled_deletion_makes_the_token_useless(cli, world, tmp_path) -> None:
+def test_scheduled_deletion_makes_the_token_useless(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     key = world.new_key(world.a)
     image = tmp_path / "del.img"
     formatted(cli, world, image, key)

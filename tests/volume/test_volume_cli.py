@@ -9,6 +9,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,17 +17,20 @@ from strongroom.testing.luks import cryptsetup_missing, digest, luks_image, run,
 from strongroom.volume.cryptsetup import device_mapper_available
 from strongroom.volume.header import read_header
 
+if TYPE_CHECKING:
+    from tests.volume.conftest import Cli, VolumeWorld
+
 pytestmark = pytest.mark.skipif(
     cryptsetup_missing(), reason="cryptsetup is not installed (scripts/test.sh installs it)"
 )
 
 
-def token_of(device: Path, token_id: int = 0) -> dict:
+def token_of(device: Path, token_id: int = 0) -> dict[str, Any]:
     return read_header(device).tokens[token_id]
 
 
 def test_format_makes_a_luks2_volume_whose_passphrase_the_kms_wraps(
-    cli, world, tmp_path: Path
+    cli: Cli, world: VolumeWorld, tmp_path: Path
 ) -> None:
     image = tmp_path / "disk.img"
     out = cli("volume", "format", str(image), "--size", "64M", "--key", world.a.key_arn)
@@ -62,7 +66,7 @@ def test_format_makes_a_luks2_volume_whose_passphrase_the_kms_wraps(
     )
 
 
-def test_format_with_context_and_json(cli, world, tmp_path: Path) -> None:
+def test_format_with_context_and_json(cli: Cli, world: VolumeWorld, tmp_path: Path) -> None:
     image = tmp_path / "ctx.img"
     out = cli(
         "volume",
@@ -85,7 +89,9 @@ def test_format_with_context_and_json(cli, world, tmp_path: Path) -> None:
     cli("volume", "pass", str(image))
 
 
-def test_bind_adds_a_keyslot_that_reaches_the_same_volume_key(cli, world, tmp_path: Path) -> None:
+def test_bind_adds_a_keyslot_that_reaches_the_same_volume_key(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     image = luks_image(tmp_path / "old.img", b"correct horse")
     before = volume_key(image, b"correct horse")
     out = cli(
@@ -107,7 +113,9 @@ def test_bind_adds_a_keyslot_that_reaches_the_same_volume_key(cli, world, tmp_pa
     assert volume_key(image, b"correct horse") == before
 
 
-def test_bind_with_a_wrong_passphrase_changes_nothing(cli, world, tmp_path: Path) -> None:
+def test_bind_with_a_wrong_passphrase_changes_nothing(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     image = luks_image(tmp_path / "old.img", b"right")
     (tmp_path / "wrong.key").write_bytes(b"wrong")
     before = digest(image)
@@ -126,7 +134,7 @@ def test_bind_with_a_wrong_passphrase_changes_nothing(cli, world, tmp_path: Path
 
 
 def test_rewrap_after_rotation_keeps_the_keyslot_and_changes_the_blob(
-    cli, world, tmp_path: Path
+    cli: Cli, world: VolumeWorld, tmp_path: Path
 ) -> None:
     key = world.new_key(world.a)
     image = tmp_path / "rot.img"
@@ -146,7 +154,9 @@ def test_rewrap_after_rotation_keeps_the_keyslot_and_changes_the_blob(
     assert volume_key(image, passphrase) == master
 
 
-def test_rewrap_to_another_key_then_the_old_key_is_not_needed(cli, world, tmp_path: Path) -> None:
+def test_rewrap_to_another_key_then_the_old_key_is_not_needed(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     first, second = world.new_key(world.a), world.new_key(world.a)
     image = tmp_path / "move.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", first)
@@ -157,7 +167,9 @@ def test_rewrap_to_another_key_then_the_old_key_is_not_needed(cli, world, tmp_pa
     assert cli("volume", "pass", str(image)).stdout == passphrase
 
 
-def test_bad_devices_get_clear_errors_and_stay_unchanged(cli, world, tmp_path: Path) -> None:
+def test_bad_devices_get_clear_errors_and_stay_unchanged(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     plain = tmp_path / "plain.img"
     plain.write_bytes(os.urandom(1 << 20))
     luks1 = luks_image(tmp_path / "luks1.img", b"pw", luks_type="luks1")
@@ -202,7 +214,7 @@ def test_bad_devices_get_clear_errors_and_stay_unchanged(cli, world, tmp_path: P
 
 
 def test_a_foreign_strongroom_token_of_an_unknown_version_is_refused(
-    cli, world, tmp_path: Path
+    cli: Cli, world: VolumeWorld, tmp_path: Path
 ) -> None:
     image = luks_image(tmp_path / "v9.img", b"pw")
     token = {
@@ -223,7 +235,9 @@ def test_a_foreign_strongroom_token_of_an_unknown_version_is_refused(
     assert digest(image) == before
 
 
-def test_a_token_copied_from_another_volume_is_refused(cli, world, tmp_path: Path) -> None:
+def test_a_token_copied_from_another_volume_is_refused(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     source = tmp_path / "source.img"
     cli("volume", "format", str(source), "--size", "32M", "-k", world.a.key_arn)
     target = luks_image(tmp_path / "target.img", b"pw")
@@ -238,7 +252,9 @@ def test_a_token_copied_from_another_volume_is_refused(cli, world, tmp_path: Pat
     assert digest(target) == before
 
 
-def test_wrong_tenant_and_disabled_key_are_clear_errors(cli, world, tmp_path: Path) -> None:
+def test_wrong_tenant_and_disabled_key_are_clear_errors(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     key = world.new_key(world.a)
     image = tmp_path / "a.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", key)
@@ -259,7 +275,7 @@ def test_wrong_tenant_and_disabled_key_are_clear_errors(cli, world, tmp_path: Pa
 
 
 def test_unlock_without_device_mapper_says_so_before_asking_the_kms(
-    cli, world, tmp_path: Path
+    cli: Cli, world: VolumeWorld, tmp_path: Path
 ) -> None:
     if device_mapper_available():
         pytest.skip("device-mapper is available here: test_unlock_maps_the_volume runs instead")
@@ -274,7 +290,7 @@ def test_unlock_without_device_mapper_says_so_before_asking_the_kms(
     reason="device-mapper is not available here (/dev/mapper/control missing or without "
     "its kernel driver): cryptsetup open cannot map volumes",
 )
-def test_unlock_maps_the_volume(cli, world, tmp_path: Path) -> None:
+def test_unlock_maps_the_volume(cli: Cli, world: VolumeWorld, tmp_path: Path) -> None:
     image = tmp_path / "m.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn)
     loop = run(["losetup", "--find", "--show", str(image)]).stdout.decode().strip()
@@ -289,13 +305,15 @@ def test_unlock_maps_the_volume(cli, world, tmp_path: Path) -> None:
         run(["losetup", "-d", loop])
 
 
-def test_help_of_every_volume_command(cli) -> None:
+def test_help_of_every_volume_command(cli: Cli) -> None:
     for command in ("format", "unlock", "pass", "bind", "rewrap", "shred", "status"):
         out = cli("volume", command, "--help")
         assert b"Example" in out.stdout, command
 
 
-def test_bind_takes_the_lowest_free_token_id_and_keyslot(cli, world, tmp_path: Path) -> None:
+def test_bind_takes_the_lowest_free_token_id_and_keyslot(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     image = luks_image(tmp_path / "gaps.img", b"pw")
     for token_id in ("0", "2"):
         run(
