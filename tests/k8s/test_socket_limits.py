@@ -20,20 +20,9 @@ from strongroom.k8s.proto import api_pb2, api_pb2_grpc
 from strongroom.k8s.retry import RetryPolicy
 from strongroom.k8s.server import KmsServicer, PluginServer, SocketLimits
 from strongroom.kms import KeyService
+from strongroom.testing.silent_clients import closed_within, silent_connections
 
 from .conftest import ALIAS
-
-
-def _closed(sock: socket.socket, within: float) -> bool:
-    sock.settimeout(within)
-    try:
-        while sock.recv(4096):
-            pass
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def test_the_plugin_caps_connections_and_cuts_silent_ones(
@@ -53,13 +42,10 @@ def test_the_plugin_caps_connections_and_cuts_silent_ones(
     server.start()
     socks: list[socket.socket] = []
     try:
-        for _ in range(20):
-            sock = socket.socket(socket.AF_UNIX)
-            sock.connect(str(server.socket_path))
-            socks.append(sock)
+        socks = silent_connections(server.socket_path, 20)
         started = time.monotonic()
-        assert sum(_closed(s, 0.2) for s in socks) >= 15  # over the cap: closed at once
-        assert all(_closed(s, 5.0) for s in socks)  # the rest: cut at the deadline
+        assert sum(closed_within(s, 0.2) for s in socks) >= 15  # over the cap: closed at once
+        assert all(closed_within(s, 5.0) for s in socks)  # the rest: cut at the deadline
         assert time.monotonic() - started < 8.0
         with grpc.insecure_channel(server.target) as channel:
             stub = api_pb2_grpc.KeyManagementServiceStub(channel)  # type: ignore[no-untyped-call]
