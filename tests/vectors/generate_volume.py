@@ -113,7 +113,8 @@ def token_vectors() -> dict[str, Any]:
 
 def token_v2_vectors() -> dict[str, Any]:
     context = {"strongroom:tenant": "111122223333", "strongroom:volume": UUID, "pvc": "db-0"}
-    valid, mismatches = [], []
+    valid: list[dict[str, Any]] = []
+    mismatches: list[dict[str, Any]] = []
     for name, keyslot, volume in (
         ("keyslot 1, extra context", 1, UUID),
         ("keyslot 31, upper-case UUID in the context", 31, UUID.upper()),
@@ -142,8 +143,8 @@ def token_v2_vectors() -> dict[str, Any]:
         ("check made for another volume", spec_check(passphrase, UUID[:-1] + "b", 1)),
         ("check of another passphrase", spec_check(passphrase[:-1] + b"A", UUID, 1)),
     ):
-        token = {**first["token"], "check": base64.b64encode(other).decode()}
-        mismatches.append({"name": name, "token": token, "passphrase": first["passphrase"]})
+        altered = {**first["token"], "check": base64.b64encode(other).decode()}
+        mismatches.append({"name": name, "token": altered, "passphrase": first["passphrase"]})
     base = first["token"]
 
     def variant(**changes: Any) -> dict[str, Any]:

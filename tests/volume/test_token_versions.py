@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +21,10 @@ from strongroom.volume.header import Luks2Header, read_header
 from strongroom.volume.recover import Bound, in_use
 from strongroom.volume.token import VolumeToken, keyslot_check
 
+if TYPE_CHECKING:
+    from tests.volume.conftest import VolumeWorld
+
+Cli = Callable[..., subprocess.CompletedProcess[bytes]]
 pytestmark = pytest.mark.skipif(
     cryptsetup_missing(), reason="cryptsetup is not installed (scripts/test.sh installs it)"
 )
@@ -51,7 +57,7 @@ def as_version_1(token: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def logged(world: Any, tmp_path: Path) -> tuple[dict[str, str], Path]:
+def logged(world: VolumeWorld, tmp_path: Path) -> tuple[dict[str, str], Path]:
     """An environment whose cryptsetup logs its arguments to a file, and that file."""
     log = tmp_path / "cryptsetup.log"
     real = shutil.which("cryptsetup") or "/usr/sbin/cryptsetup"
@@ -66,7 +72,7 @@ def calls(log: Path) -> list[str]:
 
 
 def test_format_writes_a_version_2_token_whose_check_binds_passphrase_volume_and_keyslot(
-    cli, world, tmp_path: Path
+    cli: Cli, world: VolumeWorld, tmp_path: Path
 ) -> None:
     image = tmp_path / "v2.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn)
@@ -79,7 +85,9 @@ def test_format_writes_a_version_2_token_whose_check_binds_passphrase_volume_and
     volume_key(image, passphrase)  # cryptsetup opens keyslot 0 with it
 
 
-def test_pass_on_a_version_2_token_starts_no_process(cli, world, logged, tmp_path: Path) -> None:
+def test_pass_on_a_version_2_token_starts_no_process(
+    cli: Cli, world: VolumeWorld, logged: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
     env, log = logged
     image = tmp_path / "quiet.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn)
@@ -93,7 +101,7 @@ def test_pass_on_a_version_2_token_starts_no_process(cli, world, logged, tmp_pat
 
 
 def test_a_version_1_token_still_works_tested_by_cryptsetup_and_rewrap_upgrades_it(
-    cli, world, logged, tmp_path: Path
+    cli: Cli, world: VolumeWorld, logged: tuple[dict[str, str], Path], tmp_path: Path
 ) -> None:
     env, log = logged
     image = tmp_path / "old.img"
@@ -115,7 +123,9 @@ def test_a_version_1_token_still_works_tested_by_cryptsetup_and_rewrap_upgrades_
     assert calls(log) == []
 
 
-def test_rewrap_keeps_the_check_of_a_version_2_token(cli, world, tmp_path: Path) -> None:
+def test_rewrap_keeps_the_check_of_a_version_2_token(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     image = tmp_path / "keep.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn)
     before = token_of(image)
@@ -124,7 +134,9 @@ def test_rewrap_keeps_the_check_of_a_version_2_token(cli, world, tmp_path: Path)
     assert after["check"] == before["check"] and after["key_id"] != before["key_id"]
 
 
-def test_an_altered_check_is_refused_and_the_next_token_used(cli, world, tmp_path: Path) -> None:
+def test_an_altered_check_is_refused_and_the_next_token_used(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     image = tmp_path / "two.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn)
     first = cli("volume", "pass", str(image)).stdout
@@ -141,7 +153,9 @@ def test_an_altered_check_is_refused_and_the_next_token_used(cli, world, tmp_pat
     assert digest(image) == before
 
 
-def test_a_blob_moved_to_another_keyslot_token_does_not_verify(cli, world, tmp_path: Path) -> None:
+def test_a_blob_moved_to_another_keyslot_token_does_not_verify(
+    cli: Cli, world: VolumeWorld, tmp_path: Path
+) -> None:
     image = tmp_path / "moved.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn)
     first = cli("volume", "pass", str(image)).stdout
