@@ -86,6 +86,23 @@ def test_split_endpoint_agrees_with_urlsplit(
     )
 
 
+@given(
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "https:/", ""]),
+    st.text(alphabet="aZ09.-_~:[]/?#@%\\ \tfe\u00e9", max_size=24),
+)
+def test_split_endpoint_agrees_with_urlsplit_on_any_text(prefix: str, rest: str) -> None:
+    url = prefix + rest
+    try:
+        theirs = urlsplit(url)
+        expected = (theirs.scheme, theirs.netloc, theirs.hostname or "", theirs.port, theirs.path)
+    except ValueError:
+        with pytest.raises(ValidationError):
+            split_endpoint(url)
+        return
+    mine = split_endpoint(url)
+    assert (mine.scheme, mine.netloc, mine.hostname, mine.port, mine.path) == expected
+
+
 @pytest.mark.parametrize(
     "url", ["https://h:65536", "https://h:99999/kms", "https://h:x", "https://[::1:443"]
 )

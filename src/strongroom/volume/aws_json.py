@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 
 from strongroom.awsjson.http11 import Http11
@@ -37,11 +36,9 @@ SERVICE = "kms"
 TARGET_PREFIX = "TrentService."
 TIMEOUT_SECONDS = 30.0
 MAX_RESPONSE_BYTES = 1 << 20
-_PLAIN_URL = re.compile(
-    r"(?P<scheme>https?)://(?P<netloc>(?P<host>\[[0-9a-f:.]+\]|[a-z0-9._~-]+)"
-    r"(?::(?P<port>[0-9]{1,5}))?)(?P<path>/[^?#\s]*)?",
-    re.IGNORECASE,
-)
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-")
+_DIGITS = frozenset("0123456789")
+_NOT_PLAIN = frozenset("?#@\\ \t\r\n")
 
 
 class EndpointParts:
@@ -67,15 +64,9 @@ def split_endpoint(url: str) -> EndpointParts:
     it costs ``volume pass`` a few per cent of its CPU). A port above 65535 is a
     :class:`~strongroom.errors.ValidationError`.
     """
-    plain = _PLAIN_URL.fullmatch(url)
+    plain = _plain_parts(url)
     if plain is not None:
-        port = None if plain["port"] is None else int(plain["port"])
-        if port is not None and port > 65535:
-            raise ValidationError(f"Not an endpoint URL: {url!r} (port out of range).")
-        host = plain["host"].lower().strip("[]")
-        return EndpointParts(
-            plain["scheme"].lower(), plain["netloc"], host, port, plain["path"] or ""
-        )
+        return plain
     from urllib.parse import urlsplit
 
     try:
@@ -111,6 +102,25 @@ def sign_headers(
         body=body,
         amz_date=amz_date,
     )
+
+
+def _plain_parts(url: str) -> EndpointParts | None:
+    """``http(s)://name[:port][/path]`` split by hand (no regex to compile), else ``None``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or _NOT_PLAIN & set(rest):
+        return None
+    netloc, slash, path = rest.partition("/")
+    host, colon, port_text = netloc.partition(":")  # an IPv6 "[...]" host goes to urlsplit
+    if not host or not set(host) <= _HOST_CHARS:
+        return None
+    port = None
+    if colon and port_text:  # "host:" has no port, as for urlsplit
+        if len(port_text) > 5 or not set(port_text) <= _DIGITS:
+            return None
+        port = int(port_text)
+        if port > 65535:
+            raise ValidationError(f"Not an endpoint URL: {url!r} (port out of range).")
+    return EndpointParts(scheme.lower(), netloc, host.lower(), port, slash + path)
 
 
 class AwsJsonKms:
