@@ -1,7 +1,7 @@
 """The fast start of ``strongroom volume pass|unlock``: its argument parsing hands anything
 unusual to the typer command, and it imports neither typer, rich, boto3, typing,
-subprocess nor urllib.parse (whose one use, splitting the endpoint URL, is done by hand for
-plain URLs: compared with ``urlsplit`` here)."""
+subprocess, contextlib nor urllib.parse (whose one use, splitting the endpoint URL, is
+done by hand for plain URLs: compared with ``urlsplit`` here)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_the_fast_start_imports_little() -> None:
         "from strongroom.cli import main, volume_fast\n"
         "import strongroom.volume.recover, strongroom.volume.aws_json\n"
         "heavy = {'typer', 'rich', 'boto3', 'botocore', 'typing', 'dataclasses', 'http.client',"
-        " 'argparse', 'cryptography', 'subprocess', 'urllib.parse'}\n"
+        " 'argparse', 'cryptography', 'subprocess', 'urllib.parse', 'contextlib'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
