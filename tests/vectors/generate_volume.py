@@ -45,13 +45,13 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def spec_check(passphrase: bytes, volume: str, keyslot: int) -> bytes:
+def spec_check(passphrase: bytes, volume: str, keyslot: int, salt: str) -> bytes:
     """The version-2 check as docs/formats.md defines it, with ``cryptography``'s HMAC."""
     mac = HMAC(passphrase, hashes.SHA256())
     mac.update(b"strongroom volume token check v2\x00" + volume.lower().encode())
-    mac.update(b"\x00" + str(keyslot).encode())
+    mac.update(b"\x00" + str(keyslot).encode() + b"\x00" + salt.encode())
     check = mac.finalize()
-    assert check == keyslot_check(passphrase, volume, keyslot)
+    assert check == keyslot_check(passphrase, volume, keyslot, salt)
     return check
 
 
@@ -121,10 +121,11 @@ def token_v2_vectors() -> dict[str, Any]:
     ):
         data_key = fixed(f"volume v2 data key/{name}", 32)
         passphrase = passphrase_of(data_key)
-        check = spec_check(passphrase, volume, keyslot)
+        salt = base64.b64encode(fixed(f"volume v2 keyslot salt/{name}", 32)).decode()
+        check = spec_check(passphrase, volume, keyslot, salt)
         ctx = {**context, "strongroom:volume": volume}
         token = VolumeToken(keyslot, ARN, fixed(f"volume v2 wrapped key/{name}", 184), ctx)
-        obj = token.with_check(passphrase).to_json()
+        obj = token.with_check(passphrase, salt).to_json()
         assert obj["check"] == base64.b64encode(check).decode()
         valid.append(
             {
@@ -133,18 +134,27 @@ def token_v2_vectors() -> dict[str, Any]:
                 "data_key": data_key.hex(),
                 "passphrase": passphrase.decode(),
                 "keyslot": keyslot,
+                "keyslot_salt": salt,
                 "check": check.hex(),
             }
         )
     first = valid[0]
-    passphrase = first["passphrase"].encode()
+    passphrase, salt = first["passphrase"].encode(), first["keyslot_salt"]
     for name, other in (
-        ("check made for keyslot 2", spec_check(passphrase, UUID, 2)),
-        ("check made for another volume", spec_check(passphrase, UUID[:-1] + "b", 1)),
-        ("check of another passphrase", spec_check(passphrase[:-1] + b"A", UUID, 1)),
+        ("check made for keyslot 2", spec_check(passphrase, UUID, 2, salt)),
+        ("check made for another volume", spec_check(passphrase, UUID[:-1] + "b", 1, salt)),
+        ("check of another passphrase", spec_check(passphrase[:-1] + b"A", UUID, 1, salt)),
+        ("check made for another keyslot salt", spec_check(passphrase, UUID, 1, salt[1:])),
     ):
         altered = {**first["token"], "check": base64.b64encode(other).decode()}
-        mismatches.append({"name": name, "token": altered, "passphrase": first["passphrase"]})
+        mismatches.append(
+            {
+                "name": name,
+                "token": altered,
+                "passphrase": first["passphrase"],
+                "keyslot_salt": salt,
+            }
+        )
     base = first["token"]
 
     def variant(**changes: Any) -> dict[str, Any]:

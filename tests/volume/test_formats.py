@@ -53,9 +53,10 @@ def test_version_1_tokens_stay_version_1_and_have_no_check(vector: dict[str, Any
     token = parse_token(vector["token"])
     assert token.version == 1 and token.check is None
     with pytest.raises(ValueError, match="no check"):
-        token.matches(vector["passphrase"].encode())
-    upgraded = token.with_check(vector["passphrase"].encode())
-    assert upgraded.version == 2 and upgraded.matches(vector["passphrase"].encode())
+        token.matches(vector["passphrase"].encode(), "")
+    upgraded = token.with_check(vector["passphrase"].encode(), "c2FsdA==")
+    assert upgraded.version == 2 and upgraded.matches(vector["passphrase"].encode(), "c2FsdA==")
+    assert not upgraded.matches(vector["passphrase"].encode(), "")
     assert parse_token(upgraded.to_json()) == upgraded
 
 
@@ -66,15 +67,16 @@ def test_valid_token_v2_vectors(vector: dict[str, Any]) -> None:
     assert passphrase.decode() == vector["passphrase"]
     assert token.version == 2 and token.keyslot == vector["keyslot"]
     assert token.check == bytes.fromhex(vector["check"])
-    assert keyslot_check(passphrase, token.volume, token.keyslot) == token.check
-    assert token.matches(passphrase)
+    salt = vector["keyslot_salt"]
+    assert keyslot_check(passphrase, token.volume, token.keyslot, salt) == token.check
+    assert token.matches(passphrase, salt)
     assert token.to_json() == vector["token"]
 
 
 @pytest.mark.parametrize("vector", TOKENS_V2["mismatches"], ids=lambda v: v["name"])
 def test_token_v2_checks_that_do_not_match(vector: dict[str, Any]) -> None:
     token = parse_token(vector["token"])
-    assert not token.matches(vector["passphrase"].encode())
+    assert not token.matches(vector["passphrase"].encode(), vector["keyslot_salt"])
 
 
 @pytest.mark.parametrize(

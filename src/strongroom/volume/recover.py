@@ -4,10 +4,10 @@
 ``strongroom`` tokens, asks the KMS to unwrap a token's passphrase with the token's
 encryption context, and checks it before returning it, so a token that does not match
 its keyslot is an error here rather than a failed mount later: against the token's keyed
-check (version 2: one HMAC, no process), or, for a version-1 token, with ``cryptsetup open
---test-passphrase`` on its keyslot. :func:`unlock` maps the volume with ``cryptsetup
-open``, which tests the passphrase itself; :func:`status` and ``rewrap`` always test
-with cryptsetup too. Nothing is written.
+check (version 2: one HMAC, no process), or with ``cryptsetup open --test-passphrase`` on
+its keyslot (a version-1 token, or a check that does not match the keyslot as it is
+now). :func:`unlock` maps the volume with ``cryptsetup open``, which tests the passphrase
+itself; :func:`status` and ``rewrap`` always test with cryptsetup. Nothing is written.
 """
 
 from __future__ import annotations
@@ -117,33 +117,34 @@ def region_hint(device: str) -> str:
     return key_arn_parts(tokens[0].token.key_id)[0] if tokens else ""
 
 
-def unwrap(keys: VolumeKeys, device: str, bound: Bound, keyslot_test: bool | None = None) -> bytes:
+def unwrap(
+    keys: VolumeKeys, device: str, bound: Bound, salt: str, keyslot_test: bool | None = None
+) -> bytes:
     """The keyslot passphrase of ``bound``, unwrapped by the KMS and checked.
 
-    A version-2 token's check must match. ``keyslot_test`` says whether cryptsetup tests
-    the passphrase on the keyslot as well: ``None`` when the token has no check (version
-    1), ``True`` always, ``False`` never (the caller opens the keyslot with it next).
+    ``salt`` is the keyslot's KDF salt in the header (:meth:`.Luks2Header.keyslot_salt`).
+    ``keyslot_test``: ``None`` checks a version-2 token's check and tests the passphrase
+    with ``cryptsetup open --test-passphrase`` only if it does not match (the keyslot was
+    rewritten since, or the token altered) or the token has none (version 1); ``True``
+    always tests with cryptsetup; ``False`` never (the caller opens the keyslot next).
     """
     token = bound.token
     prefix = f"{device}: token {bound.token_id} (tenant {token.tenant}, key {token.key_id}): "
-    if keyslot_test is None:
-        keyslot_test = token.check is None
+    if keyslot_test is None and token.check is None:
+        keyslot_test = True
     # the test process reads the header while the KMS answers
     test = cryptsetup.PendingTest(device, token.keyslot) if keyslot_test else None
     try:
         try:
             passphrase = passphrase_of(keys.decrypt(token.wrapped_key, token.context, token.key_id))
-            if token.check is not None and not token.matches(passphrase):
-                raise IncorrectKeyError(
-                    "the unwrapped passphrase does not match the token's check: the token "
-                    "was altered, or its parts come from another token."
-                )
         except BaseException:
             if test is not None:
                 test.cancel()
             raise
         if test is not None:
             test.finish(passphrase)
+        elif keyslot_test is None and not token.matches(passphrase, salt):
+            cryptsetup.test_passphrase(device, passphrase, token.keyslot)
     except StrongroomError as exc:
         raise annotate(exc, prefix) from None
     return passphrase
@@ -171,7 +172,8 @@ def recover_passphrase(
     first: StrongroomError | None = None
     for bound in candidates:
         try:
-            return unwrap(keys, device, in_use(header, device, bound)), bound
+            salt = header.keyslot_salt(bound.token.keyslot)
+            return unwrap(keys, device, in_use(header, device, bound), salt), bound
         except StrongroomError as exc:
             first = first or exc
     assert first is not None
@@ -203,7 +205,7 @@ def unlock(
     first: StrongroomError | None = None
     for bound in select_tokens(header, device, token_id):
         try:
-            passphrase = unwrap(keys, device, in_use(header, device, bound), keyslot_test=False)
+            passphrase = unwrap(keys, device, in_use(header, device, bound), "", keyslot_test=False)
         except StrongroomError as exc:
             first = first or exc
             continue
@@ -247,7 +249,7 @@ def status(device: str, keys: VolumeKeys | None = None) -> dict[str, Any]:
     if keys is not None:
         for shown, bound in _pairs(tokens, strongroom_tokens_or_none(header, device)):
             try:
-                unwrap(keys, device, in_use(header, device, bound), keyslot_test=True)
+                unwrap(keys, device, in_use(header, device, bound), "", keyslot_test=True)
                 shown["Unlocks"] = True
             except StrongroomError as exc:
                 shown["Unlocks"] = False

@@ -9,7 +9,7 @@ from version 2, a keyed check of the passphrase::
      "wrapped_key": "<base64 of the ciphertext blob>",
      "context": {"strongroom:tenant": "111122223333",
                  "strongroom:volume": "<the LUKS2 UUID>", ...},
-     "check": "<base64 of HMAC-SHA256(passphrase, label, UUID, keyslot)>"}
+     "check": "<base64 of HMAC-SHA256(passphrase, label, UUID, keyslot, keyslot salt)>"}
 
 The passphrase is the 32-byte data key written in unpadded base64url (43 characters): full
 entropy, so the keyslot needs no costly PBKDF, and printable, so ``strongroom volume
@@ -19,15 +19,18 @@ key policy or grant can allow ``kms:Decrypt`` for one volume only
 (``kms:EncryptionContext:strongroom:volume``). The LUKS2 header is not authenticated, so
 nothing here is trusted: the KMS checks the blob and its context, and the unwrapped
 passphrase is checked against ``check`` (version 2) or tested against the keyslot with
-cryptsetup (version 1) before use.
+cryptsetup (version 1, or a check that does not match) before use.
 
 Why the check: testing a passphrase with ``cryptsetup open --test-passphrase`` is a second
 process per unlock, more CPU than the rest of ``volume pass``. The check is one HMAC over
 values the reader has. It leaks nothing usable: it is a PRF output keyed by 256 random
 bits (guessing the passphrase from it is as hopeless as from the keyslot itself, which is
 a PBKDF2 digest of the same secret), and it is only ever written for passphrases made
-here. It binds the volume UUID and the keyslot number, so a check (or a blob) moved to
-another token or volume does not verify. It is computed with the standard library's
+here. It binds the volume UUID, the keyslot number and the keyslot's KDF salt (new
+whenever cryptsetup rewrites the keyslot, e.g. ``luksChangeKey``), so it holds only while
+the keyslot is the one the token was written for, and a check or blob moved to another
+token or volume does not verify; when it does not, readers fall back to cryptsetup's
+test. It is computed with the standard library's
 ``hmac.digest`` (OpenSSL's HMAC, already loaded for SigV4; importing ``cryptography``
 would cost the unlock path more than the process it saves); ``tests`` compare it with
 ``cryptography``'s HMAC. Spec: docs/formats.md, "Volume token, version 2".
@@ -73,14 +76,15 @@ def passphrase_of(data_key: bytes) -> bytes:
     return base64.urlsafe_b64encode(data_key).rstrip(b"=")
 
 
-def keyslot_check(passphrase: bytes, volume: str, keyslot: int) -> bytes:
+def keyslot_check(passphrase: bytes, volume: str, keyslot: int, salt: str) -> bytes:
     """The check of a version-2 token: HMAC-SHA256 keyed by the keyslot passphrase.
 
     Message: ``CHECK_LABEL || 0x00 || lower-case volume UUID || 0x00 || keyslot in
-    decimal`` (UTF-8). See the module docstring for why it is safe to store.
+    decimal || 0x00 || the keyslot's KDF salt as the header's JSON holds it`` (UTF-8).
+    See the module docstring for why it is safe to store.
     """
-    message = b"\0".join((CHECK_LABEL, volume.lower().encode("utf-8"), str(keyslot).encode()))
-    return hmac.digest(passphrase, message, "sha256")
+    fields = (CHECK_LABEL, volume.lower().encode(), str(keyslot).encode(), salt.encode())
+    return hmac.digest(passphrase, b"\0".join(fields), "sha256")
 
 
 def key_arn_parts(arn: str) -> tuple[str, str]:
@@ -161,16 +165,16 @@ class VolumeToken:
         """The tenant (account id) the token says it belongs to."""
         return self.context[TENANT_CONTEXT_KEY]
 
-    def matches(self, passphrase: bytes) -> bool:
-        """Whether ``passphrase`` is the one the check was made for (version 2 only)."""
+    def matches(self, passphrase: bytes, salt: str) -> bool:
+        """Whether the check was made for ``passphrase`` and the keyslot ``salt`` (version 2)."""
         if self.check is None:
             raise ValueError("a version-1 token has no check")
-        expected = keyslot_check(passphrase, self.volume, self.keyslot)
+        expected = keyslot_check(passphrase, self.volume, self.keyslot, salt)
         return hmac.compare_digest(expected, self.check)
 
-    def with_check(self, passphrase: bytes) -> VolumeToken:
-        """The same token at version 2, its check made for ``passphrase``."""
-        check = keyslot_check(passphrase, self.volume, self.keyslot)
+    def with_check(self, passphrase: bytes, salt: str) -> VolumeToken:
+        """The same token at version 2, its check made for ``passphrase`` and ``salt``."""
+        check = keyslot_check(passphrase, self.volume, self.keyslot, salt)
         return VolumeToken(self.keyslot, self.key_id, self.wrapped_key, dict(self.context), check)
 
     def to_json(self) -> dict[str, Any]:
