@@ -22,18 +22,18 @@ passphrase is checked against ``check`` (version 2) or tested against the keyslo
 cryptsetup (version 1, or a check that does not match) before use.
 
 Why the check: testing a passphrase with ``cryptsetup open --test-passphrase`` is a second
-process per unlock, more CPU than the rest of ``volume pass``. The check is one HMAC over
-values the reader has. It leaks nothing usable: it is a PRF output keyed by 256 random
-bits (guessing the passphrase from it is as hopeless as from the keyslot itself, which is
-a PBKDF2 digest of the same secret), and it is only ever written for passphrases made
-here. It binds the volume UUID, the keyslot number and the keyslot's KDF salt (new
-whenever cryptsetup rewrites the keyslot, e.g. ``luksChangeKey``), so it holds only while
-the keyslot is the one the token was written for, and a check or blob moved to another
-token or volume does not verify; when it does not, readers fall back to cryptsetup's
-test. It is computed with the standard library's
-``hmac.digest`` (OpenSSL's HMAC, already loaded for SigV4; importing ``cryptography``
-would cost the unlock path more than the process it saves); ``tests`` compare it with
-``cryptography``'s HMAC. Spec: docs/formats.md, "Volume token, version 2".
+process per unlock, about a third of the CPU of ``volume pass``. The check is one HMAC
+over values the reader has. It leaks nothing usable: it is a PRF output keyed by 256
+random bits (guessing the passphrase from it is as hopeless as from the keyslot, against
+which anyone who reads the header can test guesses too), and it is only ever written for
+passphrases made here. It binds the volume UUID, the keyslot number and the keyslot's KDF
+salt (new whenever cryptsetup rewrites the keyslot, e.g. ``luksChangeKey``), so it holds
+only while the keyslot is the one the token was written for, and a check or blob moved to
+another token or volume does not verify; when it does not, readers fall back to
+cryptsetup's test. It is computed with the standard library's ``hmac.digest`` (OpenSSL's
+HMAC, already loaded for SigV4; importing ``cryptography`` for it would add about a fifth
+to the CPU of ``volume pass``); ``tests`` compare it with ``cryptography``'s HMAC.
+Spec: docs/formats.md, "Volume token, version 2".
 """
 
 from __future__ import annotations
