@@ -9,9 +9,12 @@ Clevis keyslot with a Tang pin (``clevis luks bind``), so both tools recover a p
 of the same volume. Then, interleaved run by run, each command as a new process as a boot
 script would run it:
 
-- ``strongroom volume pass IMG`` (KMS Decrypt over HTTPS, ``cryptsetup open
-  --test-passphrase`` on the keyslot);
-- ``clevis luks pass -d IMG -s 1`` (Tang recovery over HTTP, the same passphrase check).
+- ``strongroom volume pass IMG`` (KMS Decrypt over HTTPS, the passphrase checked against
+  the version-2 token's keyed check: no other process);
+- ``clevis luks pass -d IMG -s 1`` (Tang recovery over HTTP, then ``cryptsetup open
+  --test-passphrase``);
+- ``strongroom volume pass`` on a copy of the image whose token is version 1 (as written
+  before version 2: the passphrase tested with ``cryptsetup open --test-passphrase``).
 
 Then ``strongroom volume rewrap IMG`` (ReEncrypt, test, token replaced) M times as a
 command and as a library call, and the
@@ -70,6 +73,18 @@ def timed(args: list[str], env: dict[str, str], stdin: bytes = b"") -> tuple[flo
     if done.returncode != 0:
         raise SystemExit(f"{args[:3]} failed: {done.stderr.decode()}")
     return elapsed, done.stdout
+
+
+def version_1_copy(image: Path, copy: Path, env: dict[str, str]) -> Path:
+    """A copy of ``image`` whose Strongroom token is version 1 (no check), as before."""
+    from strongroom.volume.header import read_header
+
+    shutil.copyfile(image, copy)
+    token = {k: v for k, v in read_header(copy).tokens[0].items() if k != "check"}
+    token["version"] = 1
+    args = ["cryptsetup", "token", "import", "--json-file", "-", "--token-id", "0"]
+    timed([*args, "--token-replace", str(copy)], env, json.dumps(token).encode())
+    return copy
 
 
 def rewrap_in_process(image: Path, env: dict[str, str], runs: int) -> list[float]:
@@ -159,6 +174,7 @@ def main() -> None:
             timed([strongroom, "volume", "format", str(image), "--size", "64M", "-k", key], env)
             _, passphrase = timed([strongroom, "volume", "pass", str(image)], env)
             (base / "pass.key").write_bytes(passphrase)
+            legacy = version_1_copy(image, base / "vol-v1.img", env)
             timed(
                 [
                     "clevis",
@@ -174,20 +190,24 @@ def main() -> None:
                 ],
                 env,
             )
-            ours, theirs = [], []
+            ours, theirs, olds = [], [], []
             for _ in range(3):  # warm the page cache and the servers
                 timed([strongroom, "volume", "pass", str(image)], env)
                 timed(["clevis", "luks", "pass", "-d", str(image), "-s", "1"], env)
-            ratios, ours_cpu, theirs_cpu = [], [], []
+                timed([strongroom, "volume", "pass", str(legacy)], env)
+            ratios, ours_cpu, theirs_cpu, olds_cpu = [], [], [], []
             for _ in range(args.runs):
                 a, got = timed([strongroom, "volume", "pass", str(image)], env)
                 ours_cpu.append(CPU[-1])
                 b, clevis_got = timed(["clevis", "luks", "pass", "-d", str(image), "-s", "1"], env)
                 theirs_cpu.append(CPU[-1])
-                if got != passphrase or not clevis_got:
+                c, old_got = timed([strongroom, "volume", "pass", str(legacy)], env)
+                olds_cpu.append(CPU[-1])
+                if got != passphrase or old_got != passphrase or not clevis_got:
                     raise SystemExit("a pass returned the wrong passphrase")
                 ours.append(a)
                 theirs.append(b)
+                olds.append(c)
                 ratios.append(a / b)
             rewraps, rewraps_cpu = [], []
             for _ in range(args.rewraps):
@@ -224,6 +244,12 @@ def main() -> None:
         ),
         row("`clevis luks pass` with a Tang pin (HTTP)", theirs, theirs_cpu),
         row(
+            "`strongroom volume pass`, version-1 token (+ cryptsetup test)",
+            olds,
+            olds_cpu,
+            "tokens written before version 2",
+        ),
+        row(
             "`strongroom volume rewrap` command (ReEncrypt + test + token)",
             rewraps,
             rewraps_cpu,
@@ -241,8 +267,12 @@ def main() -> None:
         f"| {max(m for _, m in theirs_format) / 1024:.0f} |",
         "",
         "Each `pass` is a new process, as a boot script runs it, timed from fork to exit; "
-        "the two tools alternate run by run on the same image (keyslot 0 Strongroom, "
-        "keyslot 1 Clevis) and both test the passphrase on its keyslot. CPU: user + system "
+        "the tools alternate run by run on the same image (keyslot 0 Strongroom, "
+        "keyslot 1 Clevis; the version-1 row on a copy of it). Clevis tests its passphrase "
+        "with `cryptsetup open --test-passphrase`; Strongroom checks it against the token's "
+        "keyed check (HMAC-SHA256, docs/formats.md, token version 2) and starts no other "
+        "process; a version-1 token (written before version 2) is still tested with "
+        "`cryptsetup open --test-passphrase`, run while the KMS answers. CPU: user + system "
         "time of the command and every process it ran (getrusage of children), which other "
         "work on the machine inflates less than wall time. Targets (issue 17): "
         f"Strongroom no slower than Clevis + Tang ({'met' if faster else 'NOT met'}), p99 "
@@ -251,9 +281,8 @@ def main() -> None:
         f"{'met' if statistics.median(rewraps) < TARGET_REWRAP_S else 'NOT met'}, every run "
         f"{'met' if max(rewraps) < TARGET_REWRAP_S else 'NOT met'}). `pass`, `unlock` and "
         "`rewrap` have a fast start (no typer, rich or boto3: the header read in Python, "
-        "SigV4 JSON over a small HTTP/1.1 client); a `pass` runs one `cryptsetup open "
-        "--test-passphrase` while the KMS answers, a `rewrap` that and one `cryptsetup token "
-        "import`. "
+        "SigV4 JSON over a small HTTP/1.1 client); a `rewrap` runs one `cryptsetup open "
+        "--test-passphrase` while the KMS answers and one `cryptsetup token import`. "
         "Peak RSS: the largest process of the command's tree (GNU time). With a load "
         "average above the number of cores, wall times mostly measure waiting for a core: "
         "judge the absolute targets on a quiet machine, the comparison by the paired ratio "

@@ -1,4 +1,4 @@
-"""Regenerate the volume test vectors: the LUKS2 token and the Clevis pin JWE, version 1.
+"""Regenerate the volume test vectors: the LUKS2 token (versions 1 and 2), the Clevis pin JWE.
 
     python tests/vectors/generate_volume.py          # rewrite both files
     python tests/vectors/generate_volume.py --check  # exit 1 if a file differs
@@ -6,6 +6,8 @@
 Keys and IVs derive from fixed labels, so the output only changes with the formats. Each
 JWE is built twice: by ``strongroom.volume.jwe.seal`` and here from RFC 7516 with only
 ``cryptography`` (AES-256-GCM, AAD = ASCII(BASE64URL(protected header))); they must agree.
+Likewise each version-2 token check: by ``strongroom.volume.token.keyslot_check`` and here
+from docs/formats.md with ``cryptography``'s HMAC.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hmac import HMAC
 
 from strongroom.volume.jwe import PinHeader, seal
-from strongroom.volume.token import VolumeToken, passphrase_of
+from strongroom.volume.token import VolumeToken, keyslot_check, passphrase_of
 
 HERE = Path(__file__).resolve().parent
 ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -39,6 +43,16 @@ def fixed(label: str, size: int) -> bytes:
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def spec_check(passphrase: bytes, volume: str, keyslot: int, salt: str) -> bytes:
+    """The version-2 check as docs/formats.md defines it, with ``cryptography``'s HMAC."""
+    mac = HMAC(passphrase, hashes.SHA256())
+    mac.update(b"strongroom volume token check v2\x00" + volume.lower().encode())
+    mac.update(b"\x00" + str(keyslot).encode() + b"\x00" + salt.encode())
+    check = mac.finalize()
+    assert check == keyslot_check(passphrase, volume, keyslot, salt)
+    return check
 
 
 def token_vectors() -> dict[str, Any]:
@@ -66,7 +80,16 @@ def token_vectors() -> dict[str, Any]:
             }
         ],
         "invalid": [
-            {"name": "unknown version", "token": variant(version=2), "error": "version 2 is not 1"},
+            {
+                "name": "unknown version",
+                "token": variant(version=3),
+                "error": "version 3 is not 1 or 2",
+            },
+            {
+                "name": "version 1 with a check",
+                "token": variant(check=base64.b64encode(bytes(32)).decode()),
+                "error": "unknown members",
+            },
             {"name": "boolean version", "token": variant(version=True), "error": "version"},
             {"name": "other type", "token": variant(type="clevis"), "error": "type"},
             {"name": "two keyslots", "token": variant(keyslots=["1", "2"]), "error": "keyslot"},
@@ -84,6 +107,75 @@ def token_vectors() -> dict[str, Any]:
                 "token": variant(context={**context, "strongroom:tenant": "444455556666"}),
                 "error": "another tenant",
             },
+        ],
+    }
+
+
+def token_v2_vectors() -> dict[str, Any]:
+    context = {"strongroom:tenant": "111122223333", "strongroom:volume": UUID, "pvc": "db-0"}
+    valid: list[dict[str, Any]] = []
+    mismatches: list[dict[str, Any]] = []
+    for name, keyslot, volume in (
+        ("keyslot 1, extra context", 1, UUID),
+        ("keyslot 31, upper-case UUID in the context", 31, UUID.upper()),
+    ):
+        data_key = fixed(f"volume v2 data key/{name}", 32)
+        passphrase = passphrase_of(data_key)
+        salt = base64.b64encode(fixed(f"volume v2 keyslot salt/{name}", 32)).decode()
+        check = spec_check(passphrase, volume, keyslot, salt)
+        ctx = {**context, "strongroom:volume": volume}
+        token = VolumeToken(keyslot, ARN, fixed(f"volume v2 wrapped key/{name}", 184), ctx)
+        obj = token.with_check(passphrase, salt).to_json()
+        assert obj["check"] == base64.b64encode(check).decode()
+        valid.append(
+            {
+                "name": name,
+                "token": obj,
+                "data_key": data_key.hex(),
+                "passphrase": passphrase.decode(),
+                "keyslot": keyslot,
+                "keyslot_salt": salt,
+                "check": check.hex(),
+            }
+        )
+    first = valid[0]
+    passphrase, salt = first["passphrase"].encode(), first["keyslot_salt"]
+    for name, other in (
+        ("check made for keyslot 2", spec_check(passphrase, UUID, 2, salt)),
+        ("check made for another volume", spec_check(passphrase, UUID[:-1] + "b", 1, salt)),
+        ("check of another passphrase", spec_check(passphrase[:-1] + b"A", UUID, 1, salt)),
+        ("check made for another keyslot salt", spec_check(passphrase, UUID, 1, salt[1:])),
+    ):
+        altered = {**first["token"], "check": base64.b64encode(other).decode()}
+        mismatches.append(
+            {
+                "name": name,
+                "token": altered,
+                "passphrase": first["passphrase"],
+                "keyslot_salt": salt,
+            }
+        )
+    base = first["token"]
+
+    def variant(**changes: Any) -> dict[str, Any]:
+        out = {**base, **changes}
+        return {k: v for k, v in out.items() if v is not None}
+
+    return {
+        "format": "Strongroom volume token, version 2 (LUKS2 token of type strongroom)",
+        "spec": "docs/formats.md, section 'Volume token, version 2'",
+        "valid": valid,
+        "mismatches": mismatches,
+        "invalid": [
+            {"name": "no check", "token": variant(check=None), "error": "check"},
+            {
+                "name": "check of 31 bytes",
+                "token": variant(check=base64.b64encode(bytes(31)).decode()),
+                "error": "check",
+            },
+            {"name": "check not base64", "token": variant(check="@" * 44), "error": "check"},
+            {"name": "check not a string", "token": variant(check=32), "error": "check"},
+            {"name": "unknown member", "token": variant(extra="x"), "error": "unknown"},
         ],
     }
 
@@ -158,6 +250,7 @@ def main() -> int:
     status = 0
     for name, content in (
         ("volume_token_v1.json", token_vectors()),
+        ("volume_token_v2.json", token_v2_vectors()),
         ("clevis_pin_v1.json", jwe_vectors()),
     ):
         text = json.dumps(content, indent=1) + "\n"

@@ -15,10 +15,17 @@ from hypothesis import strategies as st
 
 from strongroom.errors import InvalidCiphertextError, StrongroomError, ValidationError
 from strongroom.volume.jwe import PinHeader, open_sealed, parse, pin_context, seal
-from strongroom.volume.token import VolumeToken, parse_token, passphrase_of, volume_context
+from strongroom.volume.token import (
+    VolumeToken,
+    keyslot_check,
+    parse_token,
+    passphrase_of,
+    volume_context,
+)
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 TOKENS = json.loads((VECTORS / "volume_token_v1.json").read_text())
+TOKENS_V2 = json.loads((VECTORS / "volume_token_v2.json").read_text())
 JWES = json.loads((VECTORS / "clevis_pin_v1.json").read_text())
 ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -41,7 +48,40 @@ def test_valid_token_vectors(vector: dict[str, Any]) -> None:
     assert passphrase_of(bytes.fromhex(vector["data_key"])).decode() == vector["passphrase"]
 
 
-@pytest.mark.parametrize("vector", TOKENS["invalid"], ids=lambda v: v["name"])
+@pytest.mark.parametrize("vector", TOKENS["valid"], ids=lambda v: v["name"])
+def test_version_1_tokens_stay_version_1_and_have_no_check(vector: dict[str, Any]) -> None:
+    token = parse_token(vector["token"])
+    assert token.version == 1 and token.check is None
+    with pytest.raises(ValueError, match="no check"):
+        token.matches(vector["passphrase"].encode(), "")
+    upgraded = token.with_check(vector["passphrase"].encode(), "c2FsdA==")
+    assert upgraded.version == 2 and upgraded.matches(vector["passphrase"].encode(), "c2FsdA==")
+    assert not upgraded.matches(vector["passphrase"].encode(), "")
+    assert parse_token(upgraded.to_json()) == upgraded
+
+
+@pytest.mark.parametrize("vector", TOKENS_V2["valid"], ids=lambda v: v["name"])
+def test_valid_token_v2_vectors(vector: dict[str, Any]) -> None:
+    token = parse_token(vector["token"], 3)
+    passphrase = passphrase_of(bytes.fromhex(vector["data_key"]))
+    assert passphrase.decode() == vector["passphrase"]
+    assert token.version == 2 and token.keyslot == vector["keyslot"]
+    assert token.check == bytes.fromhex(vector["check"])
+    salt = vector["keyslot_salt"]
+    assert keyslot_check(passphrase, token.volume, token.keyslot, salt) == token.check
+    assert token.matches(passphrase, salt)
+    assert token.to_json() == vector["token"]
+
+
+@pytest.mark.parametrize("vector", TOKENS_V2["mismatches"], ids=lambda v: v["name"])
+def test_token_v2_checks_that_do_not_match(vector: dict[str, Any]) -> None:
+    token = parse_token(vector["token"])
+    assert not token.matches(vector["passphrase"].encode(), vector["keyslot_salt"])
+
+
+@pytest.mark.parametrize(
+    "vector", TOKENS["invalid"] + TOKENS_V2["invalid"], ids=lambda v: v["name"]
+)
 def test_invalid_token_vectors(vector: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match=vector["error"]) as caught:
         parse_token(vector["token"], 3)
@@ -93,7 +133,8 @@ json_values = st.recursive(
         optional={
             "type": st.sampled_from(["strongroom", "clevis"]) | texts,
             "keyslots": st.lists(st.sampled_from(["0", "1", "31", "32", "-1", "x"]), max_size=2),
-            "version": st.sampled_from([1, 2, True, "1"]),
+            "version": st.sampled_from([1, 2, 3, True, 2.0, "1"]),
+            "check": st.sampled_from(["A" * 43 + "=", "A" * 44, "AAAA"]) | texts,
             "key_id": st.sampled_from([ARN, "alias/x", ""]) | texts,
             "wrapped_key": st.sampled_from(["AAAA", "@@", ""]) | texts,
             "context": st.dictionaries(
@@ -112,6 +153,7 @@ def test_parse_token_accepts_only_well_formed_tokens(obj: dict[str, Any]) -> Non
         return
     assert parse_token(token.to_json()) == token
     assert token.context["strongroom:tenant"] == "111122223333"
+    assert token.version == obj["version"] and (token.check is None) == (token.version == 1)
 
 
 @given(
@@ -144,7 +186,7 @@ def test_parse_jwe_never_crashes(text: str) -> None:
 
 
 def test_values_keep_secrets_out_of_repr() -> None:
-    token = VolumeToken(0, ARN, b"secret-blob", {"strongroom:volume": "u"})
-    assert "secret-blob" not in repr(token)
+    token = VolumeToken(0, ARN, b"secret-blob", {"strongroom:volume": "u"}, b"c" * 32)
+    assert "secret-blob" not in repr(token) and "ccc" not in repr(token)
     pin = PinHeader(ARN, b"secret-blob", {})
     assert "secret-blob" not in repr(pin)

@@ -202,3 +202,23 @@ def test_pass_is_the_same_through_boto3_and_the_fast_start(
     assert cli("volume", "pass", str(image), env=env).stdout == fast
     shown = json.loads(cli("volume", "status", str(image), "--check", "--json", env=env).stdout)
     assert shown["Tokens"][0]["Unlocks"] is True
+
+
+@pytest.mark.skipif(cryptsetup_missing(), reason="cryptsetup is not installed")
+def test_the_fast_start_takes_endpoint_and_ca_bundle_from_the_config_file(
+    cli, world, tmp_path: Path
+) -> None:
+    image = tmp_path / "c.img"
+    cli("volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn)
+    expected = cli("volume", "pass", str(image)).stdout
+    config = write(
+        tmp_path / "config",
+        f"[default]\nendpoint_url = {world.server.endpoint.url}\n"
+        f"ca_bundle = {world.server.endpoint.ca_bundle}\n",
+    )
+    env = world.env(world.a, AWS_CONFIG_FILE=config, PYTHONPROFILEIMPORTTIME="1")
+    del env["AWS_ENDPOINT_URL_KMS"], env["AWS_CA_BUNDLE"], env["AWS_DEFAULT_REGION"]
+    done = cli("volume", "pass", str(image), env=env)
+    assert done.stdout == expected
+    imported = done.stderr.decode()
+    assert "strongroom.volume.aws_json" in imported and "typer" not in imported

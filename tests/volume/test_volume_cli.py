@@ -42,7 +42,7 @@ def test_format_makes_a_luks2_volume_whose_passphrase_the_kms_wraps(
     assert shown["Uuid"] == header.uuid and shown["Keyslots"] == [0]
     token = header.tokens[0]
     assert token["type"] == "strongroom" and token["keyslots"] == ["0"]
-    assert token["key_id"] == world.a.key_arn and token["version"] == 1
+    assert token["key_id"] == world.a.key_arn and token["version"] == 2
     assert token["context"] == {
         "strongroom:tenant": world.a.credentials.account_id,
         "strongroom:volume": header.uuid,
@@ -231,7 +231,7 @@ def test_a_foreign_strongroom_token_of_an_unknown_version_is_refused(
     )
     before = digest(image)
     out = cli("volume", "pass", str(image), expect=1)
-    assert b"token 0 is malformed: version 9 is not 1" in out.stderr
+    assert b"token 0 is malformed: version 9 is not 1 or 2" in out.stderr
     assert digest(image) == before
 
 

@@ -288,6 +288,8 @@ def status_command(
         line = f"  token {token['TokenId']}: {token['Type']}, keyslots {token['Keyslots']}"
         if "KeyId" in token:
             line += f", key {token['KeyId']}, tenant {token['Tenant']}"
+        if token.get("Version") == 1:
+            line += ", version 1 (no check: `volume rewrap` upgrades it)"
         if "Unlocks" in token:
             line += ", unlocks" if token["Unlocks"] else ", DOES NOT UNLOCK"
         if "Error" in token:

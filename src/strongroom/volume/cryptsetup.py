@@ -9,22 +9,24 @@ The keyslots Strongroom adds use PBKDF2 with cryptsetup's minimum of 1000 iterat
 passphrases are 256-bit random keys, which a slow KDF would not make any harder to guess,
 while argon2id's defaults cost seconds and hundreds of MB per unlock.
 
+``subprocess`` and ``contextlib`` are imported where a process is started: ``volume pass``
+on a version-2 token starts none, and importing them would cost it about a seventh of its
+CPU.
+
 Exit statuses follow cryptsetup(8): 1 wrong parameters, 2 no permission (bad passphrase),
 3 out of memory, 4 wrong device, 5 device busy.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import subprocess
 
 from strongroom.errors import IncorrectKeyError, KMSInternalError, StrongroomError, ValidationError
 
 TYPE_CHECKING = False  # not typing's: this module is on the fast `volume pass` path
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
 CRYPTSETUP_ENV = "STRONGROOM_CRYPTSETUP"
@@ -71,18 +73,32 @@ def cryptsetup_binary() -> str:
     return found
 
 
-@contextlib.contextmanager
-def secret_pipe(secret: bytes) -> Iterator[int]:
-    """The read end of a pipe that holds ``secret`` and is closed for writing."""
-    read_end, write_end = os.pipe()
-    try:
+class SecretPipe:
+    """A pipe holding ``secret``: ``with SecretPipe(secret) as fd`` gives its read end.
+
+    The write end is closed before the block, the read end at its end. A class rather than
+    ``contextlib.contextmanager``: ``volume pass`` loads this module but starts no
+    process, and ``contextlib`` is the only thing it would import for it.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self._read_end = -1
+
+    def __enter__(self) -> int:
+        read_end, write_end = os.pipe()
         try:
-            os.write(write_end, secret)
+            os.write(write_end, self._secret)
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
-        yield read_end
-    finally:
-        os.close(read_end)
+        self._read_end = read_end
+        return read_end
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._read_end)
 
 
 def run(
@@ -100,12 +116,15 @@ def run(
     :class:`~strongroom.errors.ValidationError`, anything else a
     :class:`~strongroom.errors.KMSInternalError`; all carry cryptsetup's own message.
     """
+    import contextlib
+    import subprocess
+
     binary = cryptsetup_binary()
     with contextlib.ExitStack() as stack:
         pass_fds: tuple[int, ...] = ()
         argv = list(args)
         if extra_secret is not None:
-            fd = stack.enter_context(secret_pipe(extra_secret))
+            fd = stack.enter_context(SecretPipe(extra_secret))
             pass_fds = (fd,)
             argv = [f"/dev/fd/{fd}" if arg == "{fd}" else arg for arg in argv]
         try:
@@ -196,6 +215,8 @@ class PendingTest:
     """
 
     def __init__(self, device: str, slot: int) -> None:
+        import subprocess
+
         args = ["open", "--test-passphrase", "--key-slot", str(slot), "--key-file", "-", device]
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, our own arguments
             [cryptsetup_binary(), *args],
@@ -206,6 +227,8 @@ class PendingTest:
 
     def finish(self, passphrase: bytes) -> None:
         """Hand over the passphrase; raise unless it opens the keyslot."""
+        import subprocess
+
         try:
             _, err = self._process.communicate(passphrase, timeout=TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:

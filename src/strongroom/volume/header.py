@@ -90,6 +90,17 @@ class Luks2Header:
                 return token_id
         raise ValidationError("Every token of this LUKS2 device is in use.")
 
+    def keyslot_salt(self, slot: int) -> str:
+        """The KDF salt of keyslot ``slot`` as the JSON holds it (base64), ``""`` if none.
+
+        cryptsetup draws a new salt whenever it writes a keyslot (``luksChangeKey``,
+        ``luksConvertKey``, a wipe and re-add), so it names this keyslot's current content.
+        """
+        slot_obj = (self.metadata.get("keyslots") or {}).get(str(slot))
+        kdf = slot_obj.get("kdf") if isinstance(slot_obj, dict) else None
+        salt = kdf.get("salt") if isinstance(kdf, dict) else None
+        return salt if isinstance(salt, str) else ""
+
     def free_keyslot(self, limit: int = 32) -> int:
         """The lowest keyslot id not in use (LUKS2 has 32)."""
         used = set(self.keyslots)

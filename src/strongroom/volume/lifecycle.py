@@ -144,13 +144,15 @@ def format_volume(
         volume = str(uuid.uuid4())
         context = volume_context(volume, facts.account, extra_context)
         data_key, blob, arn = keys.generate_data_key(facts.arn, context)
-        token = VolumeToken(0, arn, blob, context)
-        cryptsetup.luks_format(device, volume, passphrase_of(data_key))
+        passphrase = passphrase_of(data_key)
+        cryptsetup.luks_format(device, volume, passphrase)
     except BaseException:
         if created:
             os.unlink(device)
         raise
     try:
+        token = VolumeToken(0, arn, blob, context)
+        token = token.with_check(passphrase, read_header(device).keyslot_salt(0))
         cryptsetup.import_token(device, token.to_json(), 0)
     except StrongroomError as exc:
         raise annotate(
@@ -178,9 +180,11 @@ def bind_volume(
     context = volume_context(header.uuid, facts.account, extra_context)
     data_key, blob, arn = keys.generate_data_key(facts.arn, context)
     slot, token_id = header.free_keyslot(), header.free_token_id()
-    cryptsetup.add_key(device, existing, passphrase_of(data_key), slot)
-    token = VolumeToken(slot, arn, blob, context)
+    passphrase = passphrase_of(data_key)
+    cryptsetup.add_key(device, existing, passphrase, slot)
     try:
+        token = VolumeToken(slot, arn, blob, context)
+        token = token.with_check(passphrase, read_header(device).keyslot_salt(slot))
         cryptsetup.import_token(device, token.to_json(), token_id)
     except BaseException:
         cryptsetup.kill_slot(device, slot)
@@ -205,8 +209,10 @@ def rewrap(
     """Wrap a token's passphrase anew (``ReEncrypt``), to ``new_key`` or its key's current version.
 
     The passphrase and the keyslot stay as they are (no data is touched). The new blob is
-    unwrapped and tested against the keyslot before the token is replaced, so a rewrap
-    that would not unlock is never written. Returns the old and the new token.
+    unwrapped, checked and tested against the keyslot with cryptsetup before the token is
+    replaced, so a rewrap that would not unlock is never written. The new token is
+    version 2 with a check made for the keyslot as it is now (a version-1 token gets its
+    first check here). Returns the old and the new token.
     """
     old = only_token(device, token_id)
     facts = usable_key(keys, new_key or old.token.key_id)
@@ -218,8 +224,10 @@ def rewrap(
         )
     except StrongroomError as exc:
         raise annotate(exc, prefix) from None
-    new = Bound(old.token_id, VolumeToken(old.token.keyslot, arn, blob, context))
-    unwrap(keys, device, new)
+    new_token = VolumeToken(old.token.keyslot, arn, blob, context)
+    passphrase = unwrap(keys, device, Bound(old.token_id, new_token), "", keyslot_test=True)
+    salt = read_header(device).keyslot_salt(old.token.keyslot)
+    new = Bound(old.token_id, new_token.with_check(passphrase, salt))
     cryptsetup.import_token(device, new.token.to_json(), old.token_id, replace=True)
     return old, new
 

@@ -1,16 +1,18 @@
-"""Reaching a volume through its Strongroom tokens: find, unwrap, test, open; and status.
+"""Reaching a volume through its Strongroom tokens: find, unwrap, check, open; and status.
 
 :func:`recover_passphrase` reads the LUKS2 header (in Python, :mod:`.header`), picks the
 ``strongroom`` tokens, asks the KMS to unwrap a token's passphrase with the token's
-encryption context, and tests it against the token's keyslot with ``cryptsetup open
---test-passphrase`` before returning it, so a token that does not match its keyslot is an
-error here rather than a failed mount later. :func:`unlock` then maps the volume with
-``cryptsetup open``. Nothing is written.
+encryption context, and checks it before returning it, so a token that does not match
+its keyslot is an error here rather than a failed mount later: against the token's keyed
+check (version 2: one HMAC, no process), or with ``cryptsetup open --test-passphrase`` on
+its keyslot (a version-1 token, or a check that does not match the keyslot as it is
+now). :func:`unlock` maps the volume with ``cryptsetup open``, which tests the passphrase
+itself; :func:`status` and ``rewrap`` always test with cryptsetup. Nothing is written.
 """
 
 from __future__ import annotations
 
-from strongroom.errors import StrongroomError, ValidationError
+from strongroom.errors import IncorrectKeyError, StrongroomError, ValidationError
 from strongroom.volume import cryptsetup
 from strongroom.volume.header import Luks2Header, read_header
 from strongroom.volume.token import (
@@ -115,21 +117,47 @@ def region_hint(device: str) -> str:
     return key_arn_parts(tokens[0].token.key_id)[0] if tokens else ""
 
 
-def unwrap(keys: VolumeKeys, device: str, bound: Bound) -> bytes:
-    """The keyslot passphrase of ``bound``, unwrapped by the KMS and tested on ``device``."""
+def unwrap(
+    keys: VolumeKeys, device: str, bound: Bound, salt: str, keyslot_test: bool | None = None
+) -> bytes:
+    """The keyslot passphrase of ``bound``, unwrapped by the KMS and checked.
+
+    ``salt`` is the keyslot's KDF salt in the header (:meth:`.Luks2Header.keyslot_salt`).
+    ``keyslot_test``: ``None`` checks a version-2 token's check and tests the passphrase
+    with ``cryptsetup open --test-passphrase`` only if it does not match (the keyslot was
+    rewritten since, or the token altered) or the token has none (version 1); ``True``
+    always tests with cryptsetup; ``False`` never (the caller opens the keyslot next).
+    """
     token = bound.token
     prefix = f"{device}: token {bound.token_id} (tenant {token.tenant}, key {token.key_id}): "
-    test = cryptsetup.PendingTest(device, token.keyslot)  # starts while the KMS answers
+    if keyslot_test is None and token.check is None:
+        keyslot_test = True
+    # the test process reads the header while the KMS answers
+    test = cryptsetup.PendingTest(device, token.keyslot) if keyslot_test else None
     try:
         try:
             passphrase = passphrase_of(keys.decrypt(token.wrapped_key, token.context, token.key_id))
         except BaseException:
-            test.cancel()
+            if test is not None:
+                test.cancel()
             raise
-        test.finish(passphrase)
+        if test is not None:
+            test.finish(passphrase)
+        elif keyslot_test is None and not token.matches(passphrase, salt):
+            cryptsetup.test_passphrase(device, passphrase, token.keyslot)
     except StrongroomError as exc:
         raise annotate(exc, prefix) from None
     return passphrase
+
+
+def in_use(header: Luks2Header, device: str, bound: Bound) -> Bound:
+    """``bound``, if the header has the keyslot it names (else a ValidationError)."""
+    if bound.token.keyslot not in header.keyslots:
+        raise ValidationError(
+            f"{device}: token {bound.token_id} names keyslot {bound.token.keyslot}, "
+            "which this volume does not have."
+        )
+    return bound
 
 
 def recover_passphrase(
@@ -144,7 +172,8 @@ def recover_passphrase(
     first: StrongroomError | None = None
     for bound in candidates:
         try:
-            return unwrap(keys, device, bound), bound
+            salt = header.keyslot_salt(bound.token.keyslot)
+            return unwrap(keys, device, in_use(header, device, bound), salt), bound
         except StrongroomError as exc:
             first = first or exc
     assert first is not None
@@ -160,18 +189,34 @@ def unlock(
 ) -> Bound:
     """``cryptsetup open DEVICE NAME`` with the passphrase of a Strongroom token.
 
-    Without device-mapper (see :func:`~.cryptsetup.device_mapper_available`)
-    this fails before asking the KMS anything.
+    Tokens are tried in id order, as by :func:`recover_passphrase`; ``cryptsetup open``
+    tests each passphrase on its keyslot (no separate test), and a token whose passphrase
+    does not open its keyslot passes the turn to the next. Without device-mapper (see
+    :func:`~.cryptsetup.device_mapper_available`) this fails before asking the KMS
+    anything.
     """
     if not cryptsetup.device_mapper_available():
         raise ValidationError(
             f"device-mapper is not available here ({cryptsetup.DM_CONTROL} does not open): "
             "cryptsetup cannot map volumes; `strongroom volume pass` still works."
         )
-    passphrase, bound = recover_passphrase(keys, device, token_id)
+    header = read_header(device)
     options = ["--readonly"] if read_only else []
-    cryptsetup.open_device(device, name, passphrase, bound.token.keyslot, options)
-    return bound
+    first: StrongroomError | None = None
+    for bound in select_tokens(header, device, token_id):
+        try:
+            passphrase = unwrap(keys, device, in_use(header, device, bound), "", keyslot_test=False)
+        except StrongroomError as exc:
+            first = first or exc
+            continue
+        try:
+            cryptsetup.open_device(device, name, passphrase, bound.token.keyslot, options)
+        except IncorrectKeyError as exc:  # not this keyslot's passphrase: try the next token
+            first = first or annotate(exc, f"{device}: token {bound.token_id}: ")
+            continue
+        return bound  # any other cryptsetup failure (busy, name taken) was raised: no token helps
+    assert first is not None
+    raise first
 
 
 def describe_token(token_id: int, obj: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +229,12 @@ def describe_token(token_id: int, obj: dict[str, Any]) -> dict[str, Any]:
         except StrongroomError as exc:
             shown["Error"] = str(exc)
         else:
-            shown.update(KeyId=token.key_id, Tenant=token.tenant, EncryptionContext=token.context)
+            shown.update(
+                KeyId=token.key_id,
+                Tenant=token.tenant,
+                EncryptionContext=token.context,
+                Version=token.version,
+            )
     return shown
 
 
@@ -199,7 +249,7 @@ def status(device: str, keys: VolumeKeys | None = None) -> dict[str, Any]:
     if keys is not None:
         for shown, bound in _pairs(tokens, strongroom_tokens_or_none(header, device)):
             try:
-                unwrap(keys, device, bound)
+                unwrap(keys, device, in_use(header, device, bound), "", keyslot_test=True)
                 shown["Unlocks"] = True
             except StrongroomError as exc:
                 shown["Unlocks"] = False
