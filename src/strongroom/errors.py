@@ -5,7 +5,7 @@ the AWS KMS error type it stands for (``aws_type``) and the HTTP status AWS answ
 (``http_status``); ``strongroom.api`` reads those two attributes and nothing else, so the
 mapping to the wire lives here, in one place. The way back, from an AWS error response (of a
 Strongroom server or AWS itself) to the error of that type, is
-:func:`strongroom.awsjson.errors.error_for_aws_type`, built from the same attributes.
+:func:`strongroom.awsjson.error_types.error_for_aws_type`, built from the same attributes.
 
 Messages are written for the client: they never hold key material, plaintext or anything
 of another tenant. Log detail goes to the log, not into the exception text.

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from strongroom import errors
-from strongroom.awsjson.errors import error_classes, error_for_aws_type
+from strongroom.awsjson.error_types import error_classes, error_for_aws_type
 from strongroom.data import DataKeyProvider, decrypt_stream, encrypt_stream
 from strongroom.data.cache import CachingDataKeys
 from strongroom.data.kms_http import KmsHttpDataKeys, is_aws_endpoint

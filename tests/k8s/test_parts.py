@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strongroom import errors
-from strongroom.awsjson.errors import error_for_aws_type
+from strongroom.awsjson.error_types import error_for_aws_type
 from strongroom.k8s import KeyVersion, RetryPolicy, format_key_id, parse_key_id, parse_listen
 from strongroom.k8s.retry import Retrier
 from strongroom.k8s.server import clear_stale_socket, grpc_code

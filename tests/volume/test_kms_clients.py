@@ -206,7 +206,7 @@ def test_pass_is_the_same_through_boto3_and_the_fast_start(
 
 @pytest.mark.skipif(cryptsetup_missing(), reason="cryptsetup is not installed")
 def test_the_fast_start_takes_endpoint_and_ca_bundle_from_the_config_file(
-    cli, world, tmp_path: Path
+    cli: Cli, world: VolumeWorld, tmp_path: Path
 ) -> None:
     image = tmp_path / "c.img"
     cli("volume", "format", str(image), "--size", "32M", "-k", world.a.key_arn)

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from strongroom.awsjson.ca_bundle import check_ca_bundle
-from strongroom.awsjson.errors import aws_errors, error_for_aws_type
+from strongroom.awsjson.error_types import error_for_aws_type
+from strongroom.awsjson.errors import aws_errors
 from strongroom.errors import AuthError, KMSInternalError
 
 JSON_11 = "application/x-amz-json-1.1"

@@ -23,7 +23,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from strongroom.awsjson.errors import error_for_aws_type
+from strongroom.awsjson.error_types import error_for_aws_type
 from strongroom.awsjson.http11 import Http11
 from strongroom.awsjson.sigv4 import sign_post
 from strongroom.data.keys import (

@@ -12,7 +12,7 @@ given: credentials (environment, profile, config files...), region, ``AWS_ENDPOI
 
 Errors of the service come back as the Strongroom error of the same AWS error type
 (:func:`~strongroom.awsjson.strongroom_error`, via
-:func:`~strongroom.awsjson.errors.error_for_aws_type`:
+:func:`~strongroom.awsjson.error_types.error_for_aws_type`:
 ``NotFoundException`` -> :class:`~strongroom.errors.NotFoundError` and so on), so code above
 this module cannot tell which service answered.
 """

@@ -7,7 +7,7 @@ bounded by ``timeout`` seconds (connect and read); botocore's own retries are of
 the plugin retries transient failures itself (:mod:`strongroom.k8s.retry`) within the
 deadline kube-apiserver gives it. Failures become
 :class:`~strongroom.errors.StrongroomError` subclasses with the AWS error type
-(:func:`~strongroom.awsjson.errors.error_for_aws_type`).
+(:func:`~strongroom.awsjson.error_types.error_for_aws_type`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from strongroom import errors
-from strongroom.awsjson.errors import error_for_aws_type
+from strongroom.awsjson.error_types import error_for_aws_type
 from strongroom.k8s.backend import KeyVersion, Sealed, count_rotations
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ signed with Signature Version 4 (:mod:`strongroom.awsjson.sigv4`). This module d
 exactly that over :class:`~strongroom.awsjson.http11.Http11`, so a ``Decrypt`` costs a
 TLS handshake and a round trip rather than a boto3 import (see :mod:`.aws_chain`). Errors
 come back as the Strongroom error of the same AWS type, as with boto3
-(:func:`~strongroom.awsjson.errors.error_for_aws_type`).
+(:func:`~strongroom.awsjson.error_types.error_for_aws_type`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import base64
 import json
 import time
 
-from strongroom.awsjson.errors import error_for_aws_type
+from strongroom.awsjson.error_types import error_for_aws_type
 from strongroom.awsjson.http11 import Http11
 from strongroom.awsjson.sigv4 import sign_post
 from strongroom.errors import (
