@@ -118,7 +118,10 @@ class AuditLog:
         flushed here, once per ``max_pending`` events; while the store fails, or another
         thread is writing, the operation is refused instead of waiting.
         """
-        if not self.refusing:
+        # the test of refusing, inlined: it runs before every operation
+        if self.fail_open or (
+            self.altered is None and len(self._pending) + self._in_flight < self.max_pending
+        ):
             return
         if self.altered is None and not self._failing and self._flush_lock.acquire(False):
             try:

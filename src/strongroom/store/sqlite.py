@@ -189,12 +189,10 @@ class SqliteTx:
         else:
             head = record_from_row(row, 0)
             seq, prev = head.seq, head.hash
-        link = chain.link
         out: list[AuditRecord] = []
         values: list[int | bytearray] = []
-        for body in bodies:
+        for body, digest in zip(bodies, chain.links(prev, seq, bodies), strict=True):
             seq += 1
-            digest = link(prev, seq, body)
             out.append(AuditRecord(seq, body, prev, digest))
             # bytearray, not bytes: sqlite3 binds a bytearray as the same BLOB directly,
             # while bytes go through its adapter lookup, which costs more than the copy
