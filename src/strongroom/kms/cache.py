@@ -230,9 +230,10 @@ class HotRecords:
         """The record of a key (maybe a recent copy inside :meth:`run`), or ``None``."""
         generation: int | None = getattr(self._local, "generation", None)
         if generation is not None:
-            cached = self._keys.get((account_id, key_id))
-            if cached is not None:
-                return cached
+            # RecordCache.get, inlined: every operation on a key comes here first
+            item = self._keys._items.get((account_id, key_id))
+            if item is not None and self._keys._now() < item[0]:
+                return item[1]
         raw = tx.get(account_id, "key", key_id)
         if raw is None:
             return None
