@@ -282,8 +282,10 @@ def render(results: Results, command: str, setup: str) -> str:
     if inside:
         lines += [
             "",
-            "Inside the plugin (the `latency_ms` of its log lines, every call of the run: the",
-            "plugin, `KeyService.call`, the log line and the metrics): " + "; ".join(inside) + ".",
+            "Inside the plugin (the `latency_ms` of its log lines, every call of the run: from",
+            "the handler called to its answer, the plugin and `KeyService.call`): "
+            + "; ".join(inside)
+            + ".",
             "The rest of a call is gRPC on both sides (the sync server takes each call on its",
             "polling thread and hands it to a pool thread, and back, a few thread wake-ups per",
             "call) and the two processes' scheduling; the tail of the over-the-socket rows is",
