@@ -205,7 +205,8 @@ class HotRecords:
         local, active = self._local, self._active
         outer_gen, outer_tx = getattr(local, "generation", None), getattr(active, "tx", None)
         try:
-            local.generation, active.tx = self._keys.generation, self._cache_only
+            # RecordCache.generation, read without the property: every read unit starts here
+            local.generation, active.tx = self._keys._generation, self._cache_only
             try:
                 return fn(self._cache_only)
             except NeedsStore:
