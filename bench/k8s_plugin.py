@@ -17,6 +17,7 @@ is printed and written to docs/benchmarks.md, section "Kubernetes KMS v2 plugin"
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -39,7 +40,8 @@ from strongroom.testing.service import tenant_caller
 
 DOC = bench_doc.DOC
 SECTION = "## Kubernetes KMS v2 plugin"
-TARGET_P99_MS = 5.0
+TARGET_P99_MS = 2.0
+"""Issue 19 (issue 5 asked for 5 ms)."""
 Round = tuple[list[float], float]  # latencies (s), wall seconds
 
 
@@ -49,6 +51,8 @@ class Results:
     def __init__(self) -> None:
         self.rounds: dict[str, list[Round]] = {}
         self.clients: dict[str, int] = {}
+        self.inside: dict[str, list[float]] = {}
+        """Per method: the plugin's own time per call (ms), from its log's ``latency_ms``."""
 
     def add(self, what: str, clients: int, result: Round) -> None:
         self.rounds.setdefault(what, []).append(result)
@@ -165,7 +169,26 @@ def over_socket(
         log.close()
     if code != 0:
         raise SystemExit(f"the plugin exited with status {code}:\n{output}")
+    results.inside = handler_latencies(output)
     return [s.ciphertext for s in sealed]
+
+
+def handler_latencies(log: str) -> dict[str, list[float]]:
+    """``latency_ms`` of every successful Encrypt and Decrypt in the plugin's JSON log.
+
+    That is the plugin's own time per call: from its handler being called to the answer
+    handed back to gRPC (the plugin, ``KeyService.call``, the log line and the metrics).
+    """
+    found: dict[str, list[float]] = {}
+    for line in log.splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        method = entry.get("method")
+        ok = entry.get("message") == "rpc" and entry.get("code") == "OK"
+        if ok and method in ("Encrypt", "Decrypt"):
+            found.setdefault(str(method), []).append(float(entry["latency_ms"]))
+    return found
 
 
 def direct(
@@ -245,10 +268,33 @@ def render(results: Results, command: str, setup: str) -> str:
         "round; the per-round p99 range shows how much of the tail is the machine (other",
         "work on its 2 vCPUs preempts either process). With several clients at once the",
         "calls queue for the plugin's GIL, so latency grows while throughput stays level.",
-        f"Target (issue 5): p99 under {TARGET_P99_MS:g} ms for Encrypt and Decrypt with the",
-        "in-process key service and one client (kube-apiserver sends few calls at a time:",
-        "one Encrypt per new DEK seed, Decrypts on its cache misses).",
+        f"Target (issue 19; issue 5 asked for 5 ms): p99 under {TARGET_P99_MS:g} ms for",
+        "Encrypt and Decrypt with the in-process key service and one client (kube-apiserver",
+        "sends few calls at a time: one Encrypt per new DEK seed, Decrypts on its cache misses).",
     ]
+    inside = []
+    for method, values in sorted(results.inside.items()):
+        ordered = sorted(values)
+        inside.append(
+            f"{method} p50 {percentile(ordered, 0.5):.2f} ms, p99 "
+            f"{percentile(ordered, 0.99):.2f} ms"
+        )
+    if inside:
+        lines += [
+            "",
+            "Inside the plugin (the `latency_ms` of its log lines, every call of the run: from",
+            "the handler called to its answer, the plugin and `KeyService.call`): "
+            + "; ".join(inside)
+            + ".",
+            "The rest of a call is gRPC on both sides (the sync server takes each call on its",
+            "polling thread and hands it to a pool thread, and back, a few thread wake-ups per",
+            "call) and the two processes' scheduling; the tail of the over-the-socket rows is",
+            "there, not in the handler. The plugin freezes its start-up heap out of the garbage",
+            "collector once serving (before, one full collection of 17-45 ms fell inside the",
+            "calls: the worst call of a run) and hands the GIL back every millisecond (the",
+            "audit flusher's thread holds it in bursts of pure Python for up to the default",
+            "5 ms).",
+        ]
     verdicts = []
     for what in ("Encrypt over the socket", "Decrypt over the socket"):
         p99 = summary(results.rounds[what])[2]

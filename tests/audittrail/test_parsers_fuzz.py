@@ -52,3 +52,20 @@ def test_any_row_is_a_record_or_named_malformed(row: list[Any]) -> None:
         assert exc.seq >= 1 or isinstance(row[0], int)
     else:
         assert len(record.hash) == len(record.prev_hash) == 32
+
+
+@given(
+    st.one_of(st.none(), st.binary(min_size=32, max_size=32)),
+    st.integers(min_value=1, max_value=8),
+    st.integers(min_value=0, max_value=8),
+    st.lists(st.binary(max_size=40), max_size=8),
+)
+def test_a_batch_links_as_event_by_event(
+    key: bytes | None, keyed_from: int, seq: int, bodies: list[bytes]
+) -> None:
+    chain = AuditChain(key, keyed_from)
+    prev, expected = bytes(32), []
+    for offset, body in enumerate(bodies, start=1):
+        prev = chain.link(prev, seq + offset, body)
+        expected.append(prev)
+    assert chain.links(bytes(32), seq, bodies) == expected

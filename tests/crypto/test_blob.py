@@ -211,3 +211,14 @@ def test_plausible_headers_raise_only_invalid_blob(tail: bytes) -> None:
         except InvalidBlob:
             continue
         raise AssertionError("random bytes opened")
+
+
+def test_reused_headers_never_stand_in_for_another_kind_or_an_invalid_one() -> None:
+    material = bytes(range(32))
+    plain = seal(material, "111122223333", BlobHeader("k-reuse", 3), b"x")
+    assert parse_header(plain)[0] == BlobHeader("k-reuse", 3)
+    user = BlobHeader("k-reuse", 3, BlobKind.USER_KEY, "alice")
+    sealed = seal(material, "111122223333", user, b"y")
+    assert parse_header(sealed)[0] == user
+    with pytest.raises(ValueError):
+        seal(material, "111122223333", BlobHeader("k-reuse", 3, user_id="bob"), b"z")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import stat
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,12 @@ from strongroom import errors
 from strongroom.awsjson.error_types import error_for_aws_type
 from strongroom.k8s import KeyVersion, RetryPolicy, format_key_id, parse_key_id, parse_listen
 from strongroom.k8s.retry import Retrier
-from strongroom.k8s.server import clear_stale_socket, grpc_code
+from strongroom.k8s.server import (
+    SWITCH_INTERVAL_SECONDS,
+    clear_stale_socket,
+    grpc_code,
+    settle_for_serving,
+)
 
 if TYPE_CHECKING:
     from tests.k8s.conftest import Launcher
@@ -222,3 +229,14 @@ def test_stale_socket_is_replaced_live_one_and_other_files_refused(
     assert plain.read_text() == "not a socket"
     clear_stale_socket(socket_dir / "missing.sock")  # nothing to do
     assert os.path.exists(running.server.socket_path)
+
+
+def test_settling_for_serving_freezes_the_heap_and_shortens_the_switch_interval() -> None:
+    interval = sys.getswitchinterval()
+    try:
+        settle_for_serving()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
+        assert gc.get_freeze_count() > 0  # start-up objects out of every collection
+    finally:
+        gc.unfreeze()
+        sys.setswitchinterval(interval)

@@ -171,6 +171,7 @@ def k8s_plugin_command(
         RetryPolicy,
         configure_logging,
         parse_listen,
+        settle_for_serving,
     )
 
     registry = CollectorRegistry()
@@ -214,6 +215,7 @@ def k8s_plugin_command(
             if metrics_port:
                 exposition = MetricsEndpoint(registry, metrics_port)
         plugin.status()  # logs the first health state and key id
+        settle_for_serving()
         while not stop.wait(3600):
             pass
     finally:

@@ -25,15 +25,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto.context import encode_context
 from strongroom.crypto.hazmat import (
     NONCE_BYTES,
     TAG_BYTES,
-    AuthenticationFailed,
-    aes_gcm_decrypt,
-    aes_gcm_encrypt,
     hkdf_expand_sha256,
     random_bytes,
 )
@@ -217,6 +216,25 @@ def _message_key(material: bytes | MessageKeys, salt: bytes) -> bytes:
     return hkdf_expand_sha256(material, _LABEL + salt)
 
 
+_HEADS: dict[tuple[str, int], bytes] = {}
+"""Encoded headers of key-version blobs by (key id, version): every Encrypt under one
+version writes the same header bytes. Bounded: when full, everything is forgotten."""
+_MAX_HEADS = 4096
+
+
+def _encoded(header: BlobHeader) -> bytes:
+    if header.kind is not BlobKind.KEY or header.user_id is not None:
+        return header.encode()
+    ident = (header.key_id, header.key_version)
+    head = _HEADS.get(ident)
+    if head is None:
+        head = header.encode()  # checks the id and version: only valid headers are kept
+        if len(_HEADS) >= _MAX_HEADS:
+            _HEADS.clear()
+        _HEADS[ident] = head
+    return head
+
+
 def seal(
     material: bytes | MessageKeys,
     tenant: str,
@@ -224,16 +242,22 @@ def seal(
     plaintext: bytes,
     context: Mapping[str, str] | None = None,
 ) -> bytes:
-    """Encrypt ``plaintext`` under ``material`` (or its :class:`MessageKeys`) into a blob."""
-    return seal_with(
-        material,
-        tenant,
-        header,
-        plaintext,
-        context,
-        random_bytes(SALT_BYTES),
-        random_bytes(NONCE_BYTES),
-    )
+    """Encrypt ``plaintext`` under ``material`` (or its :class:`MessageKeys`) into a blob.
+
+    The salt and the nonce are both fresh random bytes, read from the CSPRNG in one call.
+    """
+    fresh = random_bytes(SALT_BYTES + NONCE_BYTES)
+    salt, nonce = fresh[:SALT_BYTES], fresh[SALT_BYTES:]
+    head = _encoded(header)
+    # MessageKeys.message_key inlined (this is every Encrypt's path)
+    if type(material) is MessageKeys:
+        mac = material._hmac.copy()
+        mac.update(_LABEL + salt + b"\x01")
+        key = mac.finalize()
+    else:
+        key = _message_key(material, salt)
+    sealed = AESGCM(key).encrypt(nonce, plaintext, _aad(tenant, head, context))
+    return b"".join((head, salt, nonce, sealed))
 
 
 def seal_with(
@@ -247,10 +271,10 @@ def seal_with(
 ) -> bytes:
     """Like :func:`seal` with the salt and nonce given: for test vectors only."""
     head = header.encode()
-    sealed = aes_gcm_encrypt(
-        _message_key(material, salt), nonce, plaintext, _aad(tenant, head, context)
+    sealed = AESGCM(_message_key(material, salt)).encrypt(
+        nonce, plaintext, _aad(tenant, head, context)
     )
-    return head + salt + nonce + sealed
+    return b"".join((head, salt, nonce, sealed))
 
 
 def open_blob(
@@ -270,9 +294,15 @@ def open_blob(
     salt = blob[offset : offset + SALT_BYTES]
     nonce = blob[offset + SALT_BYTES : offset + SALT_BYTES + NONCE_BYTES]
     sealed = blob[offset + SALT_BYTES + NONCE_BYTES :]
+    # the message key and AES-GCM inlined (this is every Decrypt's path): the same
+    # MessageKeys.message_key and hazmat.aes_gcm_decrypt, without their frames
+    if type(material) is MessageKeys:
+        mac = material._hmac.copy()
+        mac.update(_LABEL + salt + b"\x01")
+        key = mac.finalize()
+    else:
+        key = _message_key(material, salt)
     try:
-        return aes_gcm_decrypt(
-            _message_key(material, salt), nonce, sealed, _aad(tenant, blob[:offset], context)
-        )
-    except AuthenticationFailed as exc:
+        return AESGCM(key).decrypt(nonce, sealed, _aad(tenant, blob[:offset], context))
+    except (InvalidTag, ValueError) as exc:
         raise InvalidBlob from exc

@@ -36,7 +36,7 @@ from strongroom.k8s.plugin import (
     parse_key_id,
 )
 from strongroom.k8s.retry import RetryPolicy
-from strongroom.k8s.server import KmsServicer, PluginServer, parse_listen
+from strongroom.k8s.server import KmsServicer, PluginServer, parse_listen, settle_for_serving
 from strongroom.logs import JsonLogFormatter
 from strongroom.metrics import MetricsEndpoint
 
@@ -64,4 +64,5 @@ __all__ = [
     "parse_key_id",
     "parse_listen",
     "plugin_caller",
+    "settle_for_serving",
 ]

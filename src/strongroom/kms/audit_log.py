@@ -118,7 +118,10 @@ class AuditLog:
         flushed here, once per ``max_pending`` events; while the store fails, or another
         thread is writing, the operation is refused instead of waiting.
         """
-        if not self.refusing:
+        # the test of refusing, inlined: it runs before every operation
+        if self.fail_open or (
+            self.altered is None and len(self._pending) + self._in_flight < self.max_pending
+        ):
             return
         if self.altered is None and not self._failing and self._flush_lock.acquire(False):
             try:
@@ -167,7 +170,14 @@ class AuditLog:
             self._prefixes[cache_key] = found = (caller, prefix)
         now = float.__repr__(float(self._clock.now() if at is None else at))
         parts = (found[1], _quote(request_id), ',"result":', _quote(result), ',"time":', now, "}")
-        self._queue("".join(parts).encode("ascii"))
+        body = "".join(parts).encode("ascii")
+        if self.fail_open:
+            self._queue(body)  # may drop: counted under the lock
+        else:
+            # fail-closed never drops here (admit refused the operation before it ran):
+            # one list append, which is atomic, needs no lock; a flush takes events from
+            # the front under the lock and puts them back at the front, never at the end
+            self._pending.append(body)
 
     def pending(self) -> int:
         """How many events are not written yet (queued, or in a write under way)."""

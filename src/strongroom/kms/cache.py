@@ -205,7 +205,8 @@ class HotRecords:
         local, active = self._local, self._active
         outer_gen, outer_tx = getattr(local, "generation", None), getattr(active, "tx", None)
         try:
-            local.generation, active.tx = self._keys.generation, self._cache_only
+            # RecordCache.generation, read without the property: every read unit starts here
+            local.generation, active.tx = self._keys._generation, self._cache_only
             try:
                 return fn(self._cache_only)
             except NeedsStore:
@@ -230,9 +231,10 @@ class HotRecords:
         """The record of a key (maybe a recent copy inside :meth:`run`), or ``None``."""
         generation: int | None = getattr(self._local, "generation", None)
         if generation is not None:
-            cached = self._keys.get((account_id, key_id))
-            if cached is not None:
-                return cached
+            # RecordCache.get, inlined: every operation on a key comes here first
+            item = self._keys._items.get((account_id, key_id))
+            if item is not None and self._keys._now() < item[0]:
+                return item[1]
         raw = tx.get(account_id, "key", key_id)
         if raw is None:
             return None

@@ -222,7 +222,16 @@ class Kernel:
         # key_row_name(ident, region), inlined: this is on every operation's path
         name = f"{ident}@{region}" if ident.startswith(MRK_PREFIX) else ident
         key = self._hot.key(tx, account, name)
-        if key is None or key.region != region or self.is_past_deletion(key):
+        if (
+            key is None
+            or key.region != region
+            # is_past_deletion, inlined: this is on every operation's path
+            or (
+                key.key_state == PENDING_DELETION
+                and key.deletion_date is not None
+                and self.clock.now() >= key.deletion_date
+            )
+        ):
             raise NotFoundError(f"Key 'arn:aws:kms:{region}:{account}:key/{ident}' does not exist")
         ctx.key_arn = key.arn
         if key.origin == EXTERNAL:  # expired imported material counts as deleted

@@ -82,14 +82,19 @@ class JsonRecord:
 
     def to_bytes(self) -> bytes:
         """Serialise the record."""
-        data = {f.name: _encode(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        # fields with init=False are derived from the others (KeyRecord.arn): not stored
+        data = {
+            f.name: _encode(getattr(self, f.name))
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if f.init
+        }
         return json.dumps(data, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Self:
         """Parse a record written by :meth:`to_bytes` (unknown fields are ignored)."""
         data = _decode(json.loads(raw))
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def replace(self, **changes: Any) -> Self:
@@ -164,11 +169,12 @@ class KeyRecord(JsonRecord):
     """Imported keys: the earliest ``ValidTo`` of the materials bound to the key."""
     primary_region: str | None = None
     """Multi-Region keys: the region of the primary key (the same in every related key)."""
+    arn: str = field(init=False, repr=False, compare=False)
+    """The key ARN (made once with the record, not stored: each operation reads it often)."""
 
-    @property
-    def arn(self) -> str:
-        """The key ARN."""
-        return f"arn:aws:kms:{self.region}:{self.account_id}:key/{self.key_id}"
+    def __post_init__(self) -> None:
+        arn = f"arn:aws:kms:{self.region}:{self.account_id}:key/{self.key_id}"
+        object.__setattr__(self, "arn", arn)
 
     @property
     def row_name(self) -> str:

@@ -28,11 +28,12 @@ _ALLOWED: dict[str, frozenset[str]] = {
     PENDING_IMPORT: frozenset({"schedule", "manage", "import"}),
     PENDING_REPLICA_DELETION: frozenset({"cancel"}),
 }
+_NOTHING: frozenset[str] = frozenset()
 
 
 def check_state(state: str, group: str, arn: str) -> None:
     """Raise the error AWS returns when a key in ``state`` is used for ``group``."""
-    if group in _ALLOWED.get(state, frozenset()):
+    if group in _ALLOWED.get(state, _NOTHING):
         return
     error: StrongroomError
     if state == DISABLED and group in ("crypto", "rotate"):

@@ -45,8 +45,14 @@ REQUIRED_HERE: dict[str, tuple[str, ...]] = {
 """Members the model made optional only for the service-principal alternative."""
 
 
+_CHECKED = frozenset(UNOFFERED_MEMBERS) | frozenset(REQUIRED_HERE)
+"""The operations :func:`refuse_unoffered` has anything to check in (every request passes)."""
+
+
 def refuse_unoffered(operation: str, request: dict[str, Any]) -> None:
     """Raise if ``request`` uses a member Strongroom does not offer, or lacks one it needs."""
+    if operation not in _CHECKED:
+        return
     for member, message in UNOFFERED_MEMBERS.get(operation, {}).items():
         if request.get(member) is not None:
             raise UnsupportedOperationError(f"{member}: {message}")

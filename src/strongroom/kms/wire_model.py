@@ -28,6 +28,7 @@ KMS_MODEL_PATH = ("kms", "kms-2014-11-01.json")
 """Where AWS KMS's model is, inside the ``strongroom`` package."""
 _BLOB_TYPES = (bytes, bytearray)
 _NUMBER_TYPES = (int, float)
+_UNBOUNDED = float("inf")
 
 
 def read_service_model(path: tuple[str, ...]) -> dict[str, Any]:
@@ -126,10 +127,9 @@ class WireModel:
 
     def _compile(self, shape: dict[str, Any]) -> Callable[[Any], bool]:
         kind = shape["type"]
-        low, high = shape.get("min"), shape.get("max")
-
-        def sized(size: int) -> bool:
-            return (low is None or size >= low) and (high is None or size <= high)
+        # absent bounds become ones nothing crosses: one chained comparison, no call
+        low = shape.get("min", -_UNBOUNDED)
+        high = shape.get("max", _UNBOUNDED)
 
         if kind == "structure":
             required = tuple(shape.get("required", ()))
@@ -153,26 +153,28 @@ class WireModel:
         if kind == "string":
             enum = frozenset(shape["enum"]) if "enum" in shape else None
             pattern = self._pattern(shape["pattern"]) if "pattern" in shape else None
-            return lambda v: (
-                isinstance(v, str)
-                and sized(len(v))
-                and (enum is None or v in enum)
-                and (pattern is None or pattern.fullmatch(v) is not None)
-            )
+            if enum is not None:
+                return lambda v: isinstance(v, str) and low <= len(v) <= high and v in enum
+            if pattern is not None:
+                match = pattern.fullmatch
+                return lambda v: (
+                    isinstance(v, str) and low <= len(v) <= high and match(v) is not None
+                )
+            return lambda v: isinstance(v, str) and low <= len(v) <= high
         if kind == "blob":
-            return lambda v: isinstance(v, _BLOB_TYPES) and sized(len(v))
+            return lambda v: isinstance(v, _BLOB_TYPES) and low <= len(v) <= high
         if kind == "integer":
-            return lambda v: not isinstance(v, bool) and isinstance(v, int) and sized(v)
+            return lambda v: not isinstance(v, bool) and isinstance(v, int) and low <= v <= high
         if kind == "boolean":
             return lambda v: isinstance(v, bool)
         if kind == "list":
             item = self._checker(shape["member"]["shape"])
-            return lambda v: isinstance(v, list) and sized(len(v)) and all(map(item, v))
+            return lambda v: isinstance(v, list) and low <= len(v) <= high and all(map(item, v))
         if kind == "map":
             key, val = self._checker(shape["key"]["shape"]), self._checker(shape["value"]["shape"])
             return lambda v: (
                 isinstance(v, dict)
-                and sized(len(v))
+                and low <= len(v) <= high
                 and all(key(k) and val(x) for k, x in v.items())
             )
         if kind == "timestamp":

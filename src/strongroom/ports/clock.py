@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -15,11 +16,14 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The wall clock."""
+    """The wall clock: :meth:`now` is ``time.time`` itself.
 
-    def now(self) -> float:
-        """Return ``time.time()``."""
-        return time.time()
+    The caches read the clock several times per operation; the builtin costs a fraction
+    of a Python method that calls it.
+    """
+
+    now: Callable[[], float] = staticmethod(time.time)
+    """Return ``time.time()``."""
 
 
 class ManualClock:

@@ -7,8 +7,7 @@ runs over every one of them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from strongroom.ports.audit_chain import AuditChain
@@ -19,9 +18,12 @@ GLOBAL_TENANT = "_global"
 """The tenant name of rows that belong to no tenant (tenant names, principals, CAs)."""
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One stored audit event: its place in the chain and the hashes that link it."""
+class AuditRecord(NamedTuple):
+    """One stored audit event: its place in the chain and the hashes that link it.
+
+    A named tuple (immutable, as a frozen dataclass, but made in a third of the time: a
+    flush makes one per event).
+    """
 
     seq: int
     body: bytes

@@ -275,11 +275,9 @@ class PostgresTx:
         if isinstance(row[0], bool) or not isinstance(row[0], int):
             raise StoreError("the audit chain head is malformed")
         seq, prev = int(row[0]), bytes(row[1])
-        link = chain.link
         out: list[AuditRecord] = []
-        for body in bodies:
+        for body, digest in zip(bodies, chain.links(prev, seq, bodies), strict=True):
             seq += 1
-            digest = link(prev, seq, body)
             out.append(AuditRecord(seq, bytes(body), prev, digest))
             prev = digest
         self._exec(

@@ -189,17 +189,18 @@ class SqliteTx:
         else:
             head = record_from_row(row, 0)
             seq, prev = head.seq, head.hash
-        link = chain.link
         out: list[AuditRecord] = []
         values: list[int | bytearray] = []
-        for body in bodies:
+        # bytearray, not bytes: sqlite3 binds a bytearray as the same BLOB directly, while
+        # bytes go through its adapter lookup, which costs more than the copy (each hash
+        # is copied once: it is this row's hash and the next row's prev_hash)
+        prev_bound = bytearray(prev)
+        for body, digest in zip(bodies, chain.links(prev, seq, bodies), strict=True):
             seq += 1
-            digest = link(prev, seq, body)
             out.append(AuditRecord(seq, body, prev, digest))
-            # bytearray, not bytes: sqlite3 binds a bytearray as the same BLOB directly,
-            # while bytes go through its adapter lookup, which costs more than the copy
-            values += (seq, bytearray(body), bytearray(prev), bytearray(digest))
-            prev = digest
+            bound = bytearray(digest)
+            values += (seq, bytearray(body), prev_bound, bound)
+            prev, prev_bound = digest, bound
         # One multi-row INSERT per chunk rather than executemany: sqlite3 releases the GIL
         # around every statement step, and a thread that needs it back from a busy event
         # loop waits a switch interval (5 ms) each time; row by row, a batch of a few
