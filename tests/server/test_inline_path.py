@@ -170,6 +170,21 @@ def test_a_half_sent_inline_body_is_cut_at_the_deadline(server: ServerInfo, blob
     assert waited < DEADLINE + 5
 
 
+def test_an_idle_connection_after_answers_is_closed_at_the_deadline(
+    server: ServerInfo, blob: str
+) -> None:
+    """The next request's deadline counts from the last answer (the guard's sweep, no
+    timer per request): a client that goes quiet after two answers is let go."""
+    request = _signed(server, "Decrypt", {"CiphertextBlob": blob})
+    with _connect(server) as conn:
+        conn.sendall(request * 2)
+        assert [status for status, _, _ in _responses(conn, 2)] == [200, 200]
+        started = time.monotonic()
+        assert conn.recv(1) == b""
+        waited = time.monotonic() - started
+    assert DEADLINE - 0.5 < waited < DEADLINE + 5
+
+
 def test_many_pipelined_answers_to_a_slow_reader_come_back_whole_and_in_order(
     server: ServerInfo, blob: str
 ) -> None:

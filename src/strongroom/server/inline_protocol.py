@@ -27,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from strongroom.server.guard import ConnectionGuard
 from strongroom.server.guarded_protocol import GuardedHttpToolsProtocol
+from strongroom.server.http_protocol import CoalescingTransport
 
 _log = logging.getLogger("strongroom.server")
 _ERROR = (
@@ -63,7 +64,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._inline = False
         self._inline_body: list[bytes] = []
-        self._raw_transport: Any = None
+        self._raw_transport: Any = None  # set by connection_made
         self._client_text = ""
         self._shutting_down = False
 
@@ -166,7 +167,6 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         # The guard's part of a complete request (GuardedHttpToolsProtocol).
         self._reading_head = True
         self._requests += 1
-        self._disarm()
         self.guard.busy(self)
         keep_alive = (
             self.parser.should_keep_alive()
@@ -177,8 +177,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         assert app is not None
         body = b"".join(self._inline_body)
         self._inline_body = []
-        url = self.url
-        path, _, query = url.partition(b"?")
+        path, _, query = self.url.partition(b"?")
         try:
             status, payload, content_type, request_id = app.serve_inline(
                 self.headers, body, path, query, self._client_text
@@ -188,28 +187,47 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             self._write(_ERROR)
             self.transport.close()
             return
-        head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            head += (name, b": ", value, b"\r\n")
-        head += (
-            b"content-type: ",
-            content_type,
-            b"\r\ncontent-length: ",
-            str(len(payload)).encode("ascii"),
-            b"\r\nx-amzn-requestid: ",
-            request_id.encode("ascii"),
-            b"\r\n\r\n" if keep_alive else b"\r\nconnection: close\r\n\r\n",
-            payload,
+        self._write(
+            response_bytes(
+                status,
+                payload,
+                content_type,
+                request_id,
+                self.server_state.default_headers,
+                keep_alive,
+            )
         )
-        self._write(b"".join(head))
         if not keep_alive:
             self.transport.close()
             return
         self.on_response_complete()
 
     def _write(self, data: bytes) -> None:
-        transport = self.transport
-        flush = getattr(transport, "flush", None)
-        if flush is not None:
-            flush()  # a held response head of an earlier request goes first
-        (self._raw_transport or transport).write(data)
+        coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
+        coalescing.flush()  # a held response head of an earlier request goes first
+        self._raw_transport.write(data)
+
+
+def response_bytes(
+    status: int,
+    payload: bytes,
+    content_type: bytes,
+    request_id: str,
+    default_headers: list[tuple[bytes, bytes]],
+    keep_alive: bool = True,
+) -> bytes:
+    """One whole HTTP/1.1 response: status line, the server's headers, ours, the body."""
+    head = [STATUS_LINE[status]]
+    for name, value in default_headers:
+        head += (name, b": ", value, b"\r\n")
+    head += (
+        b"content-type: ",
+        content_type,
+        b"\r\ncontent-length: ",
+        str(len(payload)).encode("ascii"),
+        b"\r\nx-amzn-requestid: ",
+        request_id.encode("ascii"),
+        b"\r\n\r\n" if keep_alive else b"\r\nconnection: close\r\n\r\n",
+        payload,
+    )
+    return b"".join(head)
