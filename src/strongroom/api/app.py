@@ -385,7 +385,7 @@ class KmsApi:
 
     def _finish(self, request: ApiRequest, outcome: _Outcome) -> None:
         elapsed = time.perf_counter() - request.started
-        self._metrics.observe(outcome.operation, outcome.status, outcome.error, elapsed)
+        self._metrics.observe_soon(outcome.operation, outcome.status, outcome.error, elapsed)
         if _access_log.isEnabledFor(logging.INFO):
             _access_log.info(
                 json.dumps(
