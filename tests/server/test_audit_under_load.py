@@ -11,9 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from strongroom.audittrail import CheckpointFile
@@ -22,6 +19,8 @@ from strongroom.kms.audit_key import read_audit_chain
 from strongroom.ports.sealed_store import seal_store
 from strongroom.rootkey import open_root_of_trust
 from strongroom.store import SqliteStore
+from strongroom.testing.aws_clients import AwsCredentials, Endpoint
+from strongroom.testing.http import sign_headers
 from strongroom.testing.server import ServerProcess, client_for
 
 THREADS = 4
@@ -66,20 +65,14 @@ class ChainWatcher:
 
 def _presigned(info: Any, operation: str, body: dict[str, Any]) -> tuple[dict[str, str], bytes]:
     data = json.dumps(body).encode()
-    request = AWSRequest(
-        method="POST",
-        url=info.endpoint_url + "/",
-        data=data,
-        headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": f"TrentService.{operation}",
-        },
+    headers = sign_headers(
+        Endpoint(info.endpoint_url, info.ca_bundle),
+        AwsCredentials.from_json(info.credentials),
+        info.credentials["Region"],
+        data,
+        target=f"TrentService.{operation}",
     )
-    creds = info.credentials
-    SigV4Auth(
-        Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]), "kms", creds["Region"]
-    ).add_auth(request)
-    return dict(request.headers.items()), data
+    return headers, data
 
 
 def _lean_worker(

@@ -19,10 +19,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
+from strongroom.testing.aws_clients import AwsCredentials, Endpoint
+from strongroom.testing.http import sign_headers
 from strongroom.testing.server import ServerInfo, run_server
 
 DEADLINE = 2.0
@@ -58,21 +57,15 @@ def _connect(info: ServerInfo) -> socket.socket:
 def _signed(info: ServerInfo, operation: str, body: dict[str, object]) -> bytes:
     """One signed JSON 1.1 request, as bytes on the wire (keep-alive)."""
     data = json.dumps(body).encode()
-    request = AWSRequest(
-        method="POST",
-        url=info.endpoint_url + "/",
-        data=data,
-        headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": f"TrentService.{operation}",
-        },
+    headers = sign_headers(
+        Endpoint(info.endpoint_url, info.ca_bundle),
+        AwsCredentials.from_json(info.credentials),
+        info.credentials["Region"],
+        data,
+        target=f"TrentService.{operation}",
     )
-    creds = info.credentials
-    SigV4Auth(
-        Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]), "kms", creds["Region"]
-    ).add_auth(request)
     lines = ["POST / HTTP/1.1", f"Host: {info.endpoint_url.removeprefix('http://')}"]
-    lines += [f"{name}: {value}" for name, value in request.headers.items()]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
     lines += [f"Content-Length: {len(data)}", "", ""]
     return "\r\n".join(lines).encode("latin-1") + data
 
