@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from strongroom.server.guard import ConnectionGuard
 from strongroom.server.guarded_protocol import GuardedHttpToolsProtocol
 from strongroom.server.http_protocol import CoalescingTransport
+
+if TYPE_CHECKING:
+    from strongroom.api import KmsApi
 
 _log = logging.getLogger("strongroom.server")
 _ERROR = (
@@ -36,29 +40,18 @@ _ERROR = (
 )
 
 
-class InlineApp(Protocol):
-    """What the protocol needs of the app (:class:`strongroom.api.KmsApi` has it)."""
-
-    def inline_limit(self, target: bytes) -> int:
-        """The body limit if ``POST /`` with this target is served inline, else ``0``."""
-        ...
-
-    def serve_inline(
-        self,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        path: bytes,
-        query: bytes,
-        client: str,
-    ) -> tuple[int, bytes, bytes, str]:
-        """Status, body, content type and request id of one inline request."""
-        ...
+InlineServe = Callable[
+    [list[tuple[bytes, bytes]], bytes, bytes, str], tuple[int, bytes, bytes, str]
+]
+""":meth:`strongroom.api.KmsApi.serve_inline`: headers, body, URL, client -> status, body,
+content type, request id."""
 
 
 class InlineHttpProtocol(GuardedHttpToolsProtocol):
     """A guarded connection whose hot API requests skip the ASGI machinery (``app``)."""
 
-    app_inline: InlineApp | None = None
+    inline_limit: Callable[[bytes], int] | None = None
+    serve_inline: InlineServe | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -70,10 +63,15 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
 
     @classmethod
     def bound_to(
-        cls, guard: ConnectionGuard, app: InlineApp | None = None
+        cls, guard: ConnectionGuard, app: KmsApi | None = None
     ) -> type[InlineHttpProtocol]:
         """A protocol class whose connections answer to ``guard`` and serve ``app`` inline."""
-        return type("InlineHttpProtocol", (cls,), {"guard": guard, "app_inline": app})
+        served = (
+            {}
+            if app is None
+            else {"inline_limit": app.inline_limit, "serve_inline": app.serve_inline}
+        )
+        return type("InlineHttpProtocol", (cls,), {"guard": guard, **served})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Keep the unwrapped transport: an inline response is one write already."""
@@ -102,7 +100,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
     def on_message_begin(self) -> None:
         """Start a request; its ASGI scope is only built if it takes uvicorn's path."""
         self._inline = False
-        if self.app_inline is None:
+        if self.serve_inline is None:
             super().on_message_begin()
             return
         self.url = b""
@@ -111,13 +109,13 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         """Choose the path: inline for a hot ``POST /``, else uvicorn's (with its scope)."""
-        if self.app_inline is not None and self._admits_inline():
+        if self.serve_inline is not None and self._admits_inline():
             self._inline = True
             self._inline_body = []
             self._reading_head = False
             self._head_bytes = 0
             return
-        if self.app_inline is not None:
+        if self.serve_inline is not None:
             url, headers, expect = self.url, self.headers, self.expect_100_continue
             HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
             self.url, self.headers, self.expect_100_continue = url, headers, expect
@@ -125,10 +123,10 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         super().on_headers_complete()
 
     def _admits_inline(self) -> bool:
-        app = self.app_inline
+        limit_of = self.inline_limit
         parser = self.parser
         if (
-            app is None
+            limit_of is None
             or self.expect_100_continue
             # a client that does not read its answers: uvicorn's path waits for the
             # socket to drain before it answers more (the inline path would not)
@@ -148,7 +146,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
                 length = value.strip()
             elif name == b"transfer-encoding":
                 return False
-        limit = app.inline_limit(target)
+        limit = limit_of(target)
         return bool(limit) and length.isdigit() and int(length) <= limit
 
     def on_body(self, body: bytes) -> None:
@@ -173,14 +171,13 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             and self._requests < self.guard.limits.max_requests_per_connection
             and not self._shutting_down
         )
-        app = self.app_inline
-        assert app is not None
+        serve = self.serve_inline
+        assert serve is not None
         body = b"".join(self._inline_body)
         self._inline_body = []
-        path, _, query = self.url.partition(b"?")
         try:
-            status, payload, content_type, request_id = app.serve_inline(
-                self.headers, body, path, query, self._client_text
+            status, payload, content_type, request_id = serve(
+                self.headers, body, self.url, self._client_text
             )
         except Exception:
             _log.exception("unexpected error on the inline path")
