@@ -19,9 +19,8 @@ from strongroom.kms.audit_key import read_audit_chain
 from strongroom.ports.sealed_store import seal_store
 from strongroom.rootkey import open_root_of_trust
 from strongroom.store import SqliteStore
-from strongroom.testing.aws_clients import AwsCredentials, Endpoint
-from strongroom.testing.http import sign_headers
 from strongroom.testing.server import ServerProcess, client_for
+from strongroom.testing.server_clients import signed_kms_request
 
 THREADS = 4
 OPS_PER_THREAD = 600
@@ -61,18 +60,6 @@ class ChainWatcher:
         while not self.stop.is_set():
             self.poll()
             self.stop.wait(POLL_SECONDS)
-
-
-def _presigned(info: Any, operation: str, body: dict[str, Any]) -> tuple[dict[str, str], bytes]:
-    data = json.dumps(body).encode()
-    headers = sign_headers(
-        Endpoint(info.endpoint_url, info.ca_bundle),
-        AwsCredentials.from_json(info.credentials),
-        info.credentials["Region"],
-        data,
-        target=f"TrentService.{operation}",
-    )
-    return headers, data
 
 
 def _lean_worker(
@@ -126,10 +113,12 @@ def test_every_request_is_in_the_chain_within_a_second(tmp_path: Path) -> None:
         poller.start()
         blob = client_for(info).encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
         requests = [
-            _presigned(info, "Encrypt", {"KeyId": key_id, "Plaintext": "YXVkaXQgbWU="}),
-            _presigned(info, "Decrypt", {"CiphertextBlob": base64.b64encode(blob).decode()}),
-            _presigned(info, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256"}),
-            _presigned(info, "DescribeKey", {"KeyId": "alias/does-not-exist"}),
+            signed_kms_request(info, "Encrypt", {"KeyId": key_id, "Plaintext": "YXVkaXQgbWU="}),
+            signed_kms_request(
+                info, "Decrypt", {"CiphertextBlob": base64.b64encode(blob).decode()}
+            ),
+            signed_kms_request(info, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256"}),
+            signed_kms_request(info, "DescribeKey", {"KeyId": "alias/does-not-exist"}),
         ]
         answered: dict[str, float] = {}
         started = time.monotonic()

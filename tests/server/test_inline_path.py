@@ -20,9 +20,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from strongroom.testing.aws_clients import AwsCredentials, Endpoint
-from strongroom.testing.http import sign_headers
 from strongroom.testing.server import ServerInfo, run_server
+from strongroom.testing.server_clients import signed_kms_request
 
 DEADLINE = 2.0
 
@@ -56,14 +55,7 @@ def _connect(info: ServerInfo) -> socket.socket:
 
 def _signed(info: ServerInfo, operation: str, body: dict[str, object]) -> bytes:
     """One signed JSON 1.1 request, as bytes on the wire (keep-alive)."""
-    data = json.dumps(body).encode()
-    headers = sign_headers(
-        Endpoint(info.endpoint_url, info.ca_bundle),
-        AwsCredentials.from_json(info.credentials),
-        info.credentials["Region"],
-        data,
-        target=f"TrentService.{operation}",
-    )
+    headers, data = signed_kms_request(info, operation, body)
     lines = ["POST / HTTP/1.1", f"Host: {info.endpoint_url.removeprefix('http://')}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     lines += [f"Content-Length: {len(data)}", "", ""]
