@@ -72,7 +72,9 @@ class ApiHandler:
         self.extensions = extensions
         # Strongroom's own operations: their own target prefixes, names disjoint from AWS's
         self._extension_of = extension_index(codec.operations, extensions)
-        self._callers: dict[tuple[Caller, str, str], Caller] = {}
+        # by the id of the Verified object (one per key, region and service: see sigv4),
+        # kept with it so a reused id is told apart; hashing a Caller costs more
+        self._callers: dict[int, tuple[Verified, Caller]] = {}
         # the operation each target names (a bounded set: the models' operations)
         self._labels: dict[str, str] = {}
         for name in codec.operations:
@@ -151,16 +153,17 @@ class ApiHandler:
 
     def _caller(self, verified: Verified) -> Caller:
         """The key's principal in the signed region (memoised: ``replace`` is slow)."""
-        principal = verified.access_key.caller
-        memo_key = (principal, verified.region, verified.access_key_id)
-        caller = self._callers.get(memo_key)
-        if caller is None:
-            if len(self._callers) >= CALLER_MEMO_SIZE:
-                self._callers.clear()
-            caller = replace(
-                principal, region=verified.region, access_key_id=verified.access_key_id
-            )
-            self._callers[memo_key] = caller
+        found = self._callers.get(id(verified))
+        if found is not None and found[0] is verified:
+            return found[1]
+        if len(self._callers) >= CALLER_MEMO_SIZE:
+            self._callers.clear()
+        caller = replace(
+            verified.access_key.caller,
+            region=verified.region,
+            access_key_id=verified.access_key_id,
+        )
+        self._callers[id(verified)] = (verified, caller)
         return caller
 
     def _sts(self, request: ApiRequest, outcome: Outcome) -> None:

@@ -98,10 +98,27 @@ class ApiRequest:
         )
 
 
+# Request ids are made 256 at a time from one os.urandom call (one system call and one
+# hex conversion per batch); a forked child starts with none of its parent's.
+_ID_BATCH = 256
+_ids: list[str] = []
+_VARIANT = {f"{d:x}": f"{(d & 3) | 8:x}" for d in range(16)}
+os.register_at_fork(after_in_child=_ids.clear)
+
+
 def new_request_id() -> str:
-    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` but a third of the cost."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` but a tenth of the cost."""
+    while True:
+        try:
+            return _ids.pop()  # atomic: pool threads take ids too
+        except IndexError:
+            _ids.extend(_id_batch())
+
+
+def _id_batch() -> list[str]:
+    text = os.urandom(16 * _ID_BATCH).hex()
+    variant = _VARIANT
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant[h[16]]}{h[17:20]}-{h[20:32]}"
+        for h in (text[i : i + 32] for i in range(0, len(text), 32))
+    ]
