@@ -52,6 +52,9 @@ from strongroom.server.runtime import CachedBackend
 from strongroom.server.settings import HOT_OPERATIONS
 from strongroom.store import SqliteStore
 
+METRICS_BATCH = 64
+"""Requests counted per event-loop iteration in the metrics row (64 connections' worth)."""
+
 
 def per_call(fn: Callable[[], Any], calls: int, repeats: int) -> float:
     """Minimum over ``repeats`` of µs of CPU per call of ``fn``."""
@@ -198,6 +201,15 @@ def main() -> None:
     transport = _Transport()
     protocol.connection_made(transport)
 
+    async def count_batch() -> None:
+        for _ in range(METRICS_BATCH):
+            count(op, 200, None, 0.001)
+        await asyncio.sleep(0)  # a checkout that counts per loop iteration does it now
+
+    def metrics_per_request() -> None:
+        # as the server counts: many requests per event-loop iteration (per call: / batch)
+        loop.run_until_complete(count_batch())
+
     def loop_step() -> None:
         loop.run_until_complete(asyncio.sleep(0))
 
@@ -214,7 +226,7 @@ def main() -> None:
         ("JSON decode + shapes", lambda: codec.decode_request(op, decode_body(body))),
         ("key service call", lambda: backend.call(caller, op, decoded, "r")),
         ("response shapes + JSON", lambda: encode_body(codec.encode_response(op, response))),
-        ("metrics", lambda: count(op, 200, None, 0.001)),
+        ("metrics", metrics_per_request),
         ("whole app", app_once),
         ("HTTP protocol + whole app", protocol_once),
         ("(driving the loop one step, subtracted above)", loop_step),
@@ -229,6 +241,7 @@ def main() -> None:
         rows["audit flush per event"] = min(rows.get("audit flush per event", value), value)
     assert transport.writes > 0
     step = rows["(driving the loop one step, subtracted above)"]
+    rows["metrics"] = (rows["metrics"] - step) / METRICS_BATCH
     rows["HTTP protocol + whole app"] -= step
     if serve_inline is None:  # the ASGI call ran through the loop too
         rows["whole app"] -= step
