@@ -185,6 +185,7 @@ class KmsApi:
             request_id,
             started,
             client,
+            head.by_name,
         )
         outcome = self.handler.handle(request)
         return outcome.status, outcome.body, outcome.content_type, request_id

@@ -118,7 +118,7 @@ class ApiHandler:
         return self._labels.get(request.target, "unknown")
 
     def _authenticate(self, request: ApiRequest, service: str, outcome: Outcome) -> Verified:
-        verified = self.verifier.verify(request)
+        verified = self.verifier.verify(request, request.by_name)
         outcome.access_key_id = verified.access_key_id
         if verified.service != service:
             raise AuthError(

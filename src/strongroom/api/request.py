@@ -24,6 +24,8 @@ class RequestHead:
     content_type: str
     target: str
     length: str
+    by_name: dict[str, list[str]]
+    """Each header's values in the order received (what SigV4 reads)."""
 
     def declares_more_than(self, limit: int) -> bool:
         """Whether ``Content-Length`` is not a number up to ``limit`` (absent: ``False``)."""
@@ -45,6 +47,7 @@ def head_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
     """The :class:`RequestHead` of raw ``(name, value)`` header pairs."""
     content_type = target = length = ""
     headers = []
+    by_name: dict[str, list[str]] = {}
     names = _NAMES
     for raw_name, raw_value in raw_headers:
         name = names.get(raw_name)
@@ -54,13 +57,18 @@ def head_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
                 names[raw_name] = name
         value = raw_value.decode("latin-1")
         headers.append((name, value))
+        found = by_name.get(name)
+        if found is None:
+            by_name[name] = [value]
+        else:
+            found.append(value)
         if name == "content-type":
             content_type = value.partition(";")[0].strip().lower()
         elif name == "x-amz-target":
             target = value.strip()
         elif name == "content-length":
             length = value.strip()
-    return RequestHead(tuple(headers), content_type, target, length)
+    return RequestHead(tuple(headers), content_type, target, length, by_name)
 
 
 @dataclass(slots=True)
@@ -77,6 +85,8 @@ class ApiRequest:
     request_id: str
     started: float
     client: str
+    by_name: dict[str, list[str]] | None = None
+    """:attr:`RequestHead.by_name`, when the request was read through one."""
 
     @classmethod
     def of(
@@ -95,6 +105,7 @@ class ApiRequest:
             request_id=request_id,
             started=started,
             client=f"{client[0]}:{client[1]}" if client else "",
+            by_name=head.by_name,
         )
 
 

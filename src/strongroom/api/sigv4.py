@@ -139,20 +139,15 @@ class SigV4Verifier:
         self._heads: dict[str, Authorization] = {}
         self._verified: dict[tuple[str, str, str], Verified] = {}
 
-    def verify(self, request: SignedParts) -> Verified:
+    def verify(self, request: SignedParts, by_name: dict[str, list[str]] | None = None) -> Verified:
         """Return who signed ``request``, or raise :class:`~strongroom.errors.AuthError`.
 
         ``request`` is a :class:`SignedRequest` or anything with the same attributes
         (the API hands in its own request object rather than copying it into one).
+        ``by_name``, if given, maps each lowercase header name of ``request`` to its
+        values in the order received (the API builds it as it reads the headers).
         """
-        headers: dict[str, list[str]] = {}
-        for name, value in request.headers:
-            name = name.lower()
-            found = headers.get(name)
-            if found is None:
-                headers[name] = [value]
-            else:
-                found.append(value)
+        headers = by_name if by_name is not None else _by_name(request.headers)
         authorization = headers.get("authorization")
         if not authorization:
             raise AuthError(MISSING_TOKEN, MSG_MISSING)
@@ -277,3 +272,16 @@ class SigV4Verifier:
                 f"Signature not yet current: {amz_date} is still later than "
                 f"{format_time(now + self._max_skew)} ({format_time(now)} + 15 min.)",
             )
+
+
+def _by_name(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each header's values, by lowercase name, in the order received."""
+    headers: dict[str, list[str]] = {}
+    for name, value in pairs:
+        name = name.lower()
+        found = headers.get(name)
+        if found is None:
+            headers[name] = [value]
+        else:
+            found.append(value)
+    return headers
