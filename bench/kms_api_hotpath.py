@@ -186,7 +186,9 @@ def render(found: dict[str, Any], args: argparse.Namespace, load_before: str) ->
         f"{args.rounds * 2} alternated rounds of {args.seconds:g} s of wrk at "
         f"{args.connections} keep-alive connections): the server's CPU (all its processes, "
         "audit flush thread included) per request. TLS and the event loop are differences "
-        "of those, so they carry the noise of both.",
+        "of those, so they carry the noise of both (a negative figure is noise larger than "
+        "the layer: on a busy machine only the over-the-wire totals and the parts timed "
+        "alone mean much).",
         "",
         *table(found),
     ]
