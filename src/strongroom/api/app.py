@@ -15,7 +15,7 @@ Routes::
 
 Every response carries ``x-amzn-RequestId``. What an API request gets (authentication,
 dispatch, errors, metrics, the access log) is :class:`~strongroom.api.handler.ApiHandler`'s,
-the same on the ASGI path and on the server's inline path (:meth:`KmsApi.serve_inline`).
+the same on the ASGI path and on the server's inline path (:meth:`KmsApi.serve_head`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,13 @@ from strongroom.api.extensions import extensions_of
 from strongroom.api.handler import JSON_CONTENT_TYPE, UNKNOWN_OPERATION, ApiHandler
 from strongroom.api.json_body import error_body
 from strongroom.api.metrics import ApiMetrics
-from strongroom.api.request import ApiRequest, head_of, new_request_id, read_head
+from strongroom.api.request import (
+    ApiRequest,
+    RequestHead,
+    head_of,
+    new_request_id,
+    read_head,
+)
 from strongroom.api.shapes import ShapeCodec
 from strongroom.api.sigv4 import SigV4Verifier
 
@@ -71,10 +77,10 @@ class KmsApi:
         self._offload = offload
         prefix = self.handler.prefix
         self._inline_targets = frozenset(prefix + op for op in inline_operations)
-        self._inline_limits: dict[bytes, int] = {}
+        self._inline_limits: dict[str, int] = {}
         if offload:
             for target in self._inline_targets:
-                self._inline_limits[target.encode("ascii")] = max_request_bytes
+                self._inline_limits[target] = max_request_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
@@ -151,28 +157,36 @@ class KmsApi:
 
     # -- the server's inline path (no ASGI) -----------------------------------------------
 
-    def inline_limit(self, target: bytes) -> int:
-        """The body limit of ``POST /`` with this ``X-Amz-Target`` if it may be served inline.
+    def inline_head(self, headers: list[tuple[bytes, bytes]]) -> RequestHead | None:
+        """The head of a ``POST /`` with these headers if it may be served inline, else ``None``.
 
-        ``0`` if not: the target is unknown, or runs in the thread pool. The server's
-        protocol answers such requests through :meth:`serve_inline`, without an ASGI
-        scope, task or message per request; everything else goes through ``__call__``.
+        ``None`` if its ``X-Amz-Target`` is unknown or runs in the thread pool, or its body
+        is chunked, not declared or over the limit. The server's protocol answers the
+        others through :meth:`serve_head`, without an ASGI scope, task or message per
+        request; everything else goes through ``__call__``. ``headers`` have lowercase names.
         """
-        return self._inline_limits.get(target, 0)
+        head = head_of(headers)
+        limit = self._inline_limits.get(head.target)
+        length = head.length
+        if (
+            limit is None
+            or "transfer-encoding" in head.by_name
+            or not (length.isascii() and length.isdigit() and int(length) <= limit)
+        ):
+            return None
+        return head
 
-    def serve_inline(
-        self, headers: list[tuple[bytes, bytes]], body: bytes, url: bytes, client: str
+    def serve_head(
+        self, head: RequestHead, body: bytes, url: bytes, client: str
     ) -> tuple[int, bytes, bytes, str]:
-        """Serve one ``POST`` that :meth:`inline_limit` admitted, on the calling thread.
+        """Serve one ``POST`` whose head :meth:`inline_head` admitted, on the calling thread.
 
-        ``url`` is ``/`` or ``/?query``; ``headers`` have lowercase names; the body is whole
-        and within the limit. Returns status, body, content type and request id.
-        Authentication, dispatch, metrics and the access log are exactly those of the ASGI
-        path.
+        ``url`` is ``/`` or ``/?query``; the body is whole and within the limit. Returns
+        status, body, content type and request id. Authentication, dispatch, metrics and
+        the access log are exactly those of the ASGI path.
         """
         started = time.perf_counter()
         request_id = new_request_id()
-        head = head_of(headers)
         path, _, query = url.partition(b"?")
         request = ApiRequest(
             "POST",
@@ -189,6 +203,12 @@ class KmsApi:
         )
         outcome = self.handler.handle(request)
         return outcome.status, outcome.body, outcome.content_type, request_id
+
+    def serve_inline(
+        self, headers: list[tuple[bytes, bytes]], body: bytes, url: bytes, client: str
+    ) -> tuple[int, bytes, bytes, str]:
+        """:meth:`serve_head` of raw headers (for fronts other than the server's own)."""
+        return self.serve_head(head_of(headers), body, url, client)
 
 
 def create_app(

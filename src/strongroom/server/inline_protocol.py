@@ -4,9 +4,9 @@ uvicorn turns every request into an ASGI scope, a request/response cycle object,
 ``asyncio.Event``, a task and four ASGI messages; for a Decrypt that answers from memory
 that machinery costs more CPU than the key service itself. :class:`InlineHttpProtocol`
 answers a ``POST /`` whose ``X-Amz-Target`` the app serves inline (see
-:meth:`strongroom.api.KmsApi.inline_limit`) straight from httptools' callbacks: the head
+:meth:`strongroom.api.KmsApi.inline_head`) straight from httptools' callbacks: the head
 and body are collected as they are parsed, and once the message is complete the app's
-synchronous :meth:`~strongroom.api.KmsApi.serve_inline` runs and the whole response goes
+synchronous :meth:`~strongroom.api.KmsApi.serve_head` runs and the whole response goes
 out in one write. Everything else (other paths and operations, ``Expect: 100-continue``,
 bodies without a ``Content-Length`` or over the limit, requests pipelined behind one still
 being served, connections whose client is not reading its answers) takes uvicorn's path
@@ -32,6 +32,7 @@ from strongroom.server.http_protocol import CoalescingTransport
 
 if TYPE_CHECKING:
     from strongroom.api import KmsApi
+    from strongroom.api.request import RequestHead
 
 _log = logging.getLogger("strongroom.server")
 _ERROR = (
@@ -40,23 +41,22 @@ _ERROR = (
 )
 
 
-InlineServe = Callable[
-    [list[tuple[bytes, bytes]], bytes, bytes, str], tuple[int, bytes, bytes, str]
-]
-""":meth:`strongroom.api.KmsApi.serve_inline`: headers, body, URL, client -> status, body,
+InlineServe = Callable[["RequestHead", bytes, bytes, str], tuple[int, bytes, bytes, str]]
+""":meth:`strongroom.api.KmsApi.serve_head`: head, body, URL, client -> status, body,
 content type, request id."""
 
 
 class InlineHttpProtocol(GuardedHttpToolsProtocol):
     """A guarded connection whose hot API requests skip the ASGI machinery (``app``)."""
 
-    inline_limit: Callable[[bytes], int] | None = None
-    serve_inline: InlineServe | None = None
+    inline_head: Callable[[list[tuple[bytes, bytes]]], RequestHead | None] | None = None
+    serve_head: InlineServe | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._inline = False
         self._inline_body: list[bytes] = []
+        self._head: RequestHead | None = None
         self._raw_transport: Any = None  # set by connection_made
         self._client_text = ""
         self._shutting_down = False
@@ -67,9 +67,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
     ) -> type[InlineHttpProtocol]:
         """A protocol class whose connections answer to ``guard`` and serve ``app`` inline."""
         served = (
-            {}
-            if app is None
-            else {"inline_limit": app.inline_limit, "serve_inline": app.serve_inline}
+            {} if app is None else {"inline_head": app.inline_head, "serve_head": app.serve_head}
         )
         return type("InlineHttpProtocol", (cls,), {"guard": guard, **served})
 
@@ -100,7 +98,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
     def on_message_begin(self) -> None:
         """Start a request; its ASGI scope is only built if it takes uvicorn's path."""
         self._inline = False
-        if self.serve_inline is None:
+        if self.serve_head is None:
             super().on_message_begin()
             return
         self.url = b""
@@ -109,24 +107,28 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         """Choose the path: inline for a hot ``POST /``, else uvicorn's (with its scope)."""
-        if self.serve_inline is not None and self._admits_inline():
+        if self.serve_head is None:
+            super().on_headers_complete()
+            return
+        head = self._admitted_head()
+        if head is not None:
             self._inline = True
+            self._head = head
             self._inline_body = []
             self._reading_head = False
             self._head_bytes = 0
             return
-        if self.serve_inline is not None:
-            url, headers, expect = self.url, self.headers, self.expect_100_continue
-            HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
-            self.url, self.headers, self.expect_100_continue = url, headers, expect
-            self.scope["headers"] = headers
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
+        self.url, self.headers, self.expect_100_continue = url, headers, expect
+        self.scope["headers"] = headers
         super().on_headers_complete()
 
-    def _admits_inline(self) -> bool:
-        limit_of = self.inline_limit
+    def _admitted_head(self) -> RequestHead | None:
+        inline_head = self.inline_head
         parser = self.parser
         if (
-            limit_of is None
+            inline_head is None
             or self.expect_100_continue
             # a client that does not read its answers: uvicorn's path waits for the
             # socket to drain before it answers more (the inline path would not)
@@ -137,17 +139,8 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             or parser.get_http_version() != "1.1"
             or not (self.url == b"/" or self.url.startswith(b"/?"))
         ):
-            return False
-        target = length = b""
-        for name, value in self.headers:
-            if name == b"x-amz-target":
-                target = value.strip()
-            elif name == b"content-length":
-                length = value.strip()
-            elif name == b"transfer-encoding":
-                return False
-        limit = limit_of(target)
-        return bool(limit) and length.isdigit() and int(length) <= limit
+            return None
+        return inline_head(self.headers)
 
     def on_body(self, body: bytes) -> None:
         """Collect an inline request's body (the parser holds it to ``Content-Length``)."""
@@ -171,13 +164,15 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             and self._requests < self.guard.limits.max_requests_per_connection
             and not self._shutting_down
         )
-        serve = self.serve_inline
-        assert serve is not None
+        serve = self.serve_head
+        head = self._head
+        assert serve is not None and head is not None
         body = b"".join(self._inline_body)
         self._inline_body = []
+        self._head = None
         try:
             status, payload, content_type, request_id = serve(
-                self.headers, body, self.url, self._client_text
+                head, body, self.url, self._client_text
             )
         except Exception:
             _log.exception("unexpected error on the inline path")
