@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from strongroom.server.guard import RESERVED_FILES, ConnectionGuard, ConnectionLimits
@@ -94,3 +95,21 @@ def test_the_sweep_period_follows_the_shortest_limit() -> None:
     assert ConnectionGuard(ConnectionLimits()).sweep_seconds == 0.25
     short = ConnectionGuard(ConnectionLimits(request_timeout=0.2, keepalive_seconds=5))
     assert short.sweep_seconds == 0.05
+
+
+def test_the_sweep_runs_on_the_loop_of_the_connections() -> None:
+    guard = ConnectionGuard(ConnectionLimits(request_timeout=0.2, keepalive_seconds=5))
+    for _ in range(2):  # a second loop (the first one closed) gets its own sweeps
+        conn = Conn("a")
+
+        async def wait_for_the_deadline(conn: Conn = conn) -> None:
+            loop = asyncio.get_running_loop()
+            assert guard.admit(conn, "h", loop.time())
+            guard.watch(loop)
+            for _ in range(100):
+                if conn.evicted:
+                    return
+                await asyncio.sleep(0.05)
+
+        asyncio.run(wait_for_the_deadline())
+        assert conn.evicted == ["deadline"] and len(guard) == 0

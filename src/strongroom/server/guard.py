@@ -105,6 +105,7 @@ class ConnectionGuard:
         first = min(limits.request_timeout, float(limits.keepalive_seconds))
         self.sweep_seconds = max(MIN_SWEEP_SECONDS, min(SWEEP_SECONDS, first / 4))
         self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self._client)
@@ -182,7 +183,11 @@ class ConnectionGuard:
 
     def watch(self, loop: asyncio.AbstractEventLoop) -> None:
         """Sweep on ``loop`` every :attr:`sweep_seconds` while there are connections."""
-        if self._sweeper is None:
+        if self._sweeper is None or self._sweep_loop is not loop:
+            # (a guard moved to another loop, as tests do, sweeps there from now on)
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+            self._sweep_loop = loop
             self._sweeper = loop.call_later(self.sweep_seconds, self._tick, loop)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
