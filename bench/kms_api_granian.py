@@ -66,9 +66,10 @@ class RsgiApp:
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         body = await protocol()
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in scope.headers.items()]
-        status, payload, content_type, request_id = self.api.serve_inline(
-            headers, body, scope.path.encode(), scope.query_string.encode(), ""
+        url = scope.path.encode() + (
+            b"?" + scope.query_string.encode() if scope.query_string else b""
         )
+        status, payload, content_type, request_id = self.api.serve_inline(headers, body, url, "")
         protocol.response_bytes(
             status,
             [("content-type", content_type.decode()), ("x-amzn-requestid", request_id)],

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import inspect
 import json
 import sys
 import tempfile
@@ -50,6 +51,9 @@ from strongroom.server.guard import ConnectionGuard, ConnectionLimits
 from strongroom.server.runtime import CachedBackend
 from strongroom.server.settings import HOT_OPERATIONS
 from strongroom.store import SqliteStore
+
+METRICS_BATCH = 64
+"""Requests counted per event-loop iteration in the metrics row (64 connections' worth)."""
 
 
 def per_call(fn: Callable[[], Any], calls: int, repeats: int) -> float:
@@ -143,7 +147,12 @@ def main() -> None:
     scope |= {"query_string": b"", "headers": raw_headers, "client": ("127.0.0.1", 1)}
     head = read_head(scope)
     signed = SignedRequest("POST", "/", "", head.headers, body)
-    verifier, codec = app._verifier, app._codec
+    # this checkout's ApiHandler, or an older checkout's KmsApi with the same parts
+    handler: Any = getattr(app, "handler", app)
+    verifier = getattr(handler, "verifier", None) or handler._verifier
+    codec = getattr(handler, "codec", None) or handler._codec
+    metrics = getattr(handler, "metrics", None) or handler._metrics
+    count = getattr(metrics, "observe_soon", metrics.observe)
     parsed = decode_body(body)
     decoded = codec.decode_request(op, parsed)
     response = backend.call(caller, op, decoded, "r")
@@ -159,10 +168,14 @@ def main() -> None:
         await app(dict(scope), receive, send)
 
     serve_inline = getattr(app, "serve_inline", None)
+    inline_args = len(inspect.signature(serve_inline).parameters) if serve_inline else 0
 
     def app_once() -> None:
         if serve_inline is not None:
-            serve_inline(raw_headers, body, b"/", b"", "127.0.0.1:1")
+            if inline_args == 4:
+                serve_inline(raw_headers, body, b"/", "127.0.0.1:1")
+            else:  # an older checkout's (headers, body, path, query, client)
+                serve_inline(raw_headers, body, b"/", b"", "127.0.0.1:1")
         else:
             loop.run_until_complete(asgi_once())
 
@@ -188,6 +201,15 @@ def main() -> None:
     transport = _Transport()
     protocol.connection_made(transport)
 
+    async def count_batch() -> None:
+        for _ in range(METRICS_BATCH):
+            count(op, 200, None, 0.001)
+        await asyncio.sleep(0)  # a checkout that counts per loop iteration does it now
+
+    def metrics_per_request() -> None:
+        # as the server counts: many requests per event-loop iteration (per call: / batch)
+        loop.run_until_complete(count_batch())
+
     def loop_step() -> None:
         loop.run_until_complete(asyncio.sleep(0))
 
@@ -204,7 +226,7 @@ def main() -> None:
         ("JSON decode + shapes", lambda: codec.decode_request(op, decode_body(body))),
         ("key service call", lambda: backend.call(caller, op, decoded, "r")),
         ("response shapes + JSON", lambda: encode_body(codec.encode_response(op, response))),
-        ("metrics", lambda: app._metrics.observe(op, 200, None, 0.001)),
+        ("metrics", metrics_per_request),
         ("whole app", app_once),
         ("HTTP protocol + whole app", protocol_once),
         ("(driving the loop one step, subtracted above)", loop_step),
@@ -219,6 +241,7 @@ def main() -> None:
         rows["audit flush per event"] = min(rows.get("audit flush per event", value), value)
     assert transport.writes > 0
     step = rows["(driving the loop one step, subtracted above)"]
+    rows["metrics"] = (rows["metrics"] - step) / METRICS_BATCH
     rows["HTTP protocol + whole app"] -= step
     if serve_inline is None:  # the ASGI call ran through the loop too
         rows["whole app"] -= step

@@ -11,9 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from strongroom.audittrail import CheckpointFile
@@ -23,6 +20,7 @@ from strongroom.ports.sealed_store import seal_store
 from strongroom.rootkey import open_root_of_trust
 from strongroom.store import SqliteStore
 from strongroom.testing.server import ServerProcess, client_for
+from strongroom.testing.server_clients import signed_kms_request
 
 THREADS = 4
 OPS_PER_THREAD = 600
@@ -62,24 +60,6 @@ class ChainWatcher:
         while not self.stop.is_set():
             self.poll()
             self.stop.wait(POLL_SECONDS)
-
-
-def _presigned(info: Any, operation: str, body: dict[str, Any]) -> tuple[dict[str, str], bytes]:
-    data = json.dumps(body).encode()
-    request = AWSRequest(
-        method="POST",
-        url=info.endpoint_url + "/",
-        data=data,
-        headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": f"TrentService.{operation}",
-        },
-    )
-    creds = info.credentials
-    SigV4Auth(
-        Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]), "kms", creds["Region"]
-    ).add_auth(request)
-    return dict(request.headers.items()), data
 
 
 def _lean_worker(
@@ -133,10 +113,12 @@ def test_every_request_is_in_the_chain_within_a_second(tmp_path: Path) -> None:
         poller.start()
         blob = client_for(info).encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
         requests = [
-            _presigned(info, "Encrypt", {"KeyId": key_id, "Plaintext": "YXVkaXQgbWU="}),
-            _presigned(info, "Decrypt", {"CiphertextBlob": base64.b64encode(blob).decode()}),
-            _presigned(info, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256"}),
-            _presigned(info, "DescribeKey", {"KeyId": "alias/does-not-exist"}),
+            signed_kms_request(info, "Encrypt", {"KeyId": key_id, "Plaintext": "YXVkaXQgbWU="}),
+            signed_kms_request(
+                info, "Decrypt", {"CiphertextBlob": base64.b64encode(blob).decode()}
+            ),
+            signed_kms_request(info, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256"}),
+            signed_kms_request(info, "DescribeKey", {"KeyId": "alias/does-not-exist"}),
         ]
         answered: dict[str, float] = {}
         started = time.monotonic()

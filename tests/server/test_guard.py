@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from strongroom.server.guard import RESERVED_FILES, ConnectionGuard, ConnectionLimits
@@ -14,6 +15,12 @@ class Conn:
 
     def evict(self) -> None:
         self.evicted.append(self.name)
+
+    def timed_out(self) -> None:
+        self.evicted.append("deadline")
+
+    def keepalive_expired(self) -> None:
+        self.evicted.append("keep-alive")
 
 
 def test_a_full_worker_evicts_the_connection_that_waited_longest() -> None:
@@ -64,3 +71,45 @@ def test_release_frees_the_slot() -> None:
 def test_the_cap_follows_the_file_limit() -> None:
     guard = ConnectionGuard(ConnectionLimits(max_connections=8192), file_limit=1024)
     assert guard.max_connections == 1024 - RESERVED_FILES
+
+
+def test_the_sweep_closes_connections_past_their_deadline_in_waiting_order() -> None:
+    guard = ConnectionGuard(ConnectionLimits(request_timeout=10.0, keepalive_seconds=5))
+    a, b, c = Conn("a"), Conn("b"), Conn("c")
+    assert guard.admit(a, "h", now=0.0) and guard.admit(b, "h", now=1.0)
+    assert guard.admit(c, "h", now=2.0)
+    guard.busy(c)  # serving a request: no deadline
+    guard.sweep(4.9)
+    assert a.evicted == b.evicted == []
+    guard.sweep(5.5)  # past a's keep-alive limit: the connection decides (idle or not)
+    assert a.evicted == ["keep-alive"] and b.evicted == []
+    guard.waiting(b, now=5.5)  # b answered a request and waits again, newest last
+    guard.sweep(10.0)
+    assert a.evicted == ["keep-alive", "deadline"] and b.evicted == [] and c.evicted == []
+    assert len(guard) == 2 and guard.expired == 1
+    guard.sweep(15.5)
+    assert b.evicted == ["deadline"] and c.evicted == []
+
+
+def test_the_sweep_period_follows_the_shortest_limit() -> None:
+    assert ConnectionGuard(ConnectionLimits()).sweep_seconds == 0.25
+    short = ConnectionGuard(ConnectionLimits(request_timeout=0.2, keepalive_seconds=5))
+    assert short.sweep_seconds == 0.05
+
+
+def test_the_sweep_runs_on_the_loop_of_the_connections() -> None:
+    guard = ConnectionGuard(ConnectionLimits(request_timeout=0.2, keepalive_seconds=5))
+    for _ in range(2):  # a second loop (the first one closed) gets its own sweeps
+        conn = Conn("a")
+
+        async def wait_for_the_deadline(conn: Conn = conn) -> None:
+            loop = asyncio.get_running_loop()
+            assert guard.admit(conn, "h", loop.time())
+            guard.watch(loop)
+            for _ in range(100):
+                if conn.evicted:
+                    return
+                await asyncio.sleep(0.05)
+
+        asyncio.run(wait_for_the_deadline())
+        assert conn.evicted == ["deadline"] and len(guard) == 0

@@ -19,11 +19,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from strongroom.testing.server import ServerInfo, run_server
+from strongroom.testing.server_clients import signed_kms_request
 
 DEADLINE = 2.0
 
@@ -57,22 +55,9 @@ def _connect(info: ServerInfo) -> socket.socket:
 
 def _signed(info: ServerInfo, operation: str, body: dict[str, object]) -> bytes:
     """One signed JSON 1.1 request, as bytes on the wire (keep-alive)."""
-    data = json.dumps(body).encode()
-    request = AWSRequest(
-        method="POST",
-        url=info.endpoint_url + "/",
-        data=data,
-        headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": f"TrentService.{operation}",
-        },
-    )
-    creds = info.credentials
-    SigV4Auth(
-        Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]), "kms", creds["Region"]
-    ).add_auth(request)
+    headers, data = signed_kms_request(info, operation, body)
     lines = ["POST / HTTP/1.1", f"Host: {info.endpoint_url.removeprefix('http://')}"]
-    lines += [f"{name}: {value}" for name, value in request.headers.items()]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
     lines += [f"Content-Length: {len(data)}", "", ""]
     return "\r\n".join(lines).encode("latin-1") + data
 
@@ -168,6 +153,21 @@ def test_a_half_sent_inline_body_is_cut_at_the_deadline(server: ServerInfo, blob
         assert conn.recv(1) == b""
         waited = time.monotonic() - started
     assert waited < DEADLINE + 5
+
+
+def test_an_idle_connection_after_answers_is_closed_at_the_deadline(
+    server: ServerInfo, blob: str
+) -> None:
+    """The next request's deadline counts from the last answer (the guard's sweep, no
+    timer per request): a client that goes quiet after two answers is let go."""
+    request = _signed(server, "Decrypt", {"CiphertextBlob": blob})
+    with _connect(server) as conn:
+        conn.sendall(request * 2)
+        assert [status for status, _, _ in _responses(conn, 2)] == [200, 200]
+        started = time.monotonic()
+        assert conn.recv(1) == b""
+        waited = time.monotonic() - started
+    assert DEADLINE - 0.5 < waited < DEADLINE + 5
 
 
 def test_many_pipelined_answers_to_a_slow_reader_come_back_whole_and_in_order(

@@ -4,15 +4,25 @@ The collectors are registered in the registry handed to :class:`ApiMetrics` (nev
 process-global one), so several apps and tests live side by side. Label values are
 bounded: operations come from the service model (anything else is ``"unknown"``), error
 types from our own error classes.
+
+Requests served on the event loop are counted once per loop iteration, not once per
+request (:meth:`ApiMetrics.observe_soon`): with ``--workers N`` every increment is a locked
+write to a memory-mapped file, and a loop iteration answers many requests at once under
+load. A scrape flushes first, so nothing counted is missing from what it reports.
 """
 
 from __future__ import annotations
 
+import asyncio
+from bisect import bisect_left
+from collections import deque
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from strongroom.metrics import LATENCY_BUCKETS
+
+_Key = tuple[str, int, str | None]
 
 
 class ApiMetrics:
@@ -40,25 +50,91 @@ class ApiMetrics:
             registry=registry,
         )
         # Label values are bounded (see the module docstring), and so is this memo.
-        self._children: dict[tuple[str, int, str | None], tuple[Any, Any, Any]] = {}
+        self._children: dict[_Key, tuple[Any, Any, Any]] = {}
+        # appended to by the loop and by pool threads alike: deque appends and pops are atomic
+        self._pending: deque[tuple[_Key, float]] = deque()
+        self._flush_scheduled = False
 
-    def observe(self, operation: str, status: int, error: str | None, seconds: float) -> None:
-        """Count one finished request."""
+    def _children_of(self, key: _Key) -> tuple[Any, Any, Any]:
         # ``labels()`` validates and looks the child up on every call: keep the children.
-        children = self._children.get((operation, status, error))
+        children = self._children.get(key)
         if children is None:
+            operation, status, error = key
             children = (
                 self.requests.labels(operation, str(status)),
                 None if error is None else self.errors.labels(operation, error),
                 self.latency.labels(operation),
             )
-            self._children[(operation, status, error)] = children
-        requests, errors, latency = children
+            self._children[key] = children
+        return children
+
+    def observe(self, operation: str, status: int, error: str | None, seconds: float) -> None:
+        """Count one finished request now."""
+        requests, errors, latency = self._children_of((operation, status, error))
         requests.inc()
         if errors is not None:
             errors.inc()
         latency.observe(seconds)
 
+    def observe_soon(self, operation: str, status: int, error: str | None, seconds: float) -> None:
+        """Count one finished request at the end of this event-loop iteration.
+
+        Off an event loop (a pool thread, a test) it is counted at once.
+        """
+        self._pending.append(((operation, status, error), seconds))
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Count every request :meth:`observe_soon` holds, one increment per series."""
+        self._flush_scheduled = False  # first: what comes in during the flush schedules anew
+        pending = self._pending
+        grouped: dict[_Key, list[float]] = {}
+        while pending:
+            key, seconds = pending.popleft()
+            found = grouped.get(key)
+            if found is None:
+                grouped[key] = [seconds]
+            else:
+                found.append(seconds)
+        for key, latencies in grouped.items():
+            requests, errors, latency = self._children_of(key)
+            requests.inc(len(latencies))
+            if errors is not None:
+                errors.inc(len(latencies))
+            _observe_all(latency, latencies)
+
     def render(self) -> bytes:
         """Return the registry in the Prometheus text format."""
+        self.flush()
         return generate_latest(self.registry)
+
+
+def _observe_all(histogram: Any, values: list[float]) -> None:
+    """``histogram.observe`` of each value, with one increment per bucket and one of the sum.
+
+    Reads the child's bucket bounds and values (prometheus_client's layout since 0.4);
+    observes one by one if they are not there.
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(values) == 1:
+        for value in values:
+            histogram.observe(value)
+        return
+    counts: dict[int, int] = {}
+    for value in values:
+        index = bisect_left(bounds, value)  # the first bound >= value, as observe finds it
+        counts[index] = counts.get(index, 0) + 1
+    total.inc(sum(values))
+    for index, count in counts.items():
+        if index < len(buckets):
+            buckets[index].inc(count)

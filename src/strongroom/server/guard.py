@@ -7,10 +7,17 @@ request (head and body complete), caps the connections of the worker and of each
 address, and, when a cap is reached, makes room by closing the connection that has waited
 longest without sending a whole request, so a client that sends its request at once always
 gets in. A connection busy with a request is never evicted.
+
+Deadlines are not a timer per request: every waiting connection has the same limits, so
+the order in which connections started waiting is also the order of their deadlines, and
+one sweep per worker a few times a second (:meth:`ConnectionGuard.sweep`) closes the ones
+whose time is up, looking no further than the first that is not. A request answered in
+microseconds then costs a dictionary update, not a timer armed and cancelled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import resource
 from collections import Counter
 from dataclasses import dataclass
@@ -33,6 +40,11 @@ MAX_HEAD_BYTES = 64 * 1024
 """Request line and headers; AWS clients send about 1 KiB."""
 RESERVED_FILES = 128
 """File descriptors kept for the store, logs, the root of trust and the listener."""
+SWEEP_SECONDS = 0.25
+"""How often a worker looks for connections past their deadline (shorter for short limits:
+a quarter of the shortest, at least ``MIN_SWEEP_SECONDS``); a deadline is kept this late
+at worst."""
+MIN_SWEEP_SECONDS = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,12 @@ class GuardedConnection(Protocol):
     def evict(self) -> None:
         """Close the connection now (it is waiting for a request)."""
 
+    def timed_out(self) -> None:
+        """Close the connection now: its request deadline passed (the guard let it go)."""
+
+    def keepalive_expired(self) -> None:
+        """Close the connection if it has been idle since its last response (keep-alive)."""
+
 
 def raise_file_limit() -> int:
     """Raise this process's soft limit of open files to its hard limit; return it."""
@@ -67,8 +85,9 @@ def raise_file_limit() -> int:
 class ConnectionGuard:
     """The open connections of one worker, and which of them are waiting for a request.
 
-    Runs on the worker's event loop only (no locks). ``waiting`` keeps insertion order:
-    the first entry has waited longest and is the first to be evicted.
+    Runs on the worker's event loop only (no locks). ``waiting`` maps each waiting
+    connection to the loop time it started waiting, in insertion order: the first entry
+    has waited longest, is the first to be evicted and the first whose deadline passes.
     """
 
     def __init__(self, limits: ConnectionLimits, file_limit: int | None = None) -> None:
@@ -78,16 +97,24 @@ class ConnectionGuard:
             cap = max(1, min(cap, file_limit - RESERVED_FILES))
         self.max_connections = cap
         self._client: dict[GuardedConnection, str] = {}
-        self._waiting: dict[GuardedConnection, None] = {}
+        self._waiting: dict[GuardedConnection, float] = {}
         self._per_client: Counter[str] = Counter()
         self.evicted = 0
         self.refused = 0
+        self.expired = 0
+        first = min(limits.request_timeout, float(limits.keepalive_seconds))
+        self.sweep_seconds = max(MIN_SWEEP_SECONDS, min(SWEEP_SECONDS, first / 4))
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self._client)
 
-    def admit(self, connection: GuardedConnection, client: str) -> bool:
-        """Take a new connection (waiting for its first request); ``False``: refuse it."""
+    def admit(self, connection: GuardedConnection, client: str, now: float = 0.0) -> bool:
+        """Take a new connection, waiting for its first request since ``now`` (loop time).
+
+        ``False``: refused (full, and no waiting connection to evict).
+        """
         if self._per_client[client] >= self.limits.max_per_client and not self._evict(client):
             self.refused += 1
             return False
@@ -96,14 +123,15 @@ class ConnectionGuard:
             return False
         self._client[connection] = client
         self._per_client[client] += 1
-        self._waiting[connection] = None
+        self._waiting[connection] = now
         return True
 
-    def waiting(self, connection: GuardedConnection) -> None:
-        """``connection`` is waiting for a (next) request: evictable, newest last."""
+    def waiting(self, connection: GuardedConnection, now: float = 0.0) -> None:
+        """``connection`` waits for a (next) request since ``now``: evictable, newest last."""
         if connection in self._client:
-            self._waiting.pop(connection, None)
-            self._waiting[connection] = None
+            waiting = self._waiting
+            waiting.pop(connection, None)
+            waiting[connection] = now
 
     def busy(self, connection: GuardedConnection) -> None:
         """``connection`` sent a whole request: not evictable until it waits again."""
@@ -127,3 +155,43 @@ class ConnectionGuard:
                 self.evicted += 1
                 return True
         return False
+
+    # -- deadlines ---------------------------------------------------------------------------
+
+    def sweep(self, now: float) -> None:
+        """Close the connections whose request deadline (or idle keep-alive) is past at ``now``.
+
+        Connections waited in ``waiting``'s order, so the walk stops at the first whose
+        earliest limit is still ahead; one that sent part of a request sits past its
+        keep-alive limit until its request deadline, and is looked at again each sweep.
+        """
+        limits = self.limits
+        deadline = limits.request_timeout
+        first = min(deadline, float(limits.keepalive_seconds))
+        due = []
+        for connection, since in self._waiting.items():
+            if since + first > now:
+                break
+            due.append((connection, since))
+        for connection, since in due:
+            if since + deadline <= now:
+                self.release(connection)
+                self.expired += 1
+                connection.timed_out()
+            elif connection in self._waiting:
+                connection.keepalive_expired()
+
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Sweep on ``loop`` every :attr:`sweep_seconds` while there are connections."""
+        if self._sweeper is None or self._sweep_loop is not loop:
+            # (a guard moved to another loop, as tests do, sweeps there from now on)
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+            self._sweep_loop = loop
+            self._sweeper = loop.call_later(self.sweep_seconds, self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeper = None
+        self.sweep(loop.time())
+        if self._client:
+            self.watch(loop)

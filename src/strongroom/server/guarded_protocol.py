@@ -5,12 +5,18 @@ subclass adds both (see :mod:`strongroom.server.guard`): each connection must de
 whole request within ``request_timeout`` of the server starting to wait for it, a request
 head larger than ``max_head_bytes`` is answered 431 and closed, a connection serves at most
 ``max_requests_per_connection`` requests, and the guard admits or evicts connections.
+
+Neither the request deadline nor uvicorn's keep-alive timeout is a timer per request here:
+the guard's sweep closes connections whose deadline has passed, and one idle since its last
+response for ``keepalive_seconds`` (what uvicorn's keep-alive timer did).
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+
+import httptools
 
 from strongroom.server.guard import ConnectionGuard
 from strongroom.server.http_protocol import CoalescingHttpToolsProtocol
@@ -28,10 +34,12 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._deadline: asyncio.TimerHandle | None = None
         self._reading_head = True
         self._head_bytes = 0
         self._requests = 0
+        # Answered and nothing received since: the keep-alive limit applies (a new
+        # connection has only the request deadline, as with uvicorn's own timer).
+        self._idle = False
 
     @classmethod
     def bound_to(cls, guard: ConnectionGuard) -> type[GuardedHttpToolsProtocol]:
@@ -41,57 +49,59 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     # -- connection life -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Admit the connection (or drop it) and start its first request's deadline."""
+        """Admit the connection (or drop it); its first request's deadline starts now."""
         super().connection_made(transport)
         client = self.client[0] if self.client else "unknown"
-        if not self.guard.admit(self, str(client)):
+        if not self.guard.admit(self, str(client), self.loop.time()):
             transport.abort()
             return
-        self._arm()
+        self.guard.watch(self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the connection."""
-        self._disarm()
         self.guard.release(self)
         super().connection_lost(exc)
 
     def evict(self) -> None:
         """Close this waiting connection now, to make room for a new one."""
-        self._disarm()
         self.transport.abort()
 
-    # -- deadlines -------------------------------------------------------------------------
-
-    def _arm(self) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(
-            self.guard.limits.request_timeout, self._request_timed_out
-        )
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _request_timed_out(self) -> None:
-        self._deadline = None
+    def timed_out(self) -> None:
+        """The request deadline passed (the guard has let the connection go): drop it."""
         if not self.transport.is_closing():
-            self.guard.release(self)
             self.transport.abort()
+
+    def keepalive_expired(self) -> None:
+        """Close the connection if nothing came since its last response (keep-alive)."""
+        if self._idle and not self.transport.is_closing():
+            self.guard.release(self)
+            self.transport.close()
 
     # -- parser callbacks ------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser; refuse a request head that grows past the limit."""
+        self._idle = False
         if self._reading_head:
             self._head_bytes += len(data)
-        super().data_received(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
         if (
             self._reading_head
             and self._head_bytes > self.guard.limits.max_head_bytes
             and not self.transport.is_closing()
         ):
-            self._disarm()
+            self.guard.busy(self)
             self.transport.write(_TOO_LARGE)
             self.transport.close()
 
@@ -105,7 +115,6 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         """A whole request is in: no deadline while it is served."""
         self._reading_head = True
         self._requests += 1
-        self._disarm()
         self.guard.busy(self)
         if (
             self._requests >= self.guard.limits.max_requests_per_connection
@@ -115,9 +124,18 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        """The response is out: wait for the next request, with a new deadline."""
-        pipelined = bool(self.pipeline)
-        super().on_response_complete()
-        if not pipelined and not self.transport.is_closing():
-            self.guard.waiting(self)
-            self._arm()
+        """The response is out: start the next request of the pipeline, or wait for one.
+
+        uvicorn's own, but for its keep-alive timer: waiting starts the next request's
+        deadline and, with nothing received meanwhile, the keep-alive limit.
+        """
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle = True
+        self.guard.waiting(self, self.loop.time())

@@ -4,9 +4,9 @@ uvicorn turns every request into an ASGI scope, a request/response cycle object,
 ``asyncio.Event``, a task and four ASGI messages; for a Decrypt that answers from memory
 that machinery costs more CPU than the key service itself. :class:`InlineHttpProtocol`
 answers a ``POST /`` whose ``X-Amz-Target`` the app serves inline (see
-:meth:`strongroom.api.KmsApi.inline_limit`) straight from httptools' callbacks: the head
+:meth:`strongroom.api.KmsApi.inline_head`) straight from httptools' callbacks: the head
 and body are collected as they are parsed, and once the message is complete the app's
-synchronous :meth:`~strongroom.api.KmsApi.serve_inline` runs and the whole response goes
+synchronous :meth:`~strongroom.api.KmsApi.serve_head` runs and the whole response goes
 out in one write. Everything else (other paths and operations, ``Expect: 100-continue``,
 bodies without a ``Content-Length`` or over the limit, requests pipelined behind one still
 being served, connections whose client is not reading its answers) takes uvicorn's path
@@ -21,12 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from strongroom.server.guard import ConnectionGuard
 from strongroom.server.guarded_protocol import GuardedHttpToolsProtocol
+from strongroom.server.http_protocol import CoalescingTransport
+
+if TYPE_CHECKING:
+    from strongroom.api import KmsApi
+    from strongroom.api.request import RequestHead
 
 _log = logging.getLogger("strongroom.server")
 _ERROR = (
@@ -35,44 +41,35 @@ _ERROR = (
 )
 
 
-class InlineApp(Protocol):
-    """What the protocol needs of the app (:class:`strongroom.api.KmsApi` has it)."""
-
-    def inline_limit(self, target: bytes) -> int:
-        """The body limit if ``POST /`` with this target is served inline, else ``0``."""
-        ...
-
-    def serve_inline(
-        self,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        path: bytes,
-        query: bytes,
-        client: str,
-    ) -> tuple[int, bytes, bytes, str]:
-        """Status, body, content type and request id of one inline request."""
-        ...
+InlineServe = Callable[["RequestHead", bytes, bytes, str], tuple[int, bytes, bytes, str]]
+""":meth:`strongroom.api.KmsApi.serve_head`: head, body, URL, client -> status, body,
+content type, request id."""
 
 
 class InlineHttpProtocol(GuardedHttpToolsProtocol):
     """A guarded connection whose hot API requests skip the ASGI machinery (``app``)."""
 
-    app_inline: InlineApp | None = None
+    inline_head: Callable[[list[tuple[bytes, bytes]]], RequestHead | None] | None = None
+    serve_head: InlineServe | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._inline = False
         self._inline_body: list[bytes] = []
-        self._raw_transport: Any = None
+        self._head: RequestHead | None = None
+        self._raw_transport: Any = None  # set by connection_made
         self._client_text = ""
         self._shutting_down = False
 
     @classmethod
     def bound_to(
-        cls, guard: ConnectionGuard, app: InlineApp | None = None
+        cls, guard: ConnectionGuard, app: KmsApi | None = None
     ) -> type[InlineHttpProtocol]:
         """A protocol class whose connections answer to ``guard`` and serve ``app`` inline."""
-        return type("InlineHttpProtocol", (cls,), {"guard": guard, "app_inline": app})
+        served = (
+            {} if app is None else {"inline_head": app.inline_head, "serve_head": app.serve_head}
+        )
+        return type("InlineHttpProtocol", (cls,), {"guard": guard, **served})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Keep the unwrapped transport: an inline response is one write already."""
@@ -101,7 +98,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
     def on_message_begin(self) -> None:
         """Start a request; its ASGI scope is only built if it takes uvicorn's path."""
         self._inline = False
-        if self.app_inline is None:
+        if self.serve_head is None:
             super().on_message_begin()
             return
         self.url = b""
@@ -110,24 +107,28 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         """Choose the path: inline for a hot ``POST /``, else uvicorn's (with its scope)."""
-        if self.app_inline is not None and self._admits_inline():
+        if self.serve_head is None:
+            super().on_headers_complete()
+            return
+        head = self._admitted_head()
+        if head is not None:
             self._inline = True
+            self._head = head
             self._inline_body = []
             self._reading_head = False
             self._head_bytes = 0
             return
-        if self.app_inline is not None:
-            url, headers, expect = self.url, self.headers, self.expect_100_continue
-            HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
-            self.url, self.headers, self.expect_100_continue = url, headers, expect
-            self.scope["headers"] = headers
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
+        self.url, self.headers, self.expect_100_continue = url, headers, expect
+        self.scope["headers"] = headers
         super().on_headers_complete()
 
-    def _admits_inline(self) -> bool:
-        app = self.app_inline
+    def _admitted_head(self) -> RequestHead | None:
+        inline_head = self.inline_head
         parser = self.parser
         if (
-            app is None
+            inline_head is None
             or self.expect_100_continue
             # a client that does not read its answers: uvicorn's path waits for the
             # socket to drain before it answers more (the inline path would not)
@@ -138,17 +139,8 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             or parser.get_http_version() != "1.1"
             or not (self.url == b"/" or self.url.startswith(b"/?"))
         ):
-            return False
-        target = length = b""
-        for name, value in self.headers:
-            if name == b"x-amz-target":
-                target = value.strip()
-            elif name == b"content-length":
-                length = value.strip()
-            elif name == b"transfer-encoding":
-                return False
-        limit = app.inline_limit(target)
-        return bool(limit) and length.isdigit() and int(length) <= limit
+            return None
+        return inline_head(self.headers)
 
     def on_body(self, body: bytes) -> None:
         """Collect an inline request's body (the parser holds it to ``Content-Length``)."""
@@ -166,50 +158,68 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         # The guard's part of a complete request (GuardedHttpToolsProtocol).
         self._reading_head = True
         self._requests += 1
-        self._disarm()
         self.guard.busy(self)
         keep_alive = (
             self.parser.should_keep_alive()
             and self._requests < self.guard.limits.max_requests_per_connection
             and not self._shutting_down
         )
-        app = self.app_inline
-        assert app is not None
+        serve = self.serve_head
+        head = self._head
+        assert serve is not None and head is not None
         body = b"".join(self._inline_body)
         self._inline_body = []
-        url = self.url
-        path, _, query = url.partition(b"?")
+        self._head = None
         try:
-            status, payload, content_type, request_id = app.serve_inline(
-                self.headers, body, path, query, self._client_text
+            status, payload, content_type, request_id = serve(
+                head, body, self.url, self._client_text
             )
         except Exception:
             _log.exception("unexpected error on the inline path")
             self._write(_ERROR)
             self.transport.close()
             return
-        head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            head += (name, b": ", value, b"\r\n")
-        head += (
-            b"content-type: ",
-            content_type,
-            b"\r\ncontent-length: ",
-            str(len(payload)).encode("ascii"),
-            b"\r\nx-amzn-requestid: ",
-            request_id.encode("ascii"),
-            b"\r\n\r\n" if keep_alive else b"\r\nconnection: close\r\n\r\n",
-            payload,
+        self._write(
+            response_bytes(
+                status,
+                payload,
+                content_type,
+                request_id,
+                self.server_state.default_headers,
+                keep_alive,
+            )
         )
-        self._write(b"".join(head))
         if not keep_alive:
             self.transport.close()
             return
         self.on_response_complete()
 
     def _write(self, data: bytes) -> None:
-        transport = self.transport
-        flush = getattr(transport, "flush", None)
-        if flush is not None:
-            flush()  # a held response head of an earlier request goes first
-        (self._raw_transport or transport).write(data)
+        coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
+        coalescing.flush()  # a held response head of an earlier request goes first
+        self._raw_transport.write(data)
+
+
+def response_bytes(
+    status: int,
+    payload: bytes,
+    content_type: bytes,
+    request_id: str,
+    default_headers: list[tuple[bytes, bytes]],
+    keep_alive: bool = True,
+) -> bytes:
+    """One whole HTTP/1.1 response: status line, the server's headers, ours, the body."""
+    head = [STATUS_LINE[status]]
+    for name, value in default_headers:
+        head += (name, b": ", value, b"\r\n")
+    head += (
+        b"content-type: ",
+        content_type,
+        b"\r\ncontent-length: ",
+        str(len(payload)).encode("ascii"),
+        b"\r\nx-amzn-requestid: ",
+        request_id.encode("ascii"),
+        b"\r\n\r\n" if keep_alive else b"\r\nconnection: close\r\n\r\n",
+        payload,
+    )
+    return b"".join(head)

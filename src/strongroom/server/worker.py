@@ -28,6 +28,7 @@ from strongroom.deployment import open_service
 from strongroom.errors import InternalError
 from strongroom.kms import KeyService
 from strongroom.mesh.identity.ingress import server_credentials
+from strongroom.server.direct_ssl import direct
 from strongroom.server.guard import ConnectionGuard, raise_file_limit
 from strongroom.server.inline_protocol import InlineHttpProtocol
 from strongroom.server.runtime import Runtime
@@ -202,6 +203,8 @@ def run_worker(
     try:
         tls = tls_for(settings, service)
         context = tls[0] if isinstance(tls, tuple) else tls
+        if context is not None:
+            direct(context)  # uvloop's TLS reads and writes straight into OpenSSL
         runtime = Runtime(
             settings,
             service,

@@ -53,10 +53,13 @@ class AwsCredentials:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where a server listens (``https://host:port``) and the CA bundle that verifies it."""
+    """Where a server listens (``https://host:port``) and the CA bundle that verifies it.
+
+    ``ca_bundle`` is ``None`` for a plain HTTP endpoint (``--insecure-http``).
+    """
 
     url: str
-    ca_bundle: Path
+    ca_bundle: Path | None
 
     @property
     def host(self) -> str:
@@ -71,7 +74,12 @@ class Endpoint:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client TLS context trusting only the endpoint's CA bundle."""
-        return ssl.create_default_context(cafile=str(self.ca_bundle))
+        return ssl.create_default_context(cafile=self.verify if self.ca_bundle else None)
+
+    @property
+    def verify(self) -> str:
+        """The CA bundle as botocore's ``verify`` takes it (``""``: none, plain HTTP)."""
+        return "" if self.ca_bundle is None else str(self.ca_bundle)
 
 
 def kms_client(
@@ -95,7 +103,7 @@ def kms_client(
     return session.client(
         service,
         endpoint_url=endpoint.url,
-        verify=str(endpoint.ca_bundle),
+        verify=endpoint.verify or None,
         config=Config(
             retries={"total_max_attempts": 1},
             connect_timeout=10,
@@ -122,8 +130,8 @@ def botocore_session(
     config_file.write_text(
         f"[profile {profile}]\n"
         f"region = {region}\n"
-        f"ca_bundle = {endpoint.ca_bundle}\n"
-        f"services = {profile}-services\n"
+        + (f"ca_bundle = {endpoint.ca_bundle}\n" if endpoint.ca_bundle else "")
+        + f"services = {profile}-services\n"
         f"\n[services {profile}-services]\n"
         f"kms =\n  endpoint_url = {endpoint.url}\n",
         encoding="utf-8",
@@ -132,7 +140,8 @@ def botocore_session(
     session.set_config_variable("config_file", str(config_file))
     session.set_config_variable("credentials_file", "/dev/null")
     # Set on the session, these win over AWS_CA_BUNDLE / AWS_DEFAULT_REGION in os.environ.
-    session.set_config_variable("ca_bundle", str(endpoint.ca_bundle))
+    if endpoint.ca_bundle is not None:
+        session.set_config_variable("ca_bundle", endpoint.verify)
     session.set_config_variable("region", region)
     session.set_credentials(credentials.access_key_id, credentials.secret_access_key)
     return session
@@ -156,7 +165,7 @@ def client_environment(
         "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
-        "AWS_CA_BUNDLE": str(endpoint.ca_bundle),
+        "AWS_CA_BUNDLE": endpoint.verify,
         "AWS_ENDPOINT_URL_KMS": endpoint.url,
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
@@ -166,6 +175,8 @@ def client_environment(
     }
     if not endpoint_variable:
         del env["AWS_ENDPOINT_URL_KMS"]
+    if endpoint.ca_bundle is None:
+        del env["AWS_CA_BUNDLE"]
     return env
 
 

@@ -121,3 +121,27 @@ def scrape_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def signed_kms_request(
+    info: ServerInfo, operation: str, body: dict[str, Any]
+) -> tuple[dict[str, str], bytes]:
+    """Headers and body of one signed ``TrentService.<operation>`` request.
+
+    Signed with the admin credentials (:func:`strongroom.testing.http.sign_headers`), to
+    replay on a connection of one's own.
+    """
+    import json
+
+    from strongroom.testing.aws_clients import AwsCredentials, Endpoint
+    from strongroom.testing.http import sign_headers
+
+    data = json.dumps(body).encode()
+    headers = sign_headers(
+        Endpoint(info.endpoint_url, info.ca_bundle),
+        AwsCredentials.from_json(info.credentials),
+        info.credentials["Region"],
+        data,
+        target=f"TrentService.{operation}",
+    )
+    return headers, data
