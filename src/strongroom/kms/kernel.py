@@ -15,7 +15,7 @@ import itertools
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -249,8 +249,8 @@ class Kernel:
         key_spec: str,
         group: str,
         action: str,
-        encryption_context: dict[str, str] | None = None,
-        grant_tokens: list[str] | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        grant_tokens: Sequence[str] | None = None,
     ) -> KeyRecord:
         """Resolve, check the key state for ``group``, and authorise ``action``."""
         key = self.resolve_key(tx, ctx, key_spec)
@@ -266,8 +266,8 @@ class Kernel:
         ctx: OpContext,
         key: KeyRecord,
         action: str,
-        encryption_context: dict[str, str] | None = None,
-        grant_tokens: list[str] | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        grant_tokens: Sequence[str] | None = None,
     ) -> None:
         """Raise ``AccessDeniedError`` unless the caller may do ``action`` on ``key``.
 

@@ -1,13 +1,14 @@
 """Symmetric cryptographic operations: Encrypt, Decrypt, ReEncrypt, data keys, randomness.
 
-Asymmetric keys (RSA encryption) branch off to :meth:`asymmetric_encrypt` and
-:meth:`asymmetric_decrypt`, which the asymmetric mixin provides.
+Asymmetric keys (RSA encryption) branch off to :func:`asymmetric_encrypt` and
+:func:`asymmetric_decrypt` of :mod:`strongroom.kms.rsa_encryption`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from strongroom.crypto.blob import (
     BlobHeader,
@@ -28,6 +29,21 @@ from strongroom.errors import (
 )
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT, wrong_usage
+from strongroom.kms.messages.crypto import (
+    DecryptRequest,
+    DecryptResponse,
+    EncryptRequest,
+    EncryptResponse,
+    GenerateDataKeyRequest,
+    GenerateDataKeyResponse,
+    GenerateDataKeyWithoutPlaintextRequest,
+    GenerateDataKeyWithoutPlaintextResponse,
+    GenerateRandomRequest,
+    GenerateRandomResponse,
+    ReEncryptRequest,
+    ReEncryptResponse,
+)
+from strongroom.kms.messages.shared import RecipientInfo
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.rsa_encryption import asymmetric_decrypt, asymmetric_encrypt
 from strongroom.kms.states import check_state
@@ -38,41 +54,60 @@ _PLAIN_KEY_ID = re.compile(r"mrk-[0-9a-f]{32}|[0-9a-f-]{1,64}")
 _DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 
 
-def _number_of_bytes(req: dict[str, Any]) -> int:
-    spec, count = req.get("KeySpec"), req.get("NumberOfBytes")
+class _DataKeyRequest(Protocol):
+    """What GenerateDataKey and GenerateDataKeyWithoutPlaintext requests have in common."""
+
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def encryption_context(self) -> Mapping[str, str] | None: ...
+    @property
+    def grant_tokens(self) -> Sequence[str] | None: ...
+    @property
+    def key_spec(self) -> str | None: ...
+    @property
+    def number_of_bytes(self) -> int | None: ...
+
+
+def _number_of_bytes(req: _DataKeyRequest) -> int:
+    spec, count = req.key_spec, req.number_of_bytes
     if spec is not None and count is not None:
         raise ValidationError("Please specify either number of bytes or key spec, not both.")
-    if spec is None and count is None:
-        raise ValidationError("Please specify either number of bytes or key spec.")
     if spec is not None:
-        return _DATA_KEY_BYTES[str(spec)]
-    return int(str(count))
+        return _DATA_KEY_BYTES[spec]
+    if count is None:
+        raise ValidationError("Please specify either number of bytes or key spec.")
+    return count
 
 
-def refuse_recipient(req: dict[str, Any]) -> None:
+def refuse_recipient(recipient: RecipientInfo | None) -> None:
     """Refuse ``Recipient``: answering in plaintext would defeat what the caller asked for."""
-    if req.get("Recipient") is not None:
+    if recipient is not None:
         raise UnsupportedOperationError(
             "Recipient (attested enclave) requests are not supported by Strongroom."
         )
 
 
-def require_ciphertext(req: dict[str, Any]) -> bytes:
+def require_ciphertext(blob: bytes | None) -> bytes:
     """Return ``CiphertextBlob``; the model leaves it optional only for DryRun modifiers."""
-    blob = req.get("CiphertextBlob")
     if blob is None:
         raise ValidationError(
             "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
             "constraint: Member must not be null"
         )
-    return bytes(blob)
+    return blob
 
 
-def ignores_ciphertext(ctx: OpContext, req: dict[str, Any], key_member: str = "KeyId") -> bool:
+def ignores_ciphertext(
+    ctx: OpContext,
+    modifiers: Sequence[str] | None,
+    key_id: str | None,
+    key_member: str = "KeyId",
+) -> bool:
     """Whether this is a DryRun with ``IGNORE_CIPHERTEXT``: check the key, not the blob."""
-    if not ctx.dry_run or "IGNORE_CIPHERTEXT" not in (req.get("DryRunModifiers") or []):
+    if not ctx.dry_run or "IGNORE_CIPHERTEXT" not in (modifiers or ()):
         return False
-    if req.get(key_member) is None:
+    if key_id is None:
         raise ValidationError(f"{key_member} is required with the IGNORE_CIPHERTEXT modifier.")
     return True
 
@@ -101,7 +136,7 @@ def check_encryption_algorithm(
 
 
 def seal_for(
-    k: Kernel, tx: StoreTx, key: KeyRecord, plaintext: bytes, context: dict[str, str] | None
+    k: Kernel, tx: StoreTx, key: KeyRecord, plaintext: bytes, context: Mapping[str, str] | None
 ) -> bytes:
     """Encrypt under the key's current version into a ciphertext blob."""
     keys = k.materials.message_keys(tx, key, key.current_version)
@@ -114,10 +149,10 @@ def open_symmetric(
     tx: StoreTx,
     ctx: OpContext,
     blob: bytes,
-    context: dict[str, str] | None,
+    context: Mapping[str, str] | None,
     key_id: str | None,
     action: str,
-    grant_tokens: list[str] | None,
+    grant_tokens: Sequence[str] | None,
 ) -> tuple[KeyRecord, bytes, int]:
     """Decrypt a ciphertext blob; the blob names its key, ``key_id`` must agree.
 
@@ -161,151 +196,138 @@ def open_symmetric(
         raise InvalidCiphertextError("") from exc
 
 
-def encrypt(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def encrypt(k: Kernel, ctx: OpContext, req: EncryptRequest) -> EncryptResponse:
     """Encrypt up to 4 KiB under a KMS key."""
-    context = req.get("EncryptionContext")
+    context = req.encryption_context
 
-    def unit(tx: StoreTx) -> dict[str, Any]:
-        key = k.usable_key(
-            tx, ctx, req["KeyId"], "crypto", "Encrypt", context, req.get("GrantTokens")
-        )
-        algorithm = check_encryption_algorithm(
-            k, key, req.get("EncryptionAlgorithm"), ctx.operation
-        )
+    def unit(tx: StoreTx) -> EncryptResponse:
+        key = k.usable_key(tx, ctx, req.key_id, "crypto", "Encrypt", context, req.grant_tokens)
+        algorithm = check_encryption_algorithm(k, key, req.encryption_algorithm, ctx.operation)
         if algorithm == SYMMETRIC_DEFAULT:
-            blob = seal_for(k, tx, key, req["Plaintext"], context)
+            blob = seal_for(k, tx, key, req.plaintext, context)
         else:
             if context:
                 raise ValidationError("EncryptionContext is not supported for asymmetric KMS keys.")
-            blob = asymmetric_encrypt(k, tx, key, algorithm, req["Plaintext"])
-        return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
+            blob = asymmetric_encrypt(k, tx, key, algorithm, req.plaintext)
+        return EncryptResponse(ciphertext_blob=blob, encryption_algorithm=algorithm, key_id=key.arn)
 
     return k.read_cached(unit)
 
 
-def decrypt(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def decrypt(k: Kernel, ctx: OpContext, req: DecryptRequest) -> DecryptResponse:
     """Decrypt a blob; with a symmetric blob the KeyId is optional."""
-    refuse_recipient(req)
-    context = req.get("EncryptionContext")
-    algorithm = req.get("EncryptionAlgorithm")
+    if req.recipient is not None:
+        refuse_recipient(req.recipient)
+    context = req.encryption_context
+    algorithm = req.encryption_algorithm
 
-    def unit(tx: StoreTx) -> dict[str, Any]:
+    def unit(tx: StoreTx) -> DecryptResponse:
         if algorithm not in (None, SYMMETRIC_DEFAULT):
-            if req.get("KeyId") is None:
+            if req.key_id is None:
                 raise ValidationError("KeyId is required for asymmetric decryption.")
-            key = k.usable_key(
-                tx, ctx, req["KeyId"], "crypto", "Decrypt", context, req.get("GrantTokens")
-            )
+            key = k.usable_key(tx, ctx, req.key_id, "crypto", "Decrypt", context, req.grant_tokens)
             check_encryption_algorithm(k, key, algorithm, ctx.operation)
-            plaintext = asymmetric_decrypt(k, tx, key, algorithm, req["CiphertextBlob"])
-            return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
-        if ignores_ciphertext(ctx, req):
-            k.usable_key(
-                tx, ctx, req["KeyId"], "crypto", "Decrypt", context, req.get("GrantTokens")
+            plaintext = asymmetric_decrypt(
+                k, tx, key, algorithm, require_ciphertext(req.ciphertext_blob)
             )
-            return {}
+            return DecryptResponse(
+                encryption_algorithm=algorithm, key_id=key.arn, plaintext=plaintext
+            )
+        if ctx.dry_run and ignores_ciphertext(ctx, req.dry_run_modifiers, req.key_id):
+            k.usable_key(tx, ctx, str(req.key_id), "crypto", "Decrypt", context, req.grant_tokens)
+            return DecryptResponse()
         key, plaintext, version = open_symmetric(
             k,
             tx,
             ctx,
-            require_ciphertext(req),
+            require_ciphertext(req.ciphertext_blob),
             context,
-            req.get("KeyId"),
+            req.key_id,
             "Decrypt",
-            req.get("GrantTokens"),
+            req.grant_tokens,
         )
-        return {
-            "KeyId": key.arn,
-            "Plaintext": plaintext,
-            "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
-            "KeyMaterialId": k.materials.material_id_of(tx, key, version),
-        }
+        return DecryptResponse(
+            encryption_algorithm=SYMMETRIC_DEFAULT,
+            key_id=key.arn,
+            key_material_id=k.materials.material_id_of(tx, key, version),
+            plaintext=plaintext,
+        )
 
     return k.read_cached(unit)
 
 
-def re_encrypt(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def re_encrypt(k: Kernel, ctx: OpContext, req: ReEncryptRequest) -> ReEncryptResponse:
     """Decrypt under one key and encrypt under another, without exposing plaintext."""
-    source_alg = req.get("SourceEncryptionAlgorithm")
-    dest_context = req.get("DestinationEncryptionContext")
+    source_alg = req.source_encryption_algorithm
+    dest_context = req.destination_encryption_context
+    tokens = req.grant_tokens
 
-    def unit(tx: StoreTx) -> dict[str, Any]:
+    def unit(tx: StoreTx) -> ReEncryptResponse:
         source_material: str | None = None
         if source_alg not in (None, SYMMETRIC_DEFAULT):
-            if req.get("SourceKeyId") is None:
+            if req.source_key_id is None:
                 raise ValidationError("SourceKeyId is required for asymmetric keys.")
             source = k.usable_key(
-                tx,
-                ctx,
-                req["SourceKeyId"],
-                "crypto",
-                "ReEncryptFrom",
-                None,
-                req.get("GrantTokens"),
+                tx, ctx, req.source_key_id, "crypto", "ReEncryptFrom", None, tokens
             )
             check_encryption_algorithm(k, source, source_alg, ctx.operation)
-            plaintext = asymmetric_decrypt(k, tx, source, source_alg, req["CiphertextBlob"])
-        elif ignores_ciphertext(ctx, req, "SourceKeyId"):
-            tokens = req.get("GrantTokens")
-            k.usable_key(tx, ctx, req["SourceKeyId"], "crypto", "ReEncryptFrom", None, tokens)
-            k.usable_key(
-                tx, ctx, req["DestinationKeyId"], "crypto", "ReEncryptTo", dest_context, tokens
+            plaintext = asymmetric_decrypt(
+                k, tx, source, source_alg, require_ciphertext(req.ciphertext_blob)
             )
-            return {}
+        elif ignores_ciphertext(ctx, req.dry_run_modifiers, req.source_key_id, "SourceKeyId"):
+            source_id = str(req.source_key_id)
+            k.usable_key(tx, ctx, source_id, "crypto", "ReEncryptFrom", None, tokens)
+            k.usable_key(
+                tx, ctx, req.destination_key_id, "crypto", "ReEncryptTo", dest_context, tokens
+            )
+            return ReEncryptResponse()
         else:
             source, plaintext, version = open_symmetric(
                 k,
                 tx,
                 ctx,
-                require_ciphertext(req),
-                req.get("SourceEncryptionContext"),
-                req.get("SourceKeyId"),
+                require_ciphertext(req.ciphertext_blob),
+                req.source_encryption_context,
+                req.source_key_id,
                 "ReEncryptFrom",
-                req.get("GrantTokens"),
+                tokens,
             )
             source_material = k.materials.material_id_of(tx, source, version)
         dest = k.usable_key(
-            tx,
-            ctx,
-            req["DestinationKeyId"],
-            "crypto",
-            "ReEncryptTo",
-            dest_context,
-            req.get("GrantTokens"),
+            tx, ctx, req.destination_key_id, "crypto", "ReEncryptTo", dest_context, tokens
         )
         ctx.source_key_arn = source.arn
         dest_alg = check_encryption_algorithm(
-            k, dest, req.get("DestinationEncryptionAlgorithm"), ctx.operation
+            k, dest, req.destination_encryption_algorithm, ctx.operation
         )
-        response: dict[str, Any] = {
-            "SourceKeyId": source.arn,
-            "KeyId": dest.arn,
-            "SourceEncryptionAlgorithm": source_alg or SYMMETRIC_DEFAULT,
-            "DestinationEncryptionAlgorithm": dest_alg,
-        }
-        if source_material is not None:
-            response["SourceKeyMaterialId"] = source_material
+        dest_material: str | None = None
         if dest_alg == SYMMETRIC_DEFAULT:
-            response["CiphertextBlob"] = seal_for(k, tx, dest, plaintext, dest_context)
-            response["DestinationKeyMaterialId"] = k.materials.material_id_of(
-                tx, dest, dest.current_version
-            )
+            blob = seal_for(k, tx, dest, plaintext, dest_context)
+            dest_material = k.materials.material_id_of(tx, dest, dest.current_version)
         else:
-            response["CiphertextBlob"] = asymmetric_encrypt(k, tx, dest, dest_alg, plaintext)
-        return response
+            blob = asymmetric_encrypt(k, tx, dest, dest_alg, plaintext)
+        return ReEncryptResponse(
+            ciphertext_blob=blob,
+            destination_encryption_algorithm=dest_alg,
+            destination_key_material_id=dest_material,
+            key_id=dest.arn,
+            source_encryption_algorithm=source_alg or SYMMETRIC_DEFAULT,
+            source_key_id=source.arn,
+            source_key_material_id=source_material,
+        )
 
     return k.read_cached(unit)
 
 
 def _generate_data_key(
-    k: Kernel, ctx: OpContext, req: dict[str, Any], action: str
-) -> dict[str, Any]:
-    refuse_recipient(req)
+    k: Kernel, ctx: OpContext, req: _DataKeyRequest, action: str, recipient: RecipientInfo | None
+) -> GenerateDataKeyResponse:
+    refuse_recipient(recipient)
     size = _number_of_bytes(req)
-    context = req.get("EncryptionContext")
+    context = req.encryption_context
 
-    def unit(tx: StoreTx) -> dict[str, Any]:
-        key = k.usable_key(tx, ctx, req["KeyId"], "crypto", action, context, req.get("GrantTokens"))
+    def unit(tx: StoreTx) -> GenerateDataKeyResponse:
+        key = k.usable_key(tx, ctx, req.key_id, "crypto", action, context, req.grant_tokens)
         if key.key_spec != SYMMETRIC_DEFAULT:
             raise InvalidKeyUsageError(
                 f"{key.arn} key usage is {key.key_usage} and key "
@@ -313,35 +335,42 @@ def _generate_data_key(
             )
         data_key = random_bytes(size)
         blob = seal_for(k, tx, key, data_key, context)
-        return {
-            "CiphertextBlob": blob,
-            "Plaintext": data_key,
-            "KeyId": key.arn,
-            "KeyMaterialId": k.materials.material_id_of(tx, key, key.current_version),
-        }
+        return GenerateDataKeyResponse(
+            ciphertext_blob=blob,
+            key_id=key.arn,
+            key_material_id=k.materials.material_id_of(tx, key, key.current_version),
+            plaintext=data_key,
+        )
 
     return k.read_cached(unit)
 
 
-def generate_data_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def generate_data_key(
+    k: Kernel, ctx: OpContext, req: GenerateDataKeyRequest
+) -> GenerateDataKeyResponse:
     """Return a fresh data key in plaintext and encrypted under a KMS key."""
-    return _generate_data_key(k, ctx, req, "GenerateDataKey")
+    return _generate_data_key(k, ctx, req, "GenerateDataKey", req.recipient)
 
 
 def generate_data_key_without_plaintext(
-    k: Kernel, ctx: OpContext, req: dict[str, Any]
-) -> dict[str, Any]:
+    k: Kernel, ctx: OpContext, req: GenerateDataKeyWithoutPlaintextRequest
+) -> GenerateDataKeyWithoutPlaintextResponse:
     """Return a fresh data key only encrypted under a KMS key."""
-    response = _generate_data_key(k, ctx, req, "GenerateDataKeyWithoutPlaintext")
-    del response["Plaintext"]
-    return response
+    made = _generate_data_key(k, ctx, req, "GenerateDataKeyWithoutPlaintext", None)
+    return GenerateDataKeyWithoutPlaintextResponse(
+        ciphertext_blob=made.ciphertext_blob,
+        key_id=made.key_id,
+        key_material_id=made.key_material_id,
+    )
 
 
-def generate_random(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def generate_random(
+    k: Kernel, ctx: OpContext, req: GenerateRandomRequest
+) -> GenerateRandomResponse:
     """Return 1 to 1024 random bytes."""
-    refuse_recipient(req)
-    if req.get("NumberOfBytes") is None:
+    refuse_recipient(req.recipient)
+    if req.number_of_bytes is None:
         raise ValidationError("NumberOfBytes is required.")
-    if req.get("CustomKeyStoreId") is not None:
+    if req.custom_key_store_id is not None:
         raise NotFoundError("Custom key stores are not supported.")
-    return {"Plaintext": random_bytes(int(req["NumberOfBytes"]))}
+    return GenerateRandomResponse(plaintext=random_bytes(req.number_of_bytes))
