@@ -34,11 +34,14 @@ from strongroom.kms.caller import Caller
 from strongroom.kms.imported_materials import EXTERNAL, current_view
 from strongroom.kms.key_usage import TRACKED_OPERATIONS
 from strongroom.kms.materials import Materials
+from strongroom.kms.messages.shared import KeyMetadata
 from strongroom.kms.metadata import key_metadata
 from strongroom.kms.multi_region import related_rows
 from strongroom.kms.records import MRK_PREFIX, KeyRecord
 from strongroom.kms.states import PENDING_DELETION, check_state
 from strongroom.kms.upgrades import upgrade_record
+from strongroom.kms.userkeys.messages import SHAPES as USER_KEY_SHAPES
+from strongroom.kms.wire_codec import MessageCodec
 from strongroom.kms.wire_model import WireModel
 from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.ports.sealed_store import seal_store
@@ -99,6 +102,7 @@ class Kernel:
             material_ttl_s, user_key_cache_size, clock.now
         )
         self.user_keys_model = user_keys_model or model or WireModel.load()
+        self.user_keys_codec = MessageCodec(self.user_keys_model, USER_KEY_SHAPES)
         self.blob_headers = HeaderCache()  # parsed ciphertext blob headers
         self._lock = threading.Lock()
         self._active = threading.local()
@@ -317,7 +321,7 @@ class Kernel:
             return MRK_PREFIX + secrets.token_hex(16)
         return str(uuid.uuid4())
 
-    def describe(self, key: KeyRecord, tx: StoreTx | None = None) -> dict[str, Any]:
+    def describe(self, key: KeyRecord, tx: StoreTx | None = None) -> KeyMetadata:
         """Return the AWS ``KeyMetadata`` of ``key`` (with its current ``KeyMaterialId``).
 
         A multi-Region key's metadata names its related keys, read through ``tx`` (or a

@@ -25,7 +25,7 @@ from strongroom.kms.authz import Authorizer, KeyAuthorizer
 from strongroom.kms.caller import Caller
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.messages import SHAPES
-from strongroom.kms.ops import HANDLERS, UNTYPED_MODULES, Handler
+from strongroom.kms.ops import HANDLERS, Handler
 from strongroom.kms.ops.imports import delete_expired_material
 from strongroom.kms.ops.keys import delete_due_keys
 from strongroom.kms.ops.rotation import rotate_due_keys
@@ -70,10 +70,6 @@ class _OnKernel(Generic[P, R]):
         if service is None:
             return self
         return partial(self.fn, service.kernel)
-
-
-def _same(message: Any) -> Any:
-    return message
 
 
 def _no_request(request: dict[str, Any]) -> None:
@@ -204,23 +200,12 @@ class KeyService:
             raise UnsupportedOperationError(
                 f"{operation} is not supported by Strongroom" + (f": {reason}." if reason else ".")
             )
-        if handler.__module__ in UNTYPED_MODULES:
-            model = self.kernel.model
-
-            def check(request: dict[str, Any]) -> dict[str, Any]:
-                model.validate(operation, request)
-                return request
-
-            route = _Route(
-                check, handler, _same, operation in UNOFFERED_MEMBERS or operation in REQUIRED_HERE
-            )
-        else:
-            route = _Route(
-                self._codec.request_decoder(operation) or _no_request,
-                handler,
-                self._codec.response_encoder(operation) or _no_response,
-                operation in UNOFFERED_MEMBERS or operation in REQUIRED_HERE,
-            )
+        route = _Route(
+            self._codec.request_decoder(operation) or _no_request,
+            handler,
+            self._codec.response_encoder(operation) or _no_response,
+            operation in UNOFFERED_MEMBERS or operation in REQUIRED_HERE,
+        )
         self._routes[operation] = route
         return route
 

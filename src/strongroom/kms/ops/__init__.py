@@ -35,25 +35,6 @@ Handler = Callable[[Kernel, OpContext, Any], Any]
 its response record out (``None`` for an operation without output), from
 :mod:`strongroom.kms.messages`; :class:`~strongroom.kms.service.KeyService` converts."""
 
-UNTYPED_MODULES = frozenset(
-    f"strongroom.kms.ops.{name}"
-    for name in (
-        "aliases",
-        "asymmetric",
-        "grants",
-        "imports",
-        "kem",
-        "key_agreement",
-        "key_usage",
-        "keys",
-        "mac",
-        "multi_region",
-        "policy",
-        "rotation",
-        "tags",
-    )
-)
-"""Modules whose handlers still take and return dicts (while they are converted)."""
 
 HANDLERS: Mapping[str, Handler] = MappingProxyType(
     {
