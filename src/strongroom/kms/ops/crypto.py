@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Protocol
 
 from strongroom.crypto.blob import (
     BlobHeader,
@@ -29,20 +28,7 @@ from strongroom.errors import (
 )
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import ENCRYPT_DECRYPT, SYMMETRIC_DEFAULT, wrong_usage
-from strongroom.kms.messages.crypto import (
-    DecryptRequest,
-    DecryptResponse,
-    EncryptRequest,
-    EncryptResponse,
-    GenerateDataKeyRequest,
-    GenerateDataKeyResponse,
-    GenerateDataKeyWithoutPlaintextRequest,
-    GenerateDataKeyWithoutPlaintextResponse,
-    GenerateRandomRequest,
-    GenerateRandomResponse,
-    ReEncryptRequest,
-    ReEncryptResponse,
-)
+from strongroom.kms.messages import crypto as msg
 from strongroom.kms.messages.shared import RecipientInfo
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.rsa_encryption import asymmetric_decrypt, asymmetric_encrypt
@@ -54,19 +40,7 @@ _PLAIN_KEY_ID = re.compile(r"mrk-[0-9a-f]{32}|[0-9a-f-]{1,64}")
 _DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 
 
-class _DataKeyRequest(Protocol):
-    """What GenerateDataKey and GenerateDataKeyWithoutPlaintext requests have in common."""
-
-    @property
-    def key_id(self) -> str: ...
-    @property
-    def encryption_context(self) -> Mapping[str, str] | None: ...
-    @property
-    def grant_tokens(self) -> Sequence[str] | None: ...
-    @property
-    def key_spec(self) -> str | None: ...
-    @property
-    def number_of_bytes(self) -> int | None: ...
+_DataKeyRequest = msg.GenerateDataKeyRequest | msg.GenerateDataKeyWithoutPlaintextRequest
 
 
 def _number_of_bytes(req: _DataKeyRequest) -> int:
@@ -196,11 +170,11 @@ def open_symmetric(
         raise InvalidCiphertextError("") from exc
 
 
-def encrypt(k: Kernel, ctx: OpContext, req: EncryptRequest) -> EncryptResponse:
+def encrypt(k: Kernel, ctx: OpContext, req: msg.EncryptRequest) -> msg.EncryptResponse:
     """Encrypt up to 4 KiB under a KMS key."""
     context = req.encryption_context
 
-    def unit(tx: StoreTx) -> EncryptResponse:
+    def unit(tx: StoreTx) -> msg.EncryptResponse:
         key = k.usable_key(tx, ctx, req.key_id, "crypto", "Encrypt", context, req.grant_tokens)
         algorithm = check_encryption_algorithm(k, key, req.encryption_algorithm, ctx.operation)
         if algorithm == SYMMETRIC_DEFAULT:
@@ -209,19 +183,21 @@ def encrypt(k: Kernel, ctx: OpContext, req: EncryptRequest) -> EncryptResponse:
             if context:
                 raise ValidationError("EncryptionContext is not supported for asymmetric KMS keys.")
             blob = asymmetric_encrypt(k, tx, key, algorithm, req.plaintext)
-        return EncryptResponse(ciphertext_blob=blob, encryption_algorithm=algorithm, key_id=key.arn)
+        return msg.EncryptResponse(
+            ciphertext_blob=blob, encryption_algorithm=algorithm, key_id=key.arn
+        )
 
     return k.read_cached(unit)
 
 
-def decrypt(k: Kernel, ctx: OpContext, req: DecryptRequest) -> DecryptResponse:
+def decrypt(k: Kernel, ctx: OpContext, req: msg.DecryptRequest) -> msg.DecryptResponse:
     """Decrypt a blob; with a symmetric blob the KeyId is optional."""
     if req.recipient is not None:
         refuse_recipient(req.recipient)
     context = req.encryption_context
     algorithm = req.encryption_algorithm
 
-    def unit(tx: StoreTx) -> DecryptResponse:
+    def unit(tx: StoreTx) -> msg.DecryptResponse:
         if algorithm not in (None, SYMMETRIC_DEFAULT):
             if req.key_id is None:
                 raise ValidationError("KeyId is required for asymmetric decryption.")
@@ -230,12 +206,12 @@ def decrypt(k: Kernel, ctx: OpContext, req: DecryptRequest) -> DecryptResponse:
             plaintext = asymmetric_decrypt(
                 k, tx, key, algorithm, require_ciphertext(req.ciphertext_blob)
             )
-            return DecryptResponse(
+            return msg.DecryptResponse(
                 encryption_algorithm=algorithm, key_id=key.arn, plaintext=plaintext
             )
         if ctx.dry_run and ignores_ciphertext(ctx, req.dry_run_modifiers, req.key_id):
             k.usable_key(tx, ctx, str(req.key_id), "crypto", "Decrypt", context, req.grant_tokens)
-            return DecryptResponse()
+            return msg.DecryptResponse()
         key, plaintext, version = open_symmetric(
             k,
             tx,
@@ -246,7 +222,7 @@ def decrypt(k: Kernel, ctx: OpContext, req: DecryptRequest) -> DecryptResponse:
             "Decrypt",
             req.grant_tokens,
         )
-        return DecryptResponse(
+        return msg.DecryptResponse(
             encryption_algorithm=SYMMETRIC_DEFAULT,
             key_id=key.arn,
             key_material_id=k.materials.material_id_of(tx, key, version),
@@ -256,13 +232,13 @@ def decrypt(k: Kernel, ctx: OpContext, req: DecryptRequest) -> DecryptResponse:
     return k.read_cached(unit)
 
 
-def re_encrypt(k: Kernel, ctx: OpContext, req: ReEncryptRequest) -> ReEncryptResponse:
+def re_encrypt(k: Kernel, ctx: OpContext, req: msg.ReEncryptRequest) -> msg.ReEncryptResponse:
     """Decrypt under one key and encrypt under another, without exposing plaintext."""
     source_alg = req.source_encryption_algorithm
     dest_context = req.destination_encryption_context
     tokens = req.grant_tokens
 
-    def unit(tx: StoreTx) -> ReEncryptResponse:
+    def unit(tx: StoreTx) -> msg.ReEncryptResponse:
         source_material: str | None = None
         if source_alg not in (None, SYMMETRIC_DEFAULT):
             if req.source_key_id is None:
@@ -280,7 +256,7 @@ def re_encrypt(k: Kernel, ctx: OpContext, req: ReEncryptRequest) -> ReEncryptRes
             k.usable_key(
                 tx, ctx, req.destination_key_id, "crypto", "ReEncryptTo", dest_context, tokens
             )
-            return ReEncryptResponse()
+            return msg.ReEncryptResponse()
         else:
             source, plaintext, version = open_symmetric(
                 k,
@@ -306,7 +282,7 @@ def re_encrypt(k: Kernel, ctx: OpContext, req: ReEncryptRequest) -> ReEncryptRes
             dest_material = k.materials.material_id_of(tx, dest, dest.current_version)
         else:
             blob = asymmetric_encrypt(k, tx, dest, dest_alg, plaintext)
-        return ReEncryptResponse(
+        return msg.ReEncryptResponse(
             ciphertext_blob=blob,
             destination_encryption_algorithm=dest_alg,
             destination_key_material_id=dest_material,
@@ -321,12 +297,12 @@ def re_encrypt(k: Kernel, ctx: OpContext, req: ReEncryptRequest) -> ReEncryptRes
 
 def _generate_data_key(
     k: Kernel, ctx: OpContext, req: _DataKeyRequest, action: str, recipient: RecipientInfo | None
-) -> GenerateDataKeyResponse:
+) -> msg.GenerateDataKeyResponse:
     refuse_recipient(recipient)
     size = _number_of_bytes(req)
     context = req.encryption_context
 
-    def unit(tx: StoreTx) -> GenerateDataKeyResponse:
+    def unit(tx: StoreTx) -> msg.GenerateDataKeyResponse:
         key = k.usable_key(tx, ctx, req.key_id, "crypto", action, context, req.grant_tokens)
         if key.key_spec != SYMMETRIC_DEFAULT:
             raise InvalidKeyUsageError(
@@ -335,7 +311,7 @@ def _generate_data_key(
             )
         data_key = random_bytes(size)
         blob = seal_for(k, tx, key, data_key, context)
-        return GenerateDataKeyResponse(
+        return msg.GenerateDataKeyResponse(
             ciphertext_blob=blob,
             key_id=key.arn,
             key_material_id=k.materials.material_id_of(tx, key, key.current_version),
@@ -346,18 +322,18 @@ def _generate_data_key(
 
 
 def generate_data_key(
-    k: Kernel, ctx: OpContext, req: GenerateDataKeyRequest
-) -> GenerateDataKeyResponse:
+    k: Kernel, ctx: OpContext, req: msg.GenerateDataKeyRequest
+) -> msg.GenerateDataKeyResponse:
     """Return a fresh data key in plaintext and encrypted under a KMS key."""
     return _generate_data_key(k, ctx, req, "GenerateDataKey", req.recipient)
 
 
 def generate_data_key_without_plaintext(
-    k: Kernel, ctx: OpContext, req: GenerateDataKeyWithoutPlaintextRequest
-) -> GenerateDataKeyWithoutPlaintextResponse:
+    k: Kernel, ctx: OpContext, req: msg.GenerateDataKeyWithoutPlaintextRequest
+) -> msg.GenerateDataKeyWithoutPlaintextResponse:
     """Return a fresh data key only encrypted under a KMS key."""
     made = _generate_data_key(k, ctx, req, "GenerateDataKeyWithoutPlaintext", None)
-    return GenerateDataKeyWithoutPlaintextResponse(
+    return msg.GenerateDataKeyWithoutPlaintextResponse(
         ciphertext_blob=made.ciphertext_blob,
         key_id=made.key_id,
         key_material_id=made.key_material_id,
@@ -365,12 +341,12 @@ def generate_data_key_without_plaintext(
 
 
 def generate_random(
-    k: Kernel, ctx: OpContext, req: GenerateRandomRequest
-) -> GenerateRandomResponse:
+    k: Kernel, ctx: OpContext, req: msg.GenerateRandomRequest
+) -> msg.GenerateRandomResponse:
     """Return 1 to 1024 random bytes."""
     refuse_recipient(req.recipient)
     if req.number_of_bytes is None:
         raise ValidationError("NumberOfBytes is required.")
     if req.custom_key_store_id is not None:
         raise NotFoundError("Custom key stores are not supported.")
-    return GenerateRandomResponse(plaintext=random_bytes(req.number_of_bytes))
+    return msg.GenerateRandomResponse(plaintext=random_bytes(req.number_of_bytes))

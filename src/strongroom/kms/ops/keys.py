@@ -19,22 +19,7 @@ from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.key_usage import USE_KIND
 from strongroom.kms.keyspec import KEY_SPECS, NOT_OFFERED_SPECS, SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
-from strongroom.kms.messages.keys import (
-    CancelKeyDeletionRequest,
-    CancelKeyDeletionResponse,
-    CreateKeyRequest,
-    CreateKeyResponse,
-    DescribeKeyRequest,
-    DescribeKeyResponse,
-    DisableKeyRequest,
-    EnableKeyRequest,
-    KeyListEntry,
-    ListKeysRequest,
-    ListKeysResponse,
-    ScheduleKeyDeletionRequest,
-    ScheduleKeyDeletionResponse,
-    UpdateKeyDescriptionRequest,
-)
+from strongroom.kms.messages import keys as msg
 from strongroom.kms.multi_region import related_rows, save_key
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import (
@@ -79,7 +64,7 @@ def page(items: list[Any], limit: int | None, default: int = 100) -> tuple[list[
     return items[:size], len(items) > size
 
 
-def _key_spec(k: Kernel, req: CreateKeyRequest) -> tuple[str, str]:
+def _key_spec(k: Kernel, req: msg.CreateKeyRequest) -> tuple[str, str]:
     spec = req.key_spec
     legacy = req.customer_master_key_spec
     if spec is not None and legacy is not None:
@@ -100,7 +85,7 @@ def _key_spec(k: Kernel, req: CreateKeyRequest) -> tuple[str, str]:
     return spec, usage
 
 
-def create_key(k: Kernel, ctx: OpContext, req: CreateKeyRequest) -> CreateKeyResponse:
+def create_key(k: Kernel, ctx: OpContext, req: msg.CreateKeyRequest) -> msg.CreateKeyResponse:
     """Create a KMS key of any supported spec and usage.
 
     A given policy is validated first and must not lock the caller out (unless
@@ -160,21 +145,21 @@ def create_key(k: Kernel, ctx: OpContext, req: CreateKeyRequest) -> CreateKeyRes
             tx.insert(account, "keyver", version_name(key.key_id, 1), version.to_bytes())
 
     k.write(ctx, unit)
-    return CreateKeyResponse(key_metadata=k.describe(key))
+    return msg.CreateKeyResponse(key_metadata=k.describe(key))
 
 
-def describe_key(k: Kernel, ctx: OpContext, req: DescribeKeyRequest) -> DescribeKeyResponse:
+def describe_key(k: Kernel, ctx: OpContext, req: msg.DescribeKeyRequest) -> msg.DescribeKeyResponse:
     """Return a key's metadata."""
 
-    def unit(tx: StoreTx) -> DescribeKeyResponse:
+    def unit(tx: StoreTx) -> msg.DescribeKeyResponse:
         key = k.resolve_key(tx, ctx, req.key_id)
         k.authorize(tx, ctx, key, "DescribeKey", None, req.grant_tokens)
-        return DescribeKeyResponse(key_metadata=k.describe(key, tx))
+        return msg.DescribeKeyResponse(key_metadata=k.describe(key, tx))
 
     return k.read(unit)
 
 
-def list_keys(k: Kernel, ctx: OpContext, req: ListKeysRequest) -> ListKeysResponse:
+def list_keys(k: Kernel, ctx: OpContext, req: msg.ListKeysRequest) -> msg.ListKeysResponse:
     """List the caller's keys in its region, paginated by key id."""
     marker = req.marker
     if marker is not None and not marker.startswith("k:"):
@@ -191,8 +176,8 @@ def list_keys(k: Kernel, ctx: OpContext, req: ListKeysRequest) -> ListKeysRespon
         return [key for key in keys if key.region == here and not k.is_past_deletion(key)]
 
     keys, truncated = page(k.read(unit), req.limit)
-    return ListKeysResponse(
-        keys=tuple(KeyListEntry(key_arn=key.arn, key_id=key.key_id) for key in keys),
+    return msg.ListKeysResponse(
+        keys=tuple(msg.KeyListEntry(key_arn=key.arn, key_id=key.key_id) for key in keys),
         next_marker="k:" + keys[-1].row_name if truncated else None,
         truncated=truncated,
     )
@@ -233,21 +218,21 @@ def update_key(
     return updated
 
 
-def enable_key(k: Kernel, ctx: OpContext, req: EnableKeyRequest) -> None:
+def enable_key(k: Kernel, ctx: OpContext, req: msg.EnableKeyRequest) -> None:
     """Set a key's state to Enabled."""
     update_key(
         k, ctx, req.key_id, "enable", "EnableKey", lambda key: key.replace(key_state=ENABLED)
     )
 
 
-def disable_key(k: Kernel, ctx: OpContext, req: DisableKeyRequest) -> None:
+def disable_key(k: Kernel, ctx: OpContext, req: msg.DisableKeyRequest) -> None:
     """Set a key's state to Disabled; its cached material is dropped."""
     update_key(
         k, ctx, req.key_id, "enable", "DisableKey", lambda key: key.replace(key_state=DISABLED)
     )
 
 
-def update_key_description(k: Kernel, ctx: OpContext, req: UpdateKeyDescriptionRequest) -> None:
+def update_key_description(k: Kernel, ctx: OpContext, req: msg.UpdateKeyDescriptionRequest) -> None:
     """Replace a key's description."""
     update_key(
         k,
@@ -260,8 +245,8 @@ def update_key_description(k: Kernel, ctx: OpContext, req: UpdateKeyDescriptionR
 
 
 def schedule_key_deletion(
-    k: Kernel, ctx: OpContext, req: ScheduleKeyDeletionRequest
-) -> ScheduleKeyDeletionResponse:
+    k: Kernel, ctx: OpContext, req: msg.ScheduleKeyDeletionRequest
+) -> msg.ScheduleKeyDeletionResponse:
     """Schedule a key's deletion after a 7-30 day waiting period (default 30)."""
     days = req.pending_window_in_days
     days = DEFAULT_PENDING_WINDOW_DAYS if days is None else days
@@ -290,7 +275,7 @@ def schedule_key_deletion(
         )
 
     key = update_key(k, ctx, req.key_id, "schedule", "ScheduleKeyDeletion", change_in_tx=change)
-    return ScheduleKeyDeletionResponse(
+    return msg.ScheduleKeyDeletionResponse(
         deletion_date=key.deletion_date,
         key_id=key.arn,
         key_state=key.key_state,
@@ -299,8 +284,8 @@ def schedule_key_deletion(
 
 
 def cancel_key_deletion(
-    k: Kernel, ctx: OpContext, req: CancelKeyDeletionRequest
-) -> CancelKeyDeletionResponse:
+    k: Kernel, ctx: OpContext, req: msg.CancelKeyDeletionRequest
+) -> msg.CancelKeyDeletionResponse:
     """Cancel a scheduled deletion; the key comes back Disabled, as in AWS KMS."""
     key = update_key(
         k,
@@ -315,7 +300,7 @@ def cancel_key_deletion(
             state_before_deletion=None,
         ),
     )
-    return CancelKeyDeletionResponse(key_id=key.arn)
+    return msg.CancelKeyDeletionResponse(key_id=key.arn)
 
 
 def shred_key(k: Kernel, tx: StoreTx, key: KeyRecord) -> None:
