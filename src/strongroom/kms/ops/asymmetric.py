@@ -36,7 +36,7 @@ from strongroom.kms.messages.asymmetric import (
     VerifyRequest,
     VerifyResponse,
 )
-from strongroom.kms.ops.crypto import seal_for
+from strongroom.kms.ops.ciphertexts import seal_for
 from strongroom.kms.records import KeyRecord
 from strongroom.kms.signing import RAW, SigningScheme, load_private, load_public
 from strongroom.kms.states import check_state
