@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from strongroom.errors import (
     IncorrectKeyMaterialError,
@@ -28,6 +27,7 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
+from strongroom.kms.messages.imports import ImportKeyMaterialRequest
 from strongroom.kms.records import KeyRecord, KeyVersionRecord
 from strongroom.kms.states import ENABLED, PENDING_DELETION, PENDING_IMPORT
 
@@ -146,7 +146,11 @@ def import_state(row: KeyVersionRecord, now: float) -> str:
 
 
 def import_target(
-    key: KeyRecord, materials: KeyMaterials, material_id: str, req: dict[str, Any], now: float
+    key: KeyRecord,
+    materials: KeyMaterials,
+    material_id: str,
+    request: ImportKeyMaterialRequest,
+    now: float,
 ) -> KeyVersionRecord:
     """The version row an ``ImportKeyMaterial`` request fills (its material still empty).
 
@@ -154,7 +158,7 @@ def import_target(
     row pending rotation; otherwise the material must be one the key has (bound or pending),
     and ``KeyMaterialId``, when given, must be its id.
     """
-    import_type, requested = req.get("ImportType"), req.get("KeyMaterialId")
+    import_type, requested = request.import_type, request.key_material_id
     if import_type == NEW_KEY_MATERIAL and requested is not None:
         raise ValidationError("KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL.")
     if requested is not None and requested != material_id:

@@ -15,7 +15,7 @@ import itertools
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,11 +34,14 @@ from strongroom.kms.caller import Caller
 from strongroom.kms.imported_materials import EXTERNAL, current_view
 from strongroom.kms.key_usage import TRACKED_OPERATIONS
 from strongroom.kms.materials import Materials
+from strongroom.kms.messages.shared import KeyMetadata
 from strongroom.kms.metadata import key_metadata
 from strongroom.kms.multi_region import related_rows
 from strongroom.kms.records import MRK_PREFIX, KeyRecord
 from strongroom.kms.states import PENDING_DELETION, check_state
 from strongroom.kms.upgrades import upgrade_record
+from strongroom.kms.userkeys.messages import SHAPES as USER_KEY_SHAPES
+from strongroom.kms.wire_codec import MessageCodec
 from strongroom.kms.wire_model import WireModel
 from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
 from strongroom.ports.sealed_store import seal_store
@@ -99,6 +102,7 @@ class Kernel:
             material_ttl_s, user_key_cache_size, clock.now
         )
         self.user_keys_model = user_keys_model or model or WireModel.load()
+        self.user_keys_codec = MessageCodec(self.user_keys_model, USER_KEY_SHAPES)
         self.blob_headers = HeaderCache()  # parsed ciphertext blob headers
         self._lock = threading.Lock()
         self._active = threading.local()
@@ -258,8 +262,8 @@ class Kernel:
         key_spec: str,
         group: str,
         action: str,
-        encryption_context: dict[str, str] | None = None,
-        grant_tokens: list[str] | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        grant_tokens: Sequence[str] | None = None,
     ) -> KeyRecord:
         """Resolve, check the key state for ``group``, and authorise ``action``."""
         key = self.resolve_key(tx, ctx, key_spec)
@@ -275,8 +279,8 @@ class Kernel:
         ctx: OpContext,
         key: KeyRecord,
         action: str,
-        encryption_context: dict[str, str] | None = None,
-        grant_tokens: list[str] | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        grant_tokens: Sequence[str] | None = None,
     ) -> None:
         """Raise ``AccessDeniedError`` unless the caller may do ``action`` on ``key``.
 
@@ -326,7 +330,7 @@ class Kernel:
             return MRK_PREFIX + secrets.token_hex(16)
         return str(uuid.uuid4())
 
-    def describe(self, key: KeyRecord, tx: StoreTx | None = None) -> dict[str, Any]:
+    def describe(self, key: KeyRecord, tx: StoreTx | None = None) -> KeyMetadata:
         """Return the AWS ``KeyMetadata`` of ``key`` (with its current ``KeyMaterialId``).
 
         A multi-Region key's metadata names its related keys, read through ``tx`` (or a

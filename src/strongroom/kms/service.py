@@ -3,10 +3,12 @@
 :class:`KeyService` is a composition, not a hierarchy: it builds one
 :class:`~strongroom.kms.kernel.Kernel` (store, root of trust, clock, the required
 :class:`~strongroom.kms.authz.Authorizer`, key material, audit) and
-:meth:`KeyService.call` decodes a request, finds its handler in the one table
-:data:`strongroom.kms.ops.HANDLERS`, runs it as the caller, honours ``DryRun`` and records the
-outcome in the audit log. The in-process user-key methods and the administrative methods
-(tenants, access keys) are plain functions over the same kernel, exposed here as methods.
+:meth:`KeyService.call` validates a request, decodes it into the operation's typed request
+record (:mod:`strongroom.kms.messages`), runs its handler from the one table
+:data:`strongroom.kms.ops.HANDLERS` as the caller, encodes the typed response back into a
+dict, honours ``DryRun`` and records the outcome in the audit log. The in-process user-key
+methods and the administrative methods (tenants, access keys) are plain functions over the
+same kernel, exposed here as methods.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, NamedTuple, ParamSpec, TypeVar, overload
 
 from strongroom.errors import DryRunOperationError, StrongroomError, UnsupportedOperationError
 from strongroom.kms import admin
@@ -22,13 +24,20 @@ from strongroom.kms.audit_log import AuditLog
 from strongroom.kms.authz import Authorizer, KeyAuthorizer
 from strongroom.kms.caller import Caller
 from strongroom.kms.kernel import Kernel, OpContext
-from strongroom.kms.ops import HANDLERS
+from strongroom.kms.messages import SHAPES
+from strongroom.kms.ops import HANDLERS, Handler
 from strongroom.kms.ops.imports import delete_expired_material
 from strongroom.kms.ops.keys import delete_due_keys
 from strongroom.kms.ops.rotation import rotate_due_keys
-from strongroom.kms.unoffered import UNOFFERED_OPERATIONS, refuse_unoffered
+from strongroom.kms.unoffered import (
+    REQUIRED_HERE,
+    UNOFFERED_MEMBERS,
+    UNOFFERED_OPERATIONS,
+    refuse_unoffered,
+)
 from strongroom.kms.userkeys import api as user_keys_api
 from strongroom.kms.userkeys import methods as user_keys
+from strongroom.kms.wire_codec import MessageCodec
 from strongroom.kms.wire_model import WireModel
 from strongroom.ports import Clock, RootOfTrust, Store
 
@@ -63,6 +72,23 @@ class _OnKernel(Generic[P, R]):
         return partial(self.fn, service.kernel)
 
 
+def _no_request(request: dict[str, Any]) -> None:
+    return None
+
+
+def _no_response(response: None) -> dict[str, Any]:
+    return {}
+
+
+class _Route(NamedTuple):
+    """How one operation runs: request dict -> record, handler, record -> response dict."""
+
+    decode: Callable[[dict[str, Any]], Any]
+    handler: Handler
+    encode: Callable[[Any], dict[str, Any]]
+    refuses_members: bool
+
+
 class KeyService:
     """The key service: AWS KMS operations over an injected store and root of trust.
 
@@ -88,6 +114,9 @@ class KeyService:
             user_keys_model=user_keys_model or user_keys_api.load_user_keys_model(),
             **options,
         )
+
+        self._codec = MessageCodec(self.kernel.model, SHAPES)
+        self._routes: dict[str, _Route] = {}
 
     def __repr__(self) -> str:
         return f"KeyService(root={self.kernel.root.description})"
@@ -139,25 +168,18 @@ class KeyService:
         """
         kernel = self.kernel
         kernel.audit.admit()  # fail-closed audit: refused, and not recorded, when it lags
+        # positional: a keyword argument costs a dict per call on this path
         ctx = OpContext(
-            caller,
-            operation,
-            request_id or kernel.new_request_id(),
-            dry_run=bool(request.get("DryRun")),
+            caller, operation, request_id or kernel.new_request_id(), bool(request.get("DryRun"))
         )
         try:
-            handler = HANDLERS.get(operation)
-            if handler is None:
-                if operation not in kernel.model.operations:
-                    raise UnsupportedOperationError(f"Operation {operation} is not supported.")
-                reason = UNOFFERED_OPERATIONS.get(operation)
-                raise UnsupportedOperationError(
-                    f"{operation} is not supported by Strongroom"
-                    + (f": {reason}." if reason else ".")
-                )
-            kernel.model.validate(operation, request)
-            refuse_unoffered(operation, request)
-            response = handler(kernel, ctx, request)
+            decode, handler, encode, refuses_members = self._routes.get(operation) or self._route(
+                operation
+            )
+            record = decode(request)  # validated as it is decoded
+            if refuses_members:
+                refuse_unoffered(operation, request)
+            response = encode(handler(kernel, ctx, record))
             if ctx.dry_run:
                 raise DryRunOperationError(
                     "The request would have succeeded, but the DryRun option is set."
@@ -167,6 +189,25 @@ class KeyService:
             raise
         kernel.record(ctx, "Success")
         return response
+
+    def _route(self, operation: str) -> _Route:
+        """Find (and remember) the handler and message codec of ``operation``."""
+        handler = HANDLERS.get(operation)
+        if handler is None:
+            if operation not in self.kernel.model.operations:
+                raise UnsupportedOperationError(f"Operation {operation} is not supported.")
+            reason = UNOFFERED_OPERATIONS.get(operation)
+            raise UnsupportedOperationError(
+                f"{operation} is not supported by Strongroom" + (f": {reason}." if reason else ".")
+            )
+        route = _Route(
+            self._codec.request_decoder(operation) or _no_request,
+            handler,
+            self._codec.response_encoder(operation) or _no_response,
+            operation in UNOFFERED_MEMBERS or operation in REQUIRED_HERE,
+        )
+        self._routes[operation] = route
+        return route
 
     def new_request_id(self) -> str:
         """Return a request id unique across processes: a random prefix and a counter."""

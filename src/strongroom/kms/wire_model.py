@@ -115,6 +115,10 @@ class WireModel:
             noun = "error" if count == 1 else "errors"
             raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(problems))
 
+    def member_check(self, shape_name: str) -> Callable[[Any], bool]:
+        """The compiled check of one shape: ``True`` only if the value breaks nothing."""
+        return self._checker(shape_name)
+
     # -- fast path: one compiled predicate per shape, True only if nothing is wrong ---------
 
     def _checker(self, shape_name: str) -> Callable[[Any], bool]:

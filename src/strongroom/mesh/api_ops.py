@@ -48,11 +48,34 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.errors import AccessDeniedError, NotFoundError, StrongroomError, ValidationError
 from strongroom.kms.caller import Caller
+from strongroom.kms.wire_codec import MessageCodec
 from strongroom.kms.wire_model import WireModel
 from strongroom.mesh.identity.authority import stored_versions
 from strongroom.mesh.identity.ca import MeshCA
 from strongroom.mesh.identity.registry import RegistrationEntry, Registry, is_reserved
 from strongroom.mesh.identity.spiffe_id import SpiffeId, TrustDomain
+from strongroom.mesh.messages import SHAPES as MESH_SHAPES
+from strongroom.mesh.messages import (
+    DeleteMeshEntryRequest,
+    DeleteMeshEntryResponse,
+    GetMeshBundleRequest,
+    GetMeshBundleResponse,
+    IssueJwtSvidRequest,
+    IssueJwtSvidResponse,
+    IssueX509SvidRequest,
+    IssueX509SvidResponse,
+    ListMeshEntriesRequest,
+    ListMeshEntriesResponse,
+    ListRevokedIdsRequest,
+    ListRevokedIdsResponse,
+    MeshEntryType,
+    RegisterMeshEntryRequest,
+    RegisterMeshEntryResponse,
+    RevokeMeshIdRequest,
+    RevokeMeshIdResponse,
+    ValidateJwtSvidRequest,
+    ValidateJwtSvidResponse,
+)
 from strongroom.ports import Clock, RootOfTrust, Store
 
 MESH_MODEL_FILE = "strongroom-mesh-2026-11-29.json"
@@ -106,10 +129,11 @@ class MeshApiOps:
         self._clock = clock
         self._audit = audit
         self._model = load_mesh_model()
+        self._codec = MessageCodec(self._model, MESH_SHAPES)
         self._registry = Registry(store, clock)
         self._authorities: dict[str, MeshCA] = {}
         self._lock = threading.Lock()
-        self._handlers: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
+        self._handlers: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
             "GetMeshBundle": self._get_bundle,
             "IssueX509Svid": self._issue_x509,
             "IssueJwtSvid": self._issue_jwt,
@@ -144,12 +168,14 @@ class MeshApiOps:
         try:
             _check_role(caller, operation)
             handler = self._handlers.get(operation)
-            if handler is None:
+            decode = self._codec.request_decoder(operation)
+            encode = self._codec.response_encoder(operation)
+            if handler is None or decode is None or encode is None:
                 raise ValidationError(f"{operation} is not a mesh operation.")
-            self._model.validate(operation, request)
+            record = decode(request)  # validated as it is decoded
             event["role"] = "admin" if caller.is_mesh_admin else "agent"
             event["node"] = node_of(caller)
-            response = handler(request, event)
+            response = encode(handler(record, event))
         except StrongroomError as err:
             self._audit({**event, "result": err.aws_type})
             raise
@@ -191,15 +217,17 @@ class MeshApiOps:
         event["spiffeId"] = str(sid)
         return self._authority(sid.trust_domain.name, event), sid
 
-    def _get_bundle(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        ca = self._authority(request["TrustDomain"], event)
+    def _get_bundle(
+        self, request: GetMeshBundleRequest, event: dict[str, Any]
+    ) -> GetMeshBundleResponse:
+        ca = self._authority(request.trust_domain, event)
         event["trustDomain"] = ca.trust_domain.name
-        return {
-            "TrustDomain": ca.trust_domain.name,
-            "X509Authorities": ca.trust_bundle_der(),
-            "JwtAuthorities": json.dumps(ca.jwt_bundle(), sort_keys=True),
-            "SpiffeBundle": json.dumps(ca.spiffe_bundle(), sort_keys=True),
-        }
+        return GetMeshBundleResponse(
+            trust_domain=ca.trust_domain.name,
+            x509_authorities=ca.trust_bundle_der(),
+            jwt_authorities=json.dumps(ca.jwt_bundle(), sort_keys=True),
+            spiffe_bundle=json.dumps(ca.spiffe_bundle(), sort_keys=True),
+        )
 
     def _check_entitled(self, sid: SpiffeId, event: dict[str, Any]) -> None:
         """An agent gets only identities registered for its node, never the server's own."""
@@ -214,64 +242,75 @@ class MeshApiOps:
                 "registers it first (strongroom mesh register ... --node NODE)."
             )
 
-    def _issue_x509(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        key = _public_key(request["PublicKey"])
-        ca, sid = self._authority_of(request["SpiffeId"], event)
+    def _issue_x509(
+        self, request: IssueX509SvidRequest, event: dict[str, Any]
+    ) -> IssueX509SvidResponse:
+        key = _public_key(request.public_key)
+        ca, sid = self._authority_of(request.spiffe_id, event)
         self._check_entitled(sid, event)
-        ttl = request.get("TtlSeconds")
+        ttl = request.ttl_seconds
         svid = ca.issue_svid(sid, key, None if ttl is None else float(ttl))
         event["serial"] = format(svid.serial_number, "x")
-        return {
-            "SpiffeId": str(svid.spiffe_id),
-            "CertificateChain": svid.chain_der(),
-            "ExpiresAt": svid.not_after,
-        }
+        return IssueX509SvidResponse(
+            spiffe_id=str(svid.spiffe_id),
+            certificate_chain=svid.chain_der(),
+            expires_at=svid.not_after,
+        )
 
-    def _issue_jwt(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        ca, sid = self._authority_of(request["SpiffeId"], event)
+    def _issue_jwt(
+        self, request: IssueJwtSvidRequest, event: dict[str, Any]
+    ) -> IssueJwtSvidResponse:
+        ca, sid = self._authority_of(request.spiffe_id, event)
         self._check_entitled(sid, event)
-        ttl = request.get("TtlSeconds")
-        token = ca.new_jwt_svid(sid, list(request["Audience"]), None if ttl is None else float(ttl))
-        return {"SpiffeId": str(sid), "Token": token.token}
+        ttl = request.ttl_seconds
+        token = ca.new_jwt_svid(sid, list(request.audience), None if ttl is None else float(ttl))
+        return IssueJwtSvidResponse(spiffe_id=str(sid), token=token.token)
 
-    def _validate_jwt(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        ca = self._authority(request["TrustDomain"], event)
-        svid = ca.validate_jwt_svid(request["Token"], request["Audience"])
+    def _validate_jwt(
+        self, request: ValidateJwtSvidRequest, event: dict[str, Any]
+    ) -> ValidateJwtSvidResponse:
+        ca = self._authority(request.trust_domain, event)
+        svid = ca.validate_jwt_svid(request.token, request.audience)
         event["spiffeId"] = str(svid.spiffe_id)
-        return {
-            "SpiffeId": str(svid.spiffe_id),
-            "Claims": json.dumps(svid.claims(), sort_keys=True),
-        }
+        return ValidateJwtSvidResponse(
+            spiffe_id=str(svid.spiffe_id), claims=json.dumps(svid.claims(), sort_keys=True)
+        )
 
-    def _list_entries(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        name = request.get("TrustDomain")
+    def _list_entries(
+        self, request: ListMeshEntriesRequest, event: dict[str, Any]
+    ) -> ListMeshEntriesResponse:
+        name = request.trust_domain
         entries = self._registry.entries(None if name is None else TrustDomain.parse(name))
         if event.get("role") != "admin":  # an agent sees what it may have issued
             entries = [e for e in entries if e.issuable_to(event.get("node"))]
-        return {"Entries": [_entry_json(e) for e in entries]}
+        return ListMeshEntriesResponse(entries=tuple(_entry(e) for e in entries))
 
-    def _list_revoked(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        ca = self._authority(request["TrustDomain"], event)
-        return {"SpiffeIds": sorted(ca.revoked())}
+    def _list_revoked(
+        self, request: ListRevokedIdsRequest, event: dict[str, Any]
+    ) -> ListRevokedIdsResponse:
+        ca = self._authority(request.trust_domain, event)
+        return ListRevokedIdsResponse(spiffe_ids=tuple(sorted(ca.revoked())))
 
-    def _register(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        event["spiffeId"] = str(request["SpiffeId"])
-        entry = self._registry.register(
-            request["SpiffeId"], request["Selectors"], request.get("Node")
-        )
+    def _register(
+        self, request: RegisterMeshEntryRequest, event: dict[str, Any]
+    ) -> RegisterMeshEntryResponse:
+        event["spiffeId"] = str(request.spiffe_id)
+        entry = self._registry.register(request.spiffe_id, request.selectors, request.node)
         event["entryId"] = entry.entry_id
-        return {"Entry": _entry_json(entry)}
+        return RegisterMeshEntryResponse(entry=_entry(entry))
 
-    def _delete_entry(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        event["entryId"] = request["EntryId"]
-        entry = self._registry.unregister(request["EntryId"])
+    def _delete_entry(
+        self, request: DeleteMeshEntryRequest, event: dict[str, Any]
+    ) -> DeleteMeshEntryResponse:
+        event["entryId"] = request.entry_id
+        entry = self._registry.unregister(request.entry_id)
         event["spiffeId"] = str(entry.spiffe_id)
-        return {"Entry": _entry_json(entry)}
+        return DeleteMeshEntryResponse(entry=_entry(entry))
 
-    def _revoke(self, request: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        ca, sid = self._authority_of(request["SpiffeId"], event)
+    def _revoke(self, request: RevokeMeshIdRequest, event: dict[str, Any]) -> RevokeMeshIdResponse:
+        ca, sid = self._authority_of(request.spiffe_id, event)
         added = ca.revoke(sid)
-        return {"SpiffeId": str(sid), "AlreadyRevoked": not added}
+        return RevokeMeshIdResponse(spiffe_id=str(sid), already_revoked=not added)
 
 
 def _check_role(caller: Caller, operation: str) -> None:
@@ -292,13 +331,11 @@ def node_of(caller: Caller) -> str | None:
     return arn.rsplit("/", 1)[1] if ":user/" in arn else None
 
 
-def _entry_json(entry: RegistrationEntry) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "EntryId": entry.entry_id,
-        "SpiffeId": str(entry.spiffe_id),
-        "Selectors": [str(s) for s in entry.selectors],
-        "CreatedAt": entry.created_at,
-    }
-    if entry.node is not None:
-        out["Node"] = entry.node
-    return out
+def _entry(entry: RegistrationEntry) -> MeshEntryType:
+    return MeshEntryType(
+        entry_id=entry.entry_id,
+        spiffe_id=str(entry.spiffe_id),
+        selectors=tuple(str(s) for s in entry.selectors),
+        created_at=entry.created_at,
+        node=entry.node,
+    )

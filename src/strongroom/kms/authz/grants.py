@@ -26,6 +26,7 @@ from strongroom.kms.keyspec import (
     SIGN_VERIFY,
     SYMMETRIC_DEFAULT,
 )
+from strongroom.kms.messages.grants import GrantConstraints, GrantListEntry
 from strongroom.kms.records import JsonRecord, KeyRecord
 
 GRANT_ID = re.compile(r"[0-9a-f]{64}")
@@ -240,28 +241,24 @@ class GrantRecord(JsonRecord):
             and self.subset == other.subset
         )
 
-    def list_entry(self, key_arn: str) -> dict[str, Any]:
+    def list_entry(self, key_arn: str) -> GrantListEntry:
         """The grant as ``ListGrants`` shows it (``GrantListEntry``)."""
-        entry: dict[str, Any] = {
-            "KeyId": key_arn,
-            "GrantId": self.grant_id,
-            "CreationDate": self.creation_date,
-            "GranteePrincipal": self.grantee_principal,
-            "IssuingAccount": f"arn:aws:iam::{self.account_id}:root",
-            "Operations": list(self.operations),
-        }
-        if self.name is not None:
-            entry["Name"] = self.name
-        if self.retiring_principal is not None:
-            entry["RetiringPrincipal"] = self.retiring_principal
-        constraints: dict[str, Any] = {}
-        if self.context_equals is not None:
-            constraints["EncryptionContextEquals"] = self.equals
-        if self.context_subset is not None:
-            constraints["EncryptionContextSubset"] = self.subset
-        if constraints:
-            entry["Constraints"] = constraints
-        return entry
+        constrained = self.context_equals is not None or self.context_subset is not None
+        return GrantListEntry(
+            constraints=GrantConstraints(
+                encryption_context_equals=self.equals, encryption_context_subset=self.subset
+            )
+            if constrained
+            else None,
+            creation_date=self.creation_date,
+            grant_id=self.grant_id,
+            grantee_principal=self.grantee_principal,
+            issuing_account=f"arn:aws:iam::{self.account_id}:root",
+            key_id=key_arn,
+            name=self.name,
+            operations=self.operations,
+            retiring_principal=self.retiring_principal,
+        )
 
 
 def new_grant_id() -> str:

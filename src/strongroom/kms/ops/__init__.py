@@ -30,8 +30,11 @@ from strongroom.kms.ops import (
     tags,
 )
 
-Handler = Callable[[Kernel, OpContext, dict[str, Any]], dict[str, Any]]
-"""``handler(kernel, ctx, request) -> response`` (blob members as ``bytes`` both ways)."""
+Handler = Callable[[Kernel, OpContext, Any], Any]
+"""``handler(kernel, ctx, request) -> response``: the operation's generated request record in,
+its response record out (``None`` for an operation without output), from
+:mod:`strongroom.kms.messages`; :class:`~strongroom.kms.service.KeyService` converts."""
+
 
 HANDLERS: Mapping[str, Handler] = MappingProxyType(
     {

@@ -7,7 +7,6 @@ An alias belongs to one tenant and one region and points at one key there. Names
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from strongroom.errors import (
     AlreadyExistsError,
@@ -17,6 +16,14 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms.kernel import Kernel, OpContext
+from strongroom.kms.messages.aliases import (
+    AliasListEntry,
+    CreateAliasRequest,
+    DeleteAliasRequest,
+    ListAliasesRequest,
+    ListAliasesResponse,
+    UpdateAliasRequest,
+)
 from strongroom.kms.ops.keys import page
 from strongroom.kms.records import AliasRecord, KeyRecord, key_row_name
 from strongroom.kms.states import PENDING_DELETION, PENDING_REPLICA_DELETION, check_state
@@ -62,31 +69,30 @@ def _alias_for_update(tx: StoreTx, account: str, region: str, name: str) -> Alia
     return AliasRecord.from_bytes(raw)
 
 
-def create_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def create_alias(k: Kernel, ctx: OpContext, req: CreateAliasRequest) -> None:
     """Create an alias for a key of the caller's tenant and region."""
-    name = req["AliasName"]
+    name = req.alias_name
     check_alias_name(name)
 
     def unit(tx: StoreTx) -> None:
-        key = _target(k, tx, ctx, req["TargetKeyId"], "CreateAlias")
+        key = _target(k, tx, ctx, req.target_key_id, "CreateAlias")
         now = k.clock.now()
         record = AliasRecord(name, key.key_id, key.region, key.account_id, now, now)
         if not tx.insert(key.account_id, "alias", f"{key.region}/{name}", record.to_bytes()):
             raise AlreadyExistsError(f"An alias with the name {record.arn} already exists")
 
     k.write(ctx, unit)
-    return {}
 
 
-def update_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def update_alias(k: Kernel, ctx: OpContext, req: UpdateAliasRequest) -> None:
     """Point an existing alias at another key of the same type and usage."""
-    name = req["AliasName"]
+    name = req.alias_name
     check_alias_name(name)
     account, region = ctx.caller.tenant, ctx.caller.region
 
     def unit(tx: StoreTx) -> None:
         alias = _alias_for_update(tx, account, region, name)
-        key = _target(k, tx, ctx, req["TargetKeyId"], "UpdateAlias")
+        key = _target(k, tx, ctx, req.target_key_id, "UpdateAlias")
         old_raw = tx.get(account, "key", key_row_name(alias.key_id, region))
         if old_raw is not None:
             old = KeyRecord.from_bytes(old_raw)
@@ -100,12 +106,11 @@ def update_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
         tx.put(account, "alias", f"{region}/{name}", updated.to_bytes())
 
     k.write(ctx, unit)
-    return {}
 
 
-def delete_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def delete_alias(k: Kernel, ctx: OpContext, req: DeleteAliasRequest) -> None:
     """Delete an alias (the key stays)."""
-    name = req["AliasName"]
+    name = req.alias_name
     check_alias_name(name)
     account, region = ctx.caller.tenant, ctx.caller.region
 
@@ -117,39 +122,36 @@ def delete_alias(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
         tx.delete(account, "alias", f"{region}/{name}")
 
     k.write(ctx, unit)
-    return {}
 
 
-def list_aliases(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def list_aliases(k: Kernel, ctx: OpContext, req: ListAliasesRequest) -> ListAliasesResponse:
     """List the caller's aliases in its region, optionally only those of one key."""
-    marker = req.get("Marker")
+    marker = req.marker
     if marker is not None and not marker.startswith("alias/"):
         raise InvalidMarkerError("Marker is invalid.")
     account, region = ctx.caller.tenant, ctx.caller.region
 
     def unit(tx: StoreTx) -> list[AliasRecord]:
         key_id = None
-        if req.get("KeyId") is not None:
-            key_id = k.resolve_key(tx, ctx, req["KeyId"]).key_id
+        if req.key_id is not None:
+            key_id = k.resolve_key(tx, ctx, req.key_id).key_id
         after = None if marker is None else f"{region}/{marker}"
         rows = tx.scan(account, "alias", prefix=f"{region}/", after=after)
         aliases = [AliasRecord.from_bytes(raw) for _, raw in rows]
         return [a for a in aliases if key_id is None or a.key_id == key_id]
 
-    aliases, truncated = page(k.read(unit), req.get("Limit"))
-    response: dict[str, Any] = {
-        "Aliases": [
-            {
-                "AliasName": a.alias_name,
-                "AliasArn": a.arn,
-                "TargetKeyId": a.key_id,
-                "CreationDate": a.creation_date,
-                "LastUpdatedDate": a.last_updated_date,
-            }
+    aliases, truncated = page(k.read(unit), req.limit)
+    return ListAliasesResponse(
+        aliases=tuple(
+            AliasListEntry(
+                alias_arn=a.arn,
+                alias_name=a.alias_name,
+                creation_date=a.creation_date,
+                last_updated_date=a.last_updated_date,
+                target_key_id=a.key_id,
+            )
             for a in aliases
-        ],
-        "Truncated": truncated,
-    }
-    if truncated:
-        response["NextMarker"] = aliases[-1].alias_name
-    return response
+        ),
+        next_marker=aliases[-1].alias_name if truncated else None,
+        truncated=truncated,
+    )

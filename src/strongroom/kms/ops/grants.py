@@ -6,8 +6,6 @@ Who may use a grant, make one, or retire one is decided by the kernel's authoris
 
 from __future__ import annotations
 
-from typing import Any
-
 from strongroom.errors import (
     InvalidGrantIdError,
     InvalidGrantTokenError,
@@ -27,6 +25,16 @@ from strongroom.kms.authz.grants import (
 )
 from strongroom.kms.authz.principals import valid_principal
 from strongroom.kms.kernel import Kernel, OpContext
+from strongroom.kms.messages.grants import (
+    CreateGrantRequest,
+    CreateGrantResponse,
+    GrantListEntry,
+    ListGrantsRequest,
+    ListGrantsResponse,
+    ListRetirableGrantsRequest,
+    RetireGrantRequest,
+    RevokeGrantRequest,
+)
 from strongroom.kms.ops.keys import page
 from strongroom.kms.records import KeyRecord, key_id_of_row
 from strongroom.kms.states import check_state
@@ -36,17 +44,29 @@ DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 100
 
 
-def create_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def create_grant(k: Kernel, ctx: OpContext, req: CreateGrantRequest) -> CreateGrantResponse:
     """Create a grant (or return the existing one for a retried named request)."""
-    operations = list(dict.fromkeys(req["Operations"]))
+    operations = list(dict.fromkeys(req.operations))
     if not operations:
         raise ValidationError("A grant must allow at least one operation.")
-    for member in ("GranteePrincipal", "RetiringPrincipal"):
-        if req.get(member) is not None and not valid_principal(req[member]):
-            raise ValidationError(f"{member} {req[member]!r} is not a valid principal.")
-    constraints = req.get("Constraints") or {}
-    equals = check_constraint(constraints.get("EncryptionContextEquals"), "EncryptionContextEquals")
-    subset = check_constraint(constraints.get("EncryptionContextSubset"), "EncryptionContextSubset")
+    for member, principal in (
+        ("GranteePrincipal", req.grantee_principal),
+        ("RetiringPrincipal", req.retiring_principal),
+    ):
+        if principal is not None and not valid_principal(principal):
+            raise ValidationError(f"{member} {principal!r} is not a valid principal.")
+    # GranteePrincipal is optional in the model only for service principals, which
+    # refuse_unoffered refuses and whose absence it reports before this runs
+    grantee = str(req.grantee_principal)
+    constraints = req.constraints
+    equals = check_constraint(
+        None if constraints is None else constraints.encryption_context_equals,
+        "EncryptionContextEquals",
+    )
+    subset = check_constraint(
+        None if constraints is None else constraints.encryption_context_subset,
+        "EncryptionContextSubset",
+    )
     account = ctx.caller.tenant
 
     def unit(tx: StoreTx) -> tuple[GrantRecord, str]:
@@ -54,20 +74,20 @@ def create_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
         return grant, issue_token(tx, grant)
 
     def create(tx: StoreTx) -> GrantRecord:
-        key = k.resolve_key(tx, ctx, req["KeyId"])
+        key = k.resolve_key(tx, ctx, req.key_id)
         candidate = GrantRecord(
             grant_id=new_grant_id(),
             key_id=key.row_name,  # a multi-Region key's grants are per region
             account_id=account,
-            grantee_principal=req["GranteePrincipal"],
+            grantee_principal=grantee,
             operations=tuple(operations),
             creation_date=k.clock.now(),
-            retiring_principal=req.get("RetiringPrincipal"),
-            name=req.get("Name"),
+            retiring_principal=req.retiring_principal,
+            name=req.name,
             context_equals=None if equals is None else tuple(equals.items()),
             context_subset=None if subset is None else tuple(subset.items()),
         )
-        k.authorizer.authorize_create_grant(tx, ctx.caller, key, candidate, req.get("GrantTokens"))
+        k.authorizer.authorize_create_grant(tx, ctx.caller, key, candidate, req.grant_tokens)
         raw = tx.get_for_update(account, "key", key.row_name)
         key = KeyRecord.from_bytes(raw) if raw is not None else key
         check_state(key.key_state, "manage", key.arn)
@@ -85,32 +105,30 @@ def create_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
         return candidate
 
     grant, token = k.write(ctx, unit)
-    return {"GrantId": grant.grant_id, "GrantToken": token}
+    return CreateGrantResponse(grant_id=grant.grant_id, grant_token=token)
 
 
-def _limit(req: dict[str, Any]) -> int:
-    limit = req.get("Limit")
-    return DEFAULT_LIST_LIMIT if limit is None else min(int(limit), MAX_LIST_LIMIT)
+def _limit(limit: int | None) -> int:
+    return DEFAULT_LIST_LIMIT if limit is None else min(limit, MAX_LIST_LIMIT)
 
 
-def _listing(entries: list[dict[str, Any]], truncated: bool, marker: str) -> dict[str, Any]:
-    response: dict[str, Any] = {"Grants": entries, "Truncated": truncated}
-    if truncated:
-        response["NextMarker"] = marker
-    return response
+def _listing(entries: list[GrantListEntry], truncated: bool, marker: str) -> ListGrantsResponse:
+    return ListGrantsResponse(
+        grants=tuple(entries), next_marker=marker if truncated else None, truncated=truncated
+    )
 
 
-def list_grants(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def list_grants(k: Kernel, ctx: OpContext, req: ListGrantsRequest) -> ListGrantsResponse:
     """List a key's grants, optionally one grant id or one grantee, paginated."""
-    marker, grant_id = req.get("Marker"), req.get("GrantId")
+    marker, grant_id = req.marker, req.grant_id
     if marker is not None and not GRANT_ID.fullmatch(marker):
         raise InvalidMarkerError("Marker is invalid.")
     if grant_id is not None and not GRANT_ID.fullmatch(grant_id):
         raise InvalidGrantIdError(f"Invalid grant id: {grant_id}")
-    grantee = req.get("GranteePrincipal")
+    grantee = req.grantee_principal
 
     def unit(tx: StoreTx) -> tuple[KeyRecord, list[GrantRecord]]:
-        key = k.resolve_key(tx, ctx, req["KeyId"])
+        key = k.resolve_key(tx, ctx, req.key_id)
         k.authorize(tx, ctx, key, "ListGrants")
         after = None if marker is None else f"{key.row_name}/{marker}"
         rows = tx.scan(key.account_id, "grant", prefix=key.row_name + "/", after=after)
@@ -123,17 +141,20 @@ def list_grants(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any
         ]
 
     key, grants = k.read(unit)
-    shown, truncated = page(grants, _limit(req))
+    shown, truncated = page(grants, _limit(req.limit))
     entries = [g.list_entry(key.arn) for g in shown]
     return _listing(entries, truncated, shown[-1].grant_id if shown else "")
 
 
-def list_retirable_grants(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def list_retirable_grants(
+    k: Kernel, ctx: OpContext, req: ListRetirableGrantsRequest
+) -> ListGrantsResponse:
     """List the tenant's grants that name ``RetiringPrincipal`` as retiring principal.
 
     Allowed to principals the retiring principal covers and to the tenant's admins.
     """
-    principal, marker = req["RetiringPrincipal"], req.get("Marker")
+    # required here; the model leaves it optional only for service principals (refused)
+    principal, marker = str(req.retiring_principal), req.marker
     if marker is not None and (
         "/" not in marker or not GRANT_ID.fullmatch(marker.rsplit("/", 1)[1])
     ):
@@ -159,18 +180,18 @@ def list_retirable_grants(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dic
                 out.append((found.arn, grant))
         return out
 
-    shown, truncated = page(k.read(unit), _limit(req))
+    shown, truncated = page(k.read(unit), _limit(req.limit))
     entries = [grant.list_entry(arn) for arn, grant in shown]
     return _listing(entries, truncated, shown[-1][1].store_name if shown else "")
 
 
-def retire_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def retire_grant(k: Kernel, ctx: OpContext, req: RetireGrantRequest) -> None:
     """Delete a grant named by token or by KeyId and GrantId.
 
     Allowed to its retiring principal, to its grantee if it allows RetireGrant, and to
     the tenant's admins.
     """
-    token, key_spec, grant_id = req.get("GrantToken"), req.get("KeyId"), req.get("GrantId")
+    token, key_spec, grant_id = req.grant_token, req.key_id, req.grant_id
     if token is None and (key_spec is None or grant_id is None):
         raise ValidationError("Specify a GrantToken, or both a KeyId and a GrantId.")
     if grant_id is not None and not GRANT_ID.fullmatch(grant_id):
@@ -196,20 +217,18 @@ def retire_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, An
         tx.delete(key.account_id, "grant", grant.store_name)
 
     k.write(ctx, unit)
-    return {}
 
 
-def revoke_grant(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def revoke_grant(k: Kernel, ctx: OpContext, req: RevokeGrantRequest) -> None:
     """Delete a grant of a key; needs ``kms:RevokeGrant`` in the key policy."""
-    grant_id = req["GrantId"]
+    grant_id = req.grant_id
     if not GRANT_ID.fullmatch(grant_id):
         raise InvalidGrantIdError(f"Invalid grant id: {grant_id}")
 
     def unit(tx: StoreTx) -> None:
-        key = k.resolve_key(tx, ctx, req["KeyId"])
+        key = k.resolve_key(tx, ctx, req.key_id)
         k.authorize(tx, ctx, key, "RevokeGrant")
         if not tx.delete(key.account_id, "grant", f"{key.row_name}/{grant_id}"):
             raise NotFoundError(f"Grant ID {grant_id} not found")
 
     k.write(ctx, unit)
-    return {}

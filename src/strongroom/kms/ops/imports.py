@@ -19,8 +19,6 @@ Material whose ``ValidTo`` has passed counts as deleted wherever the key is look
 
 from __future__ import annotations
 
-from typing import Any
-
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
@@ -56,6 +54,14 @@ from strongroom.kms.imported_materials import (
 from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.keyspec import KEY_SPECS
 from strongroom.kms.material import checked_material, imported_material_id
+from strongroom.kms.messages.imports import (
+    DeleteImportedKeyMaterialRequest,
+    DeleteImportedKeyMaterialResponse,
+    GetParametersForImportRequest,
+    GetParametersForImportResponse,
+    ImportKeyMaterialRequest,
+    ImportKeyMaterialResponse,
+)
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.rsa_encryption import oaep
 from strongroom.kms.signing import load_private
@@ -181,7 +187,7 @@ def _locked(
     k: Kernel,
     tx: StoreTx,
     ctx: OpContext,
-    req: dict[str, Any],
+    key_id: str,
     action: str,
     group: str | None = None,
 ) -> KeyRecord:
@@ -189,7 +195,7 @@ def _locked(
 
     With a state ``group``, the key's state is checked before its origin, as AWS does.
     """
-    key = k.resolve_key(tx, ctx, req["KeyId"])
+    key = k.resolve_key(tx, ctx, key_id)
     k.authorize(tx, ctx, key, action)
     raw = tx.get_for_update(key.account_id, "key", key.row_name)
     if raw is not None:
@@ -200,9 +206,9 @@ def _locked(
     return key
 
 
-def _expiration(k: Kernel, req: dict[str, Any]) -> tuple[str, float | None]:
-    model = req.get("ExpirationModel")
-    valid_to = req.get("ValidTo")
+def _expiration(k: Kernel, req: ImportKeyMaterialRequest) -> tuple[str, float | None]:
+    model = req.expiration_model
+    valid_to = req.valid_to
     if model is None:
         model = KEY_MATERIAL_EXPIRES
     if model == KEY_MATERIAL_DOES_NOT_EXPIRE:
@@ -219,9 +225,11 @@ def _expiration(k: Kernel, req: dict[str, Any]) -> tuple[str, float | None]:
     return model, float(valid_to)
 
 
-def get_parameters_for_import(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def get_parameters_for_import(
+    k: Kernel, ctx: OpContext, req: GetParametersForImportRequest
+) -> GetParametersForImportResponse:
     """Return a fresh RSA wrapping public key and an import token, valid 24 hours."""
-    algorithm, spec = req["WrappingAlgorithm"], req["WrappingKeySpec"]
+    algorithm, spec = req.wrapping_algorithm, req.wrapping_key_spec
     if algorithm not in WRAPPING_ALGORITHMS:
         raise UnsupportedOperationError(f"WrappingAlgorithm {algorithm} is not supported.")
     if spec not in WRAPPING_KEY_BITS:
@@ -229,7 +237,7 @@ def get_parameters_for_import(k: Kernel, ctx: OpContext, req: dict[str, Any]) ->
     bits = WRAPPING_KEY_BITS[spec]
 
     def unit(tx: StoreTx) -> KeyRecord:
-        key = k.resolve_key(tx, ctx, req["KeyId"])
+        key = k.resolve_key(tx, ctx, req.key_id)
         k.authorize(tx, ctx, key, "GetParametersForImport")
         check_state(key.key_state, "import", key.arn)  # the state first, then the origin
         _check_external(key, "GetParametersForImport")
@@ -249,30 +257,32 @@ def get_parameters_for_import(k: Kernel, ctx: OpContext, req: dict[str, Any]) ->
     public = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return {
-        "KeyId": key.arn,
-        "ImportToken": token,
-        "PublicKey": public,
-        "ParametersValidTo": valid_to_ms / 1000,
-    }
+    return GetParametersForImportResponse(
+        import_token=token,
+        key_id=key.arn,
+        parameters_valid_to=valid_to_ms / 1000,
+        public_key=public,
+    )
 
 
-def import_key_material(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def import_key_material(
+    k: Kernel, ctx: OpContext, req: ImportKeyMaterialRequest
+) -> ImportKeyMaterialResponse:
     """Import (or re-import the same) key material into a key of origin EXTERNAL."""
     model, valid_to = _expiration(k, req)
 
     def unit(tx: StoreTx) -> tuple[KeyRecord, str]:
-        key = _locked(k, tx, ctx, req, "ImportKeyMaterial", "import")
+        key = _locked(k, tx, ctx, req.key_id, "ImportKeyMaterial", "import")
         account = key.account_id
         header, wrapping_der = open_token(
-            k.materials.tenant_kek(account), account, req["ImportToken"]
+            k.materials.tenant_kek(account), account, req.import_token
         )
         if header.key_id != key.key_id:
             raise InvalidImportTokenError("The import token was issued for another key.")
         if k.clock.now() * 1000 >= header.valid_to_ms:
             raise ExpiredImportTokenError("The import token has expired.")
         raw_material = unwrap_import(
-            header.wrapping_algorithm, wrapping_der, req["EncryptedKeyMaterial"]
+            header.wrapping_algorithm, wrapping_der, req.encrypted_key_material
         )
         try:
             material, public = checked_material(key.key_spec, raw_material)
@@ -291,7 +301,11 @@ def import_key_material(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[
             material_id=material_id,
             valid_to=valid_to,
             expiration_model=model,
-            description=req.get("KeyMaterialDescription", row.description),
+            description=(
+                row.description
+                if req.key_material_description is None
+                else req.key_material_description
+            ),
             pending_rotation=row.pending_rotation,
         )
         tx.put(account, "keyver", version_name(key.key_id, row.version), stored.to_bytes())
@@ -303,16 +317,18 @@ def import_key_material(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[
 
     key, material_id = k.write(ctx, unit)
     k.forget_key(key.account_id, key.key_id)
-    return {"KeyId": key.arn, "KeyMaterialId": material_id}
+    return ImportKeyMaterialResponse(key_id=key.arn, key_material_id=material_id)
 
 
-def delete_imported_key_material(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def delete_imported_key_material(
+    k: Kernel, ctx: OpContext, req: DeleteImportedKeyMaterialRequest
+) -> DeleteImportedKeyMaterialResponse:
     """Delete imported material; the key becomes PendingImport until re-imported."""
 
     def unit(tx: StoreTx) -> tuple[KeyRecord, str]:
-        key = _locked(k, tx, ctx, req, "DeleteImportedKeyMaterial")
+        key = _locked(k, tx, ctx, req.key_id, "DeleteImportedKeyMaterial")
         materials = imported_materials(k, tx, key)
-        requested = req.get("KeyMaterialId")
+        requested = req.key_material_id
         current = materials.current(key)
         row = materials.find(requested) if requested is not None else current
         if row is None:
@@ -330,4 +346,4 @@ def delete_imported_key_material(k: Kernel, ctx: OpContext, req: dict[str, Any])
 
     key, material_id = k.write(ctx, unit)
     k.forget_key(key.account_id, key.key_id)
-    return {"KeyId": key.arn, "KeyMaterialId": material_id}
+    return DeleteImportedKeyMaterialResponse(key_id=key.arn, key_material_id=material_id)

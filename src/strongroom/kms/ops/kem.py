@@ -12,28 +12,36 @@ secret, so the two parties must confirm they hold the same secret before relying
 
 from __future__ import annotations
 
-from typing import Any
-
 from strongroom.crypto.keytypes import MlKemKeyType
 from strongroom.errors import (
     InvalidCiphertextError,
     KMSInternalError,
-    UnsupportedOperationError,
 )
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import ENCAPSULATE_DECAPSULATE, KEY_SPECS, ML_KEM, wrong_usage
+from strongroom.kms.messages.kem import (
+    DecapsulateRequest,
+    DecapsulateResponse,
+    EncapsulateRequest,
+    EncapsulateResponse,
+)
 from strongroom.kms.records import KeyRecord
 from strongroom.ports import StoreTx
 
 
 def _kem_key(
-    k: Kernel, tx: StoreTx, ctx: OpContext, req: dict[str, Any], action: str
+    k: Kernel,
+    tx: StoreTx,
+    ctx: OpContext,
+    req: EncapsulateRequest | DecapsulateRequest,
+    action: str,
 ) -> tuple[KeyRecord, MlKemKeyType]:
-    """Resolve, authorise, check the state, then the usage (AWS KMS's order)."""
-    if req.get("Recipient") is not None:
-        # not in today's model; should a later one add attestation, refuse it, never ignore it
-        raise UnsupportedOperationError("Recipient (attested enclaves) is not supported.")
-    key = k.usable_key(tx, ctx, req["KeyId"], "crypto", action, None, req.get("GrantTokens"))
+    """Resolve, authorise, check the state, then the usage (AWS KMS's order).
+
+    A ``Recipient`` (attestation), which the model does not have for these operations, is
+    refused before this runs (:data:`strongroom.kms.unoffered.UNOFFERED_MEMBERS`).
+    """
+    key = k.usable_key(tx, ctx, req.key_id, "crypto", action, None, req.grant_tokens)
     if key.key_usage != ENCAPSULATE_DECAPSULATE:
         raise wrong_usage(key.arn, key.key_usage, action)
     key_type = KEY_SPECS[key.key_spec].key_type
@@ -42,30 +50,30 @@ def _kem_key(
     return key, key_type
 
 
-def encapsulate(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def encapsulate(k: Kernel, ctx: OpContext, req: EncapsulateRequest) -> EncapsulateResponse:
     """A new shared secret and its ciphertext under the key's public key."""
 
-    def unit(tx: StoreTx) -> dict[str, Any]:
+    def unit(tx: StoreTx) -> EncapsulateResponse:
         key, key_type = _kem_key(k, tx, ctx, req, "Encapsulate")
         public = k.materials.version_record(tx, key, key.current_version).public_key
         if public is None:
             raise KMSInternalError(f"{key.arn} has no public key")
         secret, ciphertext = key_type.encapsulate(public)
-        return {
-            "KeyId": key.arn,
-            "SharedSecret": secret,
-            "SharedSecretCiphertextBlob": ciphertext,
-            "EncapsulationAlgorithm": ML_KEM,
-        }
+        return EncapsulateResponse(
+            encapsulation_algorithm=ML_KEM,
+            key_id=key.arn,
+            shared_secret=secret,
+            shared_secret_ciphertext_blob=ciphertext,
+        )
 
     return k.read(unit)
 
 
-def decapsulate(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def decapsulate(k: Kernel, ctx: OpContext, req: DecapsulateRequest) -> DecapsulateResponse:
     """The shared secret of ``SharedSecretCiphertextBlob``, with the key's private key."""
-    ciphertext: bytes = req["SharedSecretCiphertextBlob"]
+    ciphertext = req.shared_secret_ciphertext_blob
 
-    def unit(tx: StoreTx) -> dict[str, Any]:
+    def unit(tx: StoreTx) -> DecapsulateResponse:
         key, key_type = _kem_key(k, tx, ctx, req, "Decapsulate")
         if len(ciphertext) != key_type.ciphertext_bytes:
             raise InvalidCiphertextError(
@@ -73,10 +81,10 @@ def decapsulate(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any
                 f"key spec {key.key_spec} is {key_type.ciphertext_bytes} bytes."
             )
         material = k.materials.material(tx, key, key.current_version)
-        return {
-            "KeyId": key.arn,
-            "SharedSecret": key_type.decapsulate(material, ciphertext),
-            "EncapsulationAlgorithm": ML_KEM,
-        }
+        return DecapsulateResponse(
+            encapsulation_algorithm=ML_KEM,
+            key_id=key.arn,
+            shared_secret=key_type.decapsulate(material, ciphertext),
+        )
 
     return k.read(unit)

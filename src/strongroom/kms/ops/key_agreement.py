@@ -9,14 +9,16 @@ key comes from ``GetPublicKey``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from strongroom.errors import InvalidKeyUsageError, UnsupportedOperationError, ValidationError
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import ECDH, KEY_AGREEMENT, wrong_usage
+from strongroom.kms.messages.key_agreement import (
+    DeriveSharedSecretRequest,
+    DeriveSharedSecretResponse,
+)
 from strongroom.kms.signing import load_private
 from strongroom.ports import StoreTx
 
@@ -32,28 +34,30 @@ def peer_public_key(der: bytes, curve: ec.EllipticCurve) -> ec.EllipticCurvePubl
     return public
 
 
-def derive_shared_secret(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def derive_shared_secret(
+    k: Kernel, ctx: OpContext, req: DeriveSharedSecretRequest
+) -> DeriveSharedSecretResponse:
     """ECDH with the key's private key and the peer's ``PublicKey``; the raw secret."""
-    if req.get("Recipient") is not None:
+    if req.recipient is not None:
         raise UnsupportedOperationError("Recipient (attested enclaves) is not supported.")
-    if req["KeyAgreementAlgorithm"] != ECDH:
+    if req.key_agreement_algorithm != ECDH:
         raise ValidationError("KeyAgreementAlgorithm must be ECDH.")
 
-    def unit(tx: StoreTx) -> dict[str, Any]:
+    def unit(tx: StoreTx) -> DeriveSharedSecretResponse:
         key = k.usable_key(
-            tx, ctx, req["KeyId"], "crypto", "DeriveSharedSecret", None, req.get("GrantTokens")
+            tx, ctx, req.key_id, "crypto", "DeriveSharedSecret", None, req.grant_tokens
         )
         if key.key_usage != KEY_AGREEMENT:
             raise wrong_usage(key.arn, key.key_usage, "DeriveSharedSecret")
         private = load_private(k.materials.material(tx, key, key.current_version))
         if not isinstance(private, ec.EllipticCurvePrivateKey):
             raise InvalidKeyUsageError(f"{key.arn} is not an elliptic curve key.")
-        peer = peer_public_key(req["PublicKey"], private.curve)
-        return {
-            "KeyId": key.arn,
-            "SharedSecret": private.exchange(ec.ECDH(), peer),
-            "KeyAgreementAlgorithm": ECDH,
-            "KeyOrigin": key.origin,
-        }
+        peer = peer_public_key(req.public_key, private.curve)
+        return DeriveSharedSecretResponse(
+            key_agreement_algorithm=ECDH,
+            key_id=key.arn,
+            key_origin=key.origin,
+            shared_secret=private.exchange(ec.ECDH(), peer),
+        )
 
     return k.read(unit)

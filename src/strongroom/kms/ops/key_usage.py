@@ -8,18 +8,23 @@ Strongroom's audit events are found by ``KmsRequestId`` (``strongroom admin audi
 
 from __future__ import annotations
 
-from typing import Any
-
 from strongroom.errors import NotFoundError
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.key_usage import stored_use, tracking_start
+from strongroom.kms.messages.key_usage import (
+    GetKeyLastUsageRequest,
+    GetKeyLastUsageResponse,
+    KeyLastUsageData,
+)
 from strongroom.kms.records import KeyRecord
 from strongroom.ports import StoreTx
 
 
-def get_key_last_usage(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def get_key_last_usage(
+    k: Kernel, ctx: OpContext, req: GetKeyLastUsageRequest
+) -> GetKeyLastUsageResponse:
     """When, by which operation and request a key was last used successfully."""
-    key_spec: str = req["KeyId"]
+    key_spec = req.key_id
     if key_spec.startswith("alias/") or ":alias/" in key_spec:
         raise NotFoundError("GetKeyLastUsage takes a key id or key ARN, not an alias.")
 
@@ -42,15 +47,13 @@ def get_key_last_usage(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[s
         use = pending
     if start is None or (use is not None and use.timestamp < start):
         start = use.timestamp if use is not None else k.clock.now()
-    response: dict[str, Any] = {
-        "KeyId": key.arn,
-        "KeyCreationDate": key.creation_date,
-        "TrackingStartDate": start,
-    }
-    if use is not None:
-        response["KeyLastUsage"] = {
-            "Operation": use.operation,
-            "Timestamp": use.timestamp,
-            "KmsRequestId": use.request_id,
-        }
-    return response
+    return GetKeyLastUsageResponse(
+        key_creation_date=key.creation_date,
+        key_id=key.arn,
+        key_last_usage=None
+        if use is None
+        else KeyLastUsageData(
+            kms_request_id=use.request_id, operation=use.operation, timestamp=use.timestamp
+        ),
+        tracking_start_date=start,
+    )

@@ -1,12 +1,12 @@
 """Key lifecycle: CreateKey, DescribeKey, ListKeys, enable/disable, deletion, description.
 
-Rotation, tags and policies live in :mod:`.ops_rotation` and :mod:`.ops_tags`.
+Rotation, tags and policies live in :mod:`.rotation`, :mod:`.tags` and :mod:`.policy`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from strongroom.errors import (
@@ -19,6 +19,7 @@ from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.key_usage import USE_KIND
 from strongroom.kms.keyspec import KEY_SPECS, NOT_OFFERED_SPECS, SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
+from strongroom.kms.messages import keys as msg
 from strongroom.kms.multi_region import related_rows, save_key
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
 from strongroom.kms.states import (
@@ -63,9 +64,9 @@ def page(items: list[Any], limit: int | None, default: int = 100) -> tuple[list[
     return items[:size], len(items) > size
 
 
-def _key_spec(k: Kernel, req: dict[str, Any]) -> tuple[str, str]:
-    spec = req.get("KeySpec")
-    legacy = req.get("CustomerMasterKeySpec")
+def _key_spec(k: Kernel, req: msg.CreateKeyRequest) -> tuple[str, str]:
+    spec = req.key_spec
+    legacy = req.customer_master_key_spec
     if spec is not None and legacy is not None:
         raise ValidationError(
             "You cannot specify KeySpec and CustomerMasterKeySpec in the same request."
@@ -76,41 +77,40 @@ def _key_spec(k: Kernel, req: dict[str, Any]) -> tuple[str, str]:
         raise UnsupportedOperationError(
             NOT_OFFERED_SPECS.get(spec, f"KeySpec {spec} is not supported.")
         )
-    usage = req.get("KeyUsage") or info.default_usage
+    usage = req.key_usage or info.default_usage
     if usage is None or usage not in info.usages:
         raise ValidationError(
-            f"KeyUsage {req.get('KeyUsage') or 'ENCRYPT_DECRYPT'} is not compatible with "
-            f"KeySpec {spec}"
+            f"KeyUsage {req.key_usage or 'ENCRYPT_DECRYPT'} is not compatible with KeySpec {spec}"
         )
     return spec, usage
 
 
-def create_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def create_key(k: Kernel, ctx: OpContext, req: msg.CreateKeyRequest) -> msg.CreateKeyResponse:
     """Create a KMS key of any supported spec and usage.
 
     A given policy is validated first and must not lock the caller out (unless
     ``BypassPolicyLockoutSafetyCheck``), as AWS does.
     """
     account = ctx.caller.tenant
-    policy = req.get("Policy")
+    policy = req.policy
     if policy is not None:
-        bypass = bool(req.get("BypassPolicyLockoutSafetyCheck"))
+        bypass = bool(req.bypass_policy_lockout_safety_check)
         k.authorizer.check_new_policy(ctx.caller, policy, None, bypass)
     else:
         policy = default_policy(account)
     spec, usage = _key_spec(k, req)
-    origin = req.get("Origin") or "AWS_KMS"
+    origin = req.origin or "AWS_KMS"
     if origin not in ("AWS_KMS", "EXTERNAL"):
         raise UnsupportedOperationError(f"Origin {origin} is not supported.")
-    if req.get("CustomKeyStoreId") or req.get("XksKeyId"):
+    if req.custom_key_store_id or req.xks_key_id:
         raise UnsupportedOperationError("Custom key stores are not supported.")
-    multi_region = bool(req.get("MultiRegion"))
+    multi_region = bool(req.multi_region)
     if multi_region and origin == "EXTERNAL":
         raise UnsupportedOperationError(
             "Multi-Region keys with imported key material (Origin EXTERNAL) are not "
             "supported by Strongroom; create a multi-Region key with Origin AWS_KMS."
         )
-    tags = check_tags(req.get("Tags") or [])
+    tags = check_tags(req.tags or ())
     now = k.clock.now()
     key = KeyRecord(
         key_id=k.new_key_id(multi_region),
@@ -122,7 +122,7 @@ def create_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]
         origin=origin,
         key_state=PENDING_IMPORT if origin == "EXTERNAL" else ENABLED,
         creation_date=now,
-        description=req.get("Description") or "",
+        description=req.description or "",
         current_version=0 if origin == "EXTERNAL" else 1,
         tags=tags,
         policy=policy,
@@ -145,27 +145,27 @@ def create_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]
             tx.insert(account, "keyver", version_name(key.key_id, 1), version.to_bytes())
 
     k.write(ctx, unit)
-    return {"KeyMetadata": k.describe(key)}
+    return msg.CreateKeyResponse(key_metadata=k.describe(key))
 
 
-def describe_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def describe_key(k: Kernel, ctx: OpContext, req: msg.DescribeKeyRequest) -> msg.DescribeKeyResponse:
     """Return a key's metadata."""
 
-    def unit(tx: StoreTx) -> dict[str, Any]:
-        key = k.resolve_key(tx, ctx, req["KeyId"])
-        k.authorize(tx, ctx, key, "DescribeKey", None, req.get("GrantTokens"))
-        return k.describe(key, tx)
+    def unit(tx: StoreTx) -> msg.DescribeKeyResponse:
+        key = k.resolve_key(tx, ctx, req.key_id)
+        k.authorize(tx, ctx, key, "DescribeKey", None, req.grant_tokens)
+        return msg.DescribeKeyResponse(key_metadata=k.describe(key, tx))
 
-    return {"KeyMetadata": k.read(unit)}
+    return k.read(unit)
 
 
-def list_keys(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def list_keys(k: Kernel, ctx: OpContext, req: msg.ListKeysRequest) -> msg.ListKeysResponse:
     """List the caller's keys in its region, paginated by key id."""
-    marker = req.get("Marker")
+    marker = req.marker
     if marker is not None and not marker.startswith("k:"):
         raise InvalidMarkerError("Marker is invalid.")
 
-    owners = req.get("ResourceOwners")
+    owners = req.resource_owners
 
     def unit(tx: StoreTx) -> list[KeyRecord]:
         if owners is not None and "SELF" not in owners:
@@ -175,34 +175,33 @@ def list_keys(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
         here = ctx.caller.region
         return [key for key in keys if key.region == here and not k.is_past_deletion(key)]
 
-    keys, truncated = page(k.read(unit), req.get("Limit"))
-    response: dict[str, Any] = {
-        "Keys": [{"KeyId": key.key_id, "KeyArn": key.arn} for key in keys],
-        "Truncated": truncated,
-    }
-    if truncated:
-        response["NextMarker"] = "k:" + keys[-1].row_name
-    return response
+    keys, truncated = page(k.read(unit), req.limit)
+    return msg.ListKeysResponse(
+        keys=tuple(msg.KeyListEntry(key_arn=key.arn, key_id=key.key_id) for key in keys),
+        next_marker="k:" + keys[-1].row_name if truncated else None,
+        truncated=truncated,
+    )
 
 
 def update_key(
     k: Kernel,
     ctx: OpContext,
-    req: dict[str, Any],
+    key_id: str,
     group: str,
     action: str,
     change: Callable[[KeyRecord], KeyRecord] | None = None,
     *,
     change_in_tx: Callable[[StoreTx, KeyRecord], KeyRecord] | None = None,
+    grant_tokens: Sequence[str] | None = None,
 ) -> KeyRecord:
-    """Lock a key, check state and permission, apply ``change(key) -> key``, save.
+    """Lock the key ``key_id`` names, check state and permission, apply ``change(key)``, save.
 
     ``change_in_tx(tx, key)`` instead of ``change`` when the change reads other rows.
     """
 
     def unit(tx: StoreTx) -> KeyRecord:
-        key = k.resolve_key(tx, ctx, req["KeyId"])
-        k.authorize(tx, ctx, key, action, None, req.get("GrantTokens"))
+        key = k.resolve_key(tx, ctx, key_id)
+        k.authorize(tx, ctx, key, action, None, grant_tokens)
         raw = tx.get_for_update(key.account_id, "key", key.row_name)
         key = current_view(KeyRecord.from_bytes(raw), k.clock.now()) if raw is not None else key
         check_state(key.key_state, group, key.arn)
@@ -219,35 +218,38 @@ def update_key(
     return updated
 
 
-def enable_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def enable_key(k: Kernel, ctx: OpContext, req: msg.EnableKeyRequest) -> None:
     """Set a key's state to Enabled."""
-    update_key(k, ctx, req, "enable", "EnableKey", lambda key: key.replace(key_state=ENABLED))
-    return {}
+    update_key(
+        k, ctx, req.key_id, "enable", "EnableKey", lambda key: key.replace(key_state=ENABLED)
+    )
 
 
-def disable_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def disable_key(k: Kernel, ctx: OpContext, req: msg.DisableKeyRequest) -> None:
     """Set a key's state to Disabled; its cached material is dropped."""
-    update_key(k, ctx, req, "enable", "DisableKey", lambda key: key.replace(key_state=DISABLED))
-    return {}
+    update_key(
+        k, ctx, req.key_id, "enable", "DisableKey", lambda key: key.replace(key_state=DISABLED)
+    )
 
 
-def update_key_description(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def update_key_description(k: Kernel, ctx: OpContext, req: msg.UpdateKeyDescriptionRequest) -> None:
     """Replace a key's description."""
     update_key(
         k,
         ctx,
-        req,
+        req.key_id,
         "manage",
         "UpdateKeyDescription",
-        lambda key: key.replace(description=req["Description"]),
+        lambda key: key.replace(description=req.description),
     )
-    return {}
 
 
-def schedule_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def schedule_key_deletion(
+    k: Kernel, ctx: OpContext, req: msg.ScheduleKeyDeletionRequest
+) -> msg.ScheduleKeyDeletionResponse:
     """Schedule a key's deletion after a 7-30 day waiting period (default 30)."""
-    days = req.get("PendingWindowInDays")
-    days = DEFAULT_PENDING_WINDOW_DAYS if days is None else int(days)
+    days = req.pending_window_in_days
+    days = DEFAULT_PENDING_WINDOW_DAYS if days is None else days
     if not MIN_PENDING_WINDOW_DAYS <= days <= MAX_PENDING_WINDOW_DAYS:
         raise ValidationError(
             f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed "
@@ -272,20 +274,23 @@ def schedule_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dic
             state_before_deletion=key.key_state,
         )
 
-    key = update_key(k, ctx, req, "schedule", "ScheduleKeyDeletion", change_in_tx=change)
-    response: dict[str, Any] = {"KeyId": key.arn, "KeyState": key.key_state}
-    if key.deletion_date is not None:
-        response["DeletionDate"] = key.deletion_date
-    response["PendingWindowInDays"] = days
-    return response
+    key = update_key(k, ctx, req.key_id, "schedule", "ScheduleKeyDeletion", change_in_tx=change)
+    return msg.ScheduleKeyDeletionResponse(
+        deletion_date=key.deletion_date,
+        key_id=key.arn,
+        key_state=key.key_state,
+        pending_window_in_days=days,
+    )
 
 
-def cancel_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def cancel_key_deletion(
+    k: Kernel, ctx: OpContext, req: msg.CancelKeyDeletionRequest
+) -> msg.CancelKeyDeletionResponse:
     """Cancel a scheduled deletion; the key comes back Disabled, as in AWS KMS."""
     key = update_key(
         k,
         ctx,
-        req,
+        req.key_id,
         "cancel",
         "CancelKeyDeletion",
         lambda key: key.replace(
@@ -295,7 +300,7 @@ def cancel_key_deletion(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[
             state_before_deletion=None,
         ),
     )
-    return {"KeyId": key.arn}
+    return msg.CancelKeyDeletionResponse(key_id=key.arn)
 
 
 def shred_key(k: Kernel, tx: StoreTx, key: KeyRecord) -> None:

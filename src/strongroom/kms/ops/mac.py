@@ -7,8 +7,6 @@ A MAC is the bare HMAC tag (28, 32, 48 or 64 bytes), so a holder of the same key
 
 from __future__ import annotations
 
-from typing import Any
-
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
@@ -16,6 +14,12 @@ from cryptography.hazmat.primitives.hmac import HMAC
 from strongroom.errors import InvalidKeyUsageError, InvalidMacError
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.keyspec import GENERATE_VERIFY_MAC, algorithms, wrong_usage
+from strongroom.kms.messages.mac import (
+    GenerateMacRequest,
+    GenerateMacResponse,
+    VerifyMacRequest,
+    VerifyMacResponse,
+)
 from strongroom.ports import StoreTx
 
 MAC_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -27,12 +31,14 @@ MAC_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 """Each AWS MAC algorithm and its hash."""
 
 
-def _mac(k: Kernel, ctx: OpContext, req: dict[str, Any], action: str) -> tuple[str, HMAC]:
+def _mac(
+    k: Kernel, ctx: OpContext, req: GenerateMacRequest | VerifyMacRequest, action: str
+) -> tuple[str, HMAC]:
     """Resolve and check the key; return its ARN and an HMAC fed with the message."""
-    algorithm = req["MacAlgorithm"]
+    algorithm = req.mac_algorithm
 
     def unit(tx: StoreTx) -> tuple[str, HMAC]:
-        key = k.usable_key(tx, ctx, req["KeyId"], "crypto", action, None, req.get("GrantTokens"))
+        key = k.usable_key(tx, ctx, req.key_id, "crypto", action, None, req.grant_tokens)
         if key.key_usage != GENERATE_VERIFY_MAC:
             raise wrong_usage(key.arn, key.key_usage, action)
         if algorithm not in algorithms(key.key_spec, GENERATE_VERIFY_MAC):
@@ -40,23 +46,23 @@ def _mac(k: Kernel, ctx: OpContext, req: dict[str, Any], action: str) -> tuple[s
                 f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}."
             )
         mac = HMAC(k.materials.material(tx, key, key.current_version), MAC_HASHES[algorithm]())
-        mac.update(req["Message"])
+        mac.update(req.message)
         return key.arn, mac
 
     return k.read(unit)
 
 
-def generate_mac(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def generate_mac(k: Kernel, ctx: OpContext, req: GenerateMacRequest) -> GenerateMacResponse:
     """Return the HMAC of a 1-4096 byte message under an HMAC KMS key."""
     arn, mac = _mac(k, ctx, req, "GenerateMac")
-    return {"KeyId": arn, "Mac": mac.finalize(), "MacAlgorithm": req["MacAlgorithm"]}
+    return GenerateMacResponse(key_id=arn, mac=mac.finalize(), mac_algorithm=req.mac_algorithm)
 
 
-def verify_mac(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def verify_mac(k: Kernel, ctx: OpContext, req: VerifyMacRequest) -> VerifyMacResponse:
     """Check a MAC in constant time; a mismatch is ``KMSInvalidMacException``."""
     arn, mac = _mac(k, ctx, req, "VerifyMac")
     try:
-        mac.verify(req["Mac"])
+        mac.verify(req.mac)
     except InvalidSignature as exc:
         raise InvalidMacError("") from exc
-    return {"KeyId": arn, "MacValid": True, "MacAlgorithm": req["MacAlgorithm"]}
+    return VerifyMacResponse(key_id=arn, mac_algorithm=req.mac_algorithm, mac_valid=True)

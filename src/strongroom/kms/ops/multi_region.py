@@ -9,8 +9,6 @@ replica is a new key row of the same ``mrk-`` id sharing the primary's material 
 
 from __future__ import annotations
 
-from typing import Any
-
 from strongroom.errors import (
     AlreadyExistsError,
     NotFoundError,
@@ -18,6 +16,12 @@ from strongroom.errors import (
     ValidationError,
 )
 from strongroom.kms.kernel import Kernel, OpContext
+from strongroom.kms.messages.multi_region import (
+    ReplicateKeyRequest,
+    ReplicateKeyResponse,
+    UpdatePrimaryRegionRequest,
+)
+from strongroom.kms.messages.shared import Tag
 from strongroom.kms.metadata import key_metadata
 from strongroom.kms.multi_region import related_rows, save_key
 from strongroom.kms.ops.keys import default_policy
@@ -44,7 +48,7 @@ def _primary_here(k: Kernel, tx: StoreTx, ctx: OpContext, key_spec: str, action:
     return key
 
 
-def replicate_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def replicate_key(k: Kernel, ctx: OpContext, req: ReplicateKeyRequest) -> ReplicateKeyResponse:
     """Create a replica of a multi-Region primary key in another region.
 
     The replica shares the primary's key id, material (every version), key spec, usage,
@@ -52,17 +56,17 @@ def replicate_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, A
     ``kms:ReplicateKey`` on the primary; the replica's policy (the default one if none is
     given) must not lock the caller out unless ``BypassPolicyLockoutSafetyCheck``.
     """
-    region = req["ReplicaRegion"]
+    region = req.replica_region
     account = ctx.caller.tenant
-    policy = req.get("Policy")
-    tags = check_tags(req.get("Tags") or [])
+    policy = req.policy
+    tags = check_tags(req.tags or ())
 
     def unit(tx: StoreTx) -> KeyRecord:
-        primary = _primary_here(k, tx, ctx, req["KeyId"], "ReplicateKey")
+        primary = _primary_here(k, tx, ctx, req.key_id, "ReplicateKey")
         check_state(primary.key_state, "crypto", primary.arn)
         replica_arn = f"arn:aws:kms:{region}:{account}:key/{primary.key_id}"
         if policy is not None:
-            bypass = bool(req.get("BypassPolicyLockoutSafetyCheck"))
+            bypass = bool(req.bypass_policy_lockout_safety_check)
             k.authorizer.check_new_policy(ctx.caller, policy, replica_arn, bypass)
         replica = KeyRecord(
             key_id=primary.key_id,
@@ -73,7 +77,7 @@ def replicate_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, A
             origin=primary.origin,
             key_state=ENABLED,
             creation_date=k.clock.now(),
-            description=req.get("Description") or "",
+            description=req.description or "",
             current_version=primary.current_version,
             rotation_enabled=primary.rotation_enabled,
             rotation_period_days=primary.rotation_period_days,
@@ -91,12 +95,11 @@ def replicate_key(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, A
     metadata = key_metadata(replica, _material_id(k, replica), related)
     # AWS answers while the replica is still being made; here it is ready at once
     # (DescribeKey shows Enabled), but the answer keeps AWS's shape for clients that wait.
-    metadata.update(KeyState=CREATING, Enabled=False)
-    return {
-        "ReplicaKeyMetadata": metadata,
-        "ReplicaPolicy": replica.policy,
-        "ReplicaTags": [{"TagKey": key, "TagValue": value} for key, value in tags.items()],
-    }
+    return ReplicateKeyResponse(
+        replica_key_metadata=metadata._replace(key_state=CREATING, enabled=False),
+        replica_policy=replica.policy,
+        replica_tags=tuple(Tag(tag_key=key, tag_value=value) for key, value in tags.items()),
+    )
 
 
 def _material_id(k: Kernel, key: KeyRecord) -> str | None:
@@ -105,16 +108,16 @@ def _material_id(k: Kernel, key: KeyRecord) -> str | None:
     return k.materials.material_id_of(None, key, key.current_version)
 
 
-def update_primary_region(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def update_primary_region(k: Kernel, ctx: OpContext, req: UpdatePrimaryRegionRequest) -> None:
     """Make the replica in ``PrimaryRegion`` the primary key; the old primary a replica.
 
     Needs ``kms:UpdatePrimaryRegion`` on both keys, and both Enabled. AWS passes through a
     short ``Updating`` state; here the change is one transaction, done when this returns.
     """
-    new_region = req["PrimaryRegion"]
+    new_region = req.primary_region
 
     def unit(tx: StoreTx) -> None:
-        primary = _primary_here(k, tx, ctx, req["KeyId"], "UpdatePrimaryRegion")
+        primary = _primary_here(k, tx, ctx, req.key_id, "UpdatePrimaryRegion")
         if new_region == primary.region:
             raise ValidationError(
                 f"{primary.arn} is already the primary key: PrimaryRegion must be the "
@@ -137,4 +140,3 @@ def update_primary_region(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dic
         save_key(tx, current.replace(primary_region=new_region))
 
     k.write(ctx, unit)
-    return {}

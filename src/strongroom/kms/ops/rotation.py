@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from strongroom.errors import (
     InvalidMarkerError,
     InvalidStateError,
@@ -23,6 +21,17 @@ from strongroom.kms.imported_materials import (
 from strongroom.kms.kernel import DAY, Kernel, OpContext
 from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 from strongroom.kms.material import new_material
+from strongroom.kms.messages.rotation import (
+    DisableKeyRotationRequest,
+    EnableKeyRotationRequest,
+    GetKeyRotationStatusRequest,
+    GetKeyRotationStatusResponse,
+    ListKeyRotationsRequest,
+    ListKeyRotationsResponse,
+    RotateKeyOnDemandRequest,
+    RotateKeyOnDemandResponse,
+    RotationsListEntry,
+)
 from strongroom.kms.multi_region import refuse_replica, save_key
 from strongroom.kms.ops.keys import page, update_key
 from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
@@ -68,9 +77,9 @@ def rotate_in_tx(k: Kernel, tx: StoreTx, key: KeyRecord, rotation_type: str) -> 
     return updated
 
 
-def enable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def enable_key_rotation(k: Kernel, ctx: OpContext, req: EnableKeyRotationRequest) -> None:
     """Turn on automatic rotation every 90-2560 days (default 365)."""
-    days = int(req.get("RotationPeriodInDays") or DEFAULT_ROTATION_DAYS)
+    days = req.rotation_period_in_days or DEFAULT_ROTATION_DAYS
 
     def change(key: KeyRecord) -> KeyRecord:
         _check_rotatable(key)
@@ -81,11 +90,10 @@ def enable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[
             next_rotation_date=k.clock.now() + days * DAY,
         )
 
-    update_key(k, ctx, req, "rotate", "EnableKeyRotation", change)
-    return {}
+    update_key(k, ctx, req.key_id, "rotate", "EnableKeyRotation", change)
 
 
-def disable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def disable_key_rotation(k: Kernel, ctx: OpContext, req: DisableKeyRotationRequest) -> None:
     """Turn off automatic rotation."""
 
     def change(key: KeyRecord) -> KeyRecord:
@@ -93,11 +101,12 @@ def disable_key_rotation(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict
         refuse_replica(key, "automatic rotation is set")
         return key.replace(rotation_enabled=False, next_rotation_date=None)
 
-    update_key(k, ctx, req, "rotate", "DisableKeyRotation", change)
-    return {}
+    update_key(k, ctx, req.key_id, "rotate", "DisableKeyRotation", change)
 
 
-def get_key_rotation_status(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def get_key_rotation_status(
+    k: Kernel, ctx: OpContext, req: GetKeyRotationStatusRequest
+) -> GetKeyRotationStatusResponse:
     """Say whether automatic rotation is on, its period and next date.
 
     As in AWS KMS, asking about a key that cannot be rotated (asymmetric, HMAC) is an
@@ -106,25 +115,29 @@ def get_key_rotation_status(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> d
     """
 
     def unit(tx: StoreTx) -> KeyRecord:
-        key = k.resolve_key(tx, ctx, req["KeyId"])
+        key = k.resolve_key(tx, ctx, req.key_id)
         k.authorize(tx, ctx, key, "GetKeyRotationStatus")
         _check_rotatable(key, imported=True)
         return key
 
     key = k.read(unit)
     # AWS answers the bare key id here (RotateKeyOnDemand answers the key ARN)
-    response: dict[str, Any] = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.key_id}
-    if key.rotation_enabled:
-        response["RotationPeriodInDays"] = key.rotation_period_days
-        response["NextRotationDate"] = key.next_rotation_date
-    return response
+    enabled = key.rotation_enabled
+    return GetKeyRotationStatusResponse(
+        key_id=key.key_id,
+        key_rotation_enabled=enabled,
+        next_rotation_date=key.next_rotation_date if enabled else None,
+        rotation_period_in_days=key.rotation_period_days if enabled else None,
+    )
 
 
-def rotate_key_on_demand(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def rotate_key_on_demand(
+    k: Kernel, ctx: OpContext, req: RotateKeyOnDemandRequest
+) -> RotateKeyOnDemandResponse:
     """Create a new version of a key's material now; every old version still decrypts."""
 
     def unit(tx: StoreTx) -> KeyRecord:
-        key = k.resolve_key(tx, ctx, req["KeyId"])
+        key = k.resolve_key(tx, ctx, req.key_id)
         k.authorize(tx, ctx, key, "RotateKeyOnDemand")
         raw = tx.get_for_update(key.account_id, "key", key.row_name)
         key = KeyRecord.from_bytes(raw) if raw is not None else key
@@ -145,15 +158,17 @@ def rotate_key_on_demand(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict
 
     key = k.write(ctx, unit)
     k.forget_key(key.account_id, key.key_id)
-    return {"KeyId": key.arn}
+    return RotateKeyOnDemandResponse(key_id=key.arn)
 
 
-def list_key_rotations(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[str, Any]:
+def list_key_rotations(
+    k: Kernel, ctx: OpContext, req: ListKeyRotationsRequest
+) -> ListKeyRotationsResponse:
     """List the rotations of a key (every version after the first), oldest first."""
-    marker = req.get("Marker")
+    marker = req.marker
 
     def unit(tx: StoreTx) -> tuple[KeyRecord, list[KeyVersionRecord]]:
-        key = k.resolve_key(tx, ctx, req["KeyId"])
+        key = k.resolve_key(tx, ctx, req.key_id)
         k.authorize(tx, ctx, key, "ListKeyRotations")
         _check_rotatable(key, imported=True)
         if marker is not None and not marker.startswith(key.key_id + "/"):
@@ -164,39 +179,36 @@ def list_key_rotations(k: Kernel, ctx: OpContext, req: dict[str, Any]) -> dict[s
     key, versions = k.read(unit)
     # ROTATIONS_ONLY (the default) lists rotations; ALL_KEY_MATERIAL the first material
     # and any imported material pending rotation too
-    every = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
+    every = req.include_key_material == "ALL_KEY_MATERIAL"
     if key.origin == EXTERNAL:  # rows of material never imported are not materials
         materials = KeyMaterials.of(versions, key)
         versions = list(materials.rows)
     rotations = [v for v in versions if every or (v.version >= 2 and not v.pending_rotation)]
-    shown, truncated = page(rotations, req.get("Limit"))
-    response: dict[str, Any] = {
-        "Rotations": [_rotation_entry(k, key, v) for v in shown],
-        "Truncated": truncated,
-    }
-    if truncated:
-        response["NextMarker"] = version_name(key.key_id, shown[-1].version)
-    return response
+    shown, truncated = page(rotations, req.limit)
+    return ListKeyRotationsResponse(
+        next_marker=version_name(key.key_id, shown[-1].version) if truncated else None,
+        rotations=tuple(_rotation_entry(k, key, v) for v in shown),
+        truncated=truncated,
+    )
 
 
-def _rotation_entry(k: Kernel, key: KeyRecord, version: KeyVersionRecord) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "KeyId": key.key_id,
-        "KeyMaterialId": version.material_id
+def _rotation_entry(k: Kernel, key: KeyRecord, version: KeyVersionRecord) -> RotationsListEntry:
+    rotated = version.version > 1 and not version.pending_rotation
+    imported = key.origin == EXTERNAL
+    return RotationsListEntry(
+        expiration_model=(
+            version.expiration_model or KEY_MATERIAL_DOES_NOT_EXPIRE if imported else None
+        ),
+        import_state=import_state(version, k.clock.now()) if imported else None,
+        key_id=key.key_id,
+        key_material_description=version.description if imported else None,
+        key_material_id=version.material_id
         or k.materials.material_id_of(None, key, version.version),
-        "KeyMaterialState": material_state(key, version),
-    }
-    if version.version > 1 and not version.pending_rotation:
-        entry["RotationDate"] = version.created_at
-        entry["RotationType"] = version.rotation_type
-    if key.origin == EXTERNAL:
-        entry["ImportState"] = import_state(version, k.clock.now())
-        entry["ExpirationModel"] = version.expiration_model or KEY_MATERIAL_DOES_NOT_EXPIRE
-        if version.valid_to is not None:
-            entry["ValidTo"] = version.valid_to
-        if version.description is not None:
-            entry["KeyMaterialDescription"] = version.description
-    return entry
+        key_material_state=material_state(key, version),
+        rotation_date=version.created_at if rotated else None,
+        rotation_type=version.rotation_type if rotated else None,
+        valid_to=version.valid_to if imported else None,
+    )
 
 
 def _rotate_to_pending(

@@ -30,11 +30,29 @@ CountUserKeys          KeyId -> Count, KeyId                        ``kms:Descri
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from strongroom.errors import DryRunOperationError, StrongroomError, UnsupportedOperationError
 from strongroom.kms.caller import Caller
 from strongroom.kms.kernel import Kernel, OpContext
+from strongroom.kms.userkeys.messages import (
+    CountUserKeysRequest,
+    CountUserKeysResponse,
+    CreateUserKeysRequest,
+    CreateUserKeysResponse,
+    DescribeUserKeyRequest,
+    DescribeUserKeyResponse,
+    DestroyUserKeyRequest,
+    DestroyUserKeyResponse,
+    EncryptForUserRequest,
+    EncryptForUserResponse,
+    GenerateUserDataKeyRequest,
+    GenerateUserDataKeyResponse,
+    UserKeyExistsRequest,
+    UserKeyExistsResponse,
+)
 from strongroom.kms.userkeys.operations import (
     USER_KEY_CHUNK,
     user_count_keys,
@@ -67,9 +85,10 @@ def call_user_keys(
     """Run one user-key operation (``"CreateUserKeys"``...) for ``caller``.
 
     As :meth:`KeyService.call` for the AWS operations: the request is checked against
-    the user-key model (``ValidationException`` with AWS's wording), blob members are
-    ``bytes`` both ways, ``DryRun`` is honoured, every outcome is audited under the
-    operation's name, and failures are :class:`StrongroomError` subclasses.
+    the user-key model (``ValidationException`` with AWS's wording) while it is decoded
+    into the operation's typed request (:mod:`strongroom.kms.userkeys.messages`), blob
+    members are ``bytes`` both ways, ``DryRun`` is honoured, every outcome is audited under
+    the operation's name, and failures are :class:`StrongroomError` subclasses.
     """
     k.audit.admit()  # fail-closed audit, as KeyService.call
     ctx = OpContext(
@@ -80,10 +99,12 @@ def call_user_keys(
     )
     detail: dict[str, Any] = {}
     try:
-        if operation not in k.user_keys_model.operations:
+        handler = USER_KEY_HANDLERS.get(operation)
+        decode = k.user_keys_codec.request_decoder(operation)
+        encode = k.user_keys_codec.response_encoder(operation)
+        if handler is None or decode is None or encode is None:
             raise UnsupportedOperationError(f"Operation {operation} is not supported.")
-        k.user_keys_model.validate(operation, request)
-        response = _user_key_operation(k, ctx, detail, operation, request)
+        response = encode(handler(k, ctx, detail, decode(request)))
         if ctx.dry_run:
             raise DryRunOperationError(
                 "The request would have succeeded, but the DryRun option is set."
@@ -92,49 +113,100 @@ def call_user_keys(
         k.record(ctx, exc.aws_type, detail)
         raise
     k.record(ctx, "Success", detail)
-    response["KeyId"] = ctx.key_arn
     return response
 
 
-def _user_key_operation(
-    k: Kernel, ctx: OpContext, detail: dict[str, Any], operation: str, request: dict[str, Any]
-) -> dict[str, Any]:
-    key_id: str = request["KeyId"]
-    context = request.get("EncryptionContext")
-    if operation == "GenerateUserDataKey":
-        plaintext, blob = user_generate_data_key(
-            k,
-            ctx,
-            detail,
-            key_id=key_id,
-            user_id=request["UserId"],
-            context=context,
-            number_of_bytes=request.get("NumberOfBytes", DEFAULT_DATA_KEY_BYTES),
-        )
-        return {"Plaintext": plaintext, "CiphertextBlob": blob}
-    if operation == "EncryptForUser":
-        blob = user_encrypt(
-            k,
-            ctx,
-            detail,
-            key_id=key_id,
-            user_id=request["UserId"],
-            plaintext=request["Plaintext"],
-            context=context,
-        )
-        return {"CiphertextBlob": blob}
-    if operation == "CreateUserKeys":
-        ids = list(dict.fromkeys(request["UserIds"]))  # a repeated id is one key
-        created = user_create_keys(
-            k, ctx, detail, key_id=key_id, user_ids=ids, chunk_size=USER_KEY_CHUNK
-        )
-        return {"Created": created}
-    if operation == "DestroyUserKey":
-        destroyed = user_destroy_key(k, ctx, detail, key_id=key_id, user_id=request["UserId"])
-        return {"Destroyed": destroyed}
-    if operation in ("DescribeUserKey", "UserKeyExists"):
-        exists = user_key_present(k, ctx, detail, key_id=key_id, user_id=request["UserId"])
-        return {"Exists": exists}
-    if operation == "CountUserKeys":
-        return {"Count": user_count_keys(k, ctx, detail, key_id=key_id)}
-    raise UnsupportedOperationError(f"{operation} is not supported by Strongroom.")
+def generate_user_data_key(
+    k: Kernel, ctx: OpContext, detail: dict[str, Any], req: GenerateUserDataKeyRequest
+) -> GenerateUserDataKeyResponse:
+    """``GenerateUserDataKey``: a data key in plaintext and sealed under the user's key."""
+    plaintext, blob = user_generate_data_key(
+        k,
+        ctx,
+        detail,
+        key_id=req.key_id,
+        user_id=req.user_id,
+        context=req.encryption_context,
+        number_of_bytes=(
+            DEFAULT_DATA_KEY_BYTES if req.number_of_bytes is None else req.number_of_bytes
+        ),
+    )
+    return GenerateUserDataKeyResponse(
+        ciphertext_blob=blob, plaintext=plaintext, key_id=ctx.key_arn
+    )
+
+
+def encrypt_for_user(
+    k: Kernel, ctx: OpContext, detail: dict[str, Any], req: EncryptForUserRequest
+) -> EncryptForUserResponse:
+    """``EncryptForUser``: a plaintext sealed under the user's key."""
+    blob = user_encrypt(
+        k,
+        ctx,
+        detail,
+        key_id=req.key_id,
+        user_id=req.user_id,
+        plaintext=req.plaintext,
+        context=req.encryption_context,
+    )
+    return EncryptForUserResponse(ciphertext_blob=blob, key_id=ctx.key_arn)
+
+
+def create_user_keys(
+    k: Kernel, ctx: OpContext, detail: dict[str, Any], req: CreateUserKeysRequest
+) -> CreateUserKeysResponse:
+    """``CreateUserKeys``: a key for each user id (a repeated id is one key)."""
+    ids = list(dict.fromkeys(req.user_ids))
+    created = user_create_keys(
+        k, ctx, detail, key_id=req.key_id, user_ids=ids, chunk_size=USER_KEY_CHUNK
+    )
+    return CreateUserKeysResponse(key_id=ctx.key_arn, created=created)
+
+
+def destroy_user_key(
+    k: Kernel, ctx: OpContext, detail: dict[str, Any], req: DestroyUserKeyRequest
+) -> DestroyUserKeyResponse:
+    """``DestroyUserKey``: forget one user's key (crypto-shredding)."""
+    destroyed = user_destroy_key(k, ctx, detail, key_id=req.key_id, user_id=req.user_id)
+    return DestroyUserKeyResponse(key_id=ctx.key_arn, destroyed=destroyed)
+
+
+def describe_user_key(
+    k: Kernel, ctx: OpContext, detail: dict[str, Any], req: DescribeUserKeyRequest
+) -> DescribeUserKeyResponse:
+    """``DescribeUserKey``: whether a user has a key."""
+    exists = user_key_present(k, ctx, detail, key_id=req.key_id, user_id=req.user_id)
+    return DescribeUserKeyResponse(key_id=ctx.key_arn, exists=exists)
+
+
+def user_key_exists(
+    k: Kernel, ctx: OpContext, detail: dict[str, Any], req: UserKeyExistsRequest
+) -> UserKeyExistsResponse:
+    """``UserKeyExists``: the older name of ``DescribeUserKey``."""
+    exists = user_key_present(k, ctx, detail, key_id=req.key_id, user_id=req.user_id)
+    return UserKeyExistsResponse(key_id=ctx.key_arn, exists=exists)
+
+
+def count_user_keys(
+    k: Kernel, ctx: OpContext, detail: dict[str, Any], req: CountUserKeysRequest
+) -> CountUserKeysResponse:
+    """``CountUserKeys``: how many user keys a KMS key has."""
+    count = user_count_keys(k, ctx, detail, key_id=req.key_id)
+    return CountUserKeysResponse(key_id=ctx.key_arn, count_=count)
+
+
+UserKeyHandler = Callable[[Kernel, OpContext, dict[str, Any], Any], Any]
+"""``handler(kernel, ctx, audit detail, request) -> response`` (generated records)."""
+
+USER_KEY_HANDLERS: Mapping[str, UserKeyHandler] = MappingProxyType(
+    {
+        "CountUserKeys": count_user_keys,
+        "CreateUserKeys": create_user_keys,
+        "DescribeUserKey": describe_user_key,
+        "DestroyUserKey": destroy_user_key,
+        "EncryptForUser": encrypt_for_user,
+        "GenerateUserDataKey": generate_user_data_key,
+        "UserKeyExists": user_key_exists,
+    }
+)
+"""Every user-key operation, by its name in the user-key model."""

@@ -22,7 +22,7 @@ written to the audit log (which is append-only): use opaque ids, not e-mail addr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -65,7 +65,7 @@ def user_encrypt(
     key_id: str,
     user_id: str,
     plaintext: bytes,
-    context: dict[str, str] | None,
+    context: Mapping[str, str] | None,
 ) -> bytes:
     """:meth:`encrypt_for_user` as ``ctx``; ``detail`` collects the audit detail."""
     request = {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": context}
@@ -79,7 +79,7 @@ def user_generate_data_key(
     *,
     key_id: str,
     user_id: str,
-    context: dict[str, str] | None,
+    context: Mapping[str, str] | None,
     number_of_bytes: int,
 ) -> tuple[bytes, bytes]:
     """:meth:`generate_user_data_key` as ``ctx``."""
@@ -207,7 +207,7 @@ def _user_capable_key(
     ctx: OpContext,
     key_id: str,
     action: str,
-    context: dict[str, str] | None,
+    context: Mapping[str, str] | None,
 ) -> KeyRecord:
     key = k.usable_key(tx, ctx, key_id, "crypto", action, context)
     if key.key_spec != SYMMETRIC_DEFAULT or key.key_usage != ENCRYPT_DECRYPT:
