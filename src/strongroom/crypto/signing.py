@@ -38,6 +38,8 @@ EXTERNAL_MU = "EXTERNAL_MU"
 ML_DSA_SHAKE_256 = "ML_DSA_SHAKE_256"
 ED25519_SHA_512 = "ED25519_SHA_512"
 MU_BYTES = 64
+HashArgument = hashes.HashAlgorithm | Prehashed | None
+"""What ``cryptography`` takes as the hash of a signature: a hash, a prehashed digest, none."""
 
 
 class InvalidMessage(ValueError):
@@ -83,104 +85,152 @@ def load_public(der: bytes | None) -> PublicKey:
     return key
 
 
+def _refusal(name: str, message_type: str) -> InvalidMessage:
+    return InvalidMessage(f"MessageType {message_type} is not valid for signing algorithm {name}.")
+
+
+_MISMATCH = "signing algorithm does not match the key type"
+
+
 @dataclass(frozen=True, slots=True)
-class SigningScheme:
-    """One AWS signing algorithm: its family (``pss``, ``pkcs1``, ``ecdsa``, ``mldsa``)."""
+class _HashedScheme:
+    """RSA (PSS or PKCS #1 v1.5) and ECDSA: a hash of the message, or the caller's digest."""
 
-    name: str
-    family: str
-    hash: type[hashes.HashAlgorithm] | None
+    hash: type[hashes.HashAlgorithm]
+    padding_name: str | None  # "pss", "pkcs1", or None for ECDSA
 
-    @classmethod
-    def named(cls, name: str) -> Self:
-        """``RSASSA_PSS_SHA_256`` -> PSS with SHA-256, and so on for every AWS name."""
-        if name.startswith("RSASSA_PSS_"):
-            return cls(name, "pss", _HASHES[name.removeprefix("RSASSA_PSS_")])
-        if name.startswith("RSASSA_PKCS1_V1_5_"):
-            return cls(name, "pkcs1", _HASHES[name.removeprefix("RSASSA_PKCS1_V1_5_")])
-        if name.startswith("ECDSA_"):
-            return cls(name, "ecdsa", _HASHES[name.removeprefix("ECDSA_")])
-        if name == ML_DSA_SHAKE_256:
-            return cls(name, "mldsa", None)
-        if name == ED25519_SHA_512:
-            return cls(name, "eddsa", None)
-        raise KeyError(name)
-
-    def _refuse(self, message_type: str) -> InvalidMessage:
-        return InvalidMessage(
-            f"MessageType {message_type} is not valid for signing algorithm {self.name}."
-        )
-
-    def prepare(self, message: bytes, message_type: str) -> hashes.HashAlgorithm | Prehashed | None:
-        """Check ``message`` for its type; the hash argument ``cryptography`` wants.
-
-        ML-DSA takes no hash argument (``None``): its RAW and EXTERNAL_MU messages are only
-        checked.
-        """
-        if self.family == "eddsa":
-            if message_type != RAW:  # pure Ed25519 signs the message itself
-                raise self._refuse(message_type)
-            return None
-        if self.hash is None:
-            if message_type == EXTERNAL_MU and len(message) != MU_BYTES:
-                raise InvalidMessage(
-                    f"An EXTERNAL_MU message must be exactly {MU_BYTES} bytes for {self.name}."
-                )
-            if message_type not in (RAW, EXTERNAL_MU):
-                raise self._refuse(message_type)
-            return None
+    def prepare(self, name: str, message: bytes, message_type: str) -> HashArgument:
         digest = self.hash()
         if message_type == RAW:
             return digest
         if message_type != DIGEST:
-            raise self._refuse(message_type)
+            raise _refusal(name, message_type)
         if len(message) != digest.digest_size:
             raise InvalidMessage(
-                f"Digest is invalid length for algorithm {self.name}: a {message_type} message "
+                f"Digest is invalid length for algorithm {name}: a {message_type} message "
                 f"must be exactly {digest.digest_size} bytes."
             )
         return Prehashed(digest)
 
     def _padding(self) -> padding.AsymmetricPadding:
-        assert self.hash is not None
-        if self.family == "pss":
+        if self.padding_name == "pss":
             return padding.PSS(mgf=padding.MGF1(self.hash()), salt_length=self.hash().digest_size)
         return padding.PKCS1v15()
+
+    def sign(self, key: PrivateKey, message: bytes, chosen: HashArgument, _type: str) -> bytes:
+        assert chosen is not None
+        if self.padding_name is None and isinstance(key, ec.EllipticCurvePrivateKey):
+            return key.sign(message, ec.ECDSA(chosen))
+        if self.padding_name is not None and isinstance(key, rsa.RSAPrivateKey):
+            return key.sign(message, self._padding(), chosen)
+        raise KeyMismatch(_MISMATCH)
+
+    def verify(
+        self, key: PublicKey, signature: bytes, message: bytes, chosen: HashArgument, _type: str
+    ) -> None:
+        assert chosen is not None
+        if self.padding_name is None and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, message, ec.ECDSA(chosen))
+        elif self.padding_name is not None and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, message, self._padding(), chosen)
+        else:
+            raise KeyMismatch(_MISMATCH)
+
+
+@dataclass(frozen=True, slots=True)
+class _MlDsaScheme:
+    """ML-DSA: the message itself (empty context) or its 64-byte representative μ."""
+
+    def prepare(self, name: str, message: bytes, message_type: str) -> HashArgument:
+        if message_type == EXTERNAL_MU and len(message) != MU_BYTES:
+            raise InvalidMessage(
+                f"An EXTERNAL_MU message must be exactly {MU_BYTES} bytes for {name}."
+            )
+        if message_type not in (RAW, EXTERNAL_MU):
+            raise _refusal(name, message_type)
+        return None
+
+    def sign(self, key: PrivateKey, message: bytes, _chosen: HashArgument, type_: str) -> bytes:
+        if not isinstance(key, MLDSAPrivateKey):
+            raise KeyMismatch(_MISMATCH)
+        return key.sign_mu(message) if type_ == EXTERNAL_MU else key.sign(message)
+
+    def verify(
+        self, key: PublicKey, signature: bytes, message: bytes, _chosen: HashArgument, type_: str
+    ) -> None:
+        if not isinstance(key, MLDSAPublicKey):
+            raise KeyMismatch(_MISMATCH)
+        if type_ == EXTERNAL_MU:
+            key.verify_mu(signature, message)
+        else:
+            key.verify(signature, message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ed25519Scheme:
+    """Pure Ed25519: signs the message itself, RAW only."""
+
+    def prepare(self, name: str, message: bytes, message_type: str) -> HashArgument:
+        if message_type != RAW:
+            raise _refusal(name, message_type)
+        return None
+
+    def sign(self, key: PrivateKey, message: bytes, _chosen: HashArgument, _type: str) -> bytes:
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise KeyMismatch(_MISMATCH)
+        return key.sign(message)
+
+    def verify(
+        self, key: PublicKey, signature: bytes, message: bytes, _chosen: HashArgument, _type: str
+    ) -> None:
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            raise KeyMismatch(_MISMATCH)
+        key.verify(signature, message)
+
+
+_Scheme = _HashedScheme | _MlDsaScheme | _Ed25519Scheme
+
+
+@dataclass(frozen=True, slots=True)
+class SigningScheme:
+    """One AWS signing algorithm: its name and the scheme object that does its work."""
+
+    name: str
+    scheme: _Scheme
+
+    @classmethod
+    def named(cls, name: str) -> Self:
+        """``RSASSA_PSS_SHA_256`` -> PSS with SHA-256, and so on for every AWS name."""
+        if name.startswith("RSASSA_PSS_"):
+            return cls(name, _HashedScheme(_HASHES[name.removeprefix("RSASSA_PSS_")], "pss"))
+        if name.startswith("RSASSA_PKCS1_V1_5_"):
+            hash_name = name.removeprefix("RSASSA_PKCS1_V1_5_")
+            return cls(name, _HashedScheme(_HASHES[hash_name], "pkcs1"))
+        if name.startswith("ECDSA_"):
+            return cls(name, _HashedScheme(_HASHES[name.removeprefix("ECDSA_")], None))
+        if name == ML_DSA_SHAKE_256:
+            return cls(name, _MlDsaScheme())
+        if name == ED25519_SHA_512:
+            return cls(name, _Ed25519Scheme())
+        raise KeyError(name)
+
+    def prepare(self, message: bytes, message_type: str) -> HashArgument:
+        """Check ``message`` for its type; the hash argument ``cryptography`` wants.
+
+        ML-DSA and Ed25519 take no hash argument (``None``): their messages are only checked.
+        """
+        return self.scheme.prepare(self.name, message, message_type)
 
     def sign(self, key: PrivateKey, message: bytes, message_type: str) -> bytes:
         """Sign ``message`` of ``message_type`` with ``key``."""
         chosen = self.prepare(message, message_type)
-        if self.family == "mldsa" and isinstance(key, MLDSAPrivateKey):
-            return key.sign_mu(message) if message_type == EXTERNAL_MU else key.sign(message)
-        if self.family == "eddsa" and isinstance(key, ed25519.Ed25519PrivateKey):
-            return key.sign(message)
-        if chosen is None:
-            raise KeyMismatch("signing algorithm does not match the key type")
-        if self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(message, ec.ECDSA(chosen))
-        if self.family in ("pss", "pkcs1") and isinstance(key, rsa.RSAPrivateKey):
-            return key.sign(message, self._padding(), chosen)
-        raise KeyMismatch("signing algorithm does not match the key type")
+        return self.scheme.sign(key, message, chosen, message_type)
 
     def verify(self, key: PublicKey, signature: bytes, message: bytes, message_type: str) -> bool:
         """Whether ``signature`` is valid for ``message`` of ``message_type`` under ``key``."""
         chosen = self.prepare(message, message_type)
         try:
-            if self.family == "mldsa" and isinstance(key, MLDSAPublicKey):
-                if message_type == EXTERNAL_MU:
-                    key.verify_mu(signature, message)
-                else:
-                    key.verify(signature, message)
-            elif self.family == "eddsa" and isinstance(key, ed25519.Ed25519PublicKey):
-                key.verify(signature, message)
-            elif chosen is None:
-                raise KeyMismatch("signing algorithm does not match the key type")
-            elif self.family == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(signature, message, ec.ECDSA(chosen))
-            elif self.family in ("pss", "pkcs1") and isinstance(key, rsa.RSAPublicKey):
-                key.verify(signature, message, self._padding(), chosen)
-            else:
-                raise KeyMismatch("signing algorithm does not match the key type")
+            self.scheme.verify(key, signature, message, chosen, message_type)
         except InvalidSignature:
             return False
         return True

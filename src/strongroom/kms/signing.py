@@ -8,9 +8,6 @@ same texts.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
 from strongroom.crypto import signing as _pure
 from strongroom.crypto.signing import (
     DIGEST,
@@ -19,6 +16,7 @@ from strongroom.crypto.signing import (
     ML_DSA_SHAKE_256,
     MU_BYTES,
     RAW,
+    HashArgument,
     InvalidMessage,
     KeyMismatch,
     MLDSAPrivateKey,
@@ -66,7 +64,7 @@ class SigningScheme(_pure.SigningScheme):
 
     __slots__ = ()
 
-    def prepare(self, message: bytes, message_type: str) -> hashes.HashAlgorithm | Prehashed | None:
+    def prepare(self, message: bytes, message_type: str) -> HashArgument:
         """Check ``message`` for its type; ``ValidationError`` if it does not fit."""
         try:
             return super().prepare(message, message_type)
