@@ -25,14 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.crypto.context import encode_context
 from strongroom.crypto.hazmat import (
     NONCE_BYTES,
     TAG_BYTES,
+    AuthenticationFailed,
+    aes_gcm_decrypt,
+    aes_gcm_encrypt,
     hkdf_expand_sha256,
     random_bytes,
 )
@@ -248,16 +249,7 @@ def seal(
     """
     fresh = random_bytes(SALT_BYTES + NONCE_BYTES)
     salt, nonce = fresh[:SALT_BYTES], fresh[SALT_BYTES:]
-    head = _encoded(header)
-    # MessageKeys.message_key inlined (this is every Encrypt's path)
-    if type(material) is MessageKeys:
-        mac = material._hmac.copy()
-        mac.update(_LABEL + salt + b"\x01")
-        key = mac.finalize()
-    else:
-        key = _message_key(material, salt)
-    sealed = AESGCM(key).encrypt(nonce, plaintext, _aad(tenant, head, context))
-    return b"".join((head, salt, nonce, sealed))
+    return _sealed(material, tenant, _encoded(header), plaintext, context, salt, nonce)
 
 
 def seal_with(
@@ -270,10 +262,21 @@ def seal_with(
     nonce: bytes,
 ) -> bytes:
     """Like :func:`seal` with the salt and nonce given: for test vectors only."""
-    head = header.encode()
-    sealed = AESGCM(_message_key(material, salt)).encrypt(
-        nonce, plaintext, _aad(tenant, head, context)
-    )
+    return _sealed(material, tenant, header.encode(), plaintext, context, salt, nonce)
+
+
+def _sealed(
+    material: bytes | MessageKeys,
+    tenant: str,
+    head: bytes,
+    plaintext: bytes,
+    context: Mapping[str, str] | None,
+    salt: bytes,
+    nonce: bytes,
+) -> bytes:
+    """The blob: ``head``, salt and nonce, then AES-256-GCM under the message's key."""
+    key = _message_key(material, salt)
+    sealed = aes_gcm_encrypt(key, nonce, plaintext, _aad(tenant, head, context))
     return b"".join((head, salt, nonce, sealed))
 
 
@@ -294,15 +297,9 @@ def open_blob(
     salt = blob[offset : offset + SALT_BYTES]
     nonce = blob[offset + SALT_BYTES : offset + SALT_BYTES + NONCE_BYTES]
     sealed = blob[offset + SALT_BYTES + NONCE_BYTES :]
-    # the message key and AES-GCM inlined (this is every Decrypt's path): the same
-    # MessageKeys.message_key and hazmat.aes_gcm_decrypt, without their frames
-    if type(material) is MessageKeys:
-        mac = material._hmac.copy()
-        mac.update(_LABEL + salt + b"\x01")
-        key = mac.finalize()
-    else:
-        key = _message_key(material, salt)
     try:
-        return AESGCM(key).decrypt(nonce, sealed, _aad(tenant, blob[:offset], context))
-    except (InvalidTag, ValueError) as exc:
+        return aes_gcm_decrypt(
+            _message_key(material, salt), nonce, sealed, _aad(tenant, blob[:offset], context)
+        )
+    except AuthenticationFailed as exc:
         raise InvalidBlob from exc
