@@ -211,7 +211,9 @@ class AuditLog:
         while True:
             with self._lock:
                 batch = self._pending[:MAX_BATCH]
-                del self._pending[:MAX_BATCH]
+                # exactly what was taken: a fail-closed append runs without the lock and
+                # may land between the copy and this removal
+                del self._pending[: len(batch)]
                 self._in_flight = len(batch)
                 if self._unreported_drops:
                     batch.append(self._drop_event(self._unreported_drops))
