@@ -32,5 +32,8 @@ export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"
 # Every core runs tests (pytest-xdist): one worker per core, each given whole test files, so
 # a module's fixtures (a server process, a tenant) start once, on one worker; each worker
 # starts its own session servers (PostgreSQL, SoftHSM token) on its own free ports and temp
-# dirs. STRONGROOM_TEST_WORKERS=0 runs them all in this process (--pdb, ordered -x).
-exec "$venv/bin/python" -m pytest -n "${STRONGROOM_TEST_WORKERS:-auto}" --dist loadfile "$@"
+# dirs. Files go out in collection order, the longest first (tests/conftest.py), not
+# xdist's most-tests-first, which leaves the long one-test files for the end.
+# STRONGROOM_TEST_WORKERS=0 runs them all in this process (--pdb, ordered -x).
+exec "$venv/bin/python" -m pytest -n "${STRONGROOM_TEST_WORKERS:-auto}" --dist loadfile \
+  --no-loadscope-reorder "$@"
