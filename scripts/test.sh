@@ -29,6 +29,10 @@ ensure_installed test
 venv="$(venv_dir)"
 # The tests run `strongroom` and `aws` as a user would: from the virtualenv's bin on PATH.
 export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"
+# They start hundreds of Python processes (CLI commands, servers, workers): with bytecode
+# caches (git-ignored __pycache__) each imports compiled modules instead of compiling
+# src/strongroom again (0.1-0.3 s of CPU each), and pytest keeps its rewritten test modules.
+unset PYTHONDONTWRITEBYTECODE
 # Every core runs tests (pytest-xdist): one worker per core, each given whole test files, so
 # a module's fixtures (a server process, a tenant) start once, on one worker; each worker
 # starts its own session servers (PostgreSQL, SoftHSM token) on its own free ports and temp
