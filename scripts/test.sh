@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine, then run it.
-# Usage: bash scripts/test.sh [pytest args...]
+# Usage: bash scripts/test.sh [pytest args...]   (STRONGROOM_TEST_WORKERS=N: N workers, 0: none)
 # Python packages go into the active virtualenv, else .venv (scripts/venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,4 +29,15 @@ ensure_installed test
 venv="$(venv_dir)"
 # The tests run `strongroom` and `aws` as a user would: from the virtualenv's bin on PATH.
 export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"
-exec "$venv/bin/python" -m pytest "$@"
+# They start hundreds of Python processes (CLI commands, servers, workers): with bytecode
+# caches (git-ignored __pycache__) each imports compiled modules instead of compiling
+# src/strongroom again (0.1-0.3 s of CPU each), and pytest keeps its rewritten test modules.
+unset PYTHONDONTWRITEBYTECODE
+# Every core runs tests (pytest-xdist): one worker per core, each given whole test files, so
+# a module's fixtures (a server process, a tenant) start once, on one worker; each worker
+# starts its own session servers (PostgreSQL, SoftHSM token) on its own free ports and temp
+# dirs. Files go out in collection order, the longest first (tests/conftest.py), not
+# xdist's most-tests-first, which leaves the long one-test files for the end.
+# STRONGROOM_TEST_WORKERS=0 runs them all in this process (--pdb, ordered -x).
+exec "$venv/bin/python" -m pytest -n "${STRONGROOM_TEST_WORKERS:-auto}" --dist loadfile \
+  --no-loadscope-reorder "$@"

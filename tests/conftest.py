@@ -5,6 +5,7 @@ key service over SQLite with callers of tenants ``alice`` and ``bob`` (tests/kms
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,14 +23,45 @@ settings.register_profile("strongroom", deadline=None, suppress_health_check=[He
 settings.load_profile("strongroom")
 
 
+# The longest test files (seconds, `--durations` of a whole run), longest first. pytest-xdist
+# workers (scripts/test.sh: --dist loadfile --no-loadscope-reorder) are handed whole files in
+# collection order: starting these first leaves short files for the end, so both workers
+# finish together. A file missing here only runs in its usual place.
+LONG_FILES_FIRST = (
+    "tests/kms/test_user_keys.py",
+    "tests/cli/test_cli_flow.py",
+    "tests/kms/test_authorizer.py",
+    "tests/mesh/test_agent_endpoint.py",
+    "tests/e2e/test_readme.py",
+    "tests/audittrail/test_fail_closed.py",
+    "tests/kms/test_import_rotation_model.py",
+    "tests/cli/test_fast_start.py",
+    "tests/kms/test_crash_safety.py",
+    "tests/store/test_store_contract.py",
+    "tests/cli/test_keystore_backup_restore.py",
+    "tests/kms/test_symmetric.py",
+    "tests/server/test_server_cli.py",
+    "tests/backup/test_crash.py",
+    "tests/volume/test_token_versions.py",
+    "tests/data/test_objects.py",
+    "tests/kms/test_import.py",
+    "tests/volume/test_volume_cli.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests (a million rows, crash loops) run untraced when coverage is on (``--cov``).
 
     They load what the fast tests already cover, and tracing would double their CPU time.
+    In a pytest-xdist worker the longest files come first (:data:`LONG_FILES_FIRST`); every
+    worker sorts the same way, so their collections stay identical.
     """
     for item in items:
         if item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.no_cover)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+        items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import SupportsIndex, overload
 
 import pytest
 
 from strongroom.errors import AuditUnavailableError
+from strongroom.kms import Caller
 from strongroom.kms.audit_log import AuditLog
 from strongroom.ports import ManualClock
 from strongroom.store import SqliteStore
@@ -53,5 +57,51 @@ def test_fail_open_drops_past_the_bound_and_records_the_count(tmp_path: Path) ->
         log.flush()
         bodies = [r.body for r in store.read(lambda tx: tx.read_audit())]
         assert len(bodies) == 3 and b'"count":3' in bodies[-1]
+    finally:
+        store.close()
+
+
+class _AppendAfterCopy(list[bytes]):
+    """A pending list whose first front copy lets one more event arrive, right after it.
+
+    Stands in for another thread: ``append`` runs between the flush's copy of the batch and
+    its removal of the copied events. The event is queued by ``AuditLog.record_call`` on a
+    fail-closed log, which appends to the list without the log's lock, exactly as a request
+    thread does (``record`` would take the lock the flush holds, and wait forever).
+    """
+
+    def __init__(self, arrive: Callable[[], None]) -> None:
+        super().__init__()
+        self._arrive: Callable[[], None] | None = arrive
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+    def __getitem__(self, index: SupportsIndex | slice) -> bytes | list[bytes]:
+        copied = super().__getitem__(index)
+        if isinstance(index, slice) and self._arrive is not None:
+            arrive, self._arrive = self._arrive, None
+            arrive()
+        return copied
+
+
+def test_an_event_queued_between_the_batch_copy_and_its_removal_is_written(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    log = AuditLog(store, ManualClock())  # fail-closed: record_call appends without the lock
+    caller = Caller(tenant="111122223333", principal_arn="arn:aws:iam::111122223333:user/a")
+    try:
+        log.record_call(caller, "r1", "Decrypt", None, "Success")
+        log.record_call(caller, "r2", "Decrypt", None, "Success")
+        racing = _AppendAfterCopy(lambda: log.record_call(caller, "r3", "Decrypt", None, "Success"))
+        racing.extend(log._pending)
+        log._pending = racing
+        assert log.flush() == 3
+        assert log.pending() == 0
+        bodies = [json.loads(r.body) for r in store.read(lambda tx: tx.read_audit())]
+        assert [b["requestId"] for b in bodies] == ["r1", "r2", "r3"]
+        assert racing._arrive is None  # the event did arrive mid-flush
     finally:
         store.close()

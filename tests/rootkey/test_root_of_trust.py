@@ -59,7 +59,12 @@ def test_description_names_the_kind(subject: Subject) -> None:
     assert subject.root.description == subject.kind
 
 
-@pytest.mark.parametrize("material", [MATERIAL, b"\x00" * 32, os.urandom(64), b"k", b""])
+# named ids: a random value in a test id differs between pytest-xdist workers' collections
+@pytest.mark.parametrize(
+    "material",
+    [MATERIAL, b"\x00" * 32, os.urandom(64), b"k", b""],
+    ids=["counting", "zeros", "random-64", "one-byte", "empty"],
+)
 def test_wrap_unwrap_round_trip(subject: Subject, material: bytes) -> None:
     wrapped = subject.root.wrap(material, IDENTITY)
     if len(material) >= 16:
