@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -44,6 +45,20 @@ _log = logging.getLogger("strongroom.server")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 ACCESS_LOGGER = "strongroom.api.access"
 SWITCH_INTERVAL_SECONDS = 0.001
+
+
+def settle_heap() -> None:
+    """Freeze everything start-up made out of the garbage collector's sight.
+
+    A worker imports uvicorn, uvloop, the key service with its wire models, and fills
+    its caches before it serves: a full (generation 2) collection walked all of that (30
+    to 60 ms measured in a worker serving Decrypts), inside whichever requests waited. Once
+    frozen, a collection walks only what serving allocated since (the same fix as the
+    KMS v2 plugin's). Called once the worker has started serving, so the frozen heap is
+    everything that start-up made.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def configure_logging(level: str, access_log: bool) -> None:
@@ -165,6 +180,7 @@ class _Server(uvicorn.Server):
             for sock in sockets
         ]
         self.started = True
+        settle_heap()
 
     handshake_timeout: float = 10.0
 
