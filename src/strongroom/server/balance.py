@@ -100,6 +100,7 @@ class BalancedListener:
         self._handshake_timeout = handshake_timeout if ssl_context is not None else None
         self._defer = defer_seconds
         self._handshaking = 0
+        self._handshakes: set[asyncio.Task[None]] = set()  # (the loop keeps weak references)
         self._reading = False
         self._later: asyncio.TimerHandle | None = None
         self._closed = False
@@ -185,7 +186,9 @@ class BalancedListener:
             self.accepted += 1
             self._handshaking += 1
             self.publish()
-            self._loop.create_task(self._serve(conn))
+            task = self._loop.create_task(self._serve(conn))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
             if until_ahead and not self._shares.my_turn():
                 break
         return taken
