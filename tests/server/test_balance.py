@@ -191,3 +191,41 @@ def test_a_server_with_two_workers_splits_keep_alive_connections(tmp_path: Path)
         for client in clients:
             client.close()
         server.close()
+
+
+def _closed_by_server(conn: socket.socket, deadline: float) -> bool:
+    """Whether the server closes ``conn`` before ``deadline`` (monotonic); reads block."""
+    while (left := deadline - time.monotonic()) > 0:
+        conn.settimeout(left)
+        try:
+            if not conn.recv(4096):
+                return True
+        except TimeoutError:
+            return False
+        except (ssl.SSLError, OSError):
+            return True
+    return False
+
+
+def test_balanced_workers_keep_the_handshake_and_request_deadlines(tmp_path: Path) -> None:
+    # The balanced accept path hands connections to the loop itself: a TCP connection
+    # that never starts its TLS handshake, and a TLS one that never sends a request,
+    # are still cut off (with a request timeout of 1 s: the handshake deadline is 1 s)
+    server = ServerProcess(tmp_path / "data", "--workers", "2", "--request-timeout", "1")
+    server.start()
+    conns: list[socket.socket] = []
+    try:
+        context = server.ssl_context()
+        assert context is not None
+        for _ in range(4):
+            conns.append(socket.create_connection(("127.0.0.1", server.port)))
+            raw = socket.create_connection(("127.0.0.1", server.port))
+            conns.append(context.wrap_socket(raw, server_hostname="127.0.0.1"))
+        deadline = time.monotonic() + 10
+        assert all(_closed_by_server(conn, deadline) for conn in conns)
+        status, _ = server.get("/healthz")  # and new connections are still served
+        assert status == 200
+    finally:
+        for conn in conns:
+            conn.close()
+        server.close()
