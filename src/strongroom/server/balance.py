@@ -11,10 +11,11 @@ Keep-alive connections stay where they landed, so the split lasts.
 included) in memory all workers share; :class:`BalancedListener` accepts on a worker's
 loop only while no other serving worker has fewer connections. A worker that is ahead
 leaves a queued connection to the others for :data:`DEFER_SECONDS`; if nobody took it by
-then (the others are busy, stuck or gone), it accepts after all, one connection the first
-time and one more each time it has to take over again in a row, so a connection never
-waits long on a worker that does not come and a short stall of a peer does not hand
-this worker the whole queue.
+then (the others are busy, stuck or gone), it accepts one after all, and so on, one per
+:data:`DEFER_SECONDS`: a peer kept off the CPU for a while (a busy machine) does not lose
+the whole queue to it, and takes its share when it is back. Only a peer that has not
+taken a connection for :data:`PATIENT_TAKEOVERS` rounds in a row is taken over in
+growing batches, so connections never wait long on a worker that does not come.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ DEFER_SECONDS = 0.01
 """How long a worker ahead of the others leaves a queued connection to them."""
 RECHECK_SECONDS = 0.001
 """How often a worker that left a connection to the others looks whether it is its turn."""
+PATIENT_TAKEOVERS = 50
+"""Take-overs of one connection each (half a second) before taking over in batches."""
 ACCEPT_BATCH = 64
 """Connections one callback accepts at most."""
 RESOURCE_PAUSE_SECONDS = 1.0
@@ -160,7 +163,8 @@ class BalancedListener:
             return
         # nobody took what was queued: the other workers are busy, stuck or gone
         self._streak += 1
-        if not self._accept(min(self._streak, ACCEPT_BATCH), until_ahead=False):
+        most = max(1, min(self._streak - PATIENT_TAKEOVERS, ACCEPT_BATCH))
+        if not self._accept(most, until_ahead=False):
             self._streak = 0  # a peer took it after all
         if self._later is None:  # (not paused for want of file descriptors)
             self._read()
