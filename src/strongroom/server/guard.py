@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import resource
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -106,6 +107,9 @@ class ConnectionGuard:
         self.sweep_seconds = max(MIN_SWEEP_SECONDS, min(SWEEP_SECONDS, first / 4))
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_loop: asyncio.AbstractEventLoop | None = None
+        self.on_release: Callable[[], None] | None = None
+        """Called whenever a connection is released (the worker's count of connections
+        among its peers', :mod:`strongroom.server.balance`, which counts admissions)."""
 
     def __len__(self) -> int:
         return len(self._client)
@@ -145,6 +149,8 @@ class ConnectionGuard:
             self._per_client[client] -= 1
             if self._per_client[client] <= 0:
                 del self._per_client[client]
+            if self.on_release is not None:
+                self.on_release()
 
     def _evict(self, client: str | None) -> bool:
         """Close the longest-waiting connection (of ``client``, if given)."""

@@ -20,9 +20,11 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import MutableSequence
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from strongroom.server.balance import ABSENT, shared_counts
 from strongroom.server.metrics import MULTIPROC_ENV
 from strongroom.server.settings import ServerSettings
 from strongroom.server.worker import configure_logging, run_worker
@@ -51,9 +53,15 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker_main(settings: ServerSettings, sock: socket.socket, supervisor_pid: int) -> None:
+def _worker_main(
+    settings: ServerSettings,
+    sock: socket.socket,
+    supervisor_pid: int,
+    counts: MutableSequence[int],
+    index: int,
+) -> None:
     """Entry point of a spawned worker process."""
-    sys.exit(run_worker(settings, sock, supervisor_pid))
+    sys.exit(run_worker(settings, sock, supervisor_pid, counts, index))
 
 
 class Supervisor:
@@ -64,14 +72,17 @@ class Supervisor:
         self._sock = sock
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[BaseProcess] = []
+        # every worker's open connections, so each takes an even share (server/balance.py)
+        self._counts = shared_counts(self._context, settings.workers)
         self._started: dict[int, float] = {}
         self._stopping = False
         self._quick_crashes = 0
 
-    def _spawn(self) -> BaseProcess:
+    def _spawn(self, index: int) -> BaseProcess:
+        self._counts[index] = ABSENT  # until the new worker serves
         process = self._context.Process(
             target=_worker_main,
-            args=(self._settings, self._sock, os.getpid()),
+            args=(self._settings, self._sock, os.getpid(), self._counts, index),
             name="strongroom-worker",
             daemon=False,
         )
@@ -106,7 +117,7 @@ class Supervisor:
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            self._workers = [self._spawn() for _ in range(self._settings.workers)]
+            self._workers = [self._spawn(index) for index in range(self._settings.workers)]
             while not self._stopping:
                 sentinels = [p.sentinel for p in self._workers]
                 multiprocessing.connection.wait(sentinels, timeout=0.5)
@@ -130,7 +141,7 @@ class Supervisor:
                     _log.error("workers keep crashing at start: stopping the server")
                     self._on_signal(signal.SIGTERM, None)
                     return
-            self._workers[index] = self._spawn()
+            self._workers[index] = self._spawn(index)
 
     def _wait_all(self) -> int:
         deadline = time.monotonic() + self._settings.graceful_seconds + 15.0
