@@ -26,6 +26,8 @@ import threading
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+import orjson
+
 from strongroom.errors import AuditUnavailableError, StoreError
 from strongroom.kms.audit_checkpoint import Checkpoint, CheckpointSink
 from strongroom.kms.caller import Caller
@@ -46,6 +48,17 @@ _CALL_PREFIX = (
     '{"accessKeyId":%s,"account":%s,"keyArn":%s,"operation":%s,"principal":%s,'
     '"region":%s,"requestId":'
 )
+
+
+def _float_text(value: float) -> str:
+    """``repr(value)``, as json writes it, for less than a third of its cost.
+
+    orjson writes the same shortest round-trip digits as ``repr`` but formats exponents
+    its own way, so it is used only where ``repr`` writes none (every clock reading).
+    """
+    if 1e-4 <= value < 1e16:
+        return orjson.dumps(value).decode("ascii")
+    return float.__repr__(value)
 
 
 class AuditLog:
@@ -168,7 +181,7 @@ class AuditLog:
             if len(self._prefixes) >= _MAX_PREFIXES:
                 self._prefixes.clear()
             self._prefixes[cache_key] = found = (caller, prefix)
-        now = float.__repr__(float(self._clock.now() if at is None else at))
+        now = _float_text(float(self._clock.now() if at is None else at))
         parts = (found[1], _quote(request_id), ',"result":', _quote(result), ',"time":', now, "}")
         body = "".join(parts).encode("ascii")
         if self.fail_open:
