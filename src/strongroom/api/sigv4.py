@@ -159,13 +159,21 @@ class SigV4Verifier:
         if len(authorization) > 1:
             raise AuthError(INCOMPLETE, "Only one Authorization header may be sent.")
         auth, signature = self._authorization(authorization[0], headers)
-        amz_date, sent = self._timestamp(headers)
+        # self._timestamp, its common case inlined (requests share their X-Amz-Date)
+        amz = headers.get("x-amz-date")
+        last = self._last_date  # one read: other threads may replace it meanwhile
+        if amz and amz[0] and amz[0] == last[0]:
+            amz_date, sent = last[1]
+        else:
+            amz_date, sent = self._timestamp(headers)
         if auth.date != amz_date[:8]:
             self._check_scope(auth, amz_date)  # raises, naming both dates
         for name in _MUST_SIGN_IF_SENT:
             if name in headers and name not in auth.signed_headers:
                 raise AuthError(INVALID, f"'{name}' must be a signed header.")
-        self._check_clock(amz_date, sent)
+        now = self._clock()
+        if not now - self._max_skew <= sent <= now + self._max_skew:
+            self._check_clock(amz_date, sent)  # raises, in AWS's words
         access_key = self._lookup(auth.access_key_id)
         if access_key is None:
             raise AuthError(UNRECOGNIZED, MSG_UNRECOGNIZED)
@@ -174,12 +182,18 @@ class SigV4Verifier:
             f"{ALGORITHM}\n{amz_date}\n{auth.scope}\n"
             + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         )
-        mac = self._signing_key(access_key, auth).copy()
+        mac = self._keys.get((access_key.secret_access_key, auth.date, auth.region, auth.service))
+        if mac is None:
+            mac = self._signing_key(access_key, auth)
+        mac = mac.copy()
         mac.update(string_to_sign.encode("utf-8"))
         expected = mac.finalize().hex()
         # both ASCII text: ``signature`` is 64 hex digits or empty (see _authorization)
         if not hmac.compare_digest(expected, signature):
             raise AuthError(INVALID, MSG_MISMATCH)
+        verified = self._verified.get((auth.access_key_id, auth.region, auth.service))
+        if verified is not None and verified.access_key is access_key:
+            return verified
         return self._verified_as(access_key, auth)
 
     def _verified_as(self, access_key: AccessKey, auth: Authorization) -> Verified:
