@@ -267,7 +267,6 @@ class Kernel:
     ) -> KeyRecord:
         """Resolve, check the key state for ``group``, and authorise ``action``."""
         key = self.resolve_key(tx, ctx, key_spec)
-        # self.authorize, one frame less: this is on every operation's path
         self.authorizer.authorize(tx, ctx.caller, key, action, encryption_context, grant_tokens)
         check_state(key.key_state, group, key.arn)
         return key
