@@ -51,3 +51,13 @@ def test_the_call_template_matches_json_of_the_same_fields(
     fast, slow = log._pending
     assert fast == slow
     assert json.loads(fast)["requestId"] == request_id
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_event_times_are_written_as_json_writes_them(now: float) -> None:
+    clock = ManualClock(now)
+    log = AuditLog(store=None, clock=clock)  # type: ignore[arg-type]
+    log.record_call(Caller("t", "p", "a", "r"), "id", "Decrypt", None, "Success")
+    fast = json.loads(log._pending[0])
+    assert fast["time"] == now
+    assert log._pending[0].endswith(b',"time":' + json.dumps(now).encode() + b"}")

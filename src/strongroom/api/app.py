@@ -187,11 +187,15 @@ class KmsApi:
         """
         started = time.perf_counter()
         request_id = new_request_id()
-        path, _, query = url.partition(b"?")
+        if url == b"/":  # what every SDK sends: no split, no decoding
+            path, query = "/", ""
+        else:
+            raw_path, _, raw_query = url.partition(b"?")
+            path, query = raw_path.decode("latin-1"), raw_query.decode("latin-1")
         request = ApiRequest(
             "POST",
-            path.decode("latin-1"),
-            query.decode("latin-1"),
+            path,
+            query,
             head.headers,
             body,
             head.content_type,

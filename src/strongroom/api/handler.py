@@ -85,7 +85,12 @@ class ApiHandler:
 
     def handle(self, request: ApiRequest) -> Outcome:
         """Authenticate, dispatch and encode one API request."""
-        outcome = Outcome(operation=self.operation_label(request))
+        # operation_label, inlined; positional: a keyword argument costs a dict per call
+        if request.content_type == sts.FORM_CONTENT_TYPE:
+            label = "GetCallerIdentity"
+        else:
+            label = self._labels.get(request.target, "unknown")
+        outcome = Outcome(200, b"", JSON_CONTENT_TYPE, label)
         try:
             if request.content_type == sts.FORM_CONTENT_TYPE:
                 self._sts(request, outcome)
@@ -136,7 +141,9 @@ class ApiHandler:
                 f"X-Amz-Target {self.prefix}<Operation> naming a KMS operation.",
             )
         try:
-            parsed = decode_body(request.body) if request.body.strip() else {}
+            body = request.body
+            # an empty body is {}; strip() copies, so only a body that may be blank pays it
+            parsed = decode_body(body) if body and (body[0] > 32 or body.strip()) else {}
         except (ValueError, RecursionError):
             raise ProtocolError(SERIALIZATION, "The request body is not valid JSON.") from None
         extension = self._extension_of.get(operation)

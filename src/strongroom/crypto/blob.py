@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives import hashes, hmac
 
@@ -58,8 +58,9 @@ class InvalidBlob(Exception):
     """The bytes are not a valid blob, or do not authenticate. Carries no detail."""
 
 
-@dataclass(frozen=True, slots=True)
-class BlobHeader:
+# A named tuple, not a frozen dataclass: built on every Encrypt and GenerateDataKey, and a
+# frozen dataclass sets each field through object.__setattr__ (about 1 µs; this: 0.1).
+class BlobHeader(NamedTuple):
     """The public part of a blob: which key (and user key) can open it."""
 
     key_id: str

@@ -26,6 +26,8 @@ import threading
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+import orjson
+
 from strongroom.errors import AuditUnavailableError, StoreError
 from strongroom.kms.audit_checkpoint import Checkpoint, CheckpointSink
 from strongroom.kms.caller import Caller
@@ -168,8 +170,12 @@ class AuditLog:
             if len(self._prefixes) >= _MAX_PREFIXES:
                 self._prefixes.clear()
             self._prefixes[cache_key] = found = (caller, prefix)
-        now = float.__repr__(float(self._clock.now() if at is None else at))
-        parts = (found[1], _quote(request_id), ',"result":', _quote(result), ',"time":', now, "}")
+        now = float(self._clock.now() if at is None else at)
+        # repr(now), as json writes it, for a third of its cost: orjson writes the same
+        # shortest round-trip digits but formats exponents its own way, so it is used only
+        # where repr writes none (every clock reading)
+        text = orjson.dumps(now).decode("ascii") if 1e-4 <= now < 1e16 else float.__repr__(now)
+        parts = (found[1], _quote(request_id), ',"result":', _quote(result), ',"time":', text, "}")
         body = "".join(parts).encode("ascii")
         if self.fail_open:
             self._queue(body)  # may drop: counted under the lock

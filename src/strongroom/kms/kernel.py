@@ -267,7 +267,7 @@ class Kernel:
     ) -> KeyRecord:
         """Resolve, check the key state for ``group``, and authorise ``action``."""
         key = self.resolve_key(tx, ctx, key_spec)
-        self.authorize(tx, ctx, key, action, encryption_context, grant_tokens)
+        self.authorizer.authorize(tx, ctx.caller, key, action, encryption_context, grant_tokens)
         check_state(key.key_state, group, key.arn)
         return key
 

@@ -28,6 +28,9 @@ from strongroom.kms.userkeys.operations import user_key_material
 from strongroom.ports import StoreTx
 
 _PLAIN_KEY_ID = re.compile(r"mrk-[0-9a-f]{32}|[0-9a-f-]{1,64}")
+_PLAIN_KEY_IDS: set[str] = set()
+"""Key ids of blob headers that matched :data:`_PLAIN_KEY_ID` (bounded: emptied when full)."""
+_MAX_PLAIN_KEY_IDS = 4096
 
 
 def seal_for(
@@ -57,8 +60,13 @@ def open_symmetric(
         header, header_end = k.blob_headers.parse(blob)
     except InvalidBlob as exc:
         raise InvalidCiphertextError("") from exc
-    if not _PLAIN_KEY_ID.fullmatch(header.key_id):
-        raise InvalidCiphertextError("")
+    key_name = header.key_id
+    if key_name not in _PLAIN_KEY_IDS:  # the pattern, matched once per key id
+        if not _PLAIN_KEY_ID.fullmatch(key_name):
+            raise InvalidCiphertextError("")
+        if len(_PLAIN_KEY_IDS) >= _MAX_PLAIN_KEY_IDS:
+            _PLAIN_KEY_IDS.clear()
+        _PLAIN_KEY_IDS.add(key_name)
     requested = None if key_id is None else k.resolve_key(tx, ctx, key_id)
     try:
         key = k.resolve_key(tx, ctx, header.key_id)
@@ -72,7 +80,8 @@ def open_symmetric(
         raise IncorrectKeyError(
             "The key ID in the request does not identify a CMK that can perform this operation."
         )
-    k.authorize(tx, ctx, key, action, context, grant_tokens)
+    # k.authorize, one frame less: every Decrypt comes here
+    k.authorizer.authorize(tx, ctx.caller, key, action, context, grant_tokens)
     check_state(key.key_state, "crypto", key.arn)
     if key.key_spec != SYMMETRIC_DEFAULT or header.key_version > key.current_version:
         raise InvalidCiphertextError("")
