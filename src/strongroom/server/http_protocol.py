@@ -54,6 +54,11 @@ class CoalescingTransport:
             if not self._transport.is_closing():
                 self._transport.write(held)
 
+    @property
+    def holding(self) -> bool:
+        """Whether a response head is held back."""
+        return self._held is not None
+
     def close(self) -> None:
         """Send what is held, then close."""
         self.flush()

@@ -179,25 +179,57 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             self._write(_ERROR)
             self.transport.close()
             return
-        self._write(
-            response_bytes(
-                status,
-                payload,
-                content_type,
-                request_id,
-                self.server_state.default_headers,
-                keep_alive,
-            )
+        prefix = _prefixes.get((status, content_type))
+        if prefix is None or prefix[0] is not self.server_state.default_headers:
+            prefix = _prefix(status, content_type, self.server_state.default_headers)
+        response = b"%s%d\r\nx-amzn-requestid: %s%s%s" % (
+            prefix[1],
+            len(payload),
+            request_id.encode("ascii"),
+            _KEEP_ALIVE if keep_alive else _CLOSE,
+            payload,
         )
+        coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
+        if coalescing.holding:
+            coalescing.flush()  # a held response head of an earlier request goes first
+        raw = self._raw_transport
+        raw.write(response)
         if not keep_alive:
             self.transport.close()
             return
-        self.on_response_complete()
+        # on_response_complete (GuardedHttpToolsProtocol), without a pipeline to start
+        self.server_state.total_requests += 1
+        if raw.is_closing():
+            return
+        self.flow.resume_reading()
+        self._idle = True
+        self.guard.waiting(self, self.loop.time())
 
     def _write(self, data: bytes) -> None:
         coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
         coalescing.flush()  # a held response head of an earlier request goes first
         self._raw_transport.write(data)
+
+
+# The part of an inline response before its length, per status and content type, made
+# again when uvicorn replaces its default headers (the date, once a second).
+_prefixes: dict[tuple[int, bytes], tuple[list[tuple[bytes, bytes]], bytes]] = {}
+_KEEP_ALIVE = b"\r\n\r\n"
+_CLOSE = b"\r\nconnection: close\r\n\r\n"
+
+
+def _prefix(
+    status: int, content_type: bytes, default_headers: list[tuple[bytes, bytes]]
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    head = [STATUS_LINE[status]]
+    for name, value in default_headers:
+        head += (name, b": ", value, b"\r\n")
+    head += (b"content-type: ", content_type, b"\r\ncontent-length: ")
+    made = (default_headers, b"".join(head))
+    if len(_prefixes) > 64:
+        _prefixes.clear()
+    _prefixes[(status, content_type)] = made
+    return made
 
 
 def response_bytes(
