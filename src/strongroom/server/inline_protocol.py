@@ -158,7 +158,6 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         # The guard's part of a complete request (GuardedHttpToolsProtocol).
         self._reading_head = True
         self._requests += 1
-        self.guard.busy(self)
         keep_alive = (
             self.parser.should_keep_alive()
             and self._requests < self.guard.limits.max_requests_per_connection
@@ -175,6 +174,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
                 head, body, self.url, self._client_text
             )
         except Exception:
+            self.guard.busy(self)
             _log.exception("unexpected error on the inline path")
             self._write(_ERROR)
             self.transport.close()
@@ -190,18 +190,22 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             payload,
         )
         coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
-        if coalescing.holding:
+        if coalescing.held is not None:
             coalescing.flush()  # a held response head of an earlier request goes first
         raw = self._raw_transport
         raw.write(response)
-        if not keep_alive:
-            self.transport.close()
-            return
-        # on_response_complete (GuardedHttpToolsProtocol), without a pipeline to start
         self.server_state.total_requests += 1
-        if raw.is_closing():
+        if not keep_alive or raw.is_closing():
+            self.guard.busy(self)  # no longer waiting for a request: not evictable
+            if not keep_alive:
+                self.transport.close()
             return
-        self.flow.resume_reading()
+        # on_response_complete (GuardedHttpToolsProtocol), without a pipeline to start;
+        # the request was served synchronously, so the guard never saw it busy: waiting()
+        # alone moves the connection to the end of the waiting order with its new time
+        flow = self.flow
+        if flow.read_paused:
+            flow.resume_reading()
         self._idle = True
         self.guard.waiting(self, self.loop.time())
 
