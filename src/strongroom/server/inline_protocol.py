@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from strongroom.api.request import RequestHead
 
 _log = logging.getLogger("strongroom.server")
+_OWS = b" \t"
 _ERROR = (
     b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
@@ -105,31 +106,25 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         self.expect_100_continue = False
         self.headers = []
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Collect a header as uvicorn does, but look for ``Expect`` once the head is in.
+
+        The name lowercased, trailing blanks dropped (llhttp keeps them, RFC 9110 does not).
+        """
+        self.headers.append((name.lower(), value.rstrip(_OWS)))
+
     def on_headers_complete(self) -> None:
         """Choose the path: inline for a hot ``POST /``, else uvicorn's (with its scope)."""
+        headers = self.headers
         if self.serve_head is None:
+            self.expect_100_continue = _expects_continue(headers)
             super().on_headers_complete()
             return
-        head = self._admitted_head()
-        if head is not None:
-            self._inline = True
-            self._head = head
-            self._inline_body = []
-            self._reading_head = False
-            self._head_bytes = 0
-            return
-        url, headers, expect = self.url, self.headers, self.expect_100_continue
-        HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
-        self.url, self.headers, self.expect_100_continue = url, headers, expect
-        self.scope["headers"] = headers
-        super().on_headers_complete()
-
-    def _admitted_head(self) -> RequestHead | None:
         inline_head = self.inline_head
         parser = self.parser
-        if (
+        url = self.url
+        if not (
             inline_head is None
-            or self.expect_100_continue
             # a client that does not read its answers: uvicorn's path waits for the
             # socket to drain before it answers more (the inline path would not)
             or self.flow.write_paused
@@ -137,10 +132,21 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             or (self.cycle is not None and not self.cycle.response_complete)
             or parser.get_method() != b"POST"
             or parser.get_http_version() != "1.1"
-            or not (self.url == b"/" or self.url.startswith(b"/?"))
+            or not (url == b"/" or url.startswith(b"/?"))
         ):
-            return None
-        return inline_head(self.headers)
+            head = inline_head(headers)
+            if head is not None and not ("expect" in head.by_name and _expects_continue(headers)):
+                self._inline = True
+                self._head = head
+                self._inline_body = []
+                self._reading_head = False
+                self._head_bytes = 0
+                return
+        expect = _expects_continue(headers)
+        HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
+        self.url, self.headers, self.expect_100_continue = url, headers, expect
+        self.scope["headers"] = headers
+        super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         """Collect an inline request's body (the parser holds it to ``Content-Length``)."""
@@ -234,6 +240,11 @@ def _prefix(
         _prefixes.clear()
     _prefixes[(status, content_type)] = made
     return made
+
+
+def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the headers ask for ``100 Continue`` (what uvicorn's ``on_header`` notes)."""
+    return any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
 
 
 def response_bytes(
