@@ -188,3 +188,16 @@ def test_many_pipelined_answers_to_a_slow_reader_come_back_whole_and_in_order(
     kinds = [b"Plaintext" in body for _, _, body in answers]
     assert kinds == ([True] * 9 + [False]) * 150
     assert len({headers["x-amzn-requestid"] for _, headers, _ in answers}) == 1500
+
+
+def test_expect_is_read_as_uvicorn_reads_it(server: ServerInfo, blob: str) -> None:
+    """Any case of ``Expect: 100-continue`` (trailing blanks too) gets its ``100 Continue``;
+    another expectation is ignored, as uvicorn ignores it, and the request is answered."""
+    request = _signed(server, "Decrypt", {"CiphertextBlob": blob})
+    head, _, body = request.partition(b"\r\n\r\n")
+    with _connect(server) as conn:
+        conn.sendall(head + b"\r\nEXPECT: 100-Continue \t\r\n\r\n")
+        assert conn.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        conn.sendall(body + head + b"\r\nExpect: something-else\r\n\r\n" + body)
+        answers = _responses(conn, 2)
+    assert [status for status, _, _ in answers] == [200, 200]

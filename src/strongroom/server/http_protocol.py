@@ -22,25 +22,26 @@ _CONTINUE = b"HTTP/1.1 100"
 class CoalescingTransport:
     """Wraps a transport: a response head waits to go out together with what follows it."""
 
-    __slots__ = ("_held", "_scheduled", "_transport")
+    __slots__ = ("_scheduled", "_transport", "held")
 
     def __init__(self, transport: Any) -> None:
         self._transport = transport
-        self._held: bytes | None = None
+        self.held: bytes | None = None
+        """A response head waiting for what follows it (read on the inline path)."""
         self._scheduled = False
 
     def write(self, data: bytes) -> None:
         """Send ``data``; hold a response head back (never a ``100 Continue``)."""
-        if self._held is None and data.startswith(_HEAD) and not data.startswith(_CONTINUE):
-            self._held = data
+        if self.held is None and data.startswith(_HEAD) and not data.startswith(_CONTINUE):
+            self.held = data
             if not self._scheduled:
                 # An app that never sends a body still gets its head out this loop step.
                 self._scheduled = True
                 asyncio.get_running_loop().call_soon(self._flush_later)
             return
-        if self._held is not None:
-            data = self._held + data
-            self._held = None
+        if self.held is not None:
+            data = self.held + data
+            self.held = None
         self._transport.write(data)
 
     def _flush_later(self) -> None:
@@ -49,8 +50,8 @@ class CoalescingTransport:
 
     def flush(self) -> None:
         """Send a held response head now."""
-        if self._held is not None:
-            held, self._held = self._held, None
+        if self.held is not None:
+            held, self.held = self.held, None
             if not self._transport.is_closing():
                 self._transport.write(held)
 
@@ -61,7 +62,7 @@ class CoalescingTransport:
 
     def abort(self) -> None:
         """Drop what is held and the connection."""
-        self._held = None
+        self.held = None
         self._transport.abort()
 
     def is_closing(self) -> bool:
@@ -70,7 +71,7 @@ class CoalescingTransport:
 
     def get_write_buffer_size(self) -> int:
         """Bytes waiting to be sent, including a held head."""
-        held = len(self._held) if self._held is not None else 0
+        held = len(self.held) if self.held is not None else 0
         return held + int(self._transport.get_write_buffer_size())
 
     def __getattr__(self, name: str) -> Any:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from strongroom.api.request import RequestHead
 
 _log = logging.getLogger("strongroom.server")
+_OWS = b" \t"
 _ERROR = (
     b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
@@ -105,31 +106,25 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         self.expect_100_continue = False
         self.headers = []
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Collect a header as uvicorn does, but look for ``Expect`` once the head is in.
+
+        The name lowercased, trailing blanks dropped (llhttp keeps them, RFC 9110 does not).
+        """
+        self.headers.append((name.lower(), value.rstrip(_OWS)))
+
     def on_headers_complete(self) -> None:
         """Choose the path: inline for a hot ``POST /``, else uvicorn's (with its scope)."""
+        headers = self.headers
         if self.serve_head is None:
+            self.expect_100_continue = _expects_continue(headers)
             super().on_headers_complete()
             return
-        head = self._admitted_head()
-        if head is not None:
-            self._inline = True
-            self._head = head
-            self._inline_body = []
-            self._reading_head = False
-            self._head_bytes = 0
-            return
-        url, headers, expect = self.url, self.headers, self.expect_100_continue
-        HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
-        self.url, self.headers, self.expect_100_continue = url, headers, expect
-        self.scope["headers"] = headers
-        super().on_headers_complete()
-
-    def _admitted_head(self) -> RequestHead | None:
         inline_head = self.inline_head
         parser = self.parser
-        if (
+        url = self.url
+        if not (
             inline_head is None
-            or self.expect_100_continue
             # a client that does not read its answers: uvicorn's path waits for the
             # socket to drain before it answers more (the inline path would not)
             or self.flow.write_paused
@@ -137,10 +132,21 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             or (self.cycle is not None and not self.cycle.response_complete)
             or parser.get_method() != b"POST"
             or parser.get_http_version() != "1.1"
-            or not (self.url == b"/" or self.url.startswith(b"/?"))
+            or not (url == b"/" or url.startswith(b"/?"))
         ):
-            return None
-        return inline_head(self.headers)
+            head = inline_head(headers)
+            if head is not None and not ("expect" in head.by_name and _expects_continue(headers)):
+                self._inline = True
+                self._head = head
+                self._inline_body = []
+                self._reading_head = False
+                self._head_bytes = 0
+                return
+        expect = _expects_continue(headers)
+        HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
+        self.url, self.headers, self.expect_100_continue = url, headers, expect
+        self.scope["headers"] = headers
+        super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         """Collect an inline request's body (the parser holds it to ``Content-Length``)."""
@@ -158,7 +164,6 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         # The guard's part of a complete request (GuardedHttpToolsProtocol).
         self._reading_head = True
         self._requests += 1
-        self.guard.busy(self)
         keep_alive = (
             self.parser.should_keep_alive()
             and self._requests < self.guard.limits.max_requests_per_connection
@@ -175,29 +180,71 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
                 head, body, self.url, self._client_text
             )
         except Exception:
+            self.guard.busy(self)
             _log.exception("unexpected error on the inline path")
             self._write(_ERROR)
             self.transport.close()
             return
-        self._write(
-            response_bytes(
-                status,
-                payload,
-                content_type,
-                request_id,
-                self.server_state.default_headers,
-                keep_alive,
-            )
+        prefix = _prefixes.get((status, content_type))
+        if prefix is None or prefix[0] is not self.server_state.default_headers:
+            prefix = _prefix(status, content_type, self.server_state.default_headers)
+        response = b"%s%d\r\nx-amzn-requestid: %s%s%s" % (
+            prefix[1],
+            len(payload),
+            request_id.encode("ascii"),
+            _KEEP_ALIVE if keep_alive else _CLOSE,
+            payload,
         )
-        if not keep_alive:
-            self.transport.close()
+        coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
+        if coalescing.held is not None:
+            coalescing.flush()  # a held response head of an earlier request goes first
+        raw = self._raw_transport
+        raw.write(response)
+        self.server_state.total_requests += 1
+        if not keep_alive or raw.is_closing():
+            self.guard.busy(self)  # no longer waiting for a request: not evictable
+            if not keep_alive:
+                self.transport.close()
             return
-        self.on_response_complete()
+        # on_response_complete (GuardedHttpToolsProtocol), without a pipeline to start;
+        # the request was served synchronously, so the guard never saw it busy: waiting()
+        # alone moves the connection to the end of the waiting order with its new time
+        flow = self.flow
+        if flow.read_paused:
+            flow.resume_reading()
+        self._idle = True
+        self.guard.waiting(self, self.loop.time())
 
     def _write(self, data: bytes) -> None:
         coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
         coalescing.flush()  # a held response head of an earlier request goes first
         self._raw_transport.write(data)
+
+
+# The part of an inline response before its length, per status and content type, made
+# again when uvicorn replaces its default headers (the date, once a second).
+_prefixes: dict[tuple[int, bytes], tuple[list[tuple[bytes, bytes]], bytes]] = {}
+_KEEP_ALIVE = b"\r\n\r\n"
+_CLOSE = b"\r\nconnection: close\r\n\r\n"
+
+
+def _prefix(
+    status: int, content_type: bytes, default_headers: list[tuple[bytes, bytes]]
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    head = [STATUS_LINE[status]]
+    for name, value in default_headers:
+        head += (name, b": ", value, b"\r\n")
+    head += (b"content-type: ", content_type, b"\r\ncontent-length: ")
+    made = (default_headers, b"".join(head))
+    if len(_prefixes) > 64:
+        _prefixes.clear()
+    _prefixes[(status, content_type)] = made
+    return made
+
+
+def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the headers ask for ``100 Continue`` (what uvicorn's ``on_header`` notes)."""
+    return any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
 
 
 def response_bytes(
