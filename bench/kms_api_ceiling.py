@@ -6,13 +6,13 @@ keep-alive connections) and the same 2 cores shared with the client:
 
 - **nginx** (if installed), 2 worker processes, answering a fixed Decrypt-sized JSON body:
   what the machine's TLS, loopback and client allow;
-- **uvloop, null**: 2 Python processes on one shared listening socket, uvloop's TLS and
-  ``httptools`` (the parts ``strongroom server`` runs on), answering the same fixed body
-  from the parser's ``on_message_complete`` and nothing else: the least Python a request
-  can cost on this event loop, so no server built on it can be faster;
+- **uvloop, null**: 2 Python processes on one shared listening socket, uvloop's TLS (what
+  ``strongroom server`` runs on) and ``bench/http_layer.py``'s floor protocol (find each
+  request's end, write a fixed answer): the least Python a request can cost on this event
+  loop, so no server built on it can be faster;
 - **granian, null** (if installed): granian's Rust HTTP and TLS with 2 workers, each
-  request handed to a Python RSGI callable that reads the body and answers the fixed body:
-  the same floor for a compiled front;
+  request handed to ``bench/http_layer.py``'s RSGI stub (reads the body and the head as
+  the API does, answers the fixed body): the same floor for a compiled front;
 - **strongroom**: ``strongroom server --workers 2`` serving the real Decrypt (SigV4,
   authorisation, audit).
 
@@ -43,11 +43,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_doc
+from http_layer import PAYLOAD, Floor
 from kms_api_servers import (
     prepare_bodies,
     process_sched,
@@ -59,17 +59,6 @@ from loadgen import presign, run_wrk
 from strongroom.testing.server import free_port
 
 HEADING = "## KMS API ceiling on this machine (bench/kms_api_ceiling.py)"
-BODY = (
-    b'{"KeyId":"arn:aws:kms:us-east-1:000000000000:key/00000000-0000-4000-8000-000000000000",'
-    b'"Plaintext":"a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",'
-    b'"EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}'
-)
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: "
-    + str(len(BODY)).encode()
-    + b"\r\nx-amzn-requestid: 00000000-0000-4000-8000-000000000000\r\n\r\n"
-    + BODY
-)
 FAR = {"AccessKeyId": "AKIDCEILING000000000", "SecretAccessKey": "unused", "Region": "us-east-1"}
 
 
@@ -91,10 +80,9 @@ class Cell:
 
 
 def serve_null(port: int, cert: str, key: str, workers: int) -> None:
-    """Serve RESPONSE to every request with uvloop + httptools + TLS in ``workers`` forks."""
+    """``bench/http_layer.py``'s floor protocol on uvloop with TLS, in ``workers`` forks."""
     import asyncio
 
-    import httptools
     import uvloop
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -107,43 +95,12 @@ def serve_null(port: int, cert: str, key: str, workers: int) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
 
-    class Null(asyncio.Protocol):
-        def connection_made(self, transport: Any) -> None:
-            self.transport = transport
-            self.parser = httptools.HttpRequestParser(self)
-
-        def data_received(self, data: bytes) -> None:
-            self.parser.feed_data(data)
-
-        def on_message_complete(self) -> None:
-            self.transport.write(RESPONSE)
-
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(Null, sock=listener, ssl=context, backlog=1024)
+        server = await loop.create_server(Floor, sock=listener, ssl=context, backlog=1024)
         await server.serve_forever()
 
     uvloop.run(main())
-
-
-class NullRsgi:
-    """granian's RSGI callable for the null front: read the body, answer the fixed one."""
-
-    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
-        await protocol()
-        protocol.response_bytes(
-            200,
-            [
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amzn-requestid", "00000000-0000-4000-8000-000000000000"),
-            ],
-            BODY,
-        )
-
-
-def null_rsgi() -> NullRsgi:
-    """granian's factory (``--factory kms_api_ceiling:null_rsgi``)."""
-    return NullRsgi()
 
 
 # --- the servers under test -------------------------------------------------------------
@@ -176,13 +133,13 @@ def process(args: list[str], port: int, cwd: Path | None = None) -> Iterator[int
 
 
 def nginx_args(base: Path, port: int, cert: Path, key: Path) -> list[str] | None:
-    """nginx with 2 workers answering BODY over TLS, or None when nginx is not installed."""
+    """nginx with 2 workers answering the payload over TLS, or None when nginx is not installed."""
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     if nginx is None:
         return None
-    body = BODY.decode().replace("'", "\\'")
+    body = PAYLOAD.decode().replace("'", "\\'")
     (base / "nginx.conf").write_text(
         f"""worker_processes 2;
 pid {base}/nginx.pid;
@@ -330,7 +287,7 @@ def main() -> None:
         )
         targets.append(
             (
-                "uvloop + httptools, null",
+                "uvloop, null (floor)",
                 pid,
                 f"https://127.0.0.1:{port}",
                 fixed(f"https://127.0.0.1:{port}"),
@@ -364,7 +321,7 @@ def main() -> None:
                         "--log-level",
                         "warning",
                         "--no-ws",
-                        "kms_api_ceiling:null_rsgi",
+                        "http_layer:rsgi_app",
                     ],
                     port,
                     cwd=here,
