@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import get_type_hints
+from typing import Any, get_type_hints
 
 from strongroom.api import wire_types
 from strongroom.kms import ops as kms_ops
@@ -83,3 +84,54 @@ def test_every_user_key_handler_takes_and_returns_its_messages() -> None:
         hints = get_type_hints(handler)
         assert hints["req"] is USER_KEY_SHAPES[str(model.input_shape(operation))], operation
         assert hints["return"] is USER_KEY_SHAPES[str(model.output_shape(operation))], operation
+
+
+class _SaysWhoWaits:
+    """A reentrant lock that sets ``waiting`` when a thread other than its maker takes it."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        self._lock = threading.RLock()
+        self._maker = threading.current_thread()
+        self._waiting = waiting
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not self._maker:
+            self._waiting.set()
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_an_encoder_asked_for_while_another_thread_builds_it_waits_for_that_build() -> None:
+    # Server threads answering their first Decrypts at once: one builds the response
+    # encoder, another finds the recursive-shape stand-in meanwhile and must not call it
+    # into itself (RecursionError) but wait for the build.
+    progress = threading.Event()  # the other thread failed, or waits for the build
+    outcome: list[object] = []
+
+    def ask() -> None:
+        try:
+            encode = codec.response_encoder("Decrypt")
+            assert encode is not None
+            outcome.append(encode(DecryptResponse(key_id="arn", plaintext=b"p")))
+        except RecursionError as exc:
+            outcome.append(exc)
+        finally:
+            progress.set()
+
+    other = threading.Thread(target=ask)
+
+    class Codec(MessageCodec):
+        def _build_encoder(self, shape_name: str) -> Any:
+            if shape_name == "DecryptResponse" and not other.is_alive():
+                other.start()  # it asks while this build is under way
+                assert progress.wait(60)
+            return super()._build_encoder(shape_name)
+
+    codec = Codec(WireModel.load(), SHAPES)
+    codec._lock = _SaysWhoWaits(progress)  # type: ignore[assignment]
+    encode = codec.response_encoder("Decrypt")
+    assert encode is not None
+    other.join()
+    assert outcome == [{"KeyId": "arn", "Plaintext": b"p"}]

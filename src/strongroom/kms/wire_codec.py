@@ -17,6 +17,7 @@ C field getters, and is just as immutable and as typed.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -59,6 +60,7 @@ class MessageCodec:
         self._classes = classes
         self._decoders: dict[str, Decoder] = {}
         self._encoders: dict[str, Encoder] = {}
+        self._lock = threading.RLock()
 
     def request_decoder(self, operation: str) -> Decoder | None:
         """The decoder of ``operation``'s input (``None`` if it takes none).
@@ -133,11 +135,7 @@ class MessageCodec:
     def decoder(self, shape_name: str) -> Decoder:
         """The decoder of a structure shape: a checked dict -> its record."""
         found = self._decoders.get(shape_name)
-        if found is None:
-            # a recursive shape reaches itself through this stand-in while it is built
-            self._decoders[shape_name] = lambda value: self._decoders[shape_name](value)
-            found = self._decoders[shape_name] = self._build_decoder(shape_name)
-        return found
+        return found if found is not None else self._built(self._decoders, shape_name)
 
     def _build_decoder(self, shape_name: str) -> Decoder:
         cls = self._class(shape_name)
@@ -182,10 +180,35 @@ class MessageCodec:
     def encoder(self, shape_name: str) -> Encoder:
         """The encoder of a structure shape: its record -> a dict without ``None`` members."""
         found = self._encoders.get(shape_name)
-        if found is None:
-            self._encoders[shape_name] = lambda value: self._encoders[shape_name](value)
-            found = self._encoders[shape_name] = self._build_encoder(shape_name)
-        return found
+        return found if found is not None else self._built(self._encoders, shape_name)
+
+    def _built(self, table: dict[str, Any], shape_name: str) -> Any:
+        """Build the decoder or encoder of ``shape_name`` into ``table``, once.
+
+        A recursive shape reaches itself through a stand-in while it is built. Server
+        threads may ask for the same shape at once: one builds, holding the lock; a thread
+        that finds the stand-in waits for the lock instead of calling the stand-in forever.
+        """
+        with self._lock:  # reentrant: building reaches member shapes through here
+            found = table.get(shape_name)
+            if found is not None:
+                return found
+
+            def stand_in(value: Any) -> Any:
+                built = table[shape_name]
+                if built is stand_in:  # another thread is building it: wait for that
+                    with self._lock:
+                        built = table[shape_name]
+                return built(value)
+
+            table[shape_name] = stand_in
+            build = self._build_decoder if table is self._decoders else self._build_encoder
+            try:
+                table[shape_name] = found = build(shape_name)
+            except BaseException:
+                del table[shape_name]
+                raise
+            return found
 
     def _build_encoder(self, shape_name: str) -> Encoder:
         self._class(shape_name)
