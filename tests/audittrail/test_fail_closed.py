@@ -117,11 +117,15 @@ def test_fail_open_serves_on_and_records_what_it_dropped(tmp_path: Path) -> None
             kms.decrypt(CiphertextBlob=blob)
         assert server.get("/readyz")[0] == 200
         lock.release()
-        dropped = _until(
-            lambda: [e for e in _events(data) if e["operation"] == "AuditEventsDropped"],
-            "the dropped-events record",
-        )
-        assert dropped[0]["count"] >= 6
+        # A flush tried while the store is locked puts its batch, drop record included,
+        # back in the queue, and drops go on being counted into the next record: the
+        # drops may be reported over several records, never fewer than were made.
+        def dropped() -> int:
+            return sum(
+                int(e["count"]) for e in _events(data) if e["operation"] == "AuditEventsDropped"
+            )
+
+        _until(lambda: dropped() >= 6, "records of at least 6 dropped events")
     finally:
         lock.release()
         server.close()
