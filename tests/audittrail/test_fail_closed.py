@@ -117,6 +117,7 @@ def test_fail_open_serves_on_and_records_what_it_dropped(tmp_path: Path) -> None
             kms.decrypt(CiphertextBlob=blob)
         assert server.get("/readyz")[0] == 200
         lock.release()
+
         # A flush tried while the store is locked puts its batch, drop record included,
         # back in the queue, and drops go on being counted into the next record: the
         # drops may be reported over several records, never fewer than were made.
