@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kms_api_servers import process_sched, process_tree
+from kms_api_servers import process_sched, process_tree, self_signed_cert
 from loadgen import run_wrk
 
 from strongroom.testing.server import free_port
@@ -232,16 +232,7 @@ def main() -> None:
 
         modes.append("granian")
     with tempfile.TemporaryDirectory(prefix="http-layer-") as tmp:
-        cert, key = str(Path(tmp) / "cert.pem"), str(Path(tmp) / "key.pem")
-        subprocess.run(
-            [
-                *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt"),
-                *("ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert),
-                *("-days", "1", "-subj", "/CN=127.0.0.1"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        cert, key = (str(path) for path in self_signed_cert(Path(tmp)))
         for tls in [(cert, key)] + ([] if args.no_plain_http else [None]):
             found: dict[str, list[float]] = {mode: [] for mode in modes}
             with contextlib.ExitStack() as stack:

@@ -52,6 +52,7 @@ from kms_api_servers import (
     prepare_bodies,
     process_sched,
     process_tree,
+    self_signed_cert,
     strongroom_target,
 )
 from loadgen import presign, run_wrk
@@ -246,29 +247,7 @@ def main() -> None:
     cells: list[Cell] = []
     with tempfile.TemporaryDirectory(prefix="kms-ceiling-") as tmp, contextlib.ExitStack() as stack:
         base = Path(tmp)
-        cert, key = base / "cert.pem", base / "key.pem"
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        cert, key = self_signed_cert(base)
         targets: list[tuple[str, int, str, tuple[dict[str, str], bytes]]] = []
         target = stack.enter_context(strongroom_target(base, "sr", "strongroom", "--workers", "2"))
         prepare_bodies(target)

@@ -29,7 +29,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kms_api_servers import prepare_bodies, process_sched, process_tree, strongroom_target
+from kms_api_servers import (
+    prepare_bodies,
+    process_sched,
+    process_tree,
+    self_signed_cert,
+    strongroom_target,
+)
 from loadgen import presign, run_wrk
 
 from strongroom.testing.server import free_port
@@ -138,28 +144,7 @@ def main() -> None:
         base = Path(tmp)
         (base / "g").mkdir()
         creds, blob = prepare(base / "g")
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                str(base / "key.pem"),
-                "-out",
-                str(base / "cert.pem"),
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        self_signed_cert(base)
         port = free_port()
         env = dict(os.environ, **{ENV: str(base / "g")})
         granian = subprocess.Popen(

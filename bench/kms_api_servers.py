@@ -68,6 +68,21 @@ class Target:
         return presign(self.endpoint, self.credentials, operation, self.bodies[operation])
 
 
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A throwaway P-256 certificate for 127.0.0.1 and its key (``openssl``), in ``directory``."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+            *("-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1"),
+            *("-subj", "/CN=127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
 # --- /proc accounting -------------------------------------------------------------------
 
 
