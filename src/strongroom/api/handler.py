@@ -85,12 +85,8 @@ class ApiHandler:
 
     def handle(self, request: ApiRequest) -> Outcome:
         """Authenticate, dispatch and encode one API request."""
-        # operation_label, inlined; positional: a keyword argument costs a dict per call
-        if request.content_type == sts.FORM_CONTENT_TYPE:
-            label = "GetCallerIdentity"
-        else:
-            label = self._labels.get(request.target, "unknown")
-        outcome = Outcome(200, b"", JSON_CONTENT_TYPE, label)
+        # positional: a keyword argument costs a dict per call
+        outcome = Outcome(200, b"", JSON_CONTENT_TYPE, self.operation_label(request))
         try:
             if request.content_type == sts.FORM_CONTENT_TYPE:
                 self._sts(request, outcome)

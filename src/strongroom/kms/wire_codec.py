@@ -135,7 +135,11 @@ class MessageCodec:
     def decoder(self, shape_name: str) -> Decoder:
         """The decoder of a structure shape: a checked dict -> its record."""
         found = self._decoders.get(shape_name)
-        return found if found is not None else self._built(self._decoders, shape_name)
+        return (
+            found
+            if found is not None
+            else self._built(self._decoders, shape_name, self._build_decoder)
+        )
 
     def _build_decoder(self, shape_name: str) -> Decoder:
         cls = self._class(shape_name)
@@ -180,10 +184,14 @@ class MessageCodec:
     def encoder(self, shape_name: str) -> Encoder:
         """The encoder of a structure shape: its record -> a dict without ``None`` members."""
         found = self._encoders.get(shape_name)
-        return found if found is not None else self._built(self._encoders, shape_name)
+        return (
+            found
+            if found is not None
+            else self._built(self._encoders, shape_name, self._build_encoder)
+        )
 
-    def _built(self, table: dict[str, Any], shape_name: str) -> Any:
-        """Build the decoder or encoder of ``shape_name`` into ``table``, once.
+    def _built(self, table: dict[str, Any], shape_name: str, build: Callable[[str], Any]) -> Any:
+        """``build`` the decoder or encoder of ``shape_name`` into ``table``, once.
 
         A recursive shape reaches itself through a stand-in while it is built. Server
         threads may ask for the same shape at once: one builds, holding the lock; a thread
@@ -202,7 +210,6 @@ class MessageCodec:
                 return built(value)
 
             table[shape_name] = stand_in
-            build = self._build_decoder if table is self._decoders else self._build_encoder
             try:
                 table[shape_name] = found = build(shape_name)
             except BaseException:

@@ -195,13 +195,9 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             _KEEP_ALIVE if keep_alive else _CLOSE,
             payload,
         )
-        coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
-        if coalescing.held is not None:
-            coalescing.flush()  # a held response head of an earlier request goes first
-        raw = self._raw_transport
-        raw.write(response)
+        self._write(response)
         self.server_state.total_requests += 1
-        if not keep_alive or raw.is_closing():
+        if not keep_alive or self._raw_transport.is_closing():
             self.guard.busy(self)  # no longer waiting for a request: not evictable
             if not keep_alive:
                 self.transport.close()
@@ -217,7 +213,8 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
 
     def _write(self, data: bytes) -> None:
         coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
-        coalescing.flush()  # a held response head of an earlier request goes first
+        if coalescing.held is not None:
+            coalescing.flush()  # a held response head of an earlier request goes first
         self._raw_transport.write(data)
 
 
@@ -245,28 +242,3 @@ def _prefix(
 def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
     """Whether the headers ask for ``100 Continue`` (what uvicorn's ``on_header`` notes)."""
     return any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
-
-
-def response_bytes(
-    status: int,
-    payload: bytes,
-    content_type: bytes,
-    request_id: str,
-    default_headers: list[tuple[bytes, bytes]],
-    keep_alive: bool = True,
-) -> bytes:
-    """One whole HTTP/1.1 response: status line, the server's headers, ours, the body."""
-    head = [STATUS_LINE[status]]
-    for name, value in default_headers:
-        head += (name, b": ", value, b"\r\n")
-    head += (
-        b"content-type: ",
-        content_type,
-        b"\r\ncontent-length: ",
-        str(len(payload)).encode("ascii"),
-        b"\r\nx-amzn-requestid: ",
-        request_id.encode("ascii"),
-        b"\r\n\r\n" if keep_alive else b"\r\nconnection: close\r\n\r\n",
-        payload,
-    )
-    return b"".join(head)
