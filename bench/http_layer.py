@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kms_api_servers import process_sched, process_tree, self_signed_cert
+from kms_api_servers import granian_command, process_sched, process_tree, self_signed_cert
 from loadgen import run_wrk
 
 from strongroom.testing.server import free_port
@@ -170,14 +170,7 @@ def server(mode: str, tls: tuple[str, str] | None) -> Iterator[tuple[str, int]]:
     """Start ``mode``'s server; yield its endpoint and process id."""
     port = free_port()
     if mode == "granian":
-        command = [
-            *(sys.executable, "-m", "granian", "--interface", "rsgi", "--factory"),
-            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-            *("--log-level", "warning"),
-        ]
-        if tls is not None:
-            command += ["--ssl-certificate", tls[0], "--ssl-keyfile", tls[1]]
-        command.append("http_layer:rsgi_app")
+        command = granian_command("http_layer:rsgi_app", port, 1, tls)
         process = subprocess.Popen(command, cwd=HERE, stdout=subprocess.DEVNULL)
         time.sleep(3)
     else:

@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_doc
 from http_layer import PAYLOAD, Floor
 from kms_api_servers import (
+    granian_command,
     prepare_bodies,
     process_sched,
     process_tree,
@@ -237,6 +238,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--doc", type=Path, default=bench_doc.DOC)
+    parser.add_argument("--raw", type=Path, help="also write every cell as JSON here")
     parser.add_argument("--serve-null", nargs=3, metavar=("PORT", "CERT", "KEY"))
     args = parser.parse_args()
     if args.serve_null:
@@ -280,28 +282,9 @@ def main() -> None:
             port = free_port()
             pid = stack.enter_context(
                 process(
-                    [
-                        sys.executable,
-                        "-m",
-                        "granian",
-                        "--interface",
-                        "rsgi",
-                        "--factory",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--workers",
-                        "2",
-                        "--ssl-certificate",
-                        str(cert),
-                        "--ssl-keyfile",
-                        str(key),
-                        "--log-level",
-                        "warning",
-                        "--no-ws",
-                        "http_layer:rsgi_app",
-                    ],
+                    granian_command(
+                        "http_layer:rsgi_app", port, 2, (str(cert), str(key)), websockets=False
+                    ),
                     port,
                     cwd=here,
                 )
@@ -336,11 +319,12 @@ def main() -> None:
                     cell = measure(name, pid, endpoint, request, conns, args.seconds, round_)
                     print(cell, flush=True)
                     cells.append(cell)
-    section = render(cells, args)
-    print(section)
-    if not args.no_write:
-        bench_doc.write_section(section, HEADING, args.doc)
-        print(f"wrote {args.doc}")
+    bench_doc.publish(
+        render(cells, args),
+        cells,
+        args,
+        lambda section, doc: bench_doc.write_section(section, HEADING, doc),
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kms_api_servers import (
+    granian_command,
     prepare_bodies,
     process_sched,
     process_tree,
@@ -148,27 +149,9 @@ def main() -> None:
         port = free_port()
         env = dict(os.environ, **{ENV: str(base / "g")})
         granian = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "rsgi",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--ssl-certificate",
-                str(base / "cert.pem"),
-                "--ssl-keyfile",
-                str(base / "key.pem"),
-                "--log-level",
-                "warning",
-                "kms_api_granian:app",
-            ],
+            granian_command(
+                "kms_api_granian:app", port, 1, (str(base / "cert.pem"), str(base / "key.pem"))
+            ),
             cwd=Path(__file__).resolve().parent,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -83,6 +83,26 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def granian_command(
+    factory: str,
+    port: int,
+    workers: int,
+    tls: tuple[str, str] | None = None,
+    websockets: bool = True,
+) -> list[str]:
+    """granian serving the RSGI app ``factory`` (``module:function``) on 127.0.0.1."""
+    command = [
+        *(sys.executable, "-m", "granian", "--interface", "rsgi", "--factory"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+        *("--log-level", "warning"),
+    ]
+    if tls is not None:
+        command += ["--ssl-certificate", tls[0], "--ssl-keyfile", tls[1]]
+    if not websockets:
+        command.append("--no-ws")
+    return [*command, factory]
+
+
 # --- /proc accounting -------------------------------------------------------------------
 
 
