@@ -135,7 +135,22 @@ class AgentThread:
         self._started.set()
         self._loop.run_forever()
         self._loop.run_until_complete(self._agent.close())
+        self._end_tasks()
         self._loop.close()
+
+    def _end_tasks(self) -> None:
+        """End what the loop still runs before it closes, as ``asyncio.run`` does.
+
+        A connection accepted just as the agent stopped is still being set up by a task;
+        closing the loop under it would leave its socket open. Cancelled, it closes its
+        transport, and one more loop step runs the close.
+        """
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.run_until_complete(asyncio.sleep(0))  # the transports' close callbacks
 
     def start(self) -> AgentThread:
         """Start serving; return once the socket answers (or raise why it does not)."""
