@@ -17,6 +17,7 @@ import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.backup.config import KeyFile, RepoConfig
+from strongroom.backup.errors import CorruptError
 from strongroom.backup.index import decode_index
 from strongroom.backup.keyring import IndexKeys, Purpose, SessionKey
 from strongroom.backup.pack import pack_digest, read_header
@@ -115,6 +116,9 @@ def test_strongroom_reads_every_vector() -> None:
     assert Snapshot.decode(body, "x").tree.hex() == V["tree"]["id"]
     tree = bytes.fromhex(V["tree"]["bytes"])
     assert encode_tree(decode_tree(tree)) == tree
+    tree_v2 = bytes.fromhex(V["tree_v2"]["bytes"])
+    assert encode_tree(decode_tree(tree_v2)) == tree_v2
+    assert keys.tree_id(tree_v2).hex() == V["tree_v2"]["id"]
     config = bytes.fromhex(V["config"])
     parsed = RepoConfig.parse_unverified(config)
     parsed.verify(config, keys)
@@ -137,3 +141,38 @@ def test_generator_reproduces_the_file() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.build() == V
+
+
+def test_tree_v2_as_the_spec_says() -> None:
+    """A tree v2 read by the rules of docs/formats.md: hard links carry count, inode, device;
+    v1 is the same without them and is what a tree with no such node is written as."""
+    raw = bytes.fromhex(V["tree_v2"]["bytes"])
+    tree_key = bytes.fromhex(V["derived"]["tree_id_key"])
+    assert hmac.digest(tree_key, raw, hashlib.sha256).hex() == V["tree_v2"]["id"]
+    doc = json.loads(raw)
+    assert json.dumps(doc, sort_keys=True, separators=(",", ":")).encode() == raw
+    assert doc["v"] == 2
+    a, b, c = doc["nodes"]
+    assert (a["type"], b["type"], b["link"]) == ("file", "hardlink", "home/a")
+    for node in (a, b):
+        assert (node["links"], node["inode"], node["device"]) == (2, 1_234_567, 2049)
+    assert "links" not in c and "inode" not in c
+    parsed = decode_tree(raw)
+    assert [(n.links, n.inode, n.device) for n in parsed] == [
+        (2, 1_234_567, 2049), (2, 1_234_567, 2049), (0, 0, 0),
+    ]  # fmt: skip
+    v1 = json.loads(bytes.fromhex(V["tree"]["bytes"]))
+    assert v1["v"] == 1 and encode_tree(decode_tree(bytes.fromhex(V["tree"]["bytes"]))) == (
+        bytes.fromhex(V["tree"]["bytes"])
+    )
+    as_v1 = json.dumps({**doc, "v": 1}, sort_keys=True, separators=(",", ":")).encode()
+    assert [(n.links, n.inode) for n in decode_tree(as_v1)] == [(0, 0)] * 3  # v1: ignored
+    for bad in ({"links": 1}, {"links": -2}, {"inode": "1"}, {"links": True}):
+        nodes = [{**a, **bad}, b, c]
+        broken = json.dumps({"v": 2, "nodes": nodes}, sort_keys=True, separators=(",", ":"))
+        with pytest.raises(CorruptError):
+            decode_tree(broken.encode())
+    for version in (3, 0, True, "2"):
+        other = json.dumps({**doc, "v": version}, sort_keys=True, separators=(",", ":"))
+        with pytest.raises(CorruptError):
+            decode_tree(other.encode())

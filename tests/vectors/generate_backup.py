@@ -1,4 +1,4 @@
-"""Write tests/vectors/backup_v1.json: backup repository format v1 vectors.
+"""Write tests/vectors/backup_v1.json: backup repository format v1 vectors (and tree v2).
 
 Run ``python tests/vectors/generate_backup.py`` from the repository root. Secrets, salts
 and padding are fixed, so the output is deterministic; tests/backup/test_vectors.py checks
@@ -43,6 +43,18 @@ def _data(n: int, length: int) -> bytes:
     return bytes(out[:length])
 
 
+def _hard_linked(content: list[bytes | int]) -> list[Node]:
+    """A tree v2: a file with two names (``links``, ``inode``, ``device``) and a lone file."""
+    first = Node("a", "file", 0o644, 1000, 1000, "ann", "staff", 1_700_000_000_000_000_001, 100)
+    first.content = content[:1]
+    second = Node("b", "hardlink", 0o644, 1000, 1000, "ann", "staff", 1_700_000_000_000_000_001)
+    second.link = "home/a"
+    for node in (first, second):
+        node.links, node.inode, node.device = 2, 1_234_567, 2049
+    lone = Node("c", "file", 0o600, 0, 0, "root", "root", 5, 0)
+    return [first, second, lone]
+
+
 def build() -> dict[str, Any]:
     """Every vector, deterministically."""
     keys = IndexKeys.derive(REPO_ID, INDEX_SID, INDEX_SECRET)
@@ -60,6 +72,7 @@ def build() -> dict[str, Any]:
         [node, Node("link", "symlink", 0o777, 0, 0, "", "", 5, 0, target="file.txt")]
     )
     tree_id = keys.tree_id(tree)
+    tree_v2 = encode_tree(_hard_linked(content))
     import zstandard
 
     builder = PackBuilder(data_key, salt=_salt("pack"))
@@ -96,6 +109,7 @@ def build() -> dict[str, Any]:
         "key_file": {"name": key_file.name(), "bytes": key_file.encode().hex()},
         "chunks": [c.hex() for c in chunks[:2]],
         "tree": {"id": tree_id.hex(), "bytes": tree.hex()},
+        "tree_v2": {"id": keys.tree_id(tree_v2).hex(), "bytes": tree_v2.hex()},
         "pack": {"name": pack_name, "bytes": pack.hex(), "padding": 7},
         "index_file": {
             "name": hashlib.sha256(index_file).hexdigest(),

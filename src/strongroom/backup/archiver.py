@@ -108,10 +108,13 @@ class Archiver:
 
     def _node(self, name: str, st: os.stat_result, kind: str) -> Node:
         user, group = _owner(st.st_uid, st.st_gid, self._names)
-        return Node(
+        node = Node(
             name, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, user, group,
             st.st_mtime_ns, st.st_size if kind == "file" else 0,
         )  # fmt: skip
+        if kind in ("file", "hardlink") and st.st_nlink > 1:  # what mount shows for each name
+            node.links, node.inode, node.device = st.st_nlink, st.st_ino, st.st_dev
+        return node
 
     def _file(
         self, path: str, rel: str, node: Node, st: os.stat_result
@@ -250,8 +253,12 @@ class Archiver:
     def finish(
         self, tree: bytes, paths: Iterable[str], *, name: str | None = None,
         tags: Iterable[str] = (), retain_until: datetime | None = None,
+        hostname: str | None = None,
     ) -> Snapshot:  # fmt: skip
-        """Flush packs and index, apply retention, write the snapshot and the cache."""
+        """Flush packs and index, apply retention, write the snapshot and the cache.
+
+        ``hostname`` (default: this machine's) is the host the snapshot is filed under.
+        """
         self.packer.flush()
         self.summary.bytes_read = self.chunks.bytes_read
         until = None
@@ -260,7 +267,8 @@ class Archiver:
             self.retain(retain_until)
         s = self.summary
         snapshot = Snapshot(
-            time=now_rfc3339(), hostname=socket.gethostname(), username=getpass.getuser(),
+            time=now_rfc3339(), hostname=hostname or socket.gethostname(),
+            username=getpass.getuser(),
             paths=tuple(paths), tree=tree, name=name, tags=tuple(tags), retain_until=until,
             known=tuple(self.repo.snapshot_ids()),
             summary={

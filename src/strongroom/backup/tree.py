@@ -1,8 +1,8 @@
-"""Trees (format v1): one directory's entries, stored as a blob of type tree.
+"""Trees (format v2; v1 still read): one directory's entries, stored as a blob of type tree.
 
 A tree is canonical JSON (UTF-8, sorted keys, no spaces)::
 
-    {"v": 1, "nodes": [node, ...]}       nodes sorted by name, names unique
+    {"v": 2, "nodes": [node, ...]}       nodes sorted by name, names unique
 
     node = {"name": str, "type": "file"|"dir"|"symlink"|"hardlink"|"fifo",
             "mode": int, "uid": int, "gid": int, "user": str, "group": str,
@@ -10,7 +10,14 @@ A tree is canonical JSON (UTF-8, sorted keys, no spaces)::
             "content": [hex blob id | int zero-run length, ...]     (file)
             "subtree": hex tree id                                   (dir)
             "target": str                                            (symlink)
-            "link": str  path of the first name, from the snapshot root (hardlink)}
+            "link": str  path of the first name, from the snapshot root (hardlink)
+            "links": int, "inode": int, "device": int   (v2: file, hardlink; only when the
+                         file had more than one name: its st_nlink, st_ino, st_dev)}
+
+Version 1 is the same without ``links``, ``inode`` and ``device`` (readers of v1 ignored
+members they did not know, so those are ignored in a v1 tree too); a v1 tree is read as
+recording no link counts. Writers write v1 for a tree with no such node: a directory
+without hard links keeps the bytes, and so the id, it had before v2.
 
 Names that are not UTF-8 travel as ``surrogateescape`` strings turned into JSON escapes.
 A zero run (an int in ``content``) is a hole of a sparse file: restore seeks over it.
@@ -26,7 +33,8 @@ from typing import Any
 
 from strongroom.backup.errors import CorruptError
 
-VERSION = 1
+VERSION = 2
+READABLE = frozenset({1, 2})
 TYPES = frozenset({"file", "dir", "symlink", "hardlink", "fifo"})
 _CORRUPT = "A tree is corrupt."
 
@@ -50,6 +58,9 @@ class Node:
     subtree: bytes | None = None
     target: str | None = None
     link: str | None = None
+    links: int = 0  # st_nlink of a file with more than one name (0: one name, or unknown)
+    inode: int = 0  # with links: st_ino and st_dev when it was backed up
+    device: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The node as canonical JSON values."""
@@ -72,11 +83,13 @@ class Node:
             out["target"] = self.target
         if self.link is not None:
             out["link"] = self.link
+        if self.links:
+            out.update(links=self.links, inode=self.inode, device=self.device)
         return out
 
     @classmethod
-    def from_json(cls, raw: Any) -> Node:
-        """Parse and check one node."""
+    def from_json(cls, raw: Any, version: int = VERSION) -> Node:
+        """Parse and check one node of a tree of ``version``."""
         if not isinstance(raw, dict) or raw.get("type") not in TYPES:
             raise CorruptError(_CORRUPT)
         name = raw.get("name")
@@ -103,12 +116,17 @@ class Node:
                 node.target = _text(raw["target"])
             elif node.type == "hardlink":
                 node.link = _text(raw["link"])
+            if version >= 2 and "links" in raw and node.type in ("file", "hardlink"):
+                node.links, node.inode, node.device = (_natural(raw[k]) for k in _LINKS)
+                if node.links < 2:
+                    raise CorruptError(_CORRUPT)
         except (KeyError, TypeError) as exc:
             raise CorruptError(_CORRUPT) from exc
         return node
 
 
 _INTS = ("mode", "uid", "gid", "mtime_ns", "size")
+_LINKS = ("links", "inode", "device")
 
 
 def _natural(raw: Any) -> int:
@@ -145,23 +163,27 @@ def encode_tree(nodes: list[Node]) -> bytes:
     ordered = sorted(nodes, key=lambda n: n.name)
     if len({n.name for n in ordered}) != len(ordered):
         raise ValueError("duplicate names in a tree")
-    doc = {"v": VERSION, "nodes": [n.to_json() for n in ordered]}
+    # the lowest version that holds the nodes: a tree without hard links keeps its v1 bytes
+    # (and id), so it deduplicates against trees written before v2 and old readers read it
+    version = VERSION if any(n.links for n in ordered) else 1
+    doc = {"v": version, "nodes": [n.to_json() for n in ordered]}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8", "surrogateescape")
 
 
 def decode_tree(data: bytes) -> list[Node]:
-    """Parse a tree; :class:`CorruptError` unless it is canonical v1."""
+    """Parse a tree; :class:`CorruptError` unless it is a canonical v1 or v2 tree."""
     try:
         doc = json.loads(data.decode("utf-8", "surrogateescape"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptError(_CORRUPT) from exc
     if (
         not isinstance(doc, dict)
-        or doc.get("v") != VERSION
+        or doc.get("v") not in READABLE
+        or type(doc["v"]) is not int
         or not isinstance(doc.get("nodes"), list)
     ):
         raise CorruptError(_CORRUPT)
-    nodes = [Node.from_json(n) for n in doc["nodes"]]
+    nodes = [Node.from_json(n, doc["v"]) for n in doc["nodes"]]
     names = [n.name for n in nodes]
     if names != sorted(set(names)):
         raise CorruptError(_CORRUPT)
