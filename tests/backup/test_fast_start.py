@@ -32,6 +32,7 @@ from .cli_support import Cli, env_for, kms_of
                 ["x"],
             ),
         ),
+        (["-H", "web1", "--tag=a", "x"], ({"--host": ["web1"], "--tag": ["a"]}, ["x"])),
     ],
 )
 def test_parse_create(args: list[str], expected: object) -> None:
@@ -56,6 +57,8 @@ def test_parse_create(args: list[str], expected: object) -> None:
         ["--repo"],
         ["--", "x"],
         ["--jso", "x"],
+        ["--host", "a", "--host", "b", "x"],
+        ["--host=", "x"],  # typer says why
     ],
 )
 def test_anything_unusual_goes_to_typer(args: list[str]) -> None:
@@ -77,9 +80,12 @@ def test_both_paths_print_the_same(
     (tmp_path / "src/a.txt").write_text("a" * 5000)
     cli("backup", "init", "--repo", repo, "--key", key)
     endpoint = cli.env["AWS_ENDPOINT_URL_KMS"]
-    fast = cli.json("backup", "create", "--repo", repo, "src")
-    typer_made = cli.json("backup", "create", "--repo", repo, "--endpoint", endpoint, "src")
+    fast = cli.json("backup", "create", "--repo", repo, "-H", "web1", "src")
+    typer_made = cli.json(
+        "backup", "create", "--repo", repo, "--endpoint", endpoint, "--host", "web1", "src"
+    )
     assert set(fast) == set(typer_made) and fast["errors"] == typer_made["errors"] == []
+    assert fast["hostname"] == typer_made["hostname"] == "web1"
     assert fast["summary"]["files_new"] == 1 and typer_made["summary"]["files_unmodified"] == 1
     line = cli("backup", "create", "--repo", repo, "src").stdout.decode()
     assert line.startswith("snapshot ") and line.endswith(

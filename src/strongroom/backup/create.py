@@ -28,6 +28,7 @@ def create_snapshot(
     stdin_name: str = "stdin",
     excludes: Iterable[str] = (),
     tags: Iterable[str] = (),
+    hostname: str | None = None,
     retain_until: datetime | None = None,
     cache_dir: Path | None = None,
     use_cache: bool = True,
@@ -61,6 +62,7 @@ def create_snapshot(
                 shown,
                 name=stdin_name if stdin is not None else None,
                 tags=tags,
+                hostname=hostname,
                 retain_until=retain_until,
             )
     return snapshot, archiver.summary.errors

@@ -7,9 +7,9 @@ create ...`` to :func:`run_create` first. It runs the common case itself: a loca
 repository, paths (not stdin), the KMS named by the environment (endpoint, region, static
 keys: :func:`~strongroom.data.kms_direct.direct_from_environment`), no terminal on stderr
 (where the typer command draws its progress bar), and only the options ``--repo/-r``,
-``--exclude/-e``, ``--tag``, ``--threads``, ``--cache-dir``, ``--no-cache`` and ``--json``.
-Anything else (help, other options, S3, profiles, a mistake to report) returns ``None``
-and the typer command runs instead; both call
+``--exclude/-e``, ``--tag``, ``--host/-H``, ``--threads``, ``--cache-dir``, ``--no-cache``
+and ``--json``. Anything else (help, other options, S3, profiles, a mistake to report)
+returns ``None`` and the typer command runs instead; both call
 :func:`~strongroom.backup.create.create_snapshot` and print the same lines.
 """
 
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 VALUED = {"--repo": "--repo", "-r": "--repo", "--exclude": "--exclude", "-e": "--exclude",
-          "--tag": "--tag", "--threads": "--threads", "--cache-dir": "--cache-dir"}  # fmt: skip
+          "--tag": "--tag", "--threads": "--threads", "--cache-dir": "--cache-dir",
+          "--host": "--host", "-H": "--host"}  # fmt: skip
 """Options that take a value, by every spelling typer accepts, to their long name."""
 FLAGS = ("--json", "--no-cache")
 REPEATABLE = ("--exclude", "--tag")
@@ -60,6 +61,8 @@ def parse_create(args: list[str]) -> tuple[dict[str, list[str]], list[str]] | No
         index += 1
     if not paths or "-" in paths:
         return None
+    if options.get("--host") == [""]:
+        return None  # typer says why
     threads = options.get("--threads", ["1"])[0]
     if not threads.isdigit() or int(threads) < 1:
         return None
@@ -119,6 +122,7 @@ def _create(kms: object, repo_spec: str, options: dict[str, list[str]], paths: l
                 paths,
                 excludes=options.get("--exclude", ()),
                 tags=options.get("--tag", ()),
+                hostname=options.get("--host", [None])[0],
                 cache_dir=cache_dir,
                 use_cache="--no-cache" not in options,
                 threads=int(options.get("--threads", [str(os.cpu_count() or 2)])[0]),

@@ -58,6 +58,15 @@ def create_command(
         ),
     ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            "-H",
+            show_default=False,
+            help="The host to file the snapshot under (default: this machine's name).",
+        ),
+    ] = None,
     retain_days: Annotated[
         int | None,
         typer.Option(
@@ -85,6 +94,8 @@ def create_command(
 
     from strongroom.backup.create import create_snapshot, saved_line, snapshot_json, warn
 
+    if host is not None and (not host or "\0" in host):
+        fail("--host must be a non-empty name")
     stdin = paths == ["-"]
     if "-" in paths and not stdin:
         fail("- (stdin) cannot be mixed with paths")
@@ -104,6 +115,7 @@ def create_command(
             stdin_name=stdin_name,
             excludes=exclude or (),
             tags=tag or (),
+            hostname=host,
             retain_until=until,
             cache_dir=cache_dir,
             use_cache=not no_cache,
