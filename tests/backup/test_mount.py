@@ -71,7 +71,7 @@ def test_layout_ids_times_and_latest(
     src, _ = source
     first, second = backup(repo, src), backup(repo, src)
     fs = SnapshotFS(repo)
-    assert names(fs, "/") == [".", "..", "ids", "snapshots"]
+    assert names(fs, "/") == [".", "..", "ids", "snapshots", "hosts", "tags"]
     assert names(fs, "/ids")[2:] == [first[:12], second[:12]]
     times = names(fs, "/snapshots")[2:]
     assert len(times) == 3 and times[-1] == "latest"

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from strongroom.backup.blobcache import BLOB_CACHE_BYTES, VerifiedBlobs
-from strongroom.backup.mountpaths import OpenFile, inode_of
+from strongroom.backup.mountpaths import OpenFile, inode_of, node_inode
 from strongroom.backup.mountview import SnapshotView, fail
 from strongroom.backup.repository import Repository, parse_time
 from strongroom.errors import StrongroomError
@@ -79,7 +79,13 @@ class SnapshotFS:
             self._on_mounted()
 
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
-        """``stat`` of ``path`` (times in nanoseconds)."""
+        """``stat`` of ``path`` (times in nanoseconds).
+
+        As ``restic mount`` shows them: a directory's link count is 2 plus its
+        subdirectories; each name of a hard link has the file's link count and one inode
+        number (as the snapshot recorded them); ``st_blocks`` counts what is stored (a
+        sparse file's holes take none).
+        """
         place = self._guard(self._view.place, path)
         attrs: dict[str, Any] = {
             "st_ino": inode_of(place.inode_path),
@@ -92,9 +98,15 @@ class SnapshotFS:
             ns = self._mounted_ns
             if place.snapshot is not None:
                 ns = int(parse_time(place.snapshot.time).timestamp() * 1e9)
-            attrs.update(st_mode=DIR_MODE, st_nlink=2, st_mtime=ns, st_atime=ns, st_ctime=ns)
+            attrs.update(st_mode=DIR_MODE, st_mtime=ns, st_atime=ns, st_ctime=ns)
             if place.kind == "link":
-                attrs.update(st_mode=stat.S_IFLNK | 0o777, st_nlink=1, st_size=len(place.target))
+                attrs.update(st_mode=stat.S_IFLNK | 0o777, st_size=len(place.target))
+            elif place.kind == "dir":
+                listing = self._view.listing(place.inode_path)
+                attrs["st_nlink"] = 2 + len(listing.subdirs) + len(listing.snapshots)
+            else:
+                assert place.snapshot is not None
+                attrs["st_nlink"] = self._dir_links(place.snapshot.tree)
             return attrs
         node = place.node
         assert node is not None
@@ -104,13 +116,21 @@ class SnapshotFS:
             size = len((node.target or "").encode("utf-8", "surrogateescape"))
         else:  # the snapshot's permissions without write bits: nothing here is writable
             mode = _KINDS.get(node.type, stat.S_IFIFO) | (node.mode & ~0o222)
+        if node.type == "dir":
+            assert node.subtree is not None
+            links = self._dir_links(node.subtree)
+        else:
+            links = max(node.links, 1)
+        assert place.snapshot is not None
+        attrs["st_ino"] = node_inode(place.snapshot.id, node, place.inode_path)
+        stored = size - sum(c for c in node.content if isinstance(c, int))  # holes
         attrs.update(
             st_mode=mode,
-            st_nlink=2 if node.type == "dir" else 1,
+            st_nlink=links,
             st_uid=node.uid,
             st_gid=node.gid,
             st_size=size,
-            st_blocks=(size + 511) // 512,
+            st_blocks=(stored + 511) // 512,
             st_mtime=node.mtime_ns,
             st_atime=node.mtime_ns,
             st_ctime=node.mtime_ns,
@@ -128,14 +148,12 @@ class SnapshotFS:
         entries = [(".", here, DIR_MODE), ("..", here, DIR_MODE)]
         if place.kind == "dir":
             top = place.inode_path
-            if top == "/":
-                entries += [(n, inode_of(f"/{n}"), DIR_MODE) for n in ("ids", "snapshots")]
-            else:
-                table, latest = self._view.listing(top)
-                entries += [(n, inode_of(s.id), DIR_MODE) for n, s in table.items()]
-                if top == "/snapshots" and latest:
-                    link = stat.S_IFLNK | 0o777
-                    entries.append(("latest", inode_of("/snapshots/latest"), link))
+            listing = self._view.listing(top)
+            prefix = top.rstrip("/")
+            entries += [(n, inode_of(f"{prefix}/{n}"), DIR_MODE) for n in listing.subdirs]
+            entries += [(n, inode_of(s.id), DIR_MODE) for n, s in listing.snapshots.items()]
+            if listing.latest:
+                entries.append(("latest", inode_of(f"{prefix}/latest"), stat.S_IFLNK | 0o777))
         else:
             if place.kind == "root":
                 assert place.snapshot is not None
@@ -149,7 +167,11 @@ class SnapshotFS:
             snapshot_id = place.snapshot.id
             for name, node in sorted(self._guard(self._view.children, tree).items()):
                 if node.type == "hardlink":
-                    entries.append((name, inode_of(f"{snapshot_id}/{node.link}"), stat.S_IFREG))
+                    ino = node_inode(snapshot_id, node, f"{snapshot_id}/{node.link}")
+                    entries.append((name, ino, stat.S_IFREG))
+                elif node.type == "file":
+                    ino = node_inode(snapshot_id, node, f"{place.inode_path}/{name}")
+                    entries.append((name, ino, stat.S_IFREG))
                 else:
                     kind = _KINDS.get(node.type, stat.S_IFLNK if node.type == "symlink" else 0)
                     mode = kind or stat.S_IFIFO
@@ -231,6 +253,11 @@ class SnapshotFS:
         return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}
 
     # -- blobs and errors ---------------------------------------------------------------
+
+    def _dir_links(self, tree: bytes) -> int:
+        """A directory's link count: 2 and one per subdirectory (its ``..``)."""
+        nodes = self._guard(self._view.children, tree)
+        return 2 + sum(1 for n in nodes.values() if n.type == "dir")
 
     def _blob(self, blob_id: bytes, path: str) -> bytes:
         location = self._view.index.get(blob_id)

@@ -1,6 +1,7 @@
 """What ``backup mount`` shows: the snapshots, kept fresh, and each path resolved to a place.
 
-:class:`SnapshotView` holds the snapshot list (by time, by short id, the newest), the
+:class:`SnapshotView` holds the snapshot list (as the virtual directories of
+:func:`~strongroom.backup.mountpaths.snapshot_dirs`: by time, short id, host, tag), the
 index that goes with it and a bounded cache of trees, and turns a mount path into a
 :class:`~strongroom.backup.mountpaths.Place`. The FUSE operations over it are
 :class:`~strongroom.backup.mountfs.SnapshotFS`. A path that names nothing raises
@@ -16,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from strongroom.backup.index import Index
-from strongroom.backup.mountpaths import Place, snapshot_names
+from strongroom.backup.mountpaths import Listing, Place, snapshot_dirs
 from strongroom.backup.repository import Repository
 from strongroom.backup.snapshot import Snapshot
 from strongroom.backup.tree import Node
@@ -52,9 +53,8 @@ class SnapshotView:
         self._lock = threading.RLock()
         self._loaded_at = -1.0e18
         self._index = Index()
-        self._by_time: dict[str, Snapshot] = {}
-        self._by_id: dict[str, Snapshot] = {}
-        self._latest = ""
+        self._shown: set[str] = set()  # the ids of the snapshots shown
+        self._dirs: dict[str, Listing] = {}
         self._trees: OrderedDict[bytes, dict[str, Node]] = OrderedDict()
         self.refresh(force=True)
 
@@ -84,18 +84,17 @@ class SnapshotView:
     def _reload(self, force: bool) -> None:
         with self._lock:
             found = self.repo.snapshots()
-            if force or {s.id for s in found} != {s.id for s in self._by_id.values()}:
+            ids = {s.id for s in found}
+            if force or ids != self._shown:
                 self._index = self.repo.load_index()  # new snapshots bring new packs
-            self._by_time = snapshot_names(found)
-            self._by_id = {s.id[:12]: s for s in found}
-            self._latest = next(reversed(self._by_time), "")
+            self._dirs = snapshot_dirs(found)
+            self._shown = ids
             self._loaded_at = self._clock()
 
-    def listing(self, top: str) -> tuple[dict[str, Snapshot], str]:
-        """The snapshots under ``/snapshots`` (by time) or ``/ids``, and the newest's name."""
+    def listing(self, path: str) -> Listing:
+        """The virtual directory at ``path`` (``/``, ``/snapshots``, ``/hosts/<host>``...)."""
         with self._lock:
-            table = self._by_time if top == "/snapshots" else self._by_id
-            return dict(table), self._latest
+            return self._dirs[path]
 
     def children(self, tree_id: bytes) -> dict[str, Node]:
         """A tree's nodes by name (cached, least recently used dropped first)."""
@@ -128,28 +127,39 @@ class SnapshotView:
     def place(self, path: str) -> Place:
         """What ``path`` names (a hard link resolves to its first name's file)."""
         parts = [p for p in path.split("/") if p]
-        if len(parts) <= 1:
-            if not parts or parts[0] in ("snapshots", "ids"):
-                self.refresh()
-                return Place("dir", inode_path="/" + "/".join(parts))
-            raise fail(errno.ENOENT)
+        if len(parts) <= 3:
+            self.refresh()  # a virtual directory or a latest link: show new snapshots
         with self._lock:
-            table = self._by_time if parts[0] == "snapshots" else self._by_id
-            if parts[0] == "snapshots" and parts[1] == "latest" and self._latest:
-                if len(parts) == 2:
-                    return Place("link", inode_path="/snapshots/latest", target=self._latest)
-                parts[1] = self._latest
-            snapshot = table.get(parts[1]) if parts[0] in ("snapshots", "ids") else None
-        if snapshot is None:
-            raise fail(errno.ENOENT)
-        if len(parts) == 2:
+            here, i = "/", 0
+            while True:
+                listing = self._dirs[here]
+                if i == len(parts):
+                    return Place("dir", listing.newest, inode_path=here)
+                name = parts[i]
+                if name in listing.subdirs:
+                    here, i = f"{here.rstrip('/')}/{name}", i + 1
+                    continue
+                if name == "latest" and listing.latest:
+                    if i + 1 == len(parts):
+                        return Place(
+                            "link",
+                            listing.newest,
+                            inode_path=f"{here}/latest",
+                            target=listing.latest,
+                        )
+                    name = listing.latest
+                snapshot = listing.snapshots.get(name)
+                if snapshot is None:
+                    raise fail(errno.ENOENT)
+                rest = parts[i + 1 :]
+                break
+        if not rest:
             return Place("root", snapshot, inode_path=snapshot.id)
-        rel = "/".join(parts[2:])
-        node = self._walk(snapshot, parts[2:])
+        node = self._walk(snapshot, rest)
         if node.type == "hardlink":
             assert node.link is not None
             first = self._walk(snapshot, [p for p in node.link.split("/") if p])
             if first.type != "file":
                 raise fail(errno.EIO)
             return Place("node", snapshot, first, f"{snapshot.id}/{node.link}")
-        return Place("node", snapshot, node, f"{snapshot.id}/{rel}")
+        return Place("node", snapshot, node, f"{snapshot.id}/{'/'.join(rest)}")

@@ -1,0 +1,215 @@
+"""``backup mount`` as ``restic mount`` lays it out: hosts/, tags/, latest links, hard links.
+
+The operations are called directly first (as the FUSE loop calls them), then the same
+layout is checked through a real FUSE mount of the console script where ``/dev/fuse`` works.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from strongroom.backup.archiver import Archiver
+from strongroom.backup.filecache import FileCache
+from strongroom.backup.mountfs import SnapshotFS
+from strongroom.backup.mountpaths import filename_of
+from strongroom.backup.repository import Repository
+from strongroom.backup.tree import Node
+from strongroom.testing.e2e_server import RunningServer, add_tenant
+from strongroom.testing.http import AwsCredentials
+from strongroom.testing.server import console_script
+
+from .cli_support import Cli, env_for, kms_of
+from .test_mount import UNMOUNT, find_node, names, needs_fuse, read_all, read_json_object
+
+
+def backup_as(repo: Repository, src: Path, host: str, tags: Iterable[str] = ()) -> str:
+    """A snapshot of ``src`` filed under ``host`` with ``tags``; its id."""
+    with Archiver(repo, repo.load_index(), cache=FileCache(None, repo.keys)) as archiver:
+        tree = archiver.backup_paths([str(src)])
+        return archiver.finish(tree, [str(src)], hostname=host, tags=tags).id
+
+
+def tree_version(repo: Repository, snapshot_id: str) -> int:
+    """The format version of the tree of ``src`` in a snapshot."""
+    index = repo.load_index()
+    subtree = find_node(repo, index, repo.find_snapshot(snapshot_id).tree, "src").subtree
+    location = index.get(subtree) if subtree is not None else None
+    assert location is not None
+    version: int = json.loads(repo.read_blob(location))["v"]
+    return version
+
+
+def test_hosts_tags_and_their_latest_links(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "f"
+    made = {}
+    for text, host, tags in (
+        ("one", "web1", ["daily"]),
+        ("two", "db/1", ["daily", "pre upgrade"]),
+        ("three", "web1", []),
+    ):
+        src.write_text(text)
+        made[text] = backup_as(repo, src, host, tags)
+    now = [0.0]
+    fs = SnapshotFS(repo, clock=lambda: now[0])
+    assert names(fs, "/") == [".", "..", "ids", "snapshots", "hosts", "tags"]
+    assert names(fs, "/hosts")[2:] == ["db_1", "web1"]  # "/" cannot be in a name
+    assert names(fs, "/tags")[2:] == ["daily", "pre upgrade"]
+    web1 = names(fs, "/hosts/web1")[2:]
+    assert len(web1) == 3 and web1[-1] == "latest"
+    assert fs.readlink("/hosts/web1/latest") == web1[1]
+    assert stat.S_ISLNK(fs.getattr("/hosts/web1/latest")["st_mode"])
+    assert read_all(fs, "/hosts/web1/latest/f") == b"three"
+    assert read_all(fs, f"/hosts/web1/{web1[0]}/f") == b"one"
+    assert read_all(fs, "/hosts/db_1/latest/f") == b"two"
+    daily = names(fs, "/tags/daily")[2:]
+    assert len(daily) == 3 and fs.readlink("/tags/daily/latest") == daily[1]
+    assert read_all(fs, "/tags/daily/latest/f") == b"two"  # "three" has no tag
+    assert read_all(fs, "/tags/pre upgrade/latest/f") == b"two"
+    assert "latest" not in names(fs, "/ids") and "latest" not in names(fs, "/hosts")
+    # one snapshot has one inode number wherever it is reached
+    by_id = fs.getattr(f"/ids/{made['one'][:12]}")
+    for path in (f"/hosts/web1/{web1[0]}", f"/tags/daily/{daily[0]}"):
+        assert fs.getattr(path)["st_ino"] == by_id["st_ino"]
+    entries = {name: attrs for name, attrs, _ in fs.readdir("/hosts", None)}
+    assert entries["web1"]["st_ino"] == fs.getattr("/hosts/web1")["st_ino"]
+    # a directory's link count: 2 and one per subdirectory
+    assert fs.getattr("/")["st_nlink"] == 2 + 4
+    assert fs.getattr("/hosts")["st_nlink"] == 2 + 2
+    assert fs.getattr("/hosts/web1")["st_nlink"] == 2 + 2
+    assert fs.getattr("/snapshots")["st_nlink"] == 2 + 3
+    for missing in ("/hosts/nobody", "/tags/weekly/latest", "/hosts/web1/2001-01-01T00:00:00Z"):
+        with pytest.raises(OSError) as failed:
+            fs.getattr(missing)
+        assert failed.value.errno == errno.ENOENT, missing
+    src.write_text("four")
+    backup_as(repo, src, "mail", ["daily"])
+    now[0] = 31.0  # after the refresh interval
+    assert names(fs, "/hosts")[2:] == ["db_1", "mail", "web1"]
+    assert read_all(fs, "/tags/daily/latest/f") == b"four"
+
+
+def test_host_and_tag_names_as_restic_makes_them() -> None:
+    assert [filename_of(t) for t in ("", ".", "..", "a/b", "x")] == ["_", "_", "__", "a_b", "x"]
+
+
+def hard_linked(root: Path) -> Path:
+    """Three names of one file, a lone file, a sparse file and two subdirectories."""
+    (root / "sub/deeper").mkdir(parents=True)
+    (root / "other").mkdir()
+    (root / "a").write_bytes(b"linked " * 300)
+    os.link(root / "a", root / "b")
+    os.link(root / "a", root / "sub/c")
+    (root / "lonely").write_bytes(b"x" * 1000)
+    with open(root / "sparse", "wb") as f:
+        f.truncate(1 << 22)
+        f.write(b"start")
+    return root
+
+
+def test_hard_links_show_their_link_count_and_one_inode(repo: Repository, tmp_path: Path) -> None:
+    src = hard_linked(tmp_path / "src")
+    first = backup_as(repo, src, "h")
+    second = backup_as(repo, src, "h")
+    node = find_node(repo, repo.load_index(), repo.find_snapshot(first).tree, "src/a")
+    st = os.stat(src / "a")
+    assert (node.links, node.inode, node.device) == (3, st.st_ino, st.st_dev)
+    assert tree_version(repo, first) == 2
+    fs = SnapshotFS(repo)
+    top = f"/ids/{first[:12]}/src"
+    attrs = {rel: fs.getattr(f"{top}/{rel}") for rel in ("a", "b", "sub/c", "lonely")}
+    assert [attrs[rel]["st_nlink"] for rel in ("a", "b", "sub/c", "lonely")] == [3, 3, 3, 1]
+    assert attrs["a"]["st_ino"] == attrs["b"]["st_ino"] == attrs["sub/c"]["st_ino"]
+    assert attrs["lonely"]["st_ino"] != attrs["a"]["st_ino"]
+    listed = {name: a["st_ino"] for name, a, _ in fs.readdir(top, None)}
+    sub = {name: a["st_ino"] for name, a, _ in fs.readdir(f"{top}/sub", None)}
+    assert listed["a"] == listed["b"] == sub["c"] == attrs["a"]["st_ino"]
+    assert listed["lonely"] == attrs["lonely"]["st_ino"]
+    assert read_all(fs, f"{top}/sub/c") == b"linked " * 300
+    # each snapshot has its own file, so its own number
+    assert fs.getattr(f"/ids/{second[:12]}/src/a")["st_ino"] != attrs["a"]["st_ino"]
+    # directories: 2 links and one per subdirectory; blocks: what is stored, holes not
+    assert fs.getattr(top)["st_nlink"] == 2 + 2
+    assert fs.getattr(f"{top}/sub")["st_nlink"] == 2 + 1
+    assert fs.getattr(f"/ids/{first[:12]}")["st_nlink"] == 2 + 1
+    assert attrs["lonely"]["st_blocks"] == 2  # 1000 bytes
+    assert fs.getattr(f"{top}/sparse")["st_blocks"] * 512 < 1 << 20
+
+
+def test_snapshots_from_before_link_counts_show_one_link(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trees written before v2 record no link count: one link, one inode for all names."""
+    src = hard_linked(tmp_path / "src")
+    made_by = Archiver._node
+
+    def without_links(self: Archiver, name: str, st: os.stat_result, kind: str) -> Node:
+        node = made_by(self, name, st, kind)
+        node.links = node.inode = node.device = 0
+        return node
+
+    monkeypatch.setattr(Archiver, "_node", without_links)
+    old = backup_as(repo, src, "h")
+    assert tree_version(repo, old) == 1
+    fs = SnapshotFS(repo)
+    top = f"/ids/{old[:12]}/src"
+    a, b = fs.getattr(f"{top}/a"), fs.getattr(f"{top}/b")
+    assert a["st_nlink"] == b["st_nlink"] == 1 and a["st_ino"] == b["st_ino"]
+    assert read_all(fs, f"{top}/b") == b"linked " * 300
+
+
+# -- through a real mount ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tenant(server: RunningServer) -> AwsCredentials:
+    return add_tenant(server.data_dir, "backup-mount-layout")
+
+
+@needs_fuse
+def test_mounted_hosts_tags_and_hard_links(
+    server: RunningServer, tenant: AwsCredentials, tmp_path: Path
+) -> None:
+    cli = Cli(env_for(server, tenant, tmp_path / "aws"), tmp_path)
+    key = str(kms_of(server, tenant).create_key()["KeyMetadata"]["Arn"])
+    repo = str(tmp_path / "repo")
+    hard_linked(tmp_path / "src")
+    cli("backup", "init", "--repo", repo, "--key", key)
+    made = cli.json("backup", "create", "--repo", repo, "--host", "web1", "--tag", "daily", "src")
+    assert made["hostname"] == "web1"
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    proc = subprocess.Popen(
+        [console_script(), "backup", "mount", "--repo", repo, str(mnt), "--json"],
+        env=cli.env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
+    try:
+        assert json.loads(read_json_object(proc, 60))["snapshots"] == 1
+        assert sorted(os.listdir(mnt)) == ["hosts", "ids", "snapshots", "tags"]
+        assert os.listdir(mnt / "hosts") == ["web1"] and os.listdir(mnt / "tags") == ["daily"]
+        for latest in (mnt / "hosts/web1/latest", mnt / "tags/daily/latest"):
+            assert latest.is_symlink()
+            assert (latest / "src/sub/c").read_bytes() == b"linked " * 300
+        root = mnt / "tags/daily/latest/src"
+        a, b, c = (os.stat(root / rel) for rel in ("a", "b", "sub/c"))
+        assert a.st_nlink == b.st_nlink == c.st_nlink == 3
+        assert a.st_ino == b.st_ino == c.st_ino != os.stat(root / "lonely").st_ino
+        assert os.stat(root / "lonely").st_nlink == 1
+        assert os.stat(root).st_nlink == 4 and os.stat(root / "sparse").st_blocks < 2048
+        listed = {e.name: e.inode() for e in os.scandir(root)}
+        assert listed["a"] == listed["b"] == a.st_ino
+    finally:
+        subprocess.run([UNMOUNT or "fusermount3", "-u", str(mnt)], check=False)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
