@@ -9,12 +9,15 @@ The tree it presents, like ``restic mount``::
     /ids/<12-hex id>/...            every snapshot by its short id
     /snapshots/<time>/...           every snapshot by its time (UTC, "-1", "-2"... on clashes)
     /snapshots/latest -> <time>     the newest snapshot
+    /hosts/<host>/<time>, latest    the same per host
+    /tags/<tag>/<time>, latest      the same per tag
 
 File bytes come only through :class:`~strongroom.backup.blobcache.VerifiedBlobs`: each
 chunk is decrypted (AES-GCM binds it to its pack, place and id), decompressed and checked
 against its keyed id before any byte of it is served; a chunk that fails reads as
 ``EIO``. Holes of sparse files read as zeros; a hard link shows its first name's content
-under one inode number. New snapshots appear after :data:`REFRESH_SECONDS`.
+under one inode number, with the link count recorded. New snapshots appear after
+:data:`REFRESH_SECONDS`.
 
 .. _mfusepy: https://pypi.org/project/mfusepy/
 """

@@ -38,7 +38,7 @@ def mount_command(
     where: RepoChoice = NO_REPO,
     endpoint: EndpointChoice = NO_ENDPOINT,
 ) -> None:
-    """Mount the snapshots read-only (FUSE: ids/ID/, snapshots/TIME/, snapshots/latest)."""
+    """Mount the snapshots read-only (FUSE): ids/, snapshots/, hosts/, tags/ as restic mount."""
     from strongroom.backup.fuse import check_mountpoint, fuse_problem, mount
     from strongroom.backup.mountfs import SnapshotFS
 
@@ -73,5 +73,5 @@ def register(group: typer.Typer) -> None:
         "mount",
         epilog="Every byte read is decrypted and verified first (a damaged chunk reads as an "
         "I/O error). Ends on fusermount3 -u MOUNTPOINT, Ctrl-C or SIGTERM.  Example:  "
-        "strongroom backup mount --repo /srv/bk /mnt/bk &   ls /mnt/bk/snapshots/latest/",
+        "strongroom backup mount --repo /srv/bk /mnt/bk &   ls /mnt/bk/hosts/web1/latest/",
     )(mount_command)
