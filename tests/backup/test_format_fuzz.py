@@ -129,18 +129,22 @@ ids = st.binary(min_size=32, max_size=32)
             st.lists(st.one_of(ids, st.integers(1, 2**30)), max_size=4),
             st.one_of(st.just(0), st.integers(2, 2**32)),  # a hard link's count, or none
             st.integers(0, 2**64 - 1),
+            st.dictionaries(names, st.binary(max_size=40), max_size=3),  # extended attributes
         ),
         max_size=5,
     )
 )
-def test_trees_round_trip(spec: dict[str, tuple[int, list[bytes | int], int, int]]) -> None:
+def test_trees_round_trip(
+    spec: dict[str, tuple[int, list[bytes | int], int, int, dict[str, bytes]]],
+) -> None:
     nodes = [
-        Node(n, "file", 0o600, 1, 2, "u", "g", t, 9, list(c)) for n, (t, c, _, _) in spec.items()
+        Node(n, "file", 0o600, 1, 2, "u", "g", t, 9, list(c)) for n, (t, c, *_) in spec.items()
     ]
-    for node, (_, _, links, inode) in zip(nodes, spec.values(), strict=True):
+    for node, (_, _, links, inode, xattrs) in zip(nodes, spec.values(), strict=True):
         node.links, node.inode, node.device = links, inode if links else 0, 7 if links else 0
+        node.xattrs = xattrs
     encoded = encode_tree(nodes)
-    assert json.loads(encoded)["v"] == (2 if any(n.links for n in nodes) else 1)
+    assert json.loads(encoded)["v"] == (2 if any(n.links or n.xattrs for n in nodes) else 1)
     assert [n.to_json() for n in decode_tree(encoded)] == [
         n.to_json() for n in sorted(nodes, key=lambda n: n.name)
     ]

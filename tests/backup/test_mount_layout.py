@@ -1,4 +1,4 @@
-"""``backup mount`` as ``restic mount`` lays it out: hosts/, tags/, latest links, hard links.
+"""``backup mount`` as ``restic mount`` shows it: hosts/, tags/, latest links, hard links, xattrs.
 
 The operations are called directly first (as the FUSE loop calls them), then the same
 layout is checked through a real FUSE mount of the console script where ``/dev/fuse`` works.
@@ -101,10 +101,12 @@ def test_host_and_tag_names_as_restic_makes_them() -> None:
 
 
 def hard_linked(root: Path) -> Path:
-    """Three names of one file, a lone file, a sparse file and two subdirectories."""
+    """Three names of one file (with an extended attribute), a lone file, a sparse file and
+    two subdirectories."""
     (root / "sub/deeper").mkdir(parents=True)
     (root / "other").mkdir()
     (root / "a").write_bytes(b"linked " * 300)
+    os.setxattr(root / "a", "user.origin", b"\x00camera\xff")
     os.link(root / "a", root / "b")
     os.link(root / "a", root / "sub/c")
     (root / "lonely").write_bytes(b"x" * 1000)
@@ -141,6 +143,14 @@ def test_hard_links_show_their_link_count_and_one_inode(repo: Repository, tmp_pa
     assert fs.getattr(f"/ids/{first[:12]}")["st_nlink"] == 2 + 1
     assert attrs["lonely"]["st_blocks"] == 2  # 1000 bytes
     assert fs.getattr(f"{top}/sparse")["st_blocks"] * 512 < 1 << 20
+    # extended attributes, as recorded (a hard link's are its file's)
+    assert fs.listxattr(f"{top}/sub/c") == ["user.origin"]
+    assert fs.getxattr(f"{top}/b", "user.origin") == b"\x00camera\xff"
+    assert fs.listxattr(f"{top}/lonely") == [] and fs.listxattr("/hosts") == []
+    for where, name in ((f"{top}/lonely", "user.origin"), (top, "user.x"), ("/ids", "user.x")):
+        with pytest.raises(OSError) as failed:
+            fs.getxattr(where, name)
+        assert failed.value.errno == errno.ENODATA
 
 
 def test_snapshots_from_before_link_counts_show_one_link(
@@ -155,7 +165,8 @@ def test_snapshots_from_before_link_counts_show_one_link(
         node.links = node.inode = node.device = 0
         return node
 
-    monkeypatch.setattr(Archiver, "_node", without_links)
+    monkeypatch.setattr(Archiver, "_node", without_links)  # as a writer before v2
+    monkeypatch.setattr("strongroom.backup.archiver.read_xattrs", lambda path: ({}, None))
     old = backup_as(repo, src, "h")
     assert tree_version(repo, old) == 1
     fs = SnapshotFS(repo)
@@ -209,6 +220,11 @@ def test_mounted_hosts_tags_and_hard_links(
         assert os.stat(root).st_nlink == 4 and os.stat(root / "sparse").st_blocks < 2048
         listed = {e.name: e.inode() for e in os.scandir(root)}
         assert listed["a"] == listed["b"] == a.st_ino
+        assert os.listxattr(root / "b") == ["user.origin"]
+        assert os.getxattr(root / "sub/c", "user.origin") == b"\x00camera\xff"
+        with pytest.raises(OSError) as no_attr:
+            os.getxattr(root / "lonely", "user.origin")
+        assert no_attr.value.errno == errno.ENODATA
     finally:
         subprocess.run([UNMOUNT or "fusermount3", "-u", str(mnt)], check=False)
         _, err = proc.communicate(timeout=60)

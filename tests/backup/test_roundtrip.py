@@ -60,3 +60,33 @@ def test_restore_one_path(repo: Repository, tmp_path: Path) -> None:
     Restorer(repo, repo.load_index()).restore(snapshot, out, "src/sub/deeper")
     assert (out / "deeper/small").read_bytes() == b"hello"
     assert sorted(p.name for p in out.iterdir()) == ["deeper"]
+
+
+def test_extended_attributes_round_trip(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "dir").mkdir(parents=True)
+    (src / "dir/f").write_bytes(b"content")
+    (src / "plain").write_bytes(b"no attributes")
+    binary = bytes(range(256))
+    os.setxattr(src / "dir/f", "user.checksum", binary)
+    os.setxattr(src / "dir/f", "user.empty", b"")
+    os.setxattr(src / "dir", "user.project", b"atlas")
+    os.chmod(src / "dir/f", 0o400)  # restored after its attributes: still set
+    privileged = os.geteuid() == 0
+    if privileged:
+        os.setxattr(src / "dir/f", "trusted.origin", b"root only")
+    snapshot = repo.load_snapshot(backup(repo, src))
+    index = repo.load_index()
+    nodes = dict(repo.walk(index, snapshot.tree))
+    assert nodes["src/dir/f"].xattrs["user.checksum"] == binary
+    assert nodes["src/plain"].xattrs == {}
+    out = tmp_path / "out"
+    stats = Restorer(repo, index).restore(snapshot, out)
+    assert stats.errors == []
+    assert os.getxattr(out / "src/dir/f", "user.checksum") == binary
+    assert os.getxattr(out / "src/dir/f", "user.empty") == b""
+    assert os.getxattr(out / "src/dir", "user.project") == b"atlas"
+    assert os.listxattr(out / "src/plain") == []
+    assert (os.stat(out / "src/dir/f").st_mode & 0o777) == 0o400
+    if privileged:
+        assert os.getxattr(out / "src/dir/f", "trusted.origin") == b"root only"

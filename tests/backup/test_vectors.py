@@ -11,6 +11,7 @@ import hmac
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -144,8 +145,8 @@ def test_generator_reproduces_the_file() -> None:
 
 
 def test_tree_v2_as_the_spec_says() -> None:
-    """A tree v2 read by the rules of docs/formats.md: hard links carry count, inode, device;
-    v1 is the same without them and is what a tree with no such node is written as."""
+    """A tree v2 read by the rules of docs/formats.md: hard links carry count, inode, device,
+    nodes their extended attributes; v1 is the same without them (and ignores them)."""
     raw = bytes.fromhex(V["tree_v2"]["bytes"])
     tree_key = bytes.fromhex(V["derived"]["tree_id_key"])
     assert hmac.digest(tree_key, raw, hashlib.sha256).hex() == V["tree_v2"]["id"]
@@ -156,7 +157,8 @@ def test_tree_v2_as_the_spec_says() -> None:
     assert (a["type"], b["type"], b["link"]) == ("file", "hardlink", "home/a")
     for node in (a, b):
         assert (node["links"], node["inode"], node["device"]) == (2, 1_234_567, 2049)
-    assert "links" not in c and "inode" not in c
+    assert "links" not in c and "inode" not in c and "xattrs" not in a
+    assert c["xattrs"] == {"user.empty": "", "user.mime_type": "dGV4dC9wbGFpbg=="}
     parsed = decode_tree(raw)
     assert [(n.links, n.inode, n.device) for n in parsed] == [
         (2, 1_234_567, 2049), (2, 1_234_567, 2049), (0, 0, 0),
@@ -166,8 +168,14 @@ def test_tree_v2_as_the_spec_says() -> None:
         bytes.fromhex(V["tree"]["bytes"])
     )
     as_v1 = json.dumps({**doc, "v": 1}, sort_keys=True, separators=(",", ":")).encode()
-    assert [(n.links, n.inode) for n in decode_tree(as_v1)] == [(0, 0)] * 3  # v1: ignored
-    for bad in ({"links": 1}, {"links": -2}, {"inode": "1"}, {"links": True}):
+    assert [(n.links, n.inode, n.xattrs) for n in decode_tree(as_v1)] == [(0, 0, {})] * 3
+    assert decode_tree(raw)[2].xattrs == {"user.mime_type": b"text/plain", "user.empty": b""}
+    bad: dict[str, Any]
+    for bad in (
+        {"links": 1}, {"links": -2}, {"inode": "1"}, {"links": True}, {"xattrs": {}},
+        {"xattrs": {"user.a": "not base64!"}}, {"xattrs": {"": ""}}, {"xattrs": ["a"]},
+        {"xattrs": {"user.a": 1}},
+    ):  # fmt: skip
         nodes = [{**a, **bad}, b, c]
         broken = json.dumps({"v": 2, "nodes": nodes}, sort_keys=True, separators=(",", ":"))
         with pytest.raises(CorruptError):

@@ -33,6 +33,7 @@ from strongroom.backup.pipeline import ChunkPipeline, Progress
 from strongroom.backup.repository import Repository, now_rfc3339, pack_name
 from strongroom.backup.snapshot import Snapshot
 from strongroom.backup.tree import Content, Node, encode_tree
+from strongroom.backup.xattrs import read_xattrs
 from strongroom.errors import ValidationError
 
 
@@ -197,6 +198,9 @@ class Archiver:
         else:
             self.summary.skipped += 1
             return None
+        node.xattrs, problem = read_xattrs(path)
+        if problem is not None:
+            self.summary.errors.append(problem)
         return node
 
     def _settle(

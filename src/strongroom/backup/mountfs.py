@@ -87,7 +87,7 @@ class SnapshotFS:
         As ``restic mount`` shows them: a directory's link count is 2 plus its
         subdirectories; each name of a hard link has the file's link count and one inode
         number (as the snapshot recorded them); ``st_blocks`` counts what is stored (a
-        sparse file's holes take none).
+        sparse file's holes take none). Extended attributes: :meth:`listxattr`.
         """
         place = self._guard(self._view.place, path)
         attrs: dict[str, Any] = {
@@ -180,6 +180,19 @@ class SnapshotFS:
                     mode = kind or stat.S_IFIFO
                     entries.append((name, inode_of(f"{place.inode_path}/{name}"), mode))
         return [(name, {"st_ino": ino, "st_mode": mode}, 0) for name, ino, mode in entries]
+
+    def listxattr(self, path: str) -> list[str]:
+        """The names of a node's extended attributes, as the snapshot recorded them."""
+        node = self._guard(self._view.place, path).node
+        return sorted(node.xattrs) if node is not None else []
+
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        """One extended attribute's value (``ENODATA`` if the node has none of that name)."""
+        node = self._guard(self._view.place, path).node
+        value = node.xattrs.get(name) if node is not None else None
+        if value is None:
+            raise fail(errno.ENODATA)
+        return value
 
     def readlink(self, path: str) -> str:
         """A symbolic link's target."""

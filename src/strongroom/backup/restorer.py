@@ -22,6 +22,7 @@ from strongroom.backup.pack import PackEntry, PackPrefix, pack_digest, read_head
 from strongroom.backup.repository import Repository, pack_name
 from strongroom.backup.snapshot import Snapshot
 from strongroom.backup.tree import Node
+from strongroom.backup.xattrs import unsupported, write_xattrs
 from strongroom.errors import NotFoundError, ValidationError
 
 TEMP_SUFFIX = ".sr-restore"
@@ -75,6 +76,7 @@ class Restorer:
         self._blobs: dict[bytes, list[tuple[PlannedFile, int]]] = {}
         self._snapshot: Snapshot | None = None
         self._base = ""
+        self._no_xattrs = False  # the target said it holds no extended attributes
 
     # -- plan -----------------------------------------------------------------------------
 
@@ -235,7 +237,24 @@ class Restorer:
         if os.geteuid() == 0:
             with contextlib.suppress(OSError):
                 os.chown(path, node.uid, node.gid, follow_symlinks=not symlink)
+        if node.xattrs:  # after chown (it clears security.capability), before chmod
+            self._xattrs(path, node, symlink)
         if not symlink:
             os.chmod(path, node.mode)
         with contextlib.suppress(NotImplementedError, OSError):
             os.utime(path, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=not symlink)
+
+    def _xattrs(self, path: Path, node: Node, symlink: bool) -> None:
+        shown = path.with_name(node.name)  # a file is still its temporary name here
+        for name, code in write_xattrs(str(path), node.xattrs, symlink=symlink):
+            with self._lock:
+                if not unsupported(code):
+                    self.stats.errors.append(
+                        f"{shown}: extended attribute {name} not restored: {os.strerror(code)}"
+                    )
+                elif not self._no_xattrs:
+                    self._no_xattrs = True
+                    self.stats.errors.append(
+                        f"{shown}: the file system does not hold extended attributes; "
+                        "none are restored"
+                    )

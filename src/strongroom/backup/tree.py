@@ -12,12 +12,13 @@ A tree is canonical JSON (UTF-8, sorted keys, no spaces)::
             "target": str                                            (symlink)
             "link": str  path of the first name, from the snapshot root (hardlink)
             "links": int, "inode": int, "device": int   (v2: file, hardlink; only when the
-                         file had more than one name: its st_nlink, st_ino, st_dev)}
+                         file had more than one name: its st_nlink, st_ino, st_dev)
+            "xattrs": {name: base64 value}   (v2: extended attributes, when there are any)}
 
-Version 1 is the same without ``links``, ``inode`` and ``device`` (readers of v1 ignored
-members they did not know, so those are ignored in a v1 tree too); a v1 tree is read as
-recording no link counts. Writers write v1 for a tree with no such node: a directory
-without hard links keeps the bytes, and so the id, it had before v2.
+Version 1 is the same without ``links``, ``inode``, ``device`` and ``xattrs`` (readers of
+v1 ignored members they did not know, so those are ignored in a v1 tree too). Writers
+write v1 for a tree with no node that needs them: a directory without hard links or
+extended attributes keeps the bytes, and so the id, it had before v2.
 
 Names that are not UTF-8 travel as ``surrogateescape`` strings turned into JSON escapes.
 A zero run (an int in ``content``) is a hole of a sparse file: restore seeks over it.
@@ -27,6 +28,8 @@ a snapshot commits to every tree and chunk it reaches.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +64,11 @@ class Node:
     links: int = 0  # st_nlink of a file with more than one name (0: one name, or unknown)
     inode: int = 0  # with links: st_ino and st_dev when it was backed up
     device: int = 0
+    xattrs: dict[str, bytes] = field(default_factory=dict)  # extended attributes (v2)
+
+    def needs_v2(self) -> bool:
+        """Whether the node has what only tree format v2 holds."""
+        return bool(self.links or self.xattrs)
 
     def to_json(self) -> dict[str, Any]:
         """The node as canonical JSON values."""
@@ -85,6 +93,8 @@ class Node:
             out["link"] = self.link
         if self.links:
             out.update(links=self.links, inode=self.inode, device=self.device)
+        if self.xattrs:
+            out["xattrs"] = {k: base64.b64encode(v).decode() for k, v in self.xattrs.items()}
         return out
 
     @classmethod
@@ -120,6 +130,8 @@ class Node:
                 node.links, node.inode, node.device = (_natural(raw[k]) for k in _LINKS)
                 if node.links < 2:
                     raise CorruptError(_CORRUPT)
+            if version >= 2 and "xattrs" in raw:
+                node.xattrs = _xattrs(raw["xattrs"])
         except (KeyError, TypeError) as exc:
             raise CorruptError(_CORRUPT) from exc
         return node
@@ -133,6 +145,20 @@ def _natural(raw: Any) -> int:
     if type(raw) is not int or raw < 0:
         raise CorruptError(_CORRUPT)
     return raw
+
+
+def _xattrs(raw: Any) -> dict[str, bytes]:
+    if not isinstance(raw, dict) or not raw:
+        raise CorruptError(_CORRUPT)
+    out: dict[str, bytes] = {}
+    for name, value in raw.items():
+        if not name or "\0" in name or not isinstance(value, str):
+            raise CorruptError(_CORRUPT)
+        try:
+            out[name] = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise CorruptError(_CORRUPT) from exc
+    return out
 
 
 def _blob_id(raw: Any) -> bytes:
@@ -165,7 +191,7 @@ def encode_tree(nodes: list[Node]) -> bytes:
         raise ValueError("duplicate names in a tree")
     # the lowest version that holds the nodes: a tree without hard links keeps its v1 bytes
     # (and id), so it deduplicates against trees written before v2 and old readers read it
-    version = VERSION if any(n.links for n in ordered) else 1
+    version = VERSION if any(n.needs_v2() for n in ordered) else 1
     doc = {"v": version, "nodes": [n.to_json() for n in ordered]}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8", "surrogateescape")
 
