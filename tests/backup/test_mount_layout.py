@@ -18,6 +18,7 @@ import pytest
 
 from strongroom.backup.archiver import Archiver
 from strongroom.backup.filecache import FileCache
+from strongroom.backup.maintenance import forget
 from strongroom.backup.mountfs import SnapshotFS
 from strongroom.backup.mountpaths import filename_of
 from strongroom.backup.repository import Repository
@@ -91,9 +92,15 @@ def test_hosts_tags_and_their_latest_links(repo: Repository, tmp_path: Path) -> 
         assert failed.value.errno == errno.ENOENT, missing
     src.write_text("four")
     backup_as(repo, src, "mail", ["daily"])
+    forget(repo, [repo.find_snapshot(made["two"])])
     now[0] = 31.0  # after the refresh interval
-    assert names(fs, "/hosts")[2:] == ["db_1", "mail", "web1"]
+    assert names(fs, "/hosts")[2:] == ["mail", "web1"]
+    assert names(fs, "/tags")[2:] == ["daily"]
     assert read_all(fs, "/tags/daily/latest/f") == b"four"
+    for gone in ("/hosts/db_1", "/tags/pre upgrade/latest"):
+        with pytest.raises(OSError) as failed:
+            fs.getattr(gone)
+        assert failed.value.errno == errno.ENOENT, gone
 
 
 def test_host_and_tag_names_as_restic_makes_them() -> None:

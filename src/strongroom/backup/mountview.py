@@ -92,9 +92,15 @@ class SnapshotView:
             self._loaded_at = self._clock()
 
     def listing(self, path: str) -> Listing:
-        """The virtual directory at ``path`` (``/``, ``/snapshots``, ``/hosts/<host>``...)."""
+        """The virtual directory at ``path`` (``/``, ``/snapshots``, ``/hosts/<host>``...).
+
+        ``ENOENT`` if a refresh took it away meanwhile (a host's last snapshot forgotten).
+        """
         with self._lock:
-            return self._dirs[path]
+            found = self._dirs.get(path)
+        if found is None:
+            raise fail(errno.ENOENT)
+        return found
 
     def children(self, tree_id: bytes) -> dict[str, Node]:
         """A tree's nodes by name (cached, least recently used dropped first)."""
