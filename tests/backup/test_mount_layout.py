@@ -6,12 +6,13 @@ layout is checked through a real FUSE mount of the console script where ``/dev/f
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import stat
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from strongroom.backup.maintenance import forget
 from strongroom.backup.mountfs import SnapshotFS
 from strongroom.backup.mountpaths import filename_of
 from strongroom.backup.repository import Repository
+from strongroom.backup.snapshot import Snapshot
+from strongroom.backup.snapshotfilter import SnapshotFilter
 from strongroom.backup.tree import Node
 from strongroom.testing.e2e_server import RunningServer, add_tenant
 from strongroom.testing.http import AwsCredentials
@@ -101,6 +104,44 @@ def test_hosts_tags_and_their_latest_links(repo: Repository, tmp_path: Path) -> 
         with pytest.raises(OSError) as failed:
             fs.getattr(gone)
         assert failed.value.errno == errno.ENOENT, gone
+
+
+def test_select_and_owner_root(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "f"
+    src.write_text("x")
+    backup_as(repo, src, "web1", ["daily", "db"])
+    backup_as(repo, src, "web2", ["daily"])
+    fs = SnapshotFS(repo, select=SnapshotFilter.of(tags=["daily,db"]).matches, owner_root=True)
+    assert names(fs, "/hosts")[2:] == ["web1"] and len(names(fs, "/ids")) == 3
+    attrs = fs.getattr("/hosts/web1/latest/f")
+    assert attrs["st_uid"] == attrs["st_gid"] == 0
+    assert fs.getattr("/tags")["st_uid"] == 0
+
+
+@pytest.mark.parametrize(
+    ("hosts", "tags", "paths", "expected"),
+    [
+        ((), (), (), [True, True, True]),
+        (("a",), (), (), [True, False, True]),
+        ((), ("x",), (), [True, True, False]),
+        ((), ("x,y",), (), [True, False, False]),
+        ((), ("y", "z"), (), [True, False, True]),  # either option
+        ((), (), ("/srv",), [True, True, False]),
+        ((), (), ("/srv/", "/etc"), [True, False, False]),  # every path
+        (("a", "b"), ("x",), ("/srv",), [True, True, False]),
+    ],
+)
+def test_snapshot_filter(
+    hosts: tuple[str, ...], tags: tuple[str, ...], paths: tuple[str, ...], expected: list[bool]
+) -> None:
+    tree = bytes(32)
+    snapshots = [
+        Snapshot("t", "a", "u", ("/srv", "/etc"), tree, tags=("x", "y")),
+        Snapshot("t", "b", "u", ("/srv",), tree, tags=("x",)),
+        Snapshot("t", "a", "u", ("/home",), tree, tags=("z",)),
+    ]
+    chosen = SnapshotFilter.of(hosts, tags, paths)
+    assert [chosen.matches(s) for s in snapshots] == expected
 
 
 def test_host_and_tag_names_as_restic_makes_them() -> None:
@@ -191,6 +232,37 @@ def tenant(server: RunningServer) -> AwsCredentials:
     return add_tenant(server.data_dir, "backup-mount-layout")
 
 
+@contextlib.contextmanager
+def mounted(cli: Cli, repo: str, mnt: Path, *options: str) -> Iterator[int]:
+    """``backup mount`` running on ``mnt``, yielding how many snapshots it announced.
+
+    Unmounted afterwards, and checked to have ended cleanly.
+    """
+    proc = subprocess.Popen(
+        [console_script(), "backup", "mount", "--repo", repo, str(mnt), "--json", *options],
+        env=cli.env,
+        cwd=mnt.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
+    try:
+        yield json.loads(read_json_object(proc, 60))["snapshots"]
+    finally:
+        subprocess.run([UNMOUNT or "fusermount3", "-u", str(mnt)], check=False)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+
+
+def mount_options(mnt: Path) -> set[str]:
+    """The options the kernel lists for the mount at ``mnt``."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == str(mnt):
+            return set(",".join((fields[5], fields[-1])).split(","))
+    raise AssertionError(f"{mnt} is not mounted")
+
+
 @needs_fuse
 def test_mounted_hosts_tags_and_hard_links(
     server: RunningServer, tenant: AwsCredentials, tmp_path: Path
@@ -198,24 +270,21 @@ def test_mounted_hosts_tags_and_hard_links(
     cli = Cli(env_for(server, tenant, tmp_path / "aws"), tmp_path)
     key = str(kms_of(server, tenant).create_key()["KeyMetadata"]["Arn"])
     repo = str(tmp_path / "repo")
-    hard_linked(tmp_path / "src")
+    src = hard_linked(tmp_path / "src")
+    as_root = os.geteuid() == 0
+    if as_root:
+        os.chown(src / "lonely", 1234, 1234)
     cli("backup", "init", "--repo", repo, "--key", key)
     made = cli.json("backup", "create", "--repo", repo, "--host", "web1", "--tag", "daily", "src")
     assert made["hostname"] == "web1"
+    cli("backup", "create", "--repo", repo, "-H", "db1", "src")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    proc = subprocess.Popen(
-        [console_script(), "backup", "mount", "--repo", repo, str(mnt), "--json"],
-        env=cli.env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        bufsize=0,
-    )
-    try:
-        assert json.loads(read_json_object(proc, 60))["snapshots"] == 1
+    with mounted(cli, repo, mnt) as count:
+        assert count == 2 and "default_permissions" in mount_options(mnt)
         assert sorted(os.listdir(mnt)) == ["hosts", "ids", "snapshots", "tags"]
-        assert os.listdir(mnt / "hosts") == ["web1"] and os.listdir(mnt / "tags") == ["daily"]
+        assert sorted(os.listdir(mnt / "hosts")) == ["db1", "web1"]
+        assert os.listdir(mnt / "tags") == ["daily"]
         for latest in (mnt / "hosts/web1/latest", mnt / "tags/daily/latest"):
             assert latest.is_symlink()
             assert (latest / "src/sub/c").read_bytes() == b"linked " * 300
@@ -224,6 +293,7 @@ def test_mounted_hosts_tags_and_hard_links(
         assert a.st_nlink == b.st_nlink == c.st_nlink == 3
         assert a.st_ino == b.st_ino == c.st_ino != os.stat(root / "lonely").st_ino
         assert os.stat(root / "lonely").st_nlink == 1
+        assert os.stat(root / "lonely").st_uid == (1234 if as_root else os.getuid())
         assert os.stat(root).st_nlink == 4 and os.stat(root / "sparse").st_blocks < 2048
         listed = {e.name: e.inode() for e in os.scandir(root)}
         assert listed["a"] == listed["b"] == a.st_ino
@@ -232,7 +302,26 @@ def test_mounted_hosts_tags_and_hard_links(
         with pytest.raises(OSError) as no_attr:
             os.getxattr(root / "lonely", "user.origin")
         assert no_attr.value.errno == errno.ENODATA
-    finally:
-        subprocess.run([UNMOUNT or "fusermount3", "-u", str(mnt)], check=False)
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()
+    options = ("--host", "web1", "--tag", "daily", "--owner-root", "--no-default-permissions")
+    with mounted(cli, repo, mnt, *options) as count:
+        assert count == 1 and "default_permissions" not in mount_options(mnt)
+        assert os.listdir(mnt / "hosts") == ["web1"]
+        assert os.stat(mnt / "hosts/web1/latest/src/lonely").st_uid == 0
+    with mounted(cli, repo, mnt, "--tag", "daily,weekly", "--path", str(src)) as count:
+        assert count == 0 and os.listdir(mnt / "hosts") == []
+    with mounted(cli, repo, mnt, "--path", str(src), "--host", "db1") as count:
+        assert count == 1 and os.listdir(mnt / "hosts") == ["db1"]
+
+
+def test_mount_options_are_checked_first(
+    server: RunningServer, tenant: AwsCredentials, tmp_path: Path
+) -> None:
+    cli = Cli(env_for(server, tenant, tmp_path / "aws"), tmp_path)
+    (tmp_path / "mnt").mkdir()
+    for options, says in (
+        (["--path", "relative/dir"], "--path 'relative/dir' must be absolute"),
+        (["--tag", ","], "--tag needs at least one tag name"),
+    ):
+        proc = cli("backup", "mount", "--repo", "none", "mnt", *options, expect=1)
+        line = proc.stderr.decode()
+        assert says in line and line.count("\n") == 1, line

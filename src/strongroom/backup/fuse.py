@@ -52,11 +52,19 @@ def check_mountpoint(mountpoint: str) -> str:
     return path
 
 
-def mount(fs: SnapshotFS, mountpoint: str, *, allow_other: bool = False) -> None:
+def mount(
+    fs: SnapshotFS,
+    mountpoint: str,
+    *,
+    allow_other: bool = False,
+    default_permissions: bool = True,
+) -> None:
     """Serve ``fs`` at ``mountpoint`` read-only until it is unmounted (or SIGINT/SIGTERM).
 
     libfuse's own signal handlers unmount cleanly on Ctrl-C and SIGTERM; ``fusermount3
-    -u MOUNTPOINT`` (or ``umount`` as root) ends it from outside.
+    -u MOUNTPOINT`` (or ``umount`` as root) ends it from outside. Without
+    ``default_permissions`` the kernel does not check the snapshot's modes and owners:
+    whoever reaches the mount reads every file (restic's ``--no-default-permissions``).
     """
     problem = fuse_problem()
     if problem is not None:
@@ -69,8 +77,9 @@ def mount(fs: SnapshotFS, mountpoint: str, *, allow_other: bool = False) -> None
         "fsname": "strongroom",
         "subtype": "strongroom-backup",
         "use_ino": True,  # the stable inode numbers of SnapshotFS (hard links share one)
-        "default_permissions": True,  # the kernel checks the snapshot's modes and owners
     }
+    if default_permissions:
+        options["default_permissions"] = True  # the kernel checks the snapshot's modes
     if allow_other:
         options["allow_other"] = True
     try:

@@ -39,6 +39,7 @@ from strongroom.backup.blobcache import BLOB_CACHE_BYTES, VerifiedBlobs
 from strongroom.backup.mountpaths import OpenFile, inode_of, node_inode
 from strongroom.backup.mountview import SnapshotView, fail
 from strongroom.backup.repository import Repository, parse_time
+from strongroom.backup.snapshot import Snapshot
 from strongroom.errors import StrongroomError
 
 REFRESH_SECONDS = 30.0
@@ -49,7 +50,11 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
 class SnapshotFS:
-    """FUSE operations over one repository's snapshots (read-only, thread-safe)."""
+    """FUSE operations over one repository's snapshots (read-only, thread-safe).
+
+    ``select`` picks the snapshots shown (default: all); ``owner_root`` shows every file
+    as root's (restic's ``--owner-root``) instead of the owners the snapshot recorded.
+    """
 
     use_ns = True  # mfusepy: times are nanoseconds
 
@@ -61,17 +66,20 @@ class SnapshotFS:
         refresh_seconds: float = REFRESH_SECONDS,
         blob_cache_bytes: int = BLOB_CACHE_BYTES,
         on_mounted: Callable[[], None] | None = None,
+        select: Callable[[Snapshot], bool] | None = None,
+        owner_root: bool = False,
     ) -> None:
         self.repo = repo
         self._on_mounted = on_mounted
         self._lock = threading.Lock()
         self._view = SnapshotView(
-            repo, clock=clock, refresh_seconds=refresh_seconds, report=self._report
+            repo, clock=clock, refresh_seconds=refresh_seconds, report=self._report, select=select
         )
+        self._owner_root = owner_root  # restic's --owner-root: everything owned by root
         self._verified = VerifiedBlobs(repo, cache_bytes=blob_cache_bytes)
         self._files: dict[int, OpenFile] = {}
         self._handles = itertools.count(1)
-        self._uid, self._gid = os.getuid(), os.getgid()
+        self._uid, self._gid = (0, 0) if owner_root else (os.getuid(), os.getgid())
         self._mounted_ns = time.time_ns()  # the times of the virtual directories
 
     # -- FUSE operations ----------------------------------------------------------------
@@ -130,8 +138,8 @@ class SnapshotFS:
         attrs.update(
             st_mode=mode,
             st_nlink=links,
-            st_uid=node.uid,
-            st_gid=node.gid,
+            st_uid=self._uid if self._owner_root else node.uid,
+            st_gid=self._gid if self._owner_root else node.gid,
             st_size=size,
             st_blocks=(stored + 511) // 512,
             st_mtime=node.mtime_ns,

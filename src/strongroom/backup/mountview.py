@@ -35,7 +35,8 @@ class SnapshotView:
     """One repository's snapshots as the mount presents them (thread-safe).
 
     ``report`` is told, in a line, why a later refresh failed (the view keeps what it
-    showed); the first load raises what the repository raises.
+    showed); the first load raises what the repository raises. ``select`` picks the
+    snapshots shown (``--host``, ``--tag``, ``--path``); by default all.
     """
 
     def __init__(
@@ -45,8 +46,10 @@ class SnapshotView:
         clock: Callable[[], float],
         refresh_seconds: float,
         report: Callable[[str], None],
+        select: Callable[[Snapshot], bool] | None = None,
     ) -> None:
         self.repo = repo
+        self._select = select
         self._clock = clock
         self._refresh_seconds = refresh_seconds
         self._report = report
@@ -83,7 +86,9 @@ class SnapshotView:
 
     def _reload(self, force: bool) -> None:
         with self._lock:
-            found = self.repo.snapshots()
+            found = self.repo.snapshots()  # all read: one deleted unforgotten still fails
+            if self._select is not None:
+                found = [s for s in found if self._select(s)]
             ids = {s.id for s in found}
             if force or ids != self._shown:
                 self._index = self.repo.load_index()  # new snapshots bring new packs

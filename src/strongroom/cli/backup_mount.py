@@ -34,6 +34,39 @@ def mount_command(
             "needs root or user_allow_other in /etc/fuse.conf).",
         ),
     ] = False,
+    no_default_permissions: Annotated[
+        bool,
+        typer.Option(
+            "--no-default-permissions",
+            help="Do not check the snapshot's modes and owners: whoever reaches the mount "
+            "(with --allow-other: every user) reads every file.",
+        ),
+    ] = False,
+    owner_root: Annotated[
+        bool, typer.Option("--owner-root", help="Show every file and directory as root's.")
+    ] = False,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--host", "-H", show_default=False, help="Only this host's snapshots (repeatable)."
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            show_default=False,
+            help="Only snapshots with these tags: a,b needs both; repeat for either.",
+        ),
+    ] = None,
+    path: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--path",
+            show_default=False,
+            help="Only snapshots that include this absolute path (repeatable: all of them).",
+        ),
+    ] = None,
     json_out: JsonOption = False,
     where: RepoChoice = NO_REPO,
     endpoint: EndpointChoice = NO_ENDPOINT,
@@ -41,14 +74,16 @@ def mount_command(
     """Mount the snapshots read-only (FUSE): ids/, snapshots/, hosts/, tags/ as restic mount."""
     from strongroom.backup.fuse import check_mountpoint, fuse_problem, mount
     from strongroom.backup.mountfs import SnapshotFS
+    from strongroom.backup.snapshotfilter import SnapshotFilter
 
     with cli_errors():
+        chosen = SnapshotFilter.of(host or (), tag or (), path or ())
         problem = fuse_problem()  # before asking the KMS anything
         if problem is not None:
             from strongroom.backup.errors import FuseUnavailableError
 
             raise FuseUnavailableError(problem)
-        path = check_mountpoint(mountpoint)
+        where_mounted = check_mountpoint(mountpoint)
     with open_repo(where, endpoint) as repo:
         fs: SnapshotFS | None = None
 
@@ -56,15 +91,23 @@ def mount_command(
             assert fs is not None
             count = len(fs.readdir("/ids")) - 2
             if json_out:
-                print_json({"mountpoint": path, "snapshots": count, "mounted": True})
+                print_json({"mountpoint": where_mounted, "snapshots": count, "mounted": True})
             else:
-                say(f"mounted {count} snapshots at {path}; unmount with: fusermount3 -u {path}")
+                say(
+                    f"mounted {count} snapshots at {where_mounted}; "
+                    f"unmount with: fusermount3 -u {where_mounted}"
+                )
             sys.stdout.flush()
 
-        fs = SnapshotFS(repo, on_mounted=mounted)
-        mount(fs, path, allow_other=allow_other)
+        fs = SnapshotFS(repo, on_mounted=mounted, select=chosen.matches, owner_root=owner_root)
+        mount(
+            fs,
+            where_mounted,
+            allow_other=allow_other,
+            default_permissions=not no_default_permissions,
+        )
     if not json_out:
-        say(f"unmounted {path}")
+        say(f"unmounted {where_mounted}")
 
 
 def register(group: typer.Typer) -> None:
