@@ -84,6 +84,15 @@ def test_hosts_tags_and_their_latest_links(repo: Repository, tmp_path: Path) -> 
         assert fs.getattr(path)["st_ino"] == by_id["st_ino"]
     entries = {name: attrs for name, attrs, _ in fs.readdir("/hosts", None)}
     assert entries["web1"]["st_ino"] == fs.getattr("/hosts/web1")["st_ino"]
+    # "." is the directory, ".." its parent (the root's is itself)
+    for path, up in (
+        ("/", "/"),
+        ("/hosts", "/"),
+        ("/hosts/web1", "/hosts"),
+        (f"/hosts/web1/{web1[0]}", "/hosts/web1"),
+    ):
+        dots = {name: attrs["st_ino"] for name, attrs, _ in fs.readdir(path, None)}
+        assert (dots["."], dots[".."]) == (fs.getattr(path)["st_ino"], fs.getattr(up)["st_ino"])
     # a directory's link count: 2 and one per subdirectory
     assert fs.getattr("/")["st_nlink"] == 2 + 4
     assert fs.getattr("/hosts")["st_nlink"] == 2 + 2

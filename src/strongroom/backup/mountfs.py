@@ -156,7 +156,11 @@ class SnapshotFS:
         """
         place = self._guard(self._view.place, path)
         here = inode_of(place.inode_path)
-        entries = [(".", here, DIR_MODE), ("..", here, DIR_MODE)]
+        parts = [p for p in path.split("/") if p]
+        up = here  # ".." of the root is the root
+        if parts:
+            up = inode_of(self._guard(self._view.place, "/".join(parts[:-1])).inode_path)
+        entries = [(".", here, DIR_MODE), ("..", up, DIR_MODE)]
         if place.kind == "dir":
             top = place.inode_path
             listing = self._view.listing(top)
