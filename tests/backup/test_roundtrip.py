@@ -7,6 +7,7 @@ from pathlib import Path
 
 from strongroom.backup.archiver import Archiver
 from strongroom.backup.checker import Checker
+from strongroom.backup.diff import diff_trees
 from strongroom.backup.filecache import FileCache
 from strongroom.backup.repository import Repository
 from strongroom.backup.restorer import Restorer
@@ -90,3 +91,7 @@ def test_extended_attributes_round_trip(repo: Repository, tmp_path: Path) -> Non
     assert (os.stat(out / "src/dir/f").st_mode & 0o777) == 0o400
     if privileged:
         assert os.getxattr(out / "src/dir/f", "trusted.origin") == b"root only"
+    os.setxattr(src / "dir", "user.project", b"borealis")  # only an attribute changes
+    later = repo.load_snapshot(backup(repo, src))
+    changes = diff_trees(repo, repo.load_index(), snapshot.tree, later.tree)
+    assert (changes.modified, changes.added, changes.removed) == (["src/dir"], [], [])

@@ -19,8 +19,10 @@ class Difference:
 
 
 def _signature(node: Node) -> tuple[object, ...]:
+    # extended attributes count as metadata; a hard link's count does not (it changes with
+    # names elsewhere, which show up as added or removed themselves)
     return (node.type, node.mode, node.uid, node.gid, node.mtime_ns, node.size,
-            tuple(node.content), node.target, node.link)  # fmt: skip
+            tuple(node.content), node.target, node.link, sorted(node.xattrs.items()))  # fmt: skip
 
 
 def diff_trees(repo: Repository, index: Index, old: bytes | None, new: bytes | None,
