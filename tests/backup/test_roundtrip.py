@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
+import stat
 from pathlib import Path
+
+import pytest
 
 from strongroom.backup.archiver import Archiver
 from strongroom.backup.checker import Checker
 from strongroom.backup.diff import diff_trees
 from strongroom.backup.filecache import FileCache
+from strongroom.backup.mountfs import SnapshotFS
 from strongroom.backup.repository import Repository
 from strongroom.backup.restorer import Restorer
 
@@ -95,3 +100,35 @@ def test_extended_attributes_round_trip(repo: Repository, tmp_path: Path) -> Non
     later = repo.load_snapshot(backup(repo, src))
     changes = diff_trees(repo, repo.load_index(), snapshot.tree, later.tree)
     assert (changes.modified, changes.added, changes.removed) == (["src/dir"], [], [])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making device nodes needs root")
+def test_devices_and_sockets(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mknod(src / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.mknod(src / "loop", stat.S_IFBLK | 0o660, os.makedev(7, 0))
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(src / "sock"))
+    snapshot = repo.load_snapshot(backup(repo, src))
+    index = repo.load_index()
+    nodes = {path: node for path, node in repo.walk(index, snapshot.tree)}
+    assert (nodes["src/null"].type, nodes["src/null"].rdev) == ("chardev", os.makedev(1, 3))
+    assert (nodes["src/loop"].type, nodes["src/loop"].rdev) == ("blockdev", os.makedev(7, 0))
+    assert nodes["src/sock"].type == "socket"
+    out = tmp_path / "out"
+    stats = Restorer(repo, index).restore(snapshot, out)
+    assert stats.errors == []
+    null = os.stat(out / "src/null")
+    assert stat.S_ISCHR(null.st_mode) and null.st_rdev == os.makedev(1, 3)
+    assert null.st_mode == os.stat(src / "null").st_mode
+    assert stat.S_ISBLK(os.stat(out / "src/loop").st_mode)
+    assert sorted(os.listdir(out / "src")) == ["loop", "null"]  # a socket is not restored
+    fs = SnapshotFS(repo)
+    attrs = fs.getattr("/snapshots/latest/src/null")
+    assert stat.S_ISCHR(attrs["st_mode"]) and attrs["st_rdev"] == os.makedev(1, 3)
+    assert stat.S_ISSOCK(fs.getattr("/snapshots/latest/src/sock")["st_mode"])
+    modes = {name: a["st_mode"] for name, a, _ in fs.readdir("/snapshots/latest/src", None)}
+    assert (modes["null"], modes["loop"], modes["sock"]) == (
+        stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK,
+    )  # fmt: skip

@@ -153,22 +153,26 @@ def test_tree_v2_as_the_spec_says() -> None:
     doc = json.loads(raw)
     assert json.dumps(doc, sort_keys=True, separators=(",", ":")).encode() == raw
     assert doc["v"] == 2
-    a, b, c = doc["nodes"]
+    a, b, c, null = doc["nodes"]
     assert (a["type"], b["type"], b["link"]) == ("file", "hardlink", "home/a")
     for node in (a, b):
         assert (node["links"], node["inode"], node["device"]) == (2, 1_234_567, 2049)
     assert "links" not in c and "inode" not in c and "xattrs" not in a
     assert c["xattrs"] == {"user.empty": "", "user.mime_type": "dGV4dC9wbGFpbg=="}
+    assert (null["type"], null["rdev"]) == ("chardev", 259)
     parsed = decode_tree(raw)
     assert [(n.links, n.inode, n.device) for n in parsed] == [
-        (2, 1_234_567, 2049), (2, 1_234_567, 2049), (0, 0, 0),
+        (2, 1_234_567, 2049), (2, 1_234_567, 2049), (0, 0, 0), (0, 0, 0),
     ]  # fmt: skip
+    assert (parsed[3].type, parsed[3].rdev) == ("chardev", 259)
     v1 = json.loads(bytes.fromhex(V["tree"]["bytes"]))
     assert v1["v"] == 1 and encode_tree(decode_tree(bytes.fromhex(V["tree"]["bytes"]))) == (
         bytes.fromhex(V["tree"]["bytes"])
     )
-    as_v1 = json.dumps({**doc, "v": 1}, sort_keys=True, separators=(",", ":")).encode()
-    assert [(n.links, n.inode, n.xattrs) for n in decode_tree(as_v1)] == [(0, 0, {})] * 3
+    as_v1 = json.dumps({"v": 1, "nodes": [a, b, c]}, sort_keys=True, separators=(",", ":"))
+    assert [(n.links, n.inode, n.xattrs) for n in decode_tree(as_v1.encode())] == [(0, 0, {})] * 3
+    with pytest.raises(CorruptError):  # devices and sockets are v2 only
+        decode_tree(json.dumps({"v": 1, "nodes": [null]}).encode())
     assert decode_tree(raw)[2].xattrs == {"user.mime_type": b"text/plain", "user.empty": b""}
     bad: dict[str, Any]
     for bad in (
@@ -176,7 +180,7 @@ def test_tree_v2_as_the_spec_says() -> None:
         {"xattrs": {"user.a": "not base64!"}}, {"xattrs": {"": ""}}, {"xattrs": ["a"]},
         {"xattrs": {"user.a": 1}},
     ):  # fmt: skip
-        nodes = [{**a, **bad}, b, c]
+        nodes = [{**a, **bad}, b, c, null]
         broken = json.dumps({"v": 2, "nodes": nodes}, sort_keys=True, separators=(",", ":"))
         with pytest.raises(CorruptError):
             decode_tree(broken.encode())

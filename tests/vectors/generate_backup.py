@@ -44,8 +44,8 @@ def _data(n: int, length: int) -> bytes:
 
 
 def _hard_linked(content: list[bytes | int]) -> list[Node]:
-    """A tree v2: a file with two names (``links``, ``inode``, ``device``), and a lone file
-    with extended attributes (``xattrs``)."""
+    """A tree v2: a file with two names (``links``, ``inode``, ``device``), a lone file
+    with extended attributes (``xattrs``) and a character device (``rdev``)."""
     first = Node("a", "file", 0o644, 1000, 1000, "ann", "staff", 1_700_000_000_000_000_001, 100)
     first.content = content[:1]
     second = Node("b", "hardlink", 0o644, 1000, 1000, "ann", "staff", 1_700_000_000_000_000_001)
@@ -54,7 +54,8 @@ def _hard_linked(content: list[bytes | int]) -> list[Node]:
         node.links, node.inode, node.device = 2, 1_234_567, 2049
     lone = Node("c", "file", 0o600, 0, 0, "root", "root", 5, 0)
     lone.xattrs = {"user.mime_type": b"text/plain", "user.empty": b""}
-    return [first, second, lone]
+    null = Node("null", "chardev", 0o666, 0, 0, "root", "root", 6, 0, rdev=259)
+    return [first, second, lone, null]
 
 
 def build() -> dict[str, Any]:

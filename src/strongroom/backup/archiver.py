@@ -195,6 +195,11 @@ class Archiver:
             node.target = os.readlink(path)
         elif stat.S_ISFIFO(st.st_mode):
             node = self._node(name, st, "fifo")
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            node = self._node(name, st, "chardev" if stat.S_ISCHR(st.st_mode) else "blockdev")
+            node.rdev = st.st_rdev
+        elif stat.S_ISSOCK(st.st_mode):
+            node = self._node(name, st, "socket")
         else:
             self.summary.skipped += 1
             return None

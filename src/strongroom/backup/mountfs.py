@@ -44,7 +44,16 @@ from strongroom.errors import StrongroomError
 
 REFRESH_SECONDS = 30.0
 DIR_MODE = stat.S_IFDIR | 0o555
-_KINDS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG}
+_KINDS = {
+    "dir": stat.S_IFDIR,
+    "file": stat.S_IFREG,
+    "hardlink": stat.S_IFREG,
+    "symlink": stat.S_IFLNK,
+    "fifo": stat.S_IFIFO,
+    "chardev": stat.S_IFCHR,
+    "blockdev": stat.S_IFBLK,
+    "socket": stat.S_IFSOCK,
+}
 T = TypeVar("T")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
@@ -126,7 +135,7 @@ class SnapshotFS:
             mode = stat.S_IFLNK | 0o777
             size = len((node.target or "").encode("utf-8", "surrogateescape"))
         else:  # the snapshot's permissions without write bits: nothing here is writable
-            mode = _KINDS.get(node.type, stat.S_IFIFO) | (node.mode & ~0o222)
+            mode = _KINDS[node.type] | (node.mode & ~0o222)
         if node.type == "dir":
             assert node.subtree is not None
             links = self._dir_links(node.subtree)
@@ -141,6 +150,7 @@ class SnapshotFS:
             st_uid=self._uid if self._owner_root else node.uid,
             st_gid=self._gid if self._owner_root else node.gid,
             st_size=size,
+            st_rdev=node.rdev,
             st_blocks=(stored + 511) // 512,
             st_mtime=node.mtime_ns,
             st_atime=node.mtime_ns,
@@ -188,9 +198,8 @@ class SnapshotFS:
                     ino = node_inode(snapshot_id, node, f"{place.inode_path}/{name}")
                     entries.append((name, ino, stat.S_IFREG))
                 else:
-                    kind = _KINDS.get(node.type, stat.S_IFLNK if node.type == "symlink" else 0)
-                    mode = kind or stat.S_IFIFO
-                    entries.append((name, inode_of(f"{place.inode_path}/{name}"), mode))
+                    ino = inode_of(f"{place.inode_path}/{name}")
+                    entries.append((name, ino, _KINDS[node.type]))
         return [(name, {"st_ino": ino, "st_mode": mode}, 0) for name, ino, mode in entries]
 
     def listxattr(self, path: str) -> list[str]:

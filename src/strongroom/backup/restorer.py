@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from strongroom.backup.index import Index
 from strongroom.backup.pack import PackEntry, PackPrefix, pack_digest, read_header
 from strongroom.backup.repository import Repository, pack_name
 from strongroom.backup.snapshot import Snapshot
-from strongroom.backup.tree import Node
+from strongroom.backup.tree import DEVICES, Node
 from strongroom.backup.xattrs import unsupported, write_xattrs
 from strongroom.errors import NotFoundError, ValidationError
 
@@ -140,6 +141,9 @@ class Restorer:
             elif node.type == "fifo":
                 os.mkfifo(target, 0o600)
                 self._apply_meta(target, node)
+            elif node.type in DEVICES:
+                self._device(target, node)
+            # a socket is not restored (as restic): it is only a name without its server
 
     # -- write ----------------------------------------------------------------------------
 
@@ -258,3 +262,12 @@ class Restorer:
                         f"{shown}: the file system does not hold extended attributes; "
                         "none are restored"
                     )
+
+    def _device(self, target: Path, node: Node) -> None:
+        kind = stat.S_IFCHR if node.type == "chardev" else stat.S_IFBLK
+        try:
+            os.mknod(target, kind | 0o600, node.rdev)
+        except OSError as exc:  # creating device nodes needs CAP_MKNOD (root)
+            self.stats.errors.append(f"{target}: device node not restored: {exc.strerror}")
+            return
+        self._apply_meta(target, node)

@@ -4,21 +4,24 @@ A tree is canonical JSON (UTF-8, sorted keys, no spaces)::
 
     {"v": 2, "nodes": [node, ...]}       nodes sorted by name, names unique
 
-    node = {"name": str, "type": "file"|"dir"|"symlink"|"hardlink"|"fifo",
+    node = {"name": str, "type": "file"|"dir"|"symlink"|"hardlink"|"fifo"
+                            |"chardev"|"blockdev"|"socket"  (the last three: v2),
             "mode": int, "uid": int, "gid": int, "user": str, "group": str,
             "mtime_ns": int, "size": int,
             "content": [hex blob id | int zero-run length, ...]     (file)
             "subtree": hex tree id                                   (dir)
             "target": str                                            (symlink)
             "link": str  path of the first name, from the snapshot root (hardlink)
+            "rdev": int  the device number, st_rdev (chardev, blockdev)
             "links": int, "inode": int, "device": int   (v2: file, hardlink; only when the
                          file had more than one name: its st_nlink, st_ino, st_dev)
             "xattrs": {name: base64 value}   (v2: extended attributes, when there are any)}
 
 Version 1 is the same without ``links``, ``inode``, ``device`` and ``xattrs`` (readers of
-v1 ignored members they did not know, so those are ignored in a v1 tree too). Writers
-write v1 for a tree with no node that needs them: a directory without hard links or
-extended attributes keeps the bytes, and so the id, it had before v2.
+v1 ignored members they did not know, so those are ignored in a v1 tree too) and without
+device and socket nodes. Writers write v1 for a tree with no node that needs v2: a
+directory without hard links, extended attributes or devices keeps the bytes, and so
+the id, it had before v2.
 
 Names that are not UTF-8 travel as ``surrogateescape`` strings turned into JSON escapes.
 A zero run (an int in ``content``) is a hole of a sparse file: restore seeks over it.
@@ -38,7 +41,9 @@ from strongroom.backup.errors import CorruptError
 
 VERSION = 2
 READABLE = frozenset({1, 2})
-TYPES = frozenset({"file", "dir", "symlink", "hardlink", "fifo"})
+V1_TYPES = frozenset({"file", "dir", "symlink", "hardlink", "fifo"})
+DEVICES = frozenset({"chardev", "blockdev"})
+TYPES = V1_TYPES | DEVICES | {"socket"}
 _CORRUPT = "A tree is corrupt."
 
 Content = list[bytes | int]
@@ -65,10 +70,11 @@ class Node:
     inode: int = 0  # with links: st_ino and st_dev when it was backed up
     device: int = 0
     xattrs: dict[str, bytes] = field(default_factory=dict)  # extended attributes (v2)
+    rdev: int = 0  # a device node's device number (v2)
 
     def needs_v2(self) -> bool:
         """Whether the node has what only tree format v2 holds."""
-        return bool(self.links or self.xattrs)
+        return bool(self.links or self.xattrs) or self.type not in V1_TYPES
 
     def to_json(self) -> dict[str, Any]:
         """The node as canonical JSON values."""
@@ -91,6 +97,8 @@ class Node:
             out["target"] = self.target
         if self.link is not None:
             out["link"] = self.link
+        if self.type in DEVICES:
+            out["rdev"] = self.rdev
         if self.links:
             out.update(links=self.links, inode=self.inode, device=self.device)
         if self.xattrs:
@@ -100,7 +108,7 @@ class Node:
     @classmethod
     def from_json(cls, raw: Any, version: int = VERSION) -> Node:
         """Parse and check one node of a tree of ``version``."""
-        if not isinstance(raw, dict) or raw.get("type") not in TYPES:
+        if not isinstance(raw, dict) or raw.get("type") not in (TYPES if version > 1 else V1_TYPES):
             raise CorruptError(_CORRUPT)
         name = raw.get("name")
         if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
@@ -126,6 +134,8 @@ class Node:
                 node.target = _text(raw["target"])
             elif node.type == "hardlink":
                 node.link = _text(raw["link"])
+            elif node.type in DEVICES:
+                node.rdev = _natural(raw["rdev"])
             if version >= 2 and "links" in raw and node.type in ("file", "hardlink"):
                 node.links, node.inode, node.device = (_natural(raw[k]) for k in _LINKS)
                 if node.links < 2:
