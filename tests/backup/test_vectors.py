@@ -184,6 +184,9 @@ def test_tree_v2_as_the_spec_says() -> None:
         broken = json.dumps({"v": 2, "nodes": nodes}, sort_keys=True, separators=(",", ":"))
         with pytest.raises(CorruptError):
             decode_tree(broken.encode())
+    newer = json.dumps({**doc, "v": 3}, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(CorruptError, match="format version 3; this Strongroom reads versions"):
+        decode_tree(newer)
     for version in (3, 0, True, "2"):
         other = json.dumps({**doc, "v": version}, sort_keys=True, separators=(",", ":"))
         with pytest.raises(CorruptError):

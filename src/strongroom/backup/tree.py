@@ -212,6 +212,12 @@ def decode_tree(data: bytes) -> list[Node]:
         doc = json.loads(data.decode("utf-8", "surrogateescape"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptError(_CORRUPT) from exc
+    version = doc.get("v") if isinstance(doc, dict) else None
+    if type(version) is int and version > VERSION:  # its id checked: a newer writer made it
+        raise CorruptError(
+            f"A tree has format version {version}; this Strongroom reads versions "
+            f"{min(READABLE)} to {VERSION}: upgrade it to read this snapshot."
+        )
     if (
         not isinstance(doc, dict)
         or doc.get("v") not in READABLE
