@@ -311,6 +311,13 @@ def test_mounted_hosts_tags_and_hard_links(
         with pytest.raises(OSError) as no_attr:
             os.getxattr(root / "lonely", "user.origin")
         assert no_attr.value.errno == errno.ENODATA
+        # the tools a user points at it walk it all without a complaint
+        found = subprocess.run(["find", str(mnt)], capture_output=True, check=False)
+        assert found.returncode == 0 and found.stderr == b"", found.stderr
+        lines = found.stdout.decode().splitlines()
+        assert f"{mnt}/hosts/db1/latest" in lines and f"{mnt}/tags/daily/latest" in lines
+        walked = subprocess.run(["ls", "-laRL", str(mnt)], capture_output=True, check=False)
+        assert walked.returncode == 0 and walked.stderr == b"", walked.stderr
     options = ("--host", "web1", "--tag", "daily", "--owner-root", "--no-default-permissions")
     with mounted(cli, repo, mnt, *options) as count:
         assert count == 1 and "default_permissions" not in mount_options(mnt)
