@@ -8,7 +8,10 @@ Starts, on this machine and in one run:
 - ``strongroom server --workers 1 --insecure-http`` (plain HTTP, as moto serves; skip with
   ``--no-plain-http``);
 - ``moto_server`` (moto's KMS; plain HTTP, it has no TLS; its Werkzeug server closes
-  the connection after each response, so the client reconnects for every request).
+  the connection after each response, so the client reconnects for every request);
+- LocalStack's KMS over HTTPS (``localstack-core`` on the host, in a virtualenv of its own
+  that ``bench/localstack_peer.py`` makes once; it needs Python 3.12+; skip with
+  ``--no-localstack``; if it cannot be set up the run goes on without it and says why).
 
 For each server it creates a key, then measures Decrypt (of a 32-byte plaintext's blob),
 Encrypt (32 bytes) and GenerateDataKey (AES_256) at 1, 16 and 64 keep-alive connections:
@@ -71,6 +74,7 @@ from kms_api_servers import (
     strongroom_target,
 )
 from loadgen import LoadResult, raw_request, run_load, run_wrk
+from localstack_peer import Unavailable, localstack_target
 
 
 async def run_load_reconnecting(
@@ -234,6 +238,17 @@ def run_all(args: argparse.Namespace, client: str, base: Path) -> tuple[list[Cel
     cells: list[Cell] = []
     with contextlib.ExitStack() as stack:
         targets = [stack.enter_context(spec()) for spec in specs]
+        if args.localstack:
+            try:
+                targets.insert(
+                    1,
+                    stack.enter_context(
+                        localstack_target(base, args.localstack_python, args.localstack_version)
+                    ),
+                )
+            except Unavailable as why:
+                args.localstack_missing = str(why)
+                print(f"LocalStack left out: {why}", flush=True)
         for target in targets:
             prepare_bodies(target)
             for operation in OPERATIONS:
@@ -288,10 +303,23 @@ def main() -> None:
         help="also run the strongroom of this interpreter's environment (another checkout, "
         "e.g. main's) with 2 workers, for a ratio measured in the same run",
     )
+    parser.add_argument(
+        "--no-localstack",
+        dest="localstack",
+        action="store_false",
+        help="skip LocalStack's KMS",
+    )
+    parser.add_argument(
+        "--localstack-python", metavar="PYTHON", help="a Python 3.12+ for LocalStack's env"
+    )
+    parser.add_argument(
+        "--localstack-version", help="localstack-core release (default: the newest)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--doc", type=Path, default=DOC, help="where to write the section")
     parser.add_argument("--raw", type=Path, help="also write every cell as JSON here")
     args = parser.parse_args()
+    args.localstack_missing = None
     args.duration = args.duration or (2.0 if args.quick else 5.0)
     args.rounds = args.rounds or (1 if args.quick else 3)
     client = choose_client(args.client)

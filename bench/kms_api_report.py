@@ -21,6 +21,7 @@ SECTION = "## AWS KMS API (strongroom server vs moto)"
 OPERATIONS = ("Decrypt", "Encrypt", "GenerateDataKey")
 CONNECTIONS = (1, 16, 64)
 BASELINE = "moto"
+LOCALSTACK = "localstack"
 TWO_WORKERS = "sr2"
 COMPARED = "srbase"
 """The strongroom of another checkout (``--compare``), 2 workers."""
@@ -151,6 +152,17 @@ def fast_verdicts(g: Grid, labels: dict[str, str]) -> list[str]:
                 f"- {op} at least {FAST_RATIO:g}x {labels[COMPARED]} (64 connections, per-round "
                 f"ratios): **{'met' if times >= FAST_RATIO else 'NOT met'}**: {times:.2f}x."
             )
+    for peer in (BASELINE, LOCALSTACK):
+        if peer not in labels:
+            continue
+        mine, mine_n = peak(g, TWO_WORKERS, "Decrypt")
+        theirs, theirs_n = peak(g, peer, "Decrypt")
+        p99s = med(g.get((peer, "Decrypt", 16), []), lambda c: c.p99_ms)
+        out.append(
+            f"- Beside {labels[peer]}: Decrypt peaks {mine:,.0f} req/s (at {_conns(mine_n)}) "
+            f"against its {theirs:,.0f} (at {_conns(theirs_n)}), {mine / theirs:.1f}x; its "
+            f"Decrypt p99 at 16 connections {p99s:.1f} ms."
+        )
     return out
 
 
@@ -372,7 +384,8 @@ def render(
         f"HTTP. moto serves plain HTTP only (no TLS), so it does not pay for TLS; its "
         f"server (Werkzeug's) closes the connection after every response, so against moto "
         f"the client opens a new TCP connection per request (wrk does that by itself), and "
-        f"that connect is in moto's latency and CPU, as it is for any client of moto.",
+        f"that connect is in moto's latency and CPU, as it is for any client of moto. "
+        f"{_localstack_note(labels, args)}",
         "",
         "Requests per second (median):",
         "",
@@ -415,6 +428,20 @@ def render(
         f"{_ceiling(g)} {_balance(cells)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _localstack_note(labels: dict[str, str], args: argparse.Namespace) -> str:
+    missing = getattr(args, "localstack_missing", None)
+    if missing:
+        return f"LocalStack was left out of this run: {missing}."
+    if "localstack" not in labels:
+        return "LocalStack was not asked for (`--no-localstack`)."
+    return (
+        f"{labels['localstack'].split(',')[0]} runs its KMS alone (`SERVICES=kms`) from "
+        "the `localstack-core` package on the host (the same runtime its container image "
+        "runs), made by `bench/localstack_peer.py`; it serves HTTPS with its own "
+        "self-signed certificate and keeps connections alive."
+    )
 
 
 def write_doc(section: str, path: Path) -> None:

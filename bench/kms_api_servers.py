@@ -57,10 +57,17 @@ class Target:
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
     closes: bool = False
     """Whether the server closes the connection after each response (moto does)."""
+    verify: bool = True
+    """Whether clients check the server's certificate (LocalStack's is self-signed)."""
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if not self.endpoint.startswith("https"):
             return None
+        if not self.verify:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
         return ssl.create_default_context(cafile=self.ca_bundle)
 
     def signed(self, operation: str) -> tuple[dict[str, str], bytes]:
@@ -171,13 +178,17 @@ def machine_busy() -> float:
 
 def kms_client(target: Target) -> Any:
     creds = target.credentials
+    if not target.verify:
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     return boto3.session.Session().client(
         "kms",
         endpoint_url=target.endpoint,
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         region_name=creds.get("Region", "us-east-1"),
-        verify=target.ca_bundle if target.ca_bundle else True,
+        verify=(target.ca_bundle or True) if target.verify else False,
         config=Config(retries={"total_max_attempts": 1}),
     )
 
