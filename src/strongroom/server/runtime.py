@@ -71,6 +71,8 @@ class CachedBackend:
         self._ttl = ttl_seconds
         self._clock = clock
         self._keys: dict[str, tuple[float, AccessKey]] = {}
+        self.hot_path = service.hot_path
+        """Encrypt, Decrypt and GenerateDataKey with typed values (see api.hot_json)."""
 
     def lookup_access_key(self, access_key_id: str) -> AccessKey | None:
         """Return the access key with this id, or ``None``."""
