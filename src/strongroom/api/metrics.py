@@ -79,18 +79,18 @@ class ApiMetrics:
     def observe_soon(self, operation: str, status: int, error: str | None, seconds: float) -> None:
         """Count one finished request at the end of this event-loop iteration.
 
-        Off an event loop (a pool thread, a test) it is counted at once.
+        Off an event loop (a pool thread, a test) it is counted at once, unless a flush is
+        scheduled already (then it joins that one).
         """
+        if not self._flush_scheduled:
+            # asyncio.get_running_loop() raises off a loop: an exception per request
+            loop = asyncio._get_running_loop()
+            if loop is None:
+                self.observe(operation, status, error, seconds)
+                return
+            self._flush_scheduled = True
+            loop.call_soon(self.flush)  # runs on this thread, after the append below
         self._pending.append(((operation, status, error), seconds))
-        if self._flush_scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self._flush_scheduled = True
-        loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Count every request :meth:`observe_soon` holds, one increment per series."""
