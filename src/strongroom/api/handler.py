@@ -90,7 +90,11 @@ class ApiHandler:
     def handle(self, request: ApiRequest) -> Outcome:
         """Authenticate, dispatch and encode one API request."""
         # positional: a keyword argument costs a dict per call
-        outcome = Outcome(200, b"", JSON_CONTENT_TYPE, self.operation_label(request))
+        if request.content_type == sts.FORM_CONTENT_TYPE:
+            label = "GetCallerIdentity"
+        else:  # operation_label, inlined
+            label = self._labels.get(request.target, "unknown")
+        outcome = Outcome(200, b"", JSON_CONTENT_TYPE, label)
         try:
             if request.content_type == sts.FORM_CONTENT_TYPE:
                 self._sts(request, outcome)
@@ -124,7 +128,7 @@ class ApiHandler:
 
     def _authenticate(self, request: ApiRequest, service: str, outcome: Outcome) -> Verified:
         verified = self.verifier.verify(request, request.by_name)
-        outcome.access_key_id = verified.access_key_id
+        outcome.access_key_id = verified.access_key.access_key_id
         if verified.service != service:
             raise AuthError(
                 INVALID, f"Credential should be scoped to correct service: '{service}'."

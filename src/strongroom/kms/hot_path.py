@@ -108,13 +108,6 @@ class HotPath:
             return None
         return key
 
-    def _record(self, caller: Caller, request_id: str, operation: str, arn: str) -> None:
-        """:meth:`Kernel.record` of a success of a tracked operation."""
-        now = self._now()  # one reading for the use and its audit event
-        audit = self._audit
-        audit.key_uses.note(arn, operation, now, request_id)
-        audit.record_call(caller, request_id, operation, arn, "Success", now)
-
     def encrypt(
         self,
         caller: Caller,
@@ -129,15 +122,21 @@ class HotPath:
             key = self._key(caller, key_id)
             if key is None or key.key_usage != ENCRYPT_DECRYPT or key.key_spec != SYMMETRIC_DEFAULT:
                 return None
-            tx = self._tx
-            self._authorizer.authorize(tx, caller, key, "Encrypt", context, None)
             version = key.current_version
-            keys = self._materials.message_keys(tx, key, version)
-            blob = seal(keys, key.account_id, BlobHeader(key.key_id, version), plaintext, context)
+            found = self._materials.cached_keys(key, version)
+            if found is None:
+                return None
+            self._authorizer.authorize(self._tx, caller, key, "Encrypt", context, None)
+            header = BlobHeader(key.key_id, version)
+            blob = seal(found[0], key.account_id, header, plaintext, context)
         except (StrongroomError, NeedsStore):
             return None
         arn = key.arn
-        self._record(caller, request_id, "Encrypt", arn)
+        # Kernel.record of a success of a tracked operation: one clock reading for both
+        now = self._now()
+        audit = self._audit
+        audit.key_uses.note(arn, "Encrypt", now, request_id)
+        audit.record_call(caller, request_id, "Encrypt", arn, "Success", now)
         return blob, arn
 
     def generate_data_key(
@@ -154,19 +153,22 @@ class HotPath:
             key = self._key(caller, key_id)
             if key is None or key.key_spec != SYMMETRIC_DEFAULT:
                 return None
-            tx = self._tx
-            self._authorizer.authorize(tx, caller, key, "GenerateDataKey", context, None)
             version = key.current_version
-            materials = self._materials
-            keys = materials.message_keys(tx, key, version)
-            material_id = materials.material_id_of(tx, key, version)
+            found = self._materials.cached_keys(key, version)
+            if found is None or found[1] is None:
+                return None
+            self._authorizer.authorize(self._tx, caller, key, "GenerateDataKey", context, None)
             data_key = random_bytes(size)
-            blob = seal(keys, key.account_id, BlobHeader(key.key_id, version), data_key, context)
+            header = BlobHeader(key.key_id, version)
+            blob = seal(found[0], key.account_id, header, data_key, context)
         except (StrongroomError, NeedsStore):
             return None
         arn = key.arn
-        self._record(caller, request_id, "GenerateDataKey", arn)
-        return blob, arn, material_id, data_key
+        now = self._now()
+        audit = self._audit
+        audit.key_uses.note(arn, "GenerateDataKey", now, request_id)
+        audit.record_call(caller, request_id, "GenerateDataKey", arn, "Success", now)
+        return blob, arn, found[1], data_key
 
     def decrypt(
         self,
@@ -194,15 +196,16 @@ class HotPath:
                 requested = self._key(caller, key_id)
                 if requested is None or requested.key_id != key.key_id:
                     return None
-            tx = self._tx
-            self._authorizer.authorize(tx, caller, key, "Decrypt", context, None)
-            version = header.key_version
-            materials = self._materials
-            keys = materials.message_keys(tx, key, version)
-            plaintext = open_blob(keys, key.account_id, blob, context, header_end)
-            material_id = materials.material_id_of(tx, key, version)
+            found = self._materials.cached_keys(key, header.key_version)
+            if found is None or found[1] is None:
+                return None
+            self._authorizer.authorize(self._tx, caller, key, "Decrypt", context, None)
+            plaintext = open_blob(found[0], key.account_id, blob, context, header_end)
         except (StrongroomError, NeedsStore, InvalidBlob):
             return None
         arn = key.arn
-        self._record(caller, request_id, "Decrypt", arn)
-        return arn, material_id, plaintext
+        now = self._now()
+        audit = self._audit
+        audit.key_uses.note(arn, "Decrypt", now, request_id)
+        audit.record_call(caller, request_id, "Decrypt", arn, "Success", now)
+        return arn, found[1], plaintext
