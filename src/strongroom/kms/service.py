@@ -163,16 +163,19 @@ class KeyService:
         operation: str,
         request: dict[str, Any],
         request_id: str | None = None,
+        *,
+        direct: bool = True,
     ) -> dict[str, Any]:
         """Run one AWS KMS operation for ``caller``.
 
         ``request`` is the JSON request with blob members as ``bytes``; the response has
         blob members as ``bytes``. Every failure is a :class:`StrongroomError` subclass
-        carrying its AWS error type.
+        carrying its AWS error type. ``direct=False`` skips :attr:`hot_path` (a caller
+        that has tried it already: the API).
         """
         kernel = self.kernel
         request_id = request_id or kernel.new_request_id()
-        hot = HOT_CALLS.get(operation)
+        hot = HOT_CALLS.get(operation) if direct else None
         if hot is not None and type(request) is dict:
             # the common case in one direct path; anything else (and every error) below
             response = hot(self.hot_path, caller, request, request_id)

@@ -92,8 +92,8 @@ class CachedBackend:
     def call(
         self, caller: Caller, operation: str, request: dict[str, Any], request_id: str
     ) -> dict[str, Any]:
-        """Run one operation on the key service."""
-        return self._service.call(caller, operation, request, request_id)
+        """Run one operation on the key service (the API tried :attr:`hot_path` first)."""
+        return self._service.call(caller, operation, request, request_id, direct=False)
 
     def call_user_keys(
         self, caller: Caller, operation: str, request: dict[str, Any], request_id: str
