@@ -51,6 +51,7 @@ class ApiMetrics:
         )
         # Label values are bounded (see the module docstring), and so is this memo.
         self._children: dict[_Key, tuple[Any, Any, Any]] = {}
+        self._values: dict[_Key, tuple[Any, ...]] = {}
         # appended to by the loop and by pool threads alike: deque appends and pops are atomic
         self._pending: deque[tuple[_Key, float]] = deque()
         self._flush_scheduled = False
@@ -70,27 +71,61 @@ class ApiMetrics:
 
     def observe(self, operation: str, status: int, error: str | None, seconds: float) -> None:
         """Count one finished request now."""
-        requests, errors, latency = self._children_of((operation, status, error))
-        requests.inc()
-        if errors is not None:
-            errors.inc()
-        latency.observe(seconds)
+        key = (operation, status, error)
+        values = self._values.get(key)
+        if values is None:
+            values = self._values_of(key)
+        if not values:  # not prometheus_client's usual layout: through its methods
+            requests, errors, latency = self._children_of(key)
+            requests.inc()
+            if errors is not None:
+                errors.inc()
+            latency.observe(seconds)
+            return
+        request_count, error_count, total, buckets, bounds = values
+        request_count.inc(1)
+        if error_count is not None:
+            error_count.inc(1)
+        total.inc(seconds)
+        index = bisect_left(bounds, seconds)  # the first bound >= value, as observe finds it
+        if index < len(buckets):
+            buckets[index].inc(1)
+
+    def _values_of(self, key: _Key) -> tuple[Any, ...]:
+        """The value cells :meth:`observe` increments for ``key`` (empty if not found).
+
+        What ``inc``/``observe`` of the children do, less their checks (a labelled child
+        is always observable; the amounts are never negative) and their frames.
+        """
+        requests, errors, latency = self._children_of(key)
+        request_count = getattr(requests, "_value", None)
+        error_count = None if errors is None else getattr(errors, "_value", None)
+        total = getattr(latency, "_sum", None)
+        buckets = getattr(latency, "_buckets", None)
+        bounds = getattr(latency, "_upper_bounds", None)
+        values: tuple[Any, ...] = (request_count, error_count, total, buckets, bounds)
+        if None in (request_count, total, buckets, bounds) or (
+            errors is not None and error_count is None
+        ):
+            values = ()
+        self._values[key] = values
+        return values
 
     def observe_soon(self, operation: str, status: int, error: str | None, seconds: float) -> None:
         """Count one finished request at the end of this event-loop iteration.
 
-        Off an event loop (a pool thread, a test) it is counted at once.
+        Off an event loop (a pool thread, a test) it is counted at once, unless a flush is
+        scheduled already (then it joins that one).
         """
+        if not self._flush_scheduled:
+            # asyncio.get_running_loop() raises off a loop: an exception per request
+            loop = asyncio._get_running_loop()
+            if loop is None:
+                self.observe(operation, status, error, seconds)
+                return
+            self._flush_scheduled = True
+            loop.call_soon(self.flush)  # runs on this thread, after the append below
         self._pending.append(((operation, status, error), seconds))
-        if self._flush_scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self._flush_scheduled = True
-        loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Count every request :meth:`observe_soon` holds, one increment per series."""

@@ -142,7 +142,7 @@ def canonical_request(
         (
             request.method.upper(),
             "/" if path == "/" else canonical_uri(path),
-            canonical_query(request.query),
+            canonical_query(query) if (query := request.query) else "",
             "".join(lines),
             auth.signed_list,
             payload_hash,

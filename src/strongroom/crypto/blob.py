@@ -276,7 +276,11 @@ def _sealed(
     nonce: bytes,
 ) -> bytes:
     """The blob: ``head``, salt and nonce, then AES-256-GCM under the message's key."""
-    key = _message_key(material, salt)
+    # _message_key, inlined: every Encrypt and data key comes here
+    if type(material) is MessageKeys:
+        key = material.message_key(salt)
+    else:
+        key = _message_key(material, salt)
     sealed = aes_gcm_encrypt(key, nonce, plaintext, _aad(tenant, head, context))
     return b"".join((head, salt, nonce, sealed))
 
@@ -298,9 +302,12 @@ def open_blob(
     salt = blob[offset : offset + SALT_BYTES]
     nonce = blob[offset + SALT_BYTES : offset + SALT_BYTES + NONCE_BYTES]
     sealed = blob[offset + SALT_BYTES + NONCE_BYTES :]
+    # _message_key, inlined: every Decrypt comes here
+    if type(material) is MessageKeys:
+        key = material.message_key(salt)
+    else:
+        key = _message_key(material, salt)
     try:
-        return aes_gcm_decrypt(
-            _message_key(material, salt), nonce, sealed, _aad(tenant, blob[:offset], context)
-        )
+        return aes_gcm_decrypt(key, nonce, sealed, _aad(tenant, blob[:offset], context))
     except AuthenticationFailed as exc:
         raise InvalidBlob from exc

@@ -28,7 +28,7 @@ from strongroom.kms.userkeys.operations import user_key_material
 from strongroom.ports import StoreTx
 
 _PLAIN_KEY_ID = re.compile(r"mrk-[0-9a-f]{32}|[0-9a-f-]{1,64}")
-_PLAIN_KEY_IDS: set[str] = set()
+PLAIN_KEY_IDS: set[str] = set()
 """Key ids of blob headers that matched :data:`_PLAIN_KEY_ID` (bounded: emptied when full)."""
 _MAX_PLAIN_KEY_IDS = 4096
 
@@ -61,12 +61,12 @@ def open_symmetric(
     except InvalidBlob as exc:
         raise InvalidCiphertextError("") from exc
     key_name = header.key_id
-    if key_name not in _PLAIN_KEY_IDS:  # the pattern, matched once per key id
+    if key_name not in PLAIN_KEY_IDS:  # the pattern, matched once per key id
         if not _PLAIN_KEY_ID.fullmatch(key_name):
             raise InvalidCiphertextError("")
-        if len(_PLAIN_KEY_IDS) >= _MAX_PLAIN_KEY_IDS:
-            _PLAIN_KEY_IDS.clear()
-        _PLAIN_KEY_IDS.add(key_name)
+        if len(PLAIN_KEY_IDS) >= _MAX_PLAIN_KEY_IDS:
+            PLAIN_KEY_IDS.clear()
+        PLAIN_KEY_IDS.add(key_name)
     requested = None if key_id is None else k.resolve_key(tx, ctx, key_id)
     try:
         key = k.resolve_key(tx, ctx, header.key_id)

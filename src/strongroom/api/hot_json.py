@@ -1,0 +1,162 @@
+"""JSON bodies of the hot operations straight to the key service's typed entries and back.
+
+For Encrypt, Decrypt and GenerateDataKey a backend may offer a ``hot_path``
+(:class:`~strongroom.api.backend.HotKeyService`: typed values in, response fields out).
+:class:`HotJson` takes a parsed request body in its plain form (the members below and
+nothing else, each of the JSON type, base64 and bounds the model gives it, no dry run, no
+grant tokens, the symmetric algorithm if one is named), calls that entry and writes the
+response body itself: no request dict with blobs as bytes, no response dict copied to be
+base64-encoded. It returns ``None`` for anything else, and whenever the entry declines
+(which it does before any effect): the handler then serves the request the general way,
+which answers or raises as it always does. The bodies are byte for byte the general
+path's: the same members in the same order, through the same JSON encoder.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from strongroom.api.backend import HotKeyService
+from strongroom.kms.caller import Caller
+
+HotRoute = Callable[[Caller, dict[str, Any], str], bytes | None]
+
+SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+_ENCRYPT = frozenset({"KeyId", "Plaintext", "EncryptionContext", "EncryptionAlgorithm"})
+_DECRYPT = frozenset({"CiphertextBlob", "EncryptionContext", "KeyId", "EncryptionAlgorithm"})
+_DATA_KEY = frozenset({"KeyId", "KeySpec", "NumberOfBytes", "EncryptionContext"})
+MAX_KEY_ID = 2048  # KeyIdType
+MAX_PLAINTEXT = 4096  # PlaintextType
+MAX_CIPHERTEXT = 6144  # CiphertextType
+MAX_DATA_KEY = 1024  # NumberOfBytesType
+DATA_KEY_SPECS = {"AES_256": 32, "AES_128": 16}  # DataKeySpec
+_a2b = binascii.a2b_base64
+_b2a = binascii.b2a_base64
+_dumps = orjson.dumps
+
+
+def blob_of(value: object, limit: int) -> bytes | None:
+    """A base64 member as ``bytes`` if it is valid base64 of 1 to ``limit`` bytes."""
+    if type(value) is not str or not value or len(value) % 4:
+        return None
+    try:
+        blob = _a2b(value, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    return blob if len(blob) <= limit else None
+
+
+def plain_context(context: object) -> bool:
+    """Whether ``context`` is a JSON object of strings (orjson's strings are valid UTF-8)."""
+    if type(context) is not dict:
+        return False
+    for name, value in context.items():
+        if type(name) is not str or type(value) is not str:
+            return False
+    return True
+
+
+def key_id_of(value: object) -> str | None:
+    """``KeyId`` if it is a string of the model's length, else ``None``."""
+    if type(value) is str and 0 < len(value) <= MAX_KEY_ID:
+        return value
+    return None
+
+
+class HotJson:
+    """The hot operations' JSON bodies over a backend's :class:`HotKeyService`."""
+
+    def __init__(self, hot: HotKeyService) -> None:
+        self._hot = hot
+        self.routes: dict[str, HotRoute] = {
+            "Encrypt": self.encrypt,
+            "Decrypt": self.decrypt,
+            "GenerateDataKey": self.generate_data_key,
+        }
+
+    def encrypt(self, caller: Caller, body: dict[str, Any], request_id: str) -> bytes | None:
+        """The response body of a plain ``Encrypt``, or ``None``."""
+        context = body.get("EncryptionContext")
+        algorithm = body.get("EncryptionAlgorithm")
+        key_id = key_id_of(body.get("KeyId"))
+        plaintext = blob_of(body.get("Plaintext"), MAX_PLAINTEXT)
+        if (
+            key_id is None
+            or plaintext is None
+            or not body.keys() <= _ENCRYPT
+            or (context is not None and not plain_context(context))
+            or (algorithm is not None and algorithm != SYMMETRIC_DEFAULT)
+        ):
+            return None
+        done = self._hot.encrypt(caller, request_id, key_id, plaintext, context)
+        if done is None:
+            return None
+        return _dumps(
+            {
+                "CiphertextBlob": _b2a(done[0], newline=False).decode("ascii"),
+                "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+                "KeyId": done[1],
+            }
+        )
+
+    def decrypt(self, caller: Caller, body: dict[str, Any], request_id: str) -> bytes | None:
+        """The response body of a plain ``Decrypt``, or ``None``."""
+        context = body.get("EncryptionContext")
+        algorithm = body.get("EncryptionAlgorithm")
+        key_id = body.get("KeyId")
+        blob = blob_of(body.get("CiphertextBlob"), MAX_CIPHERTEXT)
+        if (
+            blob is None
+            or not body.keys() <= _DECRYPT
+            or (context is not None and not plain_context(context))
+            or (algorithm is not None and algorithm != SYMMETRIC_DEFAULT)
+            or (key_id is not None and key_id_of(key_id) is None)
+        ):
+            return None
+        done = self._hot.decrypt(caller, request_id, blob, context, key_id)
+        if done is None:
+            return None
+        return _dumps(
+            {
+                "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+                "KeyId": done[0],
+                "KeyMaterialId": done[1],
+                "Plaintext": _b2a(done[2], newline=False).decode("ascii"),
+            }
+        )
+
+    def generate_data_key(
+        self, caller: Caller, body: dict[str, Any], request_id: str
+    ) -> bytes | None:
+        """The response body of a plain ``GenerateDataKey``, or ``None``."""
+        context = body.get("EncryptionContext")
+        key_id = key_id_of(body.get("KeyId"))
+        spec, count = body.get("KeySpec"), body.get("NumberOfBytes")
+        if count is None:
+            size = DATA_KEY_SPECS.get(spec) if type(spec) is str else None
+        elif spec is None and type(count) is int and 0 < count <= MAX_DATA_KEY:
+            size = count
+        else:
+            size = None
+        if (
+            key_id is None
+            or size is None
+            or not body.keys() <= _DATA_KEY
+            or (context is not None and not plain_context(context))
+        ):
+            return None
+        done = self._hot.generate_data_key(caller, request_id, key_id, size, context)
+        if done is None:
+            return None
+        return _dumps(
+            {
+                "CiphertextBlob": _b2a(done[0], newline=False).decode("ascii"),
+                "KeyId": done[1],
+                "KeyMaterialId": done[2],
+                "Plaintext": _b2a(done[3], newline=False).decode("ascii"),
+            }
+        )
