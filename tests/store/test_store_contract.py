@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from strongroom.kms.audit import GENESIS_HASH, chain_hash, verify_chain
 from strongroom.ports import Store
+from strongroom.ports.audit_chain import AuditChain
 from strongroom.store import open_store
 
 _COUNTER = itertools.count()
@@ -248,6 +249,20 @@ def test_audit_append_read_and_verify(store: Store) -> None:
     page = store.read(lambda tx: tx.read_audit(after_seq=4, limit=3))
     assert [r.seq for r in page] == [5, 6, 7]
     assert verify_chain(page, records[3].hash, 4)[0] == 7
+
+
+def test_audit_append_head_returns_the_newest_event_as_stored(store: Store) -> None:
+    chain = AuditChain(bytes(range(32)))
+    assert store.write(lambda tx: tx.append_audit_head([], chain)) is None
+    one = store.write(lambda tx: tx.append_audit_head([b"e1"], chain))
+    assert one is not None and (one.seq, one.body, one.prev_hash) == (1, b"e1", GENESIS_HASH)
+    bodies = [f"e{i}".encode() * i for i in range(2, 1203)]  # more than one INSERT's rows
+    head = store.write(lambda tx: tx.append_audit_head(bodies, chain))
+    after = store.write(lambda tx: tx.append_audit([b"last"], chain))
+    records = store.read(lambda tx: tx.read_audit(limit=10_000))
+    assert head == records[-2] and after == records[-1:]
+    assert [r.body for r in records] == [b"e1", *bodies, b"last"]
+    assert verify_chain(records, chain=chain) == (1203, after[0].hash)
 
 
 def _run_threads(n: int, target: Callable[[int], object]) -> None:

@@ -277,10 +277,10 @@ class AuditLog:
             found = tx.read_audit(after_seq=seq - 1, limit=1)
             if not found or found[0].seq != seq or found[0].hash != head:
                 self._altered(seq, "is gone" if not found or found[0].seq != seq else "changed")
-        out = tx.append_audit(batch, self.chain) if batch else []
+        last = tx.append_audit_head(batch, self.chain) if batch else None
         if uses:
             save_uses(tx, uses)
-        return out[-1] if out else None
+        return last
 
     def _altered(self, seq: int, what: str) -> None:
         self.altered = (

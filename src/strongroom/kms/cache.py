@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Generic, NoReturn, TypeVar
 
+from strongroom.kms.record_refresh import Item, Refresher
 from strongroom.kms.records import AliasRecord, KeyRecord
 from strongroom.ports import Store, StoreTx
 
@@ -92,7 +93,8 @@ class RecordCache(Generic[K, V]):
         self.ttl_s = ttl_s
         self._max = max_entries
         self._now = now
-        self._items: dict[K, tuple[float, V]] = {}
+        # key -> (expires, value, refresh due): a copy past half its life is read again
+        self._items: dict[K, tuple[float, V, float]] = {}
         self._generation = 0
         self._lock = threading.Lock()
 
@@ -111,8 +113,11 @@ class RecordCache(Generic[K, V]):
             return None
         return item[1]
 
-    def put(self, key: K, value: V, generation: int) -> None:
-        """Keep ``value`` if nothing was invalidated since ``generation`` was taken."""
+    def put(self, key: K, value: V, generation: int, read_at: float | None = None) -> None:
+        """Keep ``value`` if nothing was invalidated since ``generation`` was taken.
+
+        It expires ``ttl_s`` after ``read_at`` (when its read began), or after now.
+        """
         if self.ttl_s <= 0 or self._max <= 0:
             return
         with self._lock:
@@ -120,7 +125,13 @@ class RecordCache(Generic[K, V]):
                 return
             if len(self._items) >= self._max and key not in self._items:
                 del self._items[next(iter(self._items))]
-            self._items[key] = (self._now() + self.ttl_s, value)
+            start = self._now() if read_at is None else read_at
+            self._items[key] = (start + self.ttl_s, value, start + self.ttl_s / 2)
+
+    def discard(self, key: K) -> None:
+        """Forget ``key`` (its record is gone from the store)."""
+        with self._lock:
+            self._items.pop(key, None)
 
     def invalidate(self) -> None:
         """Forget every entry and start a new generation."""
@@ -149,9 +160,15 @@ class WriteWatchingStore:
     Other attributes (``path``, ``schema_version``...) are those of the wrapped store.
     """
 
-    def __init__(self, store: Store, on_write: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        on_write: Callable[[], None],
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self.inner = store
         self._on_write = on_write
+        self._on_close = on_close
 
     def __repr__(self) -> str:
         return f"WriteWatchingStore({self.inner!r})"
@@ -171,8 +188,12 @@ class WriteWatchingStore:
             self._on_write()
 
     def close(self) -> None:
-        """Close the wrapped store."""
-        self.inner.close()
+        """Call ``on_close`` (if given), then close the wrapped store."""
+        try:
+            if self._on_close is not None:
+                self._on_close()
+        finally:
+            self.inner.close()
 
 
 class HotRecords:
@@ -192,6 +213,42 @@ class HotRecords:
         self._active = active
         self._local = threading.local()  # .generation while a unit may use the cache
         self._cache_only: StoreTx = CacheOnlyTx()
+        self._read: Callable[[Callable[[StoreTx], object]], object] | None = None
+        self._refresher = Refresher(self._reload, "strongroom-record-refresh")
+
+    def refresh_with(self, read: Callable[[Callable[[StoreTx], object]], object]) -> None:
+        """Read records in use again before they expire, through ``read`` (off requests).
+
+        ``read`` runs a unit in a read transaction of the service's store
+        (:mod:`strongroom.kms.record_refresh` says why and what stays bounded).
+        """
+        self._read = read
+
+    def wait_refreshed(self, timeout: float) -> bool:
+        """Wait until the background reads asked for so far are done (tests, benchmarks)."""
+        return self._refresher.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Stop reading records in the background (the store is closing)."""
+        self._refresher.close()
+
+    def _reload(self, item: Item) -> None:
+        """Read one record again and keep it (on the refresher's thread)."""
+        kind, account_id, name = item
+        read = self._read
+        if read is None:
+            return
+        cache: RecordCache[tuple[str, str], KeyRecord] | RecordCache[tuple[str, str], str]
+        cache = self._keys if kind == "key" else self._aliases
+        generation, read_at = cache.generation, cache._now()  # both before the transaction
+        raw = read(lambda tx: tx.get(account_id, kind, name))
+        if not isinstance(raw, bytes):
+            cache.discard((account_id, name))  # gone: the next request finds out itself
+        elif kind == "key":
+            self._keys.put((account_id, name), KeyRecord.from_bytes(raw), generation, read_at)
+        else:
+            target = AliasRecord.from_bytes(raw).key_id
+            self._aliases.put((account_id, name), target, generation, read_at)
 
     def invalidate(self) -> None:
         """Forget every record (a write unit of this process ended)."""
@@ -236,8 +293,12 @@ class HotRecords:
         if generation is not None:
             # RecordCache.get, inlined: every operation on a key comes here first
             item = self._keys._items.get((account_id, key_id))
-            if item is not None and self._keys._now() < item[0]:
-                return item[1]
+            if item is not None:
+                now = self._keys._now()
+                if now < item[0]:
+                    if now >= item[2] and self._read is not None:  # past half its life
+                        self._refresher.request(("key", account_id, key_id))
+                    return item[1]
         raw = tx.get(account_id, "key", key_id)
         if raw is None:
             return None
@@ -250,9 +311,13 @@ class HotRecords:
         """The key id an alias (store name ``<region>/alias/...``) points at, or ``None``."""
         generation: int | None = getattr(self._local, "generation", None)
         if generation is not None:
-            cached = self._aliases.get((account_id, name))
-            if cached is not None:
-                return cached
+            item = self._aliases._items.get((account_id, name))
+            if item is not None:
+                now = self._aliases._now()
+                if now < item[0]:
+                    if now >= item[2] and self._read is not None:  # past half its life
+                        self._refresher.request(("alias", account_id, name))
+                    return item[1]
         raw = tx.get(account_id, "alias", name)
         if raw is None:
             return None

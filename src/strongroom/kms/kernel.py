@@ -115,8 +115,9 @@ class Kernel:
         # a change by another process is seen within key_record_ttl_s (0: no such cache)
         self._hot = HotRecords(key_record_ttl_s, clock.now, self._active)
         if self._hot.enabled:
-            self.store = WriteWatchingStore(store, self._hot.invalidate)
+            self.store = WriteWatchingStore(store, self._hot.invalidate, self._hot.close)
             self.materials.store = self.store
+            self._hot.refresh_with(self.read)  # records in use are read again off requests
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={self.root.description})"

@@ -149,6 +149,12 @@ class SealedTx:
         """Append audit events (the audit chain has its own integrity: ``chain`` keys it)."""
         return self._tx.append_audit(bodies, chain)
 
+    def append_audit_head(
+        self, bodies: Sequence[bytes], chain: AuditChain = UNKEYED
+    ) -> AuditRecord | None:
+        """Append audit events; return the newest."""
+        return self._tx.append_audit_head(bodies, chain)
+
     def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
         """Read audit events."""
         return self._tx.read_audit(after_seq, limit)

@@ -123,6 +123,17 @@ class StoreTx(Protocol):
         """
         ...
 
+    def append_audit_head(
+        self,
+        bodies: Sequence[bytes],
+        chain: AuditChain = ...,
+    ) -> AuditRecord | None:
+        """:meth:`append_audit`, returning only the newest event (``None`` if no bodies).
+
+        The audit flush needs only the new head: it makes no record per event.
+        """
+        ...
+
     def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
         """Return audit records with ``seq > after_seq`` in ascending order.
 

@@ -265,6 +265,25 @@ class PostgresTx:
         """Append events after the locked chain head."""
         if not bodies:
             return []
+        first, prev, hashes = self._insert_audit(bodies, chain)
+        prevs = [prev, *hashes[:-1]]
+        seqs = range(first, first + len(hashes))
+        return list(map(AuditRecord, seqs, map(bytes, bodies), prevs, hashes))
+
+    def append_audit_head(
+        self, bodies: Sequence[bytes], chain: AuditChain = UNKEYED
+    ) -> AuditRecord | None:
+        """:meth:`append_audit`, returning only the newest event (``None`` if no bodies)."""
+        if not bodies:
+            return None
+        first, prev, hashes = self._insert_audit(bodies, chain)
+        before = hashes[-2] if len(hashes) > 1 else prev
+        return AuditRecord(first + len(hashes) - 1, bytes(bodies[-1]), before, hashes[-1])
+
+    def _insert_audit(
+        self, bodies: Sequence[bytes], chain: AuditChain
+    ) -> tuple[int, bytes, list[bytes]]:
+        """Insert events after the locked head: ``(first seq, the head's hash, new hashes)``."""
         try:
             row = self._exec("SELECT seq, hash FROM audit_head WHERE one FOR UPDATE").fetchone()
         except StoreError:
@@ -275,25 +294,23 @@ class PostgresTx:
         if isinstance(row[0], bool) or not isinstance(row[0], int):
             raise StoreError("the audit chain head is malformed")
         seq, prev = int(row[0]), bytes(row[1])
-        out: list[AuditRecord] = []
-        for body, digest in zip(bodies, chain.links(prev, seq, bodies), strict=True):
-            seq += 1
-            out.append(AuditRecord(seq, bytes(body), prev, digest))
-            prev = digest
+        hashes = chain.links(prev, seq, bodies)
         self._exec(
             "INSERT INTO audit (seq, body, prev_hash, hash) "
             # binary parameters (%b): bytea arrays as text cost ~13 µs of client CPU per
             # event in escaping; in binary ~1 µs
             "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[], %b::bytea[])",
             (
-                [r.seq for r in out],
-                [r.body for r in out],
-                [r.prev_hash for r in out],
-                [r.hash for r in out],
+                list(range(seq + 1, seq + 1 + len(hashes))),
+                list(map(bytes, bodies)),
+                [prev, *hashes[:-1]],
+                hashes,
             ),
         )
-        self._exec("UPDATE audit_head SET seq = %s, hash = %s WHERE one", (seq, prev))
-        return out
+        self._exec(
+            "UPDATE audit_head SET seq = %s, hash = %s WHERE one", (seq + len(hashes), hashes[-1])
+        )
+        return seq + 1, prev, hashes
 
     def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
         """Return audit records after ``after_seq``."""

@@ -7,6 +7,8 @@ for writers. Every connection belongs to one thread.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import sqlite3
 import threading
@@ -52,6 +54,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
 ]
+
+
+@functools.lru_cache(maxsize=64)
+def _audit_insert(rows: int) -> str:
+    """The INSERT of ``rows`` audit events, four values each."""
+    values = ",".join(["(?,?,?,?)"] * rows)
+    return f"INSERT INTO audit (seq, body, prev_hash, hash) VALUES {values}"  # noqa: S608 - placeholders only
 
 
 class SqliteTx:
@@ -181,6 +190,24 @@ class SqliteTx:
         """Append events to the chain (the write lock serialises appenders)."""
         if not bodies:
             return []
+        first, prev, hashes = self._insert_audit(bodies, chain)
+        prevs = [prev, *hashes[:-1]]
+        return list(map(AuditRecord, range(first, first + len(hashes)), bodies, prevs, hashes))
+
+    def append_audit_head(
+        self, bodies: Sequence[bytes], chain: AuditChain = UNKEYED
+    ) -> AuditRecord | None:
+        """:meth:`append_audit`, returning only the newest event (``None`` if no bodies)."""
+        if not bodies:
+            return None
+        first, prev, hashes = self._insert_audit(bodies, chain)
+        before = hashes[-2] if len(hashes) > 1 else prev
+        return AuditRecord(first + len(hashes) - 1, bodies[-1], before, hashes[-1])
+
+    def _insert_audit(
+        self, bodies: Sequence[bytes], chain: AuditChain
+    ) -> tuple[int, bytes, list[bytes]]:
+        """Insert events after the head: ``(first seq, the head's hash, the new hashes)``."""
         row = self._conn.execute(
             "SELECT seq, body, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1"
         ).fetchone()
@@ -189,30 +216,26 @@ class SqliteTx:
         else:
             head = record_from_row(row, 0)
             seq, prev = head.seq, head.hash
-        out: list[AuditRecord] = []
-        values: list[int | bytearray] = []
-        # bytearray, not bytes: sqlite3 binds a bytearray as the same BLOB directly, while
-        # bytes go through its adapter lookup, which costs more than the copy (each hash
-        # is copied once: it is this row's hash and the next row's prev_hash)
-        prev_bound = bytearray(prev)
-        for body, digest in zip(bodies, chain.links(prev, seq, bodies), strict=True):
-            seq += 1
-            out.append(AuditRecord(seq, body, prev, digest))
-            bound = bytearray(digest)
-            values += (seq, bytearray(body), prev_bound, bound)
-            prev, prev_bound = digest, bound
-        # One multi-row INSERT per chunk rather than executemany: sqlite3 releases the GIL
-        # around every statement step, and a thread that needs it back from a busy event
-        # loop waits a switch interval (5 ms) each time; row by row, a batch of a few
-        # hundred events would take seconds to append in a loaded server.
-        for start in range(0, len(out), _AUDIT_ROWS_PER_INSERT):
-            rows = min(_AUDIT_ROWS_PER_INSERT, len(out) - start)
-            self._conn.execute(
-                "INSERT INTO audit (seq, body, prev_hash, hash) VALUES "  # noqa: S608 - placeholders only
-                + ",".join(["(?, ?, ?, ?)"] * rows),
-                values[4 * start : 4 * (start + rows)],
-            )
-        return out
+        hashes = chain.links(prev, seq, bodies)
+        # Rows built in C (no object per event beyond its values), blobs as bytearrays:
+        # sqlite3 binds a bytearray directly, while bytes go through its adapter lookup,
+        # which costs more than the copy (each hash is copied once, for its row and the
+        # next row's prev_hash). One multi-row INSERT per chunk rather than executemany:
+        # sqlite3 releases the GIL around every statement step, and a thread that needs it
+        # back from a busy event loop waits a switch interval each time.
+        bound = list(map(bytearray, hashes))
+        rows = zip(
+            range(seq + 1, seq + 1 + len(bound)),
+            map(bytearray, bodies),
+            [bytearray(prev), *bound[:-1]],
+            bound,
+            strict=True,
+        )
+        values = list(itertools.chain.from_iterable(rows))
+        for start in range(0, len(bound), _AUDIT_ROWS_PER_INSERT):
+            count = min(_AUDIT_ROWS_PER_INSERT, len(bound) - start)
+            self._conn.execute(_audit_insert(count), values[4 * start : 4 * (start + count)])
+        return seq + 1, prev, hashes
 
     def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
         """Return audit records after ``after_seq``."""
