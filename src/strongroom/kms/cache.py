@@ -250,6 +250,11 @@ class HotRecords:
             target = AliasRecord.from_bytes(raw).key_id
             self._aliases.put((account_id, name), target, generation, read_at)
 
+    def ask_refresh(self, item: Item) -> None:
+        """Have ``item`` (past half its life) read again in the background, if that is on."""
+        if self._read is not None:
+            self._refresher.request(item)
+
     def invalidate(self) -> None:
         """Forget every record (a write unit of this process ended)."""
         self._keys.invalidate()

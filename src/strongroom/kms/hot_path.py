@@ -60,6 +60,7 @@ class HotPath:
         self._kernel = kernel
         hot = kernel._hot  # the kernel's own record caches (None if turned off)
         self._keys = hot._keys if hot.enabled else None
+        self._refresh = hot.ask_refresh
         self._aliases = hot._aliases
         self._now = kernel.clock.now
         self._audit = kernel.audit
@@ -93,15 +94,20 @@ class HotPath:
                 return None
         now = self._now()
         if ident.startswith("alias/"):
-            alias = self._aliases._items.get((account, f"{region}/{ident}"))
+            alias_name = f"{region}/{ident}"
+            alias = self._aliases._items.get((account, alias_name))
             if alias is None or now >= alias[0]:
                 return None
+            if now >= alias[2]:  # past half its life: read again off this request
+                self._refresh(("alias", account, alias_name))
             ident = alias[1]
         # key_row_name(ident, region), as resolve_key inlines it
         name = f"{ident}@{region}" if ident.startswith(MRK_PREFIX) else ident
         found = keys._items.get((account, name))
         if found is None or now >= found[0]:
             return None
+        if now >= found[2]:
+            self._refresh(("key", account, name))
         key = found[1]
         # a disabled, pending or expired-material key, or another region's: general path
         if key.key_state != ENABLED or key.region != region or key.origin == EXTERNAL:
