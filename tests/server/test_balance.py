@@ -67,8 +67,20 @@ class _Worker:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def start(self) -> None:
+        """Start the loop and return once the listener serves (its count is published).
+
+        Connecting before a peer serves would hand everything to the one that does, which
+        is the policy (a worker that is not serving is nobody's reason to wait).
+        """
+        started = threading.Event()
+
+        def start_listener() -> None:
+            self.listener.start()
+            started.set()
+
         self.thread.start()
-        self.loop.call_soon_threadsafe(self.listener.start)
+        self.loop.call_soon_threadsafe(start_listener)
+        assert started.wait(WAIT_SECONDS)
 
     def stop(self) -> None:
         def close() -> None:
