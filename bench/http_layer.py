@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kms_api_servers import granian_command, process_sched, process_tree, self_signed_cert
 from loadgen import run_wrk
 
+from strongroom.api.request import head_from
 from strongroom.testing.server import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -73,8 +74,6 @@ class StubApi:
 
     def inline_head(self, headers: list[tuple[str, str]], by_name: dict[str, list[str]]) -> Any:
         """The request head, read as the API reads it."""
-        from strongroom.api.request import head_from
-
         return head_from(headers, by_name)
 
     def serve_head(

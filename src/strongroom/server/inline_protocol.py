@@ -91,8 +91,8 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         self._inline_url = b""
         self.parser = httptools.HttpRequestParser(_Callbacks(self))
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn
-        limits = self.guard.limits
-        self._max_requests = limits.max_requests_per_connection
+        self._max_requests = self.guard.limits.max_requests_per_connection
+        self._guard_clients, self._guard_waiting = self.guard.books()
 
     @classmethod
     def bound_to(
@@ -226,12 +226,16 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         prefix = _prefixes.get((status, content_type))
         if prefix is None or prefix[0] is not self.server_state.default_headers:
             prefix = _prefix(status, content_type, self.server_state.default_headers)
-        response = b"%s%d\r\nx-amzn-requestid: %s%s%s" % (
-            prefix[1],
-            len(payload),
-            request_id.encode("ascii"),
-            _KEEP_ALIVE if keep_alive else _CLOSE,
-            payload,
+        length = len(payload)
+        response = b"".join(
+            (
+                prefix[1],
+                _LENGTHS.get(length) or b"%d" % length,
+                b"\r\nx-amzn-requestid: ",
+                request_id.encode(),  # ours: a UUID, ASCII
+                _KEEP_ALIVE if keep_alive else _CLOSE,
+                payload,
+            )
         )
         held: CoalescingTransport = self.transport  # type: ignore[assignment]
         if held.held is not None:
@@ -251,7 +255,11 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         if flow.read_paused:
             flow.resume_reading()
         self._idle = True
-        self.guard.waiting(self, self.loop.time())
+        # ConnectionGuard.waiting, without its call: newest at the end of the waiting order
+        if self in self._guard_clients:
+            waiting = self._guard_waiting
+            waiting.pop(self, None)
+            waiting[self] = self.loop.time()
 
     def _write(self, data: bytes) -> None:
         coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
@@ -275,6 +283,8 @@ def _new_name(name: bytes) -> str:
 # The part of an inline response before its length, per status and content type, made
 # again when uvicorn replaces its default headers (the date, once a second).
 _prefixes: dict[tuple[int, bytes], tuple[list[tuple[bytes, bytes]], bytes]] = {}
+_LENGTHS = {length: b"%d" % length for length in range(4096)}
+"""``Content-Length`` values of small bodies, formatted once."""
 _KEEP_ALIVE = b"\r\n\r\n"
 _CLOSE = b"\r\nconnection: close\r\n\r\n"
 
