@@ -185,7 +185,8 @@ def _connect(info: ServerInfo) -> socket.socket:
 
 def _answers(conn: socket.socket, count: int) -> list[tuple[int, bytes]]:
     """``count`` Content-Length framed responses: status and body."""
-    buffer, out = b"", []
+    buffer = b""
+    out: list[tuple[int, bytes]] = []
     while len(out) < count:
         end = buffer.find(b"\r\n\r\n")
         if end >= 0:
