@@ -166,10 +166,16 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             or (self.cycle is not None and not self.cycle.response_complete)
             or not (url == b"/" or url.startswith(b"/?"))
             or self.parser.get_method() != b"POST"
-            or self.parser.get_http_version() != "1.1"
+            # HTTP/1.1 only; its version string is formatted on each ask, but without a
+            # Connection header llhttp keeps a request alive only if it is HTTP/1.1 (of
+            # the versions it parses, the one whose major and minor are above zero)
+            or not (
+                ("connection" not in by_name and self.parser.should_keep_alive())
+                or self.parser.get_http_version() == "1.1"
+            )
         ):
             head = inline_head(pairs, by_name)
-            if head is not None and not _expects_continue(by_name):
+            if head is not None and not ("expect" in by_name and _expects_continue(by_name)):
                 # the guard's part (GuardedHttpToolsProtocol.on_headers_complete)
                 self._reading_head = False
                 self._head_bytes = 0
