@@ -12,6 +12,12 @@ bodies without a ``Content-Length`` or over the limit, requests pipelined behind
 being served, connections whose client is not reading its answers) takes uvicorn's path
 unchanged.
 
+Each header is read into text as the parser hands it over (lowercase name, value without
+trailing blanks, its values by name): the app's head is built from those, without a
+second pass, and uvicorn's path gets its bytes back from them (names are ASCII tokens and
+latin-1 maps bytes to text one to one). The parser calls no Python at a message's
+beginning, and puts the URL's pieces straight into a list.
+
 The connection guard applies to both paths alike: the request deadline, the head size
 limit, the per-connection request cap, admission and eviction all live in
 :class:`GuardedHttpToolsProtocol`, whose callbacks run first.
