@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kms_api_servers import granian_command, process_sched, process_tree, self_signed_cert
 from loadgen import run_wrk
 
+from strongroom.api.request import head_from
 from strongroom.testing.server import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -71,11 +72,9 @@ MODES = ("strongroom", "floor", "granian")
 class StubApi:
     """``KmsApi``'s two inline methods with the key service replaced by a constant answer."""
 
-    def inline_head(self, headers: list[tuple[bytes, bytes]]) -> Any:
+    def inline_head(self, headers: list[tuple[str, str]], by_name: dict[str, list[str]]) -> Any:
         """The request head, read as the API reads it."""
-        from strongroom.api.request import head_of
-
-        return head_of(headers)
+        return head_from(headers, by_name)
 
     def serve_head(
         self, head: Any, body: bytes, url: bytes, client: str
@@ -113,9 +112,12 @@ class RsgiStub:
 
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         body = await protocol()
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in scope.headers.items()]
+        headers = [(k.lower(), v) for k, v in scope.headers.items()]
+        by_name: dict[str, list[str]] = {}
+        for name, value in headers:
+            by_name.setdefault(name, []).append(value)
         status, payload, content_type, request_id = self.api.serve_head(
-            self.api.inline_head(headers), body, b"/", ""
+            self.api.inline_head(headers, by_name), body, b"/", ""
         )
         protocol.response_bytes(
             status,

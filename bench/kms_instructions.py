@@ -79,12 +79,18 @@ def child(layer: str, operation: str, requests: int) -> None:
         "Region": "us-east-1",
     }
     headers, body = presign("https://127.0.0.1:8443", creds, operation, wire)
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    raw.append((b"content-length", str(len(body)).encode()))
+    raw = [(k.lower(), v) for k, v in headers.items()]
+    raw.append(("content-length", str(len(body))))
 
     def once(_: object = None, __: object = None) -> None:
         if layer == "app":
-            head = app.inline_head(raw)
+            # the head as the server's protocol reads it (text, values by name)
+            pairs: list[tuple[str, str]] = []
+            by_name: dict[str, list[str]] = {}
+            for name, value in raw:
+                pairs.append((name, value))
+                by_name.setdefault(name, []).append(value)
+            head = app.inline_head(pairs, by_name)
             assert head is not None
             assert app.serve_head(head, body, b"/", "127.0.0.1:1")[0] == 200
         else:

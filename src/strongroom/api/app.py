@@ -37,6 +37,7 @@ from strongroom.api.metrics import ApiMetrics
 from strongroom.api.request import (
     ApiRequest,
     RequestHead,
+    head_from,
     head_of,
     new_request_id,
     read_head,
@@ -157,15 +158,19 @@ class KmsApi:
 
     # -- the server's inline path (no ASGI) -----------------------------------------------
 
-    def inline_head(self, headers: list[tuple[bytes, bytes]]) -> RequestHead | None:
+    def inline_head(
+        self, headers: list[tuple[str, str]], by_name: dict[str, list[str]]
+    ) -> RequestHead | None:
         """The head of a ``POST /`` with these headers if it may be served inline, else ``None``.
 
         ``None`` if its ``X-Amz-Target`` is unknown or runs in the thread pool, or its body
         is chunked, not declared or over the limit. The server's protocol answers the
         others through :meth:`serve_head`, without an ASGI scope, task or message per
-        request; everything else goes through ``__call__``. ``headers`` have lowercase names.
+        request; everything else goes through ``__call__``. ``headers`` are text
+        (latin-1) with lowercase names and ``by_name`` each name's values in order, as
+        :func:`~strongroom.api.request.head_from` takes them.
         """
-        head = head_of(headers)
+        head = head_from(headers, by_name)
         limit = self._inline_limits.get(head.target)
         length = head.length
         if (

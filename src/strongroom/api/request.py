@@ -61,6 +61,15 @@ def head_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
             by_name[name] = [value]
         else:
             found.append(value)
+    return head_from(headers, by_name)
+
+
+def head_from(headers: list[tuple[str, str]], by_name: dict[str, list[str]]) -> RequestHead:
+    """The :class:`RequestHead` of headers already read as text (lowercase names).
+
+    ``by_name`` holds each name's values in the order received. The server's protocol
+    reads headers this way as the parser hands them over (one pass instead of two).
+    """
     # the last value of each: three lookups after the loop cost less than comparing
     # every header's name with three names inside it
     found = by_name.get("content-type")

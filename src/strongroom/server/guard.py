@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import resource
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -129,6 +129,16 @@ class ConnectionGuard:
         self._per_client[client] += 1
         self._waiting[connection] = now
         return True
+
+    def books(
+        self,
+    ) -> tuple[Mapping[GuardedConnection, str], MutableMapping[GuardedConnection, float]]:
+        """The open connections, and the waiting ones in order (for a protocol's hot path).
+
+        A connection may do what :meth:`waiting` does on these itself (a call less per
+        request); everything else goes through the methods.
+        """
+        return self._client, self._waiting
 
     def waiting(self, connection: GuardedConnection, now: float = 0.0) -> None:
         """``connection`` waits for a (next) request since ``now``: evictable, newest last."""

@@ -37,6 +37,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         self._reading_head = True
         self._head_bytes = 0
         self._requests = 0
+        self._max_head_bytes = self.guard.limits.max_head_bytes
         # Answered and nothing received since: the keep-alive limit applies (a new
         # connection has only the request deadline, as with uvicorn's own timer).
         self._idle = False
@@ -98,7 +99,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
                 self._unsupported_upgrade_warning()
         if (
             self._reading_head
-            and self._head_bytes > self.guard.limits.max_head_bytes
+            and self._head_bytes > self._max_head_bytes
             and not self.transport.is_closing()
         ):
             self.guard.busy(self)

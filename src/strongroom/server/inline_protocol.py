@@ -12,6 +12,12 @@ bodies without a ``Content-Length`` or over the limit, requests pipelined behind
 being served, connections whose client is not reading its answers) takes uvicorn's path
 unchanged.
 
+Each header is read into text as the parser hands it over (lowercase name, value without
+trailing blanks, its values by name): the app's head is built from those, without a
+second pass, and uvicorn's path gets its bytes back from them (names are ASCII tokens and
+latin-1 maps bytes to text one to one). The parser calls no Python at a message's
+beginning, and puts the URL's pieces straight into a list.
+
 The connection guard applies to both paths alike: the request deadline, the head size
 limit, the per-connection request cap, admission and eviction all live in
 :class:`GuardedHttpToolsProtocol`, whose callbacks run first.
@@ -24,6 +30,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from strongroom.server.guard import ConnectionGuard
@@ -45,12 +52,32 @@ _ERROR = (
 InlineServe = Callable[["RequestHead", bytes, bytes, str], tuple[int, bytes, bytes, str]]
 """:meth:`strongroom.api.KmsApi.serve_head`: head, body, URL, client -> status, body,
 content type, request id."""
+InlineHead = Callable[[list[tuple[str, str]], dict[str, list[str]]], "RequestHead | None"]
+""":meth:`strongroom.api.KmsApi.inline_head`: text headers and their values by name -> the
+head if the request may be served inline."""
+
+
+class _Callbacks:
+    """What the parser calls back: the protocol's own methods, with two changes.
+
+    The URL's pieces go straight into a list (a C method, no Python frame), and nothing
+    marks a message's beginning (its state is reset when its head is taken).
+    """
+
+    __slots__ = ("on_body", "on_header", "on_headers_complete", "on_message_complete", "on_url")
+
+    def __init__(self, protocol: InlineHttpProtocol) -> None:
+        self.on_url = protocol._url.append
+        self.on_header = protocol.on_header
+        self.on_headers_complete = protocol.on_headers_complete
+        self.on_body = protocol.on_body
+        self.on_message_complete = protocol.on_message_complete
 
 
 class InlineHttpProtocol(GuardedHttpToolsProtocol):
     """A guarded connection whose hot API requests skip the ASGI machinery (``app``)."""
 
-    inline_head: Callable[[list[tuple[bytes, bytes]]], RequestHead | None] | None = None
+    inline_head: InlineHead | None = None
     serve_head: InlineServe | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -61,6 +88,17 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         self._raw_transport: Any = None  # set by connection_made
         self._client_text = ""
         self._shutting_down = False
+        # the head being read: URL pieces, text headers, their values by name; once the
+        # head is in, a chunked body's trailers are uvicorn's (``_trailers``)
+        self._url: list[bytes] = []
+        self._pairs: list[tuple[str, str]] = []
+        self._by_name: dict[str, list[str]] = {}
+        self._trailers = False
+        self._inline_url = b""
+        self.parser = httptools.HttpRequestParser(_Callbacks(self))
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn
+        self._max_requests = self.guard.limits.max_requests_per_connection
+        self._guard_clients, self._guard_waiting = self.guard.books()
 
     @classmethod
     def bound_to(
@@ -96,33 +134,35 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
 
     # -- parser callbacks ------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        """Start a request; its ASGI scope is only built if it takes uvicorn's path."""
-        self._inline = False
-        if self.serve_head is None:
-            super().on_message_begin()
-            return
-        self.url = b""
-        self.expect_100_continue = False
-        self.headers = []
-
     def on_header(self, name: bytes, value: bytes) -> None:
-        """Collect a header as uvicorn does, but look for ``Expect`` once the head is in.
+        """Read a header as the API reads it: lowercase name and value as text.
 
-        The name lowercased, trailing blanks dropped (llhttp keeps them, RFC 9110 does not).
+        Trailing blanks are dropped (llhttp keeps them, RFC 9110 does not), as uvicorn
+        does. Names are tokens (llhttp refuses others), so the text is ASCII and encodes
+        back to uvicorn's bytes exactly.
         """
-        self.headers.append((name.lower(), value.rstrip(_OWS)))
+        text = _NAMES.get(name)
+        if text is None:
+            text = _new_name(name)
+        if self._trailers:  # a chunked body's trailer: uvicorn's, as uvicorn adds it
+            self.headers.append((text.encode("latin-1"), value.rstrip(_OWS)))
+            return
+        value_text = value.decode("latin-1").rstrip(" \t")
+        self._pairs.append((text, value_text))
+        found = self._by_name.get(text)
+        if found is None:
+            self._by_name[text] = [value_text]
+        else:
+            found.append(value_text)
 
     def on_headers_complete(self) -> None:
         """Choose the path: inline for a hot ``POST /``, else uvicorn's (with its scope)."""
-        headers = self.headers
-        if self.serve_head is None:
-            self.expect_100_continue = _expects_continue(headers)
-            super().on_headers_complete()
-            return
+        pairs, by_name, parts = self._pairs, self._by_name, self._url
+        self._pairs = []
+        self._by_name = {}
+        url = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
         inline_head = self.inline_head
-        parser = self.parser
-        url = self.url
         if not (
             inline_head is None
             # a client that does not read its answers: uvicorn's path waits for the
@@ -130,22 +170,30 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
             or self.flow.write_paused
             or self.pipeline
             or (self.cycle is not None and not self.cycle.response_complete)
-            or parser.get_method() != b"POST"
-            or parser.get_http_version() != "1.1"
             or not (url == b"/" or url.startswith(b"/?"))
+            or self.parser.get_method() != b"POST"
+            # HTTP/1.1 only; its version string is formatted on each ask, but without a
+            # Connection header llhttp keeps a request alive only if it is HTTP/1.1 (of
+            # the versions it parses, the one whose major and minor are above zero)
+            or not (
+                ("connection" not in by_name and self.parser.should_keep_alive())
+                or self.parser.get_http_version() == "1.1"
+            )
         ):
-            head = inline_head(headers)
-            if head is not None and not ("expect" in head.by_name and _expects_continue(headers)):
-                self._inline = True
-                self._head = head
-                self._inline_body = []
+            head = inline_head(pairs, by_name)
+            if head is not None and not ("expect" in by_name and _expects_continue(by_name)):
+                # the guard's part (GuardedHttpToolsProtocol.on_headers_complete)
                 self._reading_head = False
                 self._head_bytes = 0
+                self._inline = True
+                self._head = head
+                self._inline_url = url
                 return
-        expect = _expects_continue(headers)
         HttpToolsProtocol.on_message_begin(self)  # the scope, as uvicorn builds it
-        self.url, self.headers, self.expect_100_continue = url, headers, expect
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
+        self.url, self.headers, self.expect_100_continue = url, headers, _expects_continue(by_name)
         self.scope["headers"] = headers
+        self._trailers = True
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -158,6 +206,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
     def on_message_complete(self) -> None:
         """Serve an inline request now, on the loop, and send its response in one write."""
         if not self._inline:
+            self._trailers = False
             super().on_message_complete()
             return
         self._inline = False
@@ -166,18 +215,19 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         self._requests += 1
         keep_alive = (
             self.parser.should_keep_alive()
-            and self._requests < self.guard.limits.max_requests_per_connection
+            and self._requests < self._max_requests
             and not self._shutting_down
         )
         serve = self.serve_head
         head = self._head
         assert serve is not None and head is not None
-        body = b"".join(self._inline_body)
-        self._inline_body = []
+        parts = self._inline_body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
         self._head = None
         try:
             status, payload, content_type, request_id = serve(
-                head, body, self.url, self._client_text
+                head, body, self._inline_url, self._client_text
             )
         except Exception:
             self.guard.busy(self)
@@ -188,16 +238,24 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         prefix = _prefixes.get((status, content_type))
         if prefix is None or prefix[0] is not self.server_state.default_headers:
             prefix = _prefix(status, content_type, self.server_state.default_headers)
-        response = b"%s%d\r\nx-amzn-requestid: %s%s%s" % (
-            prefix[1],
-            len(payload),
-            request_id.encode("ascii"),
-            _KEEP_ALIVE if keep_alive else _CLOSE,
-            payload,
+        length = len(payload)
+        response = b"".join(
+            (
+                prefix[1],
+                _LENGTHS.get(length) or b"%d" % length,
+                b"\r\nx-amzn-requestid: ",
+                request_id.encode(),  # ours: a UUID, ASCII
+                _KEEP_ALIVE if keep_alive else _CLOSE,
+                payload,
+            )
         )
-        self._write(response)
+        held: CoalescingTransport = self.transport  # type: ignore[assignment]
+        if held.held is not None:
+            held.flush()  # a held response head of an earlier request goes first
+        raw = self._raw_transport
+        raw.write(response)
         self.server_state.total_requests += 1
-        if not keep_alive or self._raw_transport.is_closing():
+        if not keep_alive or raw.is_closing():
             self.guard.busy(self)  # no longer waiting for a request: not evictable
             if not keep_alive:
                 self.transport.close()
@@ -209,7 +267,11 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         if flow.read_paused:
             flow.resume_reading()
         self._idle = True
-        self.guard.waiting(self, self.loop.time())
+        # ConnectionGuard.waiting, without its call: newest at the end of the waiting order
+        if self in self._guard_clients:
+            waiting = self._guard_waiting
+            waiting.pop(self, None)
+            waiting[self] = self.loop.time()
 
     def _write(self, data: bytes) -> None:
         coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
@@ -218,9 +280,23 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         self._raw_transport.write(data)
 
 
+# Header names seen before, as text: a dictionary hit costs less than lower and decode.
+_NAMES: dict[bytes, str] = {}
+_MAX_NAMES = 1024
+
+
+def _new_name(name: bytes) -> str:
+    text = name.lower().decode("latin-1")
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[name] = text
+    return text
+
+
 # The part of an inline response before its length, per status and content type, made
 # again when uvicorn replaces its default headers (the date, once a second).
 _prefixes: dict[tuple[int, bytes], tuple[list[tuple[bytes, bytes]], bytes]] = {}
+_LENGTHS = {length: b"%d" % length for length in range(4096)}
+"""``Content-Length`` values of small bodies, formatted once."""
 _KEEP_ALIVE = b"\r\n\r\n"
 _CLOSE = b"\r\nconnection: close\r\n\r\n"
 
@@ -239,6 +315,7 @@ def _prefix(
     return made
 
 
-def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+def _expects_continue(by_name: dict[str, list[str]]) -> bool:
     """Whether the headers ask for ``100 Continue`` (what uvicorn's ``on_header`` notes)."""
-    return any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
+    values = by_name.get("expect")
+    return values is not None and any(value.lower() == "100-continue" for value in values)
