@@ -112,7 +112,13 @@ def _run(python: str, kind: str, events: int, batches: int, counted: bool) -> tu
     if counted:
         command = [
             *("valgrind", "--tool=callgrind", "--toggle-collect=functools_reduce"),
-            *("--trace-children=yes", "--callgrind-out-file=/dev/null"),
+            # children: ``python`` may be a wrapper that execs the interpreter; not the
+            # throwaway PostgreSQL's programs, which would crawl under valgrind
+            *(
+                "--trace-children=yes",
+                "--trace-children-skip=*runuser*,*pg_ctl*,*initdb*,*postgres*",
+            ),
+            "--callgrind-out-file=/dev/null",
             *command,
             "--counted",
         ]

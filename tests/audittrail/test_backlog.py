@@ -105,3 +105,46 @@ def test_an_event_queued_between_the_batch_copy_and_its_removal_is_written(
         assert racing._arrive is None  # the event did arrive mid-flush
     finally:
         store.close()
+
+
+class _AlwaysArriving(list[bytes]):
+    """A pending list to which one more event arrives at every batch copy: steady load."""
+
+    def __init__(self, arrive: Callable[[], None]) -> None:
+        super().__init__()
+        self._arrive = arrive
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+    def __getitem__(self, index: SupportsIndex | slice) -> bytes | list[bytes]:
+        copied = super().__getitem__(index)
+        if isinstance(index, slice):
+            self._arrive()
+        return copied
+
+
+def test_a_flush_under_steady_arrivals_ends(tmp_path: Path) -> None:
+    # Flushing until the queue was empty never ended under steady load: the flusher ran a
+    # stream of small transactions. A flush writes what was queued when it began, then once
+    # what arrived meanwhile; the rest waits for the next flush.
+    store = SqliteStore(tmp_path / "s.db")
+    log = AuditLog(store, ManualClock())
+    caller = Caller(tenant="111122223333", principal_arn="arn:aws:iam::111122223333:user/a")
+    arrived = iter(range(3, 100))
+    try:
+        log.record_call(caller, "r1", "Decrypt", None, "Success")
+        log.record_call(caller, "r2", "Decrypt", None, "Success")
+        steady = _AlwaysArriving(
+            lambda: log.record_call(caller, f"r{next(arrived)}", "Decrypt", None, "Success")
+        )
+        steady.extend(log._pending)
+        log._pending = steady
+        assert log.flush() == 3  # r1 and r2, then r3, which arrived while they were written
+        assert log.pending() == 1  # r4 arrived during that: it waits for the next flush
+        assert log.flush() == 2  # r4, then r5
+        bodies = [json.loads(r.body) for r in store.read(lambda tx: tx.read_audit())]
+        assert [b["requestId"] for b in bodies] == ["r1", "r2", "r3", "r4", "r5"]
+    finally:
+        store.close()

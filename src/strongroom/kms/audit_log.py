@@ -190,11 +190,13 @@ class AuditLog:
         return len(self._pending) + self._in_flight
 
     def flush(self) -> int:
-        """Append every queued event to the chain; return how many were written.
+        """Append the queued events to the chain; return how many were written.
 
-        The keys' newest uses noted since the last flush go in the first transaction. A
-        checkpoint follows when one is due. Raises :class:`StoreError` (the events stay
-        queued) if the store fails or the chain was altered under this process.
+        Those queued when it is called are written, then once those that arrived while
+        they were written; later ones wait for the next flush (:meth:`close` flushes until
+        none is left). The keys' newest uses noted since the last flush go in the first
+        transaction. A checkpoint follows when one is due. Raises :class:`StoreError` (the
+        events stay queued) if the store fails or the chain was altered under this process.
         """
         with self._flush_lock:
             return self._flush_held()
@@ -214,9 +216,19 @@ class AuditLog:
         if self.altered is not None:
             raise StoreError(self.altered)
         uses = self.key_uses.take()
+        # What is queued now, in MAX_BATCH pieces, then once what arrived while that was
+        # written; later arrivals wait for the next flush. Writing until the queue is
+        # empty never ends under steady load: a flush became a stream of transactions of
+        # a few dozen events each (a commit, an fsync and GIL handoffs apiece).
+        limit, again = len(self._pending), True
         while True:
+            if limit <= 0:
+                if not again:
+                    break
+                limit, again = len(self._pending), False
             with self._lock:
-                batch = self._pending[:MAX_BATCH]
+                batch = self._pending[: min(MAX_BATCH, limit)] if limit > 0 else []
+                limit -= len(batch)
                 # exactly what was taken: a fail-closed append runs without the lock and
                 # may land between the copy and this removal
                 del self._pending[: len(batch)]
@@ -305,6 +317,7 @@ class AuditLog:
 
     def close(self) -> None:
         """Flush, then publish a checkpoint of the newest append (a clean shutdown)."""
-        self.flush()
+        while self.flush() and self.pending():
+            pass  # events queued by other threads during the flush
         if self._last is not None and self._last[0] > self._published:
             self.publish_checkpoint()

@@ -47,6 +47,8 @@ class Refresher:
 
     def request(self, item: Item) -> None:
         """Reload ``item`` soon on the refresher's thread (unless it is queued already)."""
+        if item in self._due:  # the common case while a reload is under way: no lock
+            return
         with self._lock:
             if item in self._due or self._closed:
                 return
