@@ -141,8 +141,9 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         does. Names are tokens (llhttp refuses others), so the text is ASCII and encodes
         back to uvicorn's bytes exactly.
         """
-        text = _NAMES.get(name)
-        if text is None:
+        try:
+            text = _NAMES[name]
+        except KeyError:  # a name not seen before (or past the cache's bound)
             text = _new_name(name)
         if self._trailers:  # a chunked body's trailer: uvicorn's, as uvicorn adds it
             self.headers.append((text.encode("latin-1"), value.rstrip(_OWS)))
