@@ -1,9 +1,10 @@
 """The audit buffer: events are queued in memory and written to the chain in batches.
 
 Writing each event in its own transaction would cap throughput at the store's commit rate,
-so :meth:`AuditLog.record` only queues; :meth:`AuditLog.flush` appends everything queued in
-one transaction. The server flushes on a timer (well within a second) and on shutdown;
-in-process users call :meth:`close` when they close the service.
+so :meth:`AuditLog.record` only queues; :meth:`AuditLog.flush` appends what is queued in
+one transaction (and what arrived meanwhile in one more). The server flushes on a timer
+(well within a second) and on shutdown; in-process users call :meth:`close` when they close
+the service.
 
 Three guards make the log something you can prove:
 

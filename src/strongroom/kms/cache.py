@@ -9,7 +9,8 @@ this process ends every entry at once (:class:`WriteWatchingStore` reports write
 change made here is seen here immediately; a change made by another process is seen
 within the record TTL. :class:`CacheOnlyTx` lets a read unit run from caches alone: the
 first store call raises :class:`NeedsStore` and the unit is run again in a transaction.
-:class:`HotRecords` puts these together for the key service core.
+:class:`HotRecords` puts these together for the key service core, and has records still in
+use past half their TTL read again in the background (:mod:`strongroom.kms.record_refresh`).
 """
 
 from __future__ import annotations
