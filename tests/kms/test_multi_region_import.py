@@ -129,7 +129,21 @@ def test_expiry_is_per_key(sqlite_service: KeyService, east: Caller, clock: Manu
     clock.advance(DAY + 1)
     assert describe(svc, west, key_id)["KeyState"] == "PendingImport"
     assert describe(svc, east, key_id)["KeyState"] == "Enabled"
-    svc.call(east, "Encrypt", {"KeyId": key_id, "Plaintext": b"still"})
+    encrypted = svc.call(east, "Encrypt", {"KeyId": key_id, "Plaintext": b"still"})
+    blob = {"CiphertextBlob": encrypted["CiphertextBlob"]}
+    # maintenance deletes the replica's expired copy only
+    svc.delete_due_keys()
+    assert svc.call(east, "Decrypt", blob)["Plaintext"] == b"still"
+    listed = svc.call(
+        west, "ListKeyRotations", {"KeyId": key_id, "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}
+    )["Rotations"]
+    assert [entry["ImportState"] for entry in listed] == ["PENDING_IMPORT"]
+    import_material(svc, west, key_id, material)
+    assert svc.call(west, "Decrypt", blob)["Plaintext"] == b"still"
+    listed = svc.call(
+        east, "ListKeyRotations", {"KeyId": key_id, "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}
+    )["Rotations"]
+    assert [entry["ImportState"] for entry in listed] == ["IMPORTED"]
 
 
 def test_replica_import_refusals(sqlite_service: KeyService, east: Caller) -> None:
@@ -155,7 +169,9 @@ def test_replica_import_refusals(sqlite_service: KeyService, east: Caller) -> No
     assert describe(svc, west, key_id)["KeyState"] == "Enabled"
 
 
-def test_second_replica_and_primary_move(sqlite_service: KeyService, east: Caller) -> None:
+def test_second_replica_and_primary_move(
+    sqlite_service: KeyService, east: Caller, clock: ManualClock
+) -> None:
     svc = sqlite_service
     material = os.urandom(32)
     key_id = external_primary(svc, east, material)
@@ -179,4 +195,9 @@ def test_second_replica_and_primary_move(sqlite_service: KeyService, east: Calle
     assert svc.call(west, "Decrypt", blob)["Plaintext"] == b"x"
     # deleting a replica takes its own material only
     svc.call(east, "ScheduleKeyDeletion", {"KeyId": key_id, "PendingWindowInDays": 7})
+    clock.advance(8 * DAY)
+    assert svc.delete_due_keys() == [f"arn:aws:kms:{EAST}:{east.tenant}:key/{key_id}"]
     assert svc.call(asia, "Decrypt", blob)["Plaintext"] == b"x"
+    assert svc.call(west, "Decrypt", blob)["Plaintext"] == b"x"
+    rows = svc.kernel.read(lambda tx: [name for name, _ in tx.scan(east.tenant, "keyver")])
+    assert rows and all(f"@{EAST}/" not in name for name in rows)
