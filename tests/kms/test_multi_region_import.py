@@ -201,3 +201,24 @@ def test_second_replica_and_primary_move(
     assert svc.call(west, "Decrypt", blob)["Plaintext"] == b"x"
     rows = svc.kernel.read(lambda tx: [name for name, _ in tx.scan(east.tenant, "keyver")])
     assert rows and all(f"@{EAST}/" not in name for name in rows)
+
+
+def test_hmac_material_in_a_replica(sqlite_service: KeyService, east: Caller) -> None:
+    svc = sqlite_service
+    request = {
+        "MultiRegion": True,
+        "Origin": "EXTERNAL",
+        "KeySpec": "HMAC_256",
+        "KeyUsage": "GENERATE_VERIFY_MAC",
+    }
+    key_id = svc.call(east, "CreateKey", request)["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    import_material(svc, east, key_id, material)
+    mac = {"KeyId": key_id, "Message": b"m", "MacAlgorithm": "HMAC_SHA_256"}
+    tag = svc.call(east, "GenerateMac", mac)["Mac"]
+    replicate(svc, east, key_id, WEST)
+    west = in_region(east, WEST)
+    with pytest.raises(IncorrectKeyMaterialError):
+        import_material(svc, west, key_id, os.urandom(32))
+    import_material(svc, west, key_id, material)
+    assert svc.call(west, "VerifyMac", {**mac, "Mac": tag})["MacValid"] is True
