@@ -121,7 +121,6 @@ def test_create_key_defaults_to_a_symmetric_encryption_key(kms: Any) -> None:
         ({"Description": "x" * 8193}, "ValidationException"),
         ({"Policy": "{not json"}, "MalformedPolicyDocumentException"),
         ({"Tags": [{"TagKey": "aws:reserved", "TagValue": "v"}]}, "TagException"),
-        ({"MultiRegion": True, "Origin": "EXTERNAL"}, "UnsupportedOperationException"),
     ],
 )
 def test_create_key_refusals(loose: Any, params: dict[str, Any], code: str) -> None:

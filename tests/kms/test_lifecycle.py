@@ -114,7 +114,6 @@ def test_create_external_key_is_pending_import(service: KeyService, alice: Calle
         ({"KeySpec": "HMAC_256"}, ValidationError, "HMAC_256"),
         ({"KeySpec": "SM2"}, UnsupportedOperationError, "SM2"),
         ({"Origin": "AWS_CLOUDHSM"}, UnsupportedOperationError, "AWS_CLOUDHSM"),
-        ({"MultiRegion": True, "Origin": "EXTERNAL"}, UnsupportedOperationError, "Multi-Region"),
         ({"CustomKeyStoreId": "cks-1"}, UnsupportedOperationError, "key store"),
     ],
 )

@@ -16,7 +16,7 @@ from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_
 from strongroom.errors import NotFoundError, RootOfTrustError
 from strongroom.kms.cache import TtlCache
 from strongroom.kms.material import generated_material_id, material_fingerprint_key
-from strongroom.kms.records import KeyRecord, KeyVersionRecord, TenantRecord, version_name
+from strongroom.kms.records import KeyRecord, KeyVersionRecord, TenantRecord, key_version_name
 from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
 
 
@@ -85,7 +85,7 @@ class Materials:
         cached = self._material.get(cache_key)
         if cached is not None:
             return cached
-        raw = tx.get(key.account_id, "keyver", version_name(key.key_id, version))
+        raw = tx.get(key.account_id, "keyver", key_version_name(key, version))
         if raw is None:
             raise NotFoundError(f"Key version {version} of {key.arn} does not exist.")
         record = KeyVersionRecord.from_bytes(raw)
@@ -156,7 +156,7 @@ class Materials:
 
     def version_record(self, tx: StoreTx, key: KeyRecord, version: int) -> KeyVersionRecord:
         """Return the stored record of one key version."""
-        raw = tx.get(key.account_id, "keyver", version_name(key.key_id, version))
+        raw = tx.get(key.account_id, "keyver", key_version_name(key, version))
         if raw is None:
             raise NotFoundError(f"Key version {version} of {key.arn} does not exist.")
         return KeyVersionRecord.from_bytes(raw)

@@ -7,7 +7,9 @@ bound to the key id), the key spec, key usage, origin and the automatic rotation
 settings; everything else (description, key policy, grants, aliases, tags, key state) is
 each key's own. Strongroom keeps the related keys in one store, so a change of a shared
 property is written to every related key row in the same transaction: there is no
-synchronisation lag, unlike AWS.
+synchronisation lag, unlike AWS. Imported material (origin ``EXTERNAL``) is not shared:
+each related key imports the same material into version rows of its own
+(:mod:`strongroom.kms.related_imports`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,12 @@ A key's row name is its key id, except for multi-Region keys (``mrk-`` ids): the
 and each replica share the key id, one per region, so their rows are named
 ``<key id>@<region>`` (:func:`key_row_name`). The related keys of a multi-Region key share
 their ``keyver`` rows (one key material, wrapped once, bound to the key id) and their
-user keys; each has its own ``key`` row, grants, aliases, tags and policy.
+user keys; each has its own ``key`` row, grants, aliases, tags and policy. Multi-Region
+keys with imported material (origin ``EXTERNAL``) are the exception: as in AWS KMS, the
+material is imported into each related key on its own (and deleted or expires on its
+own), so each keeps its own version rows, named ``<key row>/<version:010>``
+(:func:`key_version_prefix`); the material is the same in every related key, which
+:mod:`strongroom.kms.ops.imports` checks by its ``KeyMaterialId``.
 
 Access keys are also indexed globally under tenant ``_global``, kind ``accesskey``, so a
 SigV4 request finds its tenant from its access key id alone.
@@ -256,3 +261,19 @@ class UserKeyRecord(JsonRecord):
 def version_name(key_id: str, version: int) -> str:
     """Store name of a key version row (zero-padded, so scans return versions in order)."""
     return f"{key_id}/{version:010d}"
+
+
+def key_version_prefix(key: KeyRecord) -> str:
+    """The prefix of ``key``'s ``keyver`` row names (each version's name is this + version).
+
+    The key id for most keys; the key row name (one per region) for a multi-Region key of
+    origin ``EXTERNAL``, whose related keys each hold their own imported material.
+    """
+    if key.multi_region and key.origin == "EXTERNAL":
+        return key.row_name + "/"
+    return key.key_id + "/"
+
+
+def key_version_name(key: KeyRecord, version: int) -> str:
+    """Store name of one version row of ``key`` (see :func:`key_version_prefix`)."""
+    return f"{key_version_prefix(key)}{version:010d}"

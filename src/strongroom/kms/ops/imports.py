@@ -13,6 +13,9 @@ change the expiry) must bring a material the key already has. A material's ident
 ``KeyMaterialId``, a keyed fingerprint (HMAC-SHA256 under a key derived from the tenant
 KEK), which survives deletion of the material and reveals nothing about it.
 
+Multi-Region keys take imported material too: each related key imports the same material
+on its own (:mod:`strongroom.kms.related_imports`).
+
 Material whose ``ValidTo`` has passed counts as deleted wherever the key is looked up
 (:func:`~strongroom.kms.imported_materials.current_view`); maintenance then deletes it.
 """
@@ -62,7 +65,8 @@ from strongroom.kms.messages.imports import (
     ImportKeyMaterialRequest,
     ImportKeyMaterialResponse,
 )
-from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
+from strongroom.kms.records import KeyRecord, KeyVersionRecord, key_version_name
+from strongroom.kms.related_imports import materials_of, related_import_target
 from strongroom.kms.rsa_encryption import oaep
 from strongroom.kms.signing import load_private
 from strongroom.kms.states import check_state
@@ -121,8 +125,7 @@ def _check_wrapping(key: KeyRecord, algorithm: str, bits: int) -> None:
 
 def imported_materials(k: Kernel, tx: StoreTx, key: KeyRecord) -> KeyMaterials:
     """The imported materials of ``key`` (bound and pending)."""
-    rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/")
-    return KeyMaterials.of((KeyVersionRecord.from_bytes(raw) for _, raw in rows), key)
+    return materials_of(tx, key)
 
 
 def delete_expired_material(k: Kernel) -> list[str]:
@@ -143,7 +146,7 @@ def delete_expired_material(k: Kernel) -> list[str]:
                     if row.wrapped_material and not is_imported(row, now)
                 ]
                 for row in expired:
-                    name = version_name(key.key_id, row.version)
+                    name = key_version_name(key, row.version)
                     if row.pending_rotation:  # never bound: forgotten entirely
                         tx.delete(tenant, "keyver", name)
                     else:
@@ -290,7 +293,10 @@ def import_key_material(
             raise IncorrectKeyMaterialError(f"{exc} (key spec {key.key_spec}).") from None
         material_id = imported_material_id_of(k, key, material)
         materials = imported_materials(k, tx, key)
-        row = import_target(key, materials, material_id, req, k.clock.now())
+        now = k.clock.now()
+        row = related_import_target(tx, key, materials, material_id, req, now)
+        if row is None:
+            row = import_target(key, materials, material_id, req, now)
         stored = KeyVersionRecord(
             key_id=key.key_id,
             version=row.version,
@@ -308,7 +314,7 @@ def import_key_material(
             ),
             pending_rotation=row.pending_rotation,
         )
-        tx.put(account, "keyver", version_name(key.key_id, row.version), stored.to_bytes())
+        tx.put(account, "keyver", key_version_name(key, row.version), stored.to_bytes())
         if key.current_version == 0:
             key = key.replace(current_version=stored.version)
         updated = settle(key, imported_materials(k, tx, key), k.clock.now())
@@ -335,7 +341,7 @@ def delete_imported_key_material(
             if requested is not None:
                 raise NotFoundError(f"Key material {requested} of {key.arn} does not exist.")
             return without_material(key), ""
-        name = version_name(key.key_id, row.version)
+        name = key_version_name(key, row.version)
         if row.pending_rotation:  # never bound: forgotten, the key is unchanged
             tx.delete(key.account_id, "keyver", name)
             return key, row.material_id

@@ -21,7 +21,7 @@ from strongroom.kms.keyspec import KEY_SPECS, NOT_OFFERED_SPECS, SYMMETRIC_DEFAU
 from strongroom.kms.material import new_material
 from strongroom.kms.messages import keys as msg
 from strongroom.kms.multi_region import related_rows, save_key
-from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
+from strongroom.kms.records import KeyRecord, KeyVersionRecord, key_version_prefix, version_name
 from strongroom.kms.states import (
     DISABLED,
     ENABLED,
@@ -105,11 +105,6 @@ def create_key(k: Kernel, ctx: OpContext, req: msg.CreateKeyRequest) -> msg.Crea
     if req.custom_key_store_id or req.xks_key_id:
         raise UnsupportedOperationError("Custom key stores are not supported.")
     multi_region = bool(req.multi_region)
-    if multi_region and origin == "EXTERNAL":
-        raise UnsupportedOperationError(
-            "Multi-Region keys with imported key material (Origin EXTERNAL) are not "
-            "supported by Strongroom; create a multi-Region key with Origin AWS_KMS."
-        )
     tags = check_tags(req.tags or ())
     now = k.clock.now()
     key = KeyRecord(
@@ -314,6 +309,8 @@ def shred_key(k: Kernel, tx: StoreTx, key: KeyRecord) -> None:
     tx.delete(account, "key", key.row_name)
     tx.delete_prefix(account, "grant", key.row_name + "/")
     tx.delete(account, USE_KIND, key.row_name)
+    if key.multi_region and key.origin == "EXTERNAL":  # it holds its own imported material
+        tx.delete_prefix(account, "keyver", key_version_prefix(key))
     for name, raw in tx.scan(account, "alias"):
         alias = json.loads(raw)
         if alias.get("key_id") == key.key_id and alias.get("region") == key.region:

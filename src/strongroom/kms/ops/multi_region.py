@@ -4,7 +4,10 @@
 make its replicas in other regions and move the primary role between them. A region is
 the SigV4 scope of a request, so every region lives in the one store of this server: a
 replica is a new key row of the same ``mrk-`` id sharing the primary's material rows
-(:mod:`strongroom.kms.multi_region`), ready as soon as the call returns.
+(:mod:`strongroom.kms.multi_region`), ready as soon as the call returns. A replica of a
+primary key with imported material (origin ``EXTERNAL``) has no material: as in AWS KMS it
+is ``PendingImport`` until the primary's material is imported into it
+(:mod:`.imports`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from strongroom.errors import (
     UnsupportedOperationError,
     ValidationError,
 )
+from strongroom.kms.imported_materials import EXTERNAL
 from strongroom.kms.kernel import Kernel, OpContext
 from strongroom.kms.messages.multi_region import (
     ReplicateKeyRequest,
@@ -26,7 +30,7 @@ from strongroom.kms.metadata import key_metadata
 from strongroom.kms.multi_region import related_rows, save_key
 from strongroom.kms.ops.keys import default_policy
 from strongroom.kms.records import KeyRecord
-from strongroom.kms.states import CREATING, ENABLED, check_state
+from strongroom.kms.states import CREATING, ENABLED, PENDING_IMPORT, check_state
 from strongroom.kms.tags import check_tags
 from strongroom.ports import StoreTx
 
@@ -52,7 +56,8 @@ def replicate_key(k: Kernel, ctx: OpContext, req: ReplicateKeyRequest) -> Replic
     """Create a replica of a multi-Region primary key in another region.
 
     The replica shares the primary's key id, material (every version), key spec, usage,
-    origin and rotation settings; its description, policy and tags are its own. Needs
+    origin and rotation settings; its description, policy and tags are its own. A replica
+    of a key with imported material starts ``PendingImport``, without material. Needs
     ``kms:ReplicateKey`` on the primary; the replica's policy (the default one if none is
     given) must not lock the caller out unless ``BypassPolicyLockoutSafetyCheck``.
     """
@@ -75,7 +80,7 @@ def replicate_key(k: Kernel, ctx: OpContext, req: ReplicateKeyRequest) -> Replic
             key_spec=primary.key_spec,
             key_usage=primary.key_usage,
             origin=primary.origin,
-            key_state=ENABLED,
+            key_state=PENDING_IMPORT if primary.origin == EXTERNAL else ENABLED,
             creation_date=k.clock.now(),
             description=req.description or "",
             current_version=primary.current_version,
@@ -94,7 +99,8 @@ def replicate_key(k: Kernel, ctx: OpContext, req: ReplicateKeyRequest) -> Replic
     related = k.read(lambda tx: related_rows(tx, replica))
     metadata = key_metadata(replica, _material_id(k, replica), related)
     # AWS answers while the replica is still being made; here it is ready at once
-    # (DescribeKey shows Enabled), but the answer keeps AWS's shape for clients that wait.
+    # (DescribeKey shows Enabled, or PendingImport for imported material), but the answer
+    # keeps AWS's shape for clients that wait.
     return ReplicateKeyResponse(
         replica_key_metadata=metadata._replace(key_state=CREATING, enabled=False),
         replica_policy=replica.policy,
@@ -104,6 +110,8 @@ def replicate_key(k: Kernel, ctx: OpContext, req: ReplicateKeyRequest) -> Replic
 
 def _material_id(k: Kernel, key: KeyRecord) -> str | None:
     if key.key_spec != "SYMMETRIC_DEFAULT" or key.current_version < 1:
+        return None
+    if key.key_state == PENDING_IMPORT:  # a replica with no imported material yet
         return None
     return k.materials.material_id_of(None, key, key.current_version)
 

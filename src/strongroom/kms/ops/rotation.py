@@ -34,7 +34,7 @@ from strongroom.kms.messages.rotation import (
 )
 from strongroom.kms.multi_region import refuse_replica, save_key
 from strongroom.kms.ops.keys import page, update_key
-from strongroom.kms.records import KeyRecord, KeyVersionRecord, version_name
+from strongroom.kms.records import KeyRecord, KeyVersionRecord, key_version_name, key_version_prefix
 from strongroom.kms.states import check_state
 from strongroom.ports import StoreTx
 
@@ -66,9 +66,7 @@ def rotate_in_tx(k: Kernel, tx: StoreTx, key: KeyRecord, rotation_type: str) -> 
         rotation_type=rotation_type,
         public_key=public,
     )
-    if not tx.insert(
-        key.account_id, "keyver", version_name(key.key_id, version), record.to_bytes()
-    ):
+    if not tx.insert(key.account_id, "keyver", key_version_name(key, version), record.to_bytes()):
         raise NotFoundError("concurrent rotation; retry")
     updated = key.replace(current_version=version)
     if rotation_type == "AUTOMATIC" and key.rotation_period_days:
@@ -144,7 +142,7 @@ def rotate_key_on_demand(
         check_state(key.key_state, "rotate", key.arn)
         _check_rotatable(key, imported=True)
         refuse_replica(key, "on-demand rotation is asked for")
-        rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/")
+        rows = tx.scan(key.account_id, "keyver", prefix=key_version_prefix(key))
         versions = [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
         done = sum(1 for v in versions if v.rotation_type == "ON_DEMAND" and not v.pending_rotation)
         if done >= ON_DEMAND_ROTATION_LIMIT:
@@ -171,9 +169,10 @@ def list_key_rotations(
         key = k.resolve_key(tx, ctx, req.key_id)
         k.authorize(tx, ctx, key, "ListKeyRotations")
         _check_rotatable(key, imported=True)
-        if marker is not None and not marker.startswith(key.key_id + "/"):
+        prefix = key_version_prefix(key)
+        if marker is not None and not marker.startswith(prefix):
             raise InvalidMarkerError("Marker is invalid.")
-        rows = tx.scan(key.account_id, "keyver", prefix=key.key_id + "/", after=marker)
+        rows = tx.scan(key.account_id, "keyver", prefix=prefix, after=marker)
         return key, [KeyVersionRecord.from_bytes(raw) for _, raw in rows]
 
     key, versions = k.read(unit)
@@ -186,7 +185,7 @@ def list_key_rotations(
     rotations = [v for v in versions if every or (v.version >= 2 and not v.pending_rotation)]
     shown, truncated = page(rotations, req.limit)
     return ListKeyRotationsResponse(
-        next_marker=version_name(key.key_id, shown[-1].version) if truncated else None,
+        next_marker=key_version_name(key, shown[-1].version) if truncated else None,
         rotations=tuple(_rotation_entry(k, key, v) for v in shown),
         truncated=truncated,
     )
@@ -226,7 +225,7 @@ def _rotate_to_pending(
             "material (ImportKeyMaterial with ImportType NEW_KEY_MATERIAL) first."
         )
     rotated = pending.replace(pending_rotation=False, created_at=now)
-    tx.put(key.account_id, "keyver", version_name(key.key_id, pending.version), rotated.to_bytes())
+    tx.put(key.account_id, "keyver", key_version_name(key, pending.version), rotated.to_bytes())
     updated = settle(
         key.replace(current_version=rotated.version),
         KeyMaterials.of([*materials.bound, rotated]),
