@@ -386,3 +386,29 @@ def test_canonical_query_matches_botocore(pairs: list[tuple[str, str]]) -> None:
     auth = SigV4Auth(Credentials(KEY_ID, SECRET), "kms", "us-east-1")
     expected = auth._canonical_query_string_url(urlsplit(f"https://h/?{query}"))
     assert canonical_query(query) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    signature=st.one_of(
+        st.text("0123456789abcdefABCDEFgxyz", min_size=64, max_size=64),
+        st.text(min_size=60, max_size=68),
+        st.just("é" * 64),
+    )
+)
+def test_a_remembered_authorization_head_answers_as_a_full_parse(signature: str) -> None:
+    request = botocore_sign()
+    warm = verifier()
+    warm.verify(request)  # remembers the header up to its signature
+    authorization = header(request, "Authorization")
+    head = authorization.rpartition("Signature=")[0]
+    changed = with_header(request, "Authorization", head + "Signature=" + signature)
+    outcomes = []
+    for used in (warm, verifier()):
+        try:
+            used.verify(changed)
+            outcomes.append(("ok", ""))
+        except AuthError as exc:
+            outcomes.append((exc.aws_type, str(exc)))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] != "ok"

@@ -10,7 +10,7 @@ answered it; everywhere else it must have declined (returned ``None``) before an
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,38 +106,31 @@ def world(sqlite_service: KeyService) -> Iterator[World]:
     yield World(service, callers, keys, arns, blobs, str(token))
 
 
-Build = Callable[[World], dict[str, Any]]
-# (caller, operation, request, does the hot path answer it)
-CASES: dict[str, tuple[str, str, Build, bool]] = {
-    "decrypt": ("alice", "Decrypt", lambda w: {"CiphertextBlob": w.blobs["open"]}, False),
-    "decrypt with context": (
-        "alice",
-        "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["open"], "EncryptionContext": CONTEXT},
-        True,
-    ),
+# (caller, operation, request, does the hot path answer it); "@blob:x", "@key:x" and "@arn:x"
+# name the world's blob, key id and key ARN of key "x", "@token" its grant token
+Case = tuple[str, str, dict[str, Any], bool]
+EC = {"EncryptionContext": CONTEXT}
+CASES: dict[str, Case] = {
+    "decrypt": ("alice", "Decrypt", {"CiphertextBlob": "@blob:open"}, False),
+    "decrypt with context": ("alice", "Decrypt", {"CiphertextBlob": "@blob:open", **EC}, True),
     "decrypt, wrong context": (
         "alice",
         "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["open"], "EncryptionContext": {"purpose": "x"}},
+        {"CiphertextBlob": "@blob:open", "EncryptionContext": {"purpose": "x"}},
         False,
     ),
     "decrypt naming its key id": (
         "alice",
         "Decrypt",
-        lambda w: {
-            "CiphertextBlob": w.blobs["open"],
-            "EncryptionContext": CONTEXT,
-            "KeyId": w.keys["open"],
-        },
+        {"CiphertextBlob": "@blob:open", **EC, "KeyId": "@key:open"},
         True,
     ),
     "decrypt naming its alias and algorithm": (
         "alice",
         "Decrypt",
-        lambda w: {
-            "CiphertextBlob": w.blobs["open"],
-            "EncryptionContext": CONTEXT,
+        {
+            "CiphertextBlob": "@blob:open",
+            **EC,
             "KeyId": "alias/app",
             "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
         },
@@ -146,205 +139,198 @@ CASES: dict[str, tuple[str, str, Build, bool]] = {
     "decrypt naming another key": (
         "alice",
         "Decrypt",
-        lambda w: {
-            "CiphertextBlob": w.blobs["open"],
-            "EncryptionContext": CONTEXT,
-            "KeyId": w.keys["restricted"],
-        },
+        {"CiphertextBlob": "@blob:open", **EC, "KeyId": "@key:restricted"},
         False,
     ),
     "decrypt naming an unknown key": (
         "alice",
         "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["open"], "KeyId": "alias/none"},
+        {"CiphertextBlob": "@blob:open", "KeyId": "alias/none"},
         False,
     ),
     "decrypt under a disabled key": (
         "alice",
         "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["disabled"], "EncryptionContext": CONTEXT},
+        {"CiphertextBlob": "@blob:disabled", **EC},
         False,
     ),
     "decrypt under a key pending deletion": (
         "alice",
         "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["pending"], "EncryptionContext": CONTEXT},
+        {"CiphertextBlob": "@blob:pending", **EC},
         False,
     ),
-    "decrypt another tenant's blob": (
-        "alice",
-        "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["bobs"]},
-        False,
-    ),
+    "decrypt another tenant's blob": ("alice", "Decrypt", {"CiphertextBlob": "@blob:bobs"}, False),
     "decrypt, policy denies": (
         "carol",
         "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["no-decrypt"], "EncryptionContext": CONTEXT},
+        {"CiphertextBlob": "@blob:no-decrypt", **EC},
         False,
     ),
     "decrypt through a grant": (
         "carol",
         "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["restricted"], "EncryptionContext": CONTEXT},
+        {"CiphertextBlob": "@blob:restricted", **EC},
         False,
     ),
     "decrypt with a grant token": (
         "carol",
         "Decrypt",
-        lambda w: {
-            "CiphertextBlob": w.blobs["restricted"],
-            "EncryptionContext": CONTEXT,
-            "GrantTokens": [w.token],
-        },
+        {"CiphertextBlob": "@blob:restricted", **EC, "GrantTokens": ["@token"]},
         False,
     ),
     "decrypt a multi-Region key's blob": (
         "alice",
         "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["mrk"], "EncryptionContext": CONTEXT},
+        {"CiphertextBlob": "@blob:mrk", **EC},
         True,
     ),
     "decrypt, dry run": (
         "alice",
         "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["open"], "DryRun": True},
+        {"CiphertextBlob": "@blob:open", "DryRun": True},
         False,
     ),
-    "decrypt, a bad blob": ("alice", "Decrypt", lambda w: {"CiphertextBlob": b"\x01" * 80}, False),
-    "decrypt, a cut blob": (
-        "alice",
-        "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["open"][:-1], "EncryptionContext": CONTEXT},
-        False,
-    ),
+    "decrypt, a bad blob": ("alice", "Decrypt", {"CiphertextBlob": b"\x01" * 80}, False),
+    "decrypt, a cut blob": ("alice", "Decrypt", {"CiphertextBlob": "@cut:open", **EC}, False),
     "decrypt, asymmetric algorithm": (
         "alice",
         "Decrypt",
-        lambda w: {"CiphertextBlob": w.blobs["open"], "EncryptionAlgorithm": "RSAES_OAEP_SHA_1"},
+        {"CiphertextBlob": "@blob:open", "EncryptionAlgorithm": "RSAES_OAEP_SHA_1"},
         False,
     ),
-    "encrypt by key id": (
-        "alice",
-        "Encrypt",
-        lambda w: {"KeyId": w.keys["open"], "Plaintext": b"p"},
-        True,
-    ),
+    "encrypt by key id": ("alice", "Encrypt", {"KeyId": "@key:open", "Plaintext": b"p"}, True),
     "encrypt by key ARN with context": (
         "alice",
         "Encrypt",
-        lambda w: {"KeyId": w.arns["open"], "Plaintext": b"p", "EncryptionContext": CONTEXT},
+        {"KeyId": "@arn:open", "Plaintext": b"p", **EC},
         True,
     ),
     "encrypt by alias ARN": (
         "alice",
         "Encrypt",
-        lambda w: {
-            "KeyId": w.arns["open"].split(":key/")[0] + ":alias/app",
-            "Plaintext": b"p",
-            "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-        },
+        {"KeyId": "@alias-arn:app", "Plaintext": b"p", "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
         True,
     ),
     "encrypt by a multi-Region key": (
         "alice",
         "Encrypt",
-        lambda w: {"KeyId": w.keys["mrk"], "Plaintext": b"p"},
+        {"KeyId": "@key:mrk", "Plaintext": b"p"},
         True,
     ),
     "encrypt under another tenant's key ARN": (
         "alice",
         "Encrypt",
-        lambda w: {"KeyId": w.arns["bobs"], "Plaintext": b"p"},
+        {"KeyId": "@arn:bobs", "Plaintext": b"p"},
         False,
     ),
     "encrypt under another tenant's key id": (
         "alice",
         "Encrypt",
-        lambda w: {"KeyId": w.keys["bobs"], "Plaintext": b"p"},
+        {"KeyId": "@key:bobs", "Plaintext": b"p"},
         False,
     ),
     "encrypt under a disabled key": (
         "alice",
         "Encrypt",
-        lambda w: {"KeyId": w.keys["disabled"], "Plaintext": b"p"},
+        {"KeyId": "@key:disabled", "Plaintext": b"p"},
         False,
     ),
     "encrypt under a key pending deletion": (
         "alice",
         "Encrypt",
-        lambda w: {"KeyId": w.keys["pending"], "Plaintext": b"p"},
+        {"KeyId": "@key:pending", "Plaintext": b"p"},
         False,
     ),
     "encrypt under an HMAC key": (
         "alice",
         "Encrypt",
-        lambda w: {"KeyId": w.keys["hmac"], "Plaintext": b"p"},
+        {"KeyId": "@key:hmac", "Plaintext": b"p"},
         False,
     ),
     "encrypt through a grant": (
         "carol",
         "Encrypt",
-        lambda w: {"KeyId": w.keys["restricted"], "Plaintext": b"p"},
+        {"KeyId": "@key:restricted", "Plaintext": b"p"},
         False,
     ),
     "encrypt, empty plaintext": (
         "alice",
         "Encrypt",
-        lambda w: {"KeyId": w.keys["open"], "Plaintext": b""},
+        {"KeyId": "@key:open", "Plaintext": b""},
         False,
     ),
-    "encrypt, no key": ("alice", "Encrypt", lambda w: {"Plaintext": b"p"}, False),
+    "encrypt, no key": ("alice", "Encrypt", {"Plaintext": b"p"}, False),
     "encrypt, a context of numbers": (
         "alice",
         "Encrypt",
-        lambda w: {"KeyId": w.keys["open"], "Plaintext": b"p", "EncryptionContext": {"a": 1}},
+        {"KeyId": "@key:open", "Plaintext": b"p", "EncryptionContext": {"a": 1}},
         False,
     ),
     "data key by spec": (
         "alice",
         "GenerateDataKey",
-        lambda w: {"KeyId": w.keys["open"], "KeySpec": "AES_256"},
+        {"KeyId": "@key:open", "KeySpec": "AES_256"},
         True,
     ),
     "data key by size, alias, context": (
         "alice",
         "GenerateDataKey",
-        lambda w: {"KeyId": "alias/app", "NumberOfBytes": 7, "EncryptionContext": CONTEXT},
+        {"KeyId": "alias/app", "NumberOfBytes": 7, **EC},
         True,
     ),
     "data key, spec and size": (
         "alice",
         "GenerateDataKey",
-        lambda w: {"KeyId": w.keys["open"], "KeySpec": "AES_128", "NumberOfBytes": 16},
+        {"KeyId": "@key:open", "KeySpec": "AES_128", "NumberOfBytes": 16},
         False,
     ),
-    "data key, neither": ("alice", "GenerateDataKey", lambda w: {"KeyId": w.keys["open"]}, False),
+    "data key, neither": ("alice", "GenerateDataKey", {"KeyId": "@key:open"}, False),
     "data key, too large": (
         "alice",
         "GenerateDataKey",
-        lambda w: {"KeyId": w.keys["open"], "NumberOfBytes": 1025},
+        {"KeyId": "@key:open", "NumberOfBytes": 1025},
         False,
     ),
     "data key with a grant token": (
         "carol",
         "GenerateDataKey",
-        lambda w: {"KeyId": w.keys["restricted"], "KeySpec": "AES_256", "GrantTokens": [w.token]},
+        {"KeyId": "@key:restricted", "KeySpec": "AES_256", "GrantTokens": ["@token"]},
         False,
     ),
     "data key under a disabled key": (
         "alice",
         "GenerateDataKey",
-        lambda w: {"KeyId": w.keys["disabled"], "KeySpec": "AES_256"},
+        {"KeyId": "@key:disabled", "KeySpec": "AES_256"},
         False,
     ),
     "data key, unknown alias": (
         "alice",
         "GenerateDataKey",
-        lambda w: {"KeyId": "alias/none", "KeySpec": "AES_256"},
+        {"KeyId": "alias/none", "KeySpec": "AES_256"},
         False,
     ),
 }
+
+
+def _resolve(world: World, value: Any) -> Any:
+    """A case's value with its ``@`` references to the world's keys, blobs and token."""
+    if isinstance(value, list):
+        return [_resolve(world, item) for item in value]
+    if not isinstance(value, str) or not value.startswith("@"):
+        return value
+    if value == "@token":
+        return world.token
+    kind, _, name = value[1:].partition(":")
+    if kind == "blob":
+        return world.blobs[name]
+    if kind == "cut":
+        return world.blobs[name][:-1]
+    if kind == "key":
+        return world.keys[name]
+    if kind == "alias-arn":
+        return world.arns["open"].split(":key/")[0] + ":alias/" + name
+    return world.arns[name]
 
 
 def _run(world: World, caller: Caller, operation: str, request: dict[str, Any]) -> Any:
@@ -373,8 +359,9 @@ def _plaintext_of(world: World, caller: Caller, blob: bytes, request: dict[str, 
 def test_hot_and_general_paths_answer_alike(
     world: World, case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    who, operation, build, answered = CASES[case]
-    caller, request = world.callers[who], build(world)
+    who, operation, spec, answered = CASES[case]
+    caller = world.callers[who]
+    request = {member: _resolve(world, value) for member, value in spec.items()}
     answers: list[object] = []
     hot = world.service.hot_path
     for name in ("encrypt", "decrypt", "generate_data_key"):

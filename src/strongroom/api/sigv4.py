@@ -218,10 +218,13 @@ class SigV4Verifier:
         A client sends the same header but for the signature all day long: the part
         before the final ``Signature=`` is parsed and checked once and remembered (only
         when the full parse finds exactly that signature, so a remembered head parses
-        the same with any other 64 hex digits after it).
+        the same with any other 64 ASCII letters and digits after it).
         """
         head, mark, signature = value.rpartition("Signature=")
-        if mark and SIGNATURE.fullmatch(signature):
+        # 64 ASCII letters and digits parse the same after a remembered head whatever they
+        # are (no comma, space or "="); any that are not lowercase hex then fail the
+        # compare, as the full parse's "" does. Cheaper than the pattern's fullmatch.
+        if mark and len(signature) == 64 and signature.isascii() and signature.isalnum():
             known = self._heads.get(head)
             if known is not None:
                 if "x-amz-security-token" in headers:
