@@ -22,18 +22,20 @@ import orjson
 
 from strongroom.api.backend import HotKeyService
 from strongroom.kms.caller import Caller
+from strongroom.kms.hot_requests import (
+    DATA_KEY_MEMBERS,
+    DECRYPT_MEMBERS,
+    ENCRYPT_MEMBERS,
+    MAX_CIPHERTEXT,
+    MAX_KEY_ID,
+    MAX_PLAINTEXT,
+    data_key_size,
+    plain_context,
+)
+from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 
 HotRoute = Callable[[Caller, dict[str, Any], str], bytes | None]
 
-SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
-_ENCRYPT = frozenset({"KeyId", "Plaintext", "EncryptionContext", "EncryptionAlgorithm"})
-_DECRYPT = frozenset({"CiphertextBlob", "EncryptionContext", "KeyId", "EncryptionAlgorithm"})
-_DATA_KEY = frozenset({"KeyId", "KeySpec", "NumberOfBytes", "EncryptionContext"})
-MAX_KEY_ID = 2048  # KeyIdType
-MAX_PLAINTEXT = 4096  # PlaintextType
-MAX_CIPHERTEXT = 6144  # CiphertextType
-MAX_DATA_KEY = 1024  # NumberOfBytesType
-DATA_KEY_SPECS = {"AES_256": 32, "AES_128": 16}  # DataKeySpec
 _a2b = binascii.a2b_base64
 _b2a = binascii.b2a_base64
 _dumps = orjson.dumps
@@ -48,16 +50,6 @@ def blob_of(value: object, limit: int) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return blob if len(blob) <= limit else None
-
-
-def plain_context(context: object) -> bool:
-    """Whether ``context`` is a JSON object of strings (orjson's strings are valid UTF-8)."""
-    if type(context) is not dict:
-        return False
-    for name, value in context.items():
-        if type(name) is not str or type(value) is not str:
-            return False
-    return True
 
 
 def key_id_of(value: object) -> str | None:
@@ -87,7 +79,7 @@ class HotJson:
         if (
             key_id is None
             or plaintext is None
-            or not body.keys() <= _ENCRYPT
+            or not body.keys() <= ENCRYPT_MEMBERS
             or (context is not None and not plain_context(context))
             or (algorithm is not None and algorithm != SYMMETRIC_DEFAULT)
         ):
@@ -111,7 +103,7 @@ class HotJson:
         blob = blob_of(body.get("CiphertextBlob"), MAX_CIPHERTEXT)
         if (
             blob is None
-            or not body.keys() <= _DECRYPT
+            or not body.keys() <= DECRYPT_MEMBERS
             or (context is not None and not plain_context(context))
             or (algorithm is not None and algorithm != SYMMETRIC_DEFAULT)
             or (key_id is not None and key_id_of(key_id) is None)
@@ -135,17 +127,11 @@ class HotJson:
         """The response body of a plain ``GenerateDataKey``, or ``None``."""
         context = body.get("EncryptionContext")
         key_id = key_id_of(body.get("KeyId"))
-        spec, count = body.get("KeySpec"), body.get("NumberOfBytes")
-        if count is None:
-            size = DATA_KEY_SPECS.get(spec) if type(spec) is str else None
-        elif spec is None and type(count) is int and 0 < count <= MAX_DATA_KEY:
-            size = count
-        else:
-            size = None
+        size = data_key_size(body.get("KeySpec"), body.get("NumberOfBytes"))
         if (
             key_id is None
             or size is None
-            or not body.keys() <= _DATA_KEY
+            or not body.keys() <= DATA_KEY_MEMBERS
             or (context is not None and not plain_context(context))
         ):
             return None

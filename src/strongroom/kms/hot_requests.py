@@ -21,9 +21,10 @@ from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 
 HotCall = Callable[[HotPath, Caller, dict[str, Any], str], dict[str, Any] | None]
 
-_ENCRYPT = frozenset({"KeyId", "Plaintext", "EncryptionContext", "EncryptionAlgorithm"})
-_DECRYPT = frozenset({"CiphertextBlob", "EncryptionContext", "KeyId", "EncryptionAlgorithm"})
-_DATA_KEY = frozenset({"KeyId", "KeySpec", "NumberOfBytes", "EncryptionContext"})
+# the members a plain request may have (the API's hot JSON path takes the same ones)
+ENCRYPT_MEMBERS = frozenset({"KeyId", "Plaintext", "EncryptionContext", "EncryptionAlgorithm"})
+DECRYPT_MEMBERS = frozenset({"CiphertextBlob", "EncryptionContext", "KeyId", "EncryptionAlgorithm"})
+DATA_KEY_MEMBERS = frozenset({"KeyId", "KeySpec", "NumberOfBytes", "EncryptionContext"})
 MAX_KEY_ID = 2048  # KeyIdType
 MAX_PLAINTEXT = 4096  # PlaintextType
 MAX_CIPHERTEXT = 6144  # CiphertextType
@@ -67,7 +68,7 @@ def encrypt(
     algorithm = request.get("EncryptionAlgorithm")
     key_id = key_id_of(request)
     if (
-        not request.keys() <= _ENCRYPT
+        not request.keys() <= ENCRYPT_MEMBERS
         or key_id is None
         or type(plaintext) is not bytes
         or not 0 < len(plaintext) <= MAX_PLAINTEXT
@@ -90,7 +91,7 @@ def decrypt(
     algorithm = request.get("EncryptionAlgorithm")
     key_id = request.get("KeyId")
     if (
-        not request.keys() <= _DECRYPT
+        not request.keys() <= DECRYPT_MEMBERS
         or type(blob) is not bytes
         or not 0 < len(blob) <= MAX_CIPHERTEXT
         or (context is not None and not plain_context(context))
@@ -117,7 +118,7 @@ def generate_data_key(
     key_id = key_id_of(request)
     size = data_key_size(request.get("KeySpec"), request.get("NumberOfBytes"))
     if (
-        not request.keys() <= _DATA_KEY
+        not request.keys() <= DATA_KEY_MEMBERS
         or key_id is None
         or size is None
         or (context is not None and not plain_context(context))
