@@ -27,9 +27,9 @@ from strongroom.kms.hot_requests import (
     DECRYPT_MEMBERS,
     ENCRYPT_MEMBERS,
     MAX_CIPHERTEXT,
-    MAX_KEY_ID,
     MAX_PLAINTEXT,
     data_key_size,
+    key_id_of,
     plain_context,
 )
 from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
@@ -50,13 +50,6 @@ def blob_of(value: object, limit: int) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return blob if len(blob) <= limit else None
-
-
-def key_id_of(value: object) -> str | None:
-    """``KeyId`` if it is a string of the model's length, else ``None``."""
-    if type(value) is str and 0 < len(value) <= MAX_KEY_ID:
-        return value
-    return None
 
 
 class HotJson:

@@ -42,11 +42,10 @@ def plain_context(context: object) -> bool:
     return True
 
 
-def key_id_of(request: dict[str, Any]) -> str | None:
-    """The request's ``KeyId`` if it is a string the model takes, else ``None``."""
-    key_id = request.get("KeyId")
-    if type(key_id) is str and 0 < len(key_id) <= MAX_KEY_ID:
-        return key_id
+def key_id_of(value: object) -> str | None:
+    """``KeyId`` if it is a string of the model's length, else ``None``."""
+    if type(value) is str and 0 < len(value) <= MAX_KEY_ID:
+        return value
     return None
 
 
@@ -66,7 +65,7 @@ def encrypt(
     plaintext = request.get("Plaintext")
     context = request.get("EncryptionContext")
     algorithm = request.get("EncryptionAlgorithm")
-    key_id = key_id_of(request)
+    key_id = key_id_of(request.get("KeyId"))
     if (
         not request.keys() <= ENCRYPT_MEMBERS
         or key_id is None
@@ -96,7 +95,7 @@ def decrypt(
         or not 0 < len(blob) <= MAX_CIPHERTEXT
         or (context is not None and not plain_context(context))
         or (algorithm is not None and algorithm != SYMMETRIC_DEFAULT)
-        or (key_id is not None and key_id_of(request) is None)
+        or (key_id is not None and key_id_of(key_id) is None)
     ):
         return None
     done = hot.decrypt(caller, request_id, blob, context, key_id)
@@ -115,7 +114,7 @@ def generate_data_key(
 ) -> dict[str, Any] | None:
     """``GenerateDataKey`` of a plain in-process request, or ``None``."""
     context = request.get("EncryptionContext")
-    key_id = key_id_of(request)
+    key_id = key_id_of(request.get("KeyId"))
     size = data_key_size(request.get("KeySpec"), request.get("NumberOfBytes"))
     if (
         not request.keys() <= DATA_KEY_MEMBERS
