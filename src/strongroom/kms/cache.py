@@ -302,8 +302,8 @@ class HotRecords:
             if item is not None:
                 now = self._keys._now()
                 if now < item[0]:
-                    if now >= item[2] and self._read is not None:  # past half its life
-                        self._refresher.request(("key", account_id, key_id))
+                    if now >= item[2]:  # past half its life
+                        self.ask_refresh(("key", account_id, key_id))
                     return item[1]
         raw = tx.get(account_id, "key", key_id)
         if raw is None:
@@ -321,8 +321,8 @@ class HotRecords:
             if item is not None:
                 now = self._aliases._now()
                 if now < item[0]:
-                    if now >= item[2] and self._read is not None:  # past half its life
-                        self._refresher.request(("alias", account_id, name))
+                    if now >= item[2]:  # past half its life
+                        self.ask_refresh(("alias", account_id, name))
                     return item[1]
         raw = tx.get(account_id, "alias", name)
         if raw is None:
