@@ -28,10 +28,10 @@ from strongroom.errors import (
 )
 from strongroom.kms.keyspec import SYMMETRIC_DEFAULT
 from strongroom.kms.messages.imports import ImportKeyMaterialRequest
+from strongroom.kms.records import EXTERNAL as EXTERNAL  # its home is the records
 from strongroom.kms.records import KeyRecord, KeyVersionRecord
 from strongroom.kms.states import ENABLED, PENDING_DELETION, PENDING_IMPORT
 
-EXTERNAL = "EXTERNAL"
 KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
 KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 CURRENT = "CURRENT"

@@ -44,6 +44,9 @@ from strongroom.ports.store import GLOBAL_TENANT as GLOBAL_TENANT  # its home is
 MRK_PREFIX = "mrk-"
 """Key ids of multi-Region keys start with this (then 32 hex digits, as AWS KMS)."""
 
+EXTERNAL = "EXTERNAL"
+"""The ``Origin`` of a key with imported material (:attr:`KeyRecord.origin`)."""
+
 
 def is_multi_region_id(key_id: str) -> bool:
     """Whether ``key_id`` names a multi-Region key."""
@@ -263,17 +266,22 @@ def version_name(key_id: str, version: int) -> str:
     return f"{key_id}/{version:010d}"
 
 
+def _version_owner(key: KeyRecord) -> str:
+    """The name ``key``'s version rows are named under (see :func:`key_version_prefix`)."""
+    if key.multi_region and key.origin == EXTERNAL:
+        return key.row_name
+    return key.key_id
+
+
 def key_version_prefix(key: KeyRecord) -> str:
     """The prefix of ``key``'s ``keyver`` row names (each version's name is this + version).
 
     The key id for most keys; the key row name (one per region) for a multi-Region key of
     origin ``EXTERNAL``, whose related keys each hold their own imported material.
     """
-    if key.multi_region and key.origin == "EXTERNAL":
-        return key.row_name + "/"
-    return key.key_id + "/"
+    return _version_owner(key) + "/"
 
 
 def key_version_name(key: KeyRecord, version: int) -> str:
     """Store name of one version row of ``key`` (see :func:`key_version_prefix`)."""
-    return f"{key_version_prefix(key)}{version:010d}"
+    return version_name(_version_owner(key), version)
