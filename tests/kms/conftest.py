@@ -2,7 +2,8 @@
 
 ``service`` is parametrised over (sqlite, local), (postgres, local) and (sqlite, pkcs11),
 each with a :class:`ManualClock` (``clock``) so deletion windows and rotation periods can be
-crossed without waiting.
+crossed without waiting. ``two_processes`` is two key services over one store (SQLite or
+PostgreSQL), as two server processes, for what one sees of the other's changes.
 """
 
 from __future__ import annotations
@@ -131,3 +132,29 @@ def sqlite_service(tmp_path: Path, clock: ManualClock) -> Iterator[KeyService]:
     """A key service over SQLite and a local root key only (for tests of pure logic)."""
     with sqlite_key_service(tmp_path, clock, authorizer=authorizer_under_test()) as svc:
         yield svc
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def two_processes(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[KeyService, KeyService, ManualClock]]:
+    """Two key services over one store (as two server processes), sharing a manual clock."""
+    clock = ManualClock()
+    LocalRootOfTrust.create(tmp_path / "master.key")
+    databases = request.getfixturevalue("postgres_databases") if request.param != "sqlite" else None
+    dsn = databases.take() if databases is not None else None
+
+    def open_one() -> KeyService:
+        root = LocalRootOfTrust.load(tmp_path / "master.key")
+        if dsn is None:
+            return KeyService(SqliteStore(tmp_path / "s.db"), root, clock)
+        from strongroom.store import PostgresStore
+
+        return KeyService(PostgresStore(dsn), root, clock)
+
+    first, second = open_one(), open_one()
+    yield first, second, clock
+    first.close()
+    second.close()
+    if databases is not None and dsn is not None:
+        databases.give_back(dsn)

@@ -10,7 +10,7 @@ the full checker on every request.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,21 +136,6 @@ def test_rotation_takes_effect_at_once(service: KeyService, alice: Caller) -> No
 
 
 # -- two processes over one store: bounded staleness ---------------------------------------------
-
-
-@pytest.fixture
-def two_processes(tmp_path: Path) -> Iterator[tuple[KeyService, KeyService, ManualClock]]:
-    clock = ManualClock()
-    LocalRootOfTrust.create(tmp_path / "master.key")
-
-    def open_one() -> KeyService:
-        root = LocalRootOfTrust.load(tmp_path / "master.key")
-        return KeyService(SqliteStore(tmp_path / "s.db"), root, clock)
-
-    first, second = open_one(), open_one()
-    yield first, second, clock
-    first.close()
-    second.close()
 
 
 def test_another_process_sees_a_disable_within_the_ttl(

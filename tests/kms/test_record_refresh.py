@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,33 +19,10 @@ from strongroom.errors import AccessDeniedError, DisabledError, InvalidStateErro
 from strongroom.kms import Caller, KeyService, ManualClock
 from strongroom.ports import StoreTx
 from strongroom.rootkey import LocalRootOfTrust
-from strongroom.store import PostgresStore, SqliteStore
+from strongroom.store import SqliteStore
 from strongroom.testing.service import tenant_caller
 
 TTL = 1.0  # key_record_ttl_s, the default
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def two_processes(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[KeyService, KeyService, ManualClock]]:
-    """Two key services over one store (as two server processes), sharing a manual clock."""
-    clock = ManualClock()
-    LocalRootOfTrust.create(tmp_path / "master.key")
-    databases = request.getfixturevalue("postgres_databases") if request.param != "sqlite" else None
-    dsn = databases.take() if databases is not None else None
-
-    def open_one() -> KeyService:
-        root = LocalRootOfTrust.load(tmp_path / "master.key")
-        store = SqliteStore(tmp_path / "s.db") if dsn is None else PostgresStore(dsn)
-        return KeyService(store, root, clock)
-
-    first, second = open_one(), open_one()
-    yield first, second, clock
-    first.close()
-    second.close()
-    if databases is not None and dsn is not None:
-        databases.give_back(dsn)
 
 
 def settle(service: KeyService) -> None:
