@@ -24,6 +24,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from strongroom.errors import AccessDeniedError, NotFoundError, ValidationError
 from strongroom.mesh.agent.serve import AgentThread
 from strongroom.mesh.identity.svid import certificates_from_der, spiffe_id_of
+from strongroom.testing.children import die_with_parent
 from strongroom.testing.server import (
     ServerInfo,
     audit_events,
@@ -128,6 +129,7 @@ def _start_agent(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent(),  # gone even if this test process is killed
     )  # fmt: skip
     assert agent.stdout is not None
     line = agent.stdout.readline()

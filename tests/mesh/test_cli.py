@@ -17,6 +17,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from typer.testing import CliRunner, Result
 
 from strongroom.cli.main import build_app
+from strongroom.testing.children import die_with_parent
 
 PROBE = Path(__file__).with_name("spiffe_probe.py")
 WEB = "spiffe://example.org/web"
@@ -78,6 +79,7 @@ def test_register_serve_revoke_unregister(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent(),  # gone even if this test process is killed
     )
     try:
         deadline = time.monotonic() + 30

@@ -30,6 +30,7 @@ from strongroom.mesh.proxy.egress import EgressProxy
 from strongroom.mesh.proxy.egress_tls import ClientHello, parse_client_hello
 from strongroom.mesh.proxy.policy_egress import EgressConfig, HostPattern, parse_egress_config
 from strongroom.mesh.proxy.yaml_config import Address
+from strongroom.testing.children import die_with_parent
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain, self_signed_server
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, read_response
 from strongroom.testing.server import free_port
@@ -281,6 +282,7 @@ verify_cache_seconds: 5
         ],
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent(),  # gone even if this test process is killed
     )
     try:
         assert proc.stderr is not None

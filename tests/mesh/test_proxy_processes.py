@@ -29,6 +29,7 @@ from strongroom.mesh.proxy.policy import InboundListener, OutboundListener, Prox
 from strongroom.mesh.proxy.sidecar import SidecarProxy
 from strongroom.mesh.proxy.svid_source import StaticSvidSource, SvidState
 from strongroom.mesh.proxy.yaml_config import Address
+from strongroom.testing.children import die_with_parent
 from strongroom.testing.mesh_certs import IssuedCert, TestTrustDomain
 from strongroom.testing.mesh_proxy import BODY, HttpResponder, LoopThread, http_get
 from strongroom.testing.server import free_port, run_cli, scrape_metrics
@@ -48,6 +49,7 @@ class Proc:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=die_with_parent(),  # gone even if this test process is killed
         )
         self.lines: list[dict[str, Any]] = []
 
@@ -114,6 +116,7 @@ def test_two_sidecar_processes(tmp_path: Path, procs: list[Proc]) -> None:
         [sys.executable, "-m", "strongroom.testing.mesh_proxy", "0"],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent(),
     )
     try:
         assert server.stdout is not None
