@@ -7,7 +7,7 @@ snapshots and what each path names are :class:`~strongroom.backup.mountview.Snap
 The tree it presents, like ``restic mount``::
 
     /ids/<12-hex id>/...            every snapshot by its short id
-    /snapshots/<time>/...           every snapshot by its time (UTC, "-1", "-2"... on clashes)
+    /snapshots/<time>/...           every snapshot by its time ("-1", "-2"... on clashes)
     /snapshots/latest -> <time>     the newest snapshot
     /hosts/<host>/<time>, latest    the same per host
     /tags/<tag>/<time>, latest      the same per tag
@@ -40,6 +40,7 @@ from strongroom.backup.mountpaths import OpenFile, inode_of, node_inode
 from strongroom.backup.mountview import SnapshotView, fail
 from strongroom.backup.repository import Repository, parse_time
 from strongroom.backup.snapshot import Snapshot
+from strongroom.backup.timenames import RESTIC_TIMES, TimeTemplate
 from strongroom.errors import StrongroomError
 
 REFRESH_SECONDS = 30.0
@@ -62,7 +63,8 @@ class SnapshotFS:
     """FUSE operations over one repository's snapshots (read-only, thread-safe).
 
     ``select`` picks the snapshots shown (default: all); ``owner_root`` shows every file
-    as root's (restic's ``--owner-root``) instead of the owners the snapshot recorded.
+    as root's (restic's ``--owner-root``) instead of the owners the snapshot recorded;
+    ``times`` names snapshots by their times (``--time-template``, by default restic's).
     """
 
     use_ns = True  # mfusepy: times are nanoseconds
@@ -77,12 +79,18 @@ class SnapshotFS:
         on_mounted: Callable[[], None] | None = None,
         select: Callable[[Snapshot], bool] | None = None,
         owner_root: bool = False,
+        times: TimeTemplate = RESTIC_TIMES,
     ) -> None:
         self.repo = repo
         self._on_mounted = on_mounted
         self._lock = threading.Lock()
         self._view = SnapshotView(
-            repo, clock=clock, refresh_seconds=refresh_seconds, report=self._report, select=select
+            repo,
+            clock=clock,
+            refresh_seconds=refresh_seconds,
+            report=self._report,
+            select=select,
+            times=times,
         )
         self._owner_root = owner_root  # restic's --owner-root: everything owned by root
         self._verified = VerifiedBlobs(repo, cache_bytes=blob_cache_bytes)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from strongroom.backup.repository import parse_time
 from strongroom.backup.snapshot import Snapshot
+from strongroom.backup.timenames import RESTIC_TIMES, TimeTemplate
 from strongroom.backup.tree import Node
 
 
@@ -60,11 +61,13 @@ class OpenFile:
     starts: list[int] = field(default_factory=list)
 
 
-def snapshot_names(snapshots: list[Snapshot]) -> dict[str, Snapshot]:
+def snapshot_names(
+    snapshots: list[Snapshot], times: TimeTemplate = RESTIC_TIMES
+) -> dict[str, Snapshot]:
     """Each snapshot by its time (``2026-01-02T03:04:05Z``), ``-1``, ``-2``... on clashes."""
     names: dict[str, Snapshot] = {}
     for s in snapshots:
-        base = parse_time(s.time).strftime("%Y-%m-%dT%H:%M:%SZ")
+        base = times.name(parse_time(s.time))
         name = base
         for n in itertools.count(1):
             if name not in names:
@@ -96,33 +99,36 @@ def filename_of(text: str) -> str:
     return text.replace("/", "_").replace("\0", "_")
 
 
-def _timed(snapshots: list[Snapshot]) -> Listing:
-    named = snapshot_names(snapshots)
+def _timed(snapshots: list[Snapshot], times: TimeTemplate) -> Listing:
+    named = snapshot_names(snapshots, times)
     latest = next(reversed(named), "")
     return Listing([], named, latest, named.get(latest))
 
 
-def _grouped(snapshots: list[Snapshot], keys: Iterable[tuple[str, Snapshot]]) -> dict[str, Listing]:
+def _grouped(keys: Iterable[tuple[str, Snapshot]], times: TimeTemplate) -> dict[str, Listing]:
     groups: dict[str, list[Snapshot]] = {}
     for key, s in keys:
         group = groups.setdefault(filename_of(key), [])
         if not group or group[-1] is not s:  # two tags that make one name: listed once
             group.append(s)
-    return {name: _timed(group) for name, group in sorted(groups.items())}
+    return {name: _timed(group, times) for name, group in sorted(groups.items())}
 
 
-def snapshot_dirs(snapshots: list[Snapshot]) -> dict[str, Listing]:
+def snapshot_dirs(
+    snapshots: list[Snapshot], times: TimeTemplate = RESTIC_TIMES
+) -> dict[str, Listing]:
     """Every virtual directory by its path (``/``, ``/ids``, ``/hosts/<host>``...).
 
-    ``snapshots`` come oldest first; ``latest`` in a directory names its newest snapshot.
+    ``snapshots`` come oldest first; ``latest`` in a directory names its newest snapshot;
+    ``times`` names a snapshot by its time (``--time-template``).
     """
     newest = snapshots[-1] if snapshots else None
-    hosts = _grouped(snapshots, ((s.hostname, s) for s in snapshots))
-    tags = _grouped(snapshots, ((t, s) for s in snapshots for t in s.tags))
+    hosts = _grouped(((s.hostname, s) for s in snapshots), times)
+    tags = _grouped(((t, s) for s in snapshots for t in s.tags), times)
     dirs: dict[str, Listing] = {
         "/": Listing(list(TOP), newest=newest),
         "/ids": Listing([], {s.id[:12]: s for s in snapshots}, "", newest),
-        "/snapshots": _timed(snapshots),
+        "/snapshots": _timed(snapshots, times),
         "/hosts": Listing(list(hosts), newest=newest),
         "/tags": Listing(list(tags), newest=newest),
     }

@@ -20,6 +20,7 @@ from strongroom.backup.index import Index
 from strongroom.backup.mountpaths import Listing, Place, snapshot_dirs
 from strongroom.backup.repository import Repository
 from strongroom.backup.snapshot import Snapshot
+from strongroom.backup.timenames import RESTIC_TIMES, TimeTemplate
 from strongroom.backup.tree import Node
 from strongroom.errors import StrongroomError
 
@@ -36,7 +37,8 @@ class SnapshotView:
 
     ``report`` is told, in a line, why a later refresh failed (the view keeps what it
     showed); the first load raises what the repository raises. ``select`` picks the
-    snapshots shown (``--host``, ``--tag``, ``--path``); by default all.
+    snapshots shown (``--host``, ``--tag``, ``--path``); by default all. ``times`` names
+    a snapshot by its time (``--time-template``).
     """
 
     def __init__(
@@ -47,9 +49,11 @@ class SnapshotView:
         refresh_seconds: float,
         report: Callable[[str], None],
         select: Callable[[Snapshot], bool] | None = None,
+        times: TimeTemplate = RESTIC_TIMES,
     ) -> None:
         self.repo = repo
         self._select = select
+        self._times = times
         self._clock = clock
         self._refresh_seconds = refresh_seconds
         self._report = report
@@ -92,7 +96,7 @@ class SnapshotView:
             ids = {s.id for s in found}
             if force or ids != self._shown:
                 self._index = self.repo.load_index()  # new snapshots bring new packs
-            self._dirs = snapshot_dirs(found)
+            self._dirs = snapshot_dirs(found, self._times)
             self._shown = ids
             self._loaded_at = self._clock()
 

@@ -67,6 +67,16 @@ def mount_command(
             help="Only snapshots that include this absolute path (repeatable: all of them).",
         ),
     ] = None,
+    time_template: Annotated[
+        str | None,
+        typer.Option(
+            "--time-template",
+            show_default=False,
+            help="strftime format of the snapshots' time names, in local time (TZ), e.g. "
+            "%Y-%m-%d_%H-%M-%S. Default: restic's RFC 3339, 2026-12-06T03:04:05+01:00 "
+            "(Z for UTC).",
+        ),
+    ] = None,
     json_out: JsonOption = False,
     where: RepoChoice = NO_REPO,
     endpoint: EndpointChoice = NO_ENDPOINT,
@@ -75,9 +85,11 @@ def mount_command(
     from strongroom.backup.fuse import check_mountpoint, fuse_problem, mount
     from strongroom.backup.mountfs import SnapshotFS
     from strongroom.backup.snapshotfilter import SnapshotFilter
+    from strongroom.backup.timenames import TimeTemplate
 
     with cli_errors():
         chosen = SnapshotFilter.of(host or (), tag or (), path or ())
+        times = TimeTemplate.of(time_template)
         problem = fuse_problem()  # before asking the KMS anything
         if problem is not None:
             from strongroom.backup.errors import FuseUnavailableError
@@ -99,7 +111,9 @@ def mount_command(
                 )
             sys.stdout.flush()
 
-        fs = SnapshotFS(repo, on_mounted=mounted, select=chosen.matches, owner_root=owner_root)
+        fs = SnapshotFS(
+            repo, on_mounted=mounted, select=chosen.matches, owner_root=owner_root, times=times
+        )
         mount(
             fs,
             where_mounted,
