@@ -1,0 +1,542 @@
+"""Where the KMS API's tail latency at 16 connections comes from, a change on and off.
+
+``bench/kms_api.py`` judges issue 19's "p99 under 5 ms at 16 connections"; this looks
+into it. It starts ``strongroom server --workers 2`` (HTTPS, SigV4, audit: the defaults)
+once per variant, through ``bench/tail_probe.py`` so every process counts what can stall
+its event loop, and replays one pre-signed request with ``wrk`` on 16 keep-alive
+connections for ``--duration`` seconds per cell, variants alternated within each round
+(the order rotating), for ``--rounds`` rounds. Per variant it reports the medians over
+rounds of:
+
+- requests/s, and latency p50 / p90 / p99 / p99.9 / max (wrk's own histogram);
+- how the 16 connections were split between the workers (``ss``, mid-cell);
+- the scheduler: run-queue wait of the workers' loop threads and of wrk (time each was
+  ready but kept off every core, from ``/proc/.../schedstat``), per second and per wait;
+- the workers' garbage collections (count and pause, per generation), reads whose
+  ``data_received`` took over 1 ms of wall time and how much of that was off the CPU,
+  the audit flusher's CPU per round, and background record refreshes.
+
+Variants: this checkout's server (``this``); ``--compare PYTHON`` adds the server of
+another checkout's environment (e.g. main's); ``--variant NAME:VAR=VALUE,...`` adds this
+checkout's server with extra environment (e.g. ``gcoff:STRONGROOM_TAIL_GC=off``, see
+``bench/tail_probe.py``). Nothing is written unless ``--write`` is given (then the section
+"KMS API tail at 16 connections" of ``docs/benchmarks.md`` is replaced).
+
+    python bench/kms_api_tail.py --compare /path/to/main/.venv/bin/python
+    python bench/kms_api_tail.py --variant gcoff:STRONGROOM_TAIL_GC=off --rounds 6
+
+Needs ``wrk`` and ``ss`` (Debian packages ``wrk``, ``iproute2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_doc
+from kms_api_servers import Target, machine_busy, prepare_bodies, process_sched, process_tree
+
+from strongroom.testing.server import ServerProcess
+
+PROBE = Path(__file__).resolve().parent / "tail_probe.py"
+HEADING = "## KMS API tail at 16 connections (bench/kms_api_tail.py)"
+PERCENTILES = (50, 90, 99, 99.9)
+
+
+class _ProbedServer(ServerProcess):
+    """``strongroom server`` started through ``bench/tail_probe.py`` by ``python``."""
+
+    def __init__(self, python: str, data_dir: Path, *args: str, env: dict[str, str]) -> None:
+        super().__init__(data_dir, *args, env=env)
+        self.python = python
+
+    def command(self) -> list[str]:
+        base = super().command()
+        return [self.python, str(PROBE), *base[3:]]  # drop "python -m strongroom.cli"
+
+
+@dataclass
+class Variant:
+    """One server under test."""
+
+    key: str
+    python: str
+    env: dict[str, str] = field(default_factory=dict)
+    target: Target | None = None
+    probe_dir: Path | None = None
+
+
+@contextlib.contextmanager
+def started(variant: Variant, base: Path, workers: int) -> Iterator[Variant]:
+    """Run ``variant``'s server until the block ends."""
+    probe_dir = base / f"probe-{variant.key}"
+    probe_dir.mkdir()
+    env = dict(os.environ, STRONGROOM_TAIL_PROBE=str(probe_dir), **variant.env)
+    server = _ProbedServer(
+        variant.python, base / variant.key, "--workers", str(workers), env=env
+    ).start()
+    try:
+        info = server.info()
+        assert server.process is not None
+        variant.target = Target(
+            variant.key,
+            variant.key,
+            info.endpoint_url,
+            info.credentials,
+            str(info.ca_bundle) if info.ca_bundle else None,
+            server.process.pid,
+        )
+        variant.probe_dir = probe_dir
+        prepare_bodies(variant.target)
+        yield variant
+    finally:
+        server.close()
+
+
+# --- what the processes report -----------------------------------------------------------
+
+
+def workers_of(root: int) -> list[int]:
+    """The supervisor's worker processes (its children but the resource tracker), or the
+    root alone."""
+    tree = process_tree(root)
+    found = []
+    for pid in tree[1:]:
+        with contextlib.suppress(OSError):
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found or tree[:1]
+
+
+def probe(variant: Variant, pids: list[int]) -> dict[int, dict[str, Any]]:
+    """Every worker's probe counters so far (SIGUSR1, then read the file each writes)."""
+    assert variant.probe_dir is not None
+    asked = time.time()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGUSR1)
+    found: dict[int, dict[str, Any]] = {}
+    deadline = time.monotonic() + 5
+    while len(found) < len(pids) and time.monotonic() < deadline:
+        for pid in pids:
+            path = variant.probe_dir / f"{pid}.json"
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(path.read_text())
+                if data["time"] >= asked - 0.01:
+                    found[pid] = data
+        time.sleep(0.02)
+    return found
+
+
+def thread_sched(pid: int) -> dict[int, tuple[str, float, int]]:
+    """Each thread of ``pid``: name, run-queue wait (s), waits (scheduler timeslices)."""
+    out = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, ValueError):
+                name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+                fields = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+                out[int(tid)] = (name, int(fields[1]) / 1e9, int(fields[2]))
+    return out
+
+
+def connection_split(port: int, pids: list[int]) -> list[int]:
+    """Established server-side connections on ``port`` per worker pid (``ss -tnp``)."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    counts = dict.fromkeys(pids, 0)
+    for line in out.splitlines():
+        for pid in pids:
+            if f"pid={pid}," in line:
+                counts[pid] += 1
+    return sorted(counts.values(), reverse=True)
+
+
+# --- wrk -----------------------------------------------------------------------------------
+
+
+def wrk_script(headers: dict[str, str], body: bytes) -> str:
+    lua_headers = "".join(
+        f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n"
+        for k, v in headers.items()
+        if k.lower() != "host"
+    )
+    marks = ", ".join(f'\\"p{p}\\": %f'.replace(".", "_") for p in PERCENTILES)  # p99.9 -> p99_9
+    values = ", ".join(f"latency:percentile({p}) / 1000" for p in PERCENTILES)
+    return (
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body.decode('utf-8'))}\n"
+        f"{lua_headers}"
+        "done = function(summary, latency, requests)\n"
+        f'  io.write(string.format("JSON {{\\"requests\\": %d, \\"seconds\\": %f, {marks}, '
+        '\\"max\\": %f, \\"errors\\": %d, \\"non2xx\\": %d}\\n", '
+        f"summary.requests, summary.duration / 1e6, {values}, latency.max / 1000, "
+        "summary.errors.connect + summary.errors.read + summary.errors.write + "
+        "summary.errors.timeout, summary.errors.status))\n"
+        "end\n"
+    )
+
+
+def run_wrk(
+    target: Target, operation: str, connections: int, seconds: float, during: Any = None
+) -> tuple[dict[str, Any], dict[int, tuple[str, float, int]], Any]:
+    """Replay for ``seconds``; return wrk's summary, its threads' run-queue waits and
+    what ``during()`` returned (called once, a second in)."""
+    headers, body = target.signed(operation)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(wrk_script(headers, body))
+        script = handle.name
+    try:
+        proc = subprocess.Popen(
+            [
+                *("wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s"),
+                *("--timeout", "10s", "-s", script, target.endpoint.rstrip("/") + "/"),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        before = thread_sched(proc.pid)
+        seen = None
+        if during is not None:
+            time.sleep(min(1.0, seconds / 2))
+            seen = during()
+        # the last sample before wrk exits: its threads' counters go with it
+        after = before
+        while proc.poll() is None:
+            sample = thread_sched(proc.pid)
+            if sample:
+                after = sample
+            time.sleep(0.05)
+        out = proc.stdout.read() if proc.stdout else ""
+    finally:
+        Path(script).unlink()
+    line = next(x for x in out.splitlines() if x.startswith("JSON "))
+    data: dict[str, Any] = json.loads(line[5:])
+    data["rps"] = data["requests"] / data["seconds"]
+    waits = {
+        tid: (name, wait - before.get(tid, (name, 0.0, 0))[1], n - before.get(tid, (name, 0, 0))[2])
+        for tid, (name, wait, n) in after.items()
+    }
+    return data, waits, seen
+
+
+# --- one cell ------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """One variant, one operation, one round."""
+
+    variant: str
+    operation: str
+    round: int
+    rps: float
+    latency_ms: dict[str, float]
+    errors: int
+    split: list[int]
+    loop_wait_s: float
+    loop_waits: int
+    other_threads_wait_s: float
+    wrk_wait_s: float
+    wrk_waits: int
+    seconds: float
+    probes: dict[str, Any]
+    server_cores: float = 0.0
+    other_cores: float = 0.0
+    """Cores' worth of CPU the rest of the machine (not this server, not wrk) used."""
+
+
+def _diff(after: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """Counters gained between two dumps of one process (max is the later dump's)."""
+    out: dict[str, Any] = {}
+    for name, stat in after["stats"].items():
+        old = (before or {}).get("stats", {}).get(name)
+        if old is None:
+            out[name] = dict(stat)
+            continue
+        out[name] = {
+            "count": stat["count"] - old["count"],
+            "total_s": stat["total_s"] - old["total_s"],
+            "max_s": stat["max_s"] if stat["max_s"] > old["max_s"] else None,
+            "buckets": [a - b for a, b in zip(stat["buckets"], old["buckets"], strict=True)],
+        }
+    return out
+
+
+def _merge(per_worker: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for stats in per_worker:
+        for name, stat in stats.items():
+            into = merged.setdefault(
+                name, {"count": 0, "total_s": 0.0, "max_s": 0.0, "buckets": None}
+            )
+            into["count"] += stat["count"]
+            into["total_s"] += stat["total_s"]
+            if stat["max_s"] is not None:
+                into["max_s"] = max(into["max_s"], stat["max_s"])
+            b = stat["buckets"]
+            into["buckets"] = (
+                b
+                if into["buckets"] is None
+                else [x + y for x, y in zip(into["buckets"], b, strict=True)]
+            )
+    return merged
+
+
+def wait_for_quiet(threshold: float, patience: float) -> None:
+    """Wait (at most ``patience`` s) until other work keeps fewer than ``threshold`` cores busy."""
+    start = time.monotonic()
+    while time.monotonic() - start < patience:
+        before, t0 = machine_busy(), time.monotonic()
+        time.sleep(0.5)
+        if (machine_busy() - before) / (time.monotonic() - t0) < threshold:
+            return
+
+
+def measure(variant: Variant, operation: str, round_no: int, args: argparse.Namespace) -> Cell:
+    target = variant.target
+    assert target is not None
+    if args.quiet_wait:
+        wait_for_quiet(args.quiet_below, args.quiet_wait)
+    run_wrk(target, operation, args.connections, args.warmup)
+    pids = workers_of(target.root_pid)
+    port = int(target.endpoint.rsplit(":", 1)[1])
+    before_probe = probe(variant, pids)
+    before = {pid: thread_sched(pid) for pid in pids}
+    cpu0, busy0, wall0 = (
+        process_sched(process_tree(target.root_pid)),
+        machine_busy(),
+        time.monotonic(),
+    )
+    client0 = os.times()
+    summary, wrk_waits, split = run_wrk(
+        target,
+        operation,
+        args.connections,
+        args.duration,
+        during=lambda: connection_split(port, pids),
+    )
+    client1 = os.times()
+    cpu1, busy1, wall1 = (
+        process_sched(process_tree(target.root_pid)),
+        machine_busy(),
+        time.monotonic(),
+    )
+    server_cpu = sum(s.cpu for s in cpu1) - sum(s.cpu for s in cpu0)
+    wrk_cpu = (client1.children_user + client1.children_system) - (
+        client0.children_user + client0.children_system
+    )
+    after = {pid: thread_sched(pid) for pid in pids}
+    after_probe = probe(variant, pids)
+    loop_wait = other_wait = 0.0
+    loop_n = 0
+    for pid in pids:
+        for tid, (name, wait, n) in after[pid].items():
+            old = before[pid].get(tid, (name, 0.0, 0))
+            if tid == pid:  # the event loop runs on the main thread
+                loop_wait += wait - old[1]
+                loop_n += n - old[2]
+            else:
+                other_wait += wait - old[1]
+    probes = _merge(
+        [_diff(after_probe[pid], before_probe.get(pid)) for pid in pids if pid in after_probe]
+    )
+    return Cell(
+        variant=variant.key,
+        operation=operation,
+        round=round_no,
+        rps=summary["rps"],
+        latency_ms={
+            **{f"p{p}": summary[f"p{p}".replace(".", "_")] for p in PERCENTILES},
+            "max": summary["max"],
+        },
+        errors=summary["errors"] + summary["non2xx"],
+        split=split or [],
+        loop_wait_s=loop_wait,
+        loop_waits=loop_n,
+        other_threads_wait_s=other_wait,
+        wrk_wait_s=sum(w for _, w, _ in wrk_waits.values()),
+        wrk_waits=sum(n for _, _, n in wrk_waits.values()),
+        seconds=summary["seconds"],
+        probes=probes,
+        server_cores=server_cpu / (wall1 - wall0),
+        other_cores=max(0.0, (busy1 - busy0) - server_cpu - wrk_cpu) / (wall1 - wall0),
+    )
+
+
+def line(cell: Cell) -> str:
+    lat = cell.latency_ms
+    p = cell.probes
+    gc2 = p.get("gc2", {})
+    gc_all = sum(p.get(f"gc{g}", {}).get("count", 0) for g in range(3))
+    gc_ms = sum(p.get(f"gc{g}", {}).get("total_s", 0.0) for g in range(3)) * 1000
+    reads = p.get("read_wall", {})
+    slow = sum(reads.get("buckets", [0] * 9)[4:]) if reads else 0
+    in_flush = p.get("read_wall_in_flush", {})
+    fl_n = in_flush.get("count", 0)
+    fl_mean = in_flush.get("total_s", 0.0) / max(1, fl_n) * 1e6
+    out_mean = reads.get("total_s", 0.0) / max(1, reads.get("count", 0)) * 1e6
+    fl_share = fl_n / max(1, fl_n + reads.get("count", 0)) * 100
+    off = p.get("read_off_cpu", {})
+    off_slow = sum(off.get("buckets", [0] * 9)[4:]) if off else 0
+    flush = p.get("flush_cpu", {})
+    return (
+        f"{cell.variant:>10} {cell.operation:<15} r{cell.round} {cell.rps:8,.0f}/s "
+        f"p50 {lat['p50']:.2f} p90 {lat['p90']:.2f} p99 {lat['p99']:.2f} "
+        f"p99.9 {lat['p99.9']:.2f} max {lat['max']:.1f} ms | split {cell.split} | "
+        f"loop wait {cell.loop_wait_s / cell.seconds * 1000:.0f} ms/s "
+        f"({cell.loop_wait_s / max(1, cell.loop_waits) * 1e6:.0f} us/slice), "
+        f"wrk wait {cell.wrk_wait_s / cell.seconds * 1000:.0f} ms/s "
+        f"({cell.wrk_wait_s / max(1, cell.wrk_waits) * 1e6:.0f} us/slice) | "
+        f"gc {gc_all} ({gc_ms:.1f} ms, gen2 {gc2.get('count', 0)}, max "
+        f"{max((p.get(f'gc{g}', {}).get('max_s') or 0.0) for g in range(3)) * 1000:.2f} ms) | "
+        f"reads>1ms {slow} (off-cpu>1ms {off_slow}), mean {out_mean:.0f} us; in flush "
+        f"{fl_share:.1f}% mean {fl_mean:.0f} us | flush cpu max "
+        f"{(flush.get('max_s') or 0.0) * 1000:.2f} ms x{flush.get('count', 0)} | "
+        f"cores server {cell.server_cores:.2f} others {cell.other_cores:.2f}"
+        + (f" | errors {cell.errors}" if cell.errors else "")
+    )
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def render(cells: list[Cell], variants: list[Variant], args: argparse.Namespace) -> str:
+    rows = []
+    for operation in args.operations:
+        for variant in variants:
+            mine = [c for c in cells if c.variant == variant.key and c.operation == operation]
+            if not mine:
+                continue
+            lat = {k: median([c.latency_ms[k] for c in mine]) for k in mine[0].latency_ms}
+            p99s = sorted(c.latency_ms["p99"] for c in mine)
+            splits = ", ".join("/".join(map(str, c.split)) for c in mine)
+            gc_per_s = median(
+                [
+                    sum(c.probes.get(f"gc{g}", {}).get("count", 0) for g in range(3)) / c.seconds
+                    for c in mine
+                ]
+            )
+            gc_max = max(
+                (c.probes.get(f"gc{g}", {}).get("max_s") or 0.0) for c in mine for g in range(3)
+            )
+            rows.append(
+                f"| {operation} | {variant.key} | {median([c.rps for c in mine]):,.0f} | "
+                f"{lat['p50']:.2f} / {lat['p90']:.2f} / {lat['p99']:.2f} / {lat['p99.9']:.2f} | "
+                f"{p99s[0]:.2f}-{p99s[-1]:.2f} | {splits} | "
+                f"{median([c.loop_wait_s / c.seconds * 1000 for c in mine]):.0f} / "
+                f"{median([c.wrk_wait_s / c.seconds * 1000 for c in mine]):.0f} | "
+                f"{gc_per_s:.0f} ({gc_max * 1000:.2f}) |"
+            )
+    return "\n".join(
+        [
+            HEADING,
+            f"Machine: {bench_doc.machine()}; load average at the end {bench_doc.load_average()}.",
+            f"Command: `python bench/kms_api_tail.py {' '.join(sys.argv[1:])}`. wrk (1 thread) "
+            f"replays one signed request over HTTPS on {args.connections} keep-alive "
+            f"connections against `strongroom server --workers {args.workers}`, "
+            f"{args.duration:g} s per cell after {args.warmup:g} s of warm-up, {args.rounds} "
+            "rounds with the variants alternated; medians over rounds.",
+            "",
+            "| operation | variant | req/s | p50 / p90 / p99 / p99.9 ms | p99 range ms | "
+            "connections per worker | run-queue wait ms/s, loop threads / wrk | "
+            "GC collections/s (longest ms) |",
+            "|---|---|---:|---:|---:|---|---:|---:|",
+            *rows,
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--operations",
+        nargs="+",
+        default=["Decrypt"],
+        choices=("Decrypt", "Encrypt", "GenerateDataKey"),
+    )
+    parser.add_argument("--compare", metavar="PYTHON", help="another checkout's interpreter")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:VAR=VALUE,...",
+        help="this checkout's server with extra environment (repeatable)",
+    )
+    parser.add_argument("--no-this", action="store_true", help="leave out the plain 'this'")
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.3,
+        help="before each cell, wait until other work keeps fewer cores than this busy",
+    )
+    parser.add_argument(
+        "--quiet-wait", type=float, default=10.0, help="longest wait for that, seconds (0: none)"
+    )
+    parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
+    parser.add_argument("--raw", type=Path, help="also write every cell as JSON here")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    variants = [] if args.no_this else [Variant("this", sys.executable)]
+    if args.compare:
+        variants.append(Variant("compare", args.compare))
+    for spec in args.variant:
+        name, _, assignments = spec.partition(":")
+        env = dict(a.split("=", 1) for a in assignments.split(",") if a)
+        variants.append(Variant(name, sys.executable, env))
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
+    cells: list[Cell] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="kms-api-tail-") as base,
+        contextlib.ExitStack() as stack,
+    ):
+        for variant in variants:
+            stack.enter_context(started(variant, Path(base), args.workers))
+            print(
+                f"{variant.key}: {variant.target.endpoint if variant.target else '?'}", flush=True
+            )
+        for round_no in range(args.rounds):
+            for operation in args.operations:
+                shift = round_no % len(variants)
+                for variant in variants[shift:] + variants[:shift]:
+                    cell = measure(variant, operation, round_no, args)
+                    cells.append(cell)
+                    print(line(cell), flush=True)
+    section = render(cells, variants, args)
+    print()
+    print(section)
+    if args.raw:
+        args.raw.write_text(json.dumps([c.__dict__ for c in cells], indent=1))
+    if args.write:
+        bench_doc.write_section(section, HEADING)
+
+
+if __name__ == "__main__":
+    main()
