@@ -383,6 +383,13 @@ def measure(variant: Variant, operation: str, round_no: int, args: argparse.Name
     )
 
 
+def _brief(probes: dict[str, Any], name: str) -> str:
+    """``count x mean us (max ms)`` of one probe histogram."""
+    h = probes.get(name, {})
+    n = h.get("count", 0)
+    return f"{n}x{h.get('total_s', 0.0) / max(1, n) * 1e6:.0f}us"
+
+
 def line(cell: Cell) -> str:
     lat = cell.latency_ms
     p = cell.probes
@@ -410,7 +417,9 @@ def line(cell: Cell) -> str:
         f"gc {gc_all} ({gc_ms:.1f} ms, gen2 {gc2.get('count', 0)}, max "
         f"{max((p.get(f'gc{g}', {}).get('max_s') or 0.0) for g in range(3)) * 1000:.2f} ms) | "
         f"reads>1ms {slow} (off-cpu>1ms {off_slow}), mean {out_mean:.0f} us; in flush "
-        f"{fl_share:.1f}% mean {fl_mean:.0f} us | flush cpu max "
+        f"{fl_share:.1f}% mean {fl_mean:.0f} us | slept in reads {_brief(p, 'read_off_slept')}"
+        f" (in flush {_brief(p, 'read_off_slept_in_flush')}), preempted "
+        f"{_brief(p, 'read_off_preempted')} | flush cpu max "
         f"{(flush.get('max_s') or 0.0) * 1000:.2f} ms x{flush.get('count', 0)} | "
         f"cores server {cell.server_cores:.2f} others {cell.other_cores:.2f}"
         + (f" | errors {cell.errors}" if cell.errors else "")

@@ -106,17 +106,32 @@ def _wrap_protocol() -> None:
     original = cls.data_received
     wall_h, cpu_h, off_h = hist("read_wall"), hist("read_cpu"), hist("read_off_cpu")
     flushing_h = hist("read_wall_in_flush")
+    slept_h, preempted_h = hist("read_off_slept"), hist("read_off_preempted")
+    slept_flush_h = hist("read_off_slept_in_flush")
     clock, cpu = time.perf_counter, time.thread_time
+    import resource
+
+    usage, thread = resource.getrusage, resource.RUSAGE_THREAD
 
     def data_received(self: Any, data: bytes) -> None:
+        u0 = usage(thread)
         w0, c0 = clock(), cpu()
         try:
             original(self, data)
         finally:
             wall, used = clock() - w0, cpu() - c0
-            (flushing_h if FLUSHING[0] else wall_h).add(wall)
+            u1 = usage(thread)
+            flushing = FLUSHING[0]
+            (flushing_h if flushing else wall_h).add(wall)
             cpu_h.add(used)
-            off_h.add(max(0.0, wall - used))
+            off = max(0.0, wall - used)
+            off_h.add(off)
+            # a voluntary switch inside a read is a wait for the GIL (or a lock): the
+            # socket is non-blocking; an involuntary one is the scheduler's preemption
+            if u1.ru_nvcsw > u0.ru_nvcsw:
+                (slept_flush_h if flushing else slept_h).add(off)
+            elif u1.ru_nivcsw > u0.ru_nivcsw:
+                preempted_h.add(off)
 
     cls.data_received = data_received  # type: ignore[method-assign]
 
