@@ -360,6 +360,13 @@ def measure(variant: Variant, operation: str, round_no: int, args: argparse.Name
     probes = _merge(
         [_diff(after_probe[pid], before_probe.get(pid)) for pid in pids if pid in after_probe]
     )
+    probes["gc_unfrozen"] = [after_probe[pid].get("gc_unfrozen") for pid in after_probe]
+    probes["gc_frozen"] = [after_probe[pid].get("gc_frozen") for pid in after_probe]
+    probes["full_gc_ms"] = [
+        round(after_probe[pid]["full_gc_s"] * 1000, 2)
+        for pid in after_probe
+        if "full_gc_s" in after_probe[pid]
+    ]
     return Cell(
         variant=variant.key,
         operation=operation,
@@ -415,7 +422,10 @@ def line(cell: Cell) -> str:
         f"wrk wait {cell.wrk_wait_s / cell.seconds * 1000:.0f} ms/s "
         f"({cell.wrk_wait_s / max(1, cell.wrk_waits) * 1e6:.0f} us/slice) | "
         f"gc {gc_all} ({gc_ms:.1f} ms, gen2 {gc2.get('count', 0)}, max "
-        f"{max((p.get(f'gc{g}', {}).get('max_s') or 0.0) for g in range(3)) * 1000:.2f} ms) | "
+        f"{max((p.get(f'gc{g}', {}).get('max_s') or 0.0) for g in range(3)) * 1000:.2f} ms; "
+        f"frozen {p.get('gc_frozen')}, unfrozen per generation {p.get('gc_unfrozen')}"
+        + (f", a full pass now {p['full_gc_ms']} ms" if p.get("full_gc_ms") else "")
+        + ") | "
         f"reads>1ms {slow} (off-cpu>1ms {off_slow}), mean {out_mean:.0f} us; in flush "
         f"{fl_share:.1f}% mean {fl_mean:.0f} us | slept in reads {_brief(p, 'read_off_slept')}"
         f" (in flush {_brief(p, 'read_off_slept_in_flush')}), preempted "

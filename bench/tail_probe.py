@@ -20,8 +20,10 @@ Experiments (each changes the workers only, never what a request does):
 ``STRONGROOM_TAIL_GC`` ``off`` (``gc.disable()`` once serving) or ``THRESHOLD0``
 (generation 0's threshold); ``STRONGROOM_TAIL_SWITCH`` the GIL switch interval (seconds);
 ``STRONGROOM_TAIL_FLUSH`` the audit flush interval (seconds); ``STRONGROOM_TAIL_PIN=1``
-pins worker *i* to core *i* modulo the cores; ``STRONGROOM_TAIL_SLICE`` asks the scheduler
-for this slice (nanoseconds, ``sched_setattr``, Linux 6.12+) for each worker's loop thread.
+pins worker *i* to core *i* modulo the cores; ``STRONGROOM_TAIL_TIME_FULL_GC=1`` times
+a full collection at each dump (after the counters are taken); ``STRONGROOM_TAIL_SLICE``
+asks the scheduler for this slice (nanoseconds, ``sched_setattr``, Linux 6.12+) for each
+worker's loop thread.
 """
 
 from __future__ import annotations
@@ -254,8 +256,14 @@ def _dump(_signum: int, _frame: Any) -> None:
         "gc_threshold": gc.get_threshold(),
         "gc_enabled": gc.isenabled(),
         "gc_frozen": gc.get_freeze_count(),
+        # what a full collection would walk now (the frozen start-up heap is left out)
+        "gc_unfrozen": [len(gc.get_objects(generation=g)) for g in range(3)],
         "switch_interval": sys.getswitchinterval(),
     }
+    if os.environ.get("STRONGROOM_TAIL_TIME_FULL_GC"):  # what a full pass would pause now
+        t0 = time.perf_counter()
+        gc.collect()
+        data["full_gc_s"] = time.perf_counter() - t0
     path = Path(OUT) / f"{os.getpid()}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
