@@ -12,6 +12,9 @@ rounds of:
 - how the 16 connections were split between the workers (``ss``, mid-cell);
 - the scheduler: run-queue wait of the workers' loop threads and of wrk (time each was
   ready but kept off every core, from ``/proc/.../schedstat``), per second and per wait;
+- with ``--perf-sched SECONDS`` (``perf``, as root): for every time a loop thread or wrk
+  was ready but waited for a core, what ran on the cores meanwhile (the other worker's
+  loop, a worker's background thread, wrk, other work on the machine);
 - the workers' garbage collections (count and pause, per generation), reads whose
   ``data_received`` took over 1 ms of wall time and how much of that was off the CPU,
   the audit flusher's CPU per round, and background record refreshes.
@@ -25,7 +28,8 @@ checkout's server with extra environment (e.g. ``gcoff:STRONGROOM_TAIL_GC=off``,
     python bench/kms_api_tail.py --compare /path/to/main/.venv/bin/python
     python bench/kms_api_tail.py --variant gcoff:STRONGROOM_TAIL_GC=off --rounds 6
 
-Needs ``wrk`` and ``ss`` (Debian packages ``wrk``, ``iproute2``).
+Needs ``wrk`` and ``ss`` (Debian packages ``wrk``, ``iproute2``); ``--perf-sched`` needs
+``perf`` (``linux-perf``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,12 +53,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_doc
 from kms_api_servers import Target, machine_busy, prepare_bodies, process_sched, process_tree
+from tail_sched import (
+    PERCENTILES,
+    connection_split,
+    perf_sched_waits,
+    run_wrk,
+    thread_sched,
+    workers_of,
+)
 
 from strongroom.testing.server import ServerProcess
 
 PROBE = Path(__file__).resolve().parent / "tail_probe.py"
 HEADING = "## KMS API tail at 16 connections (bench/kms_api_tail.py)"
-PERCENTILES = (50, 90, 99, 99.9)
 
 
 class _ProbedServer(ServerProcess):
@@ -108,19 +118,7 @@ def started(variant: Variant, base: Path, workers: int) -> Iterator[Variant]:
         server.close()
 
 
-# --- what the processes report -----------------------------------------------------------
-
-
-def workers_of(root: int) -> list[int]:
-    """The supervisor's worker processes (its children but the resource tracker), or the
-    root alone."""
-    tree = process_tree(root)
-    found = []
-    for pid in tree[1:]:
-        with contextlib.suppress(OSError):
-            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-    return found or tree[:1]
+# --- what the workers report ----------------------------------------------------------
 
 
 def probe(variant: Variant, pids: list[int]) -> dict[int, dict[str, Any]]:
@@ -141,102 +139,6 @@ def probe(variant: Variant, pids: list[int]) -> dict[int, dict[str, Any]]:
                     found[pid] = data
         time.sleep(0.02)
     return found
-
-
-def thread_sched(pid: int) -> dict[int, tuple[str, float, int]]:
-    """Each thread of ``pid``: name, run-queue wait (s), waits (scheduler timeslices)."""
-    out = {}
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError, ValueError):
-                name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
-                fields = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
-                out[int(tid)] = (name, int(fields[1]) / 1e9, int(fields[2]))
-    return out
-
-
-def connection_split(port: int, pids: list[int]) -> list[int]:
-    """Established server-side connections on ``port`` per worker pid (``ss -tnp``)."""
-    out = subprocess.run(
-        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    counts = dict.fromkeys(pids, 0)
-    for line in out.splitlines():
-        for pid in pids:
-            if f"pid={pid}," in line:
-                counts[pid] += 1
-    return sorted(counts.values(), reverse=True)
-
-
-# --- wrk -----------------------------------------------------------------------------------
-
-
-def wrk_script(headers: dict[str, str], body: bytes) -> str:
-    lua_headers = "".join(
-        f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n"
-        for k, v in headers.items()
-        if k.lower() != "host"
-    )
-    marks = ", ".join(f'\\"p{p}\\": %f'.replace(".", "_") for p in PERCENTILES)  # p99.9 -> p99_9
-    values = ", ".join(f"latency:percentile({p}) / 1000" for p in PERCENTILES)
-    return (
-        'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(body.decode('utf-8'))}\n"
-        f"{lua_headers}"
-        "done = function(summary, latency, requests)\n"
-        f'  io.write(string.format("JSON {{\\"requests\\": %d, \\"seconds\\": %f, {marks}, '
-        '\\"max\\": %f, \\"errors\\": %d, \\"non2xx\\": %d}\\n", '
-        f"summary.requests, summary.duration / 1e6, {values}, latency.max / 1000, "
-        "summary.errors.connect + summary.errors.read + summary.errors.write + "
-        "summary.errors.timeout, summary.errors.status))\n"
-        "end\n"
-    )
-
-
-def run_wrk(
-    target: Target, operation: str, connections: int, seconds: float, during: Any = None
-) -> tuple[dict[str, Any], dict[int, tuple[str, float, int]], Any]:
-    """Replay for ``seconds``; return wrk's summary, its threads' run-queue waits and
-    what ``during()`` returned (called once, a second in)."""
-    headers, body = target.signed(operation)
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(wrk_script(headers, body))
-        script = handle.name
-    try:
-        proc = subprocess.Popen(
-            [
-                *("wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s"),
-                *("--timeout", "10s", "-s", script, target.endpoint.rstrip("/") + "/"),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        before = thread_sched(proc.pid)
-        seen = None
-        if during is not None:
-            time.sleep(min(1.0, seconds / 2))
-            seen = during()
-        # the last sample before wrk exits: its threads' counters go with it
-        after = before
-        while proc.poll() is None:
-            sample = thread_sched(proc.pid)
-            if sample:
-                after = sample
-            time.sleep(0.05)
-        out = proc.stdout.read() if proc.stdout else ""
-    finally:
-        Path(script).unlink()
-    line = next(x for x in out.splitlines() if x.startswith("JSON "))
-    data: dict[str, Any] = json.loads(line[5:])
-    data["rps"] = data["requests"] / data["seconds"]
-    waits = {
-        tid: (name, wait - before.get(tid, (name, 0.0, 0))[1], n - before.get(tid, (name, 0, 0))[2])
-        for tid, (name, wait, n) in after.items()
-    }
-    return data, waits, seen
 
 
 # --- one cell ------------------------------------------------------------------------------
@@ -260,6 +162,8 @@ class Cell:
     wrk_waits: int
     seconds: float
     probes: dict[str, Any]
+    sched: dict[str, Any] | None = None
+    """``perf sched``: what the loop threads and wrk waited behind (``--perf-sched``)."""
     server_cores: float = 0.0
     other_cores: float = 0.0
     """Cores' worth of CPU the rest of the machine (not this server, not wrk) used."""
@@ -328,13 +232,17 @@ def measure(variant: Variant, operation: str, round_no: int, args: argparse.Name
         time.monotonic(),
     )
     client0 = os.times()
-    summary, wrk_waits, split = run_wrk(
+    summary, wrk_waits, seen = run_wrk(
         target,
         operation,
         args.connections,
         args.duration,
-        during=lambda: connection_split(port, pids),
+        during=lambda: (
+            connection_split(port, pids),
+            perf_sched_waits(pids, args.perf_sched) if args.perf_sched else None,
+        ),
     )
+    split, sched = seen
     client1 = os.times()
     cpu1, busy1, wall1 = (
         process_sched(process_tree(target.root_pid)),
@@ -385,6 +293,7 @@ def measure(variant: Variant, operation: str, round_no: int, args: argparse.Name
         wrk_waits=sum(n for _, _, n in wrk_waits.values()),
         seconds=summary["seconds"],
         probes=probes,
+        sched=sched,
         server_cores=server_cpu / (wall1 - wall0),
         other_cores=max(0.0, (busy1 - busy0) - server_cpu - wrk_cpu) / (wall1 - wall0),
     )
@@ -433,6 +342,15 @@ def line(cell: Cell) -> str:
         f"{(flush.get('max_s') or 0.0) * 1000:.2f} ms x{flush.get('count', 0)} | "
         f"cores server {cell.server_cores:.2f} others {cell.other_cores:.2f}"
         + (f" | errors {cell.errors}" if cell.errors else "")
+        + (
+            "".join(
+                f" | {who} waits {d['waits']} (p99 {d['p99_ms']:.2f} ms, >1 ms {d['over_1ms']})"
+                f" behind {d['behind']}, >1 ms behind {d['behind_over_1ms']}"
+                for who, d in cell.sched.items()
+            )
+            if cell.sched
+            else ""
+        )
     )
 
 
@@ -467,6 +385,37 @@ def render(cells: list[Cell], variants: list[Variant], args: argparse.Namespace)
                 f"{median([c.wrk_wait_s / c.seconds * 1000 for c in mine]):.0f} | "
                 f"{gc_per_s:.0f} ({gc_max * 1000:.2f}) |"
             )
+    behind = []
+    for operation in args.operations:
+        for variant in variants:
+            mine = [
+                c.sched
+                for c in cells
+                if c.variant == variant.key and c.operation == operation and c.sched
+            ]
+            for who, label in (("loop", "workers' loop threads"), ("wrk", "wrk")):
+                if not mine:
+                    continue
+                kinds = sorted({k for m in mine for k in m[who]["behind"]})
+                shares = ", ".join(
+                    f"{k} {median([m[who]['behind'].get(k, 0.0) for m in mine]):.0f}%"
+                    for k in kinds
+                )
+                behind.append(
+                    f"| {operation} | {variant.key} | {label} | "
+                    f"{median([m[who]['p99_ms'] for m in mine]):.2f} | "
+                    f"{median([m[who]['over_1ms'] for m in mine]):.0f} | {shares} |"
+                )
+    if behind:
+        behind = [
+            "",
+            f"What ran on the cores while a thread was ready and waited (`perf sched`, "
+            f"{args.perf_sched:g} s of each cell; medians over cells):",
+            "",
+            "| operation | variant | thread | wait p99 ms | waits over 1 ms | CPU time meanwhile |",
+            "|---|---|---|---:|---:|---|",
+            *behind,
+        ]
     return "\n".join(
         [
             HEADING,
@@ -482,6 +431,7 @@ def render(cells: list[Cell], variants: list[Variant], args: argparse.Namespace)
             "GC collections/s (longest ms) |",
             "|---|---|---:|---:|---:|---|---:|---:|",
             *rows,
+            *behind,
             "",
         ]
     )
@@ -518,9 +468,19 @@ def main() -> None:
     parser.add_argument(
         "--quiet-wait", type=float, default=10.0, help="longest wait for that, seconds (0: none)"
     )
+    parser.add_argument(
+        "--perf-sched",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="record the scheduler this long in each cell (perf sched) and say what the "
+        "loop threads and wrk waited behind",
+    )
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
     parser.add_argument("--raw", type=Path, help="also write every cell as JSON here")
     args = parser.parse_args()
+    if args.perf_sched and args.perf_sched > args.duration - 2:
+        parser.error("--perf-sched must leave 2 s of the cell: at most --duration minus 2")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     variants = [] if args.no_this else [Variant("this", sys.executable)]
