@@ -56,6 +56,7 @@ from kms_api_servers import Target, machine_busy, prepare_bodies, process_sched,
 from tail_sched import (
     PERCENTILES,
     connection_split,
+    perf_sched_record,
     perf_sched_waits,
     run_wrk,
     thread_sched,
@@ -232,6 +233,7 @@ def measure(variant: Variant, operation: str, round_no: int, args: argparse.Name
         time.monotonic(),
     )
     client0 = os.times()
+    perf_data = Path(tempfile.gettempdir()) / f"kms-api-tail-{os.getpid()}.perf"
     summary, wrk_waits, seen = run_wrk(
         target,
         operation,
@@ -239,10 +241,12 @@ def measure(variant: Variant, operation: str, round_no: int, args: argparse.Name
         args.duration,
         during=lambda: (
             connection_split(port, pids),
-            perf_sched_waits(pids, args.perf_sched) if args.perf_sched else None,
+            perf_sched_record(args.perf_sched, perf_data) if args.perf_sched else False,
         ),
     )
-    split, sched = seen
+    split, recorded = seen
+    sched = perf_sched_waits(perf_data, pids) if recorded else None
+    perf_data.unlink(missing_ok=True)
     client1 = os.times()
     cpu1, busy1, wall1 = (
         process_sched(process_tree(target.root_pid)),

@@ -145,32 +145,35 @@ _SWITCH = re.compile(
 _WAKE = re.compile(r"\[(\d+)\]\s+([\d.]+):\s+sched:sched_wak(?:ing|eup): comm=(.*?) pid=(\d+)")
 
 
-def perf_sched_waits(pids: list[int], seconds: float) -> dict[str, Any] | None:
-    """Record the scheduler for ``seconds``; attribute the loop threads' and wrk's waits.
+def perf_sched_record(seconds: float, data: Path) -> bool:
+    """Record the scheduler on every core for ``seconds`` into ``data`` (``perf sched``).
 
-    ``pids`` are the workers (each one's event loop runs on its main thread, whose thread
-    id is the pid). Returns ``None`` without ``perf`` or when recording is not allowed.
+    ``False`` without ``perf`` or when recording is not allowed.
     """
     if shutil.which("perf") is None:
-        return None
-    loops = set(pids)
+        return False
+    recorded = subprocess.run(
+        ["perf", "sched", "record", "-a", "-o", str(data), "--", "sleep", str(seconds)],
+        capture_output=True,
+        check=False,
+    )
+    return recorded.returncode == 0 and data.exists()
+
+
+def perf_sched_waits(data: Path, pids: list[int]) -> dict[str, Any]:
+    """Attribute the loop threads' and wrk's waits in a recording of :func:`perf_sched_record`.
+
+    ``pids`` are the workers (each one's event loop runs on its main thread, whose thread
+    id is the pid).
+    """
     threads = {tid for pid in pids for tid in thread_sched(pid)}
-    with tempfile.TemporaryDirectory(prefix="tail-perf-") as tmp:
-        data = Path(tmp) / "perf.data"
-        recorded = subprocess.run(
-            ["perf", "sched", "record", "-a", "-o", str(data), "--", "sleep", str(seconds)],
-            capture_output=True,
-            check=False,
-        )
-        if recorded.returncode != 0 or not data.exists():
-            return None
-        script = subprocess.run(
-            ["perf", "script", "-i", str(data), "-F", "comm,tid,cpu,time,event,trace"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-    return _attribute(script.splitlines(), loops, threads)
+    script = subprocess.run(
+        ["perf", "script", "-i", str(data), "-F", "comm,tid,cpu,time,event,trace"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return _attribute(script.splitlines(), set(pids), threads)
 
 
 def _attribute(lines: list[str], loops: set[int], threads: set[int]) -> dict[str, Any]:
