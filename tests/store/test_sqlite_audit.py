@@ -7,21 +7,20 @@ from pathlib import Path
 import pytest
 
 from strongroom.ports.audit_chain import GENESIS_HASH, AuditChain, verify_chain
-from strongroom.store import SqliteStore
-from strongroom.store import sqlite as sqlite_store
+from strongroom.store import SqliteStore, sqlite_audit
 
 
 def test_statements_split_by_body_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_store, "_AUDIT_BYTES_PER_INSERT", 10)
-    assert sqlite_store._audit_statements([]) == [(0, 0)]
-    assert sqlite_store._audit_statements([3, 3, 4]) == [(0, 3)]
-    assert sqlite_store._audit_statements([3, 3, 5, 0, 11, 2]) == [(0, 2), (2, 4), (4, 5), (5, 6)]
+    monkeypatch.setattr(sqlite_audit, "BYTES_PER_INSERT", 10)
+    assert sqlite_audit.statements([]) == [(0, 0)]
+    assert sqlite_audit.statements([3, 3, 4]) == [(0, 3)]
+    assert sqlite_audit.statements([3, 3, 5, 0, 11, 2]) == [(0, 2), (2, 4), (4, 5), (5, 6)]
 
 
 def test_a_batch_over_the_statement_bound_is_appended_whole_and_chained(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_store, "_AUDIT_BYTES_PER_INSERT", 100)
+    monkeypatch.setattr(sqlite_audit, "BYTES_PER_INSERT", 100)
     chain = AuditChain(bytes(range(32)))
     bodies = [bytes([i]) * (i * 7 % 130) for i in range(60)]  # some alone over the bound
     store = SqliteStore(tmp_path / "s.db")

@@ -7,7 +7,6 @@ for writers. Every connection belongs to one thread.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 import threading
@@ -15,28 +14,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import orjson
-
 from strongroom.errors import StoreError
 from strongroom.ports import AuditRecord
 from strongroom.ports.audit_chain import GENESIS_HASH, UNKEYED, AuditChain, record_from_row
 from strongroom.store.keyrange import prefix_end
+from strongroom.store.sqlite_audit import insert_events
 
 T = TypeVar("T")
-
-# One statement appends a batch of audit events from four values: the first number, the
-# bodies end to end, the hashes end to end (the head's first: row k's prev_hash is hash
-# k - 1) and a JSON array of (offset << 32 | length) per body. SQLite cuts the rows out
-# (substr on a BLOB counts bytes). Binding four values per row cost more in the sqlite3
-# module (a bytes value goes through its adapter lookup, so each was copied to a bytearray
-# first) than the rows' insert itself, and a statement per few hundred rows released and
-# took back the GIL each time, which a busy event loop makes a wait.
-_AUDIT_INSERT = (
-    "INSERT INTO audit (seq, body, prev_hash, hash) "
-    "SELECT ?1 + key, substr(?2, (value >> 32) + 1, value & 4294967295), "
-    "substr(?3, 32 * key + 1, 32), substr(?3, 32 * key + 33, 32) FROM json_each(?4)"
-)
-_AUDIT_BYTES_PER_INSERT = 1 << 28  # bodies per statement: under SQLite's 1 GB value limit
 
 _ABOVE_ALL_TEXT = b""  # SQLite orders every TEXT value below every BLOB value
 
@@ -67,25 +51,6 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
 ]
-
-
-def _audit_statements(lengths: Sequence[int]) -> list[tuple[int, int]]:
-    """The rows ``(start, end)`` of each INSERT of a batch of bodies of ``lengths`` bytes.
-
-    One statement unless the bodies exceed ``_AUDIT_BYTES_PER_INSERT`` together; a body
-    larger than that gets a statement of its own.
-    """
-    if sum(lengths) <= _AUDIT_BYTES_PER_INSERT:
-        return [(0, len(lengths))]
-    ranges: list[tuple[int, int]] = []
-    start = size = 0
-    for row, length in enumerate(lengths):
-        if row > start and size + length > _AUDIT_BYTES_PER_INSERT:
-            ranges.append((start, row))
-            start, size = row, 0
-        size += length
-    ranges.append((start, len(lengths)))
-    return ranges
 
 
 class SqliteTx:
@@ -242,23 +207,7 @@ class SqliteTx:
             head = record_from_row(row, 0)
             seq, prev = head.seq, head.hash
         hashes = chain.links(prev, seq, bodies)
-        chained = b"".join((prev, *hashes))  # row k's prev_hash, then its hash
-        lengths = list(map(len, bodies))
-        for start, end in _audit_statements(lengths):
-            part = lengths[start:end]
-            offsets = itertools.accumulate(part, initial=0)  # one more than part: the end
-            packed = [o << 32 | n for o, n in zip(offsets, part, strict=False)]
-            self._conn.execute(
-                _AUDIT_INSERT,
-                (
-                    seq + 1 + start,
-                    # substr of a zero-length blob is NULL: empty bodies alone get a
-                    # byte to be cut from (their length, 0, is what they take of it)
-                    b"".join(bodies[start:end]) or b"\x00",
-                    chained[32 * start : 32 * (end + 1)],
-                    orjson.dumps(packed).decode("ascii"),
-                ),
-            )
+        insert_events(self._conn, seq + 1, prev, hashes, bodies)
         return seq + 1, prev, hashes
 
     def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
