@@ -15,10 +15,14 @@ checkpoint file), on SQLite (a file on the data disk, ``synchronous=FULL``) and,
 
 With ``--compare PYTHON`` another checkout's interpreter runs the same child beside this
 one. Prints a table (no document section: ``bench/kms_core.py`` publishes the flush
-cost with the rest of the key service core).
+cost with the rest of the key service core). ``--split`` says where this checkout's flush
+time goes instead: the chain's HMACs (``AuditChain.links``), SQLite's insert of the rows,
+the rest of the store transaction (its reads, the keys' uses, the commit, its fsync and
+WAL checkpoints) and the audit log's own work, in CPU µs per event.
 
     python bench/audit_flush.py --compare /path/to/main/.venv/bin/python
     python bench/audit_flush.py --compare PYTHON --postgres --no-callgrind
+    python bench/audit_flush.py --split
 """
 
 from __future__ import annotations
@@ -59,7 +63,36 @@ def _store(kind: str, base: Path) -> Iterator[Any]:
         store.close()
 
 
-def child(kind: str, events: int, batches: int, counted: bool) -> None:
+_PHASES: dict[str, float] = {}
+
+
+def _timed_phase(owner: Any, name: str, phase: str) -> None:
+    """Wrap ``owner.name`` to add its CPU time (this thread's) to ``_PHASES[phase]``."""
+    inner = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.thread_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _PHASES[phase] = _PHASES.get(phase, 0.0) + time.thread_time() - start
+
+    setattr(owner, name, timed)
+
+
+def _split_phases() -> None:
+    """Time the flush's parts (``--split``): the chain, the rows' insert, the transaction."""
+    import strongroom.store.sqlite as sqlite_store
+    from strongroom.kms.audit_log import AuditLog
+    from strongroom.ports.audit_chain import AuditChain
+
+    _timed_phase(AuditChain, "links", "chain HMACs")
+    _timed_phase(sqlite_store, "insert_events", "rows inserted")
+    _timed_phase(sqlite_store.SqliteStore, "write", "transaction")
+    _timed_phase(AuditLog, "flush", "flush")
+
+
+def child(kind: str, events: int, batches: int, counted: bool, split: bool = False) -> None:
     """Queue and flush ``batches`` x ``events`` events; print the CPU µs of each flush."""
     from strongroom.audittrail import CheckpointFile
     from strongroom.kms import KeyService, SystemClock
@@ -89,6 +122,8 @@ def child(kind: str, events: int, batches: int, counted: bool) -> None:
         for _ in range(2 * events):  # warm-up: caches, statements, the chain head
             call(caller, "Decrypt", request)
         audit.flush()
+        if split:
+            _split_phases()
         found: list[float] = []
 
         def flush(_: object = None, __: object = None) -> None:
@@ -103,6 +138,16 @@ def child(kind: str, events: int, batches: int, counted: bool) -> None:
                 functools.reduce(flush, range(1), None)  # the only part callgrind counts
             else:
                 flush()
+        if split:
+            phases = {name: cpu / (events * batches) * 1e6 for name, cpu in _PHASES.items()}
+            flush, transaction = phases.pop("flush"), phases.pop("transaction")
+            chain, rows = phases["chain HMACs"], phases["rows inserted"]
+            print(f"CPU µs per event, {batches} flushes of {events} events (SQLite):")
+            print(f"  chain HMACs (AuditChain.links)           {chain:5.2f}")
+            print(f"  rows inserted (one statement per batch)  {rows:5.2f}")
+            print(f"  rest of the transaction (commit, fsync)  {transaction - chain - rows:5.2f}")
+            print(f"  audit log (queue, anchor, checkpoints)   {flush - transaction:5.2f}")
+            print(f"  whole flush                              {flush:5.2f}")
         service.close()
     print("JSON " + json.dumps(found))
 
@@ -152,12 +197,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per side")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL too")
     parser.add_argument("--no-callgrind", action="store_true", help="timings only")
+    parser.add_argument("--split", action="store_true", help="where this checkout's time goes")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, events, batches = args.child
         child(kind, int(events), int(batches), args.counted)
+        return
+    if args.split:
+        child("sqlite", args.events, args.batches, counted=False, split=True)
         return
     sides = [("this", sys.executable)]
     if args.compare:

@@ -133,6 +133,20 @@ def test_each_attack_is_named_by_verify_and_refused_by_the_server(
     assert "audit-checkpoint.json" in stderr and f"event {EVENTS}" in stderr
 
 
+@pytest.mark.parametrize("seq", [1, 2, 123, EVENTS - 1, EVENTS])
+def test_an_edit_inside_one_flushed_batch_is_named_at_its_event(data_dir: Path, seq: int) -> None:
+    # _populate's close wrote all EVENTS events in one flush, one transaction and one
+    # INSERT statement: every event still has its own keyed link, so an edited body is
+    # reported at that event, whether first, inside or last in the batch.
+    with _db(data_dir) as db:
+        db.execute(
+            "UPDATE audit SET body = CAST(replace(body, '\"n\"', '\"N\"') AS BLOB) WHERE seq = ?",
+            (seq,),
+        )
+    report = _verify(data_dir)
+    assert (report["Intact"], report["BrokenAt"], report["Kind"]) == (False, seq, "rewritten")
+
+
 def test_a_damaged_column_is_named_not_a_crash(data_dir: Path) -> None:
     with _db(data_dir) as db:
         db.execute("UPDATE audit SET hash = 'not a hash' WHERE seq = 50")

@@ -6,14 +6,15 @@ import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import SupportsIndex, overload
+from typing import Any, SupportsIndex, overload
 
 import pytest
 
 from strongroom.errors import AuditUnavailableError
-from strongroom.kms import Caller
+from strongroom.kms import Caller, audit_log
 from strongroom.kms.audit_log import AuditLog
 from strongroom.ports import ManualClock
+from strongroom.ports.audit_chain import verify_chain
 from strongroom.store import SqliteStore
 
 
@@ -146,5 +147,57 @@ def test_a_flush_under_steady_arrivals_ends(tmp_path: Path) -> None:
         assert log.flush() == 2  # r4, then r5
         bodies = [json.loads(r.body) for r in store.read(lambda tx: tx.read_audit())]
         assert [b["requestId"] for b in bodies] == ["r1", "r2", "r3", "r4", "r5"]
+    finally:
+        store.close()
+
+
+def test_a_flush_writes_max_batch_pieces_then_the_arrivals_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two passes: the 5 queued events in pieces of MAX_BATCH (one transaction each), then
+    # the 3 that arrived while those were written, in pieces too; the 2 that arrived during
+    # the second pass wait. Every event is chained in order.
+    monkeypatch.setattr(audit_log, "MAX_BATCH", 2)
+    store = SqliteStore(tmp_path / "s.db")
+    log = AuditLog(store, ManualClock())
+    caller = Caller(tenant="111122223333", principal_arn="arn:aws:iam::111122223333:user/a")
+    arrived = iter(range(6, 100))
+    transactions = 0
+    write = store.write
+
+    def counted(fn: Callable[[Any], Any]) -> Any:
+        nonlocal transactions
+        transactions += 1
+        return write(fn)
+
+    monkeypatch.setattr(store, "write", counted)
+    try:
+        for i in range(1, 6):
+            log.record_call(caller, f"r{i}", "Decrypt", None, "Success")
+        steady = _AlwaysArriving(
+            lambda: log.record_call(caller, f"r{next(arrived)}", "Decrypt", None, "Success")
+        )
+        steady.extend(log._pending)
+        log._pending = steady
+        assert log.flush() == 8
+        assert transactions == 5  # 2 + 2 + 1, then 2 + 1
+        assert log.pending() == 2
+        records = store.read(lambda tx: tx.read_audit())
+        assert verify_chain(records) == (8, records[-1].hash)
+        bodies = [json.loads(r.body) for r in records]
+        assert [b["requestId"] for b in bodies] == [f"r{i}" for i in range(1, 9)]
+    finally:
+        store.close()
+
+
+def test_a_flush_with_nothing_queued_still_writes_the_key_uses(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    log = AuditLog(store, ManualClock())
+    try:
+        arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        log.key_uses.note(arn, "Decrypt", 5.0, "r1")
+        assert log.flush() == 0  # no event, but the transaction of the uses ran
+        assert log.key_uses.latest(arn) is None  # committed: no longer held in memory
+        assert store.read(lambda tx: tx.read_audit()) == []
     finally:
         store.close()

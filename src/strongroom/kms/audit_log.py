@@ -213,22 +213,35 @@ class AuditLog:
         return written
 
     def _write_all(self) -> int:
-        written = 0
         if self.altered is not None:
             raise StoreError(self.altered)
-        uses = self.key_uses.take()
         # What is queued now, in MAX_BATCH pieces, then once what arrived while that was
         # written; later arrivals wait for the next flush. Writing until the queue is
         # empty never ends under steady load: a flush became a stream of transactions of
         # a few dozen events each (a commit, an fsync and GIL handoffs apiece).
-        limit, again = len(self._pending), True
+        uses = self.key_uses.take()
+        queued = len(self._pending)
+        written = self._write_queued(queued, uses) if queued else 0
+        # the second pass writes the keys' uses (and a drop count) if the first did not run
+        written += self._write_queued(len(self._pending), {} if queued else uses)
+        if self._unpublished and (
+            self._unpublished >= CHECKPOINT_EVENTS
+            or self._clock.now() - self._published_at >= CHECKPOINT_SECONDS
+        ):
+            self.publish_checkpoint()
+        return written
+
+    def _write_queued(self, limit: int, uses: dict[str, KeyUseRecord]) -> int:
+        """Append the first ``limit`` queued events, ``MAX_BATCH`` per transaction.
+
+        ``uses`` and an ``AuditEventsDropped`` event, if drops are unreported, go in the
+        first transaction, which runs even with no event to write if they are there.
+        Returns how many events were written; on failure puts the batch back and raises.
+        """
+        written = 0
         while True:
-            if limit <= 0:
-                if not again:
-                    break
-                limit, again = len(self._pending), False
             with self._lock:
-                batch = self._pending[: min(MAX_BATCH, limit)] if limit > 0 else []
+                batch = self._pending[: min(MAX_BATCH, limit)]
                 limit -= len(batch)
                 # exactly what was taken: a fail-closed append runs without the lock and
                 # may land between the copy and this removal
@@ -238,7 +251,7 @@ class AuditLog:
                     batch.append(self._drop_event(self._unreported_drops))
                     self._unreported_drops = 0
             if not batch and not uses:
-                break
+                return written
             anchor = self._anchor()
             try:
                 last = self._store.write(
@@ -255,16 +268,12 @@ class AuditLog:
             written += len(batch)
             if uses:
                 self.key_uses.written()
-            uses = {}
+                uses = {}
             if last is not None:
                 self._last = (last.seq, last.hash)
                 self._unpublished += len(batch)
-        if self._unpublished and (
-            self._unpublished >= CHECKPOINT_EVENTS
-            or self._clock.now() - self._published_at >= CHECKPOINT_SECONDS
-        ):
-            self.publish_checkpoint()
-        return written
+            if limit <= 0:
+                return written
 
     def _drop_event(self, count: int) -> bytes:
         event = {"operation": "AuditEventsDropped", "count": count, "result": "Success"}

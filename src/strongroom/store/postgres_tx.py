@@ -9,7 +9,7 @@ past the unit, so the store can retry.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -54,7 +54,9 @@ class PostgresTx:
         self.conflict = False
         self.audit_conflict = False
 
-    def _exec(self, query: Any, params: Sequence[object] = ()) -> psycopg.Cursor[Any]:
+    def _exec(
+        self, query: Any, params: Sequence[object] | Mapping[str, object] = ()
+    ) -> psycopg.Cursor[Any]:
         if self.failed is not None:  # the server has aborted this transaction already
             raise self.failed
         try:
@@ -298,14 +300,13 @@ class PostgresTx:
         self._exec(
             "INSERT INTO audit (seq, body, prev_hash, hash) "
             # binary parameters (%b): bytea arrays as text cost ~13 µs of client CPU per
-            # event in escaping; in binary ~1 µs
-            "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[], %b::bytea[])",
-            (
-                list(range(seq + 1, seq + 1 + len(hashes))),
-                list(map(bytes, bodies)),
-                [prev, *hashes[:-1]],
-                hashes,
-            ),
+            # event in escaping; in binary ~1 µs. The hashes go end to end in one bytea,
+            # the head's first (row k's prev_hash is hash k - 1): no array of them to send
+            "SELECT %(seq)b::bigint + n, body, "
+            "substring(%(hashes)b::bytea FROM 32 * n::int - 31 FOR 32), "
+            "substring(%(hashes)b::bytea FROM 32 * n::int + 1 FOR 32) "
+            "FROM unnest(%(bodies)b::bytea[]) WITH ORDINALITY AS batch (body, n)",
+            {"seq": seq, "hashes": b"".join((prev, *hashes)), "bodies": list(bodies)},
         )
         self._exec(
             "UPDATE audit_head SET seq = %s, hash = %s WHERE one", (seq + len(hashes), hashes[-1])

@@ -7,8 +7,6 @@ for writers. Every connection belongs to one thread.
 
 from __future__ import annotations
 
-import functools
-import itertools
 import json
 import sqlite3
 import threading
@@ -20,10 +18,9 @@ from strongroom.errors import StoreError
 from strongroom.ports import AuditRecord
 from strongroom.ports.audit_chain import GENESIS_HASH, UNKEYED, AuditChain, record_from_row
 from strongroom.store.keyrange import prefix_end
+from strongroom.store.sqlite_audit import insert_events
 
 T = TypeVar("T")
-
-_AUDIT_ROWS_PER_INSERT = 500  # 2,000 bound values: under every SQLite build's limit
 
 _ABOVE_ALL_TEXT = b""  # SQLite orders every TEXT value below every BLOB value
 
@@ -54,13 +51,6 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
 ]
-
-
-@functools.lru_cache(maxsize=64)
-def _audit_insert(rows: int) -> str:
-    """The INSERT of ``rows`` audit events, four values each."""
-    values = ",".join(["(?,?,?,?)"] * rows)
-    return f"INSERT INTO audit (seq, body, prev_hash, hash) VALUES {values}"  # noqa: S608 - placeholders only
 
 
 class SqliteTx:
@@ -217,24 +207,7 @@ class SqliteTx:
             head = record_from_row(row, 0)
             seq, prev = head.seq, head.hash
         hashes = chain.links(prev, seq, bodies)
-        # Rows built in C (no object per event beyond its values), blobs as bytearrays:
-        # sqlite3 binds a bytearray directly, while bytes go through its adapter lookup,
-        # which costs more than the copy (each hash is copied once, for its row and the
-        # next row's prev_hash). One multi-row INSERT per chunk rather than executemany:
-        # sqlite3 releases the GIL around every statement step, and a thread that needs it
-        # back from a busy event loop waits a switch interval each time.
-        bound = list(map(bytearray, hashes))
-        rows = zip(
-            range(seq + 1, seq + 1 + len(bound)),
-            map(bytearray, bodies),
-            [bytearray(prev), *bound[:-1]],
-            bound,
-            strict=True,
-        )
-        values = list(itertools.chain.from_iterable(rows))
-        for start in range(0, len(bound), _AUDIT_ROWS_PER_INSERT):
-            count = min(_AUDIT_ROWS_PER_INSERT, len(bound) - start)
-            self._conn.execute(_audit_insert(count), values[4 * start : 4 * (start + count)])
+        insert_events(self._conn, seq + 1, prev, hashes, bodies)
         return seq + 1, prev, hashes
 
     def read_audit(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
