@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import struct
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -29,9 +31,9 @@ class AuthenticationFailed(Exception):
     """The tag, MAC or commitment did not verify. Carries no detail on purpose."""
 
 
-def random_bytes(n: int) -> bytes:
-    """Return ``n`` bytes from the operating system's CSPRNG."""
-    return secrets.token_bytes(n)
+random_bytes: Callable[[int], bytes] = os.urandom
+"""Return ``n`` bytes from the operating system's CSPRNG (what ``secrets.token_bytes`` returns,
+without its frame: data keys and every blob's salt and nonce come from here)."""
 
 
 def new_key() -> bytes:
