@@ -86,6 +86,7 @@ _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # The header that names the operation: signed whenever sent, so it cannot be swapped.
 _MUST_SIGN_IF_SENT = ("x-amz-target",)
 _TO_SIGN = ALGORITHM + "\n"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +203,13 @@ class SigV4Verifier:
         access_key = self._lookup(auth.access_key_id)
         if access_key is None:
             raise AuthError(UNRECOGNIZED, MSG_UNRECOGNIZED)
-        canonical = signed.template.canonical(
-            request, headers, auth, payload_hash(headers, request.body)
-        )
+        # payload_hash, its common case inlined (no x-amz-content-sha256 header)
+        body = request.body
+        if "x-amz-content-sha256" in headers:
+            hashed = payload_hash(headers, body)
+        else:
+            hashed = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+        canonical = signed.template.canonical(request, headers, auth, hashed)
         string_to_sign = (
             f"{_TO_SIGN}{amz_date}{signed.scope_line}"
             f"{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
