@@ -21,7 +21,6 @@ parsing are :mod:`strongroom.crypto.blob_header`'s (its names are this module's 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
@@ -159,7 +158,7 @@ class MessageKeys:
     def _sealed(
         self, tenant: str, head: bytes, plaintext: bytes, context: Mapping[str, str] | None
     ) -> bytes:
-        fresh = os.urandom(SALT_BYTES + NONCE_BYTES)  # the salt, then the nonce
+        fresh = random_bytes(SALT_BYTES + NONCE_BYTES)  # the salt, then the nonce
         mac = self._hmac.copy()
         mac.update(fresh[:SALT_BYTES] + b"\x01")
         aad = b"".join(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import struct
 from collections.abc import Callable
@@ -31,9 +30,9 @@ class AuthenticationFailed(Exception):
     """The tag, MAC or commitment did not verify. Carries no detail on purpose."""
 
 
-random_bytes: Callable[[int], bytes] = os.urandom
-"""Return ``n`` bytes from the operating system's CSPRNG (what ``secrets.token_bytes`` returns,
-without its frame: data keys and every blob's salt and nonce come from here)."""
+random_bytes: Callable[[int], bytes] = secrets.token_bytes
+"""Return ``n`` bytes from the operating system's CSPRNG (``secrets.token_bytes`` itself,
+without a frame of ours: data keys and every blob's salt and nonce come from here)."""
 
 
 def new_key() -> bytes:
