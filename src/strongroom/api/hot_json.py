@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -39,6 +39,7 @@ HotRoute = Callable[[Caller, dict[str, Any], str], bytes | None]
 _a2b = binascii.a2b_base64
 _b2a = binascii.b2a_base64
 _dumps = orjson.dumps
+_T = TypeVar("_T")
 
 
 def blob_of(value: object, limit: int) -> bytes | None:
@@ -52,6 +53,14 @@ def blob_of(value: object, limit: int) -> bytes | None:
     return blob if len(blob) <= limit else None
 
 
+# The JSON between a response's base64 members is the same for every answer under one key
+# (and KeyMaterialId): made once by the encoder, from the response with those members
+# empty, so the body is byte for byte the encoder's (base64 text needs no escaping).
+_CIPHERTEXT_OPEN = b'{"CiphertextBlob":"'
+_CLOSE = b'"}'
+_MAX_TEMPLATES = 4096
+
+
 class HotJson:
     """The hot operations' JSON bodies over a backend's :class:`HotKeyService`."""
 
@@ -62,6 +71,10 @@ class HotJson:
             "Decrypt": self.decrypt,
             "GenerateDataKey": self.generate_data_key,
         }
+        # the response templates, by key ARN (and KeyMaterialId); bounded
+        self._encrypt_tails: dict[str, bytes] = {}
+        self._decrypt_heads: dict[tuple[str, str], bytes] = {}
+        self._data_key_middles: dict[tuple[str, str], bytes] = {}
 
     def encrypt(self, caller: Caller, body: dict[str, Any], request_id: str) -> bytes | None:
         """The response body of a plain ``Encrypt``, or ``None``."""
@@ -80,22 +93,32 @@ class HotJson:
         done = self._hot.encrypt(caller, request_id, key_id, plaintext, context)
         if done is None:
             return None
-        return _dumps(
-            {
-                "CiphertextBlob": _b2a(done[0], newline=False).decode("ascii"),
+        tail = self._encrypt_tails.get(done[1])
+        if tail is None:
+            empty = {
+                "CiphertextBlob": "",
                 "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
                 "KeyId": done[1],
             }
-        )
+            tail = _dumps(empty)[len(_CIPHERTEXT_OPEN) :]
+            _remember(self._encrypt_tails, done[1], tail)
+        return b"".join((_CIPHERTEXT_OPEN, _b2a(done[0], newline=False), tail))
 
     def decrypt(self, caller: Caller, body: dict[str, Any], request_id: str) -> bytes | None:
         """The response body of a plain ``Decrypt``, or ``None``."""
         context = body.get("EncryptionContext")
         algorithm = body.get("EncryptionAlgorithm")
         key_id = body.get("KeyId")
-        blob = blob_of(body.get("CiphertextBlob"), MAX_CIPHERTEXT)
+        # blob_of(body.get("CiphertextBlob"), MAX_CIPHERTEXT), inlined
+        value = body.get("CiphertextBlob")
+        if type(value) is not str or not value or len(value) % 4:
+            return None
+        try:
+            blob = _a2b(value, strict_mode=True)
+        except (binascii.Error, ValueError):
+            return None
         if (
-            blob is None
+            len(blob) > MAX_CIPHERTEXT
             or not body.keys() <= DECRYPT_MEMBERS
             or (context is not None and not plain_context(context))
             or (algorithm is not None and algorithm != SYMMETRIC_DEFAULT)
@@ -105,14 +128,18 @@ class HotJson:
         done = self._hot.decrypt(caller, request_id, blob, context, key_id)
         if done is None:
             return None
-        return _dumps(
-            {
+        named = (done[0], done[1])
+        head = self._decrypt_heads.get(named)
+        if head is None:
+            empty = {
                 "EncryptionAlgorithm": SYMMETRIC_DEFAULT,
                 "KeyId": done[0],
                 "KeyMaterialId": done[1],
-                "Plaintext": _b2a(done[2], newline=False).decode("ascii"),
+                "Plaintext": "",
             }
-        )
+            head = _dumps(empty)[: -len(_CLOSE)]
+            _remember(self._decrypt_heads, named, head)
+        return b"".join((head, _b2a(done[2], newline=False), _CLOSE))
 
     def generate_data_key(
         self, caller: Caller, body: dict[str, Any], request_id: str
@@ -131,11 +158,29 @@ class HotJson:
         done = self._hot.generate_data_key(caller, request_id, key_id, size, context)
         if done is None:
             return None
-        return _dumps(
-            {
-                "CiphertextBlob": _b2a(done[0], newline=False).decode("ascii"),
+        named = (done[1], done[2])
+        middle = self._data_key_middles.get(named)
+        if middle is None:
+            empty = {
+                "CiphertextBlob": "",
                 "KeyId": done[1],
                 "KeyMaterialId": done[2],
-                "Plaintext": _b2a(done[3], newline=False).decode("ascii"),
+                "Plaintext": "",
             }
+            middle = _dumps(empty)[len(_CIPHERTEXT_OPEN) : -len(_CLOSE)]
+            _remember(self._data_key_middles, named, middle)
+        return b"".join(
+            (
+                _CIPHERTEXT_OPEN,
+                _b2a(done[0], newline=False),
+                middle,
+                _b2a(done[3], newline=False),
+                _CLOSE,
+            )
         )
+
+
+def _remember(templates: dict[_T, bytes], name: _T, template: bytes) -> None:
+    if len(templates) >= _MAX_TEMPLATES:
+        templates.clear()
+    templates[name] = template

@@ -36,9 +36,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as keyed_hmac
 
 from strongroom.api.sigv4_canonical import (
+    HeadTemplate,
     SignedParts,
     canonical_query,
-    canonical_request,
     canonical_uri,
     payload_hash,
     signing_key,
@@ -85,6 +85,8 @@ SIGNING_KEY_CACHE_SIZE = 4096
 _REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # The header that names the operation: signed whenever sent, so it cannot be swapped.
 _MUST_SIGN_IF_SENT = ("x-amz-target",)
+_TO_SIGN = ALGORITHM + "\n"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,29 @@ class Verified:
         return self.access_key.access_key_id
 
 
+class _Signed:
+    """An ``Authorization`` head (all but the signature), parsed and checked.
+
+    With what every request signed under it needs again: derived from the header alone,
+    and the signing HMAC and :class:`Verified` of the access key that last signed under it.
+    """
+
+    __slots__ = ("auth", "last", "scope_line", "template", "unsigned")
+
+    def __init__(self, auth: Authorization) -> None:
+        self.auth = auth
+        self.template = HeadTemplate(auth)
+        self.scope_line = f"\n{auth.scope}\n"
+        # the headers that must be signed if sent and are not: each request checks these
+        self.unsigned = tuple(n for n in _MUST_SIGN_IF_SENT if n not in auth.signed_headers)
+        # (access key, its signing HMAC for this scope, its Verified): one tuple, replaced
+        # whole, so a thread reads the three of one key
+        self.last: tuple[AccessKey, keyed_hmac.HMAC, Verified] | None = None
+
+    def __repr__(self) -> str:
+        return "_Signed(<authorization>)"
+
+
 class SigV4Verifier:
     """Checks SigV4 ``Authorization`` headers against the access keys ``lookup`` knows.
 
@@ -141,7 +166,7 @@ class SigV4Verifier:
         self._keys: dict[tuple[str, str, str, str], keyed_hmac.HMAC] = {}
         self._last_date: tuple[str, tuple[str, float]] = ("", ("", 0.0))
         # Authorization headers up to their signature, parsed and scope-checked
-        self._heads: dict[str, Authorization] = {}
+        self._heads: dict[str, _Signed] = {}
         self._verified: dict[tuple[str, str, str], Verified] = {}
 
     def verify(self, request: SignedParts, by_name: dict[str, list[str]] | None = None) -> Verified:
@@ -158,7 +183,8 @@ class SigV4Verifier:
             raise AuthError(MISSING_TOKEN, MSG_MISSING)
         if len(authorization) > 1:
             raise AuthError(INCOMPLETE, "Only one Authorization header may be sent.")
-        auth, signature = self._authorization(authorization[0], headers)
+        signed, signature = self._authorization(authorization[0], headers)
+        auth = signed.auth
         # self._timestamp, its common case inlined (requests share their X-Amz-Date)
         amz = headers.get("x-amz-date")
         last = self._last_date  # one read: other threads may replace it meanwhile
@@ -168,8 +194,8 @@ class SigV4Verifier:
             amz_date, sent = self._timestamp(headers)
         if auth.date != amz_date[:8]:
             self._check_scope(auth, amz_date)  # raises, naming both dates
-        for name in _MUST_SIGN_IF_SENT:
-            if name in headers and name not in auth.signed_headers:
+        for name in signed.unsigned:
+            if name in headers:
                 raise AuthError(INVALID, f"'{name}' must be a signed header.")
         now = self._clock()
         if not now - self._max_skew <= sent <= now + self._max_skew:
@@ -177,24 +203,35 @@ class SigV4Verifier:
         access_key = self._lookup(auth.access_key_id)
         if access_key is None:
             raise AuthError(UNRECOGNIZED, MSG_UNRECOGNIZED)
-        canonical = canonical_request(request, headers, auth, payload_hash(headers, request.body))
+        # payload_hash, its common case inlined (no x-amz-content-sha256 header)
+        body = request.body
+        if "x-amz-content-sha256" in headers:
+            hashed = payload_hash(headers, body)
+        else:
+            hashed = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+        canonical = signed.template.canonical(request, headers, auth, hashed)
         string_to_sign = (
-            f"{ALGORITHM}\n{amz_date}\n{auth.scope}\n"
-            + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+            f"{_TO_SIGN}{amz_date}{signed.scope_line}"
+            f"{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
         )
-        mac = self._keys.get((access_key.secret_access_key, auth.date, auth.region, auth.service))
-        if mac is None:
-            mac = self._signing_key(access_key, auth)
-        mac = mac.copy()
+        known = signed.last  # one read: other threads may replace it meanwhile
+        verified: Verified | None = None
+        if known is not None and known[0] is access_key:
+            signing, verified = known[1], known[2]
+        else:
+            # the access key is another (or the same, looked up again): its own HMAC and
+            # Verified, from the verifier's caches (shared by every head of the key)
+            signing = self._signing_key(access_key, auth)
+        mac = signing.copy()
         mac.update(string_to_sign.encode("utf-8"))
         expected = mac.finalize().hex()
         # both ASCII text: ``signature`` is 64 hex digits or empty (see _authorization)
         if not hmac.compare_digest(expected, signature):
             raise AuthError(INVALID, MSG_MISMATCH)
-        verified = self._verified.get((auth.access_key_id, auth.region, auth.service))
-        if verified is not None and verified.access_key is access_key:
-            return verified
-        return self._verified_as(access_key, auth)
+        if verified is None:
+            verified = self._verified_as(access_key, auth)
+            signed.last = (access_key, signing, verified)
+        return verified
 
     def _verified_as(self, access_key: AccessKey, auth: Authorization) -> Verified:
         """The :class:`Verified` of this key, region and service (one object per triple)."""
@@ -207,9 +244,7 @@ class SigV4Verifier:
             self._verified[memo_key] = verified
         return verified
 
-    def _authorization(
-        self, value: str, headers: dict[str, list[str]]
-    ) -> tuple[Authorization, str]:
+    def _authorization(self, value: str, headers: dict[str, list[str]]) -> tuple[_Signed, str]:
         """The parsed Authorization header and its signature, checked but for the date.
 
         The signature is returned only if it is 64 hex digits (else ``""``, which no
@@ -223,8 +258,14 @@ class SigV4Verifier:
         head, mark, signature = value.rpartition("Signature=")
         # 64 ASCII letters and digits parse the same after a remembered head whatever they
         # are (no comma, space or "="); any that are not lowercase hex then fail the
-        # compare, as the full parse's "" does. Cheaper than the pattern's fullmatch.
-        if mark and len(signature) == 64 and signature.isascii() and signature.isalnum():
+        # compare, as the full parse's "" does. bytes.isalnum of the ASCII bytes is a
+        # table lookup a byte (str.isalnum looks each character up in Unicode's tables).
+        if (
+            mark
+            and len(signature) == 64
+            and signature.isascii()
+            and signature.encode("ascii").isalnum()
+        ):
             known = self._heads.get(head)
             if known is not None:
                 if "x-amz-security-token" in headers:
@@ -235,11 +276,12 @@ class SigV4Verifier:
             raise AuthError(UNRECOGNIZED, MSG_UNRECOGNIZED)
         amz_date, _ = self._timestamp(headers)
         self._check_scope(auth, amz_date)
+        signed = _Signed(auth)
         if mark and auth.signature == signature:
             if len(self._heads) >= SIGNING_KEY_CACHE_SIZE:
                 self._heads.clear()
-            self._heads[head] = auth
-        return auth, auth.signature if SIGNATURE.fullmatch(auth.signature) else ""
+            self._heads[head] = signed
+        return signed, auth.signature if SIGNATURE.fullmatch(auth.signature) else ""
 
     def _timestamp(self, headers: dict[str, list[str]]) -> tuple[str, float]:
         """:func:`request_time`, remembering the last X-Amz-Date (requests share seconds)."""

@@ -15,22 +15,34 @@ Each message has its own key, ``HKDF-Expand(version material, "strongroom/blob/v
 and AES-256-GCM authenticates ``"strongroom/blob/v1" || lp(tenant) || header || context``
 where ``header`` is every byte before the salt and ``context`` the canonical encryption
 context. So the tenant, key, version, user and context are all bound: changing any of
-them, or any bit of the blob, fails as one :class:`InvalidBlob`.
+them, or any bit of the blob, fails as one :class:`InvalidBlob`. The header's layout and
+parsing are :mod:`strongroom.crypto.blob_header`'s (its names are this module's too).
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
-from enum import IntEnum
-from typing import NamedTuple
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom.crypto.blob_header import (
+    BLOB_VERSION,
+    ENCODED_HEADERS,
+    MAX_KEY_ID_BYTES,
+    MAX_USER_ID_BYTES,
+    SALT_BYTES,
+    BlobHeader,
+    BlobKind,
+    HeaderCache,
+    InvalidBlob,
+    encode_header,
+    parse_header,
+)
 from strongroom.crypto.context import encode_context
 from strongroom.crypto.hazmat import (
     NONCE_BYTES,
-    TAG_BYTES,
     AuthenticationFailed,
     aes_gcm_decrypt,
     aes_gcm_encrypt,
@@ -38,146 +50,48 @@ from strongroom.crypto.hazmat import (
     random_bytes,
 )
 
-BLOB_VERSION = 1
-SALT_BYTES = 16
-MAX_KEY_ID_BYTES = 64
-MAX_USER_ID_BYTES = 256
+__all__ = [
+    "BLOB_VERSION",
+    "MAX_KEY_ID_BYTES",
+    "MAX_USER_ID_BYTES",
+    "SALT_BYTES",
+    "BlobHeader",
+    "BlobKind",
+    "HeaderCache",
+    "InvalidBlob",
+    "MessageKeys",
+    "open_blob",
+    "parse_header",
+    "seal",
+    "seal_with",
+]
+
 _LABEL = b"strongroom/blob/v1"
-_MIN_TAIL = SALT_BYTES + NONCE_BYTES + TAG_BYTES
 _NO_CONTEXT = encode_context(None)
 
 
-class BlobKind(IntEnum):
-    """What a blob is encrypted under."""
-
-    KEY = 1
-    USER_KEY = 2
-
-
-class InvalidBlob(Exception):
-    """The bytes are not a valid blob, or do not authenticate. Carries no detail."""
+# "strongroom/blob/v1" || u32 len(tenant) || tenant, by tenant: how every blob of a
+# tenant's keys begins its associated data. Bounded: when full, everything is forgotten.
+_TENANT_AAD: dict[str, bytes] = {}
+_MAX_TENANTS = 4096
 
 
-# A named tuple, not a frozen dataclass: built on every Encrypt and GenerateDataKey, and a
-# frozen dataclass sets each field through object.__setattr__ (about 1 µs; this: 0.1).
-class BlobHeader(NamedTuple):
-    """The public part of a blob: which key (and user key) can open it."""
-
-    key_id: str
-    key_version: int
-    kind: BlobKind = BlobKind.KEY
-    user_id: str | None = None
-
-    def encode(self) -> bytes:
-        """Return the header bytes (the prefix of the blob before the salt)."""
-        key_id = self.key_id.encode("ascii")
-        if not 1 <= len(key_id) <= MAX_KEY_ID_BYTES:
-            raise ValueError("key id length out of range")
-        if not 1 <= self.key_version <= 0xFFFFFFFF:
-            raise ValueError("key version out of range")
-        out = bytearray((BLOB_VERSION, int(self.kind), len(key_id)))
-        out += key_id
-        out += struct.pack(">I", self.key_version)
-        if self.kind is BlobKind.USER_KEY:
-            if self.user_id is None:
-                raise ValueError("a user-key blob needs a user id")
-            user = self.user_id.encode("utf-8")
-            if not 1 <= len(user) <= MAX_USER_ID_BYTES:
-                raise ValueError("user id length out of range")
-            out += struct.pack(">H", len(user)) + user
-        elif self.user_id is not None:
-            raise ValueError("only user-key blobs carry a user id")
-        return bytes(out)
-
-
-def parse_header(blob: bytes) -> tuple[BlobHeader, int]:
-    """Parse the header of ``blob``; return it and the offset of the salt.
-
-    Raises :class:`InvalidBlob` for anything malformed, including a blob too short to
-    hold salt, nonce and tag after the header.
-    """
-    size = len(blob)
-    if size < 3 or blob[0] != BLOB_VERSION:
-        raise InvalidBlob
-    kind_byte, id_len = blob[1], blob[2]
-    if not 1 <= id_len <= MAX_KEY_ID_BYTES:
-        raise InvalidBlob
-    offset = 3 + id_len + 4  # key id, then the u32 version
-    if kind_byte == 1:  # BlobKind.KEY, the common case, checked in one go
-        if size < offset + _MIN_TAIL:
-            raise InvalidBlob
-        version = int.from_bytes(blob[offset - 4 : offset], "big")
-        if version == 0:
-            raise InvalidBlob
-        try:
-            key_id = blob[3 : 3 + id_len].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise InvalidBlob from exc
-        return BlobHeader(key_id, version), offset
-    if kind_byte != 2 or size < offset + 2:
-        raise InvalidBlob
-    try:
-        key_id = blob[3 : 3 + id_len].decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise InvalidBlob from exc
-    version = int.from_bytes(blob[offset - 4 : offset], "big")
-    user_len = int.from_bytes(blob[offset : offset + 2], "big")
-    offset += 2
-    if version == 0 or not 1 <= user_len <= MAX_USER_ID_BYTES or size < offset + user_len:
-        raise InvalidBlob
-    try:
-        user_id = blob[offset : offset + user_len].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidBlob from exc
-    offset += user_len
-    if size < offset + _MIN_TAIL:
-        raise InvalidBlob
-    return BlobHeader(key_id, version, BlobKind.USER_KEY, user_id), offset
-
-
-class HeaderCache:
-    """:func:`parse_header` for blobs under KMS key versions, remembering what it parsed.
-
-    Blobs under one key version share their header bytes, so a header seen before is
-    looked up rather than parsed again (a header object and its checks cost more than a
-    dictionary lookup). The answer is always what :func:`parse_header` gives for the
-    same blob. Bounded: when full, everything is forgotten at once.
-    """
-
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._max = max_entries
-        self._items: dict[bytes, BlobHeader] = {}
-
-    def __repr__(self) -> str:
-        return f"HeaderCache(entries={len(self._items)})"
-
-    def parse(self, blob: bytes) -> tuple[BlobHeader, int]:
-        """Parse the header of ``blob`` as :func:`parse_header` does."""
-        if type(blob) is not bytes:  # a bytearray's slices cannot be looked up
-            return parse_header(blob)
-        size = len(blob)
-        if size > 2 and blob[1] == 1:  # BlobKind.KEY
-            end = blob[2] + 7  # version, kind, key id length, key id, u32 key version
-            if size >= end + _MIN_TAIL:
-                found = self._items.get(blob[:end])
-                if found is not None:  # the same header bytes parsed before
-                    return found, end
-        header, end = parse_header(blob)
-        if header.kind is BlobKind.KEY and self._max > 0:
-            if len(self._items) >= self._max:
-                self._items = {}
-            self._items[blob[:end]] = header
-        return header, end
+def _aad_prefix(tenant: str) -> bytes:
+    prefix = _TENANT_AAD.get(tenant)
+    if prefix is None:
+        name = tenant.encode("utf-8")
+        prefix = _LABEL + len(name).to_bytes(4, "big") + name
+        if len(_TENANT_AAD) >= _MAX_TENANTS:
+            _TENANT_AAD.clear()
+        _TENANT_AAD[tenant] = prefix
+    return prefix
 
 
 def _aad(tenant: str, header: bytes, context: Mapping[str, str] | None) -> bytes:
     # "strongroom/blob/v1" || u32 len(tenant) || tenant || header || context
-    name = tenant.encode("utf-8")
     return b"".join(
         (
-            _LABEL,
-            len(name).to_bytes(4, "big"),
-            name,
+            _TENANT_AAD.get(tenant) or _aad_prefix(tenant),
             header,
             encode_context(context) if context else _NO_CONTEXT,
         )
@@ -189,15 +103,18 @@ class MessageKeys:
 
     A message key is ``HKDF-Expand(material, "strongroom/blob/v1" || salt)`` for 32 bytes:
     one block, ``HMAC-SHA256(material, info || 0x01)`` (RFC 5869, section 2.3). This
-    keeps the HMAC keyed once and copies it per message, which costs about half of
-    setting up HKDF-Expand each time. Pass it to :func:`seal` and :func:`open_blob` in
-    place of the material; it never shows the material.
+    keeps the HMAC keyed once, with the label (every info's first bytes) already fed to it,
+    and copies it per message, which costs about half of setting up HKDF-Expand each
+    time. Pass it to :func:`seal` and :func:`open_blob` in place of the material, or call
+    its :meth:`seal` and :meth:`open` (the same, in one frame); it never shows the material.
     """
 
     __slots__ = ("_hmac",)
 
     def __init__(self, material: bytes) -> None:
-        self._hmac = hmac.HMAC(material, hashes.SHA256())
+        mac = hmac.HMAC(material, hashes.SHA256())
+        mac.update(_LABEL)
+        self._hmac = mac
 
     def __repr__(self) -> str:
         return "MessageKeys(<hidden>)"
@@ -208,33 +125,85 @@ class MessageKeys:
     def message_key(self, salt: bytes) -> bytes:
         """The key of the message with ``salt``."""
         mac = self._hmac.copy()
-        mac.update(_LABEL + salt + b"\x01")
+        mac.update(salt + b"\x01")
         return mac.finalize()
+
+    def seal(
+        self,
+        tenant: str,
+        header: BlobHeader,
+        plaintext: bytes,
+        context: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """:func:`seal` under this material: a fresh random salt and nonce, in one call."""
+        if header.kind is BlobKind.KEY and header.user_id is None:
+            return self.seal_version(tenant, header.key_id, header.key_version, plaintext, context)
+        return self._sealed(tenant, encode_header(header), plaintext, context)
+
+    def seal_version(
+        self,
+        tenant: str,
+        key_id: str,
+        version: int,
+        plaintext: bytes,
+        context: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """:meth:`seal` with the header ``BlobHeader(key_id, version)`` (a KMS key version)."""
+        # encode_header, inlined: a key version's header bytes are made once
+        head = ENCODED_HEADERS.get((key_id, version))
+        if head is None:
+            head = encode_header(BlobHeader(key_id, version))  # checks the id and version
+        return self._sealed(tenant, head, plaintext, context)
+
+    def _sealed(
+        self, tenant: str, head: bytes, plaintext: bytes, context: Mapping[str, str] | None
+    ) -> bytes:
+        fresh = random_bytes(SALT_BYTES + NONCE_BYTES)  # the salt, then the nonce
+        mac = self._hmac.copy()
+        mac.update(fresh[:SALT_BYTES] + b"\x01")
+        aad = b"".join(
+            (
+                _TENANT_AAD.get(tenant) or _aad_prefix(tenant),
+                head,
+                encode_context(context) if context else _NO_CONTEXT,
+            )
+        )
+        sealed = AESGCM(mac.finalize()).encrypt(fresh[SALT_BYTES:], plaintext, aad)
+        return b"".join((head, fresh, sealed))
+
+    def open(
+        self,
+        tenant: str,
+        blob: bytes,
+        header_end: int,
+        context: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """:func:`open_blob` under this material, ``header_end`` given; raises :class:`InvalidBlob`.
+
+        ``header_end`` is the offset :func:`parse_header` returned for this same blob; a
+        wrong value only makes authentication fail.
+        """
+        salt_end = header_end + SALT_BYTES
+        nonce_end = salt_end + NONCE_BYTES
+        mac = self._hmac.copy()
+        mac.update(blob[header_end:salt_end] + b"\x01")
+        aad = b"".join(
+            (
+                _TENANT_AAD.get(tenant) or _aad_prefix(tenant),
+                blob[:header_end],
+                encode_context(context) if context else _NO_CONTEXT,
+            )
+        )
+        try:
+            return AESGCM(mac.finalize()).decrypt(blob[salt_end:nonce_end], blob[nonce_end:], aad)
+        except (InvalidTag, ValueError) as exc:
+            raise InvalidBlob from exc
 
 
 def _message_key(material: bytes | MessageKeys, salt: bytes) -> bytes:
     if isinstance(material, MessageKeys):
         return material.message_key(salt)
     return hkdf_expand_sha256(material, _LABEL + salt)
-
-
-_HEADS: dict[tuple[str, int], bytes] = {}
-"""Encoded headers of key-version blobs by (key id, version): every Encrypt under one
-version writes the same header bytes. Bounded: when full, everything is forgotten."""
-_MAX_HEADS = 4096
-
-
-def _encoded(header: BlobHeader) -> bytes:
-    if header.kind is not BlobKind.KEY or header.user_id is not None:
-        return header.encode()
-    ident = (header.key_id, header.key_version)
-    head = _HEADS.get(ident)
-    if head is None:
-        head = header.encode()  # checks the id and version: only valid headers are kept
-        if len(_HEADS) >= _MAX_HEADS:
-            _HEADS.clear()
-        _HEADS[ident] = head
-    return head
 
 
 def seal(
@@ -248,9 +217,11 @@ def seal(
 
     The salt and the nonce are both fresh random bytes, read from the CSPRNG in one call.
     """
+    if type(material) is MessageKeys:
+        return material.seal(tenant, header, plaintext, context)
     fresh = random_bytes(SALT_BYTES + NONCE_BYTES)
     salt, nonce = fresh[:SALT_BYTES], fresh[SALT_BYTES:]
-    return _sealed(material, tenant, _encoded(header), plaintext, context, salt, nonce)
+    return _sealed(material, tenant, encode_header(header), plaintext, context, salt, nonce)
 
 
 def seal_with(
@@ -299,6 +270,8 @@ def open_blob(
     wrong value only makes authentication fail.
     """
     offset = parse_header(blob)[1] if header_end is None else header_end
+    if type(material) is MessageKeys:
+        return material.open(tenant, blob, offset, context)
     salt = blob[offset : offset + SALT_BYTES]
     nonce = blob[offset + SALT_BYTES : offset + SALT_BYTES + NONCE_BYTES]
     sealed = blob[offset + SALT_BYTES + NONCE_BYTES :]

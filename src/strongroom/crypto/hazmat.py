@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import struct
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -29,9 +30,9 @@ class AuthenticationFailed(Exception):
     """The tag, MAC or commitment did not verify. Carries no detail on purpose."""
 
 
-def random_bytes(n: int) -> bytes:
-    """Return ``n`` bytes from the operating system's CSPRNG."""
-    return secrets.token_bytes(n)
+random_bytes: Callable[[int], bytes] = secrets.token_bytes
+"""Return ``n`` bytes from the operating system's CSPRNG (``secrets.token_bytes`` itself,
+without a frame of ours: data keys and every blob's salt and nonce come from here)."""
 
 
 def new_key() -> bytes:

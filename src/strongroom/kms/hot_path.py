@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from strongroom.crypto.blob import BlobHeader, BlobKind, InvalidBlob, open_blob, seal
+from strongroom.crypto.blob import BlobKind, InvalidBlob
 from strongroom.crypto.hazmat import random_bytes
 from strongroom.errors import StrongroomError
 from strongroom.kms.cache import CacheOnlyTx, NeedsStore
@@ -53,7 +53,8 @@ class HotPath:
     """Encrypt, Decrypt and GenerateDataKey of ``kernel`` when caches can answer them.
 
     Each method returns the response fields, or ``None``: then nothing happened (no audit
-    event, no key use) and the general path must serve the request.
+    event, no key use) and the general path must serve the request. One clock reading
+    serves a request: the caches' expiry checks and its audit event's time.
     """
 
     def __init__(self, kernel: Kernel) -> None:
@@ -65,7 +66,10 @@ class HotPath:
         self._now = kernel.clock.now
         self._audit = kernel.audit
         self._authorizer = kernel.authorizer
-        self._materials = kernel.materials
+        # the material caches' message keys and KeyMaterialIds, read here (a lookup each:
+        # never the store, never an unwrap)
+        self._message_keys = kernel.materials._message_keys
+        self._material_ids = kernel.materials._material_ids
         self._headers = kernel.blob_headers
         self._tx: StoreTx = CacheOnlyTx()
 
@@ -75,39 +79,48 @@ class HotPath:
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("the key service holds key material and cannot be pickled")
 
-    def _key(self, caller: Caller, key_spec: str) -> KeyRecord | None:
+    def _key(self, caller: Caller, key_spec: str, now: float) -> KeyRecord | None:
         """:meth:`Kernel.resolve_key` from the record cache, for an enabled key only."""
-        keys = self._keys
-        if keys is None:
-            return None
         region = caller.region
-        account = caller.tenant
         ident = key_spec
         if key_spec.startswith("arn:"):
             parts = key_spec.split(":", 5)
-            if len(parts) != 6 or parts[2] != "kms" or parts[3] != region or parts[4] != account:
+            if (
+                len(parts) != 6
+                or parts[2] != "kms"
+                or parts[3] != region
+                or parts[4] != caller.tenant
+            ):
                 return None
             ident = parts[5]
             if ident.startswith("key/") and "/" not in ident[4:]:
                 ident = ident[4:]
             elif not ident.startswith("alias/"):
                 return None
-        now = self._now()
         if ident.startswith("alias/"):
             alias_name = f"{region}/{ident}"
+            account = caller.tenant
             alias = self._aliases._items.get((account, alias_name))
             if alias is None or now >= alias[0]:
                 return None
             if now >= alias[2]:  # past half its life: read again off this request
                 self._refresh(("alias", account, alias_name))
             ident = alias[1]
+        return self._by_id(caller, ident, now)
+
+    def _by_id(self, caller: Caller, ident: str, now: float) -> KeyRecord | None:
+        """:meth:`_key` of a key id (no ARN, no alias)."""
+        keys = self._keys
+        if keys is None:
+            return None
+        region = caller.region
         # key_row_name(ident, region), as resolve_key inlines it
         name = f"{ident}@{region}" if ident.startswith(MRK_PREFIX) else ident
-        found = keys._items.get((account, name))
+        found = keys._items.get((caller.tenant, name))
         if found is None or now >= found[0]:
             return None
         if now >= found[2]:
-            self._refresh(("key", account, name))
+            self._refresh(("key", caller.tenant, name))
         key = found[1]
         # a disabled, pending or expired-material key, or another region's: general path
         if key.key_state != ENABLED or key.region != region or key.origin == EXTERNAL:
@@ -124,22 +137,21 @@ class HotPath:
     ) -> EncryptResult | None:
         """Encrypt under a symmetric key, as ``Encrypt`` without ``EncryptionAlgorithm``."""
         self._audit.admit()  # fail-closed audit: refused here as the general path refuses
+        now = self._now()
         try:
-            key = self._key(caller, key_id)
+            key = self._key(caller, key_id, now)
             if key is None or key.key_usage != ENCRYPT_DECRYPT or key.key_spec != SYMMETRIC_DEFAULT:
                 return None
             version = key.current_version
-            found = self._materials.cached_keys(key, version)
-            if found is None:
+            keys = self._message_keys._items.get((key.account_id, key.key_id, version))
+            if keys is None or now >= keys[0]:
                 return None
             self._authorizer.authorize(self._tx, caller, key, "Encrypt", context, None)
-            header = BlobHeader(key.key_id, version)
-            blob = seal(found[0], key.account_id, header, plaintext, context)
+            blob = keys[1].seal_version(key.account_id, key.key_id, version, plaintext, context)
         except (StrongroomError, NeedsStore):
             return None
         arn = key.arn
-        # Kernel.record of a success of a tracked operation: one clock reading for both
-        now = self._now()
+        # Kernel.record of a success of a tracked operation
         audit = self._audit
         audit.key_uses.note(arn, "Encrypt", now, request_id)
         audit.record_call(caller, request_id, "Encrypt", arn, "Success", now)
@@ -155,26 +167,27 @@ class HotPath:
     ) -> DataKeyResult | None:
         """A data key of ``size`` bytes in plaintext and sealed, as ``GenerateDataKey``."""
         self._audit.admit()
+        now = self._now()
         try:
-            key = self._key(caller, key_id)
+            key = self._key(caller, key_id, now)
             if key is None or key.key_spec != SYMMETRIC_DEFAULT:
                 return None
             version = key.current_version
-            found = self._materials.cached_keys(key, version)
-            if found is None or found[1] is None:
+            cache_key = (key.account_id, key.key_id, version)
+            keys = self._message_keys._items.get(cache_key)
+            ident = self._material_ids._items.get(cache_key)
+            if keys is None or ident is None or now >= keys[0] or now >= ident[0]:
                 return None
             self._authorizer.authorize(self._tx, caller, key, "GenerateDataKey", context, None)
             data_key = random_bytes(size)
-            header = BlobHeader(key.key_id, version)
-            blob = seal(found[0], key.account_id, header, data_key, context)
+            blob = keys[1].seal_version(key.account_id, key.key_id, version, data_key, context)
         except (StrongroomError, NeedsStore):
             return None
         arn = key.arn
-        now = self._now()
         audit = self._audit
         audit.key_uses.note(arn, "GenerateDataKey", now, request_id)
         audit.record_call(caller, request_id, "GenerateDataKey", arn, "Success", now)
-        return blob, arn, found[1], data_key
+        return blob, arn, ident[1], data_key
 
     def decrypt(
         self,
@@ -186,32 +199,32 @@ class HotPath:
     ) -> DecryptResult | None:
         """Open a symmetric blob, as ``Decrypt`` without ``EncryptionAlgorithm`` or dry run."""
         self._audit.admit()
+        now = self._now()
         try:
             header, header_end = self._headers.parse(blob)
             name = header.key_id
             if header.kind is not BlobKind.KEY or name not in PLAIN_KEY_IDS:
                 return None  # a user-key blob, or an id never checked against the pattern
-            key = self._key(caller, name)
-            if (
-                key is None
-                or key.key_spec != SYMMETRIC_DEFAULT
-                or header.key_version > key.current_version
-            ):
+            # a plain key id (it matched the pattern): neither an ARN nor an alias
+            key = self._by_id(caller, name, now)
+            version = header.key_version
+            if key is None or key.key_spec != SYMMETRIC_DEFAULT or version > key.current_version:
                 return None
             if key_id is not None:
-                requested = self._key(caller, key_id)
+                requested = self._key(caller, key_id, now)
                 if requested is None or requested.key_id != key.key_id:
                     return None
-            found = self._materials.cached_keys(key, header.key_version)
-            if found is None or found[1] is None:
+            cache_key = (key.account_id, key.key_id, version)
+            keys = self._message_keys._items.get(cache_key)
+            ident = self._material_ids._items.get(cache_key)
+            if keys is None or ident is None or now >= keys[0] or now >= ident[0]:
                 return None
             self._authorizer.authorize(self._tx, caller, key, "Decrypt", context, None)
-            plaintext = open_blob(found[0], key.account_id, blob, context, header_end)
+            plaintext = keys[1].open(key.account_id, blob, header_end, context)
         except (StrongroomError, NeedsStore, InvalidBlob):
             return None
         arn = key.arn
-        now = self._now()
         audit = self._audit
         audit.key_uses.note(arn, "Decrypt", now, request_id)
         audit.record_call(caller, request_id, "Decrypt", arn, "Success", now)
-        return arn, found[1], plaintext
+        return arn, ident[1], plaintext

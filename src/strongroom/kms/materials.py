@@ -108,24 +108,6 @@ class Materials:
             self._message_keys.put(cache_key, found)
         return found
 
-    def cached_keys(self, key: KeyRecord, version: int) -> tuple[MessageKeys, str | None] | None:
-        """The cached :class:`MessageKeys` of a version and its ``KeyMaterialId`` if cached.
-
-        ``None`` if the message keys are not cached (then :meth:`message_keys` and
-        :meth:`material_id_of` find them): the hot path's one lookup, which never reads
-        the store or unwraps.
-        """
-        cache_key = (key.account_id, key.key_id, version)
-        # TtlCache.get of both, inlined: every hot Encrypt and Decrypt comes here
-        keys = self._message_keys._items.get(cache_key)
-        now = self._now()
-        if keys is None or now >= keys[0]:
-            return None
-        ident = self._material_ids._items.get(cache_key)
-        if ident is None or now >= ident[0]:
-            return keys[1], None
-        return keys[1], ident[1]
-
     def material_fingerprint_key(self, account_id: str) -> bytes:
         """The tenant's key for ``KeyMaterialId`` values (derived from its KEK, one-way)."""
         return material_fingerprint_key(self.tenant_kek(account_id))
