@@ -109,7 +109,8 @@ class HotJson:
         context = body.get("EncryptionContext")
         algorithm = body.get("EncryptionAlgorithm")
         key_id = body.get("KeyId")
-        # blob_of(body.get("CiphertextBlob"), MAX_CIPHERTEXT), inlined
+        # blob_of(body.get("CiphertextBlob"), MAX_CIPHERTEXT), inlined (one frame less per
+        # Decrypt); tests/api/test_hot_json_blob.py holds the two to the same answers
         value = body.get("CiphertextBlob")
         if type(value) is not str or not value or len(value) % 4:
             return None
