@@ -9,7 +9,6 @@ the full checker on every request.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ from strongroom.ports.sealed_store import SealedStore
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
 from strongroom.testing.service import tenant_caller
+
+from .policy_support import deny_decrypt
 
 
 def create_key(service: KeyService, caller: Caller) -> str:
@@ -107,20 +108,7 @@ def test_policy_change_takes_effect_at_once(service: KeyService, alice: Caller) 
     key = create_key(service, alice)
     blob = encrypt(service, alice, key)
     assert decrypt(service, alice, blob) == b"p"
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{alice.tenant}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"},
-        ],
-    }
-    request = {"KeyId": key, "PolicyName": "default", "Policy": json.dumps(policy)}
-    service.call(alice, "PutKeyPolicy", request)
+    deny_decrypt(service, alice, key)
     with pytest.raises(AccessDeniedError):
         decrypt(service, alice, blob)
     assert parse_header(encrypt(service, alice, key))[0].key_id == key

@@ -8,7 +8,6 @@ within the TTL, as without the refresh (tests/kms/test_hot_path.py).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,8 @@ from strongroom.ports import StoreTx
 from strongroom.rootkey import LocalRootOfTrust
 from strongroom.store import SqliteStore
 from strongroom.testing.service import tenant_caller
+
+from .policy_support import deny_decrypt
 
 TTL = 1.0  # key_record_ttl_s, the default
 
@@ -84,30 +85,13 @@ def _disable(service: KeyService, alice: Caller, key: str) -> None:
     service.call(alice, "DisableKey", {"KeyId": key})
 
 
-def _deny_decrypt(service: KeyService, alice: Caller, key: str) -> None:
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{alice.tenant}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"},
-        ],
-    }
-    request = {"KeyId": key, "PolicyName": "default", "Policy": json.dumps(policy)}
-    service.call(alice, "PutKeyPolicy", request)
-
-
 def _schedule_deletion(service: KeyService, alice: Caller, key: str) -> None:
     service.call(alice, "ScheduleKeyDeletion", {"KeyId": key, "PendingWindowInDays": 7})
 
 
 CHANGES: list[tuple[Callable[[KeyService, Caller, str], None], type[Exception]]] = [
     (_disable, DisabledError),
-    (_deny_decrypt, AccessDeniedError),
+    (deny_decrypt, AccessDeniedError),
     (_schedule_deletion, InvalidStateError),
 ]
 
