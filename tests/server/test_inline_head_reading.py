@@ -12,13 +12,11 @@ token (refused, as before).
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import socket
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 import uvicorn
 from uvicorn.server import ServerState
@@ -27,7 +25,8 @@ from strongroom.api.request import RequestHead, head_from, head_of
 from strongroom.server.guard import ConnectionGuard, ConnectionLimits
 from strongroom.server.inline_protocol import InlineHttpProtocol
 from strongroom.testing.server import ServerInfo, run_server
-from strongroom.testing.server_clients import signed_kms_request
+
+from .wire_support import connect, sealed_blob, wire_request
 
 BODY = b'{"CiphertextBlob": "AAAA"}'
 HEAD = (
@@ -174,27 +173,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
 @pytest.fixture(scope="module")
 def decrypt(server: ServerInfo) -> bytes:
     """A signed Decrypt request as bytes on the wire."""
-    creds = server.credentials
-    kms = boto3.client(
-        "kms",
-        endpoint_url=server.endpoint_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        region_name=creds["Region"],
-    )
-    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    sealed = kms.encrypt(KeyId=key_id, Plaintext=b"heads")["CiphertextBlob"]
-    body = {"CiphertextBlob": base64.b64encode(sealed).decode("ascii")}
-    headers, data = signed_kms_request(server, "Decrypt", body)
-    lines = ["POST / HTTP/1.1", f"Host: {server.endpoint_url.removeprefix('http://')}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    lines += [f"Content-Length: {len(data)}", "", ""]
-    return "\r\n".join(lines).encode("latin-1") + data
+    body: dict[str, object] = {"CiphertextBlob": sealed_blob(server, b"heads")}
+    return wire_request(server, "Decrypt", body)
 
 
 def _connect(info: ServerInfo) -> socket.socket:
-    host, port = info.endpoint_url.removeprefix("http://").rsplit(":", 1)
-    conn = socket.create_connection((host, int(port)), timeout=10)
+    conn = connect(info)
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return conn
 

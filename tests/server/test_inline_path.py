@@ -17,11 +17,11 @@ import threading
 import time
 from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from strongroom.testing.server import ServerInfo, run_server
-from strongroom.testing.server_clients import signed_kms_request
+
+from .wire_support import connect, sealed_blob, wire_request
 
 DEADLINE = 2.0
 
@@ -35,31 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
 
 @pytest.fixture(scope="module")
 def blob(server: ServerInfo) -> str:
-    creds = server.credentials
-    kms = boto3.client(
-        "kms",
-        endpoint_url=server.endpoint_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        region_name=creds["Region"],
-    )
-    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    sealed = kms.encrypt(KeyId=key_id, Plaintext=b"inline")["CiphertextBlob"]
-    return base64.b64encode(sealed).decode("ascii")
-
-
-def _connect(info: ServerInfo) -> socket.socket:
-    host, port = info.endpoint_url.removeprefix("http://").rsplit(":", 1)
-    return socket.create_connection((host, int(port)), timeout=10)
-
-
-def _signed(info: ServerInfo, operation: str, body: dict[str, object]) -> bytes:
-    """One signed JSON 1.1 request, as bytes on the wire (keep-alive)."""
-    headers, data = signed_kms_request(info, operation, body)
-    lines = ["POST / HTTP/1.1", f"Host: {info.endpoint_url.removeprefix('http://')}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    lines += [f"Content-Length: {len(data)}", "", ""]
-    return "\r\n".join(lines).encode("latin-1") + data
+    return sealed_blob(server, b"inline")
 
 
 def _responses(conn: socket.socket, count: int) -> list[tuple[int, dict[str, str], bytes]]:
@@ -90,10 +66,10 @@ def _responses(conn: socket.socket, count: int) -> list[tuple[int, dict[str, str
 def test_pipelined_requests_on_both_paths_are_answered_in_order(
     server: ServerInfo, blob: str
 ) -> None:
-    decrypt = _signed(server, "Decrypt", {"CiphertextBlob": blob})
-    create = _signed(server, "CreateKey", {"Description": "pipelined"})
+    decrypt = wire_request(server, "Decrypt", {"CiphertextBlob": blob})
+    create = wire_request(server, "CreateKey", {"Description": "pipelined"})
     health = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-    with _connect(server) as conn:
+    with connect(server) as conn:
         conn.sendall(decrypt + health + decrypt + create + decrypt)
         answers = _responses(conn, 5)
     assert [status for status, _, _ in answers] == [200] * 5
@@ -107,9 +83,9 @@ def test_pipelined_requests_on_both_paths_are_answered_in_order(
 
 
 def test_connection_close_is_honoured(server: ServerInfo, blob: str) -> None:
-    request = _signed(server, "Decrypt", {"CiphertextBlob": blob})
+    request = wire_request(server, "Decrypt", {"CiphertextBlob": blob})
     request = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
-    with _connect(server) as conn:
+    with connect(server) as conn:
         conn.sendall(request)
         answers = _responses(conn, 1)
         assert conn.recv(1) == b""  # closed by the server after the answer
@@ -117,9 +93,9 @@ def test_connection_close_is_honoured(server: ServerInfo, blob: str) -> None:
 
 
 def test_a_bad_signature_is_the_same_error_on_both_paths(server: ServerInfo, blob: str) -> None:
-    inline = _signed(server, "Decrypt", {"CiphertextBlob": blob})
-    pooled = _signed(server, "ListKeys", {})
-    with _connect(server) as conn:
+    inline = wire_request(server, "Decrypt", {"CiphertextBlob": blob})
+    pooled = wire_request(server, "ListKeys", {})
+    with connect(server) as conn:
         for request in (inline, pooled):
             conn.sendall(re.sub(rb"Signature=[0-9a-f]{8}", b"Signature=00000000", request))
         answers = _responses(conn, 2)
@@ -132,12 +108,12 @@ def test_a_bad_signature_is_the_same_error_on_both_paths(server: ServerInfo, blo
 def test_expect_continue_and_chunked_bodies_take_the_asgi_path(
     server: ServerInfo, blob: str
 ) -> None:
-    request = _signed(server, "Decrypt", {"CiphertextBlob": blob})
+    request = wire_request(server, "Decrypt", {"CiphertextBlob": blob})
     head, _, body = request.partition(b"\r\n\r\n")
     expect = head + b"\r\nExpect: 100-continue\r\n\r\n"
     chunked = re.sub(rb"Content-Length: \d+", b"Transfer-Encoding: chunked", head)
     chunked += b"\r\n\r\n" + f"{len(body):x}".encode() + b"\r\n" + body + b"\r\n0\r\n\r\n"
-    with _connect(server) as conn:
+    with connect(server) as conn:
         conn.sendall(expect)
         assert conn.recv(100).startswith(b"HTTP/1.1 100 Continue")
         conn.sendall(body + chunked)
@@ -146,8 +122,8 @@ def test_expect_continue_and_chunked_bodies_take_the_asgi_path(
 
 
 def test_a_half_sent_inline_body_is_cut_at_the_deadline(server: ServerInfo, blob: str) -> None:
-    request = _signed(server, "Decrypt", {"CiphertextBlob": blob})
-    with _connect(server) as conn:
+    request = wire_request(server, "Decrypt", {"CiphertextBlob": blob})
+    with connect(server) as conn:
         conn.sendall(request[:-10])  # the whole head, most of the body
         started = time.monotonic()
         assert conn.recv(1) == b""
@@ -160,8 +136,8 @@ def test_an_idle_connection_after_answers_is_closed_at_the_deadline(
 ) -> None:
     """The next request's deadline counts from the last answer (the guard's sweep, no
     timer per request): a client that goes quiet after two answers is let go."""
-    request = _signed(server, "Decrypt", {"CiphertextBlob": blob})
-    with _connect(server) as conn:
+    request = wire_request(server, "Decrypt", {"CiphertextBlob": blob})
+    with connect(server) as conn:
         conn.sendall(request * 2)
         assert [status for status, _, _ in _responses(conn, 2)] == [200, 200]
         started = time.monotonic()
@@ -175,10 +151,10 @@ def test_many_pipelined_answers_to_a_slow_reader_come_back_whole_and_in_order(
 ) -> None:
     """Answers pile up in the send buffer: the inline path yields to uvicorn's (which
     waits for the socket to drain), and every answer still comes back, in order."""
-    decrypt = _signed(server, "Decrypt", {"CiphertextBlob": blob})
+    decrypt = wire_request(server, "Decrypt", {"CiphertextBlob": blob})
     health = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     batch = (decrypt * 9 + health) * 150
-    with _connect(server) as conn:
+    with connect(server) as conn:
         sender = threading.Thread(target=conn.sendall, args=(batch,))
         sender.start()
         answers = _responses(conn, 1500)
@@ -193,9 +169,9 @@ def test_many_pipelined_answers_to_a_slow_reader_come_back_whole_and_in_order(
 def test_expect_is_read_as_uvicorn_reads_it(server: ServerInfo, blob: str) -> None:
     """Any case of ``Expect: 100-continue`` (trailing blanks too) gets its ``100 Continue``;
     another expectation is ignored, as uvicorn ignores it, and the request is answered."""
-    request = _signed(server, "Decrypt", {"CiphertextBlob": blob})
+    request = wire_request(server, "Decrypt", {"CiphertextBlob": blob})
     head, _, body = request.partition(b"\r\n\r\n")
-    with _connect(server) as conn:
+    with connect(server) as conn:
         conn.sendall(head + b"\r\nEXPECT: 100-Continue \t\r\n\r\n")
         assert conn.recv(100).startswith(b"HTTP/1.1 100 Continue")
         conn.sendall(body + head + b"\r\nExpect: something-else\r\n\r\n" + body)
