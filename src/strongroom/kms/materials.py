@@ -16,7 +16,13 @@ from strongroom.crypto.wrap import UnwrapFailed, key_identity, unwrap_key, wrap_
 from strongroom.errors import NotFoundError, RootOfTrustError
 from strongroom.kms.cache import TtlCache
 from strongroom.kms.material import generated_material_id, material_fingerprint_key
-from strongroom.kms.records import KeyRecord, KeyVersionRecord, TenantRecord, key_version_name
+from strongroom.kms.records import (
+    EXTERNAL,
+    KeyRecord,
+    KeyVersionRecord,
+    TenantRecord,
+    key_version_name,
+)
 from strongroom.ports import Clock, RootOfTrust, Store, StoreTx
 
 
@@ -122,7 +128,7 @@ class Materials:
         cache_key = (key.account_id, key.key_id, version)
         found = self._material_ids.get(cache_key)
         if found is None:
-            if key.origin == "EXTERNAL":
+            if key.origin == EXTERNAL:
                 if tx is not None:
                     found = self.version_record(tx, key, version).material_id
                 else:

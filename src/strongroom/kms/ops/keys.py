@@ -21,7 +21,13 @@ from strongroom.kms.keyspec import KEY_SPECS, NOT_OFFERED_SPECS, SYMMETRIC_DEFAU
 from strongroom.kms.material import new_material
 from strongroom.kms.messages import keys as msg
 from strongroom.kms.multi_region import related_rows, save_key
-from strongroom.kms.records import KeyRecord, KeyVersionRecord, key_version_prefix, version_name
+from strongroom.kms.records import (
+    EXTERNAL,
+    KeyRecord,
+    KeyVersionRecord,
+    key_version_prefix,
+    version_name,
+)
 from strongroom.kms.states import (
     DISABLED,
     ENABLED,
@@ -100,7 +106,7 @@ def create_key(k: Kernel, ctx: OpContext, req: msg.CreateKeyRequest) -> msg.Crea
         policy = default_policy(account)
     spec, usage = _key_spec(k, req)
     origin = req.origin or "AWS_KMS"
-    if origin not in ("AWS_KMS", "EXTERNAL"):
+    if origin not in ("AWS_KMS", EXTERNAL):
         raise UnsupportedOperationError(f"Origin {origin} is not supported.")
     if req.custom_key_store_id or req.xks_key_id:
         raise UnsupportedOperationError("Custom key stores are not supported.")
@@ -115,10 +121,10 @@ def create_key(k: Kernel, ctx: OpContext, req: msg.CreateKeyRequest) -> msg.Crea
         key_spec=spec,
         key_usage=usage,
         origin=origin,
-        key_state=PENDING_IMPORT if origin == "EXTERNAL" else ENABLED,
+        key_state=PENDING_IMPORT if origin == EXTERNAL else ENABLED,
         creation_date=now,
         description=req.description or "",
-        current_version=0 if origin == "EXTERNAL" else 1,
+        current_version=0 if origin == EXTERNAL else 1,
         tags=tags,
         policy=policy,
     )
@@ -309,7 +315,7 @@ def shred_key(k: Kernel, tx: StoreTx, key: KeyRecord) -> None:
     tx.delete(account, "key", key.row_name)
     tx.delete_prefix(account, "grant", key.row_name + "/")
     tx.delete(account, USE_KIND, key.row_name)
-    if key.multi_region and key.origin == "EXTERNAL":  # it holds its own imported material
+    if key.multi_region and key.origin == EXTERNAL:  # it holds its own imported material
         tx.delete_prefix(account, "keyver", key_version_prefix(key))
     for name, raw in tx.scan(account, "alias"):
         alias = json.loads(raw)
