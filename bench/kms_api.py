@@ -73,7 +73,7 @@ from kms_api_servers import (
     process_tree,
     strongroom_target,
 )
-from loadgen import LoadResult, raw_request, run_load, run_wrk
+from loadgen import LoadResult, add_run_arguments, raw_request, run_load, run_wrk
 from localstack_peer import Unavailable, localstack_target
 
 
@@ -269,27 +269,19 @@ def run_all(args: argparse.Namespace, client: str, base: Path) -> tuple[list[Cel
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one round of 2 s cells")
-    parser.add_argument("--duration", type=float, help="seconds per cell (default 5; quick 2)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per cell")
-    parser.add_argument("--rounds", type=int, help="rounds (median; default 3, quick 1)")
+    add_run_arguments(
+        parser,
+        duration=None,
+        rounds=None,
+        duration_help="seconds per cell (default 5; quick 2)",
+        rounds_help="rounds (median; default 3, quick 1)",
+    )
     parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
     parser.add_argument(
         "--no-plain-http",
         dest="plain_http",
         action="store_false",
         help="skip strongroom over plain HTTP",
-    )
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.3,
-        help="before each cell, wait until other work keeps fewer cores than this busy",
-    )
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=10.0,
-        help="longest wait for that per cell, seconds (0: do not wait)",
     )
     parser.add_argument(
         "--no-one-worker",
@@ -317,7 +309,6 @@ def main() -> None:
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--doc", type=Path, default=DOC, help="where to write the section")
-    parser.add_argument("--raw", type=Path, help="also write every cell as JSON here")
     args = parser.parse_args()
     args.localstack_missing = None
     args.duration = args.duration or (2.0 if args.quick else 5.0)

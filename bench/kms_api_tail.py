@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_doc
 from kms_api_servers import Target, machine_busy, prepare_bodies, process_sched, process_tree
+from loadgen import add_run_arguments
 from tail_report import HEADING, Cell, line, probe_delta, render
 from tail_sched import (
     PERCENTILES,
@@ -237,9 +238,7 @@ def measure(variant: Variant, operation: str, round_no: int, args: argparse.Name
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
-    parser.add_argument("--warmup", type=float, default=1.0)
+    add_run_arguments(parser, duration=5.0, rounds=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -258,15 +257,6 @@ def main() -> None:
     )
     parser.add_argument("--no-this", action="store_true", help="leave out the plain 'this'")
     parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.3,
-        help="before each cell, wait until other work keeps fewer cores than this busy",
-    )
-    parser.add_argument(
-        "--quiet-wait", type=float, default=10.0, help="longest wait for that, seconds (0: none)"
-    )
-    parser.add_argument(
         "--perf-sched",
         type=float,
         default=0.0,
@@ -275,7 +265,6 @@ def main() -> None:
         "loop threads and wrk waited behind",
     )
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
-    parser.add_argument("--raw", type=Path, help="also write every cell as JSON here")
     args = parser.parse_args()
     if args.perf_sched and args.perf_sched > args.duration - 2:
         parser.error("--perf-sched must leave 2 s of the cell: at most --duration minus 2")

@@ -16,7 +16,8 @@ Examples::
     python bench/loadgen.py --credentials DATA_DIR/admin-credentials.json --wrk
 
 Reusable pieces: :func:`presign` (a signed request as raw bytes), :func:`run_load`
-(asyncio replay returning a :class:`LoadResult`), :func:`run_wrk`.
+(asyncio replay returning a :class:`LoadResult`), :func:`run_wrk`, :func:`add_run_arguments`
+(the server benchmarks' cell arguments).
 """
 
 from __future__ import annotations
@@ -306,6 +307,38 @@ def prepare_request(
     else:
         raise SystemExit(f"unsupported operation {operation}")
     return presign(endpoint, credentials, operation, body)
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    duration: float | None,
+    rounds: int | None,
+    duration_help: str = "seconds per cell (default %(default)s)",
+    rounds_help: str = "rounds (median; default %(default)s)",
+) -> None:
+    """Add how a server benchmark runs its cells (bench/kms_api.py, bench/kms_api_tail.py).
+
+    ``--duration`` and ``--rounds`` (with these defaults), ``--warmup``, the wait for a
+    quiet machine before each cell (``--quiet-below`` cores, at most ``--quiet-wait``
+    seconds) and ``--raw`` (every cell as JSON).
+    """
+    parser.add_argument("--duration", type=float, default=duration, help=duration_help)
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per cell")
+    parser.add_argument("--rounds", type=int, default=rounds, help=rounds_help)
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.3,
+        help="before each cell, wait until other work keeps fewer cores than this busy",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=10.0,
+        help="longest wait for that per cell, seconds (0: do not wait)",
+    )
+    parser.add_argument("--raw", type=Path, help="also write every cell as JSON here")
 
 
 def main() -> None:
