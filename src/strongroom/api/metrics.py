@@ -89,7 +89,7 @@ class ApiMetrics:
         if type(total) is MutexValue:
             # MutexValue.inc is ``with self._lock: self._value += amount``: the same, without
             # a Python frame and a ``with`` per cell (a third of this method's cost each).
-            # Written out per cell on purpose: a loop over the cells measured +750 to +2,100
+            # Written out per cell on purpose: a loop over the cells measured +700 to +2,100
             # instructions per Decrypt (0.4-1.2%, bench/kms_instructions.py).
             lock = request_count._lock
             lock.acquire()
