@@ -24,6 +24,8 @@ from strongroom.errors import (
 from strongroom.kms import Caller, KeyService, ManualClock
 from strongroom.testing.service import tenant_caller
 
+from .policy_support import policy_denying
+
 DAY = 86400.0
 EAST, WEST, ASIA = "us-east-1", "eu-west-1", "ap-southeast-2"
 
@@ -142,24 +144,8 @@ def test_replica_policy_lockout_and_permission(sqlite_service: KeyService, east:
     other = dataclasses.replace(
         east, principal_arn=f"arn:aws:iam::{east.tenant}:user/other", is_admin=False
     )
-    deny_replicate = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{east.tenant}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Effect": "Deny",
-                "Principal": {"AWS": other.principal_arn},
-                "Action": "kms:ReplicateKey",
-                "Resource": "*",
-            },
-        ],
-    }
-    key_id = primary(svc, east, Policy=json.dumps(deny_replicate))["KeyId"]
+    deny_replicate = policy_denying(east.tenant, "kms:ReplicateKey", {"AWS": other.principal_arn})
+    key_id = primary(svc, east, Policy=deny_replicate)["KeyId"]
     with pytest.raises(AccessDeniedError, match="kms:ReplicateKey"):
         replicate(svc, other, key_id, WEST)
     with pytest.raises((AccessDeniedError, NotFoundError)):
@@ -424,24 +410,8 @@ def test_update_primary_region_needs_both_policies(
         east, principal_arn=f"arn:aws:iam::{east.tenant}:user/other", is_admin=False
     )
     key_id = primary(svc, east)["KeyId"]
-    deny = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{east.tenant}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Effect": "Deny",
-                "Principal": {"AWS": other.principal_arn},
-                "Action": "kms:UpdatePrimaryRegion",
-                "Resource": "*",
-            },
-        ],
-    }
-    replicate(svc, east, key_id, WEST, Policy=json.dumps(deny))
+    deny = policy_denying(east.tenant, "kms:UpdatePrimaryRegion", {"AWS": other.principal_arn})
+    replicate(svc, east, key_id, WEST, Policy=deny)
     with pytest.raises(
         AccessDeniedError, match=f"kms:UpdatePrimaryRegion on resource: arn:aws:kms:{WEST}"
     ):
