@@ -11,11 +11,12 @@ or nothing where ``blob_of`` gives ``None``; neither raises.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from typing import cast
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from strongroom.api.backend import HotKeyService
 from strongroom.api.hot_json import HotJson, blob_of
 from strongroom.kms.caller import Caller
 from strongroom.kms.hot_requests import MAX_CIPHERTEXT
@@ -25,47 +26,23 @@ REFUSED = object()
 
 
 class RecordingHot:
-    """A ``HotKeyService`` that records Decrypt's blob and declines every request."""
+    """Decrypt of a ``HotKeyService`` that records the blob it is given and declines."""
 
     def __init__(self) -> None:
         self.blobs: list[bytes] = []
 
-    def encrypt(
-        self,
-        caller: Caller,
-        request_id: str,
-        key_id: str,
-        plaintext: bytes,
-        context: Mapping[str, str] | None,
-    ) -> tuple[bytes, str] | None:
-        return None
-
-    def decrypt(
-        self,
-        caller: Caller,
-        request_id: str,
-        blob: bytes,
-        context: Mapping[str, str] | None,
-        key_id: str | None,
-    ) -> tuple[str, str, bytes] | None:
+    def decrypt(self, *args: object) -> None:
+        """``decrypt(caller, request_id, blob, context, key_id)``, as ``HotJson`` calls it."""
+        blob = args[2]
+        assert type(blob) is bytes
         self.blobs.append(blob)
-        return None
-
-    def generate_data_key(
-        self,
-        caller: Caller,
-        request_id: str,
-        key_id: str,
-        size: int,
-        context: Mapping[str, str] | None,
-    ) -> tuple[bytes, str, str, bytes] | None:
-        return None
 
 
 def _inline(value: object) -> object:
     """What ``HotJson.decrypt`` hands the hot service for this blob, or :data:`REFUSED`."""
     hot = RecordingHot()
-    assert HotJson(hot).decrypt(CALLER, {"CiphertextBlob": value}, "req-1") is None
+    json_layer = HotJson(cast(HotKeyService, hot))
+    assert json_layer.decrypt(CALLER, {"CiphertextBlob": value}, "req-1") is None
     assert len(hot.blobs) <= 1
     return hot.blobs[0] if hot.blobs else REFUSED
 
