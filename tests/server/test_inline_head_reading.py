@@ -23,6 +23,7 @@ from uvicorn.server import ServerState
 
 from strongroom.api.request import RequestHead, head_from, head_of
 from strongroom.server.guard import ConnectionGuard, ConnectionLimits
+from strongroom.server.http_protocol import step_flush
 from strongroom.server.inline_protocol import InlineHttpProtocol
 from strongroom.testing.server import ServerInfo, run_server
 
@@ -110,6 +111,11 @@ def _expected() -> RequestHead:
     return head_of(UVICORN)
 
 
+def _step_ends(protocol: InlineHttpProtocol) -> None:
+    """The end of the event loop step: held answers go out (the loop does not run here)."""
+    step_flush(protocol.loop).flush()
+
+
 def test_the_head_is_read_as_head_of_reads_uvicorns_headers(
     connection: tuple[InlineHttpProtocol, _Transport, _Recorder],
 ) -> None:
@@ -119,6 +125,8 @@ def test_the_head_is_read_as_head_of_reads_uvicorns_headers(
     assert head == _expected() and body == BODY and url == b"/"
     assert head.by_name["x-extra"] == ["one", "two"]
     assert head.content_type == "application/x-amz-json-1.1"
+    assert not transport.out  # held to the end of the loop step
+    _step_ends(protocol)
     assert transport.out[0].startswith(b"HTTP/1.1 200 OK\r\n")
 
 
@@ -135,6 +143,7 @@ def test_a_request_split_at_every_byte_reads_the_same(
         protocol.data_received(request[index : index + 1])
     assert len(app.heads) == len(request)
     assert all(seen == (_expected(), BODY, b"/") for seen in app.heads)
+    _step_ends(protocol)
     assert len(transport.out) == len(request) and not transport.closed
 
 
@@ -146,6 +155,7 @@ def test_pipelined_requests_each_get_their_own_head(
     protocol.data_received((HEAD + BODY + other + BODY) * 3)
     assert [url for _, _, url in app.heads] == [b"/", b"/?a=b"] * 3
     assert [head.by_name["x-extra"] for head, _, _ in app.heads] == [["one", "two"], ["two"]] * 3
+    _step_ends(protocol)
     assert len(transport.out) == 6
 
 

@@ -6,11 +6,20 @@ response, then the body in a second write. Over TLS that is two records and two
 expensive step of a small request. :class:`CoalescingHttpToolsProtocol` hands uvicorn a
 transport that holds a response head back until the next write (the body), the close
 of the connection, or the end of the current event loop step, and then sends both at once.
+
+The server's inline path (:mod:`strongroom.server.inline_protocol`) holds whole responses
+the same way: each goes out at the end of the loop step in which its request was read,
+together with the others answered in that step (:class:`StepFlush`, one callback per step
+for all connections). Sending a step's answers back to back, after all its requests were
+read and served, wakes a client on the same machine once per step rather than once per
+answer: on a loaded two-core machine the worker is preempted about half as often and
+spends 15-20% less CPU per request (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -19,37 +28,86 @@ _HEAD = b"HTTP/1.1 "
 _CONTINUE = b"HTTP/1.1 100"
 
 
+class StepFlush:
+    """The connections of one event loop holding data until the end of the current step.
+
+    One ``call_soon`` per loop step flushes them all, in the order they began to hold.
+    """
+
+    __slots__ = ("_holding", "_loop", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._holding: list[CoalescingTransport] = []
+        self._scheduled = False
+
+    def hold(self, transport: CoalescingTransport) -> None:
+        """Flush ``transport`` at the end of this loop step."""
+        self._holding.append(transport)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send what every holding connection holds (the step's end)."""
+        self._scheduled = False
+        holding, self._holding = self._holding, []
+        for transport in holding:
+            transport.queued = False
+            transport.flush()
+
+
+_STEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StepFlush] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def step_flush(loop: asyncio.AbstractEventLoop) -> StepFlush:
+    """The :class:`StepFlush` of ``loop`` (one per loop)."""
+    step = _STEPS.get(loop)
+    if step is None:
+        step = _STEPS[loop] = StepFlush(loop)
+    return step
+
+
 class CoalescingTransport:
     """Wraps a transport: a response head waits to go out together with what follows it."""
 
-    __slots__ = ("_scheduled", "_transport", "held")
+    __slots__ = ("_step", "_transport", "held", "queued")
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: Any, step: StepFlush) -> None:
         self._transport = transport
+        self._step = step
         self.held: bytes | None = None
-        """A response head waiting for what follows it (read on the inline path)."""
-        self._scheduled = False
+        """Data waiting for what follows it or for the end of the loop step."""
+        self.queued = False
+        """Whether :attr:`_step` flushes this at the end of the loop step."""
 
     def write(self, data: bytes) -> None:
         """Send ``data``; hold a response head back (never a ``100 Continue``)."""
         if self.held is None and data.startswith(_HEAD) and not data.startswith(_CONTINUE):
-            self.held = data
-            if not self._scheduled:
-                # An app that never sends a body still gets its head out this loop step.
-                self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush_later)
+            # An app that never sends a body still gets its head out this loop step.
+            self.hold(data)
             return
         if self.held is not None:
             data = self.held + data
             self.held = None
         self._transport.write(data)
 
-    def _flush_later(self) -> None:
-        self._scheduled = False
-        self.flush()
+    def hold(self, data: bytes) -> None:
+        """Send ``data`` with the next write, on close, or at the end of the loop step.
+
+        Whatever was held before goes first (it is sent now).
+        """
+        if self.held is not None:
+            self.flush()
+        self.held = data
+        if not self.queued:
+            self.queued = True
+            self._step.hold(self)
 
     def flush(self) -> None:
-        """Send a held response head now."""
+        """Send held data now."""
         if self.held is not None:
             held, self.held = self.held, None
             if not self._transport.is_closing():
@@ -83,4 +141,5 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Serve the connection through a coalescing wrapper of ``transport``."""
-        super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+        coalescing = CoalescingTransport(transport, step_flush(self.loop))
+        super().connection_made(coalescing)  # type: ignore[arg-type]

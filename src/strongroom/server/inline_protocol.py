@@ -250,11 +250,16 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
                 payload,
             )
         )
-        held: CoalescingTransport = self.transport  # type: ignore[assignment]
-        if held.held is not None:
-            held.flush()  # a held response head of an earlier request goes first
+        coalescing: CoalescingTransport = self.transport  # type: ignore[assignment]
         raw = self._raw_transport
-        raw.write(response)
+        if keep_alive:
+            # out at the end of this loop step, with the other answers of the step (and
+            # after anything held before it)
+            coalescing.hold(response)
+        else:
+            if coalescing.held is not None:
+                coalescing.flush()  # a held response of an earlier request goes first
+            raw.write(response)
         self.server_state.total_requests += 1
         if not keep_alive or raw.is_closing():
             self.guard.busy(self)  # no longer waiting for a request: not evictable
