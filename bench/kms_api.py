@@ -182,6 +182,7 @@ def measure(
     deltas = [after.since(before) for before, after in zip(sched0, sched1, strict=True)]
     per_process = [cpu for cpu, _ in deltas]
     waited = sum(wait for _, wait in deltas)
+    preempted = sum(a.preempted_since(b) for b, a in zip(sched0, sched1, strict=True))
     return Cell(
         target=target.key,
         operation=operation,
@@ -195,6 +196,7 @@ def measure(
         non200=int(summary["non200"]),
         server_cpu=sum(per_process),
         server_wait=waited,
+        server_preempted=preempted,
         process_cpu=per_process,
         client_cpu=client_cpu,
         machine_cpu=busy1 - busy0,

@@ -56,6 +56,7 @@ class Cell:
     wall: float
     quiet_wait: float = 0.0
     process_cpu: list[float] = field(default_factory=list)
+    server_preempted: int = 0
 
     @property
     def rps(self) -> float:
@@ -72,7 +73,9 @@ class Cell:
             f"  r{self.round} {self.operation:15s} c={self.connections:<3d} {label:34s} "
             f"{self.rps:8,.0f} req/s  p50 {self.p50_ms:7.2f} ms  p99 {self.p99_ms:7.2f} ms  "
             f"server {per:5.0f} us/req, ran {self.server_cpu / self.wall:.2f} waited "
-            f"{self.server_wait / self.wall:.2f} cores  others {self.others_cores:.2f} cores  "
+            f"{self.server_wait / self.wall:.2f} cores, "
+            f"{self.server_preempted / max(1, self.requests):.2f} preemptions/req  "
+            f"others {self.others_cores:.2f} cores  "
             f"errors {self.errors} non-200 {self.non200}"
         )
 
@@ -248,7 +251,8 @@ def _sched(cells: list[Cell]) -> str:
     if cells and cells[0].target == BASELINE:
         return f"{ran:.2f} / n/a"
     waited = med(cells, lambda c: c.server_wait / c.wall)
-    return f"{ran:.2f} / {waited:.2f}"
+    preempted = med(cells, lambda c: c.server_preempted / max(1, c.requests))
+    return f"{ran:.2f} / {waited:.2f} / {preempted:.2f}"
 
 
 def _conns(n: int) -> str:
@@ -402,7 +406,10 @@ def render(
         "Server processes: cores' worth of time they ran on a CPU / waited, ready to run, "
         "for a CPU (scheduler run-queue wait from `/proc/PID/task/*/schedstat`; a large wait "
         "means the server was held back by other work on the machine, not by itself; moto "
-        "serves each connection on a thread that ends with it, which takes its wait along):",
+        "serves each connection on a thread that ends with it, which takes its wait along) / "
+        "times per request the scheduler took a core from one of their threads "
+        "(involuntary context switches, `/proc/PID/task/*/status`; with wrk on the same "
+        "cores, mostly wrk woken by an answer):",
         "",
         *_per_cell(g, keys, labels, _sched),
         "",

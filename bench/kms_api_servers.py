@@ -135,26 +135,33 @@ def process_tree(root: int) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class Sched:
-    """One process at one moment: CPU seconds so far, and run-queue wait of its threads."""
+    """One process at one moment: CPU seconds so far, and per thread its run-queue wait and
+    the times the scheduler took a core from it (involuntary context switches)."""
 
     cpu: float
     waits: dict[int, float]
+    preempted: dict[int, int] = field(default_factory=dict)
 
     def since(self, before: Sched) -> tuple[float, float]:
         """CPU seconds and run-queue wait seconds between ``before`` and this."""
         waited = sum(w - before.waits.get(tid, 0.0) for tid, w in self.waits.items())
         return self.cpu - before.cpu, waited
 
+    def preempted_since(self, before: Sched) -> int:
+        """Involuntary context switches of the threads between ``before`` and this."""
+        return sum(n - before.preempted.get(tid, 0) for tid, n in self.preempted.items())
+
 
 def process_sched(pids: list[int]) -> list[Sched]:
-    """CPU time (``/proc/PID/stat``, which keeps the time of threads that ended) and the
-    run-queue wait of each live thread (``/proc/PID/task/TID/schedstat``, nanoseconds:
-    time the scheduler kept a ready thread off every core, i.e. contention). Threads
-    that end between two samples take their wait with them (moto's per-connection ones).
+    """CPU time (``/proc/PID/stat``, which keeps the time of threads that ended), and the
+    run-queue wait (``/proc/PID/task/TID/schedstat``, nanoseconds: time the scheduler kept
+    a ready thread off every core, i.e. contention) and involuntary context switches
+    (``/proc/PID/task/TID/status``) of each live thread. Threads that end between two
+    samples take theirs with them (moto's per-connection ones).
     """
     out = []
     for pid in pids:
-        cpu, waits = 0.0, {}
+        cpu, waits, preempted = 0.0, {}, {}
         with contextlib.suppress(OSError, IndexError):
             fields = _stat_fields(pid)
             cpu = (int(fields[11]) + int(fields[12])) / TICK
@@ -162,7 +169,12 @@ def process_sched(pids: list[int]) -> list[Sched]:
                 path = f"/proc/{pid}/task/{tid}/schedstat"
                 with contextlib.suppress(OSError, ValueError), open(path, encoding="ascii") as f:
                     waits[int(tid)] = int(f.read().split()[1]) / 1e9
-        out.append(Sched(cpu, waits))
+                path = f"/proc/{pid}/task/{tid}/status"
+                with contextlib.suppress(OSError, ValueError), open(path, encoding="ascii") as f:
+                    for line in f:
+                        if line.startswith("nonvoluntary_ctxt_switches:"):
+                            preempted[int(tid)] = int(line.split()[1])
+        out.append(Sched(cpu, waits, preempted))
     return out
 
 
