@@ -34,27 +34,35 @@ class StepFlush:
     One ``call_soon`` per loop step flushes them all, in the order they began to hold.
     """
 
-    __slots__ = ("_holding", "_loop", "_scheduled")
+    __slots__ = ("_loop", "holding", "scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._holding: list[CoalescingTransport] = []
-        self._scheduled = False
+        self.holding: list[CoalescingTransport] = []
+        """The connections to flush at the end of this step, in order."""
+        self.scheduled = False
+        """Whether :meth:`flush` is due at the end of this step."""
 
     def hold(self, transport: CoalescingTransport) -> None:
         """Flush ``transport`` at the end of this loop step."""
-        self._holding.append(transport)
-        if not self._scheduled:
-            self._scheduled = True
+        self.holding.append(transport)
+        if not self.scheduled:
+            self.scheduled = True
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Send what every holding connection holds (the step's end)."""
-        self._scheduled = False
-        holding, self._holding = self._holding, []
+        self.scheduled = False
+        holding, self.holding = self.holding, []
         for transport in holding:
+            # CoalescingTransport.flush, inlined: one frame per step, not one per answer
             transport.queued = False
-            transport.flush()
+            held = transport.held
+            if held is not None:
+                transport.held = None
+                inner = transport._transport
+                if not inner.is_closing():
+                    inner.write(held)
 
 
 _STEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StepFlush] = (

@@ -35,7 +35,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from strongroom.server.guard import ConnectionGuard
 from strongroom.server.guarded_protocol import GuardedHttpToolsProtocol
-from strongroom.server.http_protocol import CoalescingTransport
+from strongroom.server.http_protocol import CoalescingTransport, StepFlush, step_flush
 
 if TYPE_CHECKING:
     from strongroom.api import KmsApi
@@ -86,6 +86,7 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         self._inline_body: list[bytes] = []
         self._head: RequestHead | None = None
         self._raw_transport: Any = None  # set by connection_made
+        self._step: StepFlush = step_flush(self.loop)
         self._client_text = ""
         self._shutting_down = False
         # the head being read: URL pieces, text headers, their values by name; once the
@@ -255,7 +256,17 @@ class InlineHttpProtocol(GuardedHttpToolsProtocol):
         if keep_alive:
             # out at the end of this loop step, with the other answers of the step (and
             # after anything held before it)
-            coalescing.hold(response)
+            if coalescing.held is None and not coalescing.queued:
+                # CoalescingTransport.hold and StepFlush.hold, inlined (two frames)
+                coalescing.held = response
+                coalescing.queued = True
+                step = self._step
+                step.holding.append(coalescing)
+                if not step.scheduled:
+                    step.scheduled = True
+                    self.loop.call_soon(step.flush)
+            else:
+                coalescing.hold(response)
         else:
             if coalescing.held is not None:
                 coalescing.flush()  # a held response of an earlier request goes first
