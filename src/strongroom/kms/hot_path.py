@@ -152,9 +152,7 @@ class HotPath:
             return None
         arn = key.arn
         # Kernel.record of a success of a tracked operation
-        audit = self._audit
-        audit.key_uses.note(arn, "Encrypt", now, request_id)
-        audit.record_call(caller, request_id, "Encrypt", arn, "Success", now)
+        self._audit.record_use(caller, request_id, "Encrypt", arn, now)
         return blob, arn
 
     def generate_data_key(
@@ -184,9 +182,7 @@ class HotPath:
         except (StrongroomError, NeedsStore):
             return None
         arn = key.arn
-        audit = self._audit
-        audit.key_uses.note(arn, "GenerateDataKey", now, request_id)
-        audit.record_call(caller, request_id, "GenerateDataKey", arn, "Success", now)
+        self._audit.record_use(caller, request_id, "GenerateDataKey", arn, now)
         return blob, arn, ident[1], data_key
 
     def decrypt(
@@ -224,7 +220,5 @@ class HotPath:
         except (StrongroomError, NeedsStore, InvalidBlob):
             return None
         arn = key.arn
-        audit = self._audit
-        audit.key_uses.note(arn, "Decrypt", now, request_id)
-        audit.record_call(caller, request_id, "Decrypt", arn, "Success", now)
+        self._audit.record_use(caller, request_id, "Decrypt", arn, now)
         return arn, ident[1], plaintext
