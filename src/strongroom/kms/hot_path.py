@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from strongroom.crypto.blob import BlobKind, InvalidBlob
-from strongroom.crypto.hazmat import random_bytes
 from strongroom.errors import StrongroomError
 from strongroom.kms.cache import CacheOnlyTx, NeedsStore
 from strongroom.kms.caller import Caller
@@ -177,8 +176,9 @@ class HotPath:
             if keys is None or ident is None or now >= keys[0] or now >= ident[0]:
                 return None
             self._authorizer.authorize(self._tx, caller, key, "GenerateDataKey", context, None)
-            data_key = random_bytes(size)
-            blob = keys[1].seal_version(key.account_id, key.key_id, version, data_key, context)
+            data_key, blob = keys[1].seal_new_key(
+                key.account_id, key.key_id, version, size, context
+            )
         except (StrongroomError, NeedsStore):
             return None
         arn = key.arn
