@@ -34,6 +34,8 @@ from strongroom.kms.records import MRK_PREFIX, KeyRecord
 from strongroom.kms.states import ENABLED
 from strongroom.ports import StoreTx
 
+_KEY_BLOB = BlobKind.KEY  # read once: an Enum member read through its class is slow (3.11)
+
 HOT_OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
 """The operations :class:`HotPath` serves (each also a tracked key use)."""
 if not set(HOT_OPERATIONS) <= TRACKED_OPERATIONS:  # pragma: no cover - a table edit
@@ -199,7 +201,7 @@ class HotPath:
         try:
             header, header_end = self._headers.parse(blob)
             name = header.key_id
-            if header.kind is not BlobKind.KEY or name not in PLAIN_KEY_IDS:
+            if header.kind is not _KEY_BLOB or name not in PLAIN_KEY_IDS:
                 return None  # a user-key blob, or an id never checked against the pattern
             # a plain key id (it matched the pattern): neither an ARN nor an alias
             key = self._by_id(caller, name, now)
