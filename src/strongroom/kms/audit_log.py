@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import json
 import threading
-from json.encoder import encode_basestring_ascii
 from typing import Any
-
-import orjson
 
 from strongroom.errors import AuditUnavailableError, StoreError
 from strongroom.kms.audit_checkpoint import Checkpoint, CheckpointSink
+from strongroom.kms.audit_text import SUCCESS_TIME, call_prefix, event_time, quote
 from strongroom.kms.caller import Caller
 from strongroom.kms.key_usage import KeyUseRecord, KeyUseTracker, save_uses
 from strongroom.ports import AuditRecord, Clock, Store, StoreTx
@@ -43,24 +41,7 @@ CHECKPOINT_EVENTS = 10_000
 CHECKPOINT_SECONDS = 2.0
 _MAX_PREFIXES = 1024
 
-_quote = encode_basestring_ascii
-# the fields before "requestId" depend only on the caller, the key and the operation
-_CALL_PREFIX = (
-    '{"accessKeyId":%s,"account":%s,"keyArn":%s,"operation":%s,"principal":%s,'
-    '"region":%s,"requestId":'
-)
-_SUCCESS_TIME = ',"result":"Success","time":'
 _PrefixKey = tuple[int, str | None, str]
-
-
-def _time(now: float) -> str:
-    """``repr(now)`` and the event's closing brace, as json writes them.
-
-    orjson writes the same shortest round-trip digits as ``repr`` for a third of its cost,
-    but formats exponents its own way: it is used only where repr writes none (every clock
-    reading).
-    """
-    return orjson.dumps(now).decode("ascii") + "}" if 1e-4 <= now < 1e16 else f"{now!r}}}"
 
 
 class AuditLog:
@@ -174,8 +155,9 @@ class AuditLog:
         if found is None or found[0] is not caller:
             found = self._prefix(caller, key_arn, operation, cache_key)
         now = float(self._clock.now() if at is None else at)
-        parts = (found[1], _quote(request_id), ',"result":', _quote(result), ',"time":', _time(now))
-        body = "".join(parts).encode("ascii")
+        result_text = quote(result)
+        text = (found[1], quote(request_id), ',"result":', result_text, ',"time":', event_time(now))
+        body = "".join(text).encode("ascii")
         if self.fail_open:
             self._queue(body)  # may drop: counted under the lock
         else:
@@ -201,7 +183,7 @@ class AuditLog:
         found = self._prefixes.get(cache_key)
         if found is None or found[0] is not caller:
             found = self._prefix(caller, key_arn, operation, cache_key)
-        body = "".join((found[1], _quote(request_id), _SUCCESS_TIME, _time(float(at))))
+        body = "".join((found[1], quote(request_id), SUCCESS_TIME, event_time(float(at))))
         if self.fail_open:
             self._queue(body.encode("ascii"))
         else:
@@ -211,14 +193,7 @@ class AuditLog:
         self, caller: Caller, key_arn: str | None, operation: str, cache_key: _PrefixKey
     ) -> tuple[Caller, str]:
         """The event's text up to its request id, made once per caller, key and operation."""
-        prefix = _CALL_PREFIX % (
-            _quote(caller.access_key_id),
-            _quote(caller.tenant),
-            "null" if key_arn is None else _quote(key_arn),
-            _quote(operation),
-            _quote(caller.principal_arn),
-            _quote(caller.region),
-        )
+        prefix = call_prefix(caller, key_arn, operation)
         if len(self._prefixes) >= _MAX_PREFIXES:
             self._prefixes.clear()
         self._prefixes[cache_key] = found = (caller, prefix)
