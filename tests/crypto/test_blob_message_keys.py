@@ -53,3 +53,24 @@ def test_message_keys_never_show_or_pickle_the_material() -> None:
     assert material.hex() not in repr(keys) and "hidden" in repr(keys)
     with pytest.raises(TypeError):
         pickle.dumps(keys)
+
+
+@given(
+    st.binary(min_size=32, max_size=32),
+    st.integers(1, 1024),
+    st.none() | st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+)
+def test_a_new_data_key_is_sealed_as_seal_version_seals_it(
+    material: bytes, size: int, context: dict[str, str] | None
+) -> None:
+    keys = MessageKeys(material)
+    data_key, blob = keys.seal_new_key("111122223333", "k1", 3, size, context)
+    assert len(data_key) == size
+    header, end = parse_header(blob)
+    assert header == BlobHeader("k1", 3)
+    assert open_blob(material, "111122223333", blob, context) == data_key
+    assert keys.open("111122223333", blob, end, context) == data_key
+    # each call draws a new data key, salt and nonce
+    again, other = keys.seal_new_key("111122223333", "k1", 3, size, context)
+    assert (again, other[end:]) != (data_key, blob[end:])
+    assert blob[end : end + SALT_BYTES] != other[end : end + SALT_BYTES]

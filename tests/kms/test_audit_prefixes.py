@@ -57,3 +57,25 @@ def test_equal_callers_in_different_objects_get_their_own_fields() -> None:
     bodies = [json.loads(b) for b in log._pending]
     assert [b["account"] for b in bodies] == ["111122223333", "444455556666"]
     assert [b["accessKeyId"] for b in bodies] == ["AKIA1", "AKIA2"]
+
+
+@given(
+    callers,
+    text,
+    st.sampled_from(["arn:aws:kms:r:1:key/a", "arn:aws:kms:r:1:key/\u00e9"]),
+    st.sampled_from(["Decrypt", "Encrypt", "GenerateDataKey"]),
+    st.floats(min_value=0, max_value=4e9, allow_nan=False) | st.sampled_from([1e-5, 2e16]),
+)
+def test_a_key_use_is_the_success_event_and_the_keys_newest_use(
+    caller: Caller, request_id: str, key_arn: str, operation: str, now: float
+) -> None:
+    log = AuditLog(store=None, clock=ManualClock(0.0))  # type: ignore[arg-type]
+    for _ in range(2):  # the second time through the remembered prefix
+        log.record_use(caller, request_id, operation, key_arn, now)
+        used = log._pending.pop()
+        log.record_call(caller, request_id, operation, key_arn, "Success", now)
+        assert used == log._pending.pop()
+        assert json.loads(used)["time"] == now
+        use = log.key_uses.latest(key_arn)
+        assert use is not None
+        assert (use.operation, use.timestamp, use.request_id) == (operation, now, request_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from itertools import chain
 from operator import itemgetter
 from typing import Protocol
 from urllib.parse import quote, unquote_to_bytes
@@ -151,7 +152,7 @@ def canonical_request(
     )
 
 
-_FIRST = itemgetter(0)
+_chain = chain.from_iterable
 
 
 class HeadTemplate:
@@ -192,15 +193,11 @@ class HeadTemplate:
         ):
             try:
                 found: tuple[list[str], ...] = values_of(headers)
-                # each name's first value; lists hold one value or more (none: IndexError)
-                values = tuple(map(_FIRST, found))
-            except (KeyError, IndexError):
-                values = ()
-            # one value each (the lengths' sum is the count only then), none to trim
-            if (
-                values
-                and sum(map(len, found)) == self._count
-                and all(map(_CLEAN.__contains__, values))
-            ):
+            except KeyError:
+                found = ()
+            # every name's values in one C pass: one value each when there are as many as
+            # names and no list is empty (then none holds two); none needing trimming
+            values = tuple(_chain(found))
+            if len(values) == self._count and all(found) and all(map(_CLEAN.__contains__, values)):
                 return self._template % values + payload_hash
         return canonical_request(request, headers, auth, payload_hash)

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from strongroom.crypto.blob import BlobKind, InvalidBlob
-from strongroom.crypto.hazmat import random_bytes
 from strongroom.errors import StrongroomError
 from strongroom.kms.cache import CacheOnlyTx, NeedsStore
 from strongroom.kms.caller import Caller
@@ -34,6 +33,8 @@ from strongroom.kms.ops.ciphertexts import PLAIN_KEY_IDS
 from strongroom.kms.records import MRK_PREFIX, KeyRecord
 from strongroom.kms.states import ENABLED
 from strongroom.ports import StoreTx
+
+_KEY_BLOB = BlobKind.KEY  # read once: an Enum member read through its class is slow (3.11)
 
 HOT_OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
 """The operations :class:`HotPath` serves (each also a tracked key use)."""
@@ -152,9 +153,7 @@ class HotPath:
             return None
         arn = key.arn
         # Kernel.record of a success of a tracked operation
-        audit = self._audit
-        audit.key_uses.note(arn, "Encrypt", now, request_id)
-        audit.record_call(caller, request_id, "Encrypt", arn, "Success", now)
+        self._audit.record_use(caller, request_id, "Encrypt", arn, now)
         return blob, arn
 
     def generate_data_key(
@@ -179,14 +178,13 @@ class HotPath:
             if keys is None or ident is None or now >= keys[0] or now >= ident[0]:
                 return None
             self._authorizer.authorize(self._tx, caller, key, "GenerateDataKey", context, None)
-            data_key = random_bytes(size)
-            blob = keys[1].seal_version(key.account_id, key.key_id, version, data_key, context)
+            data_key, blob = keys[1].seal_new_key(
+                key.account_id, key.key_id, version, size, context
+            )
         except (StrongroomError, NeedsStore):
             return None
         arn = key.arn
-        audit = self._audit
-        audit.key_uses.note(arn, "GenerateDataKey", now, request_id)
-        audit.record_call(caller, request_id, "GenerateDataKey", arn, "Success", now)
+        self._audit.record_use(caller, request_id, "GenerateDataKey", arn, now)
         return blob, arn, ident[1], data_key
 
     def decrypt(
@@ -203,7 +201,7 @@ class HotPath:
         try:
             header, header_end = self._headers.parse(blob)
             name = header.key_id
-            if header.kind is not BlobKind.KEY or name not in PLAIN_KEY_IDS:
+            if header.kind is not _KEY_BLOB or name not in PLAIN_KEY_IDS:
                 return None  # a user-key blob, or an id never checked against the pattern
             # a plain key id (it matched the pattern): neither an ARN nor an alias
             key = self._by_id(caller, name, now)
@@ -224,7 +222,5 @@ class HotPath:
         except (StrongroomError, NeedsStore, InvalidBlob):
             return None
         arn = key.arn
-        audit = self._audit
-        audit.key_uses.note(arn, "Decrypt", now, request_id)
-        audit.record_call(caller, request_id, "Decrypt", arn, "Success", now)
+        self._audit.record_use(caller, request_id, "Decrypt", arn, now)
         return arn, ident[1], plaintext
