@@ -116,3 +116,25 @@ def test_each_loop_has_its_own_step(loop: _CountingLoop) -> None:
         assert step_flush(other) is not step_flush(loop)
     finally:
         other.close()
+
+
+def test_a_lagging_flusher_is_asked_after_each_step(loop: _CountingLoop) -> None:
+    log: list[tuple[str, bytes]] = []
+    step = step_flush(loop)
+    asked: list[list[tuple[str, bytes]]] = []
+
+    def behind() -> bool:
+        asked.append(list(log))  # what was sent when it was asked
+        return len(asked) == 1
+
+    step.behind = behind
+    try:
+        held = CoalescingTransport(_Wire("a", log), step)
+        held.hold(b"one")
+        _step(loop)
+        held.hold(b"two")
+        _step(loop)
+    finally:
+        step.behind = None
+    # asked once per step, after the step's answers went out
+    assert asked == [[("a", b"one")], [("a", b"one"), ("a", b"two")]]

@@ -32,6 +32,7 @@ from strongroom.mesh.identity.ingress import server_credentials
 from strongroom.server.balance import BalancedListener, ConnectionShares
 from strongroom.server.direct_ssl import direct
 from strongroom.server.guard import ConnectionGuard, raise_file_limit
+from strongroom.server.http_protocol import step_flush
 from strongroom.server.inline_protocol import InlineHttpProtocol
 from strongroom.server.runtime import Runtime
 from strongroom.server.settings import ServerSettings
@@ -171,6 +172,7 @@ class _Server(uvicorn.Server):
 
         settle_heap()  # before the first connection: the collection takes tens of ms
         loop = asyncio.get_running_loop()
+        step_flush(loop).behind = self.audit_behind
         handshake = self.handshake_timeout if config.ssl is not None else None
         if self.shares is not None and self.guard is not None:
             self.servers = [self._balanced(loop, sock, create_protocol) for sock in sockets]  # type: ignore[misc]
@@ -189,6 +191,8 @@ class _Server(uvicorn.Server):
         _log.info("serving (%s)", "plain HTTP" if config.ssl is None else "TLS")
 
     handshake_timeout: float = 10.0
+    audit_behind: Callable[[], bool] | None = None
+    """Whether the audit flusher lags (the loop then yields at its steps' ends)."""
     shares: ConnectionShares | None = None
     """This worker's slot among its peers' connection counts (with a supervisor)."""
     guard: ConnectionGuard | None = None
@@ -289,6 +293,9 @@ def run_worker(
     )
     server = _Server(config)
     server.handshake_timeout = limits.handshake_timeout
+    audit = service.audit
+    lagging = max(1, audit.max_pending // 2)
+    server.audit_behind = lambda: audit.pending() >= lagging
     if counts is not None:
         server.shares = ConnectionShares(counts, index)
         server.guard = guard
